@@ -1,0 +1,41 @@
+# GenAI Autoscaler. `make demo` and `make test` work on a fresh machine: `make install` runs first.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# The Lambda runtime is Python 3.13: use it when the machine has it (pyenv or PATH), else python3 (>= 3.11).
+PYTHON ?= $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null \
+            || command -v python3.13 || command -v python3)
+export PATH := $(abspath $(BIN)):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: install lint test build demo bench clean
+
+install: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint
+
+test: install
+	$(BIN)/pytest
+
+build: install
+	$(BIN)/sam build
+
+demo: install
+	$(BIN)/python -m genai_autoscaler_local.demo
+
+bench: install
+	$(BIN)/python scripts/bench_cold_start.py
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

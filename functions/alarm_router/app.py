@@ -1,0 +1,72 @@
+"""Alarm router: a "CloudWatch Alarm State Change" event -> decision -> workflow, notification or nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    BasePersistenceLayer,
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.app.routing import Dispatch, route_alarm
+from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.domain.alarm_event import AlarmStateChangeEvent
+from genai_autoscaler.errors import InvalidEvent
+from pydantic import ValidationError
+
+logger = Logger()
+metrics = Metrics()
+
+
+def parse_event(event: Any) -> AlarmStateChangeEvent:
+    try:
+        return AlarmStateChangeEvent.model_validate(event)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors())
+        raise InvalidEvent(f"not a CloudWatch Alarm State Change event: {problems}") from None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(
+    event: dict[str, Any],
+    context: LambdaContext,
+    controller: Controller | None = None,
+    persistence: BasePersistenceLayer | None = None,
+) -> dict[str, Any]:
+    settings = ControllerSettings.from_env()
+    alarm = parse_event(event)
+    logger.append_keys(alarm_name=alarm.detail.alarm_name, event_id=alarm.id, state=alarm.detail.state.value)
+    if controller is None:
+        from genai_autoscaler.aws.wiring import AwsController
+
+        controller = AwsController(settings)
+    config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=3600)
+    config.register_lambda_context(context)
+    store = persistence or DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
+
+    @idempotent_function(data_keyword_argument="event", persistence_store=store, config=config)
+    def route_once(event: dict[str, Any]) -> dict[str, Any]:
+        # EventBridge may deliver an event twice: the second delivery returns the first one's outcome.
+        return route_alarm(alarm, controller, controller.now()).model_dump(mode="json")
+
+    outcome = route_once(event=event)
+    plan = outcome.get("plan") or {}
+    logger.info(
+        "routed",
+        extra={
+            "dispatch": outcome["dispatch"],
+            "action": plan.get("action"),
+            "reason": plan.get("reason") or outcome.get("note"),
+        },
+    )
+    if outcome["dispatch"] == Dispatch.WORKFLOW:
+        metrics.add_metric(name="WorkflowsStarted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="AlarmEvents", unit=MetricUnit.Count, value=1)
+    return outcome

@@ -1,0 +1,47 @@
+"""Evaluator: every minute, every managed target (scale-in after stabilization, persisting alarms, no data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.app.routing import Dispatch, evaluate_targets
+from genai_autoscaler.app.settings import ControllerSettings
+
+logger = Logger()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(
+    event: dict[str, Any], context: LambdaContext, controller: Controller | None = None
+) -> dict[str, Any]:
+    settings = ControllerSettings.from_env()
+    if controller is None:
+        from genai_autoscaler.aws.wiring import AwsController
+
+        controller = AwsController(settings)
+    outcomes = evaluate_targets(controller, controller.now())
+    acted = [o for o in outcomes if o.dispatch is not Dispatch.NOTHING]
+    for outcome in acted:
+        assert outcome.plan is not None
+        logger.info(
+            "acted",
+            extra={
+                "target": outcome.plan.target,
+                "action": outcome.plan.action,
+                "dispatch": outcome.dispatch,
+                "reason": outcome.plan.reason,
+            },
+        )
+    metrics.add_metric(name="TargetsEvaluated", unit=MetricUnit.Count, value=len(outcomes))
+    metrics.add_metric(
+        name="WorkflowsStarted",
+        unit=MetricUnit.Count,
+        value=sum(o.dispatch is Dispatch.WORKFLOW for o in outcomes),
+    )
+    return {"evaluated": len(outcomes), "outcomes": [o.model_dump(mode="json") for o in acted]}

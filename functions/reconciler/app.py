@@ -1,0 +1,37 @@
+"""Reconciler: alarms for every managed target, after deploys, policy or tag changes, and on a schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.app.reconciler import reconcile
+from genai_autoscaler.app.settings import ControllerSettings
+
+logger = Logger()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(
+    event: dict[str, Any], context: LambdaContext, controller: Controller | None = None
+) -> dict[str, Any]:
+    settings = ControllerSettings.from_env()
+    logger.append_keys(trigger=event.get("detail-type", "direct invocation"))
+    if controller is None:
+        from genai_autoscaler.aws.wiring import AwsController
+
+        controller = AwsController(settings)
+    report = reconcile(controller)
+    logger.info("reconciled", extra=report.model_dump())
+    for name, value in (
+        ("AlarmsCreated", report.created),
+        ("AlarmsUpdated", report.updated),
+        ("AlarmsDeleted", report.deleted),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=len(value))
+    return report.model_dump(mode="json")

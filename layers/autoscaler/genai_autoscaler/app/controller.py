@@ -1,0 +1,63 @@
+"""The controller's collaborators, as one object handed to every use case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from genai_autoscaler.app.ports import (
+    AlarmDirectory,
+    CapacityActuator,
+    EndpointDirectory,
+    Notifier,
+    PolicySource,
+    StateStore,
+    WarmUpInvoker,
+    WorkflowStarter,
+)
+from genai_autoscaler.app.settings import ControllerSettings
+
+
+class Controller(Protocol):
+    @property
+    def settings(self) -> ControllerSettings: ...
+    @property
+    def policies(self) -> PolicySource: ...
+    @property
+    def capacity(self) -> CapacityActuator: ...
+    @property
+    def state(self) -> StateStore: ...
+    @property
+    def alarms(self) -> AlarmDirectory: ...
+    @property
+    def notifier(self) -> Notifier: ...
+    @property
+    def workflows(self) -> WorkflowStarter: ...
+    @property
+    def endpoints(self) -> EndpointDirectory: ...
+    @property
+    def warm_up(self) -> WarmUpInvoker: ...
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC (a simulated clock in the local harness)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticController:
+    """A Controller assembled from given ports (tests, the simulator)."""
+
+    settings: ControllerSettings
+    policies: PolicySource
+    capacity: CapacityActuator
+    state: StateStore
+    alarms: AlarmDirectory
+    notifier: Notifier
+    workflows: WorkflowStarter
+    endpoints: EndpointDirectory
+    warm_up: WarmUpInvoker
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self.clock()

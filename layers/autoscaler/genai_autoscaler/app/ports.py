@@ -1,0 +1,102 @@
+"""The narrow interfaces between the controller's logic and AWS. boto3 implementations live in `aws/`;
+tests and the simulator use in-memory ones."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from genai_autoscaler.domain.alarm_event import AlarmSnapshot
+from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.domain.signals import AlarmSpec
+from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, TargetState
+
+
+class CapacityActuator(ABC):
+    """Reads and changes the capacity of SageMaker variants and inference components."""
+
+    @abstractmethod
+    def observe(self, target: SageMakerPolicy) -> ObservedCapacity | None:
+        """The target's capacity and status now; None if it does not exist."""
+
+    @abstractmethod
+    def set_capacity(self, target: SageMakerPolicy, count: int) -> None:
+        """Request `count` instances or copies."""
+
+    @abstractmethod
+    def set_floor(self, target: SageMakerPolicy, min_capacity: int) -> None:
+        """Set the MinCapacity of the target's Application Auto Scaling scalable target."""
+
+
+class StateStore(ABC):
+    @abstractmethod
+    def load(self, target_id: str) -> TargetState:
+        """The remembered state (an empty one for a target never seen)."""
+
+    @abstractmethod
+    def update(
+        self,
+        target_id: str,
+        change: Callable[[TargetState], TargetState],
+        record: ActionRecord | None = None,
+    ) -> TargetState:
+        """Apply `change` to the current state atomically (retrying on concurrent writes), together with
+        an optional history record; returns the new state. Exceptions raised by `change` propagate."""
+
+    @abstractmethod
+    def history(self, target_id: str, limit: int = 20) -> list[ActionRecord]:
+        """The newest history records first."""
+
+
+class AlarmDirectory(ABC):
+    """CloudWatch alarms owned by the controller."""
+
+    @abstractmethod
+    def put(self, spec: AlarmSpec) -> None: ...
+
+    @abstractmethod
+    def owned(self) -> dict[str, dict[str, Any] | None]:
+        """Alarm name -> its PutMetricAlarm parameters as they stand, for every alarm tagged as this
+        controller's own (None where the alarm watches no signal the controller recognises)."""
+
+    @abstractmethod
+    def delete(self, alarm_names: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def snapshot(self) -> dict[str, AlarmSnapshot]:
+        """Every alarm under the controller's name prefix, by name, as it stands now (one listing)."""
+
+    @abstractmethod
+    def alarm_name(self, spec: AlarmSpec) -> str: ...
+
+
+class Notifier(ABC):
+    @abstractmethod
+    def publish(self, subject: str, message: str) -> None: ...
+
+
+class WorkflowStarter(ABC):
+    @abstractmethod
+    def start(self, name: str, request: dict[str, Any]) -> str:
+        """Start the scale workflow; idempotent for the same name. Returns the execution ARN."""
+
+
+class EndpointDirectory(ABC):
+    @abstractmethod
+    def tagged_variants(self, tag_key: str) -> list[tuple[str, str]]:
+        """(endpoint, variant) of every InService endpoint tagged `tag_key`=true."""
+
+
+class PolicySource(ABC):
+    @abstractmethod
+    def load(self) -> dict[str, Any]:
+        """The raw policy document (an empty one where none has been published)."""
+
+
+class WarmUpInvoker(ABC):
+    @abstractmethod
+    def invoke(
+        self, target: SageMakerPolicy, body: bytes, content_type: str, target_model: str | None
+    ) -> float:
+        """Send one request; returns its latency in milliseconds, raises on failure."""

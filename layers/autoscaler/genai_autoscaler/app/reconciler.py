@@ -1,0 +1,54 @@
+"""Keep the controller's alarms equal to what the policies ask for: create, update, delete.
+
+Runs after every deploy (CloudFormation stack status event), when the policy parameter changes, when a
+management tag changes, and on a schedule.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.domain.signals import alarm_specs
+
+
+class ReconcileReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    targets: list[str]
+    created: list[str]
+    updated: list[str]
+    deleted: list[str]
+    unchanged: int
+
+
+def reconcile(ctl: Controller) -> ReconcileReport:
+    """Bring the alarms in line with the effective policies; returns what changed.
+
+    Raises PolicyError (nothing is changed) when the published document does not validate.
+    """
+    tagged = ctl.endpoints.tagged_variants(ctl.settings.management_tag_key)
+    document = ctl.settings.effective_policies(ctl.policies.load(), tagged)
+    wanted = {
+        ctl.alarms.alarm_name(spec): spec for target in document.targets for spec in alarm_specs(target)
+    }
+    owned = ctl.alarms.owned()
+    created, updated = [], []
+    for name, spec in sorted(wanted.items()):
+        if name not in owned:
+            created.append(name)
+        elif owned[name] != spec.put_request(name):
+            updated.append(name)
+        else:
+            continue
+        ctl.alarms.put(spec)
+    stale = sorted(set(owned) - set(wanted))
+    if stale:
+        ctl.alarms.delete(stale)
+    return ReconcileReport(
+        targets=[t.name for t in document.targets],
+        created=created,
+        updated=updated,
+        deleted=stale,
+        unchanged=len(wanted) - len(created) - len(updated),
+    )

@@ -1,0 +1,209 @@
+"""From a signal to an outcome: identify the target, decide, then start the workflow, notify, or remember.
+
+Two entry points share one dispatch: `route_alarm` (an alarm's state-change event) and `evaluate_targets`
+(the periodic evaluation of every managed target).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.domain import notifications
+from genai_autoscaler.domain.alarm_event import (
+    AlarmSnapshot,
+    AlarmStateChangeEvent,
+    SignalReading,
+    reading_from_state,
+)
+from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigger, decide
+from genai_autoscaler.domain.plan import Action, Plan
+from genai_autoscaler.domain.policy import (
+    BedrockModelPolicy,
+    PolicyDocument,
+    TargetPolicy,
+)
+from genai_autoscaler.domain.signals import (
+    TAG_MANAGED_BY,
+    TAG_SIGNAL,
+    TAG_TARGET,
+    AlarmSpec,
+    Signal,
+    alarm_specs,
+    identify_metric,
+)
+from genai_autoscaler.domain.state import ActionRecord, remember_decision
+from genai_autoscaler.domain.targets import TargetKind
+
+_TARGET_POLICY: TypeAdapter[TargetPolicy] = TypeAdapter(TargetPolicy)
+
+
+class Dispatch(StrEnum):
+    WORKFLOW = "workflow_started"
+    NOTIFIED = "notified"
+    REMEMBERED = "remembered"
+    NOTHING = "nothing"
+
+
+class RoutingOutcome(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    plan: Plan | None
+    dispatch: Dispatch
+    execution_arn: str | None = None
+    note: str | None = None
+
+
+class ScaleRequest(BaseModel):
+    """The scale workflow's input: the plan and the target's policy as decided, so the run is self-contained."""
+
+    model_config = ConfigDict(frozen=True)
+
+    plan: Plan
+    policy: dict[str, Any]
+
+    @property
+    def target_policy(self) -> TargetPolicy:
+        return _TARGET_POLICY.validate_python(self.policy)
+
+
+def _not_ours(note: str) -> RoutingOutcome:
+    return RoutingOutcome(plan=None, dispatch=Dispatch.NOTHING, note=note)
+
+
+def _spec_for(policy: TargetPolicy, signal: Signal) -> AlarmSpec | None:
+    return next((spec for spec in alarm_specs(policy) if spec.signal is signal), None)
+
+
+def _policy_for(
+    ctl: Controller, document: PolicyDocument, target_id: str, kind: TargetKind, tagged_ours: bool
+) -> TargetPolicy | None:
+    policy = document.find(target_id)
+    if policy is not None or not tagged_ours or kind is not TargetKind.SAGEMAKER_VARIANT:
+        return policy
+    # A variant picked up by its management tag: the reconciler gave it alarms, the defaults apply.
+    _, endpoint, variant = target_id.split("/", 2)
+    return ctl.settings.effective_policies(ctl.policies.load(), [(endpoint, variant)]).find(target_id)
+
+
+def route_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> RoutingOutcome:
+    """Handle one alarm state change. Alarms that are not this controller's business end in Dispatch.NOTHING."""
+    tags = event.detail.alarm_tags
+    managed_by = tags.get(TAG_MANAGED_BY)
+    if managed_by is not None and managed_by != ctl.settings.stack_name:
+        return _not_ours(f"alarm is managed by {managed_by}, not {ctl.settings.stack_name}")
+    metric = event.single_metric
+    if metric is None:
+        return _not_ours("metric math and composite alarms are not signals of this controller")
+    identity = identify_metric(metric.metric.namespace, metric.metric.name, metric.metric.dimensions)
+    if identity is None:
+        return _not_ours(f"{metric.metric.namespace} {metric.metric.name} is not a watched signal")
+    if managed_by is not None and (
+        tags.get(TAG_TARGET) not in (None, identity.target_id)
+        or tags.get(TAG_SIGNAL) not in (None, identity.signal)
+    ):
+        return _not_ours("the alarm's tags and its metric name different targets")
+
+    document = ctl.settings.effective_policies(ctl.policies.load())
+    policy = _policy_for(ctl, document, identity.target_id, identity.kind, managed_by is not None)
+    if policy is None:
+        return _not_ours(f"{identity.target_id} is not a managed target")
+    spec = _spec_for(policy, identity.signal)
+    if spec is None or spec.stat != metric.stat or spec.period != metric.period:
+        # Someone else's alarm on a managed target's metric (another statistic or period): not ours.
+        return _not_ours(f"alarm on {metric.metric.name} {metric.stat}/{metric.period}s is not one of ours")
+
+    state = event.detail.state
+    reading = reading_from_state(identity.signal, state.value, state.timestamp, state.reason_data, spec.unit)
+    previous = event.detail.previous_state.value if event.detail.previous_state else None
+    return _decide_and_dispatch(ctl, AlarmTransition(reading, previous), policy, now, event.id)
+
+
+def readings_for(
+    policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], ctl: Controller
+) -> list[SignalReading]:
+    """The target's signal readings from an alarm listing; alarms that do not (yet) exist are left out."""
+    readings = []
+    for spec in alarm_specs(policy):
+        alarm = snapshot.get(ctl.alarms.alarm_name(spec))
+        if alarm is not None:
+            readings.append(
+                reading_from_state(spec.signal, alarm.state, alarm.since, alarm.reason_data, spec.unit)
+            )
+    return readings
+
+
+def evaluate_targets(ctl: Controller, now: datetime) -> list[RoutingOutcome]:
+    """Evaluate every managed target from one listing of the controller's alarms."""
+    snapshot = ctl.alarms.snapshot()
+    document = ctl.settings.effective_policies(ctl.policies.load())
+    known = {t.target_id for t in document.targets}
+    tagged = []
+    for alarm in snapshot.values():
+        identity = identify_metric(alarm.namespace, alarm.metric_name, alarm.dimensions)
+        if identity and identity.kind is TargetKind.SAGEMAKER_VARIANT and identity.target_id not in known:
+            tagged.append((alarm.dimensions["EndpointName"], alarm.dimensions["VariantName"]))
+    if tagged:
+        document = ctl.settings.effective_policies(ctl.policies.load(), tagged)
+    outcomes = []
+    slot = now.strftime("%Y%m%dT%H%M")
+    for policy in document.targets:
+        if isinstance(policy, BedrockModelPolicy):
+            continue  # reported on their alarm events only, in this version
+        readings = tuple(readings_for(policy, snapshot, ctl))
+        outcomes.append(_decide_and_dispatch(ctl, Evaluation(readings), policy, now, f"eval-{slot}"))
+    return outcomes
+
+
+def execution_name(target_id: str, action: Action, cause: str) -> str:
+    """A Step Functions execution name (80 chars of [A-Za-z0-9-_]) that repeats for a repeated cause."""
+    digest = hashlib.sha256(f"{target_id}|{action}|{cause}".encode()).hexdigest()[:16]
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{action}-{target_id.split('/', 1)[-1]}")[:60]
+    return f"{readable}-{digest}"
+
+
+def _decide_and_dispatch(
+    ctl: Controller, trigger: Trigger, policy: TargetPolicy, now: datetime, cause: str
+) -> RoutingOutcome:
+    observed = None if isinstance(policy, BedrockModelPolicy) else ctl.capacity.observe(policy)
+    state = ctl.state.load(policy.target_id)
+    plan = decide(trigger, policy, observed, state, now)
+    return dispatch(ctl, plan, policy, cause)
+
+
+def dispatch(ctl: Controller, plan: Plan, policy: TargetPolicy, cause: str) -> RoutingOutcome:
+    """Carry out a plan's consequences: a workflow, a notification, or only state to remember."""
+    if plan.runs_workflow:
+        request = ScaleRequest(plan=plan, policy=policy.model_dump(mode="json"))
+        arn = ctl.workflows.start(
+            execution_name(plan.target_id, plan.action, cause), request.model_dump(mode="json")
+        )
+        return RoutingOutcome(plan=plan, dispatch=Dispatch.WORKFLOW, execution_arn=arn)
+
+    remembers = plan.adopt_capacity is not None or plan.insufficient_data_since is not None
+    if plan.notifies:
+        message = notifications.for_decision(plan)
+        ctl.notifier.publish(message.subject, message.message)
+    if plan.notifies or remembers:
+        record = ActionRecord(
+            target_id=plan.target_id,
+            at=plan.decided_at,
+            action=plan.action.value,
+            outcome="advisory" if plan.advisory else "notified",
+            reason=plan.reason,
+            from_capacity=plan.current_capacity,
+            to_capacity=plan.desired_capacity,
+        )
+        ctl.state.update(
+            plan.target_id,
+            lambda state: remember_decision(state, plan),
+            record,
+        )
+        return RoutingOutcome(plan=plan, dispatch=Dispatch.NOTIFIED if plan.notifies else Dispatch.REMEMBERED)
+    return RoutingOutcome(plan=plan, dispatch=Dispatch.NOTHING)

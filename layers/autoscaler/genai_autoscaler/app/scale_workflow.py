@@ -1,0 +1,311 @@
+"""The steps of the scale workflow (statemachines/scale.asl.json), one function per Task state.
+
+Each step receives the execution's state document and returns what the ASL stores under its ResultPath:
+`$.lock`, `$.applied`, `$.capacity`, `$.warm_up`, `$.notification`. Errors are raised as the controller's
+exceptions, whose class names are what the ASL's Retry and Catch match.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.app.routing import ScaleRequest
+from genai_autoscaler.domain import notifications
+from genai_autoscaler.domain.plan import Action, Actuation, Plan
+from genai_autoscaler.domain.policy import BedrockModelPolicy, SageMakerPolicy, TargetPolicy
+from genai_autoscaler.domain.state import (
+    ActionRecord,
+    AppliedChange,
+    ObservedCapacity,
+    acquire_lock,
+    after_capacity_change,
+    after_failure,
+    release_lock,
+)
+from genai_autoscaler.domain.warm_up import WarmUpReport, summarize
+from genai_autoscaler.errors import (
+    ActuationRejected,
+    AutoscalerError,
+    InServiceTimeout,
+    InvalidEvent,
+    StalePlan,
+    TargetNotFound,
+)
+
+
+class CaughtError(BaseModel):
+    """What a Catch puts under `$.error`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    error: str = Field(alias="Error")
+    cause: str = Field("", alias="Cause")
+
+    @property
+    def message(self) -> str:
+        # A Lambda error's Cause is the JSON of {errorMessage, errorType, ...}.
+        try:
+            cause = json.loads(self.cause)
+        except (json.JSONDecodeError, TypeError):
+            return self.cause
+        return str(cause.get("errorMessage", self.cause)) if isinstance(cause, dict) else self.cause
+
+
+class CapacityCheck(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ready: bool
+    status: str
+    desired: int
+    current: int
+
+
+class WorkflowState(BaseModel):
+    """The execution's state document, as the ASL builds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: ScaleRequest
+    execution: str
+    applied: AppliedChange | None = None
+    deadline: datetime | None = None
+    warm_up: WarmUpReport | None = None
+    error: CaughtError | None = None
+
+    @classmethod
+    def parse(cls, document: Any) -> WorkflowState:
+        try:
+            return cls.model_validate(document)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise InvalidEvent(f"scale workflow input is invalid: {problems}") from None
+
+    @property
+    def plan(self) -> Plan:
+        return self.request.plan
+
+    @property
+    def policy(self) -> SageMakerPolicy:
+        policy: TargetPolicy = self.request.target_policy
+        if isinstance(policy, BedrockModelPolicy):
+            raise InvalidEvent(f"{policy.name} is a Bedrock model: the scale workflow does not apply")
+        return policy
+
+
+def _observe(ctl: Controller, policy: SageMakerPolicy) -> ObservedCapacity:
+    observed = ctl.capacity.observe(policy)
+    if observed is None:
+        raise TargetNotFound(f"{policy.name} no longer exists")
+    return observed
+
+
+def acquire(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+    """Take the target's lock for this execution; raises LockHeld when another workflow has it."""
+    ttl = timedelta(seconds=wf.policy.workflow.lock_ttl_seconds)
+    state = ctl.state.update(wf.plan.target_id, lambda s: acquire_lock(s, wf.execution, now, ttl))
+    assert state.lock is not None
+    return {"lock": {"owner": state.lock.owner, "expires_at": state.lock.expires_at.isoformat()}}
+
+
+def apply(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+    """Make the plan's change, after checking the target is still as the plan saw it.
+
+    Returns the AppliedChange (None for a warm-up) and the deadline for reaching InService.
+    """
+    plan, policy = wf.plan, wf.policy
+    deadline = now + timedelta(seconds=policy.workflow.in_service_timeout_seconds)
+    observed = _observe(ctl, policy)
+    if not observed.in_service:
+        raise StalePlan(f"{policy.name} is {observed.status}, not InService")
+    if plan.action is Action.WARM:
+        return {"applied": None, "deadline": deadline.isoformat()}
+    if plan.desired_capacity is None or plan.actuation is None:
+        raise InvalidEvent(f"a {plan.action} plan needs desired_capacity and actuation")
+
+    if plan.actuation is Actuation.SET_CAPACITY:
+        if observed.scalable_target is not None:
+            raise StalePlan(f"{policy.name} was registered with Application Auto Scaling after the decision")
+        if observed.desired != plan.current_capacity:
+            raise StalePlan(
+                f"{policy.name} has {observed.desired}, not the {plan.current_capacity} the decision saw"
+            )
+        previous = observed.desired
+        ctl.capacity.set_capacity(policy, plan.desired_capacity)
+    else:
+        if observed.scalable_target is None:
+            raise StalePlan(f"{policy.name} is no longer registered with Application Auto Scaling")
+        previous = observed.scalable_target.min_capacity
+        ctl.capacity.set_floor(policy, plan.desired_capacity)
+    change = AppliedChange(
+        actuation=plan.actuation.value, previous=previous, new=plan.desired_capacity, applied_at=now
+    )
+    return {"applied": change.model_dump(mode="json"), "deadline": deadline.isoformat()}
+
+
+def check_capacity(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+    """Whether the change is serving: InService with the new count (or at least the new floor).
+
+    Raises ActuationRejected if SageMaker reports the update failed, InServiceTimeout past the deadline.
+    """
+    policy, applied = wf.policy, wf.applied
+    observed = _observe(ctl, policy)
+    if observed.status == "Failed":
+        raise ActuationRejected(f"{policy.name} went to Failed while scaling")
+    if applied is None or applied.actuation == Actuation.RESTORE_FLOOR:
+        ready = observed.in_service
+    elif applied.actuation == Actuation.RAISE_FLOOR:
+        ready = observed.in_service and observed.current >= applied.new
+    else:
+        ready = observed.in_service and observed.current == applied.new
+    if not ready and wf.deadline is not None and now >= wf.deadline:
+        raise InServiceTimeout(
+            f"{policy.name} is {observed.status} with {observed.current} of {observed.desired} after "
+            f"{policy.workflow.in_service_timeout_seconds} s"
+        )
+    check = CapacityCheck(
+        ready=ready, status=observed.status, desired=observed.desired, current=observed.current
+    )
+    return {"capacity": check.model_dump()}
+
+
+def warm_up(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+    """Send the policy's warm-up invocations; returns the WarmUpReport (None when there is nothing to warm).
+
+    A failed warm-up is reported, not raised: the capacity is serving, and undoing it would be worse.
+    """
+    plan, settings = wf.plan, wf.policy.warm_up
+    if not settings.enabled or plan.action is Action.SCALE_IN:
+        return {"warm_up": None}
+    body = (
+        settings.payload.encode()
+        if isinstance(settings.payload, str)
+        else json.dumps(settings.payload).encode()
+    )
+    models = settings.target_models or [None]
+    targets = [models[i % len(models)] for i in range(settings.count)]
+
+    def one(model: str | None) -> float | str:
+        try:
+            return ctl.warm_up.invoke(wf.policy, body, settings.content_type, model)
+        except AutoscalerError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
+        results = list(pool.map(one, targets))
+    latencies = [r for r in results if isinstance(r, float)]
+    errors = [r for r in results if isinstance(r, str)]
+    return {"warm_up": summarize(latencies, errors, settings.max_latency_ms).model_dump(mode="json")}
+
+
+def _record(
+    plan: Plan,
+    now: datetime,
+    outcome: str,
+    execution: str,
+    change: AppliedChange | None,
+    error: str | None = None,
+) -> ActionRecord:
+    return ActionRecord(
+        target_id=plan.target_id,
+        at=now,
+        action=plan.action.value,
+        outcome=outcome,
+        reason=plan.reason,
+        from_capacity=change.previous if change else plan.current_capacity,
+        to_capacity=change.new if change else plan.desired_capacity,
+        execution=execution,
+        error=error,
+    )
+
+
+def record_success(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+    """Start the cooldown, remember the new baseline, release the lock; returns the notification."""
+    plan, change = wf.plan, wf.applied
+
+    def succeeded(state: Any) -> Any:
+        if change is not None:
+            state = after_capacity_change(state, change, plan.action is Action.SCALE_OUT, now)
+        if wf.warm_up is not None:
+            state = state.model_copy(update={"last_warm_at": now})
+        return release_lock(state, wf.execution)
+
+    ctl.state.update(plan.target_id, succeeded, _record(plan, now, "succeeded", wf.execution, change))
+    return {"notification": notifications.for_success(plan, wf.warm_up, wf.execution).model_dump()}
+
+
+def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+    """After a failure: put back what can be put back, start the cooldown, release the lock, say what happened.
+
+    A raised Application Auto Scaling floor is restored. A count set directly is left to SageMaker, which
+    rolls a failed update back itself and refuses changes while an update is in progress.
+    Never raises: whatever it could not do is said in the notification.
+    """
+    plan, change = wf.plan, wf.applied
+    error = wf.error or CaughtError(Error="Unknown", Cause="")
+    policy = wf.policy
+    safe: list[str] = []
+    floor: int | None = None
+    if change is None:
+        safe.append("nothing had been changed")
+    elif change.actuation == Actuation.RAISE_FLOOR:
+        try:
+            ctl.capacity.set_floor(policy, change.previous)
+            floor = change.previous
+            safe.append(f"Application Auto Scaling MinCapacity restored to {change.previous}")
+        except AutoscalerError as exc:
+            floor = change.new
+            safe.append(f"could NOT restore MinCapacity to {change.previous} ({exc}); it stays {change.new}")
+    elif change.actuation == Actuation.SET_CAPACITY:
+        safe.append(
+            f"the requested count {change.new} was left to SageMaker, which rolls back a failed update itself"
+        )
+    else:
+        floor = change.new
+        safe.append(f"MinCapacity stays at {change.new}")
+    observed_capacity = None
+    try:
+        observed = ctl.capacity.observe(policy)
+        if observed is not None:
+            observed_capacity = observed.desired
+            safe.append(f"{policy.name} is {observed.status} with {observed.current} of {observed.desired}")
+    except AutoscalerError as exc:
+        safe.append(f"its capacity could not be read ({exc})")
+
+    def failed(state: Any) -> Any:
+        state = after_failure(state, plan.action is Action.SCALE_OUT, observed_capacity, floor, now)
+        return release_lock(state, wf.execution)
+
+    summary = "; ".join(safe)
+    try:
+        ctl.state.update(
+            plan.target_id,
+            failed,
+            _record(plan, now, "failed", wf.execution, change, f"{error.error}: {error.message}"),
+        )
+    except AutoscalerError as exc:
+        summary += f"; the lock could NOT be released ({exc}): it expires on its own"
+    notification = notifications.for_failure(plan, error.error, error.message, summary, wf.execution)
+    return {"notification": notification.model_dump()}
+
+
+STEPS = {
+    "acquire_lock": acquire,
+    "apply": apply,
+    "check_capacity": check_capacity,
+    "warm_up": warm_up,
+    "record_success": record_success,
+    "restore_safe_state": restore_safe_state,
+}
+
+
+def run_step(ctl: Controller, step: str, document: Any, now: datetime) -> dict[str, Any]:
+    """Run one named step; returns the execution's state document with the step's result merged in."""
+    if step not in STEPS:
+        raise InvalidEvent(f"unknown workflow step {step!r}; known: {', '.join(STEPS)}")
+    return {**document, **STEPS[step](ctl, WorkflowState.parse(document), now)}

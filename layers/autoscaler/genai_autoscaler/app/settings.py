@@ -1,0 +1,100 @@
+"""The controller's configuration: environment (set by template.yaml) read once per invocation."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from genai_autoscaler.domain.policy import SAGEMAKER_NAME, PolicyDocument, deep_merge, parse_policy_document
+from genai_autoscaler.errors import InvalidEvent
+
+_ENV = {
+    "stack_name": "STACK_NAME",
+    "policy_parameter_name": "POLICY_PARAMETER_NAME",
+    "state_table_name": "STATE_TABLE_NAME",
+    "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
+    "scale_workflow_arn": "SCALE_WORKFLOW_ARN",
+    "notification_topic_arn": "NOTIFICATION_TOPIC_ARN",
+    "managed_endpoints": "MANAGED_ENDPOINTS",
+    "management_tag_key": "MANAGEMENT_TAG_KEY",
+    "default_max_capacity": "DEFAULT_MAX_CAPACITY",
+    "default_latency_p95_ms": "DEFAULT_LATENCY_P95_MS",
+    "default_advisory": "DEFAULT_ADVISORY",
+}
+
+
+class ControllerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    stack_name: str = Field(min_length=1)
+    policy_parameter_name: str = ""
+    state_table_name: str = ""
+    idempotency_table_name: str = ""
+    scale_workflow_arn: str = ""
+    notification_topic_arn: str = ""
+    managed_endpoints: tuple[tuple[str, str], ...] = ()
+    management_tag_key: str = "genai-autoscaler:managed"
+    default_max_capacity: int | None = Field(None, ge=1)
+    default_latency_p95_ms: float | None = Field(None, gt=0)
+    default_advisory: bool = False
+
+    @field_validator("managed_endpoints", mode="before")
+    @classmethod
+    def _endpoint_list(cls, value: Any) -> Any:
+        """`llm-prod,chat` -> (("llm-prod", "AllTraffic"), ("chat", "AllTraffic")).
+
+        The stack's parameter names endpoints (IAM scopes the controller to exactly these ARNs); their
+        AllTraffic variant is managed with the default policy. Other variants are declared in the document.
+        """
+        if not isinstance(value, str):
+            return value
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        bad = [name for name in names if not re.fullmatch(SAGEMAKER_NAME, name)]
+        if bad:
+            raise ValueError(f"not SageMaker endpoint names: {', '.join(bad)}")
+        return tuple((name, "AllTraffic") for name in names)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ControllerSettings:
+        environ = os.environ if environ is None else environ
+        raw = {field: environ[var] for field, var in _ENV.items() if environ.get(var, "") != ""}
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            names = ", ".join(f"{_ENV[str(e['loc'][0])]}: {e['msg']}" for e in exc.errors())
+            raise InvalidEvent(f"controller environment is invalid: {names}") from None
+
+    @property
+    def alarm_prefix(self) -> str:
+        return f"{self.stack_name}-genai"
+
+    def effective_policies(
+        self, document: Mapping[str, Any], tagged: list[tuple[str, str]] | None = None
+    ) -> PolicyDocument:
+        """The policy document with the stack's parameter defaults under it and the endpoints named by
+        the stack (`ManagedEndpoints`) or by tag added with default policies. Raises PolicyError."""
+        base: dict[str, Any] = {}
+        if self.default_max_capacity is not None:
+            base["capacity"] = {"max": self.default_max_capacity}
+        if self.default_latency_p95_ms is not None:
+            base["signals"] = {"latency_p95_ms": self.default_latency_p95_ms}
+        if self.default_advisory:
+            base["advisory"] = True
+        raw = dict(document)
+        raw["defaults"] = deep_merge(base, dict(raw.get("defaults") or {}))
+        named = {
+            (t.get("endpoint_name"), t.get("variant_name", "AllTraffic"))
+            for t in raw.get("targets") or []
+            if isinstance(t, dict) and t.get("type") == "sagemaker_variant"
+        }
+        extra = [
+            {"type": "sagemaker_variant", "endpoint_name": endpoint, "variant_name": variant}
+            for endpoint, variant in dict.fromkeys([*self.managed_endpoints, *(tagged or [])])
+            if (endpoint, variant) not in named
+        ]
+        raw["targets"] = [*(raw.get("targets") or []), *extra]
+        return parse_policy_document(raw)

@@ -1,0 +1,32 @@
+"""EndpointDirectory on SageMaker: endpoints tagged for management, picked up without a redeploy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from genai_autoscaler.app.ports import EndpointDirectory
+from genai_autoscaler.aws.errors import translate
+
+
+class SageMakerEndpoints(EndpointDirectory):
+    def __init__(self, sagemaker: Any):
+        self._sagemaker = sagemaker
+
+    def tagged_variants(self, tag_key: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        try:
+            for page in self._sagemaker.get_paginator("list_endpoints").paginate(StatusEquals="InService"):
+                for endpoint in page["Endpoints"]:
+                    tags = self._sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])
+                    if {t["Key"]: t["Value"] for t in tags}.get(tag_key, "").lower() != "true":
+                        continue
+                    described = self._sagemaker.describe_endpoint(EndpointName=endpoint["EndpointName"])
+                    found += [
+                        (endpoint["EndpointName"], variant["VariantName"])
+                        for variant in described.get("ProductionVariants", [])
+                    ]
+        except ClientError as exc:
+            raise translate(exc, f"listing endpoints tagged {tag_key}") from exc
+        return found

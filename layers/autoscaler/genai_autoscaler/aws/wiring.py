@@ -1,0 +1,63 @@
+"""The Controller on AWS: each port built from its boto3 client on first use, so a Lambda that never
+touches a service never pays for creating its client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.aws.clients import client
+from genai_autoscaler.aws.cloudwatch_alarms import CloudWatchAlarms
+from genai_autoscaler.aws.dynamodb_state import DynamoDbStateStore
+from genai_autoscaler.aws.sagemaker_capacity import SageMakerCapacity
+from genai_autoscaler.aws.sagemaker_endpoints import SageMakerEndpoints
+from genai_autoscaler.aws.sagemaker_warm_up import SageMakerWarmUp
+from genai_autoscaler.aws.sns_notifier import SnsNotifier
+from genai_autoscaler.aws.ssm_policies import SsmPolicySource
+from genai_autoscaler.aws.stepfunctions_workflows import StepFunctionsWorkflows
+
+
+class AwsController:
+    def __init__(self, settings: ControllerSettings, client: Callable[[str], Any] = client):
+        self.settings = settings
+        self._client = client
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    @cached_property
+    def policies(self) -> SsmPolicySource:
+        return SsmPolicySource(self._client("ssm"), self.settings.policy_parameter_name)
+
+    @cached_property
+    def capacity(self) -> SageMakerCapacity:
+        return SageMakerCapacity(self._client("sagemaker"), self._client("application-autoscaling"))
+
+    @cached_property
+    def state(self) -> DynamoDbStateStore:
+        return DynamoDbStateStore(self._client("dynamodb"), self.settings.state_table_name)
+
+    @cached_property
+    def alarms(self) -> CloudWatchAlarms:
+        return CloudWatchAlarms(
+            self._client("cloudwatch"), self.settings.alarm_prefix, self.settings.stack_name
+        )
+
+    @cached_property
+    def notifier(self) -> SnsNotifier:
+        return SnsNotifier(self._client("sns"), self.settings.notification_topic_arn)
+
+    @cached_property
+    def workflows(self) -> StepFunctionsWorkflows:
+        return StepFunctionsWorkflows(self._client("stepfunctions"), self.settings.scale_workflow_arn)
+
+    @cached_property
+    def endpoints(self) -> SageMakerEndpoints:
+        return SageMakerEndpoints(self._client("sagemaker"))
+
+    @cached_property
+    def warm_up(self) -> SageMakerWarmUp:
+        return SageMakerWarmUp(self._client("sagemaker-runtime"))

@@ -1,0 +1,414 @@
+"""The decision engine: (trigger, policy, observed capacity, remembered state, now) -> Plan.
+
+Pure: no AWS, no clock. The Lambdas, the CLI and the simulator all call `decide`.
+
+A trigger is either one alarm's state change (fast reaction to ALARM) or a periodic evaluation of all of a
+target's signals (persistence: scale-in after stabilization, a still-firing alarm after a cooldown, missing
+data that lasts, keep-warm). Scale-in is only ever decided from a full evaluation, because one alarm going
+OK says nothing about the others.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
+from genai_autoscaler.domain.plan import Action, Actuation, Plan
+from genai_autoscaler.domain.policy import (
+    BedrockModelPolicy,
+    InferenceComponentPolicy,
+    SageMakerVariantPolicy,
+    TargetPolicy,
+)
+from genai_autoscaler.domain.signals import PROPORTIONAL_SIGNALS, Signal
+from genai_autoscaler.domain.state import ObservedCapacity, TargetState
+from genai_autoscaler.domain.targets import CAPACITY_UNIT
+
+
+@dataclass(frozen=True)
+class AlarmTransition:
+    """One of the target's alarms changed state."""
+
+    reading: SignalReading
+    previous: AlarmState | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every alarm of the target, as it stands now."""
+
+    readings: tuple[SignalReading, ...]
+
+
+Trigger = AlarmTransition | Evaluation
+
+
+def _units(count: int, kind_unit: str) -> str:
+    return f"{count} {kind_unit}{'' if count == 1 else 's'}"
+
+
+def _seconds(delta: timedelta) -> str:
+    return f"{max(0, math.ceil(delta.total_seconds()))} s"
+
+
+class _Decider:
+    """One decision; a class only so the shared context is not passed to every step."""
+
+    def __init__(
+        self,
+        trigger: Trigger,
+        policy: TargetPolicy,
+        observed: ObservedCapacity | None,
+        state: TargetState,
+        now: datetime,
+    ):
+        self.trigger = trigger
+        self.policy = policy
+        self.observed = observed
+        self.state = state
+        self.now = now
+        self.readings = (trigger.reading,) if isinstance(trigger, AlarmTransition) else trigger.readings
+        self.transition = trigger if isinstance(trigger, AlarmTransition) else None
+
+    def plan(self, action: Action, reason: str, **fields: object) -> Plan:
+        lead = self.transition.reading if self.transition else None
+        base: dict[str, object] = {
+            "action": action,
+            "target": self.policy.name,
+            "target_id": self.policy.target_id,
+            "kind": self.policy.kind,
+            "reason": reason,
+            "decided_at": self.now,
+        }
+        if self.observed is not None:
+            base["current_capacity"] = self.observed.desired
+        if lead is not None:
+            base |= {
+                "signal": lead.signal,
+                "observed_value": lead.value,
+                "threshold": lead.threshold,
+                "unit": lead.unit,
+            }
+        if action in (Action.SCALE_OUT, Action.SCALE_IN, Action.WARM):
+            base["advisory"] = self.policy.advisory
+        return Plan.model_validate(base | fields)
+
+    def ignore(self, reason: str, **fields: object) -> Plan:
+        return self.plan(Action.IGNORE, reason, **fields)
+
+    @property
+    def newly_alarming(self) -> bool:
+        return self.transition is not None and self.transition.reading.state is AlarmState.ALARM
+
+    def decide(self) -> Plan:
+        policy = self.policy
+        if isinstance(policy, BedrockModelPolicy):
+            return self._bedrock()
+        if policy.paused:
+            if self.newly_alarming:
+                return self.plan(
+                    Action.NOTIFY_ONLY,
+                    f"{self.readings[0].describe()}, but {policy.name} is paused: left alone.",
+                )
+            return self.ignore(f"{policy.name} is paused.")
+        if self.observed is None:
+            if self.newly_alarming:
+                return self.plan(
+                    Action.NOTIFY_ONLY,
+                    f"{self.readings[0].describe()}, but {policy.name} was not found in SageMaker.",
+                )
+            return self.ignore(f"{policy.name} was not found in SageMaker.")
+        return self._sagemaker(policy, self.observed)
+
+    def _bedrock(self) -> Plan:
+        if self.newly_alarming:
+            return self.plan(
+                Action.NOTIFY_ONLY,
+                f"{self.readings[0].describe()} on {self.policy.name}. Automatic Bedrock responses "
+                "(cross-region profile, Provisioned Throughput) are not enabled in this version: notified only.",
+            )
+        return self.ignore("Bedrock targets are only reported in this version.")
+
+    def _sagemaker(
+        self, policy: SageMakerVariantPolicy | InferenceComponentPolicy, observed: ObservedCapacity
+    ) -> Plan:
+        state, now = self.state, self.now
+        if state.lock_held(now):
+            assert state.lock is not None
+            return self.ignore(
+                f"A scale of {policy.name} is in progress ({state.lock.owner}); "
+                f"lock held until {state.lock.expires_at.isoformat()}."
+            )
+        if not observed.in_service:
+            return self.ignore(f"{policy.name} is {observed.status}; waiting for it to settle.")
+        if state.manual_hold_until is not None and now < state.manual_hold_until:
+            return self.ignore(
+                f"{policy.name} was changed by someone else; left alone until "
+                f"{state.manual_hold_until.isoformat()}."
+            )
+        manual = self._manual_change(policy, observed)
+        if manual is not None:
+            return manual
+
+        alarming = [r for r in self.readings if r.state is AlarmState.ALARM]
+        if alarming:
+            return self._scale_out(policy, observed, alarming)
+        if self.transition is not None:
+            reading = self.transition.reading
+            if reading.state is AlarmState.INSUFFICIENT_DATA:
+                return self.ignore(
+                    f"No data for {reading.describe()}: holding {policy.name} at "
+                    f"{_units(observed.desired, CAPACITY_UNIT[policy.kind])}; a team notification follows "
+                    f"if it lasts {policy.signals.insufficient_data_notify_after_seconds} s."
+                )
+            return self.ignore(
+                f"{reading.describe()} is OK; scale-in is considered once every signal has stayed OK for "
+                f"{policy.scale_in.stabilization_seconds} s."
+            )
+        missing = [r for r in self.readings if r.state is AlarmState.INSUFFICIENT_DATA]
+        if missing:
+            return self._insufficient_data(policy, observed, missing)
+        if not self.readings:
+            return self.ignore(f"No alarms watch {policy.name} yet; the reconciler creates them.")
+        scale_in = self._scale_in(policy, observed)
+        if scale_in.action is Action.IGNORE:
+            return self._keep_warm(policy, observed) or scale_in
+        return scale_in
+
+    def _manual_change(
+        self, policy: SageMakerVariantPolicy | InferenceComponentPolicy, observed: ObservedCapacity
+    ) -> Plan | None:
+        state = self.state
+        unit = CAPACITY_UNIT[policy.kind]
+        hold_until = self.now + timedelta(seconds=policy.manual_change_hold_seconds)
+        if observed.scalable_target is not None:
+            floor = observed.scalable_target.min_capacity
+            if state.raised_floor is None or floor == state.raised_floor:
+                return None
+            what = f"Application Auto Scaling MinCapacity changed from {state.raised_floor} to {floor}"
+        else:
+            if state.last_known_capacity is None or observed.desired == state.last_known_capacity:
+                return None
+            what = (
+                f"capacity changed from {_units(state.last_known_capacity, unit)} to "
+                f"{_units(observed.desired, unit)}"
+            )
+        return self.plan(
+            Action.NOTIFY_ONLY,
+            f"{what} by someone other than the controller; leaving {policy.name} alone until "
+            f"{hold_until.isoformat()}.",
+            adopt_capacity=observed.desired,
+            manual_hold_until=hold_until,
+        )
+
+    def _wanted(self, reading: SignalReading, current: int) -> int:
+        """The capacity one firing signal asks for, like target tracking: in proportion to the overshoot."""
+        if current == 0:
+            return 1
+        if reading.signal in PROPORTIONAL_SIGNALS and reading.ratio is not None:
+            return max(current + 1, math.ceil(current * reading.ratio))
+        return current + 1
+
+    def _scale_out(
+        self,
+        policy: SageMakerVariantPolicy | InferenceComponentPolicy,
+        observed: ObservedCapacity,
+        alarming: list[SignalReading],
+    ) -> Plan:
+        current = observed.desired
+        unit = CAPACITY_UNIT[policy.kind]
+        lead = max(alarming, key=lambda r: self._wanted(r, current))
+        wanted = self._wanted(lead, current)
+        ceiling = policy.capacity.max
+        ceiling_name = "policy max"
+        if observed.scalable_target is not None and observed.scalable_target.max_capacity < ceiling:
+            ceiling = observed.scalable_target.max_capacity
+            ceiling_name = "Application Auto Scaling MaxCapacity"
+        desired = max(policy.capacity.min, min(wanted, current + policy.scale_out.max_step, ceiling))
+        figures = {
+            "signal": lead.signal,
+            "observed_value": lead.value,
+            "threshold": lead.threshold,
+            "unit": lead.unit,
+        }
+
+        if desired <= current:
+            at_max = (
+                f"{lead.describe()}, but {policy.name} is at its {ceiling_name} ({_units(current, unit)})"
+            )
+            if lead.signal is Signal.MODEL_LOADING_WAIT and policy.warm_up.target_models:
+                return self._warm(policy, f"{at_max}: loading its models with warm-up invocations.", figures)
+            if self.newly_alarming:
+                return self.plan(Action.NOTIFY_ONLY, f"{at_max}: nothing more to add.", **figures)
+            return self.ignore(f"{at_max}.", **figures)
+
+        if self.state.last_scale_out_at is not None:
+            ready_at = self.state.last_scale_out_at + timedelta(seconds=policy.scale_out.cooldown_seconds)
+            if self.now < ready_at:
+                return self.ignore(
+                    f"{lead.describe()}; scale-out cooldown has {_seconds(ready_at - self.now)} left.",
+                    **figures,
+                )
+
+        limits = []
+        if desired < wanted:
+            limits.append(
+                f"the signal asks for {wanted}; limited by "
+                + (
+                    "the step limit"
+                    if desired == current + policy.scale_out.max_step
+                    else f"the {ceiling_name}"
+                )
+            )
+        reason = (
+            f"{lead.describe()}: scale {policy.name} out from {_units(current, unit)} to "
+            f"{_units(desired, unit)}" + (f" ({'; '.join(limits)})" if limits else "") + "."
+        )
+        if observed.scalable_target is not None:
+            reason += f" Application Auto Scaling manages it: MinCapacity raised to {desired}."
+        return self.plan(
+            Action.SCALE_OUT,
+            reason,
+            desired_capacity=desired,
+            actuation=Actuation.RAISE_FLOOR
+            if observed.scalable_target is not None
+            else Actuation.SET_CAPACITY,
+            **figures,
+        )
+
+    def _insufficient_data(
+        self,
+        policy: SageMakerVariantPolicy | InferenceComponentPolicy,
+        observed: ObservedCapacity,
+        missing: list[SignalReading],
+    ) -> Plan:
+        since = min(r.since for r in missing)
+        lasted = self.now - since
+        names = ", ".join(r.signal.value for r in missing)
+        holding = f"holding {policy.name} at {_units(observed.desired, CAPACITY_UNIT[policy.kind])}"
+        limit = timedelta(seconds=policy.signals.insufficient_data_notify_after_seconds)
+        if lasted >= limit and self.state.insufficient_data_reported_since != since:
+            return self.plan(
+                Action.NOTIFY_ONLY,
+                f"No data for {names} since {since.isoformat()} ({_seconds(lasted)}): {holding} and never "
+                "scaling in on missing data. Is the endpoint receiving traffic and publishing metrics?",
+                insufficient_data_since=since,
+            )
+        return self.ignore(f"No data for {names}: {holding}.")
+
+    def _scale_in(
+        self, policy: SageMakerVariantPolicy | InferenceComponentPolicy, observed: ObservedCapacity
+    ) -> Plan:
+        now, state = self.now, self.state
+        window = timedelta(seconds=policy.scale_in.stabilization_seconds)
+        ok_since = max(r.since for r in self.readings)
+        if state.last_scale_at is not None:
+            ok_since = max(ok_since, state.last_scale_at)
+        if now - ok_since < window:
+            return self.ignore(
+                f"All signals OK; stabilization window has {_seconds(ok_since + window - now)} left."
+            )
+        if state.last_scale_at is not None:
+            ready_at = state.last_scale_at + timedelta(seconds=policy.scale_in.cooldown_seconds)
+            if now < ready_at:
+                return self.ignore(f"Scale-in cooldown has {_seconds(ready_at - now)} left.")
+
+        unit = CAPACITY_UNIT[policy.kind]
+        needed, needed_why = self._needed_by_utilization(policy, observed.desired)
+        if observed.scalable_target is not None:
+            return self._restore_floor(policy, observed, needed, needed_why)
+
+        current = observed.desired
+        desired = max(policy.capacity_floor, current - policy.scale_in.max_step, needed)
+        if desired >= current:
+            why = needed_why if needed >= current else f"it is at its minimum ({policy.capacity_floor})"
+            return self.ignore(f"All signals OK, but {policy.name} keeps {_units(current, unit)}: {why}.")
+        return self.plan(
+            Action.SCALE_IN,
+            f"All signals OK for {_seconds(now - ok_since)}: scale {policy.name} in from "
+            f"{_units(current, unit)} to {_units(desired, unit)}"
+            + (f" ({needed_why})" if needed > 0 else "")
+            + ".",
+            desired_capacity=desired,
+            actuation=Actuation.SET_CAPACITY,
+        )
+
+    def _restore_floor(
+        self,
+        policy: SageMakerVariantPolicy | InferenceComponentPolicy,
+        observed: ObservedCapacity,
+        needed: int,
+        needed_why: str,
+    ) -> Plan:
+        raised = self.state.raised_floor
+        if raised is None:
+            return self.ignore(
+                f"All signals OK; Application Auto Scaling owns scale-in of {policy.name} "
+                "(the controller has not raised its floor)."
+            )
+        original = self.state.original_floor if self.state.original_floor is not None else policy.capacity.min
+        floor = max(original, raised - policy.scale_in.max_step, min(needed, raised))
+        if floor >= raised:
+            return self.ignore(f"All signals OK, but the raised MinCapacity {raised} stays: {needed_why}.")
+        return self.plan(
+            Action.SCALE_IN,
+            f"All signals OK: lower {policy.name}'s Application Auto Scaling MinCapacity from {raised} to "
+            f"{floor} (it was {original} before the controller raised it); its policies scale in from there.",
+            current_capacity=raised,
+            desired_capacity=floor,
+            actuation=Actuation.RESTORE_FLOOR,
+        )
+
+    def _needed_by_utilization(
+        self, policy: SageMakerVariantPolicy | InferenceComponentPolicy, current: int
+    ) -> tuple[int, str]:
+        """Units needed to keep concurrency per unit at the scale-in target; 0 when no reading says."""
+        reading = next((r for r in self.readings if r.signal is Signal.CONCURRENCY), None)
+        if reading is None or reading.value is None or policy.signals.concurrency_per_unit is None:
+            return 0, "no concurrency reading"
+        per_unit_target = policy.signals.concurrency_per_unit * policy.scale_in.target_utilization
+        total = reading.value * current
+        needed = math.ceil(total / per_unit_target - 1e-9)
+        return needed, (
+            f"peak concurrency {total:.1f} needs {needed} at {per_unit_target:g} per "
+            f"{CAPACITY_UNIT[policy.kind]}"
+        )
+
+    def _keep_warm(
+        self, policy: SageMakerVariantPolicy | InferenceComponentPolicy, observed: ObservedCapacity
+    ) -> Plan | None:
+        interval = policy.warm_up.keep_warm_interval_seconds
+        if not policy.warm_up.enabled or interval is None or observed.desired < 1:
+            return None
+        last = self.state.last_warm_at
+        if last is not None and self.now - last < timedelta(seconds=interval):
+            return None
+        return self._warm(policy, f"Keep-warm: no warm-up invocations for {interval} s or more.", {})
+
+    def _warm(
+        self,
+        policy: SageMakerVariantPolicy | InferenceComponentPolicy,
+        reason: str,
+        figures: dict[str, object],
+    ) -> Plan:
+        return self.plan(
+            Action.WARM, reason, desired_capacity=self.observed.desired if self.observed else None, **figures
+        )
+
+
+def decide(
+    trigger: Trigger,
+    policy: TargetPolicy,
+    observed: ObservedCapacity | None,
+    state: TargetState,
+    now: datetime,
+) -> Plan:
+    """Decide what to do about `policy`'s target; returns a Plan whose `reason` says why.
+
+    `observed` is None when the target does not exist in AWS. `now` must be timezone-aware.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return _Decider(trigger, policy, observed, state, now).decide()

@@ -1,0 +1,113 @@
+"""Notifications, written for the owning team: target, signal, figures, what was done, what it cost."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from genai_autoscaler.domain.alarm_event import SIGNAL_LABELS, format_figure
+from genai_autoscaler.domain.plan import Action, Actuation, Plan
+from genai_autoscaler.domain.targets import CAPACITY_UNIT
+from genai_autoscaler.domain.warm_up import WarmUpReport
+
+SUBJECT_LIMIT = 100  # SNS Publish rejects longer e-mail subjects
+
+
+class Notification(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    message: str
+
+
+def _subject(text: str) -> str:
+    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 1] + "…"
+
+
+def _units(count: int, plan: Plan) -> str:
+    unit = CAPACITY_UNIT[plan.kind]
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+def _signal_lines(plan: Plan) -> list[str]:
+    if plan.signal is None:
+        return []
+    lines = [f"Signal:   {SIGNAL_LABELS[plan.signal]}"]
+    if plan.observed_value is not None:
+        figure = format_figure(plan.observed_value, plan.unit)
+        if plan.threshold is not None:
+            figure += f" (threshold {format_figure(plan.threshold, plan.unit)})"
+        lines.append(f"Observed: {figure}")
+    return lines
+
+
+def _capacity_line(plan: Plan) -> str | None:
+    if plan.current_capacity is None or plan.desired_capacity is None or plan.action is Action.WARM:
+        return None
+    delta = plan.desired_capacity - plan.current_capacity
+    what = (
+        "Application Auto Scaling MinCapacity"
+        if plan.actuation in (Actuation.RAISE_FLOOR, Actuation.RESTORE_FLOOR)
+        else "Capacity"
+    )
+    return (
+        f"{what}: {plan.current_capacity} -> {plan.desired_capacity} ({delta:+d} {CAPACITY_UNIT[plan.kind]}s)"
+    )
+
+
+def _body(plan: Plan, headline: str, extra: list[str]) -> str:
+    lines = [headline, "", f"Target:   {plan.target} ({plan.target_id})", *_signal_lines(plan)]
+    if (capacity := _capacity_line(plan)) is not None:
+        lines.append(capacity)
+    lines += ["", f"Why: {plan.reason}", *extra, "", f"Decided at {plan.decided_at.isoformat()}."]
+    return "\n".join(lines)
+
+
+def for_decision(plan: Plan) -> Notification:
+    """A decision reported without a workflow: notify-only, or what advisory mode would have done."""
+    if plan.advisory:
+        verb = {
+            Action.SCALE_OUT: "would scale out",
+            Action.SCALE_IN: "would scale in",
+            Action.WARM: "would warm",
+        }
+        headline = f"[advisory] {plan.target} {verb.get(plan.action, 'would act')}: nothing was changed."
+        return Notification(
+            subject=_subject(f"GenAI Autoscaler [advisory]: {plan.target} {verb.get(plan.action, '')}"),
+            message=_body(plan, headline, ["Advisory mode is on for this target: turn it off to act."]),
+        )
+    return Notification(
+        subject=_subject(f"GenAI Autoscaler: {plan.target} needs attention"),
+        message=_body(plan, f"{plan.target}: reported, nothing changed.", []),
+    )
+
+
+def for_success(plan: Plan, warm_up: WarmUpReport | None, execution: str) -> Notification:
+    what = {
+        Action.SCALE_OUT: f"scaled out to {_units(plan.desired_capacity or 0, plan)}",
+        Action.SCALE_IN: f"scaled in to {_units(plan.desired_capacity or 0, plan)}",
+        Action.WARM: "warmed",
+    }[plan.action]
+    if plan.actuation is Actuation.RAISE_FLOOR:
+        what = f"floor raised to {plan.desired_capacity}"
+    elif plan.actuation is Actuation.RESTORE_FLOOR:
+        what = f"floor lowered to {plan.desired_capacity}"
+    extra = []
+    if warm_up is not None:
+        verdict = "Warm-up passed" if warm_up.passed else "Warm-up did NOT pass"
+        extra.append(f"{verdict}: {warm_up.describe()}.")
+    extra.append(f"Workflow: {execution}")
+    return Notification(
+        subject=_subject(f"GenAI Autoscaler: {plan.target} {what}"),
+        message=_body(plan, f"{plan.target} {what}; it is InService.", extra),
+    )
+
+
+def for_failure(plan: Plan, error: str, cause: str, safe_state: str, execution: str) -> Notification:
+    return Notification(
+        subject=_subject(f"GenAI Autoscaler: {plan.action.value} of {plan.target} FAILED"),
+        message=_body(
+            plan,
+            f"The {plan.action.value.replace('_', '-')} of {plan.target} failed: {error}.",
+            [f"Cause: {cause}", f"Safe state: {safe_state}", f"Workflow: {execution}"],
+        ),
+    )

@@ -1,0 +1,72 @@
+"""A decision, as data: what to do to a target and why."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from genai_autoscaler.domain.signals import Signal
+from genai_autoscaler.domain.targets import TargetKind
+
+
+class Action(StrEnum):
+    SCALE_OUT = "scale_out"
+    SCALE_IN = "scale_in"
+    WARM = "warm"
+    NOTIFY_ONLY = "notify_only"
+    IGNORE = "ignore"
+
+
+class Actuation(StrEnum):
+    """How a capacity change is made."""
+
+    SET_CAPACITY = (
+        "set_capacity"  # UpdateEndpointWeightsAndCapacities / UpdateInferenceComponentRuntimeConfig
+    )
+    RAISE_FLOOR = "raise_floor"  # Application Auto Scaling MinCapacity up; its policies do the rest
+    RESTORE_FLOOR = "restore_floor"  # MinCapacity back down toward what it was
+
+
+CAPACITY_ACTIONS = frozenset({Action.SCALE_OUT, Action.SCALE_IN})
+
+
+class Plan(BaseModel):
+    """The outcome of one decision. `reason` is written for the person who receives the notification."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Action
+    target: str = Field(description="The target's name in the policy document.")
+    target_id: str
+    kind: TargetKind
+    reason: str
+    decided_at: datetime
+    signal: Signal | None = None
+    current_capacity: int | None = None
+    desired_capacity: int | None = None
+    actuation: Actuation | None = None
+    observed_value: float | None = None
+    threshold: float | None = None
+    unit: str | None = None
+    advisory: bool = False
+    # State to remember even when nothing is carried out.
+    adopt_capacity: int | None = Field(None, description="A capacity set by someone else, now the baseline.")
+    manual_hold_until: datetime | None = None
+    insufficient_data_since: datetime | None = None
+
+    @property
+    def capacity_delta(self) -> int:
+        if self.desired_capacity is None or self.current_capacity is None:
+            return 0
+        return self.desired_capacity - self.current_capacity
+
+    @property
+    def runs_workflow(self) -> bool:
+        """True when the plan is carried out by the scale workflow (not advisory, not notify-only)."""
+        return not self.advisory and self.action in (Action.SCALE_OUT, Action.SCALE_IN, Action.WARM)
+
+    @property
+    def notifies(self) -> bool:
+        return self.action is Action.NOTIFY_ONLY or (self.advisory and self.action is not Action.IGNORE)

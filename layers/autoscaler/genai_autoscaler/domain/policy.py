@@ -1,0 +1,412 @@
+"""The policy document: one validated description of every managed target and how to scale it.
+
+Loaded from YAML by the CLI, from JSON (SSM Parameter Store) by the Lambdas; the JSON Schema published in
+`config/policies.schema.json` is generated from these models (`genai-autoscaler schema`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from genai_autoscaler.domain.targets import (
+    TargetKind,
+    bedrock_target_id,
+    inference_component_target_id,
+    variant_target_id,
+)
+
+# SageMaker names: 1-63 alphanumerics and hyphens, starting alphanumeric.
+SAGEMAKER_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+BEDROCK_MODEL_ID = r"^[a-z0-9-]+\.[a-zA-Z0-9.:_-]+$"
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CapacityLimits(_Block):
+    min: int = Field(1, ge=0, description="Fewest instances (variants) or copies (inference components).")
+    max: int = Field(4, ge=1, description="Most instances or copies the controller may request.")
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> Self:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+class ScaleOutRule(_Block):
+    max_step: int = Field(2, ge=1, description="Most units added by one scale-out.")
+    cooldown_seconds: int = Field(300, ge=0, description="Least time between two scale-outs of one target.")
+
+
+class ScaleInRule(_Block):
+    max_step: int = Field(1, ge=1, description="Most units removed by one scale-in.")
+    cooldown_seconds: int = Field(600, ge=0, description="Least time after any scale before a scale-in.")
+    stabilization_seconds: int = Field(
+        900, ge=0, description="How long every signal must have stayed OK before scaling in."
+    )
+    target_utilization: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="Scale in only to a count that keeps concurrency per unit at or below this fraction of "
+        "the concurrency threshold, so that the scale-in does not trigger the next scale-out.",
+    )
+
+
+class AlarmEvaluation(_Block):
+    period_seconds: Literal[10, 30, 60, 300] = 60
+    evaluation_periods: int = Field(3, ge=1, le=100)
+    datapoints_to_alarm: int = Field(2, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _datapoints_within_periods(self) -> Self:
+        if self.datapoints_to_alarm > self.evaluation_periods:
+            raise ValueError(
+                f"datapoints_to_alarm ({self.datapoints_to_alarm}) exceeds "
+                f"evaluation_periods ({self.evaluation_periods})"
+            )
+        return self
+
+
+class SageMakerSignals(_Block):
+    """Thresholds of the signals watched on a SageMaker target; null turns a signal off."""
+
+    latency_p95_ms: float | None = Field(
+        5000,
+        gt=0,
+        description="p95 ModelLatency threshold, in milliseconds (CloudWatch reports microseconds).",
+    )
+    latency_evaluation: AlarmEvaluation = AlarmEvaluation()
+    concurrency_per_unit: float | None = Field(
+        4,
+        gt=0,
+        description="Peak (Maximum) concurrent requests per instance (ConcurrentRequestsPerModel) or per copy "
+        "(ConcurrentRequestsPerCopy), high resolution.",
+    )
+    concurrency_evaluation: AlarmEvaluation = AlarmEvaluation(
+        period_seconds=10, evaluation_periods=3, datapoints_to_alarm=3
+    )
+    model_loading_wait_ms: float | None = Field(
+        None, gt=0, description="p95 ModelLoadingWaitTime threshold in milliseconds (multi-model endpoints)."
+    )
+    insufficient_data_notify_after_seconds: int = Field(
+        900, ge=60, description="Notify once a signal has had no data this long; capacity is held meanwhile."
+    )
+
+
+class WarmUp(_Block):
+    enabled: bool = True
+    payload: dict[str, Any] | str = Field(
+        default_factory=lambda: {"inputs": "Hello", "parameters": {"max_new_tokens": 1}},
+        description="Request body of each warm-up invocation (JSON object, or a string sent as is).",
+    )
+    content_type: str = "application/json"
+    count: int = Field(4, ge=1, le=100, description="Warm-up invocations after capacity is InService.")
+    concurrency: int = Field(2, ge=1, le=16, description="Warm-up invocations in flight at once.")
+    max_latency_ms: float | None = Field(
+        None, gt=0, description="Warm-up p95 above this is reported as a failed warm-up."
+    )
+    target_models: list[str] = Field(
+        default_factory=list, description="Multi-model endpoints: the models to load (TargetModel)."
+    )
+    keep_warm_interval_seconds: int | None = Field(
+        None, ge=60, description="Send warm-up invocations at least this often, to keep models loaded."
+    )
+
+    @model_validator(mode="after")
+    def _concurrency_within_count(self) -> Self:
+        if self.concurrency > self.count:
+            raise ValueError(f"concurrency ({self.concurrency}) exceeds count ({self.count})")
+        return self
+
+
+class WorkflowSettings(_Block):
+    in_service_timeout_seconds: int = Field(
+        1200, ge=60, description="How long a scale may take to reach InService before it is abandoned."
+    )
+    poll_interval_seconds: int = Field(30, ge=0, le=600)
+    lock_ttl_seconds: int = Field(
+        3600, ge=60, description="A lock older than this is taken to be left by a crashed workflow."
+    )
+
+
+class BedrockSettings(_Block):
+    """Bedrock thresholds. The responses to them (profile, Provisioned Throughput) are a later capability."""
+
+    throttles_per_minute: int = Field(1, ge=1, description="InvocationThrottles (Sum per minute) threshold.")
+    latency_p95_ms: float | None = Field(None, gt=0, description="p95 InvocationLatency threshold, ms.")
+    tokens_per_minute_quota: int | None = Field(
+        None, gt=0, description="TPM quota when Service Quotas has none for the model."
+    )
+    cross_region_profile: str | None = Field(None, description="Inference profile ID, e.g. us.<model-id>.")
+    max_model_units: int = Field(0, ge=0)
+    hourly_budget_usd: float = Field(0, ge=0)
+
+
+class _TargetPolicy(_Block):
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+        description="How people refer to the target; defaults to its AWS name.",
+    )
+    advisory: bool = Field(False, description="Decide and notify what would be done, but change nothing.")
+    paused: bool = Field(False, description="Leave the target alone; alarms are only reported.")
+
+    @property
+    def kind(self) -> TargetKind:
+        return TargetKind(self.type)  # type: ignore[attr-defined]
+
+    @property
+    def target_id(self) -> str:
+        raise NotImplementedError
+
+
+class _SageMakerTarget(_TargetPolicy):
+    endpoint_name: str = Field(pattern=SAGEMAKER_NAME)
+    capacity: CapacityLimits = CapacityLimits()
+    scale_out: ScaleOutRule = ScaleOutRule()
+    scale_in: ScaleInRule = ScaleInRule()
+    signals: SageMakerSignals = SageMakerSignals()
+    warm_up: WarmUp = WarmUp()
+    workflow: WorkflowSettings = WorkflowSettings()
+    manual_change_hold_seconds: int = Field(
+        3600, ge=0, description="After a person changes capacity, leave the target alone this long."
+    )
+
+    @property
+    def capacity_floor(self) -> int:
+        """The least capacity the controller may ever set."""
+        return self.capacity.min
+
+
+class SageMakerVariantPolicy(_SageMakerTarget):
+    type: Literal["sagemaker_variant"]
+    variant_name: str = Field("AllTraffic", pattern=SAGEMAKER_NAME)
+    multi_model: bool = Field(False, description="A multi-model endpoint: watch ModelLoadingWaitTime.")
+
+    @property
+    def target_id(self) -> str:
+        return variant_target_id(self.endpoint_name, self.variant_name)
+
+    @model_validator(mode="after")
+    def _variant_rules(self) -> Self:
+        if self.capacity.min < 1:
+            raise ValueError("capacity.min must be at least 1: only inference components can scale to zero")
+        if self.signals.model_loading_wait_ms is not None and not self.multi_model:
+            raise ValueError("signals.model_loading_wait_ms applies only to multi_model endpoints")
+        return self
+
+
+class InferenceComponentPolicy(_SageMakerTarget):
+    type: Literal["inference_component"]
+    inference_component_name: str = Field(pattern=SAGEMAKER_NAME)
+    scale_to_zero: bool = Field(False, description="May scale to zero copies (capacity.min 0).")
+
+    @property
+    def target_id(self) -> str:
+        return inference_component_target_id(self.inference_component_name)
+
+    @model_validator(mode="after")
+    def _zero_rules(self) -> Self:
+        if self.capacity.min == 0 and not self.scale_to_zero:
+            raise ValueError("capacity.min is 0 but scale_to_zero is false")
+        if self.scale_to_zero and self.capacity.min != 0:
+            raise ValueError(f"scale_to_zero is true but capacity.min is {self.capacity.min}, not 0")
+        if self.signals.model_loading_wait_ms is not None:
+            raise ValueError("signals.model_loading_wait_ms applies only to multi_model endpoints")
+        return self
+
+
+class BedrockModelPolicy(_TargetPolicy):
+    type: Literal["bedrock_model"]
+    model_id: str = Field(pattern=BEDROCK_MODEL_ID)
+    bedrock: BedrockSettings = BedrockSettings()
+
+    @property
+    def target_id(self) -> str:
+        return bedrock_target_id(self.model_id)
+
+
+SageMakerPolicy = SageMakerVariantPolicy | InferenceComponentPolicy
+TargetPolicy = Annotated[
+    SageMakerVariantPolicy | InferenceComponentPolicy | BedrockModelPolicy, Field(discriminator="type")
+]
+
+# Keys of `defaults` and the target types they apply to.
+_DEFAULTABLE: dict[str, frozenset[str]] = {
+    "advisory": frozenset(TargetKind),
+    "paused": frozenset(TargetKind),
+    "bedrock": frozenset({TargetKind.BEDROCK_MODEL}),
+    **{
+        key: frozenset({TargetKind.SAGEMAKER_VARIANT, TargetKind.INFERENCE_COMPONENT})
+        for key in (
+            "capacity",
+            "scale_out",
+            "scale_in",
+            "signals",
+            "warm_up",
+            "workflow",
+            "manual_change_hold_seconds",
+        )
+    },
+}
+
+
+def _default_name(target: dict[str, Any]) -> str | None:
+    match target.get("type"):
+        case TargetKind.SAGEMAKER_VARIANT:
+            endpoint, variant = target.get("endpoint_name"), target.get("variant_name", "AllTraffic")
+            return f"{endpoint}/{variant}" if endpoint else None
+        case TargetKind.INFERENCE_COMPONENT:
+            return target.get("inference_component_name")
+        case TargetKind.BEDROCK_MODEL:
+            return target.get("model_id")
+    return None
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` laid over `base`, nested mappings merged key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class PolicyDocument(_Block):
+    """Every managed target with its policy. `defaults` is merged under each target's own settings."""
+
+    version: Literal[1] = 1
+    defaults: dict[str, Any] = Field(default_factory=dict, description="Settings shared by all targets.")
+    targets: list[TargetPolicy] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        defaults = data.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            return data  # field validation reports it
+        unknown = sorted(set(defaults) - set(_DEFAULTABLE))
+        if unknown:
+            raise ValueError(f"defaults: unknown keys {unknown}; allowed: {sorted(_DEFAULTABLE)}")
+        targets = data.get("targets")
+        if not isinstance(targets, list):
+            return data
+        merged = []
+        for raw in targets:
+            if not isinstance(raw, dict):
+                merged.append(raw)
+                continue
+            applicable = {k: v for k, v in defaults.items() if raw.get("type") in _DEFAULTABLE[k]}
+            target = deep_merge(applicable, raw)
+            if "name" not in target and (name := _default_name(target)):
+                target["name"] = name
+            merged.append(target)
+        return {**data, "targets": merged}
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        for attribute in ("name", "target_id"):
+            seen: set[str] = set()
+            for target in self.targets:
+                value = getattr(target, attribute)
+                if value in seen:
+                    raise ValueError(f"two targets have the same {attribute.replace('_', ' ')} {value!r}")
+                seen.add(value)
+        return self
+
+    def find(self, target_id: str) -> TargetPolicy | None:
+        return next((t for t in self.targets if t.target_id == target_id), None)
+
+    def by_name(self, name: str) -> TargetPolicy | None:
+        return next((t for t in self.targets if t.name == name), None)
+
+
+class PolicyError(ValueError):
+    """A policy document that does not validate; `problems` lists (path, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {message}" for path, message in problems))
+
+
+def error_path(loc: tuple[int | str, ...]) -> str:
+    """`('targets', 0, 'sagemaker_variant', 'capacity', 'max')` -> `targets[0].capacity.max`."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in TargetKind.__members__.values() or re.fullmatch(r"function-.*", str(part)):
+            continue  # the discriminator branch pydantic inserts
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(document)"
+
+
+_DEFAULT_BLOCKS: dict[str, type[BaseModel]] = {
+    "capacity": CapacityLimits,
+    "scale_out": ScaleOutRule,
+    "scale_in": ScaleInRule,
+    "signals": SageMakerSignals,
+    "warm_up": WarmUp,
+    "workflow": WorkflowSettings,
+    "bedrock": BedrockSettings,
+}
+
+
+def _problems(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[tuple[str, str]]:
+    problems = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] != "missing" and not isinstance(error.get("input"), dict | list | None):
+            message += f" (got {error['input']!r})"
+        problems.append((error_path(prefix + tuple(error["loc"])), message))
+    return problems
+
+
+def parse_policy_document(raw: Any) -> PolicyDocument:
+    """Validate a decoded policy document; raises PolicyError naming every problem with its path.
+
+    A bad value in `defaults` is reported once, at `defaults.<key>`, not again under every target.
+    """
+    problems: list[tuple[str, str]] = []
+    if isinstance(raw, dict) and isinstance(raw.get("defaults"), dict):
+        defaults = dict(raw["defaults"])
+        for key in sorted(set(defaults) - set(_DEFAULTABLE)):
+            problems.append((f"defaults.{key}", f"unknown key; allowed: {', '.join(sorted(_DEFAULTABLE))}"))
+            del defaults[key]
+        for key, block in _DEFAULT_BLOCKS.items():
+            if key in defaults:
+                try:
+                    block.model_validate(defaults[key])
+                except ValidationError as exc:
+                    problems += _problems(exc, ("defaults", key))
+                    del defaults[key]
+        raw = {**raw, "defaults": defaults}
+    try:
+        document = PolicyDocument.model_validate(raw)
+    except ValidationError as exc:
+        found = _problems(exc)
+        # A target without its AWS name also lacks the display name derived from it: say it once.
+        missing_at: dict[str, int] = {}
+        for path, message in found:
+            if message == "Field required":
+                parent = path.rsplit(".", 1)[0]
+                missing_at[parent] = missing_at.get(parent, 0) + 1
+        problems += [
+            (path, message)
+            for path, message in found
+            if not (path.endswith(".name") and message == "Field required" and missing_at[path[:-5]] > 1)
+        ]
+    else:
+        if not problems:
+            return document
+    raise PolicyError(problems)

@@ -1,0 +1,304 @@
+"""Signals: which CloudWatch metric each one is, the alarm that watches it, and how to recognise it again.
+
+The alarm specification is the single source for both directions: the reconciler creates alarms from it,
+and the alarm router identifies (target, signal) from an alarm event's metric by matching it back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from genai_autoscaler.domain.policy import (
+    AlarmEvaluation,
+    BedrockModelPolicy,
+    InferenceComponentPolicy,
+    SageMakerVariantPolicy,
+    TargetPolicy,
+)
+from genai_autoscaler.domain.targets import (
+    TargetKind,
+    bedrock_target_id,
+    inference_component_target_id,
+    variant_target_id,
+)
+
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+BEDROCK_NAMESPACE = "AWS/Bedrock"
+
+# Tags the reconciler puts on every alarm it owns (and that alarm tag propagation copies into events).
+TAG_MANAGED_BY = "genai-autoscaler:managed-by"
+TAG_TARGET = "genai-autoscaler:target"
+TAG_SIGNAL = "genai-autoscaler:signal"
+
+
+class Signal(StrEnum):
+    LATENCY_P95 = "latency_p95"
+    CONCURRENCY = "concurrency"
+    MODEL_LOADING_WAIT = "model_loading_wait"
+    NO_CAPACITY = "no_capacity"
+    THROTTLES = "throttles"
+
+
+# Signals whose ALARM asks for more capacity; how far above threshold says how much more.
+PROPORTIONAL_SIGNALS = frozenset({Signal.LATENCY_P95, Signal.CONCURRENCY, Signal.MODEL_LOADING_WAIT})
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One CloudWatch alarm, in the terms of PutMetricAlarm."""
+
+    target_id: str
+    signal: Signal
+    namespace: str
+    metric_name: str
+    dimensions: tuple[tuple[str, str], ...]
+    period: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    threshold: float
+    unit: str
+    treat_missing_data: str
+    statistic: str | None = None
+    extended_statistic: str | None = None
+    comparison: str = "GreaterThanThreshold"
+    description: str = ""
+
+    @property
+    def stat(self) -> str:
+        return self.extended_statistic or self.statistic or ""
+
+    def put_request(self, name: str) -> dict[str, Any]:
+        """The PutMetricAlarm parameters of this alarm, minus tags.
+
+        `Unit` is deliberately not sent: an alarm with a unit only sees datapoints published in that exact
+        unit, and a mismatch would leave it in INSUFFICIENT_DATA for ever. `unit` says how to read the
+        threshold (SageMaker latency thresholds are in microseconds).
+        """
+        request: dict[str, Any] = {
+            "AlarmName": name,
+            "AlarmDescription": self.description,
+            "ActionsEnabled": False,  # state changes reach EventBridge without alarm actions
+            "Namespace": self.namespace,
+            "MetricName": self.metric_name,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions],
+            "Period": self.period,
+            "EvaluationPeriods": self.evaluation_periods,
+            "DatapointsToAlarm": self.datapoints_to_alarm,
+            "Threshold": float(self.threshold),
+            "ComparisonOperator": self.comparison,
+            "TreatMissingData": self.treat_missing_data,
+        }
+        if self.extended_statistic:
+            request["ExtendedStatistic"] = self.extended_statistic
+            request["EvaluateLowSampleCountPercentile"] = "evaluate"
+        else:
+            request["Statistic"] = self.statistic
+        return request
+
+    def alarm_name(self, prefix: str) -> str:
+        # The name is for people and for listing; nothing reads a target back out of it.
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", self.target_id)
+        return f"{prefix}-{slug}-{self.signal}"[:255]
+
+
+def _ms_to_us(milliseconds: float) -> float:
+    return milliseconds * 1000.0
+
+
+def _sagemaker_dimensions(
+    target: SageMakerVariantPolicy | InferenceComponentPolicy,
+) -> tuple[tuple[str, str], ...]:
+    if isinstance(target, SageMakerVariantPolicy):
+        return (("EndpointName", target.endpoint_name), ("VariantName", target.variant_name))
+    return (("InferenceComponentName", target.inference_component_name),)
+
+
+def _spec(
+    target: TargetPolicy,
+    signal: Signal,
+    metric_name: str,
+    dimensions: tuple[tuple[str, str], ...],
+    evaluation: AlarmEvaluation,
+    threshold: float,
+    unit: str,
+    treat_missing_data: str,
+    description: str,
+    *,
+    namespace: str = SAGEMAKER_NAMESPACE,
+    statistic: str | None = None,
+    extended_statistic: str | None = None,
+    comparison: str = "GreaterThanThreshold",
+) -> AlarmSpec:
+    return AlarmSpec(
+        target_id=target.target_id,
+        signal=signal,
+        namespace=namespace,
+        metric_name=metric_name,
+        dimensions=dimensions,
+        period=evaluation.period_seconds,
+        evaluation_periods=evaluation.evaluation_periods,
+        datapoints_to_alarm=evaluation.datapoints_to_alarm,
+        threshold=threshold,
+        unit=unit,
+        treat_missing_data=treat_missing_data,
+        statistic=statistic,
+        extended_statistic=extended_statistic,
+        comparison=comparison,
+        description=f"GenAI Autoscaler: {description} on {target.name}",
+    )
+
+
+def alarm_specs(target: TargetPolicy) -> list[AlarmSpec]:
+    """The alarms that watch a target, as its policy turns its signals on."""
+    if isinstance(target, BedrockModelPolicy):
+        return _bedrock_specs(target)
+    signals = target.signals
+    dims = _sagemaker_dimensions(target)
+    specs: list[AlarmSpec] = []
+    if signals.latency_p95_ms is not None:
+        # No requests means no latency datapoints, which is not a latency problem.
+        specs.append(
+            _spec(
+                target,
+                Signal.LATENCY_P95,
+                "ModelLatency",
+                dims,
+                signals.latency_evaluation,
+                _ms_to_us(signals.latency_p95_ms),
+                "Microseconds",
+                "notBreaching",
+                f"p95 ModelLatency above {signals.latency_p95_ms:g} ms",
+                extended_statistic="p95",
+            )
+        )
+    if signals.concurrency_per_unit is not None:
+        per_copy = isinstance(target, InferenceComponentPolicy)
+        # Concurrency is the utilisation signal that scale-in relies on: missing data must surface as
+        # INSUFFICIENT_DATA (capacity held), not pass for idle.
+        specs.append(
+            _spec(
+                target,
+                Signal.CONCURRENCY,
+                "ConcurrentRequestsPerCopy" if per_copy else "ConcurrentRequestsPerModel",
+                dims,
+                signals.concurrency_evaluation,
+                signals.concurrency_per_unit,
+                "Count",
+                "missing",
+                f"concurrent requests per {'copy' if per_copy else 'instance'} above "
+                f"{signals.concurrency_per_unit:g}",
+                statistic="Maximum",  # the concurrency metrics publish Minimum and Maximum only
+            )
+        )
+    if isinstance(target, SageMakerVariantPolicy) and target.multi_model and signals.model_loading_wait_ms:
+        specs.append(
+            _spec(
+                target,
+                Signal.MODEL_LOADING_WAIT,
+                "ModelLoadingWaitTime",
+                dims,
+                signals.latency_evaluation,
+                _ms_to_us(signals.model_loading_wait_ms),
+                "Microseconds",
+                "notBreaching",
+                f"p95 ModelLoadingWaitTime above {signals.model_loading_wait_ms:g} ms",
+                extended_statistic="p95",
+            )
+        )
+    if isinstance(target, InferenceComponentPolicy) and target.scale_to_zero:
+        # One refused request is enough to wake a component that sits at zero.
+        specs.append(
+            _spec(
+                target,
+                Signal.NO_CAPACITY,
+                "NoCapacityInvocationFailures",
+                dims,
+                AlarmEvaluation(period_seconds=60, evaluation_periods=1, datapoints_to_alarm=1),
+                0,
+                "Count",
+                "notBreaching",
+                "requests refused for lack of copies",
+                statistic="Sum",
+            )
+        )
+    return specs
+
+
+def _bedrock_specs(target: BedrockModelPolicy) -> list[AlarmSpec]:
+    dims = (("ModelId", target.model_id),)
+    minute = AlarmEvaluation(period_seconds=60, evaluation_periods=1, datapoints_to_alarm=1)
+    specs = [
+        _spec(
+            target,
+            Signal.THROTTLES,
+            "InvocationThrottles",
+            dims,
+            minute,
+            target.bedrock.throttles_per_minute,
+            "Count",
+            "notBreaching",
+            f"InvocationThrottles at or above {target.bedrock.throttles_per_minute}/min",
+            namespace=BEDROCK_NAMESPACE,
+            statistic="Sum",
+            comparison="GreaterThanOrEqualToThreshold",
+        )
+    ]
+    if target.bedrock.latency_p95_ms is not None:
+        specs.append(
+            _spec(
+                target,
+                Signal.LATENCY_P95,
+                "InvocationLatency",
+                dims,
+                AlarmEvaluation(),
+                target.bedrock.latency_p95_ms,
+                "Milliseconds",
+                "notBreaching",
+                f"p95 InvocationLatency above {target.bedrock.latency_p95_ms:g} ms",
+                namespace=BEDROCK_NAMESPACE,
+                extended_statistic="p95",
+            )
+        )
+    return specs
+
+
+_SIGNAL_OF_METRIC = {
+    (SAGEMAKER_NAMESPACE, "ModelLatency"): Signal.LATENCY_P95,
+    (SAGEMAKER_NAMESPACE, "ConcurrentRequestsPerModel"): Signal.CONCURRENCY,
+    (SAGEMAKER_NAMESPACE, "ConcurrentRequestsPerCopy"): Signal.CONCURRENCY,
+    (SAGEMAKER_NAMESPACE, "ModelLoadingWaitTime"): Signal.MODEL_LOADING_WAIT,
+    (SAGEMAKER_NAMESPACE, "NoCapacityInvocationFailures"): Signal.NO_CAPACITY,
+    (BEDROCK_NAMESPACE, "InvocationThrottles"): Signal.THROTTLES,
+    (BEDROCK_NAMESPACE, "InvocationLatency"): Signal.LATENCY_P95,
+}
+
+
+@dataclass(frozen=True)
+class MetricIdentity:
+    target_id: str
+    kind: TargetKind
+    signal: Signal
+
+
+def identify_metric(namespace: str, metric_name: str, dimensions: dict[str, str]) -> MetricIdentity | None:
+    """The (target, signal) a metric belongs to, or None if it is no signal the controller watches."""
+    signal = _SIGNAL_OF_METRIC.get((namespace, metric_name))
+    if signal is None:
+        return None
+    if namespace == BEDROCK_NAMESPACE:
+        if set(dimensions) != {"ModelId"}:
+            return None
+        return MetricIdentity(bedrock_target_id(dimensions["ModelId"]), TargetKind.BEDROCK_MODEL, signal)
+    if set(dimensions) == {"EndpointName", "VariantName"}:
+        target_id = variant_target_id(dimensions["EndpointName"], dimensions["VariantName"])
+        return MetricIdentity(target_id, TargetKind.SAGEMAKER_VARIANT, signal)
+    if "InferenceComponentName" in dimensions and set(dimensions) <= {
+        "InferenceComponentName",
+        "EndpointName",
+    }:
+        target_id = inference_component_target_id(dimensions["InferenceComponentName"])
+        return MetricIdentity(target_id, TargetKind.INFERENCE_COMPONENT, signal)
+    return None

@@ -1,0 +1,176 @@
+"""What the controller remembers about a target, and what it observes of it now."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from genai_autoscaler.domain.plan import Plan
+from genai_autoscaler.errors import LockHeld
+
+IN_SERVICE = "InService"
+
+
+class Lock(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    owner: str
+    acquired_at: datetime
+    expires_at: datetime
+
+    def held_at(self, now: datetime) -> bool:
+        return now < self.expires_at
+
+
+class TargetState(BaseModel):
+    """The controller's memory of one target (one DynamoDB item)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target_id: str
+    lock: Lock | None = None
+    last_scale_out_at: datetime | None = None
+    last_scale_in_at: datetime | None = None
+    # The capacity the controller last set or adopted; a different count observed later was set by someone else.
+    last_known_capacity: int | None = None
+    # Application Auto Scaling: the MinCapacity the controller raised, and the one it found before.
+    raised_floor: int | None = None
+    original_floor: int | None = None
+    manual_hold_until: datetime | None = None
+    # The start of the INSUFFICIENT_DATA episode that has been reported, so that it is reported once.
+    insufficient_data_reported_since: datetime | None = None
+    last_warm_at: datetime | None = None
+    version: int = 0
+
+    def lock_held(self, now: datetime) -> bool:
+        return self.lock is not None and self.lock.held_at(now)
+
+    @property
+    def last_scale_at(self) -> datetime | None:
+        times = [t for t in (self.last_scale_out_at, self.last_scale_in_at) if t is not None]
+        return max(times) if times else None
+
+
+class ScalableTargetFloor(BaseModel):
+    """An Application Auto Scaling scalable target registered for the capacity dimension."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_capacity: int
+    max_capacity: int
+
+
+class ObservedCapacity(BaseModel):
+    """The capacity of a SageMaker target as AWS describes it now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    desired: int
+    current: int
+    status: str
+    scalable_target: ScalableTargetFloor | None = None
+
+    @property
+    def in_service(self) -> bool:
+        return self.status == IN_SERVICE
+
+
+class AppliedChange(BaseModel):
+    """What a workflow changed, so that a failure can put it back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actuation: str
+    previous: int
+    new: int
+    previous_max: int | None = None
+    applied_at: datetime
+
+
+class ActionRecord(BaseModel):
+    """One line of a target's history (a DynamoDB item under the target, expiring after 90 days)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target_id: str
+    at: datetime
+    action: str
+    outcome: str
+    reason: str
+    from_capacity: int | None = None
+    to_capacity: int | None = None
+    execution: str | None = None
+    error: str | None = None
+
+
+def acquire_lock(state: TargetState, owner: str, now: datetime, ttl: timedelta) -> TargetState:
+    """The state with `owner` holding the lock; raises LockHeld if another holder's lock is still valid.
+
+    Re-entrant for the same owner, so a retried workflow step does not lock itself out.
+    """
+    if state.lock is not None and state.lock.held_at(now) and state.lock.owner != owner:
+        raise LockHeld(
+            f"{state.target_id} is locked by {state.lock.owner} until {state.lock.expires_at.isoformat()}"
+        )
+    return state.model_copy(update={"lock": Lock(owner=owner, acquired_at=now, expires_at=now + ttl)})
+
+
+def release_lock(state: TargetState, owner: str) -> TargetState:
+    if state.lock is None or state.lock.owner != owner:
+        return state
+    return state.model_copy(update={"lock": None})
+
+
+def after_capacity_change(
+    state: TargetState, change: AppliedChange, scaled_out: bool, now: datetime
+) -> TargetState:
+    """The state after a capacity change that reached InService: cooldowns start, the new baseline is known."""
+    update: dict[str, object] = {"last_scale_out_at" if scaled_out else "last_scale_in_at": now}
+    match change.actuation:
+        case "set_capacity":
+            update["last_known_capacity"] = change.new
+        case "raise_floor":
+            update["raised_floor"] = change.new
+            if state.raised_floor is None:
+                update["original_floor"] = change.previous
+        case "restore_floor":
+            reached_original = state.original_floor is not None and change.new <= state.original_floor
+            update["raised_floor"] = None if reached_original else change.new
+            if reached_original:
+                update["original_floor"] = None
+    return state.model_copy(update=update)
+
+
+def after_failure(
+    state: TargetState, scaled_out: bool, observed_capacity: int | None, floor: int | None, now: datetime
+) -> TargetState:
+    """The state after a failed workflow: the cooldown starts (no hammering), the baseline is what was left."""
+    update: dict[str, object] = {"last_scale_out_at" if scaled_out else "last_scale_in_at": now}
+    if observed_capacity is not None:
+        update["last_known_capacity"] = observed_capacity
+    if floor is not None and state.raised_floor is not None:
+        update["raised_floor"] = None if state.original_floor == floor else floor
+    return state.model_copy(update=update)
+
+
+def remember_decision(state: TargetState, plan: Plan) -> TargetState:
+    """The state after a decision that changed nothing in AWS but must not be repeated at once."""
+    update: dict[str, object] = {}
+    if plan.adopt_capacity is not None:
+        # Someone else set the capacity: it is the new baseline, and a floor the controller had raised is
+        # no longer the controller's to restore.
+        update |= {
+            "last_known_capacity": plan.adopt_capacity,
+            "manual_hold_until": plan.manual_hold_until,
+            "raised_floor": None,
+            "original_floor": None,
+        }
+    if plan.insufficient_data_since is not None:
+        update["insufficient_data_reported_since"] = plan.insufficient_data_since
+    if plan.advisory:
+        # What advisory mode reports follows the cadence real actions would: the same cooldowns apply.
+        cooldown = {"scale_out": "last_scale_out_at", "scale_in": "last_scale_in_at", "warm": "last_warm_at"}
+        if plan.action.value in cooldown:
+            update[cooldown[plan.action.value]] = plan.decided_at
+    return state.model_copy(update=update) if update else state

@@ -1,0 +1,45 @@
+"""What the controller manages: a SageMaker variant, an inference component, or a Bedrock model."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TargetKind(StrEnum):
+    SAGEMAKER_VARIANT = "sagemaker_variant"
+    INFERENCE_COMPONENT = "inference_component"
+    BEDROCK_MODEL = "bedrock_model"
+
+
+# Application Auto Scaling names for the capacity of each scalable kind.
+SCALABLE_DIMENSION = {
+    TargetKind.SAGEMAKER_VARIANT: "sagemaker:variant:DesiredInstanceCount",
+    TargetKind.INFERENCE_COMPONENT: "sagemaker:inference-component:DesiredCopyCount",
+}
+
+CAPACITY_UNIT = {
+    TargetKind.SAGEMAKER_VARIANT: "instance",
+    TargetKind.INFERENCE_COMPONENT: "copy",
+    TargetKind.BEDROCK_MODEL: "model unit",
+}
+
+
+def variant_target_id(endpoint_name: str, variant_name: str) -> str:
+    return f"variant/{endpoint_name}/{variant_name}"
+
+
+def inference_component_target_id(inference_component_name: str) -> str:
+    return f"inference-component/{inference_component_name}"
+
+
+def bedrock_target_id(model_id: str) -> str:
+    return f"bedrock/{model_id}"
+
+
+def aas_resource_id(kind: TargetKind, endpoint_name: str, variant_name: str, ic_name: str) -> str:
+    """The Application Auto Scaling ResourceId of a SageMaker target."""
+    if kind is TargetKind.SAGEMAKER_VARIANT:
+        return f"endpoint/{endpoint_name}/variant/{variant_name}"
+    if kind is TargetKind.INFERENCE_COMPONENT:
+        return f"inference-component/{ic_name}"
+    raise ValueError(f"{kind} has no Application Auto Scaling resource")

@@ -1,0 +1,39 @@
+"""Exceptions that cross the domain's edges. Their class names are the error names Step Functions sees."""
+
+from __future__ import annotations
+
+
+class AutoscalerError(Exception):
+    """Base of the controller's own errors."""
+
+
+class InvalidEvent(AutoscalerError):
+    """An event or workflow input that does not have the expected shape; the message names what is wrong."""
+
+
+class LockHeld(AutoscalerError):
+    """Another workflow holds the target's lock."""
+
+
+class StalePlan(AutoscalerError):
+    """The target changed between the decision and the workflow that carries it out."""
+
+
+class TargetNotFound(AutoscalerError):
+    """The SageMaker endpoint, variant or inference component does not exist."""
+
+
+class TransientAwsError(AutoscalerError):
+    """Throttling or a server-side error: safe to retry (the workflow's Retry does)."""
+
+
+class ActuationRejected(AutoscalerError):
+    """AWS refused a change (validation, limits, conflicting update): retrying will not help."""
+
+
+class InServiceTimeout(AutoscalerError):
+    """The target did not return to InService within the policy's timeout."""
+
+
+class StateConflict(AutoscalerError):
+    """The state item kept changing under a conditional write."""

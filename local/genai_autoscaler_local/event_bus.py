@@ -1,0 +1,191 @@
+"""EventBridge and CloudWatch as the controller sees them, where moto stops short.
+
+moto evaluates no alarm from metric data, emits no event for an alarm state change, and delivers rule
+targets only to queues and logs. Here: an alarm's state is set in moto (`set_alarm_state`), the
+"CloudWatch Alarm State Change" event is built from the alarm as moto describes it, in the shape CloudWatch
+sends (with tag propagation), and every event is delivered to the Lambda targets of the rules whose patterns
+match it, using moto's own pattern matcher.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_SIGNAL, TAG_TARGET
+from moto.events.models import EventPattern
+
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class Delivery:
+    rule: str
+    target_arn: str
+    result: Any
+    error: str | None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+class LocalEventBridge:
+    def __init__(self, region: str):
+        self.region = region
+        self._events = boto3.client("events", region_name=region)
+        self._lambda = boto3.client("lambda", region_name=region)
+        self.delivered: list[tuple[dict[str, Any], list[Delivery]]] = []
+
+    def put(self, event: dict[str, Any]) -> list[Delivery]:
+        """Deliver `event` to the Lambda targets of every matching rule; returns what each target answered."""
+        deliveries = []
+        for rule in self._events.list_rules(EventBusName="default")["Rules"]:
+            pattern = rule.get("EventPattern")
+            if not pattern or rule.get("State") == "DISABLED":
+                continue
+            if not EventPattern.load(pattern).matches_event(event):
+                continue
+            for target in self._events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
+                if ":lambda:" not in target["Arn"]:
+                    continue
+                response = self._lambda.invoke(FunctionName=target["Arn"], Payload=json.dumps(event).encode())
+                payload = json.loads(response["Payload"].read() or b"null")
+                error = response.get("FunctionError")
+                deliveries.append(
+                    Delivery(
+                        rule["Name"],
+                        target["Arn"],
+                        payload,
+                        f"{payload.get('errorType')}: {payload.get('errorMessage')}" if error else None,
+                    )
+                )
+        self.delivered.append((event, deliveries))
+        return deliveries
+
+
+def envelope(
+    source: str, detail_type: str, detail: dict[str, Any], resources: list[str], region: str, time: datetime
+) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": resources,
+        "detail": detail,
+    }
+
+
+def reason_data(alarm: dict[str, Any], datapoints: list[float], time: datetime) -> str:
+    """`reasonData` as CloudWatch writes it for a metric alarm (a JSON string)."""
+    return json.dumps(
+        {
+            "version": "1.0",
+            "queryDate": _iso(time),
+            "startDate": _iso(time),
+            "statistic": alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
+            "period": alarm["Period"],
+            "recentDatapoints": datapoints,
+            "threshold": alarm["Threshold"],
+            "evaluatedDatapoints": [
+                {"timestamp": _iso(time), "sampleCount": 1.0, "value": value} for value in datapoints
+            ],
+        }
+    )
+
+
+class LocalCloudWatch:
+    """Alarm state changes: set in moto, announced on the bus as CloudWatch would announce them."""
+
+    def __init__(self, region: str, bus: LocalEventBridge):
+        self.region = region
+        self.bus = bus
+        self._cloudwatch = boto3.client("cloudwatch", region_name=region)
+
+    def describe(self, alarm_name: str) -> dict[str, Any]:
+        alarms = self._cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
+        if not alarms:
+            raise KeyError(f"no alarm {alarm_name}")
+        return dict(alarms[0])
+
+    def state_change_event(
+        self,
+        alarm_name: str,
+        state: str,
+        datapoints: list[float],
+        time: datetime,
+        previous: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        alarm = self.describe(alarm_name)
+        data = reason_data(alarm, datapoints, time) if datapoints else None
+        reason = (
+            f"Threshold Crossed: {len(datapoints)} datapoint(s) {datapoints} "
+            f"{'were' if state == 'ALARM' else 'were not'} greater than the threshold ({alarm['Threshold']})."
+            if datapoints
+            else "Insufficient Data: no datapoints were received."
+        )
+        tags = {
+            t["Key"]: t["Value"]
+            for t in self._cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]
+        }
+        detail: dict[str, Any] = {
+            "alarmName": alarm_name,
+            "state": {"value": state, "reason": reason, "timestamp": _iso(time)}
+            | ({"reasonData": data} if data else {}),
+            "previousState": previous
+            or {
+                "value": alarm["StateValue"],
+                "reason": alarm.get("StateReason", ""),
+                "timestamp": _iso(time),
+            },
+            "configuration": {
+                "description": alarm.get("AlarmDescription", ""),
+                "metrics": [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "metricStat": {
+                            "metric": {
+                                "namespace": alarm["Namespace"],
+                                "name": alarm["MetricName"],
+                                "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
+                            },
+                            "period": alarm["Period"],
+                            "stat": alarm.get("ExtendedStatistic") or alarm.get("Statistic"),
+                        },
+                        "returnData": True,
+                    }
+                ],
+            },
+        }
+        propagated = {k: v for k, v in tags.items() if k in (TAG_MANAGED_BY, TAG_TARGET, TAG_SIGNAL)}
+        if propagated:
+            detail["alarmTags"] = propagated
+            detail["alarmTagsStatus"] = "SUCCESS"
+        return envelope(
+            "aws.cloudwatch", "CloudWatch Alarm State Change", detail, [alarm["AlarmArn"]], self.region, time
+        )
+
+    def set_state(
+        self, alarm_name: str, state: str, datapoints: list[float], time: datetime
+    ) -> list[Delivery]:
+        """Move an alarm to `state` in moto and deliver the state-change event; returns the deliveries."""
+        event = self.state_change_event(alarm_name, state, datapoints, time)
+        self._cloudwatch.set_alarm_state(
+            AlarmName=alarm_name,
+            StateValue=state,
+            StateReason=event["detail"]["state"]["reason"],
+            **(
+                {"StateReasonData": event["detail"]["state"]["reasonData"]}
+                if "reasonData" in event["detail"]["state"]
+                else {}
+            ),
+        )
+        return self.bus.put(event)

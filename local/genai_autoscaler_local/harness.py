@@ -1,0 +1,298 @@
+"""LocalAws: the whole controller running against moto, in one process, on simulated time.
+
+with LocalAws(parameters={"ManagedEndpoints": "llm-prod"}) as aws:
+    aws.create_endpoint("llm-prod", instances=1)
+    aws.publish_policies({...})
+    aws.deployed()                       # the stack-status event: the reconciler creates the alarms
+    aws.alarm("llm-prod/AllTraffic", "latency_p95", "ALARM", [9.1e6])
+    aws.wait_for_workflows()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
+
+import boto3
+from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.aws.wiring import AwsController
+from genai_autoscaler.domain.policy import parse_policy_document
+from genai_autoscaler.domain.signals import Signal, alarm_specs
+from moto import mock_aws
+
+from genai_autoscaler_local.clock import SimClock
+from genai_autoscaler_local.event_bus import Delivery, LocalCloudWatch, LocalEventBridge, envelope
+from genai_autoscaler_local.lambda_runtime import InProcessLambdas
+from genai_autoscaler_local.sagemaker_fakes import SageMakerWorld
+from genai_autoscaler_local.stack import LocalStack, deploy
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+class LocalController(AwsController):
+    """The real AWS wiring, with the SageMaker fakes on its clients and the simulated clock."""
+
+    def __init__(self, settings: ControllerSettings, world: SageMakerWorld, clock: SimClock):
+        super().__init__(settings, client=world.client)
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+
+@dataclass
+class WorkflowRun:
+    execution_arn: str
+    name: str
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+
+
+class LocalAws:
+    def __init__(
+        self,
+        parameters: dict[str, str] | None = None,
+        stack_name: str = "genai-local",
+        provisioning_seconds: float = 360,
+        root: Path = REPO_ROOT,
+    ):
+        self.parameters = {"NotificationEmail": "ml-platform@example.com", **(parameters or {})}
+        self.stack_name = stack_name
+        self.root = root
+        self.clock = SimClock()
+        self.world = SageMakerWorld(self.clock, REGION, provisioning_seconds)
+        self._exit = ExitStack()
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalAws:
+        self._exit.enter_context(mock.patch.dict(os.environ, FAKE_CREDENTIALS))
+        self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
+        self._exit.enter_context(self._simulated_time())
+        self.stack: LocalStack = deploy(self.root, self.stack_name, self.parameters, REGION)
+        self.lambdas = InProcessLambdas(self.stack.code_dirs, self.controller)
+        self._exit.enter_context(self.lambdas.installed())
+        self.bus = LocalEventBridge(REGION)
+        self.cloudwatch = LocalCloudWatch(REGION, self.bus)
+        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.ddb = boto3.client("dynamodb", region_name=REGION)
+        self._inbox = self._subscribe_inbox()
+        self._seen_executions: set[str] = set()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+
+    @contextmanager
+    def _simulated_time(self) -> Iterator[None]:
+        """Workflow Wait and Retry states, and alarm timestamps, follow the simulated clock."""
+        clock = self.clock
+
+        def wait(_self: Any, env: Any, wait_seconds: int) -> None:
+            clock.advance(wait_seconds)
+
+        sleeper = SimpleNamespace(sleep=clock.advance, time=time.time)
+        with (
+            mock.patch(
+                "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function.WaitFunction._wait_interval",
+                wait,
+            ),
+            mock.patch("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time", sleeper),
+            mock.patch("moto.cloudwatch.models.utcnow", side_effect=lambda: clock.now().replace(tzinfo=None)),
+        ):
+            yield
+
+    def controller(self, settings: ControllerSettings | None = None) -> Controller:
+        """A controller as the stack's functions see it (their environment, the fakes, the clock)."""
+        if settings is None:
+            function = boto3.client("lambda", region_name=REGION).get_function(
+                FunctionName=self.stack.resource("AlarmRouterFunction")
+            )
+            settings = ControllerSettings.from_env(function["Configuration"]["Environment"]["Variables"])
+        return LocalController(settings, self.world, self.clock)
+
+    def _subscribe_inbox(self) -> str:
+        sqs = boto3.client("sqs", region_name=REGION)
+        queue_url = sqs.create_queue(QueueName=f"{self.stack_name}-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        boto3.client("sns", region_name=REGION).subscribe(
+            TopicArn=self.stack.outputs["NotificationTopicArn"],
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "false"},
+        )
+        return str(queue_url)
+
+    # ------------------------------------------------------------------ the world
+    def create_endpoint(
+        self, name: str, instances: int = 1, tags: dict[str, str] | None = None, variant: str = "AllTraffic"
+    ) -> None:
+        self.sagemaker.create_model(
+            ModelName=f"{name}-model",
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+            PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/llm:latest"},
+        )
+        self.sagemaker.create_endpoint_config(
+            EndpointConfigName=f"{name}-config",
+            ProductionVariants=[
+                {
+                    "VariantName": variant,
+                    "ModelName": f"{name}-model",
+                    "InitialInstanceCount": instances,
+                    "InstanceType": "ml.g4dn.xlarge",
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        )
+        self.sagemaker.create_endpoint(
+            EndpointName=name,
+            EndpointConfigName=f"{name}-config",
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        )
+
+    def register_scalable_target(
+        self, endpoint: str, minimum: int, maximum: int, variant: str = "AllTraffic"
+    ) -> None:
+        boto3.client("application-autoscaling", region_name=REGION).register_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=f"endpoint/{endpoint}/variant/{variant}",
+            ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            MinCapacity=minimum,
+            MaxCapacity=maximum,
+        )
+
+    def instance_count(self, endpoint: str, variant: str = "AllTraffic") -> int:
+        described = self.sagemaker.describe_endpoint(EndpointName=endpoint)
+        return next(
+            int(v["DesiredInstanceCount"])
+            for v in described["ProductionVariants"]
+            if v["VariantName"] == variant
+        )
+
+    def publish_policies(self, document: dict[str, Any]) -> None:
+        """Validate and store the document as `genai-autoscaler publish-config` does, and announce it."""
+        parse_policy_document(document)
+        name = self.stack.outputs["PolicyParameterName"]
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name=name, Value=json.dumps(document), Type="String", Overwrite=True
+        )
+        self.bus.put(
+            envelope(
+                "aws.ssm",
+                "Parameter Store Change",
+                {"name": name, "type": "String", "operation": "Update"},
+                [f"arn:aws:ssm:{REGION}:123456789012:parameter{name}"],
+                REGION,
+                self.clock.now(),
+            )
+        )
+
+    # ------------------------------------------------------------------ events
+    def deployed(self) -> list[Delivery]:
+        """The CloudFormation stack-status event that follows a deploy."""
+        return self.bus.put(
+            envelope(
+                "aws.cloudformation",
+                "CloudFormation Stack Status Change",
+                {
+                    "stack-id": self.stack.stack_id,
+                    "status-details": {"status": "CREATE_COMPLETE", "status-reason": ""},
+                },
+                [self.stack.stack_id],
+                REGION,
+                self.clock.now(),
+            )
+        )
+
+    def alarm_name(self, target_name: str, signal: Signal | str) -> str:
+        controller = self.controller()
+        document = controller.settings.effective_policies(controller.policies.load())
+        policy = document.by_name(target_name)
+        if policy is None:
+            raise KeyError(f"no managed target {target_name}")
+        spec = next(s for s in alarm_specs(policy) if s.signal == Signal(signal))
+        return controller.alarms.alarm_name(spec)
+
+    def alarm(
+        self, target_name: str, signal: Signal | str, state: str, datapoints: list[float]
+    ) -> list[Delivery]:
+        return self.cloudwatch.set_state(
+            self.alarm_name(target_name, signal), state, datapoints, self.clock.now()
+        )
+
+    def evaluate(self) -> Any:
+        """One run of the every-minute evaluation (as EventBridge Scheduler would start it)."""
+        function = self.stack.resource("EvaluatorFunction")
+        response = boto3.client("lambda", region_name=REGION).invoke(FunctionName=function, Payload=b"{}")
+        return json.loads(response["Payload"].read())
+
+    # ------------------------------------------------------------------ outcomes
+    def wait_for_workflows(self, timeout: float = 60) -> list[WorkflowRun]:
+        """Every scale workflow started since the last call, once finished."""
+        arn = self.stack.outputs["ScaleWorkflowArn"]
+        deadline = time.monotonic() + timeout
+        while True:
+            executions = self.sfn.list_executions(stateMachineArn=arn)["executions"]
+            fresh = [e for e in executions if e["executionArn"] not in self._seen_executions]
+            if all(e["status"] != "RUNNING" for e in fresh):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workflows still running after {timeout} s")
+            time.sleep(0.02)
+        runs = []
+        for execution in sorted(fresh, key=lambda e: e["startDate"]):
+            self._seen_executions.add(execution["executionArn"])
+            described = self.sfn.describe_execution(executionArn=execution["executionArn"])
+            runs.append(
+                WorkflowRun(
+                    execution_arn=execution["executionArn"],
+                    name=execution["name"],
+                    status=described["status"],
+                    output=json.loads(described["output"]) if described.get("output") else None,
+                    error=described.get("error"),
+                    cause=described.get("cause"),
+                )
+            )
+        return runs
+
+    def notifications(self) -> list[dict[str, str]]:
+        """SNS messages published since the last call: {subject, message}."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        messages = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self._inbox, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return messages
+            for message in batch:
+                body = json.loads(message["Body"])
+                messages.append({"subject": body.get("Subject", ""), "message": body["Message"]})
+                sqs.delete_message(QueueUrl=self._inbox, ReceiptHandle=message["ReceiptHandle"])
+
+    def target_state(self, target_id: str) -> Any:
+        return self.controller().state.load(target_id)
+
+    def history(self, target_id: str) -> Any:
+        return self.controller().state.history(target_id)

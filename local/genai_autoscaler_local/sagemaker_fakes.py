@@ -1,0 +1,247 @@
+"""What moto's SageMaker does not do, added with botocore hooks on the controller's clients:
+
+- the Updating phase: after UpdateEndpointWeightsAndCapacities an endpoint stays Updating, serving its old
+  count, for `provisioning_seconds` of simulated time (new LLM instances take minutes), and refuses
+  another update meanwhile, as SageMaker does;
+- inference components (Create/Describe/UpdateRuntimeConfig), which moto lacks;
+- Application Auto Scaling acting on a raised MinCapacity (it raises the count to the new floor);
+- fault injection for tests: an update that AWS refuses, or one that never reaches InService.
+
+Every response is checked against the botocore service model's output shape, so the fake cannot drift
+from the real API's shapes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.model import OperationModel
+from botocore.validate import ParamValidator
+
+from genai_autoscaler_local.clock import SimClock
+
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class PendingUpdate:
+    previous_count: int
+    ready_at: datetime | None  # None: never (an update that hangs)
+
+
+@dataclass
+class FakeInferenceComponent:
+    name: str
+    endpoint_name: str
+    variant_name: str
+    copies: int
+    status: str = "InService"
+    pending: PendingUpdate | None = None
+
+
+def _response(status: int, parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+    parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status})
+    return AWSResponse("https://sagemaker.local/", status, {}, None), parsed
+
+
+def _error(code: str, message: str, status: int = 400) -> tuple[AWSResponse, dict[str, Any]]:
+    return _response(status, {"Error": {"Code": code, "Message": message}})
+
+
+def _checked(model: OperationModel, parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+    report = ParamValidator().validate(parsed, model.output_shape)
+    if report.has_errors():
+        raise AssertionError(
+            f"fake {model.name} response does not fit the service model: {report.generate_report()}"
+        )
+    return _response(200, parsed)
+
+
+class SageMakerWorld:
+    def __init__(self, clock: SimClock, region: str, provisioning_seconds: float = 360):
+        self.clock = clock
+        self.region = region
+        self.provisioning_seconds = provisioning_seconds
+        self._updates: dict[str, PendingUpdate] = {}
+        self._components: dict[str, FakeInferenceComponent] = {}
+        self._refuse_next: dict[str, tuple[str, str]] = {}
+        self._hang: set[str] = set()
+        self._lock = threading.RLock()
+        self._clients: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ clients with the hooks attached
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                made = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+                self._attach(made, service)
+                self._clients[service] = made
+            return self._clients[service]
+
+    def _raw(self, service: str) -> Any:
+        """A moto client without hooks, to read and change moto's own state."""
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+
+    def _attach(self, client: Any, service: str) -> None:
+        events = client.meta.events
+        # before-call sees the serialised request; the API parameters are stashed in the request context.
+        events.register("before-parameter-build", self._stash_params)
+        if service == "sagemaker":
+            events.register("before-call.sagemaker.UpdateEndpointWeightsAndCapacities", self._before_update)
+            events.register("after-call.sagemaker.DescribeEndpoint", self._after_describe)
+            events.register("before-call.sagemaker.DescribeInferenceComponent", self._describe_component)
+            events.register(
+                "before-call.sagemaker.UpdateInferenceComponentRuntimeConfig", self._update_component
+            )
+        elif service == "application-autoscaling":
+            events.register(
+                "after-call.application-auto-scaling.RegisterScalableTarget", self._after_register
+            )
+
+    # ------------------------------------------------------------------ test controls
+    def refuse_next_update(
+        self,
+        name: str,
+        code: str = "ResourceLimitExceeded",
+        message: str = "The account-level service limit for ml.g4dn.xlarge is 2",
+    ) -> None:
+        self._refuse_next[name] = (code, message)
+
+    def hang_updates(self, name: str) -> None:
+        """Updates of `name` never finish (an InService timeout)."""
+        self._hang.add(name)
+
+    def add_inference_component(self, name: str, endpoint_name: str, copies: int) -> None:
+        self._components[name] = FakeInferenceComponent(name, endpoint_name, "AllTraffic", copies)
+
+    def updating(self, name: str) -> bool:
+        pending = self._updates.get(name) or (
+            self._components[name].pending if name in self._components else None
+        )
+        return pending is not None and (pending.ready_at is None or self.clock.now() < pending.ready_at)
+
+    def _pending(self, name: str, previous: int) -> PendingUpdate:
+        ready = (
+            None if name in self._hang else self.clock.now() + timedelta(seconds=self.provisioning_seconds)
+        )
+        return PendingUpdate(previous, ready)
+
+    # ------------------------------------------------------------------ endpoints
+    def _variant_count(self, endpoint: str, variant: str) -> int:
+        described = self._raw("sagemaker").describe_endpoint(EndpointName=endpoint)
+        return next(
+            int(v["CurrentInstanceCount"])
+            for v in described["ProductionVariants"]
+            if v["VariantName"] == variant
+        )
+
+    def _before_update(self, context: dict[str, Any], **_: Any) -> Any:
+        params = context["genai_params"]
+        name = params["EndpointName"]
+        with self._lock:
+            if name in self._refuse_next:
+                code, message = self._refuse_next.pop(name)
+                return _error(code, message)
+            if self.updating(name):
+                return _error("ValidationException", f'Cannot update in-progress endpoint "{name}".')
+            variant = params["DesiredWeightsAndCapacities"][0]["VariantName"]
+            self._updates[name] = self._pending(name, self._variant_count(name, variant))
+        return None  # moto applies the change
+
+    def _after_describe(self, parsed: dict[str, Any], **_: Any) -> None:
+        name = parsed.get("EndpointName", "")
+        with self._lock:
+            pending = self._updates.get(name)
+            if pending is None:
+                return
+            if pending.ready_at is not None and self.clock.now() >= pending.ready_at:
+                del self._updates[name]
+                return
+            parsed["EndpointStatus"] = "Updating"
+            for variant in parsed.get("ProductionVariants", []):
+                variant["CurrentInstanceCount"] = pending.previous_count
+
+    # ------------------------------------------------------------------ Application Auto Scaling
+    @staticmethod
+    def _stash_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["genai_params"] = dict(params)
+
+    def _after_register(self, context: dict[str, Any], **_: Any) -> None:
+        params = context.get("genai_params", {})
+        resource = params.get("ResourceId", "")
+        floor = params.get("MinCapacity")
+        if params.get("ServiceNamespace") != "sagemaker" or floor is None:
+            return
+        parts = resource.split("/")
+        if parts[0] == "endpoint":
+            endpoint, variant = parts[1], parts[3]
+            if self._variant_count(endpoint, variant) < floor:
+                with self._lock:
+                    self._updates[endpoint] = self._pending(endpoint, self._variant_count(endpoint, variant))
+                self._raw("sagemaker").update_endpoint_weights_and_capacities(
+                    EndpointName=endpoint,
+                    DesiredWeightsAndCapacities=[{"VariantName": variant, "DesiredInstanceCount": floor}],
+                )
+        elif parts[0] == "inference-component" and parts[1] in self._components:
+            component = self._components[parts[1]]
+            if component.copies < floor:
+                component.pending = self._pending(component.name, component.copies)
+                component.copies = floor
+
+    # ------------------------------------------------------------------ inference components
+    def _component(self, name: str) -> FakeInferenceComponent | None:
+        component = self._components.get(name)
+        pending = component.pending if component else None
+        if component and pending and pending.ready_at is not None and self.clock.now() >= pending.ready_at:
+            component.pending = None
+        return component
+
+    def _describe_component(self, context: dict[str, Any], model: OperationModel, **_: Any) -> Any:
+        params = context["genai_params"]
+        with self._lock:
+            component = self._component(params["InferenceComponentName"])
+            if component is None:
+                return _error(
+                    "ValidationException",
+                    f'Could not find inference component "{params["InferenceComponentName"]}".',
+                )
+            updating = component.pending is not None
+            current = component.pending.previous_count if updating and component.pending else component.copies
+            arn = f"arn:aws:sagemaker:{self.region}:{ACCOUNT}"
+            now = self.clock.now()
+            return _checked(
+                model,
+                {
+                    "InferenceComponentName": component.name,
+                    "InferenceComponentArn": f"{arn}:inference-component/{component.name}",
+                    "EndpointName": component.endpoint_name,
+                    "EndpointArn": f"{arn}:endpoint/{component.endpoint_name}",
+                    "VariantName": component.variant_name,
+                    "RuntimeConfig": {"DesiredCopyCount": component.copies, "CurrentCopyCount": current},
+                    "InferenceComponentStatus": "Updating" if updating else component.status,
+                    "CreationTime": now,
+                    "LastModifiedTime": now,
+                },
+            )
+
+    def _update_component(self, context: dict[str, Any], model: OperationModel, **_: Any) -> Any:
+        params = context["genai_params"]
+        name = params["InferenceComponentName"]
+        with self._lock:
+            if name in self._refuse_next:
+                code, message = self._refuse_next.pop(name)
+                return _error(code, message)
+            component = self._component(name)
+            if component is None:
+                return _error("ValidationException", f'Could not find inference component "{name}".')
+            if component.pending is not None:
+                return _error("ValidationException", f'Inference component "{name}" is being updated.')
+            component.pending = self._pending(name, component.copies)
+            component.copies = params["DesiredRuntimeConfig"]["CopyCount"]
+            arn = f"arn:aws:sagemaker:{self.region}:{ACCOUNT}:inference-component/{name}"
+            return _checked(model, {"InferenceComponentArn": arn})

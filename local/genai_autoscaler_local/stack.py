@@ -1,0 +1,191 @@
+"""Create the stack of template.yaml in moto: the SAM transform done offline with aws-sam-translator,
+code uploaded to moto's S3, then moto's CloudFormation creates what it supports. Alarms, which moto's
+CloudFormation does not create, are put through the CloudWatch API from the template's own properties.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from moto.cloudformation.parsing import clean_json
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse as parse_sam_yaml
+
+ARTIFACT_BUCKET = "genai-autoscaler-local-artifacts"
+
+
+def _zip_directory(path: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for file in sorted(path.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts:
+                archive.write(file, file.relative_to(path))
+    return buffer.getvalue()
+
+
+class _NoManagedPolicies:
+    """The translator asks for AWS managed policy ARNs; the template uses none by name."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@dataclass
+class LocalStack:
+    name: str
+    root: Path
+    template: dict[str, Any]
+    physical: dict[str, str]
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+    stack_id: str = ""
+    code_dirs: dict[str, Path] = field(default_factory=dict)  # function physical name -> source folder
+
+    def resource(self, logical_id: str) -> str:
+        return self.physical[logical_id]
+
+
+def load_sam_template(root: Path) -> dict[str, Any]:
+    return dict(parse_sam_yaml((root / "template.yaml").read_text()))
+
+
+def deploy(root: Path, stack_name: str, parameters: dict[str, str], region: str) -> LocalStack:
+    """Create the stack in moto (call inside an active mock); returns its resources by logical id."""
+    template = load_sam_template(root)
+    s3 = boto3.client("s3", region_name=region)
+    s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    packaged = json.loads(json.dumps(template))
+    code_dirs_by_logical: dict[str, Path] = {}
+    for logical_id, resource in packaged["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            source = root / props["CodeUri"]
+            code_dirs_by_logical[logical_id] = source
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{logical_id}.zip", Body=_zip_directory(source))
+            props["CodeUri"] = f"s3://{ARTIFACT_BUCKET}/{logical_id}.zip"
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{logical_id}.zip", Body=b"PK\x05\x06" + b"\x00" * 18)
+            props["ContentUri"] = f"s3://{ARTIFACT_BUCKET}/{logical_id}.zip"
+        elif resource["Type"] == "AWS::Serverless::StateMachine":
+            props["Definition"] = json.loads((root / props.pop("DefinitionUri")).read_text())
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    translated = transform(packaged, {}, _NoManagedPolicies())
+    # What moto's CloudFormation does not create is created below through each service's API.
+    by_api = {k: v for k, v in translated["Resources"].items() if v["Type"] in _API_CREATORS}
+    cfn_template = json.loads(json.dumps(translated))
+    for logical_id in by_api:
+        del cfn_template["Resources"][logical_id]
+
+    cfn = boto3.client("cloudformation", region_name=region)
+    stack_id = cfn.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(cfn_template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )["StackId"]
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+        if "LogicalResourceId" in r and "PhysicalResourceId" in r
+    }
+    described = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    local = LocalStack(
+        name=stack_name,
+        root=root,
+        template=translated,
+        physical=physical,
+        outputs=outputs,
+        parameters=parameters,
+        stack_id=stack_id,
+        code_dirs={physical[k]: v for k, v in code_dirs_by_logical.items() if k in physical},
+    )
+    resource_map = _moto_resource_map(stack_id, region)
+    sfn = boto3.client("stepfunctions", region_name=region)
+    for logical_id, resource in cfn_template["Resources"].items():
+        if resource["Type"] == "AWS::StepFunctions::StateMachine":
+            # With execution enabled, moto serves the Step Functions API from its interpreter's backend,
+            # which does not see what CloudFormation created: create it there too, same name and ARN.
+            props = resource["Properties"]
+            definition = str(clean_json(props["DefinitionString"], resource_map))
+            for key, value in clean_json(props.get("DefinitionSubstitutions", {}), resource_map).items():
+                definition = definition.replace("${" + key + "}", str(value))
+            sfn.create_state_machine(
+                name=physical[logical_id].rsplit(":", 1)[-1],
+                definition=definition,
+                roleArn=clean_json(props["RoleArn"], resource_map),
+                type=props.get("StateMachineType", "STANDARD"),
+            )
+    for logical_id, resource in by_api.items():
+        if "Condition" in resource and not resource_map.lazy_condition_map[resource["Condition"]]:
+            continue
+        props = clean_json(resource.get("Properties", {}), resource_map)
+        physical[logical_id] = _API_CREATORS[resource["Type"]](logical_id, props, local, region)
+    return local
+
+
+def _moto_resource_map(stack_id: str, region: str) -> Any:
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return cloudformation_backends[DEFAULT_ACCOUNT_ID][region].stacks[stack_id].resource_map
+
+
+def _alarm(logical_id: str, props: dict[str, Any], stack: LocalStack, region: str) -> str:
+    name = props.pop("AlarmName", f"{stack.name}-{logical_id}")
+    boto3.client("cloudwatch", region_name=region).put_metric_alarm(AlarmName=name, **props)
+    return str(name)
+
+
+def _subscription(logical_id: str, props: dict[str, Any], stack: LocalStack, region: str) -> str:
+    response = boto3.client("sns", region_name=region).subscribe(
+        TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+    )
+    return str(response["SubscriptionArn"])
+
+
+def _schedule(logical_id: str, props: dict[str, Any], stack: LocalStack, region: str) -> str:
+    props.setdefault("Name", f"{stack.name}-{logical_id}")
+    boto3.client("scheduler", region_name=region).create_schedule(**props)
+    return str(props["Name"])
+
+
+def _queue_policy(logical_id: str, props: dict[str, Any], stack: LocalStack, region: str) -> str:
+    sqs = boto3.client("sqs", region_name=region)
+    for queue_url in props["Queues"]:
+        sqs.set_queue_attributes(
+            QueueUrl=queue_url, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
+        )
+    return logical_id
+
+
+def _invoke_config(logical_id: str, props: dict[str, Any], stack: LocalStack, region: str) -> str:
+    boto3.client("lambda", region_name=region).put_function_event_invoke_config(**props)
+    return logical_id
+
+
+_API_CREATORS: dict[str, Callable[[str, dict[str, Any], LocalStack, str], str]] = {
+    "AWS::CloudWatch::Alarm": _alarm,
+    "AWS::SNS::Subscription": _subscription,
+    "AWS::Scheduler::Schedule": _schedule,
+    "AWS::SQS::QueuePolicy": _queue_policy,
+    "AWS::Lambda::EventInvokeConfig": _invoke_config,
+}
+
+
+def template_yaml(root: Path) -> dict[str, Any]:
+    """template.yaml as plain data (CloudFormation tags kept as their long forms)."""
+    return load_sam_template(root)
+
+
+__all__ = ["LocalStack", "deploy", "template_yaml", "yaml"]
