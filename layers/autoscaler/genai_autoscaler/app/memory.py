@@ -1,0 +1,181 @@
+"""In-memory ports: the controller without AWS, for `genai-autoscaler plan`, unit tests and the simulator.
+
+They keep what they are given and record what they are asked to do; none of them decides anything, so
+the logic that runs on them is exactly the logic that runs in Lambda.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from genai_autoscaler.app.controller import StaticController
+from genai_autoscaler.app.ports import (
+    AlarmDirectory,
+    CapacityActuator,
+    EndpointDirectory,
+    Notifier,
+    PolicySource,
+    StateStore,
+    WarmUpInvoker,
+    WorkflowStarter,
+)
+from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.domain.alarm_event import AlarmSnapshot
+from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.domain.signals import AlarmSpec
+from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, ScalableTargetFloor, TargetState
+
+
+@dataclass
+class MemoryPolicies(PolicySource):
+    document: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> dict[str, Any]:
+        return self.document
+
+
+@dataclass
+class MemoryCapacity(CapacityActuator):
+    """Capacity by target id; a target not listed does not exist. Changes apply at once."""
+
+    observed: dict[str, ObservedCapacity] = field(default_factory=dict)
+    changes: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def observe(self, target: SageMakerPolicy) -> ObservedCapacity | None:
+        return self.observed.get(target.target_id)
+
+    def set_capacity(self, target: SageMakerPolicy, count: int) -> None:
+        self.changes.append((target.target_id, "set_capacity", count))
+        current = self.observed[target.target_id]
+        self.observed[target.target_id] = current.model_copy(update={"desired": count, "current": count})
+
+    def set_floor(self, target: SageMakerPolicy, min_capacity: int) -> None:
+        self.changes.append((target.target_id, "set_floor", min_capacity))
+        current = self.observed[target.target_id]
+        floor = current.scalable_target or ScalableTargetFloor(
+            min_capacity=min_capacity, max_capacity=min_capacity
+        )
+        count = max(current.desired, min_capacity)
+        self.observed[target.target_id] = current.model_copy(
+            update={
+                "desired": count,
+                "current": count,
+                "scalable_target": floor.model_copy(update={"min_capacity": min_capacity}),
+            }
+        )
+
+
+@dataclass
+class MemoryState(StateStore):
+    states: dict[str, TargetState] = field(default_factory=dict)
+    records: list[ActionRecord] = field(default_factory=list)
+
+    def load(self, target_id: str) -> TargetState:
+        return self.states.get(target_id) or TargetState(target_id=target_id)
+
+    def update(
+        self,
+        target_id: str,
+        change: Callable[[TargetState], TargetState],
+        record: ActionRecord | None = None,
+    ) -> TargetState:
+        current = self.load(target_id)
+        new = change(current)
+        if new != current:
+            new = new.model_copy(update={"version": current.version + 1})
+            self.states[target_id] = new
+        if record is not None:
+            self.records.append(record)
+        return new
+
+    def history(self, target_id: str, limit: int = 20) -> list[ActionRecord]:
+        return [r for r in reversed(self.records) if r.target_id == target_id][:limit]
+
+
+@dataclass
+class MemoryAlarms(AlarmDirectory):
+    prefix: str = "local-genai"
+    alarms: dict[str, AlarmSpec] = field(default_factory=dict)
+    states: dict[str, AlarmSnapshot] = field(default_factory=dict)
+
+    def alarm_name(self, spec: AlarmSpec) -> str:
+        return spec.alarm_name(self.prefix)
+
+    def put(self, spec: AlarmSpec) -> None:
+        self.alarms[self.alarm_name(spec)] = spec
+
+    def owned(self) -> dict[str, dict[str, Any] | None]:
+        return {name: spec.put_request(name) for name, spec in self.alarms.items()}
+
+    def delete(self, alarm_names: Sequence[str]) -> None:
+        for name in alarm_names:
+            self.alarms.pop(name, None)
+            self.states.pop(name, None)
+
+    def snapshot(self) -> dict[str, AlarmSnapshot]:
+        return dict(self.states)
+
+
+@dataclass
+class RecordingNotifier(Notifier):
+    published: list[tuple[str, str]] = field(default_factory=list)
+
+    def publish(self, subject: str, message: str) -> None:
+        self.published.append((subject, message))
+
+
+@dataclass
+class RecordingWorkflows(WorkflowStarter):
+    """Records the workflows that would start; the same name starts once, as in Step Functions."""
+
+    started: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def start(self, name: str, request: dict[str, Any]) -> str:
+        self.started.setdefault(name, request)
+        return f"arn:aws:states:local:000000000000:execution:scale:{name}"
+
+
+@dataclass
+class MemoryEndpoints(EndpointDirectory):
+    tagged: list[tuple[str, str]] = field(default_factory=list)
+
+    def tagged_variants(self, tag_key: str) -> list[tuple[str, str]]:
+        return list(self.tagged)
+
+
+@dataclass
+class FixedLatencyWarmUp(WarmUpInvoker):
+    latency_ms: float = 50.0
+    calls: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def invoke(
+        self, target: SageMakerPolicy, body: bytes, content_type: str, target_model: str | None
+    ) -> float:
+        self.calls.append((target.target_id, target_model))
+        return self.latency_ms
+
+
+def memory_controller(
+    document: dict[str, Any] | None = None,
+    observed: dict[str, ObservedCapacity] | None = None,
+    states: dict[str, TargetState] | None = None,
+    settings: ControllerSettings | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> StaticController:
+    """A Controller whose ports are all in memory."""
+    settings = settings or ControllerSettings(stack_name="local")
+    return StaticController(
+        settings=settings,
+        policies=MemoryPolicies(document or {}),
+        capacity=MemoryCapacity(dict(observed or {})),
+        state=MemoryState(dict(states or {})),
+        alarms=MemoryAlarms(prefix=settings.alarm_prefix),
+        notifier=RecordingNotifier(),
+        workflows=RecordingWorkflows(),
+        endpoints=MemoryEndpoints(),
+        warm_up=FixedLatencyWarmUp(),
+        clock=clock or (lambda: datetime.now(UTC)),
+    )
