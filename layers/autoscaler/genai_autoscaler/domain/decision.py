@@ -323,7 +323,11 @@ class _Decider:
         current = observed.desired
         desired = max(policy.capacity_floor, current - policy.scale_in.max_step, needed)
         if desired >= current:
-            why = needed_why if needed >= current else f"it is at its minimum ({policy.capacity_floor})"
+            why = (
+                f"it is at its minimum ({policy.capacity_floor})"
+                if current <= policy.capacity_floor
+                else needed_why
+            )
             return self.ignore(f"All signals OK, but {policy.name} keeps {_units(current, unit)}: {why}.")
         return self.plan(
             Action.SCALE_IN,

@@ -1,0 +1,394 @@
+"""The decision engine, table-driven: one row per situation a platform team would recognise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+
+from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
+from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigger, decide
+from genai_autoscaler.domain.plan import Action, Actuation
+from genai_autoscaler.domain.policy import TargetPolicy, parse_policy_document
+from genai_autoscaler.domain.signals import Signal
+from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
+from tests.unit.builders import NOW, ago, component, concurrency, latency, observed, variant
+
+ALARM, OK, NO_DATA = AlarmState.ALARM, AlarmState.OK, AlarmState.INSUFFICIENT_DATA
+
+
+def state(**fields: object) -> TargetState:
+    return TargetState.model_validate({"target_id": "variant/llm-prod/AllTraffic", **fields})
+
+
+@dataclass
+class Case:
+    id: str
+    trigger: Trigger
+    action: Action
+    desired: int | None = None
+    reason: str = ""
+    policy: TargetPolicy = field(default_factory=variant)
+    seen: ObservedCapacity | None = field(default_factory=lambda: observed(2))
+    remembered: TargetState = field(default_factory=state)
+    actuation: Actuation | None = None
+    advisory: bool = False
+
+
+def alarm(reading: SignalReading) -> AlarmTransition:
+    return AlarmTransition(reading, AlarmState.OK)
+
+
+def evaluation(*readings: SignalReading) -> Evaluation:
+    return Evaluation(tuple(readings))
+
+
+SCALE_OUT = [
+    Case(
+        "latency far above target: proportional, capped by the step limit",
+        alarm(latency(ALARM, 9100)),
+        Action.SCALE_OUT,
+        4,
+        "asks for 5; limited by the step limit",
+        actuation=Actuation.SET_CAPACITY,
+    ),
+    Case(
+        "latency a little above target: one more instance", alarm(latency(ALARM, 4400)), Action.SCALE_OUT, 3
+    ),
+    Case(
+        "near the maximum: capped by max",
+        alarm(latency(ALARM, 9100)),
+        Action.SCALE_OUT,
+        8,
+        "policy max",
+        seen=observed(7),
+    ),
+    Case(
+        "at the maximum: notify that nothing more can be added",
+        alarm(latency(ALARM, 9100)),
+        Action.NOTIFY_ONLY,
+        None,
+        "nothing more to add",
+        seen=observed(8),
+    ),
+    Case("concurrency above target scales in proportion", alarm(concurrency(ALARM, 12)), Action.SCALE_OUT, 3),
+    Case(
+        "inside the scale-out cooldown: wait",
+        alarm(latency(ALARM, 9100)),
+        Action.IGNORE,
+        None,
+        "cooldown has 240 s left",
+        remembered=state(last_scale_out_at=ago(60)),
+    ),
+    Case(
+        "after the scale-out cooldown: act",
+        alarm(latency(ALARM, 9100)),
+        Action.SCALE_OUT,
+        4,
+        remembered=state(last_scale_out_at=ago(301)),
+    ),
+    Case(
+        "a scale in progress holds the lock",
+        alarm(latency(ALARM, 9100)),
+        Action.IGNORE,
+        None,
+        "in progress",
+        remembered=state(lock=Lock(owner="wf-1", acquired_at=ago(60), expires_at=NOW + timedelta(hours=1))),
+    ),
+    Case(
+        "a lock left by a crashed workflow has expired",
+        alarm(latency(ALARM, 9100)),
+        Action.SCALE_OUT,
+        4,
+        remembered=state(lock=Lock(owner="wf-1", acquired_at=ago(7200), expires_at=ago(3600))),
+    ),
+    Case(
+        "endpoint still Updating: wait for it",
+        alarm(latency(ALARM, 9100)),
+        Action.IGNORE,
+        None,
+        "Updating",
+        seen=observed(2, "Updating"),
+    ),
+    Case(
+        "Application Auto Scaling registered: raise its floor",
+        alarm(latency(ALARM, 9100)),
+        Action.SCALE_OUT,
+        4,
+        "MinCapacity raised to 4",
+        seen=observed(2, floor=(1, 10)),
+        actuation=Actuation.RAISE_FLOOR,
+    ),
+    Case(
+        "Application Auto Scaling MaxCapacity is a ceiling too",
+        alarm(latency(ALARM, 9100)),
+        Action.SCALE_OUT,
+        3,
+        "Application Auto Scaling MaxCapacity",
+        seen=observed(2, floor=(1, 3)),
+        actuation=Actuation.RAISE_FLOOR,
+    ),
+    Case(
+        "paused target: report, do not act",
+        alarm(latency(ALARM, 9100)),
+        Action.NOTIFY_ONLY,
+        None,
+        "paused",
+        policy=variant(paused=True),
+    ),
+    Case(
+        "advisory target: the same plan, flagged advisory",
+        alarm(latency(ALARM, 9100)),
+        Action.SCALE_OUT,
+        4,
+        policy=variant(advisory=True),
+        advisory=True,
+    ),
+    Case(
+        "target missing in SageMaker",
+        alarm(latency(ALARM, 9100)),
+        Action.NOTIFY_ONLY,
+        None,
+        "not found",
+        seen=None,
+    ),
+    Case(
+        "capacity changed by hand: leave it alone and report",
+        alarm(latency(ALARM, 9100)),
+        Action.NOTIFY_ONLY,
+        None,
+        "changed from 2 instances to 3 instances",
+        seen=observed(3),
+        remembered=state(last_known_capacity=2),
+    ),
+    Case(
+        "during the manual-change hold nothing happens",
+        alarm(latency(ALARM, 9100)),
+        Action.IGNORE,
+        None,
+        "left alone until",
+        remembered=state(manual_hold_until=NOW + timedelta(minutes=10)),
+    ),
+    Case(
+        "floor changed by hand under Application Auto Scaling",
+        alarm(latency(ALARM, 9100)),
+        Action.NOTIFY_ONLY,
+        None,
+        "MinCapacity changed from 4 to 2",
+        seen=observed(4, floor=(2, 10)),
+        remembered=state(raised_floor=4, original_floor=1),
+    ),
+    Case(
+        "inference component at zero wakes to one copy",
+        alarm(SignalReading(Signal.NO_CAPACITY, ALARM, NOW, 12, 0, "Count")),
+        Action.SCALE_OUT,
+        1,
+        policy=component(),
+        seen=observed(0),
+    ),
+    Case(
+        "INSUFFICIENT_DATA holds capacity", alarm(concurrency(NO_DATA, None)), Action.IGNORE, None, "holding"
+    ),
+    Case(
+        "OK waits for the stabilization window",
+        alarm(latency(OK, 1000)),
+        Action.IGNORE,
+        None,
+        "stayed OK for 900 s",
+    ),
+    Case(
+        "Bedrock throttling is reported",
+        alarm(SignalReading(Signal.THROTTLES, ALARM, NOW, 37, 5, "Count")),
+        Action.NOTIFY_ONLY,
+        None,
+        "throttled requests 37",
+        policy=parse_policy_document(
+            {"targets": [{"type": "bedrock_model", "model_id": "amazon.nova-pro-v1:0"}]}
+        ).targets[0],
+        seen=None,
+    ),
+]
+
+EVALUATION = [
+    Case(
+        "all OK past the window: one step in, utilization allows",
+        evaluation(latency(OK, 900, since=ago(1000)), concurrency(OK, 2, since=ago(1000))),
+        Action.SCALE_IN,
+        3,
+        "peak concurrency 8.0 needs 2",
+        seen=observed(4),
+        actuation=Actuation.SET_CAPACITY,
+    ),
+    Case(
+        "OK for less than the window",
+        evaluation(latency(OK, 900, since=ago(100)), concurrency(OK, 2, since=ago(1000))),
+        Action.IGNORE,
+        None,
+        "stabilization window has 800 s left",
+        seen=observed(4),
+    ),
+    Case(
+        "the window restarts at the last scale",
+        evaluation(latency(OK, 900, since=ago(5000)), concurrency(OK, 2, since=ago(5000))),
+        Action.IGNORE,
+        None,
+        "stabilization window has 700 s left",
+        seen=observed(4),
+        remembered=state(last_scale_out_at=ago(200)),
+    ),
+    Case(
+        "scale-in cooldown longer than the window",
+        evaluation(latency(OK, 900, since=ago(5000)), concurrency(OK, 2, since=ago(5000))),
+        Action.IGNORE,
+        None,
+        "Scale-in cooldown has 200 s left",
+        seen=observed(4),
+        policy=variant(scale_in={"cooldown_seconds": 1200, "stabilization_seconds": 900}),
+        remembered=state(last_scale_in_at=ago(1000)),
+    ),
+    Case(
+        "at the minimum: stay",
+        evaluation(latency(OK, 900, since=ago(5000)), concurrency(OK, 0.5, since=ago(5000))),
+        Action.IGNORE,
+        None,
+        "at its minimum (1)",
+        seen=observed(1),
+    ),
+    Case(
+        "utilization still needs every instance",
+        evaluation(latency(OK, 900, since=ago(5000)), concurrency(OK, 5, since=ago(5000))),
+        Action.IGNORE,
+        None,
+        "needs 4",
+        seen=observed(4),
+    ),
+    Case(
+        "missing data long enough: notify once",
+        evaluation(latency(OK, 900, since=ago(5000)), concurrency(NO_DATA, None, since=ago(1000))),
+        Action.NOTIFY_ONLY,
+        None,
+        "never scaling in on missing data",
+    ),
+    Case(
+        "missing data already reported: quiet",
+        evaluation(latency(OK, 900, since=ago(5000)), concurrency(NO_DATA, None, since=ago(1000))),
+        Action.IGNORE,
+        None,
+        "holding",
+        remembered=state(insufficient_data_reported_since=ago(1000)),
+    ),
+    Case(
+        "missing data, not yet for long: hold quietly",
+        evaluation(latency(OK, 900, since=ago(5000)), concurrency(NO_DATA, None, since=ago(100))),
+        Action.IGNORE,
+        None,
+        "holding",
+    ),
+    Case(
+        "an alarm still firing after the cooldown: scale out again",
+        evaluation(latency(ALARM, 9100, since=ago(900)), concurrency(OK, 2, since=ago(900))),
+        Action.SCALE_OUT,
+        4,
+        remembered=state(last_scale_out_at=ago(400)),
+    ),
+    Case(
+        "still firing at the maximum: no repeated notification",
+        evaluation(latency(ALARM, 9100, since=ago(900))),
+        Action.IGNORE,
+        None,
+        "policy max",
+        seen=observed(8),
+    ),
+    Case(
+        "floor raised by the controller is lowered stepwise",
+        evaluation(latency(OK, 900, since=ago(5000)), concurrency(OK, 1, since=ago(5000))),
+        Action.SCALE_IN,
+        3,
+        "MinCapacity from 4 to 3",
+        seen=observed(4, floor=(4, 10)),
+        remembered=state(raised_floor=4, original_floor=1),
+        actuation=Actuation.RESTORE_FLOOR,
+    ),
+    Case(
+        "floor never raised: Application Auto Scaling owns scale-in",
+        evaluation(latency(OK, 900, since=ago(5000))),
+        Action.IGNORE,
+        None,
+        "owns scale-in",
+        seen=observed(4, floor=(1, 10)),
+    ),
+    Case(
+        "idle inference component steps down to zero",
+        evaluation(SignalReading(Signal.CONCURRENCY, OK, ago(5000), 0, 2, "Count")),
+        Action.SCALE_IN,
+        0,
+        policy=component(signals={"latency_p95_ms": None, "concurrency_per_unit": 2}),
+        seen=observed(1),
+    ),
+    Case(
+        "keep-warm interval elapsed",
+        evaluation(latency(OK, 900, since=ago(100))),
+        Action.WARM,
+        2,
+        "Keep-warm",
+        policy=variant(warm_up={"keep_warm_interval_seconds": 900}),
+        remembered=state(last_warm_at=ago(1000)),
+    ),
+    Case(
+        "keep-warm not yet due",
+        evaluation(latency(OK, 900, since=ago(100))),
+        Action.IGNORE,
+        None,
+        "stabilization",
+        policy=variant(warm_up={"keep_warm_interval_seconds": 900}),
+        remembered=state(last_warm_at=ago(100)),
+    ),
+    Case(
+        "loading wait at the maximum: load the models instead",
+        evaluation(SignalReading(Signal.MODEL_LOADING_WAIT, ALARM, ago(60), 6.1e6, 2e6, "Microseconds")),
+        Action.WARM,
+        4,
+        "loading its models",
+        policy=variant(
+            multi_model=True,
+            capacity={"min": 1, "max": 4},
+            signals={"model_loading_wait_ms": 2000},
+            warm_up={"target_models": ["a.tar.gz"]},
+        ),
+        seen=observed(4),
+    ),
+    Case("no alarms yet", evaluation(), Action.IGNORE, None, "No alarms watch"),
+]
+
+
+@pytest.mark.parametrize("case", SCALE_OUT + EVALUATION, ids=lambda c: c.id)
+def test_decide(case: Case) -> None:
+    # Given a trigger, a policy, what AWS shows and what the controller remembers
+    # When the engine decides
+    plan = decide(case.trigger, case.policy, case.seen, case.remembered, NOW)
+    # Then the plan is the expected one, with a reason a person can read
+    assert plan.action is case.action, plan.reason
+    assert plan.desired_capacity == case.desired
+    assert case.reason in plan.reason
+    assert plan.target == case.policy.name
+    if case.actuation is not None:
+        assert plan.actuation is case.actuation
+    assert plan.advisory is case.advisory
+
+
+def test_manual_change_is_adopted_with_a_hold() -> None:
+    plan = decide(alarm(latency(ALARM, 9100)), variant(), observed(3), state(last_known_capacity=2), NOW)
+    assert plan.adopt_capacity == 3
+    assert plan.manual_hold_until == NOW + timedelta(hours=1)
+
+
+def test_missing_data_notification_names_when_it_started() -> None:
+    trigger = evaluation(concurrency(NO_DATA, None, since=ago(1000)))
+    plan = decide(trigger, variant(), observed(2), state(), NOW)
+    assert plan.insufficient_data_since == ago(1000)
+
+
+def test_now_must_be_timezone_aware() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        decide(evaluation(), variant(), observed(2), state(), datetime(2026, 1, 1))  # noqa: DTZ001
