@@ -76,6 +76,7 @@ class LocalAws:
         stack_name: str = "genai-local",
         provisioning_seconds: float = 360,
         root: Path = REPO_ROOT,
+        quiet: bool = False,
     ):
         self.parameters = {"NotificationEmail": "ml-platform@example.com", **(parameters or {})}
         self.stack_name = stack_name
@@ -83,6 +84,10 @@ class LocalAws:
         self.clock = SimClock()
         self.world = SageMakerWorld(self.clock, REGION, provisioning_seconds)
         self._exit = ExitStack()
+        # Quiet: the handlers' structured logs and EMF metrics stay off the terminal (the demo prints its own).
+        self._function_env = (
+            {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"} if quiet else {}
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalAws:
@@ -90,7 +95,7 @@ class LocalAws:
         self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
         self._exit.enter_context(self._simulated_time())
         self.stack: LocalStack = deploy(self.root, self.stack_name, self.parameters, REGION)
-        self.lambdas = InProcessLambdas(self.stack.code_dirs, self.controller)
+        self.lambdas = InProcessLambdas(self.stack.code_dirs, self.controller, self._function_env)
         self._exit.enter_context(self.lambdas.installed())
         self.bus = LocalEventBridge(REGION)
         self.cloudwatch = LocalCloudWatch(REGION, self.bus)
@@ -192,14 +197,14 @@ class LocalAws:
             if v["VariantName"] == variant
         )
 
-    def publish_policies(self, document: dict[str, Any]) -> None:
+    def publish_policies(self, document: dict[str, Any]) -> list[Delivery]:
         """Validate and store the document as `genai-autoscaler publish-config` does, and announce it."""
         parse_policy_document(document)
         name = self.stack.outputs["PolicyParameterName"]
         boto3.client("ssm", region_name=REGION).put_parameter(
             Name=name, Value=json.dumps(document), Type="String", Overwrite=True
         )
-        self.bus.put(
+        return self.bus.put(
             envelope(
                 "aws.ssm",
                 "Parameter Store Change",

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,6 +30,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 class Invocation:
     function: str
     event: Any
+    at: datetime | None = None
     result: Any = None
     error_type: str | None = None
     error_message: str | None = None
@@ -54,6 +56,7 @@ class InProcessLambdas:
 
     code_dirs: dict[str, Path]
     controller_for: Callable[[ControllerSettings], Controller]
+    environment_overrides: dict[str, str] = field(default_factory=dict)
     invocations: list[Invocation] = field(default_factory=list)
     _modules: dict[str, ModuleType] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -93,9 +96,11 @@ class InProcessLambdas:
     ) -> bytes:
         event = json.loads(body) if body else {}
         invocation = Invocation(function=name, event=event)
-        with self._lock, mock.patch.dict(os.environ, {k: str(v) for k, v in environment.items()}):
+        variables = {k: str(v) for k, v in environment.items()} | self.environment_overrides
+        with self._lock, mock.patch.dict(os.environ, variables):
             try:
                 controller = self.controller_for(ControllerSettings.from_env())
+                invocation.at = controller.now()
                 invocation.result = self._module(name).handler(
                     event, FakeContext(name, arn), controller=controller
                 )

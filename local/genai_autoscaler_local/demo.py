@@ -1,0 +1,301 @@
+"""`make demo`: the controller's main job, locally, with no AWS account.
+
+The stack is created from template.yaml in moto; a SageMaker endpoint takes a latency spike; the real alarm
+router, the real scale workflow (run by moto's Step Functions interpreter) and the real evaluator respond on
+simulated time: scale-out -> InService -> warm-up -> notification -> OK -> stabilization -> stepwise scale-in.
+It ends by checking what happened, and exits 1 if any check fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import textwrap
+import warnings
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+
+from genai_autoscaler.domain.alarm_event import format_figure
+from genai_autoscaler_local.harness import REGION, LocalAws, WorkflowRun
+from genai_autoscaler_local.lambda_runtime import Invocation
+
+ENDPOINT = "llm-prod"
+TARGET = f"{ENDPOINT}/AllTraffic"
+TARGET_ID = f"variant/{TARGET}"
+POLICIES: dict[str, Any] = {
+    "version": 1,
+    "targets": [
+        {
+            "type": "sagemaker_variant",
+            "endpoint_name": ENDPOINT,
+            "variant_name": "AllTraffic",
+            "capacity": {"min": 1, "max": 4},
+            "signals": {"latency_p95_ms": 4000, "concurrency_per_unit": 8},
+            "scale_out": {"max_step": 2, "cooldown_seconds": 300},
+            "scale_in": {"max_step": 1, "cooldown_seconds": 600, "stabilization_seconds": 900},
+            "warm_up": {"count": 4, "concurrency": 2, "max_latency_ms": 6000},
+            "workflow": {"in_service_timeout_seconds": 1200, "poll_interval_seconds": 30},
+        }
+    ],
+}
+
+
+class Timeline:
+    def __init__(self, start: datetime):
+        self.start = start
+
+    def at(self, moment: datetime | None) -> str:
+        seconds = int(((moment or self.start) - self.start).total_seconds())
+        return f"[+{seconds // 60:02d}:{seconds % 60:02d}]"
+
+    def line(self, moment: datetime | None, who: str, what: str) -> None:
+        print(f"  {self.at(moment)} {who:<11} {what}")
+
+    @staticmethod
+    def block(text: str) -> None:
+        print(textwrap.indent(text, "                       | ", predicate=lambda _: True))
+
+
+def _section(title: str) -> None:
+    print(f"\n{title}\n{'-' * len(title)}")
+
+
+def _workflow_lines(timeline: Timeline, invocations: list[Invocation]) -> None:
+    """One line per step; the InService polls are folded into one line."""
+    polls: list[Invocation] = []
+
+    def flush() -> None:
+        if not polls:
+            return
+        first, last = polls[0].result["capacity"], polls[-1].result["capacity"]
+        if len(polls) > 1:
+            timeline.line(
+                polls[0].at,
+                "workflow",
+                f"{first['status']}: {first['current']} serving, {first['desired']} requested; "
+                f"polled {len(polls)} times",
+            )
+        timeline.line(
+            polls[-1].at,
+            "workflow",
+            f"{last['status']}: {last['current']} serving, {last['desired']} requested",
+        )
+        polls.clear()
+
+    for invocation in invocations:
+        step = invocation.event.get("step")
+        result = invocation.result or {}
+        if invocation.error_type:
+            flush()
+            timeline.line(
+                invocation.at,
+                "workflow",
+                f"{step} failed: {invocation.error_type}: {invocation.error_message}",
+            )
+            continue
+        if step == "check_capacity":
+            polls.append(invocation)
+            continue
+        flush()
+        if step == "acquire_lock":
+            timeline.line(invocation.at, "workflow", f"lock acquired by {result['lock']['owner']}")
+        elif step == "apply":
+            applied = result.get("applied")
+            if applied:
+                timeline.line(
+                    invocation.at,
+                    "workflow",
+                    f"{applied['actuation']}: {applied['previous']} -> {applied['new']}",
+                )
+        elif step == "warm_up" and result.get("warm_up"):
+            report = result["warm_up"]
+            timeline.line(
+                invocation.at,
+                "workflow",
+                f"warm-up: {report['invocations'] - report['failures']}/"
+                f"{report['invocations']} invocations answered, p95 {report['p95_ms']:.0f} ms",
+            )
+        elif step == "record_success":
+            timeline.line(invocation.at, "workflow", "recorded; cooldown started; lock released")
+        elif step == "restore_safe_state":
+            timeline.line(invocation.at, "workflow", "safe state restored; lock released")
+    flush()
+
+
+class Demo:
+    def __init__(self, aws: LocalAws):
+        self.aws = aws
+        self.timeline = Timeline(aws.clock.now())
+        self.notifications: list[dict[str, str]] = []
+        self.runs: list[WorkflowRun] = []
+        self.events: dict[str, datetime] = {}
+
+    def run_workflows(self) -> None:
+        mark = len(self.aws.lambdas.invocations)
+        runs = self.aws.wait_for_workflows()
+        steps = [i for i in self.aws.lambdas.invocations[mark:] if i.function.endswith(self._steps_suffix)]
+        _workflow_lines(self.timeline, steps)
+        for run in runs:
+            self.runs.append(run)
+            self.timeline.line(self.aws.clock.now(), "workflow", f"{run.status} ({run.name})")
+        self.announce()
+
+    @property
+    def _steps_suffix(self) -> str:
+        return self.aws.stack.resource("ScaleStepsFunction").rsplit("-", 1)[-1]
+
+    def announce(self) -> None:
+        for message in self.aws.notifications():
+            self.notifications.append(message)
+            self.timeline.line(self.aws.clock.now(), "SNS", f'"{message["subject"]}"')
+            self.timeline.block(message["message"])
+
+    def alarm(self, signal: str, state: str, datapoints: list[float]) -> None:
+        name = self.aws.alarm_name(TARGET, signal)
+        figure = ", ".join(
+            format_figure(v, "Microseconds" if signal == "latency_p95" else None) for v in datapoints
+        )
+        self.timeline.line(self.aws.clock.now(), "CloudWatch", f"{name} -> {state} [{figure}]")
+        for delivery in self.aws.alarm(TARGET, signal, state, datapoints):
+            if delivery.error:
+                self.timeline.line(self.aws.clock.now(), "router", f"FAILED: {delivery.error}")
+                continue
+            plan = delivery.result.get("plan") or {}
+            what = plan.get("action", "ignore")
+            self.timeline.line(
+                self.aws.clock.now(), "router", f"{what}: {plan.get('reason') or delivery.result['note']}"
+            )
+
+    def play(self) -> None:
+        aws = self.aws
+        _section("1. The stack, created from template.yaml in a local AWS (moto)")
+        kinds = Counter(r["Type"].split("::", 1)[1] for r in aws.stack.template["Resources"].values())
+        print("  " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+        aws.create_endpoint(ENDPOINT, instances=1)
+        print(f"  SageMaker endpoint {ENDPOINT} (variant AllTraffic): 1 x ml.g4dn.xlarge, InService")
+
+        _section("2. Deploy: the policy is published and the reconciler creates the alarms")
+        for delivery in [*aws.publish_policies(POLICIES), *aws.deployed()]:
+            report = delivery.result
+            self.timeline.line(
+                aws.clock.now(),
+                "reconciler",
+                f"created {len(report['created'])}, updated "
+                f"{len(report['updated'])}, deleted {len(report['deleted'])}, unchanged {report['unchanged']}",
+            )
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        self.alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{aws.stack_name}-genai-")["MetricAlarms"]
+        for alarm in self.alarms:
+            stat = alarm.get("ExtendedStatistic") or alarm.get("Statistic")
+            print(
+                f"    {alarm['AlarmName']}: {alarm['MetricName']} {stat} over {alarm['Period']} s > "
+                f"{alarm['Threshold']:,.0f} ({alarm['DatapointsToAlarm']} of {alarm['EvaluationPeriods']})"
+            )
+        self.alarm("latency_p95", "OK", [1_200_000.0])
+        self.alarm("concurrency", "OK", [0.8])
+
+        _section("3. A launch: p95 latency triples")
+        aws.clock.advance(120)
+        self.events["spike"] = aws.clock.now()
+        self.alarm("latency_p95", "ALARM", [7_200_000.0, 9_100_000.0])
+        self.run_workflows()
+        self.events["scaled_out"] = aws.clock.now()
+
+        _section("4. The load passes")
+        aws.clock.advance(240)
+        self.alarm("latency_p95", "OK", [2_100_000.0])
+        self.alarm("concurrency", "OK", [1.0])
+        self.events["ok"] = aws.clock.now()
+
+        _section("5. Every minute the evaluator looks again: stabilization, then a stepwise scale-in")
+        for _ in range(60):
+            aws.clock.advance(60)
+            result = aws.evaluate()
+            for outcome in result.get("outcomes", []):
+                reason = outcome["plan"]["reason"]
+                self.timeline.line(aws.clock.now(), "evaluator", f"{outcome['plan']['action']}: {reason}")
+                if outcome["dispatch"] == "workflow_started":
+                    self.events.setdefault("first_scale_in", aws.clock.now())
+                    self.run_workflows()
+            if aws.instance_count(ENDPOINT) == 1 and "first_scale_in" in self.events:
+                break
+        self.events["end"] = aws.clock.now()
+
+    def verify(self) -> bool:
+        _section("6. What the demo verified")
+        aws = self.aws
+        history = list(reversed(aws.history(TARGET_ID)))
+        state = aws.target_state(TARGET_ID)
+        scales = [r for r in history if r.action in ("scale_out", "scale_in")]
+        latency = next(a for a in self.alarms if a["MetricName"] == "ModelLatency")
+        concurrency = next(a for a in self.alarms if a["MetricName"] == "ConcurrentRequestsPerModel")
+        steps = [(r.from_capacity, r.to_capacity) for r in scales]
+        polls = sum(1 for i in aws.lambdas.invocations if i.event.get("step") == "check_capacity")
+        stable_for = (
+            self.events.get("first_scale_in", self.events["end"]) - self.events["ok"]
+        ).total_seconds()
+        checks = [
+            ("the reconciler created the latency and concurrency alarms", len(self.alarms) == 2),
+            (
+                "the latency threshold is in microseconds (4,000 ms = 4,000,000 us), p95, 60 s",
+                latency["Threshold"] == 4_000_000
+                and latency.get("ExtendedStatistic") == "p95"
+                and latency["Period"] == 60,
+            ),
+            (
+                "concurrency is high-resolution (10 s) on its Maximum",
+                concurrency["Period"] == 10 and concurrency.get("Statistic") == "Maximum",
+            ),
+            (
+                "the spike scaled out 1 -> 3 (proportional, within the step limit of 2)",
+                bool(steps) and steps[0] == (1, 3),
+            ),
+            (
+                "the workflow waited for InService through the provisioning time",
+                polls >= 10 and self.events["scaled_out"] - self.events["spike"] >= timedelta(minutes=6),
+            ),
+            (
+                "warm-up invocations were sent and answered",
+                any("Warm-up passed: 4/4" in n["message"] for n in self.notifications),
+            ),
+            ("scale-in waited for the 900 s stabilization window", stable_for >= 900),
+            (
+                "scale-in went one step at a time and stopped at min (1)",
+                steps[1:] == [(3, 2), (2, 1)] and aws.instance_count(ENDPOINT) == 1,
+            ),
+            (
+                "every workflow succeeded and released its lock",
+                len(self.runs) == 3
+                and all(r.status == "SUCCEEDED" for r in self.runs)
+                and state.lock is None,
+            ),
+            ("the owning team got one notification per action", len(self.notifications) == 3),
+            (
+                "the history records three successful actions",
+                [r.outcome for r in scales] == ["succeeded"] * 3,
+            ),
+        ]
+        for text, passed in checks:
+            print(f"  {'ok  ' if passed else 'FAIL'} {text}")
+        return all(passed for _, passed in checks)
+
+
+def main() -> int:
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    print(
+        "GenAI Autoscaler: local demo (moto stands in for AWS; time is simulated, so minutes pass in seconds)"
+    )
+    with LocalAws(parameters={"ManagedEndpoints": ENDPOINT}, stack_name="genai-demo", quiet=True) as aws:
+        demo = Demo(aws)
+        demo.play()
+        passed = demo.verify()
+    print("\nAll checks passed." if passed else "\nSome checks FAILED.")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
