@@ -51,12 +51,12 @@ def handler(
     config.register_lambda_context(context)
     store = persistence or DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
 
-    @idempotent_function(data_keyword_argument="event", persistence_store=store, config=config)
+    @idempotent_function(data_keyword_argument="event", persistence_store=store, config=config)  # type: ignore[untyped-decorator]
     def route_once(event: dict[str, Any]) -> dict[str, Any]:
         # EventBridge may deliver an event twice: the second delivery returns the first one's outcome.
         return route_alarm(alarm, controller, controller.now()).model_dump(mode="json")
 
-    outcome = route_once(event=event)
+    outcome: dict[str, Any] = route_once(event=event)
     plan = outcome.get("plan") or {}
     logger.info(
         "routed",

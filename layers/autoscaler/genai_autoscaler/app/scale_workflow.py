@@ -187,7 +187,7 @@ def warm_up(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]
         if isinstance(settings.payload, str)
         else json.dumps(settings.payload).encode()
     )
-    models = settings.target_models or [None]
+    models: list[str | None] = list(settings.target_models) or [None]
     targets = [models[i % len(models)] for i in range(settings.count)]
 
     def one(model: str | None) -> float | str:
@@ -247,7 +247,7 @@ def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dic
     Never raises: whatever it could not do is said in the notification.
     """
     plan, change = wf.plan, wf.applied
-    error = wf.error or CaughtError(Error="Unknown", Cause="")
+    error = wf.error or CaughtError.model_validate({"Error": "Unknown", "Cause": ""})
     policy = wf.policy
     safe: list[str] = []
     floor: int | None = None

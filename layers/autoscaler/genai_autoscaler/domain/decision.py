@@ -227,7 +227,7 @@ class _Decider:
             ceiling = observed.scalable_target.max_capacity
             ceiling_name = "Application Auto Scaling MaxCapacity"
         desired = max(policy.capacity.min, min(wanted, current + policy.scale_out.max_step, ceiling))
-        figures = {
+        figures: dict[str, object] = {
             "signal": lead.signal,
             "observed_value": lead.value,
             "threshold": lead.threshold,
