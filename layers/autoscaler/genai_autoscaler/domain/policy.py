@@ -134,6 +134,15 @@ class WorkflowSettings(_Block):
         3600, ge=60, description="A lock older than this is taken to be left by a crashed workflow."
     )
 
+    @model_validator(mode="after")
+    def _lock_outlives_the_wait(self) -> Self:
+        if self.lock_ttl_seconds <= self.in_service_timeout_seconds:
+            raise ValueError(
+                f"lock_ttl_seconds ({self.lock_ttl_seconds}) must exceed in_service_timeout_seconds "
+                f"({self.in_service_timeout_seconds}), or a slow scale could lose its lock"
+            )
+        return self
+
 
 class BedrockSettings(_Block):
     """Bedrock thresholds. The responses to them (profile, Provisioned Throughput) are a later capability."""

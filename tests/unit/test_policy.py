@@ -1,0 +1,168 @@
+"""The policy document: what it accepts, what it refuses, and how it says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from genai_autoscaler.domain.policy import (
+    BedrockModelPolicy,
+    InferenceComponentPolicy,
+    PolicyError,
+    SageMakerVariantPolicy,
+    parse_policy_document,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "policies.example.yaml"
+
+
+def test_the_example_declares_every_target_the_platform_needs() -> None:
+    # Given the shipped example document / When it is validated
+    document = parse_policy_document(yaml.safe_load(EXAMPLE.read_text()))
+    # Then it manages the two endpoints, the inference component and the three Bedrock models
+    kinds = {t.name: type(t) for t in document.targets}
+    assert kinds == {
+        "llm-prod/AllTraffic": SageMakerVariantPolicy,
+        "mme-prod/AllTraffic": SageMakerVariantPolicy,
+        "llama3-8b-ic": InferenceComponentPolicy,
+        "anthropic.claude-3-5-sonnet-20240620-v1:0": BedrockModelPolicy,
+        "meta.llama3-1-70b-instruct-v1:0": BedrockModelPolicy,
+        "amazon.nova-pro-v1:0": BedrockModelPolicy,
+    }
+    component = document.by_name("llama3-8b-ic")
+    assert isinstance(component, InferenceComponentPolicy) and component.scale_to_zero
+    mme = document.by_name("mme-prod/AllTraffic")
+    assert isinstance(mme, SageMakerVariantPolicy) and mme.multi_model
+
+
+def test_defaults_apply_under_each_target_and_targets_win() -> None:
+    document = parse_policy_document(
+        {
+            "defaults": {"scale_in": {"stabilization_seconds": 1200, "max_step": 2}, "advisory": True},
+            "targets": [
+                {"type": "sagemaker_variant", "endpoint_name": "a", "scale_in": {"max_step": 1}},
+                {"type": "bedrock_model", "model_id": "amazon.nova-pro-v1:0"},
+            ],
+        }
+    )
+    variant, bedrock = document.targets
+    assert isinstance(variant, SageMakerVariantPolicy)
+    assert variant.scale_in.stabilization_seconds == 1200  # from defaults
+    assert variant.scale_in.max_step == 1  # the target's own value wins
+    assert variant.advisory and bedrock.advisory  # `advisory` applies to every type
+
+
+BAD: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
+    (
+        "min above max",
+        {"targets": [{"type": "sagemaker_variant", "endpoint_name": "a", "capacity": {"min": 5, "max": 2}}]},
+        [("targets[0].capacity", "min (5) is above max (2)")],
+    ),
+    (
+        "a variant cannot scale to zero",
+        {"targets": [{"type": "sagemaker_variant", "endpoint_name": "a", "capacity": {"min": 0}}]},
+        [("targets[0]", "only inference components can scale to zero")],
+    ),
+    (
+        "zero copies need scale_to_zero",
+        {
+            "targets": [
+                {
+                    "type": "inference_component",
+                    "inference_component_name": "c",
+                    "endpoint_name": "e",
+                    "capacity": {"min": 0},
+                }
+            ]
+        },
+        [("targets[0]", "capacity.min is 0 but scale_to_zero is false")],
+    ),
+    (
+        "loading wait only for multi-model endpoints",
+        {
+            "targets": [
+                {"type": "sagemaker_variant", "endpoint_name": "a", "signals": {"model_loading_wait_ms": 10}}
+            ]
+        },
+        [("targets[0]", "applies only to multi_model endpoints")],
+    ),
+    (
+        "unknown target type",
+        {"targets": [{"type": "lambda_function"}]},
+        [("targets[0]", "does not match any of the expected tags")],
+    ),
+    (
+        "unknown field",
+        {"targets": [{"type": "sagemaker_variant", "endpoint_name": "a", "max_capacity": 3}]},
+        [("targets[0].max_capacity", "Extra inputs are not permitted")],
+    ),
+    (
+        "a bad default is reported once, where it is",
+        {
+            "defaults": {"scale_out": {"max_step": 0}, "colour": "red"},
+            "targets": [
+                {"type": "sagemaker_variant", "endpoint_name": "a"},
+                {"type": "sagemaker_variant", "endpoint_name": "b"},
+            ],
+        },
+        [
+            ("defaults.colour", "unknown key"),
+            ("defaults.scale_out.max_step", "greater than or equal to 1 (got 0)"),
+        ],
+    ),
+    (
+        "duplicate targets",
+        {
+            "targets": [
+                {"type": "sagemaker_variant", "endpoint_name": "a"},
+                {"type": "sagemaker_variant", "endpoint_name": "a"},
+            ]
+        },
+        [("(document)", "two targets have the same name 'a/AllTraffic'")],
+    ),
+    (
+        "warm-up concurrency above its count",
+        {
+            "targets": [
+                {"type": "sagemaker_variant", "endpoint_name": "a", "warm_up": {"count": 2, "concurrency": 4}}
+            ]
+        },
+        [("targets[0].warm_up", "concurrency (4) exceeds count (2)")],
+    ),
+    (
+        "a lock shorter than the InService timeout",
+        {
+            "targets": [
+                {
+                    "type": "sagemaker_variant",
+                    "endpoint_name": "a",
+                    "workflow": {"in_service_timeout_seconds": 1800, "lock_ttl_seconds": 600},
+                }
+            ]
+        },
+        [("targets[0].workflow", "lock_ttl_seconds (600) must exceed in_service_timeout_seconds (1800)")],
+    ),
+    (
+        "the endpoint name is missing: said once",
+        {"targets": [{"type": "sagemaker_variant"}]},
+        [("targets[0].endpoint_name", "Field required")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("document", "expected"), [(d, e) for _, d, e in BAD], ids=[i for i, _, _ in BAD])
+def test_every_problem_is_named_with_its_path(
+    document: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    # When an invalid document is validated
+    with pytest.raises(PolicyError) as raised:
+        parse_policy_document(document)
+    # Then each expected problem is reported at its path, and nothing else
+    problems = raised.value.problems
+    assert len(problems) == len(expected), problems
+    for (path, message), (want_path, want_text) in zip(problems, expected, strict=True):
+        assert path == want_path
+        assert want_text in message

@@ -1,0 +1,167 @@
+"""Routing on in-memory ports: the same use cases the Lambdas run, without AWS."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from genai_autoscaler.app.memory import (
+    MemoryAlarms,
+    MemoryState,
+    RecordingNotifier,
+    RecordingWorkflows,
+    memory_controller,
+)
+from genai_autoscaler.app.routing import Dispatch, ScaleRequest, evaluate_targets, route_alarm
+from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, AlarmStateChangeEvent
+from genai_autoscaler.domain.plan import Action
+from genai_autoscaler.domain.signals import alarm_specs
+from genai_autoscaler.domain.state import ObservedCapacity, TargetState
+from tests.unit.builders import NOW, ago, observed
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE: dict[str, Any] = yaml.safe_load((ROOT / "config" / "policies.example.yaml").read_text())
+LLM = "variant/llm-prod/AllTraffic"
+SETTINGS = ControllerSettings(stack_name="genai-autoscaler")
+
+
+def event(name: str, **changes: Any) -> AlarmStateChangeEvent:
+    raw = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    raw["detail"].update(changes)
+    return AlarmStateChangeEvent.model_validate(raw)
+
+
+def controller(document: dict[str, Any] | None = None, **observed_by_id: ObservedCapacity) -> Any:
+    return memory_controller(document or EXAMPLE, observed_by_id or {LLM: observed(2)}, settings=SETTINGS)
+
+
+def test_a_latency_alarm_starts_one_self_contained_workflow() -> None:
+    ctl = controller()
+    outcome = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
+    assert outcome.dispatch is Dispatch.WORKFLOW
+    workflows: RecordingWorkflows = ctl.workflows  # type: ignore[assignment]
+    (request,) = workflows.started.values()
+    scale = ScaleRequest.model_validate(request)
+    assert (scale.plan.action, scale.plan.desired_capacity) == (Action.SCALE_OUT, 4)
+    assert scale.target_policy.name == "llm-prod/AllTraffic"  # the policy travels with the plan
+
+
+def test_the_same_event_twice_starts_the_workflow_once() -> None:
+    ctl = controller()
+    first = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
+    second = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
+    assert first.execution_arn == second.execution_arn
+    assert len(ctl.workflows.started) == 1  # type: ignore[attr-defined]
+
+
+def test_alarms_of_another_stack_are_not_its_business() -> None:
+    tags = {"genai-autoscaler:managed-by": "other-stack"}
+    outcome = route_alarm(event("alarm_latency_alarm", alarmTags=tags), controller(), NOW)
+    assert (outcome.plan, outcome.dispatch) == (None, Dispatch.NOTHING)
+    assert "other-stack" in (outcome.note or "")
+
+
+def test_tags_that_contradict_the_metric_are_not_trusted() -> None:
+    tags = {
+        "genai-autoscaler:managed-by": "genai-autoscaler",
+        "genai-autoscaler:target": "variant/other/AllTraffic",
+    }
+    outcome = route_alarm(event("alarm_latency_alarm", alarmTags=tags), controller(), NOW)
+    assert outcome.plan is None
+
+
+def test_a_tagged_endpoint_not_in_the_document_gets_the_default_policy() -> None:
+    # Given an alarm the reconciler made for an endpoint picked up by its management tag
+    raw = json.loads((ROOT / "events" / "alarm_latency_alarm.json").read_text())
+    raw["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["EndpointName"] = (
+        "tagged-ep"
+    )
+    raw["detail"]["configuration"]["metrics"][0]["metricStat"]["period"] = 60
+    raw["detail"]["alarmTags"]["genai-autoscaler:target"] = "variant/tagged-ep/AllTraffic"
+    # When it fires (9,100 ms against the 4,000 ms threshold the alarm evaluated)
+    ctl = memory_controller({}, {"variant/tagged-ep/AllTraffic": observed(1)}, settings=SETTINGS)
+    outcome = route_alarm(AlarmStateChangeEvent.model_validate(raw), ctl, NOW)
+    # Then it is scaled with the default policy: in proportion (x2.3), within the default step limit of 2
+    assert outcome.plan is not None and outcome.plan.action is Action.SCALE_OUT
+    assert outcome.plan.desired_capacity == 3
+
+
+def test_advisory_reports_at_the_pace_of_real_actions() -> None:
+    document = {**EXAMPLE, "defaults": {**EXAMPLE["defaults"], "advisory": True}}
+    ctl = controller(document)
+    first = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
+    assert first.dispatch is Dispatch.NOTIFIED and first.plan is not None and first.plan.advisory
+    notifier: RecordingNotifier = ctl.notifier  # type: ignore[assignment]
+    assert notifier.published[0][0].startswith("GenAI Autoscaler [advisory]")
+    assert not ctl.workflows.started  # type: ignore[attr-defined]
+    # The advisory "scale-out" started the cooldown: a repeat within it stays quiet
+    again = route_alarm(event("alarm_concurrency_alarm"), ctl, NOW + timedelta(seconds=60))
+    assert again.plan is not None and "cooldown" in again.plan.reason
+    assert len(notifier.published) == 1
+
+
+def test_a_manual_change_is_reported_once_and_then_left_alone() -> None:
+    ctl = controller()
+    state: MemoryState = ctl.state  # type: ignore[assignment]
+    state.states[LLM] = TargetState(target_id=LLM, last_known_capacity=3)
+    reported = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
+    assert reported.dispatch is Dispatch.NOTIFIED
+    assert ctl.state.load(LLM).last_known_capacity == 2
+    held = route_alarm(event("alarm_concurrency_alarm"), ctl, NOW + timedelta(minutes=5))
+    assert (
+        held.plan is not None and held.plan.action is Action.IGNORE and "left alone until" in held.plan.reason
+    )
+
+
+def _snapshot(ctl: Any, document: dict[str, Any], states: dict[str, tuple[AlarmState, float | None]]) -> None:
+    alarms: MemoryAlarms = ctl.alarms
+    policy = ctl.settings.effective_policies(document).by_name("llm-prod/AllTraffic")
+    for spec in alarm_specs(policy):
+        state, value = states[spec.signal.value]
+        reason = (
+            json.dumps({"recentDatapoints": [value], "threshold": spec.threshold})
+            if value is not None
+            else None
+        )
+        alarms.states[alarms.alarm_name(spec)] = AlarmSnapshot(
+            spec.namespace,
+            spec.metric_name,
+            dict(spec.dimensions),
+            spec.stat,
+            spec.period,
+            state,
+            ago(2000),
+            reason,
+        )
+
+
+def test_evaluation_scales_in_after_the_window_and_skips_bedrock() -> None:
+    ctl = controller(**{LLM: observed(4)})
+    _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 1.0)})
+    outcomes = evaluate_targets(ctl, NOW)
+    by_target = {o.plan.target: o for o in outcomes if o.plan}
+    assert "anthropic.claude-3-5-sonnet-20240620-v1:0" not in by_target
+    llm = by_target["llm-prod/AllTraffic"]
+    assert (llm.dispatch, llm.plan.action, llm.plan.desired_capacity) == (
+        Dispatch.WORKFLOW,
+        Action.SCALE_IN,
+        3,
+    )  # type: ignore[union-attr]
+
+
+def test_missing_data_is_notified_once() -> None:
+    ctl = controller()
+    _snapshot(
+        ctl,
+        EXAMPLE,
+        {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.INSUFFICIENT_DATA, None)},
+    )
+    first = [o for o in evaluate_targets(ctl, NOW) if o.dispatch is Dispatch.NOTIFIED]
+    second = [o for o in evaluate_targets(ctl, NOW + timedelta(minutes=1)) if o.dispatch is Dispatch.NOTIFIED]
+    assert len(first) == 1 and not second
+    assert "No data for concurrency" in ctl.notifier.published[0][1]  # type: ignore[attr-defined]

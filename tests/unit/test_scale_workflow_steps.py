@@ -1,0 +1,172 @@
+"""The scale workflow's steps on in-memory ports: each Task's contract, including its failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from genai_autoscaler.app.memory import FixedLatencyWarmUp, MemoryCapacity, memory_controller
+from genai_autoscaler.app.routing import ScaleRequest
+from genai_autoscaler.app.scale_workflow import run_step
+from genai_autoscaler.domain.plan import Action, Actuation, Plan
+from genai_autoscaler.domain.policy import TargetPolicy
+from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
+from genai_autoscaler.errors import InServiceTimeout, InvalidEvent, LockHeld, StalePlan
+from tests.unit.builders import NOW, observed, variant
+
+TARGET = "variant/llm-prod/AllTraffic"
+
+
+def workflow(plan: Plan, policy: TargetPolicy) -> dict[str, Any]:
+    """The state document as the ASL's Prepare state builds it."""
+    request = ScaleRequest(plan=plan, policy=policy.model_dump(mode="json"))
+    return {"request": request.model_dump(mode="json"), "execution": "wf-1"}
+
+
+def scale_out_plan(desired: int = 4, current: int = 2, actuation: Actuation = Actuation.SET_CAPACITY) -> Plan:
+    return Plan(
+        action=Action.SCALE_OUT,
+        target="llm-prod/AllTraffic",
+        target_id=TARGET,
+        kind="sagemaker_variant",
+        reason="p95 latency high",
+        decided_at=NOW,
+        current_capacity=current,
+        desired_capacity=desired,
+        actuation=actuation,
+    )
+
+
+def test_a_scale_out_runs_through_every_step() -> None:
+    # Given a target at 2 instances and a plan for 4
+    policy = variant(warm_up={"count": 3, "concurrency": 2, "max_latency_ms": 100})
+    ctl = memory_controller(observed={TARGET: observed(2)})
+    doc = workflow(scale_out_plan(), policy)
+    # When the steps run in the ASL's order
+    for step in ("acquire_lock", "apply", "check_capacity", "warm_up", "record_success"):
+        doc = run_step(ctl, step, doc, NOW)
+    # Then capacity changed once, the warm-up ran, the state remembers, the lock is free, the team is told
+    assert ctl.capacity.changes == [(TARGET, "set_capacity", 4)]  # type: ignore[attr-defined]
+    assert doc["capacity"]["ready"] is True
+    assert doc["warm_up"]["invocations"] == 3 and doc["warm_up"]["failures"] == 0
+    state = ctl.state.load(TARGET)
+    assert (state.lock, state.last_known_capacity, state.last_scale_out_at, state.last_warm_at) == (
+        None,
+        4,
+        NOW,
+        NOW,
+    )
+    assert ctl.state.history(TARGET)[0].outcome == "succeeded"
+    assert "scaled out to 4 instances" in doc["notification"]["subject"]
+    assert "Warm-up passed: 3/3" in doc["notification"]["message"]
+
+
+def test_a_lock_held_by_another_workflow_stops_the_second() -> None:
+    ctl = memory_controller(observed={TARGET: observed(2)})
+    lock = Lock(owner="wf-0", acquired_at=NOW, expires_at=NOW + timedelta(hours=1))
+    ctl.state.states[TARGET] = TargetState(target_id=TARGET, lock=lock)  # type: ignore[attr-defined]
+    with pytest.raises(LockHeld, match="wf-0"):
+        run_step(ctl, "acquire_lock", workflow(scale_out_plan(), variant()), NOW)
+
+
+def test_the_same_execution_may_take_its_lock_again_after_a_retry() -> None:
+    ctl = memory_controller(observed={TARGET: observed(2)})
+    doc = workflow(scale_out_plan(), variant())
+    run_step(ctl, "acquire_lock", doc, NOW)
+    assert run_step(ctl, "acquire_lock", doc, NOW + timedelta(seconds=5))["lock"]["owner"] == "wf-1"
+
+
+@pytest.mark.parametrize(
+    ("seen", "match"),
+    [
+        (observed(3), "has 3, not the 2"),
+        (observed(2, "Updating"), "Updating"),
+        (observed(2, floor=(1, 8)), "registered"),
+    ],
+    ids=["count changed", "endpoint updating", "now under Application Auto Scaling"],
+)
+def test_apply_refuses_a_plan_the_target_no_longer_matches(seen: ObservedCapacity, match: str) -> None:
+    ctl = memory_controller(observed={TARGET: seen})
+    with pytest.raises(StalePlan, match=match):
+        run_step(ctl, "apply", workflow(scale_out_plan(), variant()), NOW)
+    assert not ctl.capacity.changes  # type: ignore[attr-defined]
+
+
+def test_a_raised_floor_is_ready_once_the_count_reaches_it_and_is_remembered() -> None:
+    ctl = memory_controller(observed={TARGET: observed(2, floor=(1, 8))})
+    doc = workflow(scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant())
+    doc = run_step(ctl, "apply", doc, NOW)
+    assert doc["applied"]["previous"] == 1 and doc["applied"]["new"] == 4
+    doc = run_step(ctl, "check_capacity", doc, NOW)
+    doc = run_step(ctl, "record_success", doc, NOW)
+    state = ctl.state.load(TARGET)
+    assert (state.raised_floor, state.original_floor) == (4, 1)
+
+
+def test_waiting_past_the_deadline_is_an_in_service_timeout() -> None:
+    capacity = MemoryCapacity({TARGET: observed(2)})
+    ctl = memory_controller(observed=capacity.observed)
+    doc = run_step(ctl, "apply", workflow(scale_out_plan(), variant()), NOW)
+    # SageMaker still shows the old count, as an endpoint stuck in Updating would
+    ctl.capacity.observed[TARGET] = ObservedCapacity(desired=4, current=2, status="Updating")  # type: ignore[attr-defined]
+    assert run_step(ctl, "check_capacity", doc, NOW + timedelta(seconds=600))["capacity"]["ready"] is False
+    with pytest.raises(InServiceTimeout, match="Updating with 2 of 4 after 1200 s"):
+        run_step(ctl, "check_capacity", doc, NOW + timedelta(seconds=1200))
+
+
+def test_after_a_failure_the_floor_is_restored_and_the_lock_released() -> None:
+    # Given a workflow that raised the floor and then failed
+    ctl = memory_controller(observed={TARGET: observed(2, floor=(1, 8))})
+    doc = workflow(scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant())
+    doc = run_step(ctl, "acquire_lock", doc, NOW)
+    doc = run_step(ctl, "apply", doc, NOW)
+    cause = json.dumps({"errorType": "InServiceTimeout", "errorMessage": "llm-prod/AllTraffic is Updating"})
+    doc["error"] = {"Error": "InServiceTimeout", "Cause": cause}
+    # When the Catch runs the safe-state step
+    doc = run_step(ctl, "restore_safe_state", doc, NOW + timedelta(minutes=20))
+    # Then MinCapacity is back, the lock is free, the cooldown started, and the notification says all that
+    assert ctl.capacity.changes[-1] == (TARGET, "set_floor", 1)  # type: ignore[attr-defined]
+    state = ctl.state.load(TARGET)
+    assert state.lock is None and state.last_scale_out_at == NOW + timedelta(minutes=20)
+    assert ctl.state.history(TARGET)[0].outcome == "failed"
+    message = doc["notification"]["message"]
+    assert "MinCapacity restored to 1" in message and "llm-prod/AllTraffic is Updating" in message
+    assert "FAILED" in doc["notification"]["subject"]
+
+
+def test_warm_up_rotates_target_models_and_reports_slow_answers() -> None:
+    policy = variant(
+        multi_model=True,
+        warm_up={"count": 4, "concurrency": 2, "target_models": ["a", "b"], "max_latency_ms": 10},
+    )
+    ctl = memory_controller(observed={TARGET: observed(2)})
+    doc = run_step(ctl, "warm_up", workflow(scale_out_plan(), policy), NOW)
+    invoker: FixedLatencyWarmUp = ctl.warm_up  # type: ignore[assignment]
+    assert sorted(model for _, model in invoker.calls) == ["a", "a", "b", "b"]
+    assert doc["warm_up"]["p95_ms"] == 50.0 and doc["warm_up"]["limit_ms"] == 10  # 50 ms > 10 ms: not passed
+
+
+def test_a_scale_in_sends_no_warm_up() -> None:
+    plan = scale_out_plan(desired=1, current=2).model_copy(update={"action": Action.SCALE_IN})
+    assert run_step(memory_controller(), "warm_up", workflow(plan, variant()), NOW)["warm_up"] is None
+
+
+@pytest.mark.parametrize(
+    ("step", "document", "match"),
+    [
+        ("resize", {"request": {}, "execution": "x"}, "unknown workflow step 'resize'"),
+        ("apply", {"execution": "x"}, "request: Field required"),
+        (
+            "apply",
+            {"request": {"plan": {"action": "explode"}, "policy": {}}, "execution": "x"},
+            "request.plan",
+        ),
+    ],
+    ids=["unknown step", "no request", "bad plan"],
+)
+def test_bad_workflow_input_is_named(step: str, document: dict[str, Any], match: str) -> None:
+    with pytest.raises(InvalidEvent, match=match):
+        run_step(memory_controller(), step, document, NOW)
