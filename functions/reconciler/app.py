@@ -26,8 +26,12 @@ def handler(
         from genai_autoscaler.aws.wiring import AwsController
 
         controller = AwsController(settings)
-    report = reconcile(controller)
-    logger.info("reconciled", extra=report.model_dump())
+    # The team hears of an invalid document when it is published or deployed, not on every scheduled run.
+    report = reconcile(controller, report_problems=event.get("source") in ("aws.ssm", "aws.cloudformation"))
+    if report.problems:
+        logger.error("policy document invalid; nothing changed", extra={"problems": report.problems})
+    else:
+        logger.info("reconciled", extra=report.model_dump())
     for name, value in (
         ("AlarmsCreated", report.created),
         ("AlarmsUpdated", report.updated),

@@ -82,14 +82,19 @@ def _spec_for(policy: TargetPolicy, signal: Signal) -> AlarmSpec | None:
 
 
 def _policy_for(
-    ctl: Controller, document: PolicyDocument, target_id: str, kind: TargetKind, tagged_ours: bool
+    ctl: Controller,
+    raw: dict[str, Any],
+    document: PolicyDocument,
+    target_id: str,
+    kind: TargetKind,
+    tagged_ours: bool,
 ) -> TargetPolicy | None:
     policy = document.find(target_id)
     if policy is not None or not tagged_ours or kind is not TargetKind.SAGEMAKER_VARIANT:
         return policy
     # A variant picked up by its management tag: the reconciler gave it alarms, the defaults apply.
     _, endpoint, variant = target_id.split("/", 2)
-    return ctl.settings.effective_policies(ctl.policies.load(), [(endpoint, variant)]).find(target_id)
+    return ctl.settings.effective_policies(raw, [(endpoint, variant)]).find(target_id)
 
 
 def route_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> RoutingOutcome:
@@ -110,8 +115,9 @@ def route_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) ->
     ):
         return _not_ours("the alarm's tags and its metric name different targets")
 
-    document = ctl.settings.effective_policies(ctl.policies.load())
-    policy = _policy_for(ctl, document, identity.target_id, identity.kind, managed_by is not None)
+    raw = ctl.policies.load()
+    document = ctl.settings.effective_policies(raw)
+    policy = _policy_for(ctl, raw, document, identity.target_id, identity.kind, managed_by is not None)
     if policy is None:
         return _not_ours(f"{identity.target_id} is not a managed target")
     spec = _spec_for(policy, identity.signal)
@@ -142,7 +148,8 @@ def readings_for(
 def evaluate_targets(ctl: Controller, now: datetime) -> list[RoutingOutcome]:
     """Evaluate every managed target from one listing of the controller's alarms."""
     snapshot = ctl.alarms.snapshot()
-    document = ctl.settings.effective_policies(ctl.policies.load())
+    raw = ctl.policies.load()
+    document = ctl.settings.effective_policies(raw)
     known = {t.target_id for t in document.targets}
     tagged = []
     for alarm in snapshot.values():
@@ -150,7 +157,7 @@ def evaluate_targets(ctl: Controller, now: datetime) -> list[RoutingOutcome]:
         if identity and identity.kind is TargetKind.SAGEMAKER_VARIANT and identity.target_id not in known:
             tagged.append((alarm.dimensions["EndpointName"], alarm.dimensions["VariantName"]))
     if tagged:
-        document = ctl.settings.effective_policies(ctl.policies.load(), tagged)
+        document = ctl.settings.effective_policies(raw, tagged)
     outcomes = []
     slot = now.strftime("%Y%m%dT%H%M")
     for policy in document.targets:
