@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
-
 from genai_autoscaler.domain.alarm_event import format_figure
+
 from genai_autoscaler_local.harness import REGION, LocalAws, WorkflowRun
 from genai_autoscaler_local.lambda_runtime import Invocation
 

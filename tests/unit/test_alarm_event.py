@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
-
 from genai_autoscaler.domain.alarm_event import AlarmState, AlarmStateChangeEvent, reason_figures
+from pydantic import ValidationError
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ALARM_EVENTS = sorted(EVENTS.glob("alarm_*.json"))

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pytest
-
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigger, decide
 from genai_autoscaler.domain.plan import Action, Actuation
 from genai_autoscaler.domain.policy import TargetPolicy, parse_policy_document
 from genai_autoscaler.domain.signals import Signal
 from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
+
 from tests.unit.builders import NOW, ago, component, concurrency, latency, observed, variant
 
 ALARM, OK, NO_DATA = AlarmState.ALARM, AlarmState.OK, AlarmState.INSUFFICIENT_DATA

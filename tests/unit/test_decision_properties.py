@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, decide
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import InferenceComponentPolicy, SageMakerPolicy, parse_policy_document
 from genai_autoscaler.domain.signals import Signal
 from genai_autoscaler.domain.state import Lock, ObservedCapacity, ScalableTargetFloor, TargetState
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.unit.builders import NOW
 
 SIGNALS = [Signal.LATENCY_P95, Signal.CONCURRENCY, Signal.NO_CAPACITY]
@@ -134,10 +134,12 @@ def test_capacity_stays_within_min_and_max(s: Situation) -> None:
 def test_steps_stay_within_their_limits(s: Situation) -> None:
     plan = _plan(s)
     if plan.action is Action.SCALE_OUT:
-        assert plan.current_capacity is not None and plan.desired_capacity is not None
+        assert plan.current_capacity is not None
+        assert plan.desired_capacity is not None
         assert 0 < plan.desired_capacity - plan.current_capacity <= max(s.policy.scale_out.max_step, 1)
     if plan.action is Action.SCALE_IN:
-        assert plan.current_capacity is not None and plan.desired_capacity is not None
+        assert plan.current_capacity is not None
+        assert plan.desired_capacity is not None
         assert 0 < plan.current_capacity - plan.desired_capacity <= s.policy.scale_in.max_step
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from genai_autoscaler.domain.policy import (
     BedrockModelPolicy,
     InferenceComponentPolicy,
@@ -33,9 +32,11 @@ def test_the_example_declares_every_target_the_platform_needs() -> None:
         "amazon.nova-pro-v1:0": BedrockModelPolicy,
     }
     component = document.by_name("llama3-8b-ic")
-    assert isinstance(component, InferenceComponentPolicy) and component.scale_to_zero
+    assert isinstance(component, InferenceComponentPolicy)
+    assert component.scale_to_zero
     mme = document.by_name("mme-prod/AllTraffic")
-    assert isinstance(mme, SageMakerVariantPolicy) and mme.multi_model
+    assert isinstance(mme, SageMakerVariantPolicy)
+    assert mme.multi_model
 
 
 def test_defaults_apply_under_each_target_and_targets_win() -> None:
@@ -52,7 +53,8 @@ def test_defaults_apply_under_each_target_and_targets_win() -> None:
     assert isinstance(variant, SageMakerVariantPolicy)
     assert variant.scale_in.stabilization_seconds == 1200  # from defaults
     assert variant.scale_in.max_step == 1  # the target's own value wins
-    assert variant.advisory and bedrock.advisory  # `advisory` applies to every type
+    assert variant.advisory
+    assert bedrock.advisory
 
 
 BAD: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [

@@ -20,7 +20,9 @@ def test_alarms_are_created_updated_and_removed_as_the_policies_change() -> None
     alarms: MemoryAlarms = ctl.alarms
     # Given only the stack's endpoint parameter: latency and concurrency alarms
     first = reconcile(ctl)
-    assert len(first.created) == 2 and not first.updated and not first.deleted
+    assert len(first.created) == 2
+    assert not first.updated
+    assert not first.deleted
     # When the document lowers the latency threshold: that alarm is updated, the other left alone
     ctl.policies.document = {
         "targets": [
@@ -56,7 +58,9 @@ def test_an_invalid_document_changes_nothing_and_says_why() -> None:
     assert ctl.alarms.alarms == before
     notifier: RecordingNotifier = ctl.notifier
     subject, message = notifier.published[0]
-    assert "invalid" in subject and "/p" in message and "min (3) is above max (2)" in message
+    assert "invalid" in subject
+    assert "/p" in message
+    assert "min (3) is above max (2)" in message
     # A scheduled run reports in its logs only
     reconcile(ctl, report_problems=False)
     assert len(notifier.published) == 1

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from genai_autoscaler.app.memory import (
     MemoryAlarms,
     MemoryState,
@@ -22,6 +21,7 @@ from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, Alarm
 from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
+
 from tests.unit.builders import NOW, ago, observed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +87,8 @@ def test_a_tagged_endpoint_not_in_the_document_gets_the_default_policy() -> None
     ctl = memory_controller({}, {"variant/tagged-ep/AllTraffic": observed(1)}, settings=SETTINGS)
     outcome = route_alarm(AlarmStateChangeEvent.model_validate(raw), ctl, NOW)
     # Then it is scaled with the default policy: in proportion (x2.3), within the default step limit of 2
-    assert outcome.plan is not None and outcome.plan.action is Action.SCALE_OUT
+    assert outcome.plan is not None
+    assert outcome.plan.action is Action.SCALE_OUT
     assert outcome.plan.desired_capacity == 3
 
 
@@ -95,13 +96,16 @@ def test_advisory_reports_at_the_pace_of_real_actions() -> None:
     document = {**EXAMPLE, "defaults": {**EXAMPLE["defaults"], "advisory": True}}
     ctl = controller(document)
     first = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
-    assert first.dispatch is Dispatch.NOTIFIED and first.plan is not None and first.plan.advisory
+    assert first.dispatch is Dispatch.NOTIFIED
+    assert first.plan is not None
+    assert first.plan.advisory
     notifier: RecordingNotifier = ctl.notifier  # type: ignore[assignment]
     assert notifier.published[0][0].startswith("GenAI Autoscaler [advisory]")
     assert not ctl.workflows.started  # type: ignore[attr-defined]
     # The advisory "scale-out" started the cooldown: a repeat within it stays quiet
     again = route_alarm(event("alarm_concurrency_alarm"), ctl, NOW + timedelta(seconds=60))
-    assert again.plan is not None and "cooldown" in again.plan.reason
+    assert again.plan is not None
+    assert "cooldown" in again.plan.reason
     assert len(notifier.published) == 1
 
 
@@ -113,9 +117,9 @@ def test_a_manual_change_is_reported_once_and_then_left_alone() -> None:
     assert reported.dispatch is Dispatch.NOTIFIED
     assert ctl.state.load(LLM).last_known_capacity == 2
     held = route_alarm(event("alarm_concurrency_alarm"), ctl, NOW + timedelta(minutes=5))
-    assert (
-        held.plan is not None and held.plan.action is Action.IGNORE and "left alone until" in held.plan.reason
-    )
+    assert held.plan is not None
+    assert held.plan.action is Action.IGNORE
+    assert "left alone until" in held.plan.reason
 
 
 def _snapshot(ctl: Any, document: dict[str, Any], states: dict[str, tuple[AlarmState, float | None]]) -> None:
@@ -163,5 +167,6 @@ def test_missing_data_is_notified_once() -> None:
     )
     first = [o for o in evaluate_targets(ctl, NOW) if o.dispatch is Dispatch.NOTIFIED]
     second = [o for o in evaluate_targets(ctl, NOW + timedelta(minutes=1)) if o.dispatch is Dispatch.NOTIFIED]
-    assert len(first) == 1 and not second
+    assert len(first) == 1
+    assert not second
     assert "No data for concurrency" in ctl.notifier.published[0][1]  # type: ignore[attr-defined]

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from genai_autoscaler.app.memory import FixedLatencyWarmUp, MemoryCapacity, memory_controller
 from genai_autoscaler.app.routing import ScaleRequest
 from genai_autoscaler.app.scale_workflow import run_step
@@ -15,6 +14,7 @@ from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import TargetPolicy
 from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
 from genai_autoscaler.errors import InServiceTimeout, InvalidEvent, LockHeld, StalePlan
+
 from tests.unit.builders import NOW, observed, variant
 
 TARGET = "variant/llm-prod/AllTraffic"
@@ -51,7 +51,8 @@ def test_a_scale_out_runs_through_every_step() -> None:
     # Then capacity changed once, the warm-up ran, the state remembers, the lock is free, the team is told
     assert ctl.capacity.changes == [(TARGET, "set_capacity", 4)]  # type: ignore[attr-defined]
     assert doc["capacity"]["ready"] is True
-    assert doc["warm_up"]["invocations"] == 3 and doc["warm_up"]["failures"] == 0
+    assert doc["warm_up"]["invocations"] == 3
+    assert doc["warm_up"]["failures"] == 0
     state = ctl.state.load(TARGET)
     assert (state.lock, state.last_known_capacity, state.last_scale_out_at, state.last_warm_at) == (
         None,
@@ -99,7 +100,8 @@ def test_a_raised_floor_is_ready_once_the_count_reaches_it_and_is_remembered() -
     ctl = memory_controller(observed={TARGET: observed(2, floor=(1, 8))})
     doc = workflow(scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant())
     doc = run_step(ctl, "apply", doc, NOW)
-    assert doc["applied"]["previous"] == 1 and doc["applied"]["new"] == 4
+    assert doc["applied"]["previous"] == 1
+    assert doc["applied"]["new"] == 4
     doc = run_step(ctl, "check_capacity", doc, NOW)
     doc = run_step(ctl, "record_success", doc, NOW)
     state = ctl.state.load(TARGET)
@@ -130,10 +132,12 @@ def test_after_a_failure_the_floor_is_restored_and_the_lock_released() -> None:
     # Then MinCapacity is back, the lock is free, the cooldown started, and the notification says all that
     assert ctl.capacity.changes[-1] == (TARGET, "set_floor", 1)  # type: ignore[attr-defined]
     state = ctl.state.load(TARGET)
-    assert state.lock is None and state.last_scale_out_at == NOW + timedelta(minutes=20)
+    assert state.lock is None
+    assert state.last_scale_out_at == NOW + timedelta(minutes=20)
     assert ctl.state.history(TARGET)[0].outcome == "failed"
     message = doc["notification"]["message"]
-    assert "MinCapacity restored to 1" in message and "llm-prod/AllTraffic is Updating" in message
+    assert "MinCapacity restored to 1" in message
+    assert "llm-prod/AllTraffic is Updating" in message
     assert "FAILED" in doc["notification"]["subject"]
 
 
@@ -146,7 +150,8 @@ def test_warm_up_rotates_target_models_and_reports_slow_answers() -> None:
     doc = run_step(ctl, "warm_up", workflow(scale_out_plan(), policy), NOW)
     invoker: FixedLatencyWarmUp = ctl.warm_up  # type: ignore[assignment]
     assert sorted(model for _, model in invoker.calls) == ["a", "a", "b", "b"]
-    assert doc["warm_up"]["p95_ms"] == 50.0 and doc["warm_up"]["limit_ms"] == 10  # 50 ms > 10 ms: not passed
+    assert doc["warm_up"]["p95_ms"] == 50.0
+    assert doc["warm_up"]["limit_ms"] == 10
 
 
 def test_a_scale_in_sends_no_warm_up() -> None:
@@ -170,3 +175,53 @@ def test_a_scale_in_sends_no_warm_up() -> None:
 def test_bad_workflow_input_is_named(step: str, document: dict[str, Any], match: str) -> None:
     with pytest.raises(InvalidEvent, match=match):
         run_step(memory_controller(), step, document, NOW)
+
+
+PLANNED = {
+    "targets": [{"type": "sagemaker_variant", "endpoint_name": "llm-prod", "capacity": {"min": 1, "max": 8}}]
+}
+
+
+def test_an_operators_planned_scale_becomes_a_plan_with_a_hold() -> None:
+    # Given an operator's request for a launch
+    ctl = memory_controller(PLANNED, observed={TARGET: observed(2)})
+    doc = {
+        "request": {
+            "target": "llm-prod/AllTraffic",
+            "desired_capacity": 6,
+            "reason": "launch",
+            "hold_minutes": 180,
+        },
+        "execution": "launch-1",
+    }
+    # When the workflow resolves it and runs
+    doc = run_step(ctl, "plan_requested", doc, NOW)
+    plan = ScaleRequest.model_validate(doc["request"]).plan
+    assert (plan.action, plan.current_capacity, plan.desired_capacity) == (Action.SCALE_OUT, 2, 6)
+    assert "Planned by a person: launch" in plan.reason
+    for step in ("acquire_lock", "apply", "check_capacity", "record_success"):
+        doc = run_step(ctl, step, doc, NOW)
+    # Then the count is set (no step limit: a person chose it) and the target is held for the window
+    assert ctl.capacity.changes == [(TARGET, "set_capacity", 6)]  # type: ignore[attr-defined]
+    assert ctl.state.load(TARGET).manual_hold_until == NOW + timedelta(minutes=180)
+
+
+@pytest.mark.parametrize(
+    ("request_", "match"),
+    [
+        ({"target": "chat-prod", "desired_capacity": 2, "reason": "x"}, "not a managed SageMaker target"),
+        ({"target": "llm-prod/AllTraffic", "desired_capacity": 20, "reason": "x"}, r"outside .* \[1, 8\]"),
+        ({"target": "llm-prod/AllTraffic", "desired_capacity": 2, "reason": "x"}, "already has 2"),
+        ({"target": "llm-prod/AllTraffic", "desired_capacity": 3}, "reason: Field required"),
+        (
+            {"target": "llm-prod/AllTraffic", "desired_capacity": 3, "reason": "x", "size": "L"},
+            "size: Extra inputs",
+        ),
+    ],
+    ids=["unknown target", "above max", "nothing to do", "no reason", "unknown field"],
+)
+def test_a_planned_scale_that_cannot_be_done_is_refused_by_name(request_: dict[str, Any], match: str) -> None:
+    ctl = memory_controller(PLANNED, observed={TARGET: observed(2)})
+    with pytest.raises(InvalidEvent, match=match):
+        run_step(ctl, "plan_requested", {"request": request_, "execution": "x"}, NOW)
+    assert not ctl.capacity.changes  # type: ignore[attr-defined]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy
 from genai_autoscaler.errors import InvalidEvent

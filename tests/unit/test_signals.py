@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from genai_autoscaler.domain.signals import Signal, alarm_specs, identify_metric
 from genai_autoscaler.domain.targets import TargetKind
+
 from tests.unit.builders import component, variant
 
 
@@ -16,7 +16,8 @@ def test_sagemaker_latency_thresholds_are_in_microseconds() -> None:
     assert (spec.metric_name, spec.extended_statistic, spec.unit) == ("ModelLatency", "p95", "Microseconds")
     assert spec.threshold == 2_500_000
     request = spec.put_request("x")
-    assert request["ExtendedStatistic"] == "p95" and "Statistic" not in request
+    assert request["ExtendedStatistic"] == "p95"
+    assert "Statistic" not in request
     assert "Unit" not in request  # a unit would filter out datapoints published under another one
 
 

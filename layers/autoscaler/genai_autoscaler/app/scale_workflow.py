@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.routing import ScaleRequest
 from genai_autoscaler.domain import notifications
+from genai_autoscaler.domain.decision import plan_requested_scale
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, SageMakerPolicy, TargetPolicy
 from genai_autoscaler.domain.state import (
@@ -96,6 +97,49 @@ class WorkflowState(BaseModel):
         if isinstance(policy, BedrockModelPolicy):
             raise InvalidEvent(f"{policy.name} is a Bedrock model: the scale workflow does not apply")
         return policy
+
+
+class PlannedScale(BaseModel):
+    """What an operator starts the workflow with for a planned scale event (a launch, a batch window)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str = Field(min_length=1, description="The target's name (or id) in the policy document.")
+    desired_capacity: int = Field(ge=0)
+    reason: str = Field(min_length=1, description="Said in the notification and the history.")
+    hold_minutes: int = Field(0, ge=0, le=7 * 24 * 60, description="Leave the target alone this long after.")
+
+
+def plan_requested(ctl: Controller, document: Any, now: datetime) -> dict[str, Any]:
+    """Turn an operator's PlannedScale into the ScaleRequest the rest of the workflow runs.
+
+    Raises InvalidEvent naming what is wrong: an unknown target, a count outside [min, max], a bad field.
+    """
+    try:
+        request = PlannedScale.model_validate(document.get("request") if isinstance(document, dict) else None)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
+        raise InvalidEvent(
+            f"a planned scale needs {{target, desired_capacity, reason}}: {problems}"
+        ) from None
+    policies = ctl.settings.effective_policies(ctl.policies.load())
+    policy = policies.by_name(request.target) or policies.find(request.target)
+    if policy is None or isinstance(policy, BedrockModelPolicy):
+        managed = ", ".join(t.name for t in policies.targets if not isinstance(t, BedrockModelPolicy))
+        raise InvalidEvent(
+            f"{request.target!r} is not a managed SageMaker target; managed: {managed or 'none'}"
+        )
+    observed = _observe(ctl, policy)
+    if not observed.in_service:
+        raise StalePlan(f"{policy.name} is {observed.status}; start the planned scale once it is InService")
+    hold_until = now + timedelta(minutes=request.hold_minutes) if request.hold_minutes else None
+    try:
+        plan = plan_requested_scale(
+            policy, observed, request.desired_capacity, request.reason, hold_until, now
+        )
+    except ValueError as exc:
+        raise InvalidEvent(str(exc)) from None
+    return {"request": ScaleRequest(plan=plan, policy=policy.model_dump(mode="json")).model_dump(mode="json")}
 
 
 def _observe(ctl: Controller, policy: SageMakerPolicy) -> ObservedCapacity:
@@ -233,6 +277,8 @@ def record_success(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[st
             state = after_capacity_change(state, change, plan.action is Action.SCALE_OUT, now)
         if wf.warm_up is not None:
             state = state.model_copy(update={"last_warm_at": now})
+        if plan.hold_until is not None:
+            state = state.model_copy(update={"manual_hold_until": plan.hold_until})
         return release_lock(state, wf.execution)
 
     ctl.state.update(plan.target_id, succeeded, _record(plan, now, "succeeded", wf.execution, change))
@@ -306,6 +352,8 @@ STEPS = {
 
 def run_step(ctl: Controller, step: str, document: Any, now: datetime) -> dict[str, Any]:
     """Run one named step; returns the execution's state document with the step's result merged in."""
+    if step == "plan_requested":
+        return {**document, **plan_requested(ctl, document, now)}
     if step not in STEPS:
-        raise InvalidEvent(f"unknown workflow step {step!r}; known: {', '.join(STEPS)}")
+        raise InvalidEvent(f"unknown workflow step {step!r}; known: plan_requested, {', '.join(STEPS)}")
     return {**document, **STEPS[step](ctl, WorkflowState.parse(document), now)}

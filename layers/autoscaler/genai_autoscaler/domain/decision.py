@@ -145,8 +145,8 @@ class _Decider:
             return self.ignore(f"{policy.name} is {observed.status}; waiting for it to settle.")
         if state.manual_hold_until is not None and now < state.manual_hold_until:
             return self.ignore(
-                f"{policy.name} was changed by someone else; left alone until "
-                f"{state.manual_hold_until.isoformat()}."
+                f"{policy.name} is left alone until {state.manual_hold_until.isoformat()}: a person changed "
+                "or planned its capacity."
             )
         manual = self._manual_change(policy, observed)
         if manual is not None:
@@ -416,3 +416,45 @@ def decide(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return _Decider(trigger, policy, observed, state, now).decide()
+
+
+def plan_requested_scale(
+    policy: SageMakerVariantPolicy | InferenceComponentPolicy,
+    observed: ObservedCapacity,
+    desired: int,
+    reason: str,
+    hold_until: datetime | None,
+    now: datetime,
+) -> Plan:
+    """A person's planned scale (a launch, a batch window) as a Plan; raises ValueError outside [min, max].
+
+    Step limits and cooldowns do not apply: a person chose the count. The bounds of the policy still do.
+    """
+    if not policy.capacity.min <= desired <= policy.capacity.max:
+        raise ValueError(
+            f"desired_capacity {desired} is outside {policy.name}'s capacity "
+            f"[{policy.capacity.min}, {policy.capacity.max}]; change the policy first"
+        )
+    current = observed.desired
+    if desired == current and hold_until is None:
+        raise ValueError(f"{policy.name} already has {desired}: nothing to do")
+    unit = CAPACITY_UNIT[policy.kind]
+    held = f"; held until {hold_until.isoformat()}" if hold_until else ""
+    registered = observed.scalable_target is not None
+    if registered:
+        floor = observed.scalable_target.min_capacity if observed.scalable_target else current
+        current, actuation = floor, Actuation.RAISE_FLOOR if desired > floor else Actuation.RESTORE_FLOOR
+    else:
+        actuation = Actuation.SET_CAPACITY
+    return Plan(
+        action=Action.SCALE_OUT if desired >= current else Action.SCALE_IN,
+        target=policy.name,
+        target_id=policy.target_id,
+        kind=policy.kind,
+        reason=f"Planned by a person: {reason} ({_units(current, unit)} -> {_units(desired, unit)}{held}).",
+        decided_at=now,
+        current_capacity=current,
+        desired_capacity=desired,
+        actuation=actuation,
+        hold_until=hold_until,
+    )

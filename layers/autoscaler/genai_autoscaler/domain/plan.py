@@ -55,6 +55,9 @@ class Plan(BaseModel):
     adopt_capacity: int | None = Field(None, description="A capacity set by someone else, now the baseline.")
     manual_hold_until: datetime | None = None
     insufficient_data_since: datetime | None = None
+    hold_until: datetime | None = Field(
+        None, description="A planned scale: leave the target alone until then."
+    )
 
     @property
     def capacity_delta(self) -> int:
