@@ -27,6 +27,7 @@ from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import (
     BedrockModelPolicy,
     PolicyDocument,
+    PolicyError,
     TargetPolicy,
 )
 from genai_autoscaler.domain.signals import (
@@ -94,7 +95,10 @@ def _policy_for(
         return policy
     # A variant picked up by its management tag: the reconciler gave it alarms, the defaults apply.
     _, endpoint, variant = target_id.split("/", 2)
-    return ctl.settings.effective_policies(raw, [(endpoint, variant)]).find(target_id)
+    try:
+        return ctl.settings.effective_policies(raw, [(endpoint, variant)]).find(target_id)
+    except PolicyError:
+        return None  # not a name SageMaker would give an endpoint: no target of ours
 
 
 def route_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> RoutingOutcome:

@@ -28,18 +28,19 @@ class _EventModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone")
+    return value
+
+
 class AlarmStateValue(_EventModel):
     value: AlarmState
     reason: str = ""
     reason_data: str | None = Field(None, alias="reasonData")
     timestamp: datetime
 
-    @field_validator("timestamp")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("timestamp must carry a time zone")
-        return value
+    _timestamp_aware = field_validator("timestamp")(_aware)
 
 
 class MetricDefinition(_EventModel):
@@ -87,6 +88,8 @@ class AlarmStateChangeEvent(_EventModel):
     time: datetime
     resources: list[str] = Field(min_length=1)
     detail: AlarmDetail
+
+    _time_aware = field_validator("time")(_aware)
 
     @property
     def alarm_arn(self) -> str:

@@ -24,7 +24,7 @@ from genai_autoscaler.domain.policy import (
 )
 from genai_autoscaler.domain.signals import PROPORTIONAL_SIGNALS, Signal
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
-from genai_autoscaler.domain.targets import CAPACITY_UNIT
+from genai_autoscaler.domain.targets import capacity_unit, capacity_units
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,6 @@ class Evaluation:
 
 
 Trigger = AlarmTransition | Evaluation
-
-
-def _units(count: int, kind_unit: str) -> str:
-    return f"{count} {kind_unit}{'' if count == 1 else 's'}"
 
 
 def _seconds(delta: timedelta) -> str:
@@ -160,7 +156,7 @@ class _Decider:
             if reading.state is AlarmState.INSUFFICIENT_DATA:
                 return self.ignore(
                     f"No data for {reading.describe()}: holding {policy.name} at "
-                    f"{_units(observed.desired, CAPACITY_UNIT[policy.kind])}; a team notification follows "
+                    f"{capacity_units(policy.kind, observed.desired)}; a team notification follows "
                     f"if it lasts {policy.signals.insufficient_data_notify_after_seconds} s."
                 )
             return self.ignore(
@@ -181,7 +177,6 @@ class _Decider:
         self, policy: SageMakerVariantPolicy | InferenceComponentPolicy, observed: ObservedCapacity
     ) -> Plan | None:
         state = self.state
-        unit = CAPACITY_UNIT[policy.kind]
         hold_until = self.now + timedelta(seconds=policy.manual_change_hold_seconds)
         if observed.scalable_target is not None:
             floor = observed.scalable_target.min_capacity
@@ -192,8 +187,8 @@ class _Decider:
             if state.last_known_capacity is None or observed.desired == state.last_known_capacity:
                 return None
             what = (
-                f"capacity changed from {_units(state.last_known_capacity, unit)} to "
-                f"{_units(observed.desired, unit)}"
+                f"capacity changed from {capacity_units(policy.kind, state.last_known_capacity)} to "
+                f"{capacity_units(policy.kind, observed.desired)}"
             )
         return self.plan(
             Action.NOTIFY_ONLY,
@@ -218,7 +213,6 @@ class _Decider:
         alarming: list[SignalReading],
     ) -> Plan:
         current = observed.desired
-        unit = CAPACITY_UNIT[policy.kind]
         lead = max(alarming, key=lambda r: self._wanted(r, current))
         wanted = self._wanted(lead, current)
         ceiling = policy.capacity.max
@@ -235,9 +229,8 @@ class _Decider:
         }
 
         if desired <= current:
-            at_max = (
-                f"{lead.describe()}, but {policy.name} is at its {ceiling_name} ({_units(current, unit)})"
-            )
+            holding = capacity_units(policy.kind, current)
+            at_max = f"{lead.describe()}, but {policy.name} is at its {ceiling_name} ({holding})"
             if lead.signal is Signal.MODEL_LOADING_WAIT and policy.warm_up.target_models:
                 return self._warm(policy, f"{at_max}: loading its models with warm-up invocations.", figures)
             if self.newly_alarming:
@@ -263,8 +256,8 @@ class _Decider:
                 )
             )
         reason = (
-            f"{lead.describe()}: scale {policy.name} out from {_units(current, unit)} to "
-            f"{_units(desired, unit)}" + (f" ({'; '.join(limits)})" if limits else "") + "."
+            f"{lead.describe()}: scale {policy.name} out from {capacity_units(policy.kind, current)} to "
+            f"{capacity_units(policy.kind, desired)}" + (f" ({'; '.join(limits)})" if limits else "") + "."
         )
         if observed.scalable_target is not None:
             reason += f" Application Auto Scaling manages it: MinCapacity raised to {desired}."
@@ -287,7 +280,7 @@ class _Decider:
         since = min(r.since for r in missing)
         lasted = self.now - since
         names = ", ".join(r.signal.value for r in missing)
-        holding = f"holding {policy.name} at {_units(observed.desired, CAPACITY_UNIT[policy.kind])}"
+        holding = f"holding {policy.name} at {capacity_units(policy.kind, observed.desired)}"
         limit = timedelta(seconds=policy.signals.insufficient_data_notify_after_seconds)
         if lasted >= limit and self.state.insufficient_data_reported_since != since:
             return self.plan(
@@ -314,8 +307,6 @@ class _Decider:
             ready_at = state.last_scale_at + timedelta(seconds=policy.scale_in.cooldown_seconds)
             if now < ready_at:
                 return self.ignore(f"Scale-in cooldown has {_seconds(ready_at - now)} left.")
-
-        unit = CAPACITY_UNIT[policy.kind]
         needed, needed_why = self._needed_by_utilization(policy, observed.desired)
         if observed.scalable_target is not None:
             return self._restore_floor(policy, observed, needed, needed_why)
@@ -328,11 +319,13 @@ class _Decider:
                 if current <= policy.capacity_floor
                 else needed_why
             )
-            return self.ignore(f"All signals OK, but {policy.name} keeps {_units(current, unit)}: {why}.")
+            return self.ignore(
+                f"All signals OK, but {policy.name} keeps {capacity_units(policy.kind, current)}: {why}."
+            )
         return self.plan(
             Action.SCALE_IN,
             f"All signals OK for {_seconds(now - ok_since)}: scale {policy.name} in from "
-            f"{_units(current, unit)} to {_units(desired, unit)}"
+            f"{capacity_units(policy.kind, current)} to {capacity_units(policy.kind, desired)}"
             + (f" ({needed_why})" if needed > 0 else "")
             + ".",
             desired_capacity=desired,
@@ -377,7 +370,7 @@ class _Decider:
         needed = math.ceil(total / per_unit_target - 1e-9)
         return needed, (
             f"peak concurrency {total:.1f} needs {needed} at {per_unit_target:g} per "
-            f"{CAPACITY_UNIT[policy.kind]}"
+            f"{capacity_unit(policy.kind)}"
         )
 
     def _keep_warm(
@@ -438,7 +431,6 @@ def plan_requested_scale(
     current = observed.desired
     if desired == current and hold_until is None:
         raise ValueError(f"{policy.name} already has {desired}: nothing to do")
-    unit = CAPACITY_UNIT[policy.kind]
     held = f"; held until {hold_until.isoformat()}" if hold_until else ""
     registered = observed.scalable_target is not None
     if registered:
@@ -451,7 +443,10 @@ def plan_requested_scale(
         target=policy.name,
         target_id=policy.target_id,
         kind=policy.kind,
-        reason=f"Planned by a person: {reason} ({_units(current, unit)} -> {_units(desired, unit)}{held}).",
+        reason=(
+            f"Planned by a person: {reason} ({capacity_units(policy.kind, current)} -> "
+            f"{capacity_units(policy.kind, desired)}{held})."
+        ),
         decided_at=now,
         current_capacity=current,
         desired_capacity=desired,

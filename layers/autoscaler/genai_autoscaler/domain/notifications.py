@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 from genai_autoscaler.domain.alarm_event import SIGNAL_LABELS, format_figure
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
-from genai_autoscaler.domain.targets import CAPACITY_UNIT
+from genai_autoscaler.domain.targets import capacity_units
 from genai_autoscaler.domain.warm_up import WarmUpReport
 
 SUBJECT_LIMIT = 100  # SNS Publish rejects longer e-mail subjects
@@ -21,11 +21,6 @@ class Notification(BaseModel):
 
 def _subject(text: str) -> str:
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 1] + "…"
-
-
-def _units(count: int, plan: Plan) -> str:
-    unit = CAPACITY_UNIT[plan.kind]
-    return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
 def _signal_lines(plan: Plan) -> list[str]:
@@ -49,9 +44,8 @@ def _capacity_line(plan: Plan) -> str | None:
         if plan.actuation in (Actuation.RAISE_FLOOR, Actuation.RESTORE_FLOOR)
         else "Capacity"
     )
-    return (
-        f"{what}: {plan.current_capacity} -> {plan.desired_capacity} ({delta:+d} {CAPACITY_UNIT[plan.kind]}s)"
-    )
+    change = f"{'+' if delta > 0 else '-'}{capacity_units(plan.kind, abs(delta))}"
+    return f"{what}: {plan.current_capacity} -> {plan.desired_capacity} ({change})"
 
 
 def _body(plan: Plan, headline: str, extra: list[str]) -> str:
@@ -83,8 +77,8 @@ def for_decision(plan: Plan) -> Notification:
 
 def for_success(plan: Plan, warm_up: WarmUpReport | None, execution: str) -> Notification:
     what = {
-        Action.SCALE_OUT: f"scaled out to {_units(plan.desired_capacity or 0, plan)}",
-        Action.SCALE_IN: f"scaled in to {_units(plan.desired_capacity or 0, plan)}",
+        Action.SCALE_OUT: f"scaled out to {capacity_units(plan.kind, plan.desired_capacity or 0)}",
+        Action.SCALE_IN: f"scaled in to {capacity_units(plan.kind, plan.desired_capacity or 0)}",
         Action.WARM: "warmed",
     }[plan.action]
     if plan.actuation is Actuation.RAISE_FLOOR:

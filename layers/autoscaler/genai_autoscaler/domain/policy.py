@@ -157,7 +157,14 @@ class BedrockSettings(_Block):
     hourly_budget_usd: float = Field(0, ge=0)
 
 
+def _name_is_derived(schema: dict[str, Any]) -> None:
+    # PolicyDocument fills `name` from the target's AWS name before validation, so documents may omit it.
+    schema["required"] = [field for field in schema.get("required", []) if field != "name"]
+
+
 class _TargetPolicy(_Block):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_name_is_derived)
+
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
         description="How people refer to the target; defaults to its AWS name.",

@@ -18,10 +18,21 @@ SCALABLE_DIMENSION = {
 }
 
 CAPACITY_UNIT = {
-    TargetKind.SAGEMAKER_VARIANT: "instance",
-    TargetKind.INFERENCE_COMPONENT: "copy",
-    TargetKind.BEDROCK_MODEL: "model unit",
+    TargetKind.SAGEMAKER_VARIANT: ("instance", "instances"),
+    TargetKind.INFERENCE_COMPONENT: ("copy", "copies"),
+    TargetKind.BEDROCK_MODEL: ("model unit", "model units"),
 }
+
+
+def capacity_units(kind: TargetKind, count: int) -> str:
+    """`1 instance`, `3 copies`, `0 model units`."""
+    singular, plural = CAPACITY_UNIT[kind]
+    return f"{count} {singular if count == 1 else plural}"
+
+
+def capacity_unit(kind: TargetKind) -> str:
+    """The singular unit: `instance`, `copy`, `model unit`."""
+    return CAPACITY_UNIT[kind][0]
 
 
 def variant_target_id(endpoint_name: str, variant_name: str) -> str:
