@@ -8,7 +8,6 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
-    DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
@@ -47,9 +46,13 @@ def handler(
         from genai_autoscaler.aws.wiring import AwsController
 
         controller = AwsController(settings)
+    if persistence is None:
+        from genai_autoscaler.aws.wiring import idempotency_store
+
+        persistence = idempotency_store(settings.idempotency_table_name)
     config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=3600)
     config.register_lambda_context(context)
-    store = persistence or DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
+    store = persistence
 
     @idempotent_function(data_keyword_argument="event", persistence_store=store, config=config)  # type: ignore[untyped-decorator]
     def route_once(event: dict[str, Any]) -> dict[str, Any]:

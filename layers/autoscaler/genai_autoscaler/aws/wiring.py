@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from genai_autoscaler.app.settings import ControllerSettings
@@ -61,3 +61,12 @@ class AwsController:
     @cached_property
     def warm_up(self) -> SageMakerWarmUp:
         return SageMakerWarmUp(self._client("sagemaker-runtime"))
+
+
+@cache
+def idempotency_store(table_name: str) -> Any:
+    """The Powertools idempotency store, made once per execution environment on the shared DynamoDB client
+    (made per invocation, it would create a new client, and pay for it, on every event)."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client("dynamodb"))
