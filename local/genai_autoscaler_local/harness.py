@@ -234,7 +234,8 @@ class LocalAws:
 
     def alarm_name(self, target_name: str, signal: Signal | str) -> str:
         controller = self.controller()
-        document = controller.settings.effective_policies(controller.policies.load())
+        tagged = controller.endpoints.tagged_variants(controller.settings.management_tag_key)
+        document = controller.settings.effective_policies(controller.policies.load(), tagged)
         policy = document.by_name(target_name)
         if policy is None:
             raise KeyError(f"no managed target {target_name}")

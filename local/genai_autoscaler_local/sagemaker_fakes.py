@@ -4,7 +4,8 @@
   count, for `provisioning_seconds` of simulated time (new LLM instances take minutes), and refuses
   another update meanwhile, as SageMaker does;
 - inference components (Create/Describe/UpdateRuntimeConfig), which moto lacks;
-- Application Auto Scaling acting on a raised MinCapacity (it raises the count to the new floor);
+- Application Auto Scaling acting on a raised MinCapacity (it raises the count to the new floor), and its
+  scalable targets for inference components (moto's dimension list predates them);
 - fault injection for tests: an update that AWS refuses, or one that never reaches InService.
 
 Every response is checked against the botocore service model's output shape, so the fake cannot drift
@@ -26,6 +27,7 @@ from botocore.validate import ParamValidator
 from genai_autoscaler_local.clock import SimClock
 
 ACCOUNT = "123456789012"
+COMPONENT_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
 
 
 @dataclass
@@ -73,6 +75,7 @@ class SageMakerWorld:
         self._hang: set[str] = set()
         self._lock = threading.RLock()
         self._clients: dict[str, Any] = {}
+        self._component_targets: dict[str, tuple[int, int]] = {}  # resource id -> (min, max)
 
     # ------------------------------------------------------------------ clients with the hooks attached
     def client(self, service: str) -> Any:
@@ -99,6 +102,13 @@ class SageMakerWorld:
                 "before-call.sagemaker.UpdateInferenceComponentRuntimeConfig", self._update_component
             )
         elif service == "application-autoscaling":
+            events.register(
+                "before-call.application-auto-scaling.DescribeScalableTargets",
+                self._describe_component_targets,
+            )
+            events.register(
+                "before-call.application-auto-scaling.RegisterScalableTarget", self._register_component_target
+            )
             events.register(
                 "after-call.application-auto-scaling.RegisterScalableTarget", self._after_register
             )
@@ -187,11 +197,45 @@ class SageMakerWorld:
                     EndpointName=endpoint,
                     DesiredWeightsAndCapacities=[{"VariantName": variant, "DesiredInstanceCount": floor}],
                 )
-        elif parts[0] == "inference-component" and parts[1] in self._components:
-            component = self._components[parts[1]]
-            if component.copies < floor:
+
+    def register_component_target(self, name: str, minimum: int, maximum: int) -> None:
+        """Register an inference component with Application Auto Scaling (as a team's own setup would)."""
+        self._component_targets[f"inference-component/{name}"] = (minimum, maximum)
+
+    def _describe_component_targets(self, context: dict[str, Any], model: OperationModel, **_: Any) -> Any:
+        params = context["genai_params"]
+        if params.get("ScalableDimension") != COMPONENT_DIMENSION:
+            return None  # variants: moto answers
+        found = [
+            {
+                "ServiceNamespace": "sagemaker",
+                "ResourceId": resource,
+                "ScalableDimension": COMPONENT_DIMENSION,
+                "MinCapacity": minimum,
+                "MaxCapacity": maximum,
+                "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/sagemaker.application-autoscaling",
+                "CreationTime": self.clock.now(),
+            }
+            for resource, (minimum, maximum) in self._component_targets.items()
+            if resource in params.get("ResourceIds", [resource])
+        ]
+        return _checked(model, {"ScalableTargets": found})
+
+    def _register_component_target(self, context: dict[str, Any], model: OperationModel, **_: Any) -> Any:
+        params = context["genai_params"]
+        if params.get("ScalableDimension") != COMPONENT_DIMENSION:
+            return None
+        resource = params["ResourceId"]
+        minimum, maximum = self._component_targets.get(resource, (0, 0))
+        minimum = params.get("MinCapacity", minimum)
+        self._component_targets[resource] = (minimum, params.get("MaxCapacity", maximum))
+        component = self._components.get(resource.split("/", 1)[1])
+        if component is not None and component.copies < minimum:
+            with self._lock:
                 component.pending = self._pending(component.name, component.copies)
-                component.copies = floor
+                component.copies = minimum
+        target_arn = f"arn:aws:application-autoscaling:{self.region}:{ACCOUNT}:scalable-target/{resource}"
+        return _checked(model, {"ScalableTargetARN": target_arn})
 
     # ------------------------------------------------------------------ inference components
     def _component(self, name: str) -> FakeInferenceComponent | None:

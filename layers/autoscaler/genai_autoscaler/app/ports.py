@@ -85,7 +85,7 @@ class WorkflowStarter(ABC):
 class EndpointDirectory(ABC):
     @abstractmethod
     def tagged_variants(self, tag_key: str) -> list[tuple[str, str]]:
-        """(endpoint, variant) of every InService endpoint tagged `tag_key`=true."""
+        """(endpoint, variant) of every endpoint tagged `tag_key`=true that is not being deleted."""
 
 
 class PolicySource(ABC):

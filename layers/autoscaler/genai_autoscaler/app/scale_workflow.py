@@ -77,6 +77,7 @@ class WorkflowState(BaseModel):
     applied: AppliedChange | None = None
     deadline: datetime | None = None
     warm_up: WarmUpReport | None = None
+    warm_up_error: CaughtError | None = None
     error: CaughtError | None = None
 
     @classmethod
@@ -275,14 +276,16 @@ def record_success(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[st
     def succeeded(state: Any) -> Any:
         if change is not None:
             state = after_capacity_change(state, change, plan.action is Action.SCALE_OUT, now)
-        if wf.warm_up is not None:
-            state = state.model_copy(update={"last_warm_at": now})
+        if wf.warm_up is not None and wf.warm_up.failures < wf.warm_up.invocations:
+            state = state.model_copy(update={"last_warm_at": now})  # the model answered: it is warm
         if plan.hold_until is not None:
             state = state.model_copy(update={"manual_hold_until": plan.hold_until})
         return release_lock(state, wf.execution)
 
     ctl.state.update(plan.target_id, succeeded, _record(plan, now, "succeeded", wf.execution, change))
-    return {"notification": notifications.for_success(plan, wf.warm_up, wf.execution).model_dump()}
+    warm_up_problem = f"{wf.warm_up_error.error}: {wf.warm_up_error.message}" if wf.warm_up_error else None
+    notification = notifications.for_success(plan, wf.warm_up, wf.execution, warm_up_problem)
+    return {"notification": notification.model_dump()}
 
 
 def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
@@ -318,7 +321,9 @@ def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dic
     try:
         observed = ctl.capacity.observe(policy)
         if observed is not None:
-            observed_capacity = observed.desired
+            # What this workflow changed becomes the baseline; a count it never touched (someone else's
+            # change, seen as a stale plan) must stay visible as a manual change to the next decision.
+            observed_capacity = observed.desired if change is not None else None
             safe.append(f"{policy.name} is {observed.status} with {observed.current} of {observed.desired}")
     except AutoscalerError as exc:
         safe.append(f"its capacity could not be read ({exc})")

@@ -17,8 +17,11 @@ class SageMakerEndpoints(EndpointDirectory):
     def tagged_variants(self, tag_key: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
         try:
-            for page in self._sagemaker.get_paginator("list_endpoints").paginate(StatusEquals="InService"):
+            # Every status but Deleting: an endpoint being updated (perhaps by this controller) keeps its alarms.
+            for page in self._sagemaker.get_paginator("list_endpoints").paginate():
                 for endpoint in page["Endpoints"]:
+                    if endpoint.get("EndpointStatus") == "Deleting":
+                        continue
                     tags = self._sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])
                     if {t["Key"]: t["Value"] for t in tags}.get(tag_key, "").lower() != "true":
                         continue

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from genai_autoscaler.app.ports import WarmUpInvoker
 from genai_autoscaler.aws.errors import translate
 from genai_autoscaler.domain.policy import InferenceComponentPolicy, SageMakerPolicy
+from genai_autoscaler.errors import TransientAwsError
 
 
 class SageMakerWarmUp(WarmUpInvoker):
@@ -35,4 +36,6 @@ class SageMakerWarmUp(WarmUpInvoker):
             self._runtime.invoke_endpoint(**request)["Body"].read()
         except ClientError as exc:
             raise translate(exc, f"warm-up invocation of {target.name}") from exc
+        except BotoCoreError as exc:  # a read timeout from a cold model, a dropped connection
+            raise TransientAwsError(f"warm-up invocation of {target.name}: {exc}") from exc
         return (time.perf_counter() - started) * 1000.0

@@ -75,7 +75,9 @@ def for_decision(plan: Plan) -> Notification:
     )
 
 
-def for_success(plan: Plan, warm_up: WarmUpReport | None, execution: str) -> Notification:
+def for_success(
+    plan: Plan, warm_up: WarmUpReport | None, execution: str, warm_up_problem: str | None = None
+) -> Notification:
     what = {
         Action.SCALE_OUT: f"scaled out to {capacity_units(plan.kind, plan.desired_capacity or 0)}",
         Action.SCALE_IN: f"scaled in to {capacity_units(plan.kind, plan.desired_capacity or 0)}",
@@ -89,6 +91,8 @@ def for_success(plan: Plan, warm_up: WarmUpReport | None, execution: str) -> Not
     if warm_up is not None:
         verdict = "Warm-up passed" if warm_up.passed else "Warm-up did NOT pass"
         extra.append(f"{verdict}: {warm_up.describe()}.")
+    elif warm_up_problem is not None:
+        extra.append(f"Warm-up could NOT run ({warm_up_problem}); the capacity is serving without it.")
     extra.append(f"Workflow: {execution}")
     return Notification(
         subject=_subject(f"GenAI Autoscaler: {plan.target} {what}"),

@@ -1,0 +1,495 @@
+"""The reconciler against the stack in moto: the alarms it keeps, exactly as CloudWatch describes them.
+
+It runs as in AWS: after a deploy (the CloudFormation stack-status event), when the policy parameter changes
+(the SSM event that `publish_policies` sends), and when an endpoint's management tag changes (the tag event).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from genai_autoscaler_local.harness import REGION, LocalAws
+
+from tests.integration.conftest import (
+    LLM_ID,
+    Launch,
+    Scenario,
+    document,
+    ic_policy,
+    llm_policy,
+    sample_event,
+)
+
+STACK = "genai-local"
+PREFIX = f"{STACK}-genai-"
+CLAUDE = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+BEDROCK_ID = f"bedrock/{CLAUDE}"
+VARIANT_DIMS = [{"Name": "EndpointName", "Value": "llm-prod"}, {"Name": "VariantName", "Value": "AllTraffic"}]
+IC_DIMS = [{"Name": "InferenceComponentName", "Value": "llama3-8b-ic"}]
+CHAT_DIMS = [{"Name": "EndpointName", "Value": "chat-prod"}, {"Name": "VariantName", "Value": "AllTraffic"}]
+
+POLICIES = document(
+    llm_policy(),
+    ic_policy(),  # no latency threshold of its own: the stack's DefaultLatencyThresholdMs (5000) applies
+    {
+        "type": "sagemaker_variant",
+        "endpoint_name": "chat-prod",
+        "signals": {
+            "latency_p95_ms": 2500,
+            "latency_evaluation": {"period_seconds": 30, "evaluation_periods": 5, "datapoints_to_alarm": 4},
+            "concurrency_per_unit": None,  # turned off: no concurrency alarm
+        },
+    },
+    {
+        "type": "bedrock_model",
+        "model_id": CLAUDE,
+        "bedrock": {"throttles_per_minute": 5, "latency_p95_ms": 8000},
+    },
+)
+
+
+@dataclass(frozen=True)
+class ExpectedAlarm:
+    id: str
+    name: str
+    target_id: str
+    signal: str
+    namespace: str
+    metric: str
+    statistic: tuple[str, str]  # ("Statistic" | "ExtendedStatistic", value)
+    period: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    dimensions: list[dict[str, str]]
+    threshold: float
+    treat_missing_data: str
+    comparison: str = "GreaterThanThreshold"
+
+
+EXPECTED = [
+    ExpectedAlarm(
+        "variant p95 latency, threshold in microseconds",
+        f"{PREFIX}variant-llm-prod-AllTraffic-latency_p95",
+        LLM_ID,
+        "latency_p95",
+        "AWS/SageMaker",
+        "ModelLatency",
+        ("ExtendedStatistic", "p95"),
+        60,
+        3,
+        2,
+        VARIANT_DIMS,
+        4_000_000.0,
+        "notBreaching",
+    ),
+    ExpectedAlarm(
+        "variant concurrency, high resolution, missing data not idle",
+        f"{PREFIX}variant-llm-prod-AllTraffic-concurrency",
+        LLM_ID,
+        "concurrency",
+        "AWS/SageMaker",
+        "ConcurrentRequestsPerModel",
+        ("Statistic", "Maximum"),
+        10,
+        3,
+        3,
+        VARIANT_DIMS,
+        4.0,
+        "missing",
+    ),
+    ExpectedAlarm(
+        "variant with its own evaluation settings",
+        f"{PREFIX}variant-chat-prod-AllTraffic-latency_p95",
+        "variant/chat-prod/AllTraffic",
+        "latency_p95",
+        "AWS/SageMaker",
+        "ModelLatency",
+        ("ExtendedStatistic", "p95"),
+        30,
+        5,
+        4,
+        CHAT_DIMS,
+        2_500_000.0,
+        "notBreaching",
+    ),
+    ExpectedAlarm(
+        "inference component p95 latency from the stack default",
+        f"{PREFIX}inference-component-llama3-8b-ic-latency_p95",
+        "inference-component/llama3-8b-ic",
+        "latency_p95",
+        "AWS/SageMaker",
+        "ModelLatency",
+        ("ExtendedStatistic", "p95"),
+        60,
+        3,
+        2,
+        IC_DIMS,
+        5_000_000.0,
+        "notBreaching",
+    ),
+    ExpectedAlarm(
+        "inference component concurrency per copy",
+        f"{PREFIX}inference-component-llama3-8b-ic-concurrency",
+        "inference-component/llama3-8b-ic",
+        "concurrency",
+        "AWS/SageMaker",
+        "ConcurrentRequestsPerCopy",
+        ("Statistic", "Maximum"),
+        10,
+        3,
+        3,
+        IC_DIMS,
+        4.0,
+        "missing",
+    ),
+    ExpectedAlarm(
+        "inference component refused requests wake it from zero",
+        f"{PREFIX}inference-component-llama3-8b-ic-no_capacity",
+        "inference-component/llama3-8b-ic",
+        "no_capacity",
+        "AWS/SageMaker",
+        "NoCapacityInvocationFailures",
+        ("Statistic", "Sum"),
+        60,
+        1,
+        1,
+        IC_DIMS,
+        0.0,
+        "notBreaching",
+    ),
+    ExpectedAlarm(
+        "Bedrock throttles at or above the threshold",
+        f"{PREFIX}bedrock-anthropic.claude-3-5-sonnet-20240620-v1-0-throttles",
+        BEDROCK_ID,
+        "throttles",
+        "AWS/Bedrock",
+        "InvocationThrottles",
+        ("Statistic", "Sum"),
+        60,
+        1,
+        1,
+        [{"Name": "ModelId", "Value": CLAUDE}],
+        5.0,
+        "notBreaching",
+        "GreaterThanOrEqualToThreshold",
+    ),
+    ExpectedAlarm(
+        "Bedrock p95 latency, threshold in milliseconds",
+        f"{PREFIX}bedrock-anthropic.claude-3-5-sonnet-20240620-v1-0-latency_p95",
+        BEDROCK_ID,
+        "latency_p95",
+        "AWS/Bedrock",
+        "InvocationLatency",
+        ("ExtendedStatistic", "p95"),
+        60,
+        3,
+        2,
+        [{"Name": "ModelId", "Value": CLAUDE}],
+        8000.0,
+        "notBreaching",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    report: dict[str, Any]
+    alarms: dict[str, dict[str, Any]]
+    tags: dict[str, dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def reconciled() -> Reconciled:
+    """The policy document published once; what the reconciler made of it, read back as plain data."""
+    with LocalAws(stack_name=STACK, quiet=True) as aws:
+        aws.publish_policies(POLICIES)
+        scenario = Scenario(aws)
+        report = scenario.last_reconcile()
+        alarms = scenario.alarms()
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        tags = {
+            name: {
+                t["Key"]: t["Value"]
+                for t in cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]
+            }
+            for name, alarm in alarms.items()
+        }
+    return Reconciled(report, alarms, tags)
+
+
+def test_published_policies_get_exactly_the_alarms_their_signals_need(reconciled: Reconciled) -> None:
+    # Given the policy document published (the SSM change event ran the reconciler)
+    # Then it created one alarm per enabled signal, and no other under its prefix
+    assert sorted(reconciled.report["created"]) == sorted(e.name for e in EXPECTED)
+    assert set(reconciled.alarms) == {e.name for e in EXPECTED}
+    assert (reconciled.report["updated"], reconciled.report["deleted"]) == ([], [])
+    assert reconciled.report["targets"] == [
+        "llm-prod/AllTraffic",
+        "llama3-8b-ic",
+        "chat-prod/AllTraffic",
+        CLAUDE,
+    ]
+
+
+@pytest.mark.parametrize("expected", EXPECTED, ids=[e.id for e in EXPECTED])
+def test_each_alarm_watches_its_signal_as_specified(reconciled: Reconciled, expected: ExpectedAlarm) -> None:
+    # Given the alarm as CloudWatch describes it
+    alarm = reconciled.alarms[expected.name]
+
+    # Then its metric, statistic, evaluation and threshold are those of the signal
+    assert (alarm["Namespace"], alarm["MetricName"]) == (expected.namespace, expected.metric)
+    key, value = expected.statistic
+    other = "Statistic" if key == "ExtendedStatistic" else "ExtendedStatistic"
+    assert alarm.get(key) == value
+    assert other not in alarm
+    if key == "ExtendedStatistic":
+        assert alarm["EvaluateLowSampleCountPercentile"] == "evaluate"
+    assert alarm["Period"] == expected.period
+    assert alarm["EvaluationPeriods"] == expected.evaluation_periods
+    assert alarm["DatapointsToAlarm"] == expected.datapoints_to_alarm
+    assert alarm["Dimensions"] == expected.dimensions
+    assert alarm["Threshold"] == expected.threshold
+    assert alarm["ComparisonOperator"] == expected.comparison
+    assert alarm["TreatMissingData"] == expected.treat_missing_data
+    # A Unit would hide datapoints published in another unit; actions are not needed for EventBridge.
+    assert "Unit" not in alarm
+    assert alarm["ActionsEnabled"] is False
+
+    # And its tags say whose it is, for which target and signal
+    assert reconciled.tags[expected.name] == {
+        "genai-autoscaler:managed-by": STACK,
+        "genai-autoscaler:target": expected.target_id,
+        "genai-autoscaler:signal": expected.signal,
+    }
+
+
+# ------------------------------------------------------------------------------------------ changes
+
+
+def test_changed_threshold_updates_only_that_alarm(launch: Launch) -> None:
+    # Given the alarms of llm-prod at 4,000 ms
+    scenario = launch(document(llm_policy()))
+    latency = f"{PREFIX}variant-llm-prod-AllTraffic-latency_p95"
+    concurrency_before = scenario.alarms()[f"{PREFIX}variant-llm-prod-AllTraffic-concurrency"]
+
+    # When the team raises the latency threshold to 6,000 ms
+    scenario.advance(60)
+    scenario.aws.publish_policies(document(llm_policy(signals={"latency_p95_ms": 6000})))
+
+    # Then the latency alarm is updated in place, and nothing else is touched
+    report = scenario.last_reconcile()
+    assert (report["created"], report["updated"], report["deleted"]) == ([], [latency], [])
+    alarms = scenario.alarms()
+    assert alarms[latency]["Threshold"] == 6_000_000.0
+    assert (
+        alarms[latency]["AlarmDescription"]
+        == "GenAI Autoscaler: p95 ModelLatency above 6000 ms on llm-prod/AllTraffic"
+    )
+    concurrency_after = alarms[f"{PREFIX}variant-llm-prod-AllTraffic-concurrency"]
+    assert concurrency_after == concurrency_before
+
+
+def test_removed_target_loses_its_alarms(launch: Launch) -> None:
+    # Given llm-prod and an inference component managed
+    scenario = launch(document(llm_policy(), ic_policy()))
+    assert len(scenario.alarms()) == 5
+
+    # When the inference component is removed from the document
+    scenario.aws.publish_policies(document(llm_policy()))
+
+    # Then its three alarms are deleted, and llm-prod's stay
+    report = scenario.last_reconcile()
+    assert report["deleted"] == [
+        f"{PREFIX}inference-component-llama3-8b-ic-concurrency",
+        f"{PREFIX}inference-component-llama3-8b-ic-latency_p95",
+        f"{PREFIX}inference-component-llama3-8b-ic-no_capacity",
+    ]
+    assert (report["created"], report["updated"]) == ([], [])
+    assert set(scenario.alarms()) == {
+        f"{PREFIX}variant-llm-prod-AllTraffic-concurrency",
+        f"{PREFIX}variant-llm-prod-AllTraffic-latency_p95",
+    }
+
+
+def test_endpoint_tagged_for_management_gets_alarms_without_a_redeploy(launch: Launch) -> None:
+    # Given llm-prod managed, chat-prod not (yet), and team-test tagged "false"
+    scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1, "chat-prod": 2, "team-test": 1})
+    sagemaker = scenario.aws.sagemaker
+    arn = sagemaker.describe_endpoint(EndpointName="chat-prod")["EndpointArn"]
+    sagemaker.add_tags(
+        ResourceArn=sagemaker.describe_endpoint(EndpointName="team-test")["EndpointArn"],
+        Tags=[{"Key": "genai-autoscaler:managed", "Value": "false"}],
+    )
+    assert not any("chat-prod" in name for name in scenario.alarms())
+
+    # When chat-prod is tagged genai-autoscaler:managed=true and the tag event arrives
+    sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": "genai-autoscaler:managed", "Value": "true"}])
+    event = sample_event("tag_change_endpoint_managed.json")
+    deliveries = scenario.aws.bus.put(event)
+
+    # Then the reconciler ran and chat-prod's AllTraffic variant has alarms with the stack's defaults
+    assert [d.error for d in deliveries if "ReconcilerFunction" in d.target_arn] == [None]
+    report = scenario.last_reconcile()
+    chat = {
+        f"{PREFIX}variant-chat-prod-AllTraffic-concurrency",
+        f"{PREFIX}variant-chat-prod-AllTraffic-latency_p95",
+    }
+    assert set(report["created"]) == chat
+    assert "chat-prod/AllTraffic" in report["targets"]
+    assert not any("team-test" in name for name in scenario.alarms())
+    alarms = scenario.alarms()
+    assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-latency_p95"]["Threshold"] == 5_000_000.0
+    assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-latency_p95"]["Dimensions"] == CHAT_DIMS
+
+    # When the tag is removed again
+    sagemaker.delete_tags(ResourceArn=arn, TagKeys=["genai-autoscaler:managed"])
+    scenario.aws.bus.put(event | {"detail": event["detail"] | {"tags": {"team": "chat"}}})
+
+    # Then its alarms go with it
+    assert set(scenario.last_reconcile()["deleted"]) == chat
+    assert not any("chat-prod" in name for name in scenario.alarms())
+
+
+def test_alarms_under_the_prefix_that_are_not_ours_are_left_alone(launch: Launch) -> None:
+    # Given a team's own alarm that happens to share the prefix, and one owned by another stack
+    scenario = launch(document(llm_policy()))
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    foreign = {
+        f"{PREFIX}team-latency-average": [],
+        f"{PREFIX}other-stack-latency": [{"Key": "genai-autoscaler:managed-by", "Value": "genai-other"}],
+    }
+    for name, tags in foreign.items():
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/SageMaker",
+            MetricName="ModelLatency",
+            Dimensions=VARIANT_DIMS,
+            Statistic="Average",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=5_000_000.0,
+            ComparisonOperator="GreaterThanThreshold",
+            Tags=tags,
+        )
+
+    # When the reconciler runs after a deploy
+    deliveries = scenario.aws.deployed()
+
+    # Then it deletes neither, and keeps its own
+    assert [d.error for d in deliveries] == [None]
+    report = scenario.last_reconcile()
+    assert report["deleted"] == []
+    assert set(foreign) <= set(scenario.alarms())
+    assert len(scenario.alarms()) == 4
+
+
+def test_second_reconcile_changes_nothing(launch: Launch) -> None:
+    # Given every kind of alarm reconciled once
+    scenario = launch(POLICIES)
+    before = scenario.alarms()
+
+    # When the reconciler runs again, a minute later, after a deploy
+    scenario.advance(60)
+    deliveries = scenario.aws.deployed()
+
+    # Then it finds every alarm as wanted and puts none again
+    assert [d.error for d in deliveries] == [None]
+    report = scenario.last_reconcile()
+    assert (report["created"], report["updated"], report["deleted"]) == ([], [], [])
+    assert report["unchanged"] == len(EXPECTED)
+    assert scenario.alarms() == before  # AlarmConfigurationUpdatedTimestamp would have moved
+
+
+def test_document_that_does_not_validate_changes_no_alarm(launch: Launch) -> None:
+    # Given llm-prod's alarms
+    scenario = launch(document(llm_policy()))
+    before = scenario.alarms()
+
+    # When a document with a capacity min above max lands in the parameter (bypassing publish-config)
+    broken = document(llm_policy(capacity={"min": 5, "max": 2}))
+    name = scenario.aws.stack.outputs["PolicyParameterName"]
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name=name, Value=json.dumps(broken), Type="String", Overwrite=True
+    )
+    event = sample_event("ssm_policies_changed.json")
+    event["detail"]["name"] = name
+    deliveries = scenario.aws.bus.put(event)
+
+    # Then the reconciler changes no alarm, reports the problem, and tells the team where it is
+    (delivery,) = [d for d in deliveries if "ReconcilerFunction" in d.target_arn]
+    assert delivery.error is None
+    assert delivery.result["problems"] == ["targets[0].capacity: min (5) is above max (2)"]
+    assert (delivery.result["created"], delivery.result["deleted"]) == ([], [])
+    assert scenario.alarms() == before
+    (note,) = scenario.notifications()
+    assert note["subject"] == "GenAI Autoscaler: the policy document is invalid; nothing was changed"
+    assert name in note["message"]
+    assert "targets[0].capacity: min (5) is above max (2)" in note["message"]
+
+
+def test_endpoints_named_by_the_stack_get_default_alarms_after_the_deploy(launch: Launch) -> None:
+    # Given a stack deployed with ManagedEndpoints and tighter defaults, and no policy document published
+    scenario = launch(
+        endpoints={"llm-prod": 1, "chat-prod": 1},
+        parameters={"ManagedEndpoints": "llm-prod,chat-prod", "DefaultLatencyThresholdMs": "3000"},
+    )
+    assert scenario.alarms() == {}
+
+    # When the stack-status event of the deploy arrives
+    deliveries = scenario.aws.deployed()
+
+    # Then the reconciler gave both AllTraffic variants the default alarms
+    assert [d.error for d in deliveries] == [None]
+    report = scenario.last_reconcile()
+    assert report["targets"] == ["llm-prod/AllTraffic", "chat-prod/AllTraffic"]
+    alarms = scenario.alarms()
+    assert set(alarms) == {
+        f"{PREFIX}variant-{endpoint}-AllTraffic-{signal}"
+        for endpoint in ("llm-prod", "chat-prod")
+        for signal in ("latency_p95", "concurrency")
+    }
+    assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-latency_p95"]["Threshold"] == 3_000_000.0
+    assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-concurrency"]["Period"] == 10
+
+
+def list_endpoints_reports_updating(scenario: Scenario) -> None:
+    """ListEndpoints as SageMaker answers it: an endpoint being updated is Updating, and StatusEquals filters.
+
+    The harness fakes the Updating phase in DescribeEndpoint only; moto's ListEndpoints always says InService.
+    """
+    world = scenario.aws.world
+
+    def with_status(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        for endpoint in parsed.get("Endpoints", []):
+            if world.updating(endpoint["EndpointName"]):
+                endpoint["EndpointStatus"] = "Updating"
+        wanted = context.get("genai_params", {}).get("StatusEquals")
+        if wanted:
+            parsed["Endpoints"] = [e for e in parsed["Endpoints"] if e["EndpointStatus"] == wanted]
+
+    world.client("sagemaker").meta.events.register("after-call.sagemaker.ListEndpoints", with_status)
+
+
+def test_tag_managed_endpoint_keeps_its_alarms_while_it_is_updating(launch: Launch) -> None:
+    # Given chat-prod managed by its tag, with its alarms
+    scenario = launch(endpoints={})
+    scenario.aws.create_endpoint("chat-prod", instances=1, tags={"genai-autoscaler:managed": "true"})
+    list_endpoints_reports_updating(scenario)
+    scenario.aws.deployed()
+    alarms = set(scenario.alarms())
+    assert len(alarms) == 2
+
+    # When it is being scaled (Updating for a few minutes) as the reconciler runs
+    scenario.aws.world.client("sagemaker").update_endpoint_weights_and_capacities(
+        EndpointName="chat-prod",
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 2}],
+    )
+    scenario.aws.deployed()
+
+    # Then its alarms are still there
+    assert scenario.last_reconcile()["deleted"] == []
+    assert set(scenario.alarms()) == alarms
