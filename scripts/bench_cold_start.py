@@ -547,8 +547,8 @@ def print_report(summary: dict[str, Any]) -> None:
         "   (ms; import = `import app` (floor: up to the model), client = the first client; median and p90\n"
         "    are of their sum; x base = median / baseline median, the goal's figure; paired = median of the\n"
         "    per-round ratios; x floor = handler median / the floor median with the same client)\n"
-        "   Deployed by `sam build`, the layer has no .pyc and /opt is read-only: Lambda compiles it on\n"
-        "   every cold start, which this warm-cache figure leaves out."
+        "   Warm .pyc as deployed: `sam build` (layers/autoscaler/Makefile) compiles the layer's bytecode ahead\n"
+        "   of time, since /opt is read-only and Lambda would otherwise compile it on every cold start."
     )
     top = cold["slowest_handler_imports"]
     if top is not None:
