@@ -26,7 +26,11 @@ def handler(
 
         controller = AwsController(settings)
     outcomes = evaluate_targets(controller, controller.now())
-    acted = [o for o in outcomes if o.dispatch is not Dispatch.NOTHING]
+    acted = [o for o in outcomes if o.dispatch not in (Dispatch.NOTHING, Dispatch.FAILED)]
+    failed = [o for o in outcomes if o.dispatch is Dispatch.FAILED]
+    for outcome in failed:
+        logger.error("evaluation failed", extra={"problem": outcome.note})
+    metrics.add_metric(name="EvaluationErrors", unit=MetricUnit.Count, value=len(failed))
     for outcome in acted:
         assert outcome.plan is not None
         logger.info(
@@ -44,4 +48,8 @@ def handler(
         unit=MetricUnit.Count,
         value=sum(o.dispatch is Dispatch.WORKFLOW for o in outcomes),
     )
-    return {"evaluated": len(outcomes), "outcomes": [o.model_dump(mode="json") for o in acted]}
+    return {
+        "evaluated": len(outcomes),
+        "outcomes": [o.model_dump(mode="json") for o in acted],
+        "failed": [o.note for o in failed],
+    }

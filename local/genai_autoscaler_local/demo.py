@@ -187,7 +187,7 @@ class Demo:
                 f"{len(report['updated'])}, deleted {len(report['deleted'])}, unchanged {report['unchanged']}",
             )
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-        self.alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{aws.stack_name}-genai-")["MetricAlarms"]
+        self.alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{aws.stack_name}.")["MetricAlarms"]
         for alarm in self.alarms:
             stat = alarm.get("ExtendedStatistic") or alarm.get("Statistic")
             print(

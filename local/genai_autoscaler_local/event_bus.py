@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -102,13 +102,56 @@ def reason_data(alarm: dict[str, Any], datapoints: list[float], time: datetime) 
     )
 
 
+@dataclass
+class _Level:
+    """A metric as SageMaker keeps publishing it: its last value, until a new one is given."""
+
+    metric: dict[str, Any]
+    value: float
+    published_until: datetime
+
+
 class LocalCloudWatch:
-    """Alarm state changes: set in moto, announced on the bus as CloudWatch would announce them."""
+    """Alarm state changes: set in moto, announced on the bus as CloudWatch would announce them.
+
+    The datapoints given with a state change are published as the alarm's metric data, and the metric stays
+    at its last value, published every minute as time passes (`publish_until`), as a live endpoint's would.
+    """
+
+    PUBLISH_EVERY = timedelta(seconds=60)
 
     def __init__(self, region: str, bus: LocalEventBridge):
         self.region = region
         self.bus = bus
         self._cloudwatch = boto3.client("cloudwatch", region_name=region)
+        self._levels: dict[str, _Level] = {}
+
+    def _put(self, metric: dict[str, Any], points: list[tuple[datetime, float]]) -> None:
+        for start in range(0, len(points), 500):
+            self._cloudwatch.put_metric_data(
+                Namespace=metric["Namespace"],
+                MetricData=[
+                    {
+                        "MetricName": metric["MetricName"],
+                        "Dimensions": metric["Dimensions"],
+                        "Timestamp": t,
+                        "Value": v,
+                    }
+                    for t, v in points[start : start + 500]
+                ],
+            )
+
+    def publish_until(self, now: datetime) -> None:
+        """Publish every metric's current value for the minutes up to `now`."""
+        for level in self._levels.values():
+            points = []
+            moment = level.published_until + self.PUBLISH_EVERY
+            while moment <= now:
+                points.append((moment, level.value))
+                moment += self.PUBLISH_EVERY
+            if points:
+                self._put(level.metric, points)
+                level.published_until = points[-1][0]
 
     def describe(self, alarm_name: str) -> dict[str, Any]:
         alarms = self._cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
@@ -178,6 +221,15 @@ class LocalCloudWatch:
     ) -> list[Delivery]:
         """Move an alarm to `state` in moto and deliver the state-change event; returns the deliveries."""
         event = self.state_change_event(alarm_name, state, datapoints, time)
+        if datapoints:
+            alarm = self.describe(alarm_name)
+            metric = {k: alarm[k] for k in ("Namespace", "MetricName", "Dimensions")}
+            spaced = [
+                (time - timedelta(seconds=alarm["Period"] * (len(datapoints) - 1 - i)), v)
+                for i, v in enumerate(datapoints)
+            ]
+            self._put(metric, spaced)
+            self._levels[alarm_name] = _Level(metric, datapoints[-1], time)
         self._cloudwatch.set_alarm_state(
             AlarmName=alarm_name,
             StateValue=state,

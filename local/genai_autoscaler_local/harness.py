@@ -28,6 +28,7 @@ from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.aws.wiring import AwsController
 from genai_autoscaler.domain.policy import parse_policy_document
 from genai_autoscaler.domain.signals import Signal, alarm_specs
+from genai_autoscaler.domain.targets import MANAGEMENT_TAG
 from moto import mock_aws
 
 from genai_autoscaler_local.clock import SimClock
@@ -234,7 +235,7 @@ class LocalAws:
 
     def alarm_name(self, target_name: str, signal: Signal | str) -> str:
         controller = self.controller()
-        tagged = controller.endpoints.tagged_variants(controller.settings.management_tag_key)
+        tagged = controller.endpoints.tagged_variants(MANAGEMENT_TAG)
         document = controller.settings.effective_policies(controller.policies.load(), tagged)
         policy = document.by_name(target_name)
         if policy is None:
@@ -251,6 +252,7 @@ class LocalAws:
 
     def evaluate(self) -> Any:
         """One run of the every-minute evaluation (as EventBridge Scheduler would start it)."""
+        self.cloudwatch.publish_until(self.clock.now())
         function = self.stack.resource("EvaluatorFunction")
         response = boto3.client("lambda", region_name=REGION).invoke(FunctionName=function, Payload=b"{}")
         return json.loads(response["Payload"].read())

@@ -43,7 +43,7 @@ def test_the_reconciler_runs_and_reports(aws: Any) -> None:
     report = json.loads(response["Payload"].read())
     assert "FunctionError" not in response, report
     assert report["problems"] == []
-    alarms = aws.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{STACK}-genai-")["MetricAlarms"]
+    alarms = aws.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{STACK}.")["MetricAlarms"]
     assert len(alarms) == len(report["created"]) + len(report["updated"]) + report["unchanged"]
 
 

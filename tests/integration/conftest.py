@@ -146,7 +146,7 @@ class Scenario:
 
     def alarms(self) -> dict[str, dict[str, Any]]:
         """Every alarm under the controller's prefix, by name, as DescribeAlarms shows it."""
-        prefix = f"{self.aws.stack_name}-genai-"
+        prefix = f"{self.aws.stack_name}."
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         described = cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
         return {alarm["AlarmName"]: alarm for alarm in described}

@@ -27,7 +27,7 @@ from tests.integration.conftest import (
 )
 
 STACK = "genai-autoscaler"
-PREFIX = f"{STACK}-genai-"
+PREFIX = f"{STACK}."
 CLAUDE = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 POLICIES = document(
@@ -293,7 +293,7 @@ def test_alarm_of_an_endpoint_managed_by_its_tag_scales_it_with_the_defaults(lau
         Tags=[{"Key": "genai-autoscaler:managed", "Value": "true"}],
     )
     scenario.aws.deployed()
-    latency = "genai-local-genai-variant-chat-prod-AllTraffic-latency_p95"
+    latency = "genai-local.variant-chat-prod-AllTraffic-latency_p95"
     assert latency in scenario.alarms()
 
     # When its latency alarm fires (aws.alarm() knows only document targets: the alarm is named directly)

@@ -25,7 +25,7 @@ from tests.integration.conftest import (
 )
 
 STACK = "genai-local"
-PREFIX = f"{STACK}-genai-"
+PREFIX = f"{STACK}."
 CLAUDE = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 BEDROCK_ID = f"bedrock/{CLAUDE}"
 VARIANT_DIMS = [{"Name": "EndpointName", "Value": "llm-prod"}, {"Name": "VariantName", "Value": "AllTraffic"}]

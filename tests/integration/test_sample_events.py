@@ -66,6 +66,7 @@ def test_the_scheduled_evaluation_runs_the_evaluator(launch: Launch) -> None:
     for signal in ("latency_p95", "concurrency"):
         scenario.alarm("llm-prod/AllTraffic", signal, "OK", [1.0])
     scenario.advance(1000)
+    scenario.aws.cloudwatch.publish_until(scenario.aws.clock.now())  # the endpoint kept publishing meanwhile
     # When EventBridge Scheduler invokes the evaluator with the sample payload
     evaluator = scenario.aws.stack.resource("EvaluatorFunction")
     response = boto3.client("lambda", region_name="us-east-1").invoke(

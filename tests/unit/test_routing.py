@@ -21,6 +21,7 @@ from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, Alarm
 from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
+from genai_autoscaler.errors import TransientAwsError
 
 from tests.unit.builders import NOW, ago, observed
 
@@ -146,7 +147,9 @@ def _snapshot(ctl: Any, document: dict[str, Any], states: dict[str, tuple[AlarmS
 
 def test_evaluation_scales_in_after_the_window_and_skips_bedrock() -> None:
     ctl = controller(**{LLM: observed(4)})
-    _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 1.0)})
+    # The alarms went OK long ago at a high figure; the metric now peaks at 1.0 per instance
+    _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
+    ctl.metrics.peaks[(LLM, "concurrency")] = 1.0
     outcomes = evaluate_targets(ctl, NOW)
     by_target = {o.plan.target: o for o in outcomes if o.plan}
     assert "anthropic.claude-3-5-sonnet-20240620-v1:0" not in by_target
@@ -170,3 +173,29 @@ def test_missing_data_is_notified_once() -> None:
     assert len(first) == 1
     assert not second
     assert "No data for concurrency" in ctl.notifier.published[0][1]  # type: ignore[attr-defined]
+
+
+def test_scale_in_is_sized_by_the_current_peak_not_the_alarms_last_figure() -> None:
+    ctl = controller(**{LLM: observed(4)})
+    _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
+    # Without datapoints in the window: hold rather than scale in blind
+    (llm,) = [o for o in evaluate_targets(ctl, NOW) if o.plan and o.plan.target == "llm-prod/AllTraffic"]
+    assert llm.plan is not None
+    assert llm.plan.action is Action.IGNORE
+    assert "no concurrency figures" in llm.plan.reason
+
+
+def test_one_targets_failure_does_not_stop_the_others() -> None:
+    # Given SageMaker throttling every describe call
+    ctl = controller(**{LLM: observed(4)})
+    _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 1.0)})
+    ctl.metrics.peaks[(LLM, "concurrency")] = 1.0
+
+    def throttled(target: Any) -> Any:
+        raise TransientAwsError(f"describing {target.name}: ThrottlingException: Rate exceeded")
+
+    ctl.capacity.observe = throttled  # type: ignore[method-assign]
+    outcomes = evaluate_targets(ctl, NOW)
+    # Then every SageMaker target was tried, each failure is named, and none stopped the loop
+    assert [o.dispatch for o in outcomes] == [Dispatch.FAILED] * 3
+    assert "llama3-8b-ic: describing llama3-8b-ic: ThrottlingException" in (outcomes[-1].note or "")

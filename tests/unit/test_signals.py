@@ -71,7 +71,7 @@ def test_metrics_that_are_not_signals_are_not_identified(
 
 def test_alarm_names_are_readable_and_valid() -> None:
     spec = alarm_specs(variant())[0]
-    assert spec.alarm_name("stack-genai") == "stack-genai-variant-llm-prod-AllTraffic-latency_p95"
+    assert spec.alarm_name("stack.") == "stack.variant-llm-prod-AllTraffic-latency_p95"
     assert (
         identify_metric("AWS/Bedrock", "InvocationThrottles", {"ModelId": "m.x:0"}).kind
         is TargetKind.BEDROCK_MODEL

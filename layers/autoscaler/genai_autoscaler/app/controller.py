@@ -11,6 +11,7 @@ from genai_autoscaler.app.ports import (
     AlarmDirectory,
     CapacityActuator,
     EndpointDirectory,
+    MetricReader,
     Notifier,
     PolicySource,
     StateStore,
@@ -31,6 +32,8 @@ class Controller(Protocol):
     def state(self) -> StateStore: ...
     @property
     def alarms(self) -> AlarmDirectory: ...
+    @property
+    def metrics(self) -> MetricReader: ...
     @property
     def notifier(self) -> Notifier: ...
     @property
@@ -53,6 +56,7 @@ class StaticController:
     capacity: CapacityActuator
     state: StateStore
     alarms: AlarmDirectory
+    metrics: MetricReader
     notifier: Notifier
     workflows: WorkflowStarter
     endpoints: EndpointDirectory

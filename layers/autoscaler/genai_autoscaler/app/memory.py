@@ -16,6 +16,7 @@ from genai_autoscaler.app.ports import (
     AlarmDirectory,
     CapacityActuator,
     EndpointDirectory,
+    MetricReader,
     Notifier,
     PolicySource,
     StateStore,
@@ -97,7 +98,7 @@ class MemoryState(StateStore):
 
 @dataclass
 class MemoryAlarms(AlarmDirectory):
-    prefix: str = "local-genai"
+    prefix: str = "local."
     alarms: dict[str, AlarmSpec] = field(default_factory=dict)
     states: dict[str, AlarmSnapshot] = field(default_factory=dict)
 
@@ -117,6 +118,16 @@ class MemoryAlarms(AlarmDirectory):
 
     def snapshot(self) -> dict[str, AlarmSnapshot]:
         return dict(self.states)
+
+
+@dataclass
+class MemoryMetrics(MetricReader):
+    """Peaks by (target id, signal); a pair not listed has no datapoints."""
+
+    peaks: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def peak(self, spec: AlarmSpec, start: datetime, end: datetime) -> float | None:
+        return self.peaks.get((spec.target_id, spec.signal.value))
 
 
 @dataclass
@@ -173,6 +184,7 @@ def memory_controller(
         capacity=MemoryCapacity(dict(observed or {})),
         state=MemoryState(dict(states or {})),
         alarms=MemoryAlarms(prefix=settings.alarm_prefix),
+        metrics=MemoryMetrics(),
         notifier=RecordingNotifier(),
         workflows=RecordingWorkflows(),
         endpoints=MemoryEndpoints(),

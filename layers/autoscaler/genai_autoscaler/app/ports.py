@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
@@ -69,6 +70,14 @@ class AlarmDirectory(ABC):
 
     @abstractmethod
     def alarm_name(self, spec: AlarmSpec) -> str: ...
+
+
+class MetricReader(ABC):
+    """Recent figures of a signal's metric (CloudWatch GetMetricData)."""
+
+    @abstractmethod
+    def peak(self, spec: AlarmSpec, start: datetime, end: datetime) -> float | None:
+        """The highest value of the spec's metric and statistic in [start, end]; None without datapoints."""
 
 
 class Notifier(ABC):

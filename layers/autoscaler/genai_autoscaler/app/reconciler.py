@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.domain.policy import PolicyError
 from genai_autoscaler.domain.signals import alarm_specs
+from genai_autoscaler.domain.targets import MANAGEMENT_TAG
 
 
 class ReconcileReport(BaseModel):
@@ -30,7 +31,7 @@ def reconcile(ctl: Controller, report_problems: bool = True) -> ReconcileReport:
     A policy document that does not validate changes nothing: the alarms stay as they are, the report lists
     every problem, and (with `report_problems`) the team is told which parameter holds the bad document.
     """
-    tagged = ctl.endpoints.tagged_variants(ctl.settings.management_tag_key)
+    tagged = ctl.endpoints.tagged_variants(MANAGEMENT_TAG)
     try:
         document = ctl.settings.effective_policies(ctl.policies.load(), tagged)
     except PolicyError as exc:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,12 +23,19 @@ from genai_autoscaler.domain.alarm_event import (
     SignalReading,
     reading_from_state,
 )
-from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigger, decide
+from genai_autoscaler.domain.decision import (
+    AlarmTransition,
+    Evaluation,
+    Trigger,
+    decide,
+    wants_current_utilization,
+)
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import (
     BedrockModelPolicy,
     PolicyDocument,
     PolicyError,
+    SageMakerPolicy,
     TargetPolicy,
 )
 from genai_autoscaler.domain.signals import (
@@ -41,6 +49,7 @@ from genai_autoscaler.domain.signals import (
 )
 from genai_autoscaler.domain.state import ActionRecord, remember_decision
 from genai_autoscaler.domain.targets import TargetKind
+from genai_autoscaler.errors import AutoscalerError
 
 _TARGET_POLICY: TypeAdapter[TargetPolicy] = TypeAdapter(TargetPolicy)
 
@@ -50,6 +59,7 @@ class Dispatch(StrEnum):
     NOTIFIED = "notified"
     REMEMBERED = "remembered"
     NOTHING = "nothing"
+    FAILED = "failed"  # an evaluation that could not be made (the others go on)
 
 
 class RoutingOutcome(BaseModel):
@@ -167,9 +177,39 @@ def evaluate_targets(ctl: Controller, now: datetime) -> list[RoutingOutcome]:
     for policy in document.targets:
         if isinstance(policy, BedrockModelPolicy):
             continue  # reported on their alarm events only, in this version
-        readings = tuple(readings_for(policy, snapshot, ctl))
-        outcomes.append(_decide_and_dispatch(ctl, Evaluation(readings), policy, now, f"eval-{slot}"))
+        try:
+            outcomes.append(_evaluate(ctl, policy, snapshot, now, f"eval-{slot}"))
+        except AutoscalerError as exc:
+            # One target's trouble (throttling, a refused call) must not stop the evaluation of the others.
+            outcomes.append(RoutingOutcome(plan=None, dispatch=Dispatch.FAILED, note=f"{policy.name}: {exc}"))
     return outcomes
+
+
+def _evaluate(
+    ctl: Controller, policy: SageMakerPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
+) -> RoutingOutcome:
+    observed = ctl.capacity.observe(policy)
+    state = ctl.state.load(policy.target_id)
+    readings = tuple(readings_for(policy, snapshot, ctl))
+    if wants_current_utilization(policy, readings, state, now):
+        readings = _with_current_concurrency(ctl, policy, readings, now)
+    plan = decide(Evaluation(readings), policy, observed, state, now)
+    return dispatch(ctl, plan, policy, cause)
+
+
+def _with_current_concurrency(
+    ctl: Controller, policy: SageMakerPolicy, readings: tuple[SignalReading, ...], now: datetime
+) -> tuple[SignalReading, ...]:
+    """The readings, with concurrency at its peak over the stabilization window (None without datapoints)."""
+    spec = _spec_for(policy, Signal.CONCURRENCY)
+    if spec is None:
+        return readings
+    window = timedelta(seconds=policy.scale_in.stabilization_seconds)
+    peak = ctl.metrics.peak(spec, now - window, now)
+    return tuple(
+        replace(r, value=peak, threshold=spec.threshold) if r.signal is Signal.CONCURRENCY else r
+        for r in readings
+    )
 
 
 def execution_name(target_id: str, action: Action, cause: str) -> str:

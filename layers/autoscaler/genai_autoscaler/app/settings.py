@@ -20,7 +20,6 @@ _ENV = {
     "scale_workflow_arn": "SCALE_WORKFLOW_ARN",
     "notification_topic_arn": "NOTIFICATION_TOPIC_ARN",
     "managed_endpoints": "MANAGED_ENDPOINTS",
-    "management_tag_key": "MANAGEMENT_TAG_KEY",
     "default_max_capacity": "DEFAULT_MAX_CAPACITY",
     "default_latency_p95_ms": "DEFAULT_LATENCY_P95_MS",
     "default_advisory": "DEFAULT_ADVISORY",
@@ -37,7 +36,6 @@ class ControllerSettings(BaseModel):
     scale_workflow_arn: str = ""
     notification_topic_arn: str = ""
     managed_endpoints: tuple[tuple[str, str], ...] = ()
-    management_tag_key: str = "genai-autoscaler:managed"
     default_max_capacity: int | None = Field(None, ge=1)
     default_latency_p95_ms: float | None = Field(None, gt=0)
     default_advisory: bool = False
@@ -70,7 +68,8 @@ class ControllerSettings(BaseModel):
 
     @property
     def alarm_prefix(self) -> str:
-        return f"{self.stack_name}-genai"
+        """`<stack>.`: stack names cannot hold a dot, so no stack's prefix is the start of another's."""
+        return f"{self.stack_name}."
 
     def effective_policies(
         self, document: Mapping[str, Any], tagged: list[tuple[str, str]] | None = None

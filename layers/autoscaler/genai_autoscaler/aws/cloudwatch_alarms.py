@@ -40,7 +40,8 @@ def _described_request(alarm: dict[str, Any]) -> dict[str, Any]:
         )
     }
     request["Threshold"] = float(request["Threshold"] or 0)
-    request["Dimensions"] = [{"Name": d["Name"], "Value": d["Value"]} for d in alarm.get("Dimensions", [])]
+    dimensions = sorted((d["Name"], d["Value"]) for d in alarm.get("Dimensions", []))
+    request["Dimensions"] = [{"Name": name, "Value": value} for name, value in dimensions]
     if alarm.get("ExtendedStatistic"):
         request["ExtendedStatistic"] = alarm["ExtendedStatistic"]
         request["EvaluateLowSampleCountPercentile"] = alarm.get("EvaluateLowSampleCountPercentile")
@@ -61,15 +62,20 @@ class CloudWatchAlarms(AlarmDirectory):
     def put(self, spec: AlarmSpec) -> None:
         request = spec.put_request(self.alarm_name(spec))
         tags = {TAG_MANAGED_BY: self._managed_by, TAG_TARGET: spec.target_id, TAG_SIGNAL: spec.signal.value}
+        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
         try:
             self._cloudwatch.put_metric_alarm(
                 **request,
-                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                Tags=tag_list,
                 # Copies the tags into each state-change event (detail.alarmTags).
                 ActionConfiguration={
                     "AlarmTagsPropagation": {"Enabled": True, "IncludedTagKeys": list(tags)}
                 },
             )
+            # PutMetricAlarm ignores Tags when the alarm exists already: tag it explicitly, so that an alarm of
+            # that name made before (or by hand) becomes recognisably the controller's.
+            for alarm in self._described(AlarmNames=[request["AlarmName"]]):
+                self._cloudwatch.tag_resource(ResourceARN=alarm["AlarmArn"], Tags=tag_list)
         except ClientError as exc:
             raise translate(exc, f"putting alarm {request['AlarmName']}") from exc
 

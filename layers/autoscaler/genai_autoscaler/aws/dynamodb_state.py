@@ -56,6 +56,22 @@ def from_attribute(attribute: dict[str, Any]) -> Any:
     raise TypeError(f"unexpected DynamoDB attribute type {kind}")
 
 
+# A cancelled transaction is retried (re-read, re-applied) when another write won the race or DynamoDB
+# throttled it; other reasons (validation, item size) are errors.
+_RETRIED_CANCELLATIONS = frozenset({"ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"})
+
+
+def _worth_retrying(error: ClientError) -> bool:
+    reasons = {
+        str(r.get("Code"))
+        for r in error.response.get("CancellationReasons", [])
+        if r.get("Code") not in (None, "None")
+    }
+    if not reasons:  # no reasons in the response: judge by the message, which lists them
+        return any(code in str(error) for code in _RETRIED_CANCELLATIONS)
+    return reasons <= _RETRIED_CANCELLATIONS
+
+
 class DynamoDbStateStore(StateStore):
     def __init__(self, dynamodb: Any, table_name: str):
         self._dynamodb = dynamodb
@@ -109,7 +125,7 @@ class DynamoDbStateStore(StateStore):
         try:
             self._dynamodb.transact_write_items(TransactItems=writes)
         except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in str(exc):
+            if error_code(exc) == "TransactionCanceledException" and _worth_retrying(exc):
                 return False
             raise translate(exc, f"writing the state of {new.target_id}") from exc
         return True

@@ -11,6 +11,7 @@ from typing import Any
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.aws.clients import client
 from genai_autoscaler.aws.cloudwatch_alarms import CloudWatchAlarms
+from genai_autoscaler.aws.cloudwatch_metrics import CloudWatchMetrics
 from genai_autoscaler.aws.dynamodb_state import DynamoDbStateStore
 from genai_autoscaler.aws.sagemaker_capacity import SageMakerCapacity
 from genai_autoscaler.aws.sagemaker_endpoints import SageMakerEndpoints
@@ -45,6 +46,10 @@ class AwsController:
         return CloudWatchAlarms(
             self._client("cloudwatch"), self.settings.alarm_prefix, self.settings.stack_name
         )
+
+    @cached_property
+    def metrics(self) -> CloudWatchMetrics:
+        return CloudWatchMetrics(self._client("cloudwatch"))
 
     @cached_property
     def notifier(self) -> SnsNotifier:

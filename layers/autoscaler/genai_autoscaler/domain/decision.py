@@ -296,9 +296,7 @@ class _Decider:
     ) -> Plan:
         now, state = self.now, self.state
         window = timedelta(seconds=policy.scale_in.stabilization_seconds)
-        ok_since = max(r.since for r in self.readings)
-        if state.last_scale_at is not None:
-            ok_since = max(ok_since, state.last_scale_at)
+        ok_since = _stable_since(self.readings, state)
         if now - ok_since < window:
             return self.ignore(
                 f"All signals OK; stabilization window has {_seconds(ok_since + window - now)} left."
@@ -307,7 +305,17 @@ class _Decider:
             ready_at = state.last_scale_at + timedelta(seconds=policy.scale_in.cooldown_seconds)
             if now < ready_at:
                 return self.ignore(f"Scale-in cooldown has {_seconds(ready_at - now)} left.")
+        if observed.scalable_target is not None and state.raised_floor is None:
+            return self.ignore(
+                f"All signals OK; Application Auto Scaling owns scale-in of {policy.name} "
+                "(the controller has not raised its floor)."
+            )
         needed, needed_why = self._needed_by_utilization(policy, observed.desired)
+        if needed is None:
+            return self.ignore(
+                f"All signals OK, but no concurrency figures for {policy.name} over the stabilization window: "
+                "holding (never scaling in blind)."
+            )
         if observed.scalable_target is not None:
             return self._restore_floor(policy, observed, needed, needed_why)
 
@@ -340,11 +348,7 @@ class _Decider:
         needed_why: str,
     ) -> Plan:
         raised = self.state.raised_floor
-        if raised is None:
-            return self.ignore(
-                f"All signals OK; Application Auto Scaling owns scale-in of {policy.name} "
-                "(the controller has not raised its floor)."
-            )
+        assert raised is not None  # _scale_in hands over only floors the controller raised
         original = self.state.original_floor if self.state.original_floor is not None else policy.capacity.min
         floor = max(original, raised - policy.scale_in.max_step, min(needed, raised))
         if floor >= raised:
@@ -360,11 +364,17 @@ class _Decider:
 
     def _needed_by_utilization(
         self, policy: SageMakerVariantPolicy | InferenceComponentPolicy, current: int
-    ) -> tuple[int, str]:
-        """Units needed to keep concurrency per unit at the scale-in target; 0 when no reading says."""
+    ) -> tuple[int | None, str]:
+        """Units needed to keep concurrency per unit at the scale-in target.
+
+        0 when the policy watches no concurrency (scale-in then goes by its step alone); None when it does
+        but there is no figure to size by.
+        """
+        if policy.signals.concurrency_per_unit is None:
+            return 0, "no concurrency signal"
         reading = next((r for r in self.readings if r.signal is Signal.CONCURRENCY), None)
-        if reading is None or reading.value is None or policy.signals.concurrency_per_unit is None:
-            return 0, "no concurrency reading"
+        if reading is None or reading.value is None:
+            return None, "no concurrency figures"
         per_unit_target = policy.signals.concurrency_per_unit * policy.scale_in.target_utilization
         total = reading.value * current
         needed = math.ceil(total / per_unit_target - 1e-9)
@@ -393,6 +403,24 @@ class _Decider:
         return self.plan(
             Action.WARM, reason, desired_capacity=self.observed.desired if self.observed else None, **figures
         )
+
+
+def _stable_since(readings: tuple[SignalReading, ...], state: TargetState) -> datetime:
+    """Since when every signal has been OK and nothing was scaled: the start of the stabilization window."""
+    ok_since = max(r.since for r in readings)
+    return ok_since if state.last_scale_at is None else max(ok_since, state.last_scale_at)
+
+
+def wants_current_utilization(
+    policy: TargetPolicy, readings: tuple[SignalReading, ...], state: TargetState, now: datetime
+) -> bool:
+    """Whether an evaluation may scale in by concurrency, so that the caller should give the concurrency
+    reading the peak of the stabilization window. (An alarm's own figures date from its last transition.)"""
+    if isinstance(policy, BedrockModelPolicy) or policy.signals.concurrency_per_unit is None:
+        return False
+    if not readings or any(r.state is not AlarmState.OK for r in readings):
+        return False
+    return now - _stable_since(readings, state) >= timedelta(seconds=policy.scale_in.stabilization_seconds)
 
 
 def decide(

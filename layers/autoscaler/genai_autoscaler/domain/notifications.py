@@ -9,7 +9,7 @@ from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.targets import capacity_units
 from genai_autoscaler.domain.warm_up import WarmUpReport
 
-SUBJECT_LIMIT = 100  # SNS Publish rejects longer e-mail subjects
+SUBJECT_LIMIT = 99  # SNS Publish: "less than 100 characters", ASCII, no line breaks
 
 
 class Notification(BaseModel):
@@ -20,7 +20,8 @@ class Notification(BaseModel):
 
 
 def _subject(text: str) -> str:
-    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 1] + "…"
+    ascii_text = " ".join(text.encode("ascii", "replace").decode().split())
+    return ascii_text if len(ascii_text) <= SUBJECT_LIMIT else ascii_text[: SUBJECT_LIMIT - 3] + "..."
 
 
 def _signal_lines(plan: Plan) -> list[str]:

@@ -83,7 +83,7 @@ class AlarmSpec:
             "ActionsEnabled": False,  # state changes reach EventBridge without alarm actions
             "Namespace": self.namespace,
             "MetricName": self.metric_name,
-            "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions],
+            "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(self.dimensions)],
             "Period": self.period,
             "EvaluationPeriods": self.evaluation_periods,
             "DatapointsToAlarm": self.datapoints_to_alarm,
@@ -101,7 +101,7 @@ class AlarmSpec:
     def alarm_name(self, prefix: str) -> str:
         # The name is for people and for listing; nothing reads a target back out of it.
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", self.target_id)
-        return f"{prefix}-{slug}-{self.signal}"[:255]
+        return f"{prefix}{slug}-{self.signal}"[:255]
 
 
 def _ms_to_us(milliseconds: float) -> float:

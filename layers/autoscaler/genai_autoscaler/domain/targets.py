@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# Endpoints and inference components tagged with this key and the value "true" are managed. Fixed, because
+# the IAM condition that lets the controller change them (aws:ResourceTag/<key>) cannot take a parameter.
+MANAGEMENT_TAG = "genai-autoscaler:managed"
+
 
 class TargetKind(StrEnum):
     SAGEMAKER_VARIANT = "sagemaker_variant"
