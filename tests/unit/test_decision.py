@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 
 import pytest
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
-from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigger, decide
+from genai_autoscaler.domain.decision import (
+    AlarmTransition,
+    Evaluation,
+    Trigger,
+    decide,
+    plan_requested_scale,
+)
 from genai_autoscaler.domain.plan import Action, Actuation
 from genai_autoscaler.domain.policy import TargetPolicy, parse_policy_document
 from genai_autoscaler.domain.signals import Signal
@@ -392,3 +398,21 @@ def test_missing_data_notification_names_when_it_started() -> None:
 def test_now_must_be_timezone_aware() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         decide(evaluation(), variant(), observed(2), state(), datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+def test_models_are_not_warmed_again_within_the_cooldown() -> None:
+    policy = variant(
+        multi_model=True,
+        capacity={"min": 1, "max": 4},
+        signals={"model_loading_wait_ms": 2000},
+        warm_up={"target_models": ["a.tar.gz"]},
+    )
+    reading = SignalReading(Signal.MODEL_LOADING_WAIT, ALARM, ago(60), 6.1e6, 2e6, "Microseconds")
+    plan = decide(evaluation(reading), policy, observed(4), state(last_warm_attempt_at=ago(60)), NOW)
+    assert plan.action is Action.IGNORE
+    assert "warmed 60 s ago" in plan.reason
+
+
+def test_a_planned_scale_cannot_pass_the_application_auto_scaling_maximum() -> None:
+    with pytest.raises(ValueError, match=r"above .* MaxCapacity 5"):
+        plan_requested_scale(variant(), observed(2, floor=(1, 5)), 6, "launch", None, NOW)

@@ -145,7 +145,29 @@ BAD: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
                 }
             ]
         },
-        [("targets[0].workflow", "lock_ttl_seconds (600) must exceed in_service_timeout_seconds (1800)")],
+        [
+            (
+                "targets[0].workflow",
+                "lock_ttl_seconds (600) must be at least in_service_timeout_seconds (1800) + 1800",
+            )
+        ],
+    ),
+    (
+        "a wait that would overflow the execution history",
+        {
+            "targets": [
+                {
+                    "type": "sagemaker_variant",
+                    "endpoint_name": "a",
+                    "workflow": {
+                        "in_service_timeout_seconds": 7200,
+                        "poll_interval_seconds": 5,
+                        "lock_ttl_seconds": 9000,
+                    },
+                }
+            ]
+        },
+        [("targets[0].workflow", "1440 polls; at most 720")],
     ),
     (
         "the endpoint name is missing: said once",

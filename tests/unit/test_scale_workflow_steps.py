@@ -13,7 +13,7 @@ from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import TargetPolicy
 from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
-from genai_autoscaler.errors import InServiceTimeout, InvalidEvent, LockHeld, StalePlan
+from genai_autoscaler.errors import ActuationRejected, InServiceTimeout, InvalidEvent, LockHeld, StalePlan
 
 from tests.unit.builders import NOW, observed, variant
 
@@ -225,3 +225,90 @@ def test_a_planned_scale_that_cannot_be_done_is_refused_by_name(request_: dict[s
     with pytest.raises(InvalidEvent, match=match):
         run_step(ctl, "plan_requested", {"request": request_, "execution": "x"}, NOW)
     assert not ctl.capacity.changes  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- retries, timeouts and races
+
+
+def test_a_retried_apply_resumes_its_own_change_instead_of_calling_it_stale() -> None:
+    # Given an apply that made its change, but whose answer Step Functions never got
+    ctl = memory_controller(observed={TARGET: observed(2)})
+    doc = run_step(ctl, "acquire_lock", workflow(scale_out_plan(), variant()), NOW)
+    first = run_step(ctl, "apply", doc, NOW)
+    # When the step runs again (Retry), with SageMaker already showing the new count
+    again = run_step(ctl, "apply", doc, NOW + timedelta(seconds=5))
+    # Then it reports the same change and does not make it twice
+    assert again["applied"] == first["applied"]
+    assert ctl.capacity.changes == [(TARGET, "set_capacity", 4)]  # type: ignore[attr-defined]
+
+
+def test_a_floor_that_moved_since_the_decision_is_stale() -> None:
+    plan = scale_out_plan(actuation=Actuation.RAISE_FLOOR).model_copy(update={"observed_floor": 1})
+    ctl = memory_controller(observed={TARGET: observed(2, floor=(3, 8))})
+    with pytest.raises(StalePlan, match="MinCapacity is 3, not the 1"):
+        run_step(ctl, "apply", workflow(plan, variant()), NOW)
+
+
+def test_a_plan_outside_the_policy_is_refused() -> None:
+    ctl = memory_controller(observed={TARGET: observed(2)})
+    with pytest.raises(InvalidEvent, match=r"asks for 12, outside .* \[1, 8\]"):
+        run_step(ctl, "apply", workflow(scale_out_plan(desired=12), variant()), NOW)
+
+
+def test_restore_finds_a_change_step_functions_never_heard_about() -> None:
+    # Given an Apply that raised the floor and then timed out in Step Functions ($.applied never written)
+    ctl = memory_controller(observed={TARGET: observed(2, floor=(1, 8))})
+    doc = run_step(
+        ctl, "acquire_lock", workflow(scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant()), NOW
+    )
+    run_step(ctl, "apply", doc, NOW)
+    doc["error"] = {"Error": "States.Timeout", "Cause": ""}
+    # When the Catch restores the safe state
+    result = run_step(ctl, "restore_safe_state", doc, NOW)
+    # Then the floor it raised is put back
+    assert ctl.capacity.changes[-1] == (TARGET, "set_floor", 1)  # type: ignore[attr-defined]
+    assert "MinCapacity restored to 1" in result["notification"]["message"]
+    assert ctl.state.load(TARGET).applying is None
+
+
+def test_a_floor_that_could_not_be_restored_is_remembered_for_scale_in() -> None:
+    ctl = memory_controller(observed={TARGET: observed(2, floor=(1, 8))})
+    doc = run_step(
+        ctl, "acquire_lock", workflow(scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant()), NOW
+    )
+    doc = run_step(ctl, "apply", doc, NOW)
+    doc["error"] = {"Error": "InServiceTimeout", "Cause": ""}
+
+    def refused(target: Any, floor: int) -> None:
+        raise ActuationRejected("RegisterScalableTarget: AccessDenied")
+
+    ctl.capacity.set_floor = refused  # type: ignore[method-assign]
+    run_step(ctl, "restore_safe_state", doc, NOW)
+    state = ctl.state.load(TARGET)
+    assert (state.raised_floor, state.original_floor, state.lock) == (4, 1, None)
+
+
+@pytest.mark.parametrize(
+    ("seen", "match"),
+    [
+        (ObservedCapacity(desired=2, current=2, status="InService"), "rolled back"),
+        (ObservedCapacity(desired=4, current=2, status="RollingBack"), "went to RollingBack"),
+    ],
+    ids=["InService at the old count", "rolling back"],
+)
+def test_an_update_sagemaker_undid_fails_at_once(seen: ObservedCapacity, match: str) -> None:
+    ctl = memory_controller(observed={TARGET: observed(2)})
+    doc = run_step(ctl, "apply", workflow(scale_out_plan(), variant()), NOW)
+    ctl.capacity.observed[TARGET] = seen  # type: ignore[attr-defined]
+    with pytest.raises(ActuationRejected, match=match):
+        run_step(ctl, "check_capacity", doc, NOW + timedelta(seconds=30))
+
+
+def test_a_superseded_plan_releases_the_lock_quietly() -> None:
+    ctl = memory_controller(observed={TARGET: observed(3)})
+    doc = run_step(ctl, "acquire_lock", workflow(scale_out_plan(), variant()), NOW)
+    doc["error"] = {"Error": "StalePlan", "Cause": json.dumps({"errorMessage": "has 3, not the 2"})}
+    run_step(ctl, "release_superseded", doc, NOW)
+    state = ctl.state.load(TARGET)
+    assert (state.lock, state.last_scale_out_at, state.last_known_capacity) == (None, None, None)
+    assert ctl.state.history(TARGET)[0].outcome == "superseded"

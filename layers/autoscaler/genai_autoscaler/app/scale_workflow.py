@@ -27,6 +27,7 @@ from genai_autoscaler.domain.state import (
     acquire_lock,
     after_capacity_change,
     after_failure,
+    applying_by,
     release_lock,
 )
 from genai_autoscaler.domain.warm_up import WarmUpReport, summarize
@@ -38,6 +39,9 @@ from genai_autoscaler.errors import (
     StalePlan,
     TargetNotFound,
 )
+
+# Statuses after which an update will not complete (DescribeEndpoint and DescribeInferenceComponent).
+FAILED_STATUSES = frozenset({"Failed", "RollingBack", "UpdateRollbackFailed", "OutOfService", "Deleting"})
 
 
 class CaughtError(BaseModel):
@@ -159,38 +163,68 @@ def acquire(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]
 
 
 def apply(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
-    """Make the plan's change, after checking the target is still as the plan saw it.
+    """Make the plan's change, after checking it against the policy and the target as the plan saw it.
 
+    The change is written to the state before it is made: a retried step (or one Step Functions gave up on
+    while Lambda went on) finds it, and resumes it instead of mistaking its own change for someone else's.
     Returns the AppliedChange (None for a warm-up) and the deadline for reaching InService.
+    Raises StalePlan when the target moved since the decision, InvalidEvent for a plan outside the policy.
     """
     plan, policy = wf.plan, wf.policy
-    deadline = now + timedelta(seconds=policy.workflow.in_service_timeout_seconds)
+    deadline = {"deadline": (now + timedelta(seconds=policy.workflow.in_service_timeout_seconds)).isoformat()}
     observed = _observe(ctl, policy)
+    started = applying_by(ctl.state.load(plan.target_id), wf.execution)
+    if started is not None and _already_made(started, observed):
+        return {"applied": started.model_dump(mode="json"), **deadline}
     if not observed.in_service:
         raise StalePlan(f"{policy.name} is {observed.status}, not InService")
     if plan.action is Action.WARM:
-        return {"applied": None, "deadline": deadline.isoformat()}
-    if plan.desired_capacity is None or plan.actuation is None:
+        return {"applied": None, **deadline}
+    desired, actuation = plan.desired_capacity, plan.actuation
+    if desired is None or actuation is None:
         raise InvalidEvent(f"a {plan.action} plan needs desired_capacity and actuation")
+    if not policy.capacity.min <= desired <= policy.capacity.max:
+        raise InvalidEvent(
+            f"the plan asks for {desired}, outside {policy.name}'s capacity [{policy.capacity.min}, "
+            f"{policy.capacity.max}]"
+        )
 
-    if plan.actuation is Actuation.SET_CAPACITY:
+    if actuation is Actuation.SET_CAPACITY:
         if observed.scalable_target is not None:
             raise StalePlan(f"{policy.name} was registered with Application Auto Scaling after the decision")
-        if observed.desired != plan.current_capacity:
+        previous = started.previous if started else observed.desired
+        if observed.desired != (started.previous if started else plan.current_capacity):
             raise StalePlan(
                 f"{policy.name} has {observed.desired}, not the {plan.current_capacity} the decision saw"
             )
-        previous = observed.desired
-        ctl.capacity.set_capacity(policy, plan.desired_capacity)
     else:
         if observed.scalable_target is None:
             raise StalePlan(f"{policy.name} is no longer registered with Application Auto Scaling")
-        previous = observed.scalable_target.min_capacity
-        ctl.capacity.set_floor(policy, plan.desired_capacity)
-    change = AppliedChange(
-        actuation=plan.actuation.value, previous=previous, new=plan.desired_capacity, applied_at=now
-    )
-    return {"applied": change.model_dump(mode="json"), "deadline": deadline.isoformat()}
+        floor = observed.scalable_target.min_capacity
+        previous = started.previous if started else floor
+        if floor != previous or (started is None and plan.observed_floor not in (None, floor)):
+            raise StalePlan(
+                f"{policy.name}'s MinCapacity is {floor}, not the {plan.observed_floor} the decision saw"
+            )
+    change = AppliedChange(actuation=actuation.value, previous=previous, new=desired, applied_at=now)
+    ctl.state.update(plan.target_id, lambda state: state.model_copy(update={"applying": change}))
+    try:
+        if actuation is Actuation.SET_CAPACITY:
+            ctl.capacity.set_capacity(policy, desired)
+        else:
+            ctl.capacity.set_floor(policy, desired)
+    except (ActuationRejected, TargetNotFound):
+        # AWS said no: nothing was changed. (After a transient error it is not known, so the intent stays.)
+        ctl.state.update(plan.target_id, lambda state: state.model_copy(update={"applying": None}))
+        raise
+    return {"applied": change.model_dump(mode="json"), **deadline}
+
+
+def _already_made(change: AppliedChange, observed: ObservedCapacity) -> bool:
+    """Whether SageMaker (or Application Auto Scaling) already shows the change as requested."""
+    if change.actuation == Actuation.SET_CAPACITY:
+        return observed.desired == change.new
+    return observed.scalable_target is not None and observed.scalable_target.min_capacity == change.new
 
 
 def check_capacity(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
@@ -200,8 +234,13 @@ def check_capacity(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[st
     """
     policy, applied = wf.policy, wf.applied
     observed = _observe(ctl, policy)
-    if observed.status == "Failed":
-        raise ActuationRejected(f"{policy.name} went to Failed while scaling")
+    if observed.status in FAILED_STATUSES:
+        raise ActuationRejected(f"{policy.name} went to {observed.status} while scaling")
+    rolled_back = applied is not None and applied.actuation == Actuation.SET_CAPACITY and observed.in_service
+    if rolled_back and applied is not None and observed.desired != applied.new:
+        raise ActuationRejected(
+            f"{policy.name} is InService with {observed.desired}, not {applied.new}: the update was rolled back"
+        )
     if applied is None or applied.actuation == Actuation.RESTORE_FLOOR:
         ready = observed.in_service
     elif applied.actuation == Actuation.RAISE_FLOOR:
@@ -276,8 +315,10 @@ def record_success(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[st
     def succeeded(state: Any) -> Any:
         if change is not None:
             state = after_capacity_change(state, change, plan.action is Action.SCALE_OUT, now)
-        if wf.warm_up is not None and wf.warm_up.failures < wf.warm_up.invocations:
-            state = state.model_copy(update={"last_warm_at": now})  # the model answered: it is warm
+        if wf.warm_up is not None:
+            state = state.model_copy(update={"last_warm_attempt_at": now})
+            if wf.warm_up.failures < wf.warm_up.invocations:
+                state = state.model_copy(update={"last_warm_at": now})  # the model answered: it is warm
         if plan.hold_until is not None:
             state = state.model_copy(update={"manual_hold_until": plan.hold_until})
         return release_lock(state, wf.execution)
@@ -295,9 +336,15 @@ def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dic
     rolls a failed update back itself and refuses changes while an update is in progress.
     Never raises: whatever it could not do is said in the notification.
     """
-    plan, change = wf.plan, wf.applied
+    plan, policy = wf.plan, wf.policy
     error = wf.error or CaughtError.model_validate({"Error": "Unknown", "Cause": ""})
-    policy = wf.policy
+    # A change Step Functions did not hear back about (a timed-out Apply) is still in the state.
+    change = wf.applied
+    if change is None:
+        try:
+            change = applying_by(ctl.state.load(plan.target_id), wf.execution)
+        except AutoscalerError:
+            change = None
     safe: list[str] = []
     floor: int | None = None
     if change is None:
@@ -309,7 +356,10 @@ def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dic
             safe.append(f"Application Auto Scaling MinCapacity restored to {change.previous}")
         except AutoscalerError as exc:
             floor = change.new
-            safe.append(f"could NOT restore MinCapacity to {change.previous} ({exc}); it stays {change.new}")
+            safe.append(
+                f"could NOT restore MinCapacity to {change.previous} ({exc}); it stays {change.new}, and the "
+                "next scale-in lowers it"
+            )
     elif change.actuation == Actuation.SET_CAPACITY:
         safe.append(
             f"the requested count {change.new} was left to SageMaker, which rolls back a failed update itself"
@@ -329,7 +379,7 @@ def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dic
         safe.append(f"its capacity could not be read ({exc})")
 
     def failed(state: Any) -> Any:
-        state = after_failure(state, plan.action is Action.SCALE_OUT, observed_capacity, floor, now)
+        state = after_failure(state, plan.action is Action.SCALE_OUT, change, observed_capacity, floor, now)
         return release_lock(state, wf.execution)
 
     summary = "; ".join(safe)
@@ -345,6 +395,25 @@ def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dic
     return {"notification": notification.model_dump()}
 
 
+def release_superseded(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+    """The target moved between the decision and Apply (another scale, a person): nothing was changed, so
+    this ends quietly. The lock is released; no cooldown starts; the next decision sees the target as it is."""
+    plan = wf.plan
+    reason = wf.error.message if wf.error else "the target changed since the decision"
+    record = ActionRecord(
+        target_id=plan.target_id,
+        at=now,
+        action=plan.action.value,
+        outcome="superseded",
+        reason=reason,
+        from_capacity=plan.current_capacity,
+        to_capacity=plan.desired_capacity,
+        execution=wf.execution,
+    )
+    ctl.state.update(plan.target_id, lambda state: release_lock(state, wf.execution), record)
+    return {"superseded": reason}
+
+
 STEPS = {
     "acquire_lock": acquire,
     "apply": apply,
@@ -352,6 +421,7 @@ STEPS = {
     "warm_up": warm_up,
     "record_success": record_success,
     "restore_safe_state": restore_safe_state,
+    "release_superseded": release_superseded,
 }
 
 

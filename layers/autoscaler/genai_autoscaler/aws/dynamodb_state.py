@@ -1,4 +1,4 @@
-"""StateStore on DynamoDB: one item per target (sk STATE) and its history (sk ACTION#<time>#<n>).
+"""StateStore on DynamoDB: one item per target (sk STATE) and its history (sk ACTION#<time>#<version>).
 
 Every change is a read-modify-write guarded by the item's version, written in one transaction with its
 history record, so a lock, a cooldown and the record of the action that set them never diverge.
@@ -6,7 +6,6 @@ history record, so a lock, a cooldown and the record of the action that set them
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -121,7 +120,9 @@ class DynamoDbStateStore(StateStore):
             put["ExpressionAttributeValues"] = {":expected": {"N": str(current.version)}}
         writes: list[dict[str, Any]] = [{"Put": put}]
         if record is not None:
-            writes.append({"Put": {"TableName": self._table, "Item": self._history_item(record)}})
+            writes.append(
+                {"Put": {"TableName": self._table, "Item": self._history_item(record, new.version)}}
+            )
         try:
             self._dynamodb.transact_write_items(TransactItems=writes)
         except ClientError as exc:
@@ -130,8 +131,9 @@ class DynamoDbStateStore(StateStore):
             raise translate(exc, f"writing the state of {new.target_id}") from exc
         return True
 
-    def _history_item(self, record: ActionRecord) -> dict[str, Any]:
-        sort_key = f"{HISTORY_PREFIX}{record.at.isoformat()}#{uuid.uuid4().hex[:8]}"
+    def _history_item(self, record: ActionRecord, version: int) -> dict[str, Any]:
+        # The state's version, written in the same transaction, orders records made in the same instant.
+        sort_key = f"{HISTORY_PREFIX}{record.at.isoformat()}#{version:010d}"
         data = record.model_dump(mode="json")
         data["expires_at"] = int((record.at + HISTORY_RETENTION).timestamp())
         return self._key(record.target_id, sort_key) | {

@@ -80,6 +80,8 @@ class _Decider:
         }
         if self.observed is not None:
             base["current_capacity"] = self.observed.desired
+            if self.observed.scalable_target is not None:
+                base["observed_floor"] = self.observed.scalable_target.min_capacity
         if lead is not None:
             base |= {
                 "signal": lead.signal,
@@ -232,6 +234,13 @@ class _Decider:
             holding = capacity_units(policy.kind, current)
             at_max = f"{lead.describe()}, but {policy.name} is at its {ceiling_name} ({holding})"
             if lead.signal is Signal.MODEL_LOADING_WAIT and policy.warm_up.target_models:
+                tried = self.state.last_warm_attempt_at
+                if tried is not None and self.now - tried < timedelta(
+                    seconds=policy.scale_out.cooldown_seconds
+                ):
+                    return self.ignore(
+                        f"{at_max}; its models were warmed {_seconds(self.now - tried)} ago.", **figures
+                    )
                 return self._warm(policy, f"{at_max}: loading its models with warm-up invocations.", figures)
             if self.newly_alarming:
                 return self.plan(Action.NOTIFY_ONLY, f"{at_max}: nothing more to add.", **figures)
@@ -460,9 +469,14 @@ def plan_requested_scale(
     if desired == current and hold_until is None:
         raise ValueError(f"{policy.name} already has {desired}: nothing to do")
     held = f"; held until {hold_until.isoformat()}" if hold_until else ""
-    registered = observed.scalable_target is not None
-    if registered:
-        floor = observed.scalable_target.min_capacity if observed.scalable_target else current
+    floor: int | None = None
+    if observed.scalable_target is not None:
+        if desired > observed.scalable_target.max_capacity:
+            raise ValueError(
+                f"desired_capacity {desired} is above {policy.name}'s Application Auto Scaling MaxCapacity "
+                f"{observed.scalable_target.max_capacity}"
+            )
+        floor = observed.scalable_target.min_capacity
         current, actuation = floor, Actuation.RAISE_FLOOR if desired > floor else Actuation.RESTORE_FLOOR
     else:
         actuation = Actuation.SET_CAPACITY
@@ -479,5 +493,6 @@ def plan_requested_scale(
         current_capacity=current,
         desired_capacity=desired,
         actuation=actuation,
+        observed_floor=floor,
         hold_until=hold_until,
     )

@@ -47,6 +47,9 @@ class Plan(BaseModel):
     current_capacity: int | None = None
     desired_capacity: int | None = None
     actuation: Actuation | None = None
+    observed_floor: int | None = Field(
+        None, description="The Application Auto Scaling MinCapacity the decision saw (floor plans check it)."
+    )
     observed_value: float | None = None
     threshold: float | None = None
     unit: str | None = None

@@ -125,21 +125,35 @@ class WarmUp(_Block):
         return self
 
 
+WORKFLOW_MARGIN_SECONDS = 1800
+MAX_POLLS = 720
+
+
 class WorkflowSettings(_Block):
     in_service_timeout_seconds: int = Field(
-        1200, ge=60, description="How long a scale may take to reach InService before it is abandoned."
+        1200,
+        ge=60,
+        le=7200,
+        description="How long a scale may take to reach InService before it is abandoned.",
     )
-    poll_interval_seconds: int = Field(30, ge=0, le=600)
+    poll_interval_seconds: int = Field(30, ge=5, le=600)
     lock_ttl_seconds: int = Field(
         3600, ge=60, description="A lock older than this is taken to be left by a crashed workflow."
     )
 
     @model_validator(mode="after")
-    def _lock_outlives_the_wait(self) -> Self:
-        if self.lock_ttl_seconds <= self.in_service_timeout_seconds:
+    def _bounded_wait(self) -> Self:
+        # The lock must outlive the wait plus warm-up and retries, or a slow scale could lose it.
+        if self.lock_ttl_seconds < self.in_service_timeout_seconds + WORKFLOW_MARGIN_SECONDS:
             raise ValueError(
-                f"lock_ttl_seconds ({self.lock_ttl_seconds}) must exceed in_service_timeout_seconds "
-                f"({self.in_service_timeout_seconds}), or a slow scale could lose its lock"
+                f"lock_ttl_seconds ({self.lock_ttl_seconds}) must be at least in_service_timeout_seconds "
+                f"({self.in_service_timeout_seconds}) + {WORKFLOW_MARGIN_SECONDS} (warm-up and retries)"
+            )
+        # Each poll adds events to the execution's history, which Step Functions caps at 25,000.
+        polls = self.in_service_timeout_seconds // self.poll_interval_seconds
+        if polls > MAX_POLLS:
+            raise ValueError(
+                f"in_service_timeout_seconds / poll_interval_seconds is {polls} polls; at most {MAX_POLLS}"
             )
         return self
 

@@ -23,6 +23,18 @@ class Lock(BaseModel):
         return now < self.expires_at
 
 
+class AppliedChange(BaseModel):
+    """What a workflow changed, so that a failure can put it back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actuation: str
+    previous: int
+    new: int
+    previous_max: int | None = None
+    applied_at: datetime
+
+
 class TargetState(BaseModel):
     """The controller's memory of one target (one DynamoDB item)."""
 
@@ -40,7 +52,11 @@ class TargetState(BaseModel):
     manual_hold_until: datetime | None = None
     # The start of the INSUFFICIENT_DATA episode that has been reported, so that it is reported once.
     insufficient_data_reported_since: datetime | None = None
+    # When the model last answered warm-up invocations (keep-warm), and when warm-up was last tried (its cooldown).
     last_warm_at: datetime | None = None
+    last_warm_attempt_at: datetime | None = None
+    # The change the lock holder is making, written before it is made: a retried or timed-out step finds it.
+    applying: AppliedChange | None = None
     version: int = 0
 
     def lock_held(self, now: datetime) -> bool:
@@ -76,18 +92,6 @@ class ObservedCapacity(BaseModel):
         return self.status == IN_SERVICE
 
 
-class AppliedChange(BaseModel):
-    """What a workflow changed, so that a failure can put it back."""
-
-    model_config = ConfigDict(frozen=True)
-
-    actuation: str
-    previous: int
-    new: int
-    previous_max: int | None = None
-    applied_at: datetime
-
-
 class ActionRecord(BaseModel):
     """One line of a target's history (a DynamoDB item under the target, expiring after 90 days)."""
 
@@ -119,14 +123,22 @@ def acquire_lock(state: TargetState, owner: str, now: datetime, ttl: timedelta) 
 def release_lock(state: TargetState, owner: str) -> TargetState:
     if state.lock is None or state.lock.owner != owner:
         return state
-    return state.model_copy(update={"lock": None})
+    return state.model_copy(update={"lock": None, "applying": None})
+
+
+def applying_by(state: TargetState, owner: str) -> AppliedChange | None:
+    """The change `owner` started, if it still holds the lock."""
+    return state.applying if state.lock is not None and state.lock.owner == owner else None
 
 
 def after_capacity_change(
     state: TargetState, change: AppliedChange, scaled_out: bool, now: datetime
 ) -> TargetState:
     """The state after a capacity change that reached InService: cooldowns start, the new baseline is known."""
-    update: dict[str, object] = {"last_scale_out_at" if scaled_out else "last_scale_in_at": now}
+    update: dict[str, object] = {
+        "last_scale_out_at" if scaled_out else "last_scale_in_at": now,
+        "applying": None,
+    }
     match change.actuation:
         case "set_capacity":
             update["last_known_capacity"] = change.new
@@ -143,14 +155,32 @@ def after_capacity_change(
 
 
 def after_failure(
-    state: TargetState, scaled_out: bool, observed_capacity: int | None, floor: int | None, now: datetime
+    state: TargetState,
+    scaled_out: bool,
+    change: AppliedChange | None,
+    observed_capacity: int | None,
+    floor_now: int | None,
+    now: datetime,
 ) -> TargetState:
-    """The state after a failed workflow: the cooldown starts (no hammering), the baseline is what was left."""
-    update: dict[str, object] = {"last_scale_out_at" if scaled_out else "last_scale_in_at": now}
+    """The state after a failed workflow: the cooldown starts (no hammering), the baseline is what was left.
+
+    `floor_now` is the Application Auto Scaling floor the failure left (after any restore); a floor above the
+    one the controller found stays recorded as raised, so that a later scale-in lowers it.
+    """
+    update: dict[str, object] = {
+        "last_scale_out_at" if scaled_out else "last_scale_in_at": now,
+        "applying": None,
+    }
     if observed_capacity is not None:
         update["last_known_capacity"] = observed_capacity
-    if floor is not None and state.raised_floor is not None:
-        update["raised_floor"] = None if state.original_floor == floor else floor
+    if change is not None and change.actuation != "set_capacity" and floor_now is not None:
+        original = state.original_floor
+        if original is None and change.actuation == "raise_floor":
+            original = change.previous
+        if original is None or floor_now <= original:
+            update |= {"raised_floor": None, "original_floor": None}
+        else:
+            update |= {"raised_floor": floor_now, "original_floor": original}
     return state.model_copy(update=update)
 
 
