@@ -317,6 +317,16 @@ EVALUATION = [
         actuation=Actuation.RESTORE_FLOOR,
     ),
     Case(
+        "a raised floor is never lowered below the policy's minimum",
+        evaluation(latency(OK, 900, since=ago(5000)), concurrency(OK, 0.5, since=ago(5000))),
+        Action.IGNORE,
+        None,
+        "MinCapacity 2 stays",
+        policy=variant(capacity={"min": 2, "max": 8}),
+        seen=observed(2, floor=(2, 10)),
+        remembered=state(raised_floor=2, original_floor=1),
+    ),
+    Case(
         "floor never raised: Application Auto Scaling owns scale-in",
         evaluation(latency(OK, 900, since=ago(5000))),
         Action.IGNORE,

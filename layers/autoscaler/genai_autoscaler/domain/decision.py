@@ -359,7 +359,9 @@ class _Decider:
         raised = self.state.raised_floor
         assert raised is not None  # _scale_in hands over only floors the controller raised
         original = self.state.original_floor if self.state.original_floor is not None else policy.capacity.min
-        floor = max(original, raised - policy.scale_in.max_step, min(needed, raised))
+        # Back toward the floor the team had, one step at a time, never below what utilization needs or the
+        # policy's own minimum.
+        floor = max(original, policy.capacity.min, raised - policy.scale_in.max_step, min(needed, raised))
         if floor >= raised:
             return self.ignore(f"All signals OK, but the raised MinCapacity {raised} stays: {needed_why}.")
         return self.plan(
