@@ -426,3 +426,15 @@ def test_models_are_not_warmed_again_within_the_cooldown() -> None:
 def test_a_planned_scale_cannot_pass_the_application_auto_scaling_maximum() -> None:
     with pytest.raises(ValueError, match=r"above .* MaxCapacity 5"):
         plan_requested_scale(variant(), observed(2, floor=(1, 5)), 6, "launch", None, NOW)
+
+
+def test_no_warm_up_is_planned_when_the_policy_turns_it_off() -> None:
+    policy = variant(
+        multi_model=True,
+        capacity={"min": 1, "max": 4},
+        signals={"model_loading_wait_ms": 2000},
+        warm_up={"enabled": False, "target_models": ["a.tar.gz"]},
+    )
+    reading = SignalReading(Signal.MODEL_LOADING_WAIT, ALARM, ago(60), 6.1e6, 2e6, "Microseconds")
+    plan = decide(evaluation(reading), policy, observed(4), state(), NOW)
+    assert plan.action is Action.IGNORE

@@ -178,7 +178,18 @@ def test_missing_data_is_notified_once() -> None:
 def test_scale_in_is_sized_by_the_current_peak_not_the_alarms_last_figure() -> None:
     ctl = controller(**{LLM: observed(4)})
     _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
+    # With a current peak of 2.0 per instance, 4 instances need ceil(8 / (8 x 0.7)) = 2: one step, to 3
+    ctl.metrics.peaks[(LLM, "concurrency")] = 2.0
+    (sized,) = [o for o in evaluate_targets(ctl, NOW) if o.plan and o.plan.target == "llm-prod/AllTraffic"]
+    assert sized.plan is not None
+    assert (sized.plan.action, sized.plan.desired_capacity) == (Action.SCALE_IN, 3)
+    assert "peak concurrency 8.0 needs 2" in sized.plan.reason
+    # ... read over the stabilization window that just ended
+    (metric, start, end) = ctl.metrics.queries[-1]
+    assert (metric, end - start, end) == ("ConcurrentRequestsPerModel", timedelta(seconds=900), NOW)
     # Without datapoints in the window: hold rather than scale in blind
+    ctl = controller(**{LLM: observed(4)})
+    _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
     (llm,) = [o for o in evaluate_targets(ctl, NOW) if o.plan and o.plan.target == "llm-prod/AllTraffic"]
     assert llm.plan is not None
     assert llm.plan.action is Action.IGNORE
@@ -198,4 +209,18 @@ def test_one_targets_failure_does_not_stop_the_others() -> None:
     outcomes = evaluate_targets(ctl, NOW)
     # Then every SageMaker target was tried, each failure is named, and none stopped the loop
     assert [o.dispatch for o in outcomes] == [Dispatch.FAILED] * 3
-    assert "llama3-8b-ic: describing llama3-8b-ic: ThrottlingException" in (outcomes[-1].note or "")
+    assert "llama3-8b-ic: TransientAwsError: describing llama3-8b-ic: ThrottlingException" in (
+        outcomes[-1].note or ""
+    )
+
+
+def test_advisory_warm_ups_follow_the_warm_up_cooldown() -> None:
+    # Given mme-prod at its maximum with models waiting to load, in advisory mode
+    document = {**EXAMPLE, "defaults": {**EXAMPLE["defaults"], "advisory": True}}
+    ctl = controller(document, **{"variant/mme-prod/AllTraffic": observed(4)})
+    notices = []
+    for minute in range(3):
+        outcome = route_alarm(event("alarm_mme_loading_wait"), ctl, NOW + timedelta(minutes=minute))
+        notices.append(outcome.dispatch)
+    # Then it reports the warm-up once, then waits out the cooldown
+    assert notices == [Dispatch.NOTIFIED, Dispatch.NOTHING, Dispatch.NOTHING]

@@ -13,7 +13,14 @@ from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import TargetPolicy
 from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
-from genai_autoscaler.errors import ActuationRejected, InServiceTimeout, InvalidEvent, LockHeld, StalePlan
+from genai_autoscaler.errors import (
+    ActuationRejected,
+    InServiceTimeout,
+    InvalidEvent,
+    LockHeld,
+    StalePlan,
+    TransientAwsError,
+)
 
 from tests.unit.builders import NOW, observed, variant
 
@@ -24,6 +31,11 @@ def workflow(plan: Plan, policy: TargetPolicy) -> dict[str, Any]:
     """The state document as the ASL's Prepare state builds it."""
     request = ScaleRequest(plan=plan, policy=policy.model_dump(mode="json"))
     return {"request": request.model_dump(mode="json"), "execution": "wf-1"}
+
+
+def locked(ctl: Any, plan: Plan, policy: TargetPolicy) -> dict[str, Any]:
+    """The state document after AcquireLock, as Apply receives it."""
+    return run_step(ctl, "acquire_lock", workflow(plan, policy), NOW)
 
 
 def scale_out_plan(desired: int = 4, current: int = 2, actuation: Actuation = Actuation.SET_CAPACITY) -> Plan:
@@ -98,7 +110,7 @@ def test_apply_refuses_a_plan_the_target_no_longer_matches(seen: ObservedCapacit
 
 def test_a_raised_floor_is_ready_once_the_count_reaches_it_and_is_remembered() -> None:
     ctl = memory_controller(observed={TARGET: observed(2, floor=(1, 8))})
-    doc = workflow(scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant())
+    doc = locked(ctl, scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant())
     doc = run_step(ctl, "apply", doc, NOW)
     assert doc["applied"]["previous"] == 1
     assert doc["applied"]["new"] == 4
@@ -111,7 +123,7 @@ def test_a_raised_floor_is_ready_once_the_count_reaches_it_and_is_remembered() -
 def test_waiting_past_the_deadline_is_an_in_service_timeout() -> None:
     capacity = MemoryCapacity({TARGET: observed(2)})
     ctl = memory_controller(observed=capacity.observed)
-    doc = run_step(ctl, "apply", workflow(scale_out_plan(), variant()), NOW)
+    doc = run_step(ctl, "apply", locked(ctl, scale_out_plan(), variant()), NOW)
     # SageMaker still shows the old count, as an endpoint stuck in Updating would
     ctl.capacity.observed[TARGET] = ObservedCapacity(desired=4, current=2, status="Updating")  # type: ignore[attr-defined]
     assert run_step(ctl, "check_capacity", doc, NOW + timedelta(seconds=600))["capacity"]["ready"] is False
@@ -298,7 +310,7 @@ def test_a_floor_that_could_not_be_restored_is_remembered_for_scale_in() -> None
 )
 def test_an_update_sagemaker_undid_fails_at_once(seen: ObservedCapacity, match: str) -> None:
     ctl = memory_controller(observed={TARGET: observed(2)})
-    doc = run_step(ctl, "apply", workflow(scale_out_plan(), variant()), NOW)
+    doc = run_step(ctl, "apply", locked(ctl, scale_out_plan(), variant()), NOW)
     ctl.capacity.observed[TARGET] = seen  # type: ignore[attr-defined]
     with pytest.raises(ActuationRejected, match=match):
         run_step(ctl, "check_capacity", doc, NOW + timedelta(seconds=30))
@@ -312,3 +324,49 @@ def test_a_superseded_plan_releases_the_lock_quietly() -> None:
     state = ctl.state.load(TARGET)
     assert (state.lock, state.last_scale_out_at, state.last_known_capacity) == (None, None, None)
     assert ctl.state.history(TARGET)[0].outcome == "superseded"
+
+
+def test_apply_changes_nothing_without_the_lock() -> None:
+    # Given a late Apply whose workflow no longer holds the lock (it expired, another took it)
+    ctl = memory_controller(observed={TARGET: observed(2)})
+    with pytest.raises(LockHeld, match="no longer holds the lock"):
+        run_step(ctl, "apply", workflow(scale_out_plan(), variant()), NOW)
+    assert not ctl.capacity.changes  # type: ignore[attr-defined]
+    assert ctl.state.load(TARGET).applying is None
+
+
+def test_a_dead_workflows_change_is_not_inherited_by_the_next() -> None:
+    # Given wf-1 applied 2 -> 4 and died with its change recorded; its lock expired
+    ctl = memory_controller(observed={TARGET: observed(2)})
+    run_step(ctl, "apply", locked(ctl, scale_out_plan(), variant()), NOW)
+    assert ctl.state.load(TARGET).applying is not None
+    # When wf-2 takes the lock two hours later
+    later = NOW + timedelta(hours=2)
+    second = workflow(scale_out_plan(desired=6, current=4), variant()) | {"execution": "wf-2"}
+    run_step(ctl, "acquire_lock", second, later)
+    # Then wf-1's change is not taken for wf-2's
+    assert ctl.state.load(TARGET).applying is None
+    result = run_step(ctl, "apply", second, later)
+    assert (result["applied"]["previous"], result["applied"]["new"]) == (4, 6)
+
+
+def test_after_a_throttled_floor_change_the_state_follows_what_aws_shows() -> None:
+    # Given a raised floor 4 (from 1) being lowered to 3, and Application Auto Scaling throttling the call
+    ctl = memory_controller(observed={TARGET: observed(4, floor=(4, 8))})
+    ctl.state.states[TARGET] = TargetState(target_id=TARGET, raised_floor=4, original_floor=1)  # type: ignore[attr-defined]
+    plan = scale_out_plan(desired=3, current=4, actuation=Actuation.RESTORE_FLOOR).model_copy(
+        update={"action": Action.SCALE_IN, "observed_floor": 4}
+    )
+    doc = locked(ctl, plan, variant())
+
+    def throttled(target: Any, floor: int) -> None:
+        raise TransientAwsError("RegisterScalableTarget: ThrottlingException")
+
+    ctl.capacity.set_floor = throttled  # type: ignore[method-assign]
+    with pytest.raises(TransientAwsError):
+        run_step(ctl, "apply", doc, NOW)
+    doc["error"] = {"Error": "TransientAwsError", "Cause": ""}
+    run_step(ctl, "restore_safe_state", doc, NOW)
+    # Then the state records the floor AWS still has (4), not the one that was meant (3)
+    state = ctl.state.load(TARGET)
+    assert (state.raised_floor, state.original_floor, state.applying) == (4, 1, None)

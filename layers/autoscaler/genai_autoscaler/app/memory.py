@@ -125,8 +125,10 @@ class MemoryMetrics(MetricReader):
     """Peaks by (target id, signal); a pair not listed has no datapoints."""
 
     peaks: dict[tuple[str, str], float] = field(default_factory=dict)
+    queries: list[tuple[str, datetime, datetime]] = field(default_factory=list)
 
     def peak(self, spec: AlarmSpec, start: datetime, end: datetime) -> float | None:
+        self.queries.append((spec.metric_name, start, end))
         return self.peaks.get((spec.target_id, spec.signal.value))
 
 

@@ -49,7 +49,6 @@ from genai_autoscaler.domain.signals import (
 )
 from genai_autoscaler.domain.state import ActionRecord, remember_decision
 from genai_autoscaler.domain.targets import TargetKind
-from genai_autoscaler.errors import AutoscalerError
 
 _TARGET_POLICY: TypeAdapter[TargetPolicy] = TypeAdapter(TargetPolicy)
 
@@ -179,9 +178,11 @@ def evaluate_targets(ctl: Controller, now: datetime) -> list[RoutingOutcome]:
             continue  # reported on their alarm events only, in this version
         try:
             outcomes.append(_evaluate(ctl, policy, snapshot, now, f"eval-{slot}"))
-        except AutoscalerError as exc:
-            # One target's trouble (throttling, a refused call) must not stop the evaluation of the others.
-            outcomes.append(RoutingOutcome(plan=None, dispatch=Dispatch.FAILED, note=f"{policy.name}: {exc}"))
+        except Exception as exc:
+            # One target's trouble (throttling, a refused call, a network error, a bad state item) must not
+            # stop the evaluation of the others; the handler logs and counts it.
+            note = f"{policy.name}: {type(exc).__name__}: {exc}"
+            outcomes.append(RoutingOutcome(plan=None, dispatch=Dispatch.FAILED, note=note))
     return outcomes
 
 

@@ -24,6 +24,7 @@ from genai_autoscaler.domain.state import (
     ActionRecord,
     AppliedChange,
     ObservedCapacity,
+    TargetState,
     acquire_lock,
     after_capacity_change,
     after_failure,
@@ -36,6 +37,7 @@ from genai_autoscaler.errors import (
     AutoscalerError,
     InServiceTimeout,
     InvalidEvent,
+    LockHeld,
     StalePlan,
     TargetNotFound,
 )
@@ -207,7 +209,16 @@ def apply(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
                 f"{policy.name}'s MinCapacity is {floor}, not the {plan.observed_floor} the decision saw"
             )
     change = AppliedChange(actuation=actuation.value, previous=previous, new=desired, applied_at=now)
-    ctl.state.update(plan.target_id, lambda state: state.model_copy(update={"applying": change}))
+
+    def intend(state: TargetState) -> TargetState:
+        # Only the lock holder changes capacity: a late Apply whose workflow has moved on must not.
+        if state.lock is None or state.lock.owner != wf.execution or not state.lock.held_at(now):
+            raise LockHeld(
+                f"{wf.execution} no longer holds the lock of {plan.target_id}; nothing was changed"
+            )
+        return state.model_copy(update={"applying": change})
+
+    ctl.state.update(plan.target_id, intend)
     try:
         if actuation is Actuation.SET_CAPACITY:
             ctl.capacity.set_capacity(policy, desired)
@@ -315,10 +326,10 @@ def record_success(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[st
     def succeeded(state: Any) -> Any:
         if change is not None:
             state = after_capacity_change(state, change, plan.action is Action.SCALE_OUT, now)
-        if wf.warm_up is not None:
-            state = state.model_copy(update={"last_warm_attempt_at": now})
-            if wf.warm_up.failures < wf.warm_up.invocations:
-                state = state.model_copy(update={"last_warm_at": now})  # the model answered: it is warm
+        if plan.action is Action.WARM or wf.warm_up is not None:
+            state = state.model_copy(update={"last_warm_attempt_at": now})  # the warm-up cooldown starts
+        if wf.warm_up is not None and wf.warm_up.failures < wf.warm_up.invocations:
+            state = state.model_copy(update={"last_warm_at": now})  # the model answered: it is warm
         if plan.hold_until is not None:
             state = state.model_copy(update={"manual_hold_until": plan.hold_until})
         return release_lock(state, wf.execution)
@@ -374,6 +385,8 @@ def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dic
             # What this workflow changed becomes the baseline; a count it never touched (someone else's
             # change, seen as a stale plan) must stay visible as a manual change to the next decision.
             observed_capacity = observed.desired if change is not None else None
+            if observed.scalable_target is not None and floor is not None:
+                floor = observed.scalable_target.min_capacity  # what AWS shows, not what was meant
             safe.append(f"{policy.name} is {observed.status} with {observed.current} of {observed.desired}")
     except AutoscalerError as exc:
         safe.append(f"its capacity could not be read ({exc})")

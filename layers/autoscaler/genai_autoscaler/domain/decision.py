@@ -233,7 +233,8 @@ class _Decider:
         if desired <= current:
             holding = capacity_units(policy.kind, current)
             at_max = f"{lead.describe()}, but {policy.name} is at its {ceiling_name} ({holding})"
-            if lead.signal is Signal.MODEL_LOADING_WAIT and policy.warm_up.target_models:
+            warms = policy.warm_up.enabled and bool(policy.warm_up.target_models)
+            if lead.signal is Signal.MODEL_LOADING_WAIT and warms:
                 tried = self.state.last_warm_attempt_at
                 if tried is not None and self.now - tried < timedelta(
                     seconds=policy.scale_out.cooldown_seconds

@@ -117,7 +117,10 @@ def acquire_lock(state: TargetState, owner: str, now: datetime, ttl: timedelta) 
         raise LockHeld(
             f"{state.target_id} is locked by {state.lock.owner} until {state.lock.expires_at.isoformat()}"
         )
-    return state.model_copy(update={"lock": Lock(owner=owner, acquired_at=now, expires_at=now + ttl)})
+    update: dict[str, object] = {"lock": Lock(owner=owner, acquired_at=now, expires_at=now + ttl)}
+    if state.lock is None or state.lock.owner != owner:
+        update["applying"] = None  # a change a dead workflow left behind is not the new holder's
+    return state.model_copy(update=update)
 
 
 def release_lock(state: TargetState, owner: str) -> TargetState:
@@ -135,10 +138,7 @@ def after_capacity_change(
     state: TargetState, change: AppliedChange, scaled_out: bool, now: datetime
 ) -> TargetState:
     """The state after a capacity change that reached InService: cooldowns start, the new baseline is known."""
-    update: dict[str, object] = {
-        "last_scale_out_at" if scaled_out else "last_scale_in_at": now,
-        "applying": None,
-    }
+    update: dict[str, object] = {"last_scale_out_at" if scaled_out else "last_scale_in_at": now}
     match change.actuation:
         case "set_capacity":
             update["last_known_capacity"] = change.new
@@ -167,10 +167,7 @@ def after_failure(
     `floor_now` is the Application Auto Scaling floor the failure left (after any restore); a floor above the
     one the controller found stays recorded as raised, so that a later scale-in lowers it.
     """
-    update: dict[str, object] = {
-        "last_scale_out_at" if scaled_out else "last_scale_in_at": now,
-        "applying": None,
-    }
+    update: dict[str, object] = {"last_scale_out_at" if scaled_out else "last_scale_in_at": now}
     if observed_capacity is not None:
         update["last_known_capacity"] = observed_capacity
     if change is not None and change.actuation != "set_capacity" and floor_now is not None:
@@ -200,7 +197,11 @@ def remember_decision(state: TargetState, plan: Plan) -> TargetState:
         update["insufficient_data_reported_since"] = plan.insufficient_data_since
     if plan.advisory:
         # What advisory mode reports follows the cadence real actions would: the same cooldowns apply.
-        cooldown = {"scale_out": "last_scale_out_at", "scale_in": "last_scale_in_at", "warm": "last_warm_at"}
+        cooldown = {
+            "scale_out": "last_scale_out_at",
+            "scale_in": "last_scale_in_at",
+            "warm": "last_warm_attempt_at",
+        }
         if plan.action.value in cooldown:
             update[cooldown[plan.action.value]] = plan.decided_at
     return state.model_copy(update=update) if update else state
