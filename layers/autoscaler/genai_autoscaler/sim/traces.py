@@ -1,0 +1,302 @@
+"""Request traces for the simulator: read them, draw arrivals, shape the load.
+
+Two kinds of trace:
+
+- a request log, one request per row (`timestamp,input_tokens,output_tokens`, or the Azure LLM trace's
+  `TIMESTAMP,ContextTokens,GeneratedTokens`);
+- a rate series, requests per second per window (`timestamp,rate_rps`, or the ServeGen aggregate file's
+  `model,timestamp,total_rate_rps,active_clients`, one model at a time).
+
+Timestamps are seconds (a float, from any origin) or ISO 8601; every trace is moved to start at 0. Requests
+inside a rate window are drawn as a Poisson process from a seed, so the same seed gives the same requests.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+
+class TraceFormatError(ValueError):
+    """A trace that cannot be read; the message names the file, and the line where there is one."""
+
+
+@dataclass(frozen=True)
+class RequestLog:
+    """Requests by arrival time (seconds from the trace's start, sorted), with their token counts if known."""
+
+    arrivals: Floats
+    input_tokens: Ints | None
+    output_tokens: Ints | None
+    duration: float
+    source: str
+
+    def __len__(self) -> int:
+        return int(self.arrivals.size)
+
+
+@dataclass(frozen=True)
+class RateSeries:
+    """Requests per second per window. A NaN rate is a gap in the data (no figure), not an idle window."""
+
+    starts: Floats
+    widths: Floats
+    rates: Floats
+    source: str
+
+    @property
+    def duration(self) -> float:
+        return float(self.starts[-1] + self.widths[-1]) if self.starts.size else 0.0
+
+    @property
+    def gaps(self) -> npt.NDArray[np.bool_]:
+        return np.isnan(self.rates)
+
+    def expected_requests(self) -> float:
+        return float(np.nansum(self.rates * self.widths))
+
+
+Trace = RequestLog | RateSeries
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+_REQUEST_LOG = ("timestamp", "input_tokens", "output_tokens")
+_RATE_SERIES = ("timestamp", "rate_rps")
+_AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+_SERVEGEN = ("model", "timestamp", "total_rate_rps", "active_clients")
+
+
+def _seconds(text: str, where: str) -> float:
+    """A timestamp as seconds: a number as it is, ISO 8601 (naive = UTC) as seconds since the epoch."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    value = text.strip()
+    # Python's ISO parser takes at most 6 fractional digits; the Azure trace has 7.
+    if "." in value:
+        head, _, tail = value.partition(".")
+        digits = "".join(c for c in tail if c.isdigit())
+        value = f"{head}.{digits[:6]}{tail[len(digits) :]}"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise TraceFormatError(f"{where}: timestamp {text!r} is neither seconds nor ISO 8601") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _number(text: str, where: str, column: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise TraceFormatError(f"{where}: {column} {text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise TraceFormatError(f"{where}: {column} {text!r} must be a finite number >= 0")
+    return value
+
+
+def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = [h.strip() for h in next(reader, [])]
+            rows = [
+                (n, row) for n, row in enumerate(reader, start=2) if row and any(cell.strip() for cell in row)
+            ]
+    except OSError as exc:
+        raise TraceFormatError(f"{path}: cannot read the file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise TraceFormatError(f"{path}: not a UTF-8 CSV file") from None
+    return header, rows
+
+
+def read_trace(path: Path, model: str | None = None) -> Trace:
+    """Read a trace in any of the four formats, told apart by their header.
+
+    `model` picks one model of the ServeGen file (required there). Raises TraceFormatError naming the file,
+    line and column of the first problem.
+    """
+    header, rows = _rows(path)
+    columns = tuple(header)
+    if not rows:
+        raise TraceFormatError(f"{path}: no rows after the header")
+    if columns[:3] == _REQUEST_LOG or columns[:3] == _AZURE:
+        return _request_log(path, rows, azure=columns[:3] == _AZURE)
+    if columns[:2] == _RATE_SERIES:
+        return _rate_series(path, [(n, row[0], row[1]) for n, row in rows], gap_when_idle=False)
+    if columns[:4] == _SERVEGEN:
+        models = sorted({row[0] for _, row in rows})
+        if model is None or model not in models:
+            what = "needs --model" if model is None else f"has no model {model!r}"
+            raise TraceFormatError(f"{path}: a ServeGen trace {what}; it has {', '.join(models)}")
+        chosen = [
+            (n, row[1], row[2]) if float(row[3] or 0) > 0 else (n, row[1], "nan")
+            for n, row in rows
+            if row[0] == model
+        ]
+        # A window without a client and without a request is a gap in the data, not an idle service.
+        return _rate_series(path, chosen, gap_when_idle=True, name=f"{path.name} ({model})")
+    known = " | ".join(",".join(c) for c in (_REQUEST_LOG, _RATE_SERIES, _AZURE, _SERVEGEN))
+    raise TraceFormatError(f"{path}: unknown header {','.join(header)!r}; expected one of: {known}")
+
+
+def _request_log(path: Path, rows: list[tuple[int, list[str]]], azure: bool) -> RequestLog:
+    names = _AZURE if azure else _REQUEST_LOG
+    times, inputs, outputs = [], [], []
+    for line, row in rows:
+        where = f"{path}:{line}"
+        if len(row) < 3:
+            raise TraceFormatError(f"{where}: expected 3 columns ({','.join(names)}), found {len(row)}")
+        times.append(_seconds(row[0], where))
+        inputs.append(int(_number(row[1], where, names[1])))
+        outputs.append(int(_number(row[2], where, names[2])))
+    order = np.argsort(np.asarray(times), kind="stable")
+    arrivals = np.asarray(times, dtype=np.float64)[order]
+    arrivals -= arrivals[0]
+    return RequestLog(
+        arrivals=arrivals,
+        input_tokens=np.asarray(inputs, dtype=np.int64)[order],
+        output_tokens=np.asarray(outputs, dtype=np.int64)[order],
+        duration=float(arrivals[-1]) if arrivals.size else 0.0,
+        source=path.name,
+    )
+
+
+def _rate_series(
+    path: Path, rows: list[tuple[int, str, str]], gap_when_idle: bool, name: str | None = None
+) -> RateSeries:
+    starts, rates = [], []
+    for line, stamp, rate in rows:
+        where = f"{path}:{line}"
+        starts.append(_seconds(stamp, where))
+        rates.append(math.nan if rate == "nan" else _number(rate, where, "rate"))
+    begin = np.asarray(starts, dtype=np.float64)
+    order = np.argsort(begin, kind="stable")
+    begin, values = begin[order] - begin[order][0], np.asarray(rates, dtype=np.float64)[order]
+    if begin.size > 1 and np.any(np.diff(begin) <= 0):
+        raise TraceFormatError(f"{path}: two windows start at the same time")
+    widths = np.diff(begin, append=begin[-1] + (float(np.median(np.diff(begin))) if begin.size > 1 else 60.0))
+    return RateSeries(starts=begin, widths=widths, rates=values, source=name or path.name)
+
+
+# ------------------------------------------------------------------------------------------ arrivals
+
+
+def poisson_requests(series: RateSeries, seed: int) -> RequestLog:
+    """One draw of the requests of a rate series: per window a Poisson count, spread uniformly over it
+    (which is a Poisson process at the window's rate). Gaps draw nothing. No token counts."""
+    rng = np.random.default_rng(seed)
+    rates = np.nan_to_num(series.rates, nan=0.0)
+    counts = rng.poisson(rates * series.widths)
+    arrivals = np.repeat(series.starts, counts) + rng.random(int(counts.sum())) * np.repeat(
+        series.widths, counts
+    )
+    arrivals.sort()
+    return RequestLog(
+        arrivals=arrivals,
+        input_tokens=None,
+        output_tokens=None,
+        duration=series.duration,
+        source=f"{series.source}, Poisson seed {seed}",
+    )
+
+
+def arrivals_per_step(trace: Trace, step_seconds: float, seed: int) -> tuple[Ints, npt.NDArray[np.bool_]]:
+    """Requests arriving in each step of `step_seconds`, and which steps fall in a gap of the data.
+
+    A request log is counted as it is; a rate series is drawn (Poisson, from `seed`) at the time-weighted
+    rate of each step, without materialising the requests: fourteen days of ServeGen are 120,960 steps of
+    10 s, and hundreds of millions of requests.
+    """
+    if step_seconds <= 0:
+        raise ValueError(f"step_seconds must be positive, got {step_seconds}")
+    steps = max(1, math.ceil(trace.duration / step_seconds))
+    edges = np.arange(steps + 1, dtype=np.float64) * step_seconds
+    if isinstance(trace, RequestLog):
+        counts, _ = np.histogram(trace.arrivals, bins=edges)
+        return counts.astype(np.int64), np.zeros(steps, dtype=np.bool_)
+    # Expected requests in each step: the integral of the piecewise-constant rate over the step.
+    window_edges = np.append(trace.starts, trace.duration)
+    rates = np.nan_to_num(trace.rates, nan=0.0)
+    cumulative = np.concatenate(([0.0], np.cumsum(rates * trace.widths)))
+    expected = np.diff(np.interp(edges, window_edges, cumulative))
+    gap_windows = np.flatnonzero(trace.gaps)
+    in_gap = np.zeros(steps, dtype=np.bool_)
+    if gap_windows.size:
+        middles = edges[:-1] + step_seconds / 2
+        window_of_step = np.clip(
+            np.searchsorted(trace.starts, middles, side="right") - 1, 0, trace.starts.size - 1
+        )
+        in_gap = trace.gaps[window_of_step]
+    counts = np.random.default_rng(seed).poisson(np.clip(expected, 0.0, None))
+    return counts.astype(np.int64), in_gap
+
+
+# ------------------------------------------------------------------------------------------ load shaping
+
+
+def rate_scale(trace: Trace, factor: float, seed: int) -> Trace:
+    """The trace at `factor` times its load, so that a small trace can load a large fleet.
+
+    A request log gets `floor(factor)` copies superposed, each shifted (cyclically, by a seeded offset) so
+    that their bursts do not line up, plus a thinned copy for the fraction; below 1 it is thinned. A rate
+    series has its rates multiplied.
+    """
+    if not factor > 0:
+        raise ValueError(f"rate scale must be positive, got {factor}")
+    if isinstance(trace, RateSeries):
+        return replace(trace, rates=trace.rates * factor, source=f"{trace.source} x{factor:g}")
+    rng = np.random.default_rng(seed)
+    length = max(trace.duration, 1e-9)
+    whole, fraction = int(factor), factor - int(factor)
+    picks: list[tuple[Floats, npt.NDArray[np.int64]]] = []
+    index = np.arange(len(trace))
+    for copy in range(whole):
+        shift = 0.0 if copy == 0 else float(rng.random() * length)
+        picks.append(((trace.arrivals + shift) % length, index))
+    if fraction > 0:
+        kept = index[rng.random(len(trace)) < fraction]
+        shift = float(rng.random() * length) if whole else 0.0
+        picks.append(((trace.arrivals[kept] + shift) % length, kept))
+    arrivals = np.concatenate([p[0] for p in picks])
+    which = np.concatenate([p[1] for p in picks])
+    order = np.argsort(arrivals, kind="stable")
+    return RequestLog(
+        arrivals=arrivals[order],
+        input_tokens=None if trace.input_tokens is None else trace.input_tokens[which[order]],
+        output_tokens=None if trace.output_tokens is None else trace.output_tokens[which[order]],
+        duration=trace.duration,
+        source=f"{trace.source} x{factor:g}",
+    )
+
+
+def time_scale(trace: Trace, factor: float) -> Trace:
+    """The same requests over `factor` times the time (2 = half the rate, twice as long)."""
+    if not factor > 0:
+        raise ValueError(f"time scale must be positive, got {factor}")
+    if isinstance(trace, RateSeries):
+        return replace(
+            trace,
+            starts=trace.starts * factor,
+            widths=trace.widths * factor,
+            rates=trace.rates / factor,
+            source=f"{trace.source} t{factor:g}",
+        )
+    return replace(
+        trace,
+        arrivals=trace.arrivals * factor,
+        duration=trace.duration * factor,
+        source=f"{trace.source} t{factor:g}",
+    )

@@ -1,0 +1,174 @@
+"""Traces: the shipped public traces read as their provenance describes them, arrivals drawn reproducibly,
+load shaped without losing requests or their token counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from genai_autoscaler.sim.traces import (
+    RateSeries,
+    RequestLog,
+    TraceFormatError,
+    arrivals_per_step,
+    poisson_requests,
+    rate_scale,
+    read_trace,
+    time_scale,
+)
+
+TRACES = Path(__file__).resolve().parents[2] / "data" / "traces"
+AZURE = TRACES / "azure_llm_2023_conv.csv"
+SERVEGEN = TRACES / "servegen_aggregate_rate_10min.csv"
+
+
+def test_the_azure_trace_reads_as_its_provenance_describes() -> None:
+    trace = read_trace(AZURE)
+    assert isinstance(trace, RequestLog)
+    assert len(trace) == 19_366
+    assert 57 * 60 < trace.duration < 59 * 60
+    assert trace.input_tokens is not None
+    assert trace.output_tokens is not None
+    assert round(float(trace.input_tokens.mean())) == 1155
+    assert round(float(trace.output_tokens.mean())) == 211
+    per_minute, _ = arrivals_per_step(trace, 60, seed=0)
+    assert int(per_minute.max()) == 507
+
+
+def test_servegen_reads_one_model_and_marks_its_gaps() -> None:
+    large = read_trace(SERVEGEN, model="m-large")
+    assert isinstance(large, RateSeries)
+    assert (large.starts.size, large.duration) == (2016, 14 * 86_400)
+    assert float(np.nanmin(large.rates)) > 0  # its daily cycle peaks at 583 requests/s (the provenance note)
+    assert round(float(np.nanmax(large.rates))) == 583
+    mid = read_trace(SERVEGEN, model="m-mid")
+    assert isinstance(mid, RateSeries)
+    assert int(mid.gaps.sum()) > 0
+    assert not large.gaps.any()
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [(None, "needs --model"), ("m-huge", "has no model 'm-huge'")],
+    ids=["no model", "unknown model"],
+)
+def test_servegen_needs_a_model_it_has(model: str | None, message: str) -> None:
+    with pytest.raises(TraceFormatError, match=message) as raised:
+        read_trace(SERVEGEN, model=model)
+    assert "m-large, m-mid, m-small" in str(raised.value)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "trace.csv"
+    path.write_text(text)
+    return path
+
+
+def test_canonical_request_logs_take_seconds_or_iso_and_any_order(tmp_path: Path) -> None:
+    seconds = read_trace(
+        write(tmp_path, "timestamp,input_tokens,output_tokens\n105.5,10,2\n100,20,3\n101,30,4\n")
+    )
+    assert isinstance(seconds, RequestLog)
+    assert seconds.arrivals.tolist() == [0.0, 1.0, 5.5]
+    assert seconds.input_tokens is not None
+    assert seconds.input_tokens.tolist() == [20, 30, 10]
+    iso = read_trace(
+        write(
+            tmp_path,
+            "timestamp,input_tokens,output_tokens\n"
+            "2026-11-24T10:00:00Z,1,1\n2026-11-24T10:00:02.5+00:00,1,1\n",
+        )
+    )
+    assert isinstance(iso, RequestLog)
+    assert iso.arrivals.tolist() == [0.0, 2.5]
+
+
+def test_canonical_rate_series(tmp_path: Path) -> None:
+    series = read_trace(write(tmp_path, "timestamp,rate_rps\n0,2\n60,4\n120,0\n"))
+    assert isinstance(series, RateSeries)
+    assert series.widths.tolist() == [60.0, 60.0, 60.0]
+    assert series.expected_requests() == 360.0
+    assert not series.gaps.any()  # an explicit zero is idle, not a gap
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("when,what\n1,2\n", "unknown header 'when,what'"),
+        ("timestamp,input_tokens,output_tokens\n", "no rows after the header"),
+        (
+            "timestamp,input_tokens,output_tokens\n1,2,3\nyesterday,2,3\n",
+            "trace.csv:3: timestamp 'yesterday'",
+        ),
+        ("timestamp,input_tokens,output_tokens\n1,-2,3\n", "trace.csv:2: input_tokens '-2' must be"),
+        ("timestamp,input_tokens,output_tokens\n1,2\n", "trace.csv:2: expected 3 columns"),
+        ("timestamp,rate_rps\n0,1\n0,2\n", "two windows start at the same time"),
+    ],
+    ids=["header", "empty", "timestamp", "negative tokens", "short row", "duplicate window"],
+)
+def test_bad_traces_are_named_with_their_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(TraceFormatError, match=message):
+        read_trace(write(tmp_path, text))
+
+
+def test_poisson_draws_repeat_for_a_seed_and_match_the_rate() -> None:
+    # Given a constant 50 requests/s for an hour (180,000 expected)
+    series = RateSeries(np.array([0.0]), np.array([3600.0]), np.array([50.0]), "flat")
+    first, again, other = (poisson_requests(series, seed) for seed in (1, 1, 2))
+    assert np.array_equal(first.arrivals, again.arrivals)
+    assert not np.array_equal(first.arrivals, other.arrivals)
+    # The total is within 4 standard deviations (sqrt(180,000) = 424) of the mean
+    assert abs(len(first) - 180_000) < 4 * 424
+    # Inter-arrival times of a Poisson process are exponential: mean 1/50 s, coefficient of variation 1
+    gaps = np.diff(first.arrivals)
+    assert abs(gaps.mean() - 0.02) < 0.0005
+    assert abs(gaps.std() / gaps.mean() - 1) < 0.02
+
+
+def test_per_step_counts_of_fourteen_days_keep_the_expected_total() -> None:
+    large = read_trace(SERVEGEN, model="m-large")
+    assert isinstance(large, RateSeries)
+    counts, gaps = arrivals_per_step(large, 10, seed=3)
+    assert counts.size == 120_960
+    assert not gaps.any()
+    expected = large.expected_requests()
+    assert abs(counts.sum() - expected) < 4 * np.sqrt(expected)
+    repeat, _ = arrivals_per_step(large, 10, seed=3)
+    assert np.array_equal(counts, repeat)
+
+
+def test_gap_windows_draw_nothing_and_are_flagged() -> None:
+    mid = read_trace(SERVEGEN, model="m-mid")
+    assert isinstance(mid, RateSeries)
+    counts, gaps = arrivals_per_step(mid, 600, seed=0)
+    assert gaps.sum() == mid.gaps.sum()
+    assert counts[gaps].sum() == 0
+
+
+@pytest.mark.parametrize("factor", [0.5, 1.0, 3.5], ids=["thinned", "as is", "superposed"])
+def test_rate_scale_keeps_duration_and_token_pairs(factor: float) -> None:
+    trace = read_trace(AZURE)
+    assert isinstance(trace, RequestLog)
+    scaled = rate_scale(trace, factor, seed=9)
+    assert isinstance(scaled, RequestLog)
+    assert scaled.duration == trace.duration
+    assert abs(len(scaled) / len(trace) - factor) < 0.02
+    assert bool(np.all(np.diff(scaled.arrivals) >= 0))
+    # every scaled request is one of the trace's, tokens together
+    assert scaled.input_tokens is not None
+    assert scaled.output_tokens is not None
+    assert trace.input_tokens is not None
+    assert trace.output_tokens is not None
+    pairs = set(zip(trace.input_tokens.tolist(), trace.output_tokens.tolist(), strict=True))
+    assert set(zip(scaled.input_tokens.tolist(), scaled.output_tokens.tolist(), strict=True)) <= pairs
+
+
+def test_time_scale_stretches_time_and_keeps_the_requests() -> None:
+    series = RateSeries(np.array([0.0, 60.0]), np.array([60.0, 60.0]), np.array([2.0, 4.0]), "s")
+    slow = time_scale(series, 2)
+    assert isinstance(slow, RateSeries)
+    assert (slow.duration, slow.expected_requests()) == (240.0, series.expected_requests())
+    log = time_scale(read_trace(AZURE), 0.5)
+    assert isinstance(log, RequestLog)
+    assert log.duration == pytest.approx(read_trace(AZURE).duration / 2)
