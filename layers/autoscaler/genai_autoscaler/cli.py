@@ -4,6 +4,7 @@
     genai-autoscaler plan --event EVENT.json [--policies FILE] [--state STATE.json] [--now ISO8601] [--stack NAME]
     genai-autoscaler schema [--output FILE]
     genai-autoscaler publish-config FILE --stack NAME [--region REGION]
+    genai-autoscaler trace export --target NAME --start ISO8601 --end ISO8601 --output FILE [--policies FILE]
 
 `plan` runs the alarm router (`route_alarm`) on the in-memory ports of `app/memory.py`: the same decision and
 dispatch code as the Lambda, without calling AWS. What AWS would report and what the controller remembers
@@ -444,6 +445,42 @@ def publish_config(path: Path, stack: str, region: str | None) -> int:
     return EXIT_OK
 
 
+def trace_export(
+    target_name: str,
+    policies_path: Path | None,
+    start: datetime,
+    end: datetime,
+    output: Path,
+    region: str | None,
+) -> int:
+    _, document = load_policies(_policies_path(policies_path))
+    target = document.by_name(target_name) or document.find(target_name)
+    if target is None:
+        names = ", ".join(t.name for t in document.targets)
+        raise CommandFailed(EXIT_BAD_INPUT, [f"no target {target_name!r} in the policies; targets: {names}"])
+    if end <= start:
+        raise CommandFailed(
+            EXIT_BAD_INPUT, [f"--end {end.isoformat()} is not after --start {start.isoformat()}"]
+        )
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+    from genai_autoscaler.sim.export import export_trace
+
+    try:
+        rows = export_trace(boto3.client("cloudwatch", region_name=region), target, start, end, output)
+    except NoRegionError:
+        raise CommandFailed(
+            EXIT_AWS, ["reading CloudWatch: no AWS region: pass --region or set AWS_REGION"]
+        ) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise CommandFailed(EXIT_AWS, [f"reading CloudWatch for {target.name}: {exc}"]) from None
+    except OSError as exc:
+        raise CommandFailed(EXIT_BAD_INPUT, [f"{output}: cannot write the trace: {exc.strerror}"]) from None
+    print(f"wrote {rows} minutes of {target.name} to {output}")
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------------- parsing
 
 
@@ -541,6 +578,22 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file", type=Path, metavar="FILE")
     publish.add_argument("--stack", type=_stack_name, required=True, metavar="NAME")
     publish.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
+
+    trace = commands.add_parser("trace", help="traffic traces for the simulator")
+    trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="COMMAND")
+    export = trace_commands.add_parser(
+        "export",
+        help="write a deployed target's traffic as a trace",
+        description="Read a deployed target's per-minute invocations (and, for a Bedrock model, its input and "
+        "output tokens) from CloudWatch, and write them as the canonical rate series "
+        "timestamp,rate_rps[,input_tokens,output_tokens], tokens as means per request.",
+    )
+    export.add_argument("--target", required=True, metavar="NAME", help="a target of the policy document")
+    export.add_argument("--policies", type=Path, metavar="FILE", help="default: config/policies.example.yaml")
+    export.add_argument("--start", type=_aware_time, required=True, metavar="ISO8601")
+    export.add_argument("--end", type=_aware_time, required=True, metavar="ISO8601")
+    export.add_argument("--output", type=Path, required=True, metavar="FILE")
+    export.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
     return parser
 
 
@@ -562,6 +615,10 @@ def main(argv: list[str] | None = None) -> int:
                 return write_schema(args.output)
             case "publish-config":
                 return publish_config(args.file, args.stack, args.region)
+            case "trace":
+                return trace_export(
+                    args.target, args.policies, args.start, args.end, args.output, args.region
+                )
     except CommandFailed as failure:
         for line in failure.lines:
             print(line, file=sys.stderr)

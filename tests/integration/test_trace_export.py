@@ -1,0 +1,131 @@
+"""`genai-autoscaler trace export`: a target's per-minute traffic from CloudWatch (moto), as a trace the
+simulator reads back."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from genai_autoscaler import cli
+from genai_autoscaler.sim.traces import RateSeries, read_trace
+from moto import mock_aws
+
+START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield boto3.client("cloudwatch", region_name="us-east-1")
+
+
+def put(
+    cloudwatch: Any, namespace: str, dimensions: dict[str, str], metric: str, per_minute: dict[int, float]
+) -> None:
+    cloudwatch.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                "Timestamp": START + timedelta(minutes=minute, seconds=20),
+                "Value": value,
+            }
+            for minute, value in per_minute.items()
+        ],
+    )
+
+
+def test_a_sagemaker_endpoints_invocations_become_a_rate_series(cloudwatch: Any, tmp_path: Path) -> None:
+    # Given llm-prod served 120, 0 (no datapoint), and 300 requests in three minutes
+    put(
+        cloudwatch,
+        "AWS/SageMaker",
+        {"EndpointName": "llm-prod", "VariantName": "AllTraffic"},
+        "Invocations",
+        {0: 120, 2: 300},
+    )
+    output = tmp_path / "llm-prod.csv"
+    # When it is exported
+    code = cli.main(
+        [
+            "trace",
+            "export",
+            "--target",
+            "llm-prod/AllTraffic",
+            "--start",
+            START.isoformat(),
+            "--end",
+            (START + timedelta(minutes=3)).isoformat(),
+            "--output",
+            str(output),
+        ]
+    )
+    # Then the file is the canonical rate series, and the simulator reads it back
+    assert code == 0
+    rows = list(csv.reader(output.open()))
+    assert rows[0] == ["timestamp", "rate_rps"]
+    assert [r[1] for r in rows[1:]] == ["2", "0", "5"]
+    trace = read_trace(output)
+    assert isinstance(trace, RateSeries)
+    assert trace.expected_requests() == 420
+
+
+def test_a_bedrock_models_tokens_are_exported_per_request(cloudwatch: Any, tmp_path: Path) -> None:
+    model = {"ModelId": "anthropic.claude-3-5-sonnet-20240620-v1:0"}
+    put(cloudwatch, "AWS/Bedrock", model, "Invocations", {0: 60})
+    put(cloudwatch, "AWS/Bedrock", model, "InputTokenCount", {0: 72_000})
+    put(cloudwatch, "AWS/Bedrock", model, "OutputTokenCount", {0: 12_000})
+    output = tmp_path / "claude.csv"
+    code = cli.main(
+        [
+            "trace",
+            "export",
+            "--target",
+            model["ModelId"],
+            "--start",
+            START.isoformat(),
+            "--end",
+            (START + timedelta(minutes=2)).isoformat(),
+            "--output",
+            str(output),
+        ]
+    )
+    assert code == 0
+    rows = list(csv.reader(output.open()))
+    assert rows[0] == ["timestamp", "rate_rps", "input_tokens", "output_tokens"]
+    assert rows[1][1:] == ["1", "1200.0", "200.0"]
+    assert rows[2][1:] == ["0", "", ""]  # a minute without requests has no tokens per request
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--target", "no-such/AllTraffic"], "no target 'no-such/AllTraffic'"),
+        (["--target", "llm-prod/AllTraffic", "--end", START.isoformat()], "is not after --start"),
+    ],
+    ids=["unknown target", "empty window"],
+)
+def test_bad_exports_are_refused_by_name(
+    cloudwatch: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    base = {
+        "--start": START.isoformat(),
+        "--end": (START + timedelta(hours=1)).isoformat(),
+        "--output": str(tmp_path / "x.csv"),
+    }
+    given = dict(zip(arguments[::2], arguments[1::2], strict=True))
+    argv = ["trace", "export"] + [item for key, value in {**base, **given}.items() for item in (key, value)]
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
