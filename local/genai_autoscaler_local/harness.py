@@ -25,6 +25,7 @@ from unittest import mock
 import boto3
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.aws.ssm_policies import SsmPolicySource
 from genai_autoscaler.aws.wiring import AwsController
 from genai_autoscaler.domain.policy import parse_policy_document
 from genai_autoscaler.domain.signals import Signal, alarm_specs
@@ -202,9 +203,7 @@ class LocalAws:
         """Validate and store the document as `genai-autoscaler publish-config` does, and announce it."""
         parse_policy_document(document)
         name = self.stack.outputs["PolicyParameterName"]
-        boto3.client("ssm", region_name=REGION).put_parameter(
-            Name=name, Value=json.dumps(document), Type="String", Overwrite=True
-        )
+        SsmPolicySource(boto3.client("ssm", region_name=REGION), name).publish(document)
         return self.bus.put(
             envelope(
                 "aws.ssm",

@@ -190,9 +190,10 @@ class SageMakerWorld:
         parts = resource.split("/")
         if parts[0] == "endpoint":
             endpoint, variant = parts[1], parts[3]
-            if self._variant_count(endpoint, variant) < floor:
+            count = self._variant_count(endpoint, variant)
+            if count < floor:
                 with self._lock:
-                    self._updates[endpoint] = self._pending(endpoint, self._variant_count(endpoint, variant))
+                    self._updates[endpoint] = self._pending(endpoint, count)
                 self._raw("sagemaker").update_endpoint_weights_and_capacities(
                     EndpointName=endpoint,
                     DesiredWeightsAndCapacities=[{"VariantName": variant, "DesiredInstanceCount": floor}],
