@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
+from genai_autoscaler.domain.alarm_event import AlarmState, state_change_event
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_SIGNAL, TAG_TARGET
 from moto.events.models import EventPattern
 
@@ -28,10 +29,6 @@ class Delivery:
     target_arn: str
     result: Any
     error: str | None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
 class LocalEventBridge:
@@ -82,24 +79,6 @@ def envelope(
         "resources": resources,
         "detail": detail,
     }
-
-
-def reason_data(alarm: dict[str, Any], datapoints: list[float], time: datetime) -> str:
-    """`reasonData` as CloudWatch writes it for a metric alarm (a JSON string)."""
-    return json.dumps(
-        {
-            "version": "1.0",
-            "queryDate": _iso(time),
-            "startDate": _iso(time),
-            "statistic": alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
-            "period": alarm["Period"],
-            "recentDatapoints": datapoints,
-            "threshold": alarm["Threshold"],
-            "evaluatedDatapoints": [
-                {"timestamp": _iso(time), "sampleCount": 1.0, "value": value} for value in datapoints
-            ],
-        }
-    )
 
 
 @dataclass
@@ -165,55 +144,23 @@ class LocalCloudWatch:
         state: str,
         datapoints: list[float],
         time: datetime,
-        previous: dict[str, Any] | None = None,
+        previous: AlarmState | None = None,
     ) -> dict[str, Any]:
+        """The event CloudWatch would send for the alarm moving to `state`, built from moto's description."""
         alarm = self.describe(alarm_name)
-        data = reason_data(alarm, datapoints, time) if datapoints else None
-        reason = (
-            f"Threshold Crossed: {len(datapoints)} datapoint(s) {datapoints} "
-            f"{'were' if state == 'ALARM' else 'were not'} greater than the threshold ({alarm['Threshold']})."
-            if datapoints
-            else "Insufficient Data: no datapoints were received."
-        )
         tags = {
             t["Key"]: t["Value"]
             for t in self._cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]
         }
-        detail: dict[str, Any] = {
-            "alarmName": alarm_name,
-            "state": {"value": state, "reason": reason, "timestamp": _iso(time)}
-            | ({"reasonData": data} if data else {}),
-            "previousState": previous
-            or {
-                "value": alarm["StateValue"],
-                "reason": alarm.get("StateReason", ""),
-                "timestamp": _iso(time),
-            },
-            "configuration": {
-                "description": alarm.get("AlarmDescription", ""),
-                "metrics": [
-                    {
-                        "id": str(uuid.uuid4()),
-                        "metricStat": {
-                            "metric": {
-                                "namespace": alarm["Namespace"],
-                                "name": alarm["MetricName"],
-                                "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
-                            },
-                            "period": alarm["Period"],
-                            "stat": alarm.get("ExtendedStatistic") or alarm.get("Statistic"),
-                        },
-                        "returnData": True,
-                    }
-                ],
-            },
-        }
-        propagated = {k: v for k, v in tags.items() if k in (TAG_MANAGED_BY, TAG_TARGET, TAG_SIGNAL)}
-        if propagated:
-            detail["alarmTags"] = propagated
-            detail["alarmTagsStatus"] = "SUCCESS"
-        return envelope(
-            "aws.cloudwatch", "CloudWatch Alarm State Change", detail, [alarm["AlarmArn"]], self.region, time
+        return state_change_event(
+            alarm,
+            alarm["AlarmArn"],
+            AlarmState(state),
+            previous or AlarmState(alarm["StateValue"]),
+            datapoints,
+            time,
+            event_id=str(uuid.uuid4()),
+            tags={k: v for k, v in tags.items() if k in (TAG_MANAGED_BY, TAG_TARGET, TAG_SIGNAL)},
         )
 
     def set_state(

@@ -78,7 +78,12 @@ SCALE_OUT = [
         "nothing more to add",
         seen=observed(8),
     ),
-    Case("concurrency above target scales in proportion", alarm(concurrency(ALARM, 12)), Action.SCALE_OUT, 3),
+    Case(
+        "concurrency above its threshold scales out to the scale-in target (2 x 12/(8 x 0.7) -> 5, step 2)",
+        alarm(concurrency(ALARM, 12)),
+        Action.SCALE_OUT,
+        4,
+    ),
     Case(
         "inside the scale-out cooldown: wait",
         alarm(latency(ALARM, 9100)),

@@ -178,7 +178,7 @@ def test_missing_data_is_notified_once() -> None:
 def test_scale_in_is_sized_by_the_current_peak_not_the_alarms_last_figure() -> None:
     ctl = controller(**{LLM: observed(4)})
     _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
-    # With a current peak of 2.0 per instance, 4 instances need ceil(8 / (8 x 0.7)) = 2: one step, to 3
+    # With a current peak of 2.0 per instance, 4 instances need ceil(8 / (9 x 0.8)) = 2: one step, to 3
     ctl.metrics.peaks[(LLM, "concurrency")] = 2.0
     (sized,) = [o for o in evaluate_targets(ctl, NOW) if o.plan and o.plan.target == "llm-prod/AllTraffic"]
     assert sized.plan is not None

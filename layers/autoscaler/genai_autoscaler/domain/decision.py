@@ -201,11 +201,19 @@ class _Decider:
         )
 
     def _wanted(self, reading: SignalReading, current: int) -> int:
-        """The capacity one firing signal asks for, like target tracking: in proportion to the overshoot."""
+        """The capacity one firing signal asks for, in proportion to the overshoot, like target tracking.
+
+        Concurrency is sized to the scale-in target (`scale_in.target_utilization` of the threshold), not
+        to the threshold itself: capacity sized to the threshold would alarm again at the next rise of the
+        load, and the band between the two is what keeps the target from flapping.
+        """
         if current == 0:
             return 1
         if reading.signal in PROPORTIONAL_SIGNALS and reading.ratio is not None:
-            return max(current + 1, math.ceil(current * reading.ratio))
+            ratio = reading.ratio
+            if reading.signal is Signal.CONCURRENCY and not isinstance(self.policy, BedrockModelPolicy):
+                ratio /= self.policy.scale_in.target_utilization
+            return max(current + 1, math.ceil(current * ratio - 1e-9))
         return current + 1
 
     def _scale_out(

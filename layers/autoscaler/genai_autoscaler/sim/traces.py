@@ -213,6 +213,33 @@ def poisson_requests(series: RateSeries, seed: int) -> RequestLog:
     )
 
 
+def _steps(trace: Trace, step_seconds: float) -> npt.NDArray[np.float64]:
+    if step_seconds <= 0:
+        raise ValueError(f"step_seconds must be positive, got {step_seconds}")
+    steps = max(1, math.ceil(trace.duration / step_seconds))
+    return np.arange(steps + 1, dtype=np.float64) * step_seconds
+
+
+def rate_per_step(trace: Trace, step_seconds: float, smoothing_seconds: float = 60.0) -> Floats:
+    """The arrival rate (requests/s) behind each step: a rate series' own, time-weighted over the step; for a
+    request log, its counts averaged over `smoothing_seconds` around the step (the rate is not observed)."""
+    edges = _steps(trace, step_seconds)
+    if isinstance(trace, RequestLog):
+        counts, _ = np.histogram(trace.arrivals, bins=edges)
+        width = max(1, round(smoothing_seconds / step_seconds))
+        kernel = np.ones(width)
+        # The average over the steps of the window that lie inside the trace (no zeros past its ends).
+        inside = np.convolve(np.ones(counts.size), kernel, mode="same")
+        smoothed: Floats = np.convolve(counts.astype(np.float64), kernel, mode="same") / inside / step_seconds
+        return smoothed
+    # The integral of the piecewise-constant rate over each step.
+    window_edges = np.append(trace.starts, trace.duration)
+    rates = np.nan_to_num(trace.rates, nan=0.0)
+    cumulative = np.concatenate(([0.0], np.cumsum(rates * trace.widths)))
+    expected: Floats = np.clip(np.diff(np.interp(edges, window_edges, cumulative)), 0.0, None) / step_seconds
+    return expected
+
+
 def arrivals_per_step(trace: Trace, step_seconds: float, seed: int) -> tuple[Ints, npt.NDArray[np.bool_]]:
     """Requests arriving in each step of `step_seconds`, and which steps fall in a gap of the data.
 
@@ -220,18 +247,11 @@ def arrivals_per_step(trace: Trace, step_seconds: float, seed: int) -> tuple[Int
     rate of each step, without materialising the requests: fourteen days of ServeGen are 120,960 steps of
     10 s, and hundreds of millions of requests.
     """
-    if step_seconds <= 0:
-        raise ValueError(f"step_seconds must be positive, got {step_seconds}")
-    steps = max(1, math.ceil(trace.duration / step_seconds))
-    edges = np.arange(steps + 1, dtype=np.float64) * step_seconds
+    edges = _steps(trace, step_seconds)
+    steps = edges.size - 1
     if isinstance(trace, RequestLog):
         counts, _ = np.histogram(trace.arrivals, bins=edges)
         return counts.astype(np.int64), np.zeros(steps, dtype=np.bool_)
-    # Expected requests in each step: the integral of the piecewise-constant rate over the step.
-    window_edges = np.append(trace.starts, trace.duration)
-    rates = np.nan_to_num(trace.rates, nan=0.0)
-    cumulative = np.concatenate(([0.0], np.cumsum(rates * trace.widths)))
-    expected = np.diff(np.interp(edges, window_edges, cumulative))
     gap_windows = np.flatnonzero(trace.gaps)
     in_gap = np.zeros(steps, dtype=np.bool_)
     if gap_windows.size:
@@ -240,7 +260,7 @@ def arrivals_per_step(trace: Trace, step_seconds: float, seed: int) -> tuple[Int
             np.searchsorted(trace.starts, middles, side="right") - 1, 0, trace.starts.size - 1
         )
         in_gap = trace.gaps[window_of_step]
-    counts = np.random.default_rng(seed).poisson(np.clip(expected, 0.0, None))
+    counts = np.random.default_rng(seed).poisson(rate_per_step(trace, step_seconds) * step_seconds)
     return counts.astype(np.int64), in_gap
 
 

@@ -1,0 +1,401 @@
+"""The scaling policies a replay compares: GenAI Autoscaler's controller, target tracking, static, the oracle.
+
+`ControllerPolicy` runs the controller's own code: the same alarms the reconciler creates (`alarm_specs`), the
+same routing (`route_alarm` for each alarm event, `evaluate_targets` every minute), the same workflow steps
+(`run_step`, in the order of statemachines/scale.asl.json), on in-memory ports whose SageMaker and CloudWatch
+are the simulated ones. Nothing of the decision is re-implemented here.
+
+`TargetTrackingPolicy` is Application Auto Scaling target tracking as AWS documents it; `StaticPolicy` keeps
+one count; `OraclePolicy` knows the future.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from genai_autoscaler.app.controller import StaticController
+from genai_autoscaler.app.memory import (
+    MemoryAlarms,
+    MemoryEndpoints,
+    MemoryPolicies,
+    MemoryState,
+    RecordingNotifier,
+)
+from genai_autoscaler.app.ports import CapacityActuator, MetricReader, WarmUpInvoker, WorkflowStarter
+from genai_autoscaler.app.routing import evaluate_targets, route_alarm
+from genai_autoscaler.app.scale_workflow import run_step
+from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.domain.alarm_event import (
+    AlarmSnapshot,
+    AlarmState,
+    AlarmStateChangeEvent,
+    state_change_event,
+)
+from genai_autoscaler.domain.policy import SageMakerPolicy, SageMakerVariantPolicy
+from genai_autoscaler.domain.signals import AlarmSpec, alarm_specs
+from genai_autoscaler.domain.state import ObservedCapacity
+from genai_autoscaler.errors import ActuationRejected, AutoscalerError, LockHeld, StalePlan
+from genai_autoscaler.sim.alarms import TreatMissingData
+from genai_autoscaler.sim.cloudwatch import CONCURRENCY, INVOCATIONS_PER_INSTANCE, SimAlarm
+from genai_autoscaler.sim.fleet import UpdateRefused
+
+if TYPE_CHECKING:
+    from genai_autoscaler.sim.replay import Replay
+
+Ints = npt.NDArray[np.int64]
+STACK = "sim"
+ALARM_ARN = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:"
+
+
+class ScalingPolicy(ABC):
+    """How capacity is decided during a replay."""
+
+    name: str
+
+    @abstractmethod
+    def attach(self, replay: Replay) -> None:
+        """Set up alarms, schedules and the starting capacity, before the first step."""
+
+    def before_step(self, now: float) -> None:  # noqa: B027 - most policies act through alarms and schedules
+        """Called at the start of every step, after scheduled events and alarm evaluations."""
+
+
+# ------------------------------------------------------------------------------------------ the controller
+
+
+@dataclass
+class _SimCapacity(CapacityActuator):
+    replay: Replay
+
+    def observe(self, target: SageMakerPolicy) -> ObservedCapacity | None:
+        fleet, now = self.replay.fleet, self.replay.now
+        return ObservedCapacity(desired=fleet.desired, current=fleet.serving(now), status=fleet.status(now))
+
+    def set_capacity(self, target: SageMakerPolicy, count: int) -> None:
+        try:
+            self.replay.request_capacity(count, "controller")
+        except UpdateRefused as exc:
+            raise ActuationRejected(f"ValidationException: {exc}") from None
+
+    def set_floor(self, target: SageMakerPolicy, min_capacity: int) -> None:
+        raise ActuationRejected("the simulated endpoint is not registered with Application Auto Scaling")
+
+
+@dataclass
+class _SimMetrics(MetricReader):
+    replay: Replay
+
+    def peak(self, spec: AlarmSpec, start: datetime, end: datetime) -> float | None:
+        return self.replay.cloudwatch.peak(
+            f"{spec.metric_name}/{spec.stat}",
+            spec.period,
+            self.replay.seconds(start),
+            self.replay.seconds(end),
+        )
+
+
+@dataclass
+class _SimWarmUp(WarmUpInvoker):
+    replay: Replay
+
+    def invoke(
+        self, target: SageMakerPolicy, body: bytes, content_type: str, target_model: str | None
+    ) -> float:
+        model = self.replay.model
+        return (model.ttft_s + 8 * model.tpot_s) * 1000.0  # a short request on an idle instance
+
+
+@dataclass
+class _SimWorkflows(WorkflowStarter):
+    """Step Functions: an execution name starts once; each execution runs the ASL's path on simulated time."""
+
+    policy: ControllerPolicy
+    started: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def start(self, name: str, request: dict[str, Any]) -> str:
+        if name not in self.started:
+            self.started[name] = request
+            self.policy.replay.run(self.policy.execute(name, request))
+        return f"arn:aws:states:us-east-1:000000000000:execution:{STACK}-scale:{name}"
+
+
+class ControllerPolicy(ScalingPolicy):
+    """GenAI Autoscaler's controller, its code unchanged, on the simulated endpoint."""
+
+    name = "controller"
+
+    def __init__(self, target: SageMakerPolicy, delivery_delay_s: float = 1.0):
+        if not isinstance(target, SageMakerVariantPolicy):
+            raise ValueError("the simulator models SageMaker variants; inference components are not modelled")
+        self.target = target
+        self.delivery_delay_s = delivery_delay_s
+        self.events = 0
+
+    def attach(self, replay: Replay) -> None:
+        self.replay = replay
+        settings = ControllerSettings(stack_name=STACK)
+        self.alarm_directory = MemoryAlarms(prefix=settings.alarm_prefix)
+        self.ctl = StaticController(
+            settings=settings,
+            policies=MemoryPolicies({"version": 1, "targets": [self.target.model_dump(mode="json")]}),
+            capacity=_SimCapacity(replay),
+            state=MemoryState(),
+            alarms=self.alarm_directory,
+            metrics=_SimMetrics(replay),
+            notifier=RecordingNotifier(),
+            workflows=_SimWorkflows(self),
+            endpoints=MemoryEndpoints(),
+            warm_up=_SimWarmUp(replay),
+            clock=lambda: replay.moment(replay.now),
+        )
+        self.specs: dict[str, AlarmSpec] = {}
+        for spec in alarm_specs(self.target):
+            name = self.alarm_directory.alarm_name(spec)
+            self.alarm_directory.put(spec)
+            self.specs[name] = spec
+            replay.cloudwatch.add_alarm(
+                SimAlarm(
+                    name=name,
+                    metric=spec.metric_name,
+                    stat=spec.stat,
+                    period=spec.period,
+                    evaluation_periods=spec.evaluation_periods,
+                    datapoints_to_alarm=spec.datapoints_to_alarm,
+                    threshold=spec.threshold,
+                    comparison=spec.comparison,
+                    treat_missing=TreatMissingData(spec.treat_missing_data),
+                    listener=self._alarm_changed,
+                )
+            )
+        replay.every(60.0, self._evaluate)
+
+    def _alarm_changed(self, alarm: SimAlarm, previous: AlarmState, now: float) -> None:
+        spec = self.specs[alarm.name]
+        moment = self.replay.moment(now)
+        self.alarm_directory.states[alarm.name] = AlarmSnapshot(
+            namespace=spec.namespace,
+            metric_name=spec.metric_name,
+            dimensions=dict(spec.dimensions),
+            stat=spec.stat,
+            period=spec.period,
+            state=alarm.state,
+            since=moment,
+            reason_data=alarm.reason_data(),
+        )
+        self.events += 1
+        raw = state_change_event(
+            spec.put_request(alarm.name),
+            ALARM_ARN + alarm.name,
+            alarm.state,
+            previous,
+            list(alarm.recent),
+            moment,
+            event_id=f"sim-{self.events}",
+        )
+        event = AlarmStateChangeEvent.model_validate(raw)
+        self.replay.at(now + self.delivery_delay_s, lambda: self._route(event))
+
+    def _route(self, event: AlarmStateChangeEvent) -> None:
+        route_alarm(event, self.ctl, self.ctl.now())
+
+    def _evaluate(self) -> None:
+        evaluate_targets(self.ctl, self.ctl.now())
+
+    def execute(self, name: str, request: dict[str, Any]) -> Generator[float, None, None]:
+        """One execution of the scale workflow; yields the seconds until it continues (Wait states)."""
+        ctl = self.ctl
+        document: dict[str, Any] = {"request": request, "execution": name}
+        try:
+            document = run_step(ctl, "acquire_lock", document, ctl.now())
+        except LockHeld:
+            return  # LockContended: another execution is scaling the target
+        try:
+            document = run_step(ctl, "apply", document, ctl.now())
+            while True:
+                document = run_step(ctl, "check_capacity", document, ctl.now())
+                if document["capacity"]["ready"]:
+                    break
+                yield float(self.target.workflow.poll_interval_seconds)
+            document = run_step(ctl, "warm_up", document, ctl.now())
+            run_step(ctl, "record_success", document, ctl.now())
+        except StalePlan:
+            run_step(ctl, "release_superseded", document, ctl.now())
+        except AutoscalerError as exc:
+            cause = json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__})
+            run_step(
+                ctl,
+                "restore_safe_state",
+                {**document, "error": {"Error": type(exc).__name__, "Cause": cause}},
+                ctl.now(),
+            )
+
+
+# ------------------------------------------------------------------------------------------ target tracking
+
+SAFETY_FACTOR = (
+    0.5  # SageMaker's load-testing guidance: target = MAX_RPS x SAFETY_FACTOR x 60, starting at 0.5
+)
+
+
+class TargetTrackingPolicy(ScalingPolicy):
+    """Application Auto Scaling target tracking on a SageMaker variant.
+
+    The alarms AAS creates: scale out when the metric is above the target for 3 periods (1 minute each, 10 s
+    for the high-resolution concurrency metric), scale in when it is below 90% of it for 15 one-minute periods.
+    While an alarm is in ALARM, the policy runs every minute: capacity = ceil(capacity x metric / target)
+    within [min, max]. Cooldowns of 300 s each (AAS's default for SageMaker variants); during a scale-out
+    cooldown only a larger scale-out proceeds, and scale-in waits for both cooldowns.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        metric: str,
+        target_value: float,
+        minimum: int,
+        maximum: int,
+        cooldown_s: float = 300.0,
+    ):
+        if metric not in (INVOCATIONS_PER_INSTANCE, CONCURRENCY):
+            raise ValueError(f"target tracking on {metric} is not modelled")
+        if target_value <= 0:
+            raise ValueError(f"target value must be positive, got {target_value}")
+        self.name, self.metric, self.target_value = name, metric, target_value
+        self.minimum, self.maximum, self.cooldown_s = minimum, maximum, cooldown_s
+        self.last_out = -math.inf
+        self.last_in = -math.inf
+
+    def attach(self, replay: Replay) -> None:
+        self.replay = replay
+        stat = "Sum" if self.metric == INVOCATIONS_PER_INSTANCE else "Maximum"
+        fast = 10 if self.metric == CONCURRENCY else 60
+        self.high = replay.cloudwatch.add_alarm(
+            SimAlarm(
+                f"{self.name}-AlarmHigh",
+                self.metric,
+                stat,
+                fast,
+                3,
+                3,
+                self.target_value,
+                "GreaterThanThreshold",
+                TreatMissingData.MISSING,
+                self._changed,
+            )
+        )
+        self.low = replay.cloudwatch.add_alarm(
+            SimAlarm(
+                f"{self.name}-AlarmLow",
+                self.metric,
+                stat,
+                60,
+                15,
+                15,
+                0.9 * self.target_value,
+                "LessThanThreshold",
+                TreatMissingData.MISSING,
+                self._changed,
+            )
+        )
+        replay.every(60.0, self._act)
+
+    def _changed(self, alarm: SimAlarm, previous: AlarmState, now: float) -> None:
+        if alarm.state is AlarmState.ALARM:
+            self.replay.at(now, self._act)
+
+    def _act(self) -> None:
+        replay, now = self.replay, self.replay.now
+        fleet = replay.fleet
+        serving = max(1, fleet.serving(now))
+
+        def wanted(alarm: SimAlarm) -> int:
+            proportional = math.ceil(serving * alarm.recent[-1] / self.target_value - 1e-9)
+            return min(self.maximum, max(self.minimum, proportional))
+
+        try:
+            if self.high.state is AlarmState.ALARM and self.high.recent:
+                # The desired count includes what is still launching: only a larger scale-out proceeds.
+                if (count := wanted(self.high)) > fleet.desired:
+                    replay.request_capacity(count, self.name)
+                    self.last_out = now
+            elif self.low.state is AlarmState.ALARM and self.low.recent:
+                if now - max(self.last_out, self.last_in) < self.cooldown_s:
+                    return
+                if (count := wanted(self.low)) < fleet.desired:
+                    replay.request_capacity(count, self.name)
+                    self.last_in = now
+        except UpdateRefused:
+            pass  # the endpoint is Updating: AAS tries again on its next run
+
+
+# ------------------------------------------------------------------------------------------ static and oracle
+
+
+class StaticPolicy(ScalingPolicy):
+    """A fixed count, the whole replay."""
+
+    def __init__(self, capacity: int):
+        if capacity < 1:
+            raise ValueError(f"static capacity must be at least 1, got {capacity}")
+        self.name = "static"
+        self.capacity = capacity
+
+    def attach(self, replay: Replay) -> None:
+        replay.fleet.provision_ahead(self.capacity, 0.0)
+
+
+def bridge_gaps(needed: Ints, steps: int) -> Ints:
+    """Keep an instance through a dip shorter than `steps`: relaunching it would cost a cold start anyway.
+
+    Level j is kept at step t when it is needed at some a <= t and some b >= t with b - a <= steps.
+    """
+    n = needed.size
+    kept = needed.copy()
+    back = needed.copy()  # max over [t - d, t]
+    forward = [needed.copy()]  # forward[d]: max over [t, t + d]
+    for d in range(1, steps + 1):
+        shifted = (
+            np.concatenate((needed[d:], np.zeros(d, dtype=needed.dtype))) if d < n else np.zeros_like(needed)
+        )
+        forward.append(np.maximum(forward[-1], shifted))
+    for d in range(0, steps + 1):
+        if d:
+            shifted = (
+                np.concatenate((np.zeros(d, dtype=needed.dtype), needed[:-d]))
+                if d < n
+                else np.zeros_like(needed)
+            )
+            back = np.maximum(back, shifted)
+        kept = np.maximum(kept, np.minimum(back, forward[steps - d]))
+    return kept
+
+
+class OraclePolicy(ScalingPolicy):
+    """Perfect foresight: at every step the least capacity that meets the SLO, each instance launched exactly
+    one cold start before it is needed, and kept through dips that would cost more to scale in for (a
+    relaunch bills a cold start, and a stopped instance bills until it terminates)."""
+
+    def __init__(self, needed: Ints, step_seconds: float, relaunch_cost_s: float):
+        self.name = "oracle"
+        self.schedule = bridge_gaps(needed, math.ceil(relaunch_cost_s / step_seconds))
+        self.step_seconds = step_seconds
+
+    def attach(self, replay: Replay) -> None:
+        self.replay = replay
+
+    def before_step(self, now: float) -> None:
+        index = min(round(now / self.step_seconds), self.schedule.size - 1)
+        count = int(self.schedule[index])
+        before = self.replay.fleet.desired
+        if count != before:
+            self.replay.fleet.provision_ahead(count, now)
+            self.replay.record_action(count, self.name, before)

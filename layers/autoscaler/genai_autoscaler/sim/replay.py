@@ -1,0 +1,403 @@
+"""Replay a trace through the simulated endpoint, CloudWatch and one scaling policy; compare policies.
+
+`compare` is what `genai-autoscaler simulate` and `make bench` run: the same arrivals (one seed) replayed
+against every chosen policy, each reported as a `PolicyResult`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.sim.cloudwatch import (
+    CONCURRENCY,
+    INVOCATIONS_PER_INSTANCE,
+    SimCloudWatch,
+    quantile_from_cdf,
+)
+from genai_autoscaler.sim.endpoint import (
+    DEFAULT_TOKENS_SOURCE,
+    LATENCY_GRID,
+    EndpointModel,
+    RequestProfile,
+    serve_step,
+)
+from genai_autoscaler.sim.fleet import Fleet
+from genai_autoscaler.sim.policies import (
+    SAFETY_FACTOR,
+    ControllerPolicy,
+    OraclePolicy,
+    ScalingPolicy,
+    StaticPolicy,
+    TargetTrackingPolicy,
+)
+from genai_autoscaler.sim.traces import RequestLog, Trace, arrivals_per_step, rate_per_step
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+HIGH_LOAD = 0.8  # utilization from which a queue's build-up over time matters (serve_step's load_age_s)
+POLICIES = ("controller", "target-tracking", "target-tracking-concurrency", "static", "oracle")
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)  # simulated time 0, so that runs are identical
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    step_seconds: float = 10.0
+    seed: int = 0
+    # A step "meets the SLO" when this share of its requests is served within their latency SLO: what the
+    # oracle, the static size and the load test behind target tracking's target size capacity for. (A queue
+    # with random arrivals never reaches 100%.)
+    meets_slo: float = 0.9999
+    # A step below this share is overloaded (the report times how long until added capacity serves).
+    overloaded_below: float = 0.995
+    visibility_delay_s: float = 30.0
+    high_resolution_delay_s: float = 5.0
+    delivery_delay_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScaleAction:
+    at_s: float
+    from_capacity: int
+    to_capacity: int
+    by: str
+
+
+@dataclass
+class PolicyResult:
+    """What one policy did to the trace. Request counts are expectations (the model is analytic per step)."""
+
+    policy: str
+    requests: float = 0.0
+    served: float = 0.0
+    within_slo: float = 0.0
+    throttled: float = 0.0
+    failed: float = 0.0
+    capacity_hours: float = 0.0
+    cost_usd: float = 0.0
+    p50_latency_s: float = math.nan
+    p95_latency_s: float = math.nan
+    p99_latency_s: float = math.nan
+    actions: list[ScaleAction] = field(default_factory=list)
+    relief_times_s: list[float] = field(default_factory=list)  # overload start -> added capacity serving
+    overloads_without_capacity: int = 0  # passed (or the replay ended) before any was added
+    # Per step, for plots: demand (requests/s), instances serving, instances requested.
+    demand: Floats = field(default_factory=lambda: np.zeros(0))
+    serving: Ints = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    desired: Ints = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    missed: Floats = field(default_factory=lambda: np.zeros(0))  # requests not served within the SLO
+    minute_p95_s: Floats = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def slo_attainment(self) -> float:
+        return self.within_slo / self.requests if self.requests else 1.0
+
+    def summary(self) -> dict[str, object]:
+        """The JSON figures of `simulate --json`."""
+        relief = self.relief_times_s
+        return {
+            "requests": round(self.requests),
+            "served": round(self.served),
+            "served_within_slo": round(self.within_slo),
+            "slo_attainment": round(self.slo_attainment, 6),
+            "throttled": round(self.throttled),
+            "failed": round(self.failed),
+            "p50_latency_s": _rounded(self.p50_latency_s),
+            "p95_latency_s": _rounded(self.p95_latency_s),
+            "p99_latency_s": _rounded(self.p99_latency_s),
+            "capacity_hours": round(self.capacity_hours, 3),
+            "cost_usd": round(self.cost_usd, 2),
+            "actions": len(self.actions),
+            "overloads": len(relief) + self.overloads_without_capacity,
+            "mean_time_to_capacity_s": round(float(np.mean(relief)), 1) if relief else None,
+            "max_time_to_capacity_s": round(float(np.max(relief)), 1) if relief else None,
+            "overloads_without_capacity": self.overloads_without_capacity,
+        }
+
+
+def _rounded(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 3)
+
+
+class Replay:
+    """The simulated world of one policy's run: time, the fleet, CloudWatch, and scheduled events."""
+
+    def __init__(self, model: EndpointModel, config: ReplayConfig, initial_capacity: int):
+        self.model = model
+        self.config = config
+        self.now = 0.0
+        self.fleet = Fleet(model, initial_capacity)
+        self.cloudwatch = SimCloudWatch(
+            config.step_seconds, config.visibility_delay_s, config.high_resolution_delay_s
+        )
+        self.actions: list[ScaleAction] = []
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+
+    def moment(self, seconds: float) -> datetime:
+        return EPOCH + timedelta(seconds=seconds)
+
+    def seconds(self, moment: datetime) -> float:
+        return (moment - EPOCH).total_seconds()
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        """Run `action` at the first step boundary at or after `when`."""
+        heapq.heappush(self._queue, (when, next(self._order), action))
+
+    def every(self, interval: float, action: Callable[[], None]) -> None:
+        def repeat() -> None:
+            action()
+            self.at(self.now + interval, repeat)
+
+        self.at(interval, repeat)
+
+    def run(self, process: Generator[float, None, None]) -> None:
+        """Run a process now; each number it yields is how long it waits before it goes on."""
+
+        def resume() -> None:
+            try:
+                delay = next(process)
+            except StopIteration:
+                return
+            self.at(self.now + delay, resume)
+
+        resume()
+
+    def request_capacity(self, count: int, by: str) -> None:
+        """UpdateEndpointWeightsAndCapacities; raises UpdateRefused while the endpoint is Updating."""
+        before = self.fleet.desired
+        self.fleet.request(count, self.now)
+        self.record_action(count, by, before)
+
+    def record_action(self, count: int, by: str, before: int) -> None:
+        self.actions.append(ScaleAction(self.now, before, count, by))
+
+    def run_due(self) -> None:
+        while self._queue and self._queue[0][0] <= self.now + 1e-9:
+            _, _, action = heapq.heappop(self._queue)
+            action()
+
+
+def request_profile(trace: Trace, tokens: RequestProfile | None) -> RequestProfile:
+    """The trace's own token counts, or `tokens` (the default profile) when it has none."""
+    if (
+        isinstance(trace, RequestLog)
+        and trace.input_tokens is not None
+        and trace.output_tokens is not None
+        and len(trace)
+    ):
+        return RequestProfile.from_tokens(trace.input_tokens, trace.output_tokens, trace.source)
+    if tokens is None:
+        raise ValueError(
+            f"{trace.source} has no token counts: give a request profile ({DEFAULT_TOKENS_SOURCE})"
+        )
+    return tokens
+
+
+class Sizing:
+    """Capacity that meets the SLO for an arrival rate, from the endpoint model, for a load that lasts."""
+
+    def __init__(self, model: EndpointModel, profile: RequestProfile, config: ReplayConfig):
+        self.model, self.profile, self.config = model, profile, config
+        self._need = lru_cache(maxsize=None)(self._least)
+
+    def attainment(self, rate: float, instances: int) -> float:
+        """Share of requests within the SLO at `rate` requests/s on `instances`; 0 if they cannot keep up."""
+        if rate <= 0:
+            return 1.0
+        dt = self.config.step_seconds
+        step = serve_step(self.model, self.profile, rate * dt, instances, 0.0, dt, rate=rate)
+        return 0.0 if step.utilization >= 1 else step.within_slo / (rate * dt)
+
+    def _least(self, rate: float) -> int:
+        if rate <= 0:
+            return 0
+        high = 1
+        while self.attainment(rate, high) < self.config.meets_slo:
+            high *= 2
+            if high > 1_000_000:
+                raise ValueError(f"{rate:g} requests/s cannot meet the SLO at any capacity")
+        low = high // 2
+        while low + 1 < high:
+            middle = (low + high) // 2
+            if self.attainment(rate, middle) >= self.config.meets_slo:
+                high = middle
+            else:
+                low = middle
+        return high
+
+    def needed(self, rate: float) -> int:
+        """Instances that meet the SLO at `rate` (computed at the rate rounded up to 0.5%, and cached)."""
+        if rate <= 0:
+            return 0
+        bucket = 1.005 ** math.ceil(math.log(rate, 1.005))
+        return int(self._need(bucket))
+
+    def max_rps_per_instance(self) -> float:
+        """The highest rate at which one instance meets the SLO (what a load test finds)."""
+        low, high = 0.0, 1000.0
+        for _ in range(40):
+            rate = (low + high) / 2
+            if self.attainment(rate, 1) >= self.config.meets_slo:
+                low = rate
+            else:
+                high = rate
+        return low
+
+
+def replay(
+    counts: Ints,
+    rates: Floats,
+    model: EndpointModel,
+    profile: RequestProfile,
+    policy: ScalingPolicy,
+    config: ReplayConfig,
+    initial_capacity: int,
+    progress: Callable[[float], None] | None = None,
+) -> PolicyResult:
+    """Replay per-step arrival counts (drawn at the per-step `rates`, requests/s) against one policy."""
+    world = Replay(model, config, initial_capacity)
+    policy.attach(world)
+    dt = config.step_seconds
+    steps = counts.size
+    result = PolicyResult(policy.name)
+    result.demand = counts / dt
+    result.serving = np.zeros(steps, dtype=np.int64)
+    result.desired = np.zeros(steps, dtype=np.int64)
+    result.missed = np.zeros(steps)
+    backlog = 0.0
+    overload_start: float | None = None
+    overload_capacity = 0
+    last_missed = -math.inf
+    load_age = 0.0
+    report_every = max(1, steps // 100)
+    for k in range(steps):
+        now = k * dt
+        world.now = now
+        world.run_due()
+        world.cloudwatch.evaluate(now)
+        world.run_due()
+        policy.before_step(now)
+        serving = world.fleet.serving(now)
+        arrivals = float(counts[k])
+        step = serve_step(
+            model, profile, arrivals, serving, backlog, dt, rate=float(rates[k]), load_age_s=load_age + dt
+        )
+        # How long the load has kept the fleet busy: the time a queue has had to build (see serve_step).
+        load_age = load_age + dt if step.utilization >= HIGH_LOAD else 0.0
+        backlog = step.backlog
+        world.cloudwatch.record(now, step, arrivals, serving)
+        result.requests += arrivals
+        result.served += step.served
+        result.within_slo += step.within_slo
+        result.throttled += step.throttled
+        result.failed += step.failed
+        result.serving[k], result.desired[k] = serving, world.fleet.desired
+        result.missed[k] = arrivals - step.within_slo
+
+        # An overload starts when a step misses the SLO target after a calm minute; it ends when more instances
+        # serve than at its start (timed), or when it has passed for five minutes without them.
+        missed = arrivals > 0 and step.within_slo / arrivals < config.overloaded_below
+        if overload_start is None:
+            if missed and now - last_missed >= 60:
+                overload_start, overload_capacity = now, serving
+        elif serving > overload_capacity:
+            result.relief_times_s.append(now - overload_start)
+            overload_start = None
+        elif now - last_missed >= 300:
+            result.overloads_without_capacity += 1
+            overload_start = None
+        if missed:
+            last_missed = now
+        if progress is not None and k % report_every == 0:
+            progress(k / steps)
+    if overload_start is not None:
+        result.overloads_without_capacity += 1
+    end = steps * dt
+    result.capacity_hours = world.fleet.billed_seconds(end) / 3600.0
+    result.cost_usd = result.capacity_hours * model.hourly_price_usd
+    result.actions = world.actions
+    cdfs = world.cloudwatch.minute_latency_cdfs
+    served = sum(weight for _, weight, _ in cdfs)
+    if served > 0:
+        total = sum((weight * cdf for _, weight, cdf in cdfs), np.zeros_like(LATENCY_GRID)) / served
+        result.p50_latency_s = quantile_from_cdf(total, 0.50)
+        result.p95_latency_s = quantile_from_cdf(total, 0.95)
+        result.p99_latency_s = quantile_from_cdf(total, 0.99)
+    # One figure per whole minute of the replay; NaN where no request was served.
+    result.minute_p95_s = np.full(int(end // 60), np.nan)
+    for start, _, cdf in cdfs:
+        if int(start // 60) < result.minute_p95_s.size:
+            result.minute_p95_s[int(start // 60)] = quantile_from_cdf(cdf, 0.95)
+    if progress is not None:
+        progress(1.0)
+    return result
+
+
+def build_policy(
+    name: str,
+    target: SageMakerPolicy,
+    sizing: Sizing,
+    rates: Floats,
+    model: EndpointModel,
+    config: ReplayConfig,
+) -> ScalingPolicy:
+    """One of POLICIES, set up for this target and trace (`rates`: requests/s per step)."""
+    limits = target.capacity
+    if name == "controller":
+        return ControllerPolicy(target, config.delivery_delay_s)
+    if name == "target-tracking":
+        per_minute = sizing.max_rps_per_instance() * SAFETY_FACTOR * 60
+        return TargetTrackingPolicy(name, INVOCATIONS_PER_INSTANCE, per_minute, limits.min, limits.max)
+    if name == "target-tracking-concurrency":
+        # The same load test and safety factor, read as requests in flight per instance.
+        rate = sizing.max_rps_per_instance()
+        in_flight = rate * float(sizing.profile.service_times(model, model.concurrency_per_instance).mean())
+        return TargetTrackingPolicy(name, CONCURRENCY, in_flight * SAFETY_FACTOR, limits.min, limits.max)
+    if name == "static":
+        peak = sizing.needed(float(rates.max())) if rates.size else 1
+        return StaticPolicy(min(limits.max, max(limits.min, peak, 1)))
+    if name == "oracle":
+        needed = np.asarray([sizing.needed(float(r)) for r in rates], dtype=np.int64)
+        keep = model.cold_start_s + model.termination_s  # a dip shorter than this costs more to scale in for
+        return OraclePolicy(np.clip(needed, max(1, limits.min), limits.max), config.step_seconds, keep)
+    raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")
+
+
+def compare(
+    trace: Trace,
+    target: SageMakerPolicy,
+    model: EndpointModel,
+    policies: Sequence[str],
+    config: ReplayConfig,
+    tokens: RequestProfile | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> dict[str, PolicyResult]:
+    """Replay the same arrivals (one draw, from `config.seed`) against each policy."""
+    counts, _ = arrivals_per_step(trace, config.step_seconds, config.seed)
+    rates = rate_per_step(trace, config.step_seconds)
+    profile = request_profile(trace, tokens)
+    sizing = Sizing(model, profile, config)
+    # Every policy starts warm with what the first cold start's worth of demand needs, within the target's
+    # limits: the endpoint was serving before the trace begins.
+    window = max(1, math.ceil((model.cold_start_s + 60) / config.step_seconds))
+    first = float(rates[:window].max()) if rates.size else 0.0
+    initial = min(target.capacity.max, max(target.capacity.min, sizing.needed(first), 1))
+    results = {}
+    for name in policies:
+        if progress is not None:
+            progress(name, 0.0)
+        policy = build_policy(name, target, sizing, rates, model, config)
+        report = (lambda share, n=name: progress(n, share)) if progress else None
+        results[name] = replay(counts, rates, model, profile, policy, config, initial, report)
+    return results

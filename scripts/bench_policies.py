@@ -1,0 +1,200 @@
+"""The policy benchmark: both shipped traces replayed against every policy, and the simulator's own speed.
+
+Prints one table per trace (the figures `genai-autoscaler simulate` reports), then the goals of issue 4 for the
+controller with the example policies (config/policies.example.yaml, first SageMaker target), then how long the
+replays took and the peak memory. Exit 1 when a goal is missed, so the figures cannot drift unnoticed.
+
+    python scripts/bench_policies.py [--quick]
+
+`--quick` replays two days of ServeGen instead of fourteen (for a fast look; the goals are judged on all 14).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
+from genai_autoscaler.sim.endpoint import EndpointModel, RequestProfile
+from genai_autoscaler.sim.replay import POLICIES, PolicyResult, ReplayConfig, compare
+from genai_autoscaler.sim.traces import RateSeries, Trace, rate_scale, read_trace
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACES = ROOT / "data" / "traces"
+POLICY_FILE = ROOT / "config" / "policies.example.yaml"
+
+# Load shaping, so that each trace needs several instances of the example target (8 requests at once each):
+# the Azure trace as it is (3-8.5 requests/s: 3 to 8 instances), ServeGen's m-large thinned to 1.5%
+# (0.7-8.7 requests/s over 14 days).
+AZURE_SCALE = 1.0
+SERVEGEN_SCALE = 0.015
+SEED = 0
+
+SLO_GOAL = 0.995
+ORACLE_RATIO_GOAL = 1.3
+SPEED_GOALS = {"servegen_14_days_s": 60.0, "request_log_1_hour_s": 10.0, "peak_memory_mb": 1024.0}
+
+
+def _row(name: str, result: PolicyResult) -> str:
+    s = result.summary()
+    relief = s["mean_time_to_capacity_s"]
+    return (
+        f"{name:<28} {s['requests']:>10,} {100 * result.slo_attainment:>9.4f}% {s['throttled']:>9,} "
+        f"{s['failed']:>7,} {s['p50_latency_s']:>6.2f} {s['p95_latency_s']:>6.2f} {s['p99_latency_s']:>6.2f} "
+        f"{s['capacity_hours']:>10.1f} {s['cost_usd']:>10,.0f} {s['actions']:>7} "
+        f"{'-' if relief is None else f'{relief:.0f}':>8}"
+    )
+
+
+def _table(title: str, results: dict[str, PolicyResult]) -> None:
+    print(f"\n{title}")
+    print(
+        f"{'policy':<28} {'requests':>10} {'SLO att.':>10} {'throttled':>9} {'failed':>7} {'p50 s':>6} "
+        f"{'p95 s':>6} {'p99 s':>6} {'cap-hours':>10} {'cost USD':>10} {'actions':>7} {'relief s':>8}"
+    )
+    for name, result in results.items():
+        print(_row(name, result))
+
+
+def _goals(title: str, results: dict[str, PolicyResult]) -> list[tuple[str, bool, str]]:
+    ctl, oracle = results["controller"], results["oracle"]
+    checks = [
+        (
+            f"{title}: controller SLO attainment >= {100 * SLO_GOAL:g}%",
+            ctl.slo_attainment >= SLO_GOAL,
+            f"{100 * ctl.slo_attainment:.4f}%",
+        ),
+        (
+            f"{title}: controller capacity-hours <= {ORACLE_RATIO_GOAL}x oracle's",
+            ctl.capacity_hours <= ORACLE_RATIO_GOAL * oracle.capacity_hours,
+            f"{ctl.capacity_hours / oracle.capacity_hours:.3f}x",
+        ),
+    ]
+    beaten = [
+        name
+        for name, other in results.items()
+        if name != "oracle"
+        and other.slo_attainment >= oracle.slo_attainment
+        and other.capacity_hours < oracle.capacity_hours
+    ]
+    checks.append(
+        (
+            f"{title}: no policy beats the oracle on cost at its SLO or better",
+            not beaten,
+            ", ".join(beaten) or "none",
+        )
+    )
+    for baseline in ("target-tracking", "target-tracking-concurrency"):
+        other = results[baseline]
+        misses, other_misses = 1 - ctl.slo_attainment, 1 - other.slo_attainment
+        checks.append(
+            (
+                f"{title}: controller beats {baseline} on SLO attainment",
+                misses < other_misses,
+                f"{100 * ctl.slo_attainment:.5f}% vs {100 * other.slo_attainment:.5f}%",
+            )
+        )
+        checks.append(
+            (
+                f"{title}: controller beats {baseline} on cost",
+                ctl.cost_usd < other.cost_usd,
+                f"${ctl.cost_usd:,.0f} vs ${other.cost_usd:,.0f} ({ctl.cost_usd / other.cost_usd:.2f}x)",
+            )
+        )
+    return checks
+
+
+def _replay(trace: Trace, target: SageMakerVariantPolicy) -> tuple[dict[str, PolicyResult], dict[str, float]]:
+    timings: dict[str, float] = {}
+    results: dict[str, PolicyResult] = {}
+    for name in POLICIES:
+        began = time.perf_counter()
+        results |= compare(
+            trace, target, EndpointModel(), [name], ReplayConfig(seed=SEED), RequestProfile.default()
+        )
+        timings[name] = time.perf_counter() - began
+    return results, timings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="two days of ServeGen instead of fourteen")
+    args = parser.parse_args()
+
+    document = parse_policy_document(yaml.safe_load(POLICY_FILE.read_text()))
+    target = next(t for t in document.targets if isinstance(t, SageMakerVariantPolicy))
+    print(f"target: {target.name} from {POLICY_FILE.relative_to(ROOT)}; endpoint model: {EndpointModel()!r}")
+
+    azure = rate_scale(read_trace(TRACES / "azure_llm_2023_conv.csv"), AZURE_SCALE, SEED)
+    servegen = read_trace(TRACES / "servegen_aggregate_rate_10min.csv", model="m-large")
+    assert isinstance(servegen, RateSeries)
+    if args.quick:
+        days = int(2 * 86400 / float(servegen.widths[0]))
+        servegen = RateSeries(
+            servegen.starts[:days], servegen.widths[:days], servegen.rates[:days], servegen.source
+        )
+    servegen = rate_scale(servegen, SERVEGEN_SCALE, SEED)
+
+    azure_results, azure_times = _replay(azure, target)
+    _table(
+        f"Azure LLM conversation trace x{AZURE_SCALE:g} (1 hour, request log, its own token counts)",
+        azure_results,
+    )
+    servegen_results, servegen_times = _replay(servegen, target)
+    days = servegen.duration / 86400
+    _table(
+        f"ServeGen m-large x{SERVEGEN_SCALE:g} ({days:.0f} days at 10 s steps; request sizes of the Azure trace)",
+        servegen_results,
+    )
+
+    checks = _goals("Azure", azure_results) + _goals("ServeGen", servegen_results)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    speed = {
+        "servegen_14_days_s": max(servegen_times.values()),
+        "request_log_1_hour_s": max(azure_times.values()),
+        "peak_memory_mb": peak_mb,
+    }
+    print("\nSimulator speed (slowest policy; all policies in one run take the sum)")
+    print(
+        f"  ServeGen {days:.0f} days, per policy: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in servegen_times.items())
+    )
+    print(
+        "  Azure 1-hour request log, per policy: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in azure_times.items())
+    )
+    print(f"  peak memory (max RSS of this process): {peak_mb:.0f} MB")
+    if not args.quick:
+        checks += [
+            (
+                f"14 days of ServeGen replay in < {SPEED_GOALS['servegen_14_days_s']:g} s (each policy)",
+                speed["servegen_14_days_s"] < SPEED_GOALS["servegen_14_days_s"],
+                f"{speed['servegen_14_days_s']:.1f} s",
+            ),
+        ]
+    checks += [
+        (
+            f"a 1-hour request log replays in < {SPEED_GOALS['request_log_1_hour_s']:g} s (each policy)",
+            speed["request_log_1_hour_s"] < SPEED_GOALS["request_log_1_hour_s"],
+            f"{speed['request_log_1_hour_s']:.2f} s",
+        ),
+        (
+            f"peak memory < {SPEED_GOALS['peak_memory_mb']:g} MB",
+            peak_mb < SPEED_GOALS["peak_memory_mb"],
+            f"{peak_mb:.0f} MB",
+        ),
+    ]
+    print("\nGoals")
+    for what, passed, figure in checks:
+        print(f"  {'pass' if passed else 'MISS'}  {what}: {figure}")
+    return 0 if all(passed for _, passed, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,541 @@
+"""`genai-autoscaler simulate`, run in-process on small traces: what it prints, writes and refuses."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from genai_autoscaler.cli import main
+from genai_autoscaler.sim.endpoint import EndpointModel
+from genai_autoscaler.sim.replay import POLICIES, PolicyResult
+from genai_autoscaler.sim.report import minute_p95, pareto_optimal
+
+SUMMARY_KEYS = set(PolicyResult("any").summary())
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+POLICY_DOCUMENT = {
+    "version": 1,
+    "targets": [
+        {
+            "type": "inference_component",
+            "inference_component_name": "llama3-8b-ic",
+            "endpoint_name": "shared-gpu-endpoint",
+            "scale_to_zero": True,
+            "capacity": {"min": 0, "max": 4},
+        },
+        {"type": "bedrock_model", "model_id": "amazon.nova-pro-v1:0"},
+        {
+            "type": "sagemaker_variant",
+            "endpoint_name": "chat-prod",
+            "capacity": {"min": 1, "max": 6},
+            "signals": {"latency_p95_ms": 15000, "concurrency_per_unit": 6},
+            "scale_in": {"stabilization_seconds": 300},
+        },
+        {"type": "sagemaker_variant", "endpoint_name": "batch-prod", "capacity": {"min": 1, "max": 2}},
+    ],
+}
+DEFAULT_TARGET = "chat-prod/AllTraffic"  # the first sagemaker_variant of the document
+
+# Ten minutes: 2 requests/s, a burst of 7/s from minute 3 to minute 6, then 2/s again.
+BURST_RPS = [2, 2, 2, 7, 7, 7, 2, 2, 2, 2]
+SIZES = [(400, 60), (1200, 220), (2500, 450)]  # (input, output) tokens, in turn
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def row(self, label: str) -> list[str]:
+        """The cells of the table row whose label is `label` (labels may be indented)."""
+        for line in self.out.splitlines():
+            if line.strip().startswith(label) and re.match(rf"\s*{re.escape(label)}\s{{2}}", line):
+                return line[len(line) - len(line.lstrip()) + len(label) :].split()
+        raise AssertionError(f"no row {label!r} in:\n{self.out}")
+
+
+@pytest.fixture
+def policies(tmp_path: Path) -> Path:
+    path = tmp_path / "policies.json"
+    path.write_text(json.dumps(POLICY_DOCUMENT), encoding="utf-8")
+    return path
+
+
+def request_log(tmp_path: Path) -> tuple[Path, int]:
+    """The burst as a request log, evenly spaced, with token counts; and its number of requests."""
+    rows = ["timestamp,input_tokens,output_tokens"]
+    for minute, rate in enumerate(BURST_RPS):
+        for k in range(60 * rate):
+            tokens = SIZES[len(rows) % len(SIZES)]
+            rows.append(f"{minute * 60 + k / rate:.3f},{tokens[0]},{tokens[1]}")
+    path = tmp_path / "requests.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path, len(rows) - 1
+
+
+def rate_series(tmp_path: Path) -> Path:
+    """The burst as a per-minute rate series (as `trace export` writes it): no token counts."""
+    rows = ["timestamp,rate_rps", *(f"{minute * 60},{rate}" for minute, rate in enumerate(BURST_RPS))]
+    path = tmp_path / "rates.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def trace_of(kind: str, tmp_path: Path) -> Path:
+    return request_log(tmp_path)[0] if kind == "request-log" else rate_series(tmp_path)
+
+
+def simulate(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> Run:
+    code = main(["simulate", *(str(arg) for arg in argv)])
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+# ------------------------------------------------------------------------------------------------ --json
+
+
+@pytest.mark.parametrize(
+    ("chosen", "expected"),
+    [
+        ([], list(POLICIES)),
+        (["--policy", "all"], list(POLICIES)),
+        (["--policy", "controller"], ["controller"]),
+        (["--policy", "static", "--policy", "oracle"], ["static", "oracle"]),
+    ],
+    ids=["default-all", "all", "controller", "static-and-oracle"],
+)
+def test_json_holds_the_summary_of_each_policy_and_nothing_else(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, chosen: list[str], expected: list[str]
+) -> None:
+    # Given a request log of a burst
+    trace, _ = request_log(tmp_path)
+
+    # When it is simulated with --json
+    result = simulate(capsys, "--trace", trace, "--policies", policies, "--json", *chosen)
+
+    # Then stdout is one JSON object, a key per chosen policy, each PolicyResult.summary()'s figures
+    assert result.code == 0, result.err
+    assert result.err == ""
+    assert list(result.json) == expected
+    for summary in result.json.values():
+        assert set(summary) == SUMMARY_KEYS
+        assert 0 <= summary["slo_attainment"] <= 1
+
+
+@pytest.mark.parametrize("kind", ["request-log", "rate-series"])
+def test_every_request_is_served_throttled_or_failed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, kind: str
+) -> None:
+    # Given a trace of a burst, which overloads the starting capacity
+    trace = trace_of(kind, tmp_path)
+
+    # When every policy replays it, in JSON and as a table
+    figures = simulate(capsys, "--trace", trace, "--policies", policies, "--json").json
+    table = simulate(capsys, "--trace", trace, "--policies", policies)
+
+    # Then each request is counted once: served (within the SLO or not), throttled or failed
+    assert table.code == 0, table.err
+    assert table.row("")[: len(POLICIES)] == list(POLICIES)
+    for column, name in enumerate(POLICIES):
+        summary = figures[name]
+        served = int(table.row("served")[column].replace(",", ""))
+        assert abs(served + summary["throttled"] + summary["failed"] - summary["requests"]) <= 2
+        assert summary["served_within_slo"] <= served + 1
+        assert summary["slo_attainment"] == pytest.approx(
+            summary["served_within_slo"] / summary["requests"], abs=1e-3
+        )
+        # and the table shows the same figures as the JSON
+        assert table.row("requests")[column] == f"{summary['requests']:,}"
+        assert table.row("cost (USD)")[column] == f"${summary['cost_usd']:,.2f}"
+
+
+@pytest.mark.parametrize(
+    ("kind", "sizes"),
+    [
+        ("request-log", "the trace's own token counts"),
+        ("rate-series", "none in the trace, so RequestProfile.default(): Azure LLM inference trace"),
+    ],
+    ids=["request-log", "rate-series"],
+)
+def test_the_header_says_what_was_replayed_and_how_it_is_judged(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, kind: str, sizes: str
+) -> None:
+    # Given a trace with or without token counts
+    trace = trace_of(kind, tmp_path)
+
+    # When it is simulated
+    result = simulate(
+        capsys, "--trace", trace, "--policies", policies, "--policy", "controller", "--seed", "7"
+    )
+
+    # Then the header names the trace, its length and requests, the request sizes, the default target,
+    # the endpoint model, the SLO and the seed
+    assert result.code == 0, result.err
+    header = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in result.out.split("\n\n")[0].splitlines())
+    requests = int(result.row("requests")[0].replace(",", ""))
+    assert header["trace"].startswith(f"{trace.name}, a ")
+    assert header["trace"].endswith(f": 10 min, {requests:,} requests")
+    assert header["request sizes"].startswith(sizes)
+    assert header["target"].startswith(f"{DEFAULT_TARGET} ({policies}): capacity 1..6")
+    # (the endpoint is the default EndpointModel: nothing above overrides it)
+    model = EndpointModel()
+    assert header["endpoint"].startswith(
+        f"{model.instance_type} at ${model.hourly_price_usd:g}/h, cold start {model.cold_start_s:g} s "
+        f"(provisioning {model.provisioning_s:g} s + model load {model.model_load_s:g} s)"
+    )
+    assert header["latency SLO"].startswith("whole response within 2 s + 0.04 s per output token")
+    assert header["replay"] == "steps of 10 s, seed 7"
+
+
+@pytest.mark.parametrize(
+    ("shaping", "requests_factor", "duration"),
+    [([], 1, "10 min"), (["--rate-scale", "2"], 2, "10 min"), (["--time-scale", "2"], 1, "20 min")],
+    ids=["as-is", "twice-the-load", "twice-as-long"],
+)
+def test_rate_and_time_scale_shape_the_trace(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    policies: Path,
+    shaping: list[str],
+    requests_factor: int,
+    duration: str,
+) -> None:
+    # Given a request log
+    trace, count = request_log(tmp_path)
+
+    # When it is simulated scaled in load or in time
+    result = simulate(capsys, "--trace", trace, "--policies", policies, "--policy", "static", *shaping)
+
+    # Then its requests are multiplied, or spread over more time
+    assert result.code == 0, result.err
+    assert result.row("requests") == [f"{count * requests_factor:,}"]
+    assert f": {duration}, " in result.out
+
+
+@pytest.mark.parametrize(
+    ("price", "expected_label"),
+    [("1.515", None), ("3.03", "set: hourly_price_usd=3.03")],
+    ids=["default", "set"],
+)
+def test_endpoint_params_change_the_model(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, price: str, expected_label: str | None
+) -> None:
+    # Given a request log and an hourly price
+    trace, _ = request_log(tmp_path)
+    argv: list[str | Path] = ["--trace", trace, "--policies", policies, "--policy", "static"]
+    param = [] if expected_label is None else ["--endpoint-param", f"hourly_price_usd={price}"]
+
+    # When it is simulated with that price
+    figures = simulate(capsys, *argv, *param, "--json").json["static"]
+    table = simulate(capsys, *argv, *param)
+
+    # Then the cost is the capacity-hours at that price, and the header says what was set
+    assert figures["cost_usd"] == pytest.approx(figures["capacity_hours"] * float(price), abs=0.01)
+    if expected_label is None:
+        assert "set:" not in table.out
+    else:
+        assert expected_label in table.out
+
+
+# ------------------------------------------------------------------------------------------------ --plot
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_plot_writes_a_png(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, as_json: bool
+) -> None:
+    pytest.importorskip("matplotlib")
+    # Given a request log and a plot file to write
+    trace, _ = request_log(tmp_path)
+    plot = tmp_path / "replay.png"
+
+    # When two policies are simulated with --plot
+    argv: list[str | Path] = [
+        "--trace",
+        trace,
+        "--policies",
+        policies,
+        "--policy",
+        "controller",
+        "--policy",
+        "oracle",
+    ]
+    result = simulate(capsys, *argv, "--plot", plot, *(["--json"] if as_json else []))
+
+    # Then a PNG is written, and said so where it does not spoil the JSON
+    assert result.code == 0, result.err
+    assert plot.read_bytes().startswith(PNG_SIGNATURE)
+    if as_json:
+        assert list(result.json) == ["controller", "oracle"]
+        assert f"wrote {plot}" in result.err
+    else:
+        assert result.out.rstrip().endswith(f"wrote {plot}")
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an environment without matplotlib
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    trace, _ = request_log(tmp_path)
+
+    # When a plot is asked for
+    result = simulate(capsys, "--trace", trace, "--policies", policies, "--plot", tmp_path / "replay.png")
+
+    # Then nothing is replayed, and the error says what to install
+    assert result.code == 2
+    assert result.out == ""
+    assert "--plot needs matplotlib" in result.err
+    assert "pip install -e '.[sim]'" in result.err
+
+
+@pytest.mark.parametrize(
+    ("latencies", "placed"),
+    [([4.0, 6.0], [30 / 3600, 90 / 3600]), ([6.0], None)],
+    ids=["every-minute", "a-minute-left-out"],
+)
+def test_per_minute_latency_is_placed_only_when_every_minute_has_one(
+    latencies: list[float], placed: list[float] | None
+) -> None:
+    # Given a two-minute replay (10 s steps) and its per-minute p95 latencies
+    result = PolicyResult("controller", demand=np.ones(12), minute_p95_s=np.asarray(latencies))
+
+    # When they are placed on the plot's time axis (hours)
+    # Then each sits at the middle of its minute, or, when a minute was left out, they are refused
+    if placed is None:
+        with pytest.raises(ValueError, match="1 per-minute latencies for 2 minutes"):
+            minute_p95(result, 10.0)
+    else:
+        at, p95 = minute_p95(result, 10.0)
+        assert at.tolist() == pytest.approx(placed)
+        assert p95.tolist() == latencies
+
+
+# ------------------------------------------------------------------------------------------------ --sweep
+
+
+@pytest.mark.parametrize(
+    ("sweep", "field", "values"),
+    [
+        ("signals.concurrency_per_unit=4,6,8", "signals.concurrency_per_unit", [4.0, 6.0, 8.0]),
+        ("scale_in.stabilization_seconds=300,900", "scale_in.stabilization_seconds", [300, 900]),
+        ("signals.latency_p95_ms=5000,null", "signals.latency_p95_ms", [5000.0, None]),
+    ],
+    ids=["concurrency", "stabilization", "signal-off"],
+)
+def test_sweep_json_has_one_point_per_value(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    policies: Path,
+    sweep: str,
+    field: str,
+    values: list[Any],
+) -> None:
+    # Given a request log
+    trace, _ = request_log(tmp_path)
+
+    # When a field of the target's policy is swept
+    result = simulate(capsys, "--trace", trace, "--policies", policies, "--sweep", sweep, "--json")
+
+    # Then there is one point per value, as validated, with the controller's summary and its Pareto flag
+    assert result.code == 0, result.err
+    assert result.err == ""
+    output = result.json
+    assert output["field"] == field
+    assert [point["value"] for point in output["points"]] == values
+    for point in output["points"]:
+        assert set(point) == {"value", "pareto_optimal", *SUMMARY_KEYS}
+    assert any(point["pareto_optimal"] for point in output["points"])
+
+
+def test_sweep_table_marks_the_pareto_optimal_values(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path
+) -> None:
+    # Given a request log
+    trace, _ = request_log(tmp_path)
+    argv: list[str | Path] = ["--trace", trace, "--policies", policies, "--sweep", "capacity.max=1,2,6"]
+
+    # When capacity.max is swept, as a table and as JSON
+    table = simulate(capsys, *argv)
+    points = simulate(capsys, *argv, "--json").json["points"]
+
+    # Then each value has a row, marked `*` exactly when it is Pareto-optimal
+    assert table.code == 0, table.err
+    assert "sweep          capacity.max = 1, 2, 6, the controller only" in table.out
+    for point in points:
+        row = table.row(str(point["value"]))
+        assert (row[-1] == "*") == point["pareto_optimal"]
+        assert row[0] == f"{100 * point['slo_attainment']:.3f}%"
+
+
+@pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        ([(0.99, 10.0)], [True]),
+        ([(0.99, 10.0), (0.98, 12.0)], [True, False]),  # worse on both counts
+        ([(0.99, 10.0), (0.995, 12.0)], [True, True]),  # a trade-off
+        ([(0.99, 10.0), (0.99, 12.0)], [True, True]),  # equal attainment: not strictly better
+        ([(0.9, 5.0), (0.95, 7.0), (0.93, 8.0), (0.99, 9.0)], [True, True, False, True]),
+    ],
+    ids=["one", "dominated", "trade-off", "tie", "frontier"],
+)
+def test_pareto_optimal(points: list[tuple[float, float]], expected: list[bool]) -> None:
+    # Given (SLO attainment, cost) points, When the frontier is taken,
+    # Then a point is on it unless another has both a higher attainment and a lower cost
+    assert pareto_optimal(points) == expected
+
+
+# ------------------------------------------------------------------------------------------------ progress
+
+
+@pytest.mark.parametrize(
+    ("terminal", "as_json", "shown"),
+    [(True, False, True), (True, True, False), (False, False, False)],
+    ids=["terminal", "terminal-json", "redirected"],
+)
+def test_progress_shows_on_a_terminal_only(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    policies: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    terminal: bool,
+    as_json: bool,
+    shown: bool,
+) -> None:
+    # Given stderr that is (or is not) a terminal
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    trace, _ = request_log(tmp_path)
+
+    # When two policies are replayed
+    argv: list[str | Path] = [
+        "--trace",
+        trace,
+        "--policies",
+        policies,
+        "--policy",
+        "controller",
+        "--policy",
+        "static",
+    ]
+    result = simulate(capsys, *argv, *(["--json"] if as_json else []))
+
+    # Then progress is written to stderr only for a person watching it, and erased at the end
+    assert result.code == 0
+    assert ("replaying static (2/2) 100%" in result.err) == shown
+    assert result.err.endswith("\r") == shown
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+SERVEGEN = "model,timestamp,total_rate_rps,active_clients\nm-small,0,2.5,3\nm-small,600,3.5,4\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--trace", "{tmp}/missing.csv"], "missing.csv: cannot read the file"),
+        (["--trace", "{servegen}"], "a ServeGen trace needs --model; it has m-small"),
+        (["--trace", "{servegen}", "--model", "m-large"], "has no model 'm-large'"),
+        (["--target", "nope"], "--target nope: no such target"),
+        (["--target", "llama3-8b-ic"], "its type is inference_component; the simulator models SageMaker"),
+        (["--target", "amazon.nova-pro-v1:0"], "its type is bedrock_model"),
+        (["--policy", "autoscale"], "--policy autoscale: no such policy; choose from controller"),
+        (["--endpoint-param", "price=2"], "--endpoint-param price: not a field of the endpoint model"),
+        (
+            ["--endpoint-param", "hourly_price_usd=-1"],
+            "--endpoint-param hourly_price_usd: Input should be greater",
+        ),
+        (["--endpoint-param", "concurrency_per_instance=many"], "concurrency_per_instance: Input should be"),
+        (["--endpoint-param", "ttft_s"], "argument --endpoint-param: expected KEY=VALUE"),
+        (["--sweep", "signals.concurency_per_unit=4"], "signals has no field 'concurency_per_unit'"),
+        (["--sweep", "capacity.min.lower=1"], "capacity.min is a value, not a section"),
+        (
+            ["--sweep", "signals.concurrency_per_unit=4,-1"],
+            "=-1: signals.concurrency_per_unit: Input should be",
+        ),
+        (["--sweep", "capacity.max=0"], "--sweep capacity.max=0: capacity"),
+        (["--sweep", "capacity.max"], "argument --sweep: expected FIELD=V1,V2,..."),
+        (["--sweep", "capacity.max=2,4", "--policy", "static"], "--sweep replays the controller only"),
+        (["--step", "7"], "argument --step: must divide a minute"),
+        (["--rate-scale", "0"], "argument --rate-scale: must be a number above 0"),
+        (["--plot", "{tmp}/replay.jpg"], "the plot is a PNG file"),
+        (["--plot", "{tmp}/nowhere/replay.png"], "nowhere does not exist"),
+    ],
+    ids=[
+        "missing-trace",
+        "servegen-without-model",
+        "servegen-unknown-model",
+        "unknown-target",
+        "inference-component",
+        "bedrock",
+        "unknown-policy",
+        "unknown-endpoint-field",
+        "bad-endpoint-value",
+        "endpoint-value-not-a-number",
+        "endpoint-param-without-value",
+        "sweep-unknown-field",
+        "sweep-into-a-value",
+        "sweep-bad-value",
+        "sweep-invalid-policy",
+        "sweep-without-values",
+        "sweep-with-policy",
+        "step-not-dividing-a-minute",
+        "rate-scale-zero",
+        "plot-not-png",
+        "plot-directory-missing",
+    ],
+)
+def test_bad_input_is_named_and_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, argv: list[str], expected: str
+) -> None:
+    # Given a usable request log and policies, and one bad argument
+    trace, _ = request_log(tmp_path)
+    servegen = tmp_path / "servegen.csv"
+    servegen.write_text(SERVEGEN, encoding="utf-8")
+    argv = [arg.format(tmp=tmp_path, servegen=servegen) for arg in argv]
+    if "--trace" not in argv:
+        argv = ["--trace", str(trace), *argv]
+
+    # When it is simulated
+    result = simulate(capsys, "--policies", policies, *argv)
+
+    # Then it exits 2 with a message that names the problem, and prints no results
+    assert result.code == 2
+    assert result.out == ""
+    assert expected in result.err
+
+
+@pytest.mark.parametrize("present", [True, False], ids=["present", "absent"])
+def test_default_policies_are_read_from_the_current_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, present: bool
+) -> None:
+    # Given a directory with (or without) config/policies.example.yaml
+    trace, _ = request_log(tmp_path)
+    if present:
+        (tmp_path / "config").mkdir()
+        (tmp_path / "config" / "policies.example.yaml").write_text(json.dumps(POLICY_DOCUMENT), "utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    # When it is simulated there without --policies
+    result = simulate(capsys, "--trace", trace, "--policy", "static")
+
+    # Then that document's first variant is simulated, or the error says to pass --policies
+    if present:
+        assert result.code == 0, result.err
+        assert f"target         {DEFAULT_TARGET} (config/policies.example.yaml)" in result.out
+    else:
+        assert result.code == 2
+        assert "no --policies given" in result.err
+        assert "pass --policies FILE" in result.err
