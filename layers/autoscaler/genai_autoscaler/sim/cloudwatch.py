@@ -45,6 +45,11 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+def busiest_moment(mean_in_flight: float) -> float:
+    """The Maximum of a period's concurrency, from its mean: a Poisson count's 95th percentile."""
+    return mean_in_flight + 1.645 * math.sqrt(mean_in_flight)
+
+
 def quantile_from_cdf(cdf: Floats, q: float) -> float:
     """The q-quantile of a distribution given by its CDF on LATENCY_GRID."""
     return float(np.interp(q, cdf, LATENCY_GRID))
@@ -125,7 +130,7 @@ class SimCloudWatch:
         """The metrics of the step that starts at `now`."""
         if serving > 0:
             mean = step.concurrency_per_instance
-            busiest = mean + 1.645 * math.sqrt(mean)
+            busiest = busiest_moment(mean)
             points = self.series.setdefault(f"{CONCURRENCY}/Maximum", {})
             # Each 10 s period the step overlaps gets the Maximum of the steps within it.
             start = math.floor(now / 10) * 10.0
