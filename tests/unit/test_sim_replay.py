@@ -165,7 +165,8 @@ def test_the_oracle_keeps_an_instance_through_a_dip_that_costs_less_to_keep() ->
 
 def test_the_oracle_pays_what_a_static_fleet_pays_for_a_steady_request_log() -> None:
     # Given a request log at a steady rate that needs 2 instances, half of which 1 instance serves
-    per_step = round(15 * SIZING.max_rps_per_instance())
+    one_instance = max(r / 100 for r in range(1, 500) if SIZING.needed(r / 100) == 1)  # requests/s
+    per_step = round(1.5 * one_instance * CONFIG.step_seconds)
     rate = per_step / CONFIG.step_seconds
     assert (SIZING.needed(rate), SIZING.needed(rate / 2)) == (2, 1)
     trace = evenly([per_step] * 60)
