@@ -2,7 +2,9 @@
 
 Prints one table per trace (the figures `genai-autoscaler simulate` reports), then the goals of issue 4 for the
 controller with the example policies (config/policies.example.yaml, first SageMaker target), then how long the
-replays took and the peak memory. With `--check` it exits 1 when a goal is missed.
+replays took and the peak memory. Then the comparisons at equal footing: an oracle held to the controller's SLO
+attainment instead of its own stricter one, and target tracking with its target tuned to the controller's cost
+(AWS's starting point is a safety factor of 0.5). With `--check` it exits 1 when a goal is missed.
 
     python scripts/bench_policies.py [--quick] [--check]
 
@@ -108,6 +110,60 @@ def _goals(title: str, results: dict[str, PolicyResult]) -> list[tuple[str, bool
     return checks
 
 
+def _matched(
+    title: str, trace: Trace, target: SageMakerVariantPolicy, ctl: PolicyResult
+) -> list[tuple[str, bool, str]]:
+    """The comparisons at equal footing: the oracle held to the controller's SLO attainment (not its own
+    stricter one), and target tracking with its target tuned to cost what the controller costs."""
+    print(f"\n{title}: matched comparisons (bisection; each line one replay)")
+
+    def one(name: str, config: ReplayConfig) -> PolicyResult:
+        return compare(trace, target, EndpointModel(), [name], config, RequestProfile.default())[name]
+
+    # The least-cost oracle whose attainment is still at least the controller's.
+    low, high = 0.9, ReplayConfig().meets_slo
+    oracle = one("oracle", ReplayConfig(seed=SEED, meets_slo=high))
+    for _ in range(6):
+        middle = (low + high) / 2
+        candidate = one("oracle", ReplayConfig(seed=SEED, meets_slo=middle))
+        print(
+            f"  oracle meeting {100 * middle:.3f}% per step: {100 * candidate.slo_attainment:.4f}%, "
+            f"{candidate.capacity_hours:.1f} capacity-hours"
+        )
+        if candidate.slo_attainment >= ctl.slo_attainment:
+            oracle, high = candidate, middle
+        else:
+            low = middle
+    # Target tracking's safety factor raised (cheaper) until it costs no more than the controller.
+    low, high = ReplayConfig().target_tracking_safety_factor, 2.0
+    tracking = one("target-tracking", ReplayConfig(seed=SEED))
+    for _ in range(7):
+        middle = (low + high) / 2
+        candidate = one("target-tracking", ReplayConfig(seed=SEED, target_tracking_safety_factor=middle))
+        print(
+            f"  target tracking at safety factor {middle:.3f}: {100 * candidate.slo_attainment:.4f}%, "
+            f"{candidate.capacity_hours:.1f} capacity-hours"
+        )
+        if candidate.capacity_hours <= ctl.capacity_hours:
+            tracking, high = candidate, middle
+        else:
+            low = middle
+    return [
+        (
+            f"{title}: controller capacity-hours <= {ORACLE_RATIO_GOAL}x an oracle held to the controller's SLO",
+            ctl.capacity_hours <= ORACLE_RATIO_GOAL * oracle.capacity_hours,
+            f"{ctl.capacity_hours / oracle.capacity_hours:.3f}x (oracle {oracle.capacity_hours:.1f} h at "
+            f"{100 * oracle.slo_attainment:.4f}%)",
+        ),
+        (
+            f"{title}: controller beats target tracking tuned to its cost, on SLO attainment",
+            tracking.capacity_hours <= ctl.capacity_hours and ctl.slo_attainment > tracking.slo_attainment,
+            f"{100 * ctl.slo_attainment:.4f}% vs {100 * tracking.slo_attainment:.4f}% "
+            f"({tracking.capacity_hours:.1f} h vs the controller's {ctl.capacity_hours:.1f} h)",
+        ),
+    ]
+
+
 def _replay(trace: Trace, target: SageMakerVariantPolicy) -> tuple[dict[str, PolicyResult], dict[str, float]]:
     timings: dict[str, float] = {}
     results: dict[str, PolicyResult] = {}
@@ -155,6 +211,9 @@ def main() -> int:
     )
 
     checks = _goals("Azure", azure_results) + _goals("ServeGen", servegen_results)
+    if not args.quick:
+        checks += _matched("Azure", azure, target, azure_results["controller"])
+        checks += _matched("ServeGen", servegen, target, servegen_results["controller"])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     speed = {
         "servegen_14_days_s": max(servegen_times.values()),

@@ -252,7 +252,7 @@ def test_the_controller_policy_runs_the_controller() -> None:
     step_up = per_minute([0.5 * one] * 10 + [10 * one] * 30, "step up")
     counts, _ = arrivals_per_step(step_up, CONFIG.step_seconds, CONFIG.seed)
     rates = rate_per_step(step_up, CONFIG.step_seconds)
-    policy = ControllerPolicy(target, CONFIG.delivery_delay_s)
+    policy = ControllerPolicy(target)
     # When the trace is replayed from one instance
     result = replay(counts, rates, MODEL, PROFILE, policy, CONFIG, 1)
     # Then the controller scaled out after the step, within its step limit, its cooldown and the maximum

@@ -140,7 +140,8 @@ class SimCloudWatch:
         minute = self._minute
         minute.steps += 1
         minute.instance_steps += serving
-        minute.invocations += arrivals - step.failed if serving > 0 else 0.0
+        # Every request sent to an instance is an invocation, whatever became of it.
+        minute.invocations += arrivals if serving > 0 else 0.0
         minute.no_capacity += step.failed if serving == 0 else 0.0
         if step.served > 0:
             minute.served += step.served
@@ -161,10 +162,21 @@ class SimCloudWatch:
             self.minute_latency_cdfs.append((start, minute.served, cdf))
 
     def visible(self, key: str, period: int, start: float, now: float) -> float | None:
-        """The datapoint of the period starting at `start`, if it exists and can be read at `now`."""
-        if start + period + self.delays[period] > now:
+        """The datapoint of the period starting at `start`, if it exists and can be read at `now`.
+
+        A period longer than the metric's own (a minute of the 10 s concurrency) aggregates its datapoints
+        by the statistic: the Maximum of Maximums, the Sum of Sums.
+        """
+        native = 10 if key.startswith(CONCURRENCY) else 60
+        if start + period + self.delays[native] > now:
             return None
-        return self.series.get(key, {}).get(start)
+        points = self.series.get(key, {})
+        if period <= native:
+            return points.get(start)
+        values = [v for k in range(period // native) if (v := points.get(start + k * native)) is not None]
+        if not values:
+            return None
+        return max(values) if key.endswith("/Maximum") else sum(values)
 
     def peak(self, key: str, period: int, begin: float, end: float) -> float | None:
         """The highest visible datapoint of periods starting in [begin, end) (GetMetricData, then max)."""

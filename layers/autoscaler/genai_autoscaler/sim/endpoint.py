@@ -329,6 +329,7 @@ def serve_step(
         if end_queue > 0 or rate >= throughput:
             # Refused: this step's arrivals that find the waiting room full (what waited before stays queued).
             throttled = min(max(0.0, end_queue - waiting_room), arrivals)
+            # (A request that times out is still run by the container, which nothing tells: it keeps its place.)
             end_queue = max(0.0, end_queue - throttled)
             first, last = backlog / throughput, min(end_queue, waiting_room) / throughput
             # Running, plus the fluid queue (its mean over the step) and the random walk's (rate x its mean wait).

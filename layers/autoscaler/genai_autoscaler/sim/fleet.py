@@ -37,14 +37,15 @@ class Fleet:
     def __init__(self, model: EndpointModel, initial: int, now: float = 0.0):
         self.model = model
         self.instances = [Instance(launched_at=now, ready_at=now) for _ in range(initial)]
+        self._live = list(self.instances)  # not stopped: what serving() looks at, every step
         self.desired = initial
         self.updating_until = now
 
     def active(self) -> list[Instance]:
-        return [i for i in self.instances if i.stopped_at is None]
+        return list(self._live)
 
     def serving(self, now: float) -> int:
-        return sum(1 for i in self.instances if i.serving(now))
+        return sum(1 for i in self._live if i.ready_at <= now)
 
     def status(self, now: float) -> str:
         return UPDATING if now < self.updating_until else IN_SERVICE
@@ -64,9 +65,9 @@ class Fleet:
     def _resize(self, count: int, now: float, launched_at: float, ready_at: float) -> None:
         active = self.active()
         if count > len(active):
-            self.instances += [
-                Instance(launched_at=launched_at, ready_at=ready_at) for _ in range(count - len(active))
-            ]
+            added = [Instance(launched_at=launched_at, ready_at=ready_at) for _ in range(count - len(active))]
+            self.instances += added
+            self._live += added
             self.updating_until = max(self.updating_until, ready_at)
         elif count < len(active):
             # The newest go first: instances still warming are cancelled before serving ones.
@@ -74,6 +75,7 @@ class Fleet:
                 instance.stopped_at = now
                 warming = instance.ready_at > now
                 instance.terminated_at = now if warming else now + self.model.termination_s
+            self._live = [i for i in self._live if i.stopped_at is None]
             self.updating_until = max(self.updating_until, now + self.model.termination_s)
         self.desired = count
 

@@ -31,7 +31,7 @@ from genai_autoscaler.app.memory import (
     RecordingNotifier,
 )
 from genai_autoscaler.app.ports import CapacityActuator, MetricReader, WarmUpInvoker, WorkflowStarter
-from genai_autoscaler.app.routing import evaluate_targets, route_alarm
+from genai_autoscaler.app.routing import Dispatch, evaluate_targets, route_alarm
 from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import (
@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 Ints = npt.NDArray[np.int64]
 STACK = "sim"
 ALARM_ARN = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:"
+
+
+class SimulationError(RuntimeError):
+    """The simulated world went wrong (not the controller's decision): the replay stops."""
 
 
 class ScalingPolicy(ABC):
@@ -133,11 +137,10 @@ class ControllerPolicy(ScalingPolicy):
 
     name = "controller"
 
-    def __init__(self, target: SageMakerPolicy, delivery_delay_s: float = 1.0):
+    def __init__(self, target: SageMakerPolicy):
         if not isinstance(target, SageMakerVariantPolicy):
             raise ValueError("the simulator models SageMaker variants; inference components are not modelled")
         self.target = target
-        self.delivery_delay_s = delivery_delay_s
         self.events = 0
 
     def attach(self, replay: Replay) -> None:
@@ -202,13 +205,18 @@ class ControllerPolicy(ScalingPolicy):
             event_id=f"sim-{self.events}",
         )
         event = AlarmStateChangeEvent.model_validate(raw)
-        self.replay.at(now + self.delivery_delay_s, lambda: self._route(event))
+        # Delivery takes about a second: within the step, as target tracking's alarm actions are.
+        self.replay.at(now, lambda: self._route(event))
 
     def _route(self, event: AlarmStateChangeEvent) -> None:
         route_alarm(event, self.ctl, self.ctl.now())
 
     def _evaluate(self) -> None:
-        evaluate_targets(self.ctl, self.ctl.now())
+        for outcome in evaluate_targets(self.ctl, self.ctl.now()):
+            # In Lambda a target's failed evaluation is logged and the others go on; here it is a fault of the
+            # simulation, and it must not pass unseen.
+            if outcome.dispatch is Dispatch.FAILED:
+                raise SimulationError(f"the controller's evaluation failed: {outcome.note}")
 
     def execute(self, name: str, request: dict[str, Any]) -> Generator[float, None, None]:
         """One execution of the scale workflow; yields the seconds until it continues (Wait states)."""

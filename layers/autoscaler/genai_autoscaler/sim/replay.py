@@ -63,7 +63,7 @@ class ReplayConfig:
     overloaded_below: float = 0.995
     visibility_delay_s: float = 30.0
     high_resolution_delay_s: float = 5.0
-    delivery_delay_s: float = 1.0
+    target_tracking_safety_factor: float = SAFETY_FACTOR  # SageMaker's starting point; a sweep may change it
 
 
 @dataclass(frozen=True)
@@ -357,15 +357,16 @@ def build_policy(
     """One of POLICIES, set up for this target and trace (`rates`: requests/s per step)."""
     limits = target.capacity
     if name == "controller":
-        return ControllerPolicy(target, config.delivery_delay_s)
+        return ControllerPolicy(target)
     if name == "target-tracking":
-        per_minute = sizing.max_rps_per_instance() * SAFETY_FACTOR * 60
+        per_minute = sizing.max_rps_per_instance() * config.target_tracking_safety_factor * 60
         return TargetTrackingPolicy(name, INVOCATIONS_PER_INSTANCE, per_minute, limits.min, limits.max)
     if name == "target-tracking-concurrency":
-        # The same load test and safety factor, read on the metric tracked: its Maximum per 10 s at that rate.
+        # The same load test and safety factor, read on the metric tracked: its Maximum per 10 s at that share
+        # of the load.
         rate = sizing.max_rps_per_instance()
         in_flight = rate * float(sizing.profile.service_times(model, model.concurrency_per_instance).mean())
-        target_value = busiest_moment(in_flight) * SAFETY_FACTOR
+        target_value = busiest_moment(in_flight * config.target_tracking_safety_factor)
         return TargetTrackingPolicy(name, CONCURRENCY, target_value, limits.min, limits.max)
     if name == "static":
         peak = sizing.needed(float(rates.max())) if rates.size else 1
