@@ -4,7 +4,9 @@ scaling the simulated endpoint."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -273,3 +275,25 @@ def test_the_controller_policy_runs_the_controller() -> None:
     assert (record.action, record.outcome) == ("scale_out", "succeeded")
     assert (record.from_capacity, record.to_capacity) == (first.from_capacity, first.to_capacity)
     assert record.at >= EPOCH + timedelta(seconds=first.at_s + MODEL.cold_start_s)
+
+
+def test_the_simulated_workflow_follows_the_state_machines_catch_clauses() -> None:
+    # Given the scale workflow as deployed
+    asl = json.loads((Path(__file__).resolve().parents[2] / "statemachines" / "scale.asl.json").read_text())
+    # When its Catch clauses are read
+    catches = {
+        name: [(tuple(c["ErrorEquals"]), c["Next"]) for c in state.get("Catch", [])]
+        for name, state in asl["States"].items()
+        if state["Type"] == "Task" and "step" in state.get("Parameters", {}).get("Payload", {})
+    }
+    # Then they are the ones ControllerPolicy.execute models (update it with them if this fails)
+    assert catches == {
+        "PlanRequested": [(("States.ALL",), "RequestRefused")],
+        "AcquireLock": [(("LockHeld",), "LockContended"), (("States.ALL",), "RestoreSafeState")],
+        "Apply": [(("StalePlan",), "ReleaseSuperseded"), (("States.ALL",), "RestoreSafeState")],
+        "CheckCapacity": [(("States.ALL",), "RestoreSafeState")],
+        "WarmUp": [(("States.ALL",), "RecordSuccess")],
+        "RecordSuccess": [(("States.ALL",), "RestoreSafeState")],
+        "RestoreSafeState": [(("States.ALL",), "Failed")],
+        "ReleaseSuperseded": [(("States.ALL",), "RestoreSafeState")],
+    }

@@ -219,32 +219,50 @@ class ControllerPolicy(ScalingPolicy):
                 raise SimulationError(f"the controller's evaluation failed: {outcome.note}")
 
     def execute(self, name: str, request: dict[str, Any]) -> Generator[float, None, None]:
-        """One execution of the scale workflow; yields the seconds until it continues (Wait states)."""
+        """One execution of the scale workflow; yields the seconds until it continues (Wait states).
+
+        The steps and their Catch clauses are those of statemachines/scale.asl.json: LockHeld at AcquireLock
+        ends it (LockContended); StalePlan at Apply releases the lock (ReleaseSuperseded); a WarmUp error is
+        kept and RecordSuccess follows; any other error restores a safe state. Retries are not modelled: the
+        simulated AWS never fails transiently. Any error that is not the controller's stops the replay.
+        """
         ctl = self.ctl
         document: dict[str, Any] = {"request": request, "execution": name}
+
+        def step(name: str) -> None:
+            nonlocal document
+            document = run_step(ctl, name, document, ctl.now())
+
+        def caught(exc: AutoscalerError) -> dict[str, str]:
+            cause = json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__})
+            return {"Error": type(exc).__name__, "Cause": cause}
+
         try:
-            document = run_step(ctl, "acquire_lock", document, ctl.now())
-        except LockHeld:
-            return  # LockContended: another execution is scaling the target
-        try:
-            document = run_step(ctl, "apply", document, ctl.now())
+            try:
+                step("acquire_lock")
+            except LockHeld:
+                return  # LockContended: another execution is scaling the target
+            try:
+                step("apply")
+            except StalePlan as exc:
+                try:
+                    run_step(ctl, "release_superseded", {**document, "error": caught(exc)}, ctl.now())
+                    return  # Superseded
+                except AutoscalerError as failure:
+                    document["release_error"] = caught(failure)
+                    raise
             while True:
-                document = run_step(ctl, "check_capacity", document, ctl.now())
+                step("check_capacity")
                 if document["capacity"]["ready"]:
                     break
                 yield float(self.target.workflow.poll_interval_seconds)
-            document = run_step(ctl, "warm_up", document, ctl.now())
-            run_step(ctl, "record_success", document, ctl.now())
-        except StalePlan:
-            run_step(ctl, "release_superseded", document, ctl.now())
+            try:
+                step("warm_up")
+            except AutoscalerError as exc:
+                document["warm_up_error"] = caught(exc)
+            step("record_success")
         except AutoscalerError as exc:
-            cause = json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__})
-            run_step(
-                ctl,
-                "restore_safe_state",
-                {**document, "error": {"Error": type(exc).__name__, "Cause": cause}},
-                ctl.now(),
-            )
+            run_step(ctl, "restore_safe_state", {**document, "error": caught(exc)}, ctl.now())
 
 
 # ------------------------------------------------------------------------------------------ target tracking
