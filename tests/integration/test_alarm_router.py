@@ -111,10 +111,10 @@ CASES = [
         notification=["mme-prod/AllTraffic scaled out to 3 instances"],
     ),
     RouterCase(
-        "Bedrock throttles -> notification only",
+        "Bedrock throttles, no profile and no spend allowed -> notification only",
         "alarm_bedrock_throttles.json",
         Dispatch.NOTIFIED,
-        "Automatic Bedrock responses (cross-region profile, Provisioned Throughput) are not enabled",
+        "traffic stays on-demand: no cross-region profile is named; no Provisioned Throughput may be bought",
         "notify_only",
         notification=[f"GenAI Autoscaler: {CLAUDE} needs attention", "Observed: 37 (threshold 5)"],
     ),

@@ -258,11 +258,11 @@ SAMPLE_EVENTS = [
     SampleEvent("alarm_ic_no_capacity.json", "scale_out", "llama3-8b-ic", 1, "workflow_started"),
     SampleEvent(
         "alarm_bedrock_throttles.json",
-        "notify_only",
+        "shift_to_profile",
         "anthropic.claude-3-5-sonnet-20240620-v1:0",
         None,
         "notified",
-        "notified only",
+        "this is what it would do",
     ),
     SampleEvent("alarm_foreign_latency_average.json", "ignore", None, None, "nothing", "not one of ours"),
     SampleEvent("alarm_composite.json", "ignore", None, None, "nothing", "composite"),
@@ -317,11 +317,12 @@ def test_plan_reports_the_notification_it_would_send(
 
     # Then the notification for the team is in the output, with its figures
     notification = result.decision["notification"]
-    assert (
-        notification["subject"]
-        == "GenAI Autoscaler: anthropic.claude-3-5-sonnet-20240620-v1:0 needs attention"
+    assert notification["subject"].startswith(
+        "GenAI Autoscaler [advisory]: anthropic.claude-3-5-sonnet-20240620-v1:0 would shift to its cross-"
     )
     assert "Observed: 37 (threshold 5)" in notification["message"]
+    assert "Route to: us.anthropic.claude-3-5-sonnet-20240620-v1:0" in notification["message"]
+    assert "Cost: $0.00 per hour" in notification["message"]
 
 
 @dataclass(frozen=True)
@@ -729,3 +730,43 @@ def test_plan_ignores_an_alarm_tagged_ours_for_an_impossible_endpoint(
     assert result.code == 0
     output = json.loads(result.out)
     assert (output["action"], output["target"], output["dispatch"]) == ("ignore", None, "nothing")
+
+
+CLAUDE_ID = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"
+BUSIEST_MINUTE = {
+    "InputTokenCount": 300_000,
+    "OutputTokenCount": 80_000,
+    "Invocations": 250,
+    "InvocationThrottles": 37,
+}
+
+
+def test_plan_sizes_provisioned_throughput_from_the_metrics_it_is_given(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given Claude already on its cross-region profile, and its busiest recent minute
+    route = {
+        "kind": "profile",
+        "model": "us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "since": "2024-06-26T09:00:00Z",
+    }
+    state = state_file(tmp_path, {CLAUDE_ID: {"state": {"route": route}, "metrics": BUSIEST_MINUTE}})
+    # When its throttle alarm is planned
+    result = run(capsys, "plan", "--event", EVENTS / "alarm_bedrock_throttles.json", "--state", state)
+    # Then the next rung is Provisioned Throughput: demand needs (380k + 37 x 1,520) / 100k -> 5 units, but the
+    # example allows at most 4 and $300 an hour, which buys 3 at $88
+    decision = result.decision
+    assert (decision["action"], decision["model_units"], decision["hourly_cost_usd"]) == (
+        "shift_to_provisioned",
+        3,
+        264.0,
+    )
+    assert "limited by the policy's max_model_units, the hourly budget of $300" in decision["reason"]
+    assert (decision["commitment"], decision["needs_approval"], decision["advisory"]) == ("none", False, True)
+
+
+def test_plan_refuses_a_metric_it_does_not_know(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    state = state_file(tmp_path, {CLAUDE_ID: {"metrics": {"TokensPerMinute": 1}}})
+    result = run(capsys, "plan", "--event", EVENTS / "alarm_bedrock_throttles.json", "--state", state)
+    assert result.code == 2
+    assert "unknown metrics ['TokensPerMinute']" in result.err

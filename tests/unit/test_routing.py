@@ -18,6 +18,7 @@ from genai_autoscaler.app.memory import (
 from genai_autoscaler.app.routing import Dispatch, ScaleRequest, evaluate_targets, route_alarm
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, AlarmStateChangeEvent
+from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
 from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
@@ -145,14 +146,16 @@ def _snapshot(ctl: Any, document: dict[str, Any], states: dict[str, tuple[AlarmS
         )
 
 
-def test_evaluation_scales_in_after_the_window_and_skips_bedrock() -> None:
+def test_evaluation_scales_in_after_the_window_and_leaves_bedrock_on_demand() -> None:
     ctl = controller(**{LLM: observed(4)})
     # The alarms went OK long ago at a high figure; the metric now peaks at 1.0 per instance
     _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
     ctl.metrics.peaks[(LLM, "concurrency")] = 1.0
     outcomes = evaluate_targets(ctl, NOW)
     by_target = {o.plan.target: o for o in outcomes if o.plan}
-    assert "anthropic.claude-3-5-sonnet-20240620-v1:0" not in by_target
+    # Bedrock models are evaluated too (the way back is decided there); with no data their routing is held
+    claude = by_target["anthropic.claude-3-5-sonnet-20240620-v1:0"]
+    assert (claude.dispatch, claude.plan.action) == (Dispatch.NOTHING, Action.IGNORE)  # type: ignore[union-attr]
     llm = by_target["llm-prod/AllTraffic"]
     assert (llm.dispatch, llm.plan.action, llm.plan.desired_capacity) == (
         Dispatch.WORKFLOW,
@@ -185,7 +188,7 @@ def test_scale_in_is_sized_by_the_current_peak_not_the_alarms_last_figure() -> N
     assert (sized.plan.action, sized.plan.desired_capacity) == (Action.SCALE_IN, 3)
     assert "peak concurrency 8.0 needs 2" in sized.plan.reason
     # ... read over the stabilization window that just ended
-    (metric, start, end) = ctl.metrics.queries[-1]
+    (metric, start, end) = next(q for q in ctl.metrics.queries if q[0] == "ConcurrentRequestsPerModel")
     assert (metric, end - start, end) == ("ConcurrentRequestsPerModel", timedelta(seconds=900), NOW)
     # Without datapoints in the window: hold rather than scale in blind
     ctl = controller(**{LLM: observed(4)})
@@ -208,9 +211,10 @@ def test_one_targets_failure_does_not_stop_the_others() -> None:
     ctl.capacity.observe = throttled  # type: ignore[method-assign]
     outcomes = evaluate_targets(ctl, NOW)
     # Then every SageMaker target was tried, each failure is named, and none stopped the loop
-    assert [o.dispatch for o in outcomes] == [Dispatch.FAILED] * 3
+    sagemaker = [o for o in outcomes if o.plan is None or o.plan.kind != "bedrock_model"]
+    assert [o.dispatch for o in sagemaker] == [Dispatch.FAILED] * 3
     assert "llama3-8b-ic: TransientAwsError: describing llama3-8b-ic: ThrottlingException" in (
-        outcomes[-1].note or ""
+        sagemaker[-1].note or ""
     )
 
 
@@ -224,3 +228,42 @@ def test_advisory_warm_ups_follow_the_warm_up_cooldown() -> None:
         notices.append(outcome.dispatch)
     # Then it reports the warm-up once, then waits out the cooldown
     assert notices == [Dispatch.NOTIFIED, Dispatch.NOTHING, Dispatch.NOTHING]
+
+
+def test_a_bedrock_throttle_alarm_sizes_provisioned_throughput_from_cloudwatch() -> None:
+    # Given Claude already on its cross-region profile, with Provisioned Throughput allowed
+    claude = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    target_id = f"bedrock/{claude}"
+    document = json.loads(json.dumps(EXAMPLE))
+    bedrock = next(t for t in document["targets"] if t.get("model_id") == claude)["bedrock"]
+    bedrock |= {
+        "provisioned_throughput": {"tokens_per_minute_per_unit": 100_000, "hourly_price_per_unit_usd": 40.0},
+        "max_model_units": 10,
+        "hourly_budget_usd": 400,
+    }
+    ctl = controller(document)
+    route = BedrockRoute(kind=RouteKind.PROFILE, model=f"us.{claude}", since=NOW - timedelta(hours=1))
+    ctl.state.states[target_id] = TargetState(target_id=target_id, route=route)
+    # And CloudWatch's busiest recent minute: 300k + 80k tokens over 250 invocations, 37 throttled
+    for name, value in {
+        "InputTokenCount": 300_000,
+        "OutputTokenCount": 80_000,
+        "Invocations": 250,
+        "InvocationThrottles": 37,
+    }.items():
+        ctl.metrics.peaks[(target_id, name)] = value
+    # When its throttle alarm fires
+    outcome = route_alarm(event("alarm_bedrock_throttles"), ctl, NOW)
+    # Then Provisioned Throughput is sized from demand, throttled requests included:
+    # (380,000 + 37 x 380,000 / 250) / 100,000 = 4.36 -> 5 units, at $40 an hour each
+    assert outcome.plan is not None
+    assert (outcome.plan.action, outcome.plan.model_units, outcome.plan.hourly_cost_usd) == (
+        Action.SHIFT_TO_PROVISIONED,
+        5,
+        200.0,
+    )
+    # And, the routing workflow not being deployed yet, the team is told what it would do and what it costs
+    assert outcome.dispatch is Dispatch.NOTIFIED
+    message = ctl.notifier.published[-1][1]
+    assert "Provisioned Throughput: 5 model unit(s), no commitment" in message
+    assert "Cost: $200.00 per hour" in message

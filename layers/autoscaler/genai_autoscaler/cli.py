@@ -48,7 +48,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from genai_autoscaler import __version__
-from genai_autoscaler.app.memory import RecordingNotifier, RecordingWorkflows, memory_controller
+from genai_autoscaler.app.memory import (
+    MemoryMetrics,
+    RecordingNotifier,
+    RecordingWorkflows,
+    memory_controller,
+)
 from genai_autoscaler.app.routing import RoutingOutcome, route_alarm
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmStateChangeEvent
@@ -62,7 +67,7 @@ from genai_autoscaler.domain.policy import (
     error_path,
     parse_policy_document,
 )
-from genai_autoscaler.domain.signals import alarm_specs
+from genai_autoscaler.domain.signals import BEDROCK_DEMAND_METRICS, alarm_specs
 from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
 
 if TYPE_CHECKING:
@@ -89,6 +94,9 @@ state file (--state):
       "observed": {"desired": 2, "current": 2, "status": "InService", "scalable_target": null},
       "state": {"last_scale_out_at": "2026-11-24T10:01:35Z"}}}}
   Target ids: variant/<endpoint>/<variant>, inference-component/<name>, bedrock/<model id>.
+  A Bedrock model may also have "metrics": its busiest recent minute, e.g. {"InputTokenCount": 300000,
+  "OutputTokenCount": 80000, "Invocations": 250, "InvocationThrottles": 37}, which size Provisioned Throughput;
+  its "state" may hold "route": {"kind": "profile", "model": "us.<model id>", "since": "..."}.
   "observed" is what AWS reports (an ObservedCapacity); "observed": null means the target does not exist.
   A SageMaker target of the policy document with no "observed" entry is assumed to exist, InService,
   with desired = current = its capacity.min (a variant brought in only by an alarm's management tag is
@@ -238,6 +246,18 @@ class _TargetFixture(BaseModel):
 
     observed: _ObservedFixture | None = None
     state: _StateFixture | None = None
+    metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="A Bedrock model's busiest recent minute, by metric name (what GetMetricData would give).",
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(BEDROCK_DEMAND_METRICS))
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; known: {', '.join(BEDROCK_DEMAND_METRICS)}")
+        return value
 
 
 class StateFile(BaseModel):
@@ -287,6 +307,12 @@ class StateFile(BaseModel):
 
     def remembered(self) -> dict[str, TargetState]:
         return {target_id: e.state for target_id, e in self.targets.items() if e.state is not None}
+
+    def metric_peaks(self) -> dict[tuple[str, str], float]:
+        """(target id, metric name) -> the figure, as the in-memory MetricReader takes them."""
+        return {
+            (target_id, name): v for target_id, e in self.targets.items() for name, v in e.metrics.items()
+        }
 
 
 def load_state(path: Path) -> StateFile:
@@ -402,6 +428,8 @@ def plan(
     ctl = memory_controller(
         raw, state.observed_capacity(document), state.remembered(), settings, clock=lambda: decided_at
     )
+    assert isinstance(ctl.metrics, MemoryMetrics)
+    ctl.metrics.peaks.update(state.metric_peaks())
     try:
         outcome = route_alarm(event, ctl, now)
     except PolicyError as exc:

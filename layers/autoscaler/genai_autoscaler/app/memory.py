@@ -26,7 +26,7 @@ from genai_autoscaler.app.ports import (
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
 from genai_autoscaler.domain.policy import SageMakerPolicy
-from genai_autoscaler.domain.signals import AlarmSpec
+from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, ScalableTargetFloor, TargetState
 
 
@@ -122,14 +122,15 @@ class MemoryAlarms(AlarmDirectory):
 
 @dataclass
 class MemoryMetrics(MetricReader):
-    """Peaks by (target id, signal); a pair not listed has no datapoints."""
+    """Peaks by (target id, label: the signal of an alarm's metric, else the metric name); a pair not listed
+    has no datapoints."""
 
     peaks: dict[tuple[str, str], float] = field(default_factory=dict)
     queries: list[tuple[str, datetime, datetime]] = field(default_factory=list)
 
-    def peak(self, spec: AlarmSpec, start: datetime, end: datetime) -> float | None:
-        self.queries.append((spec.metric_name, start, end))
-        return self.peaks.get((spec.target_id, spec.signal.value))
+    def peak(self, query: MetricQuery, start: datetime, end: datetime) -> float | None:
+        self.queries.append((query.metric_name, start, end))
+        return self.peaks.get((query.target_id, query.label))
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
 from genai_autoscaler.domain.policy import SageMakerPolicy
-from genai_autoscaler.domain.signals import AlarmSpec
+from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, TargetState
 
 
@@ -76,8 +76,8 @@ class MetricReader(ABC):
     """Recent figures of a signal's metric (CloudWatch GetMetricData)."""
 
     @abstractmethod
-    def peak(self, spec: AlarmSpec, start: datetime, end: datetime) -> float | None:
-        """The highest value of the spec's metric and statistic in [start, end]; None without datapoints."""
+    def peak(self, query: MetricQuery, start: datetime, end: datetime) -> float | None:
+        """The highest value of the metric and statistic in [start, end]; None without datapoints."""
 
 
 class Notifier(ABC):

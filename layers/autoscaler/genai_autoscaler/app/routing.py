@@ -23,6 +23,7 @@ from genai_autoscaler.domain.alarm_event import (
     SignalReading,
     reading_from_state,
 )
+from genai_autoscaler.domain.bedrock import BedrockDemand
 from genai_autoscaler.domain.decision import (
     AlarmTransition,
     Evaluation,
@@ -45,6 +46,7 @@ from genai_autoscaler.domain.signals import (
     AlarmSpec,
     Signal,
     alarm_specs,
+    bedrock_demand_queries,
     identify_metric,
 )
 from genai_autoscaler.domain.state import ActionRecord, remember_decision
@@ -174,8 +176,6 @@ def evaluate_targets(ctl: Controller, now: datetime) -> list[RoutingOutcome]:
     outcomes = []
     slot = now.strftime("%Y%m%dT%H%M")
     for policy in document.targets:
-        if isinstance(policy, BedrockModelPolicy):
-            continue  # reported on their alarm events only, in this version
         try:
             outcomes.append(_evaluate(ctl, policy, snapshot, now, f"eval-{slot}"))
         except Exception as exc:
@@ -187,15 +187,40 @@ def evaluate_targets(ctl: Controller, now: datetime) -> list[RoutingOutcome]:
 
 
 def _evaluate(
-    ctl: Controller, policy: SageMakerPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
+    ctl: Controller, policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
 ) -> RoutingOutcome:
-    observed = ctl.capacity.observe(policy)
     state = ctl.state.load(policy.target_id)
     readings = tuple(readings_for(policy, snapshot, ctl))
+    if isinstance(policy, BedrockModelPolicy):
+        plan = decide(Evaluation(readings), policy, bedrock_demand(ctl, policy, now), state, now)
+        return dispatch(ctl, plan, policy, cause)
+    observed = ctl.capacity.observe(policy)
     if wants_current_utilization(policy, readings, state, now):
         readings = _with_current_concurrency(ctl, policy, readings, now)
     plan = decide(Evaluation(readings), policy, observed, state, now)
     return dispatch(ctl, plan, policy, cause)
+
+
+DEMAND_WINDOW = timedelta(minutes=15)
+
+
+def bedrock_demand(ctl: Controller, policy: BedrockModelPolicy, now: datetime) -> BedrockDemand:
+    """The model's busiest recent minute (GetMetricData over DEMAND_WINDOW): tokens, throttles, invocations.
+
+    Each figure is its own peak, so tokens per invocation and the total are on the high side: the side that
+    buys enough and routes back late. The on-demand quota is the policy's `tokens_per_minute_quota`.
+    """
+    queries = bedrock_demand_queries(policy)
+    peak = {name: ctl.metrics.peak(query, now - DEMAND_WINDOW, now) for name, query in queries.items()}
+    tokens_in, tokens_out = peak["InputTokenCount"], peak["OutputTokenCount"]
+    tokens = None if tokens_in is None and tokens_out is None else (tokens_in or 0.0) + (tokens_out or 0.0)
+    invocations = peak["Invocations"]
+    return BedrockDemand(
+        tokens_per_minute=tokens,
+        throttled_per_minute=peak["InvocationThrottles"],
+        tokens_per_invocation=tokens / invocations if tokens is not None and invocations else None,
+        on_demand_quota_tpm=policy.bedrock.tokens_per_minute_quota,
+    )
 
 
 def _with_current_concurrency(
@@ -206,7 +231,7 @@ def _with_current_concurrency(
     if spec is None:
         return readings
     window = timedelta(seconds=policy.scale_in.stabilization_seconds)
-    peak = ctl.metrics.peak(spec, now - window, now)
+    peak = ctl.metrics.peak(spec.query, now - window, now)
     return tuple(
         replace(r, value=peak, threshold=spec.threshold) if r.signal is Signal.CONCURRENCY else r
         for r in readings
@@ -223,7 +248,11 @@ def execution_name(target_id: str, action: Action, cause: str) -> str:
 def _decide_and_dispatch(
     ctl: Controller, trigger: Trigger, policy: TargetPolicy, now: datetime, cause: str
 ) -> RoutingOutcome:
-    observed = None if isinstance(policy, BedrockModelPolicy) else ctl.capacity.observe(policy)
+    observed = (
+        bedrock_demand(ctl, policy, now)
+        if isinstance(policy, BedrockModelPolicy)
+        else ctl.capacity.observe(policy)
+    )
     state = ctl.state.load(policy.target_id)
     plan = decide(trigger, policy, observed, state, now)
     return dispatch(ctl, plan, policy, cause)

@@ -9,34 +9,34 @@ from botocore.exceptions import ClientError
 
 from genai_autoscaler.app.ports import MetricReader
 from genai_autoscaler.aws.errors import translate
-from genai_autoscaler.domain.signals import AlarmSpec
+from genai_autoscaler.domain.signals import MetricQuery
 
 
 class CloudWatchMetrics(MetricReader):
     def __init__(self, cloudwatch: Any):
         self._cloudwatch = cloudwatch
 
-    def peak(self, spec: AlarmSpec, start: datetime, end: datetime) -> float | None:
-        query = {
+    def peak(self, query: MetricQuery, start: datetime, end: datetime) -> float | None:
+        request = {
             "Id": "signal",
             "MetricStat": {
                 "Metric": {
-                    "Namespace": spec.namespace,
-                    "MetricName": spec.metric_name,
-                    "Dimensions": [{"Name": k, "Value": v} for k, v in spec.dimensions],
+                    "Namespace": query.namespace,
+                    "MetricName": query.metric_name,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in query.dimensions],
                 },
-                "Period": spec.period,
-                "Stat": spec.stat,
+                "Period": query.period,
+                "Stat": query.stat,
             },
             "ReturnData": True,
         }
         values: list[float] = []
         try:
             for page in self._cloudwatch.get_paginator("get_metric_data").paginate(
-                MetricDataQueries=[query], StartTime=start, EndTime=end
+                MetricDataQueries=[request], StartTime=start, EndTime=end
             ):
                 for result in page.get("MetricDataResults", []):
                     values += [float(v) for v in result.get("Values", [])]
         except ClientError as exc:
-            raise translate(exc, f"reading {spec.metric_name} of {spec.target_id}") from exc
+            raise translate(exc, f"reading {query.metric_name} of {query.target_id}") from exc
         return max(values) if values else None

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
-from genai_autoscaler.domain.plan import Action, Actuation, Plan
+from genai_autoscaler.domain.bedrock import BedrockDemand, RoutingChoice, climb, descend, on_demand
+from genai_autoscaler.domain.plan import ROUTING_ACTIONS, Action, Actuation, Plan
 from genai_autoscaler.domain.policy import (
     BedrockModelPolicy,
     InferenceComponentPolicy,
@@ -56,7 +57,7 @@ class _Decider:
         self,
         trigger: Trigger,
         policy: TargetPolicy,
-        observed: ObservedCapacity | None,
+        observed: ObservedCapacity | BedrockDemand | None,
         state: TargetState,
         now: datetime,
     ):
@@ -78,7 +79,7 @@ class _Decider:
             "reason": reason,
             "decided_at": self.now,
         }
-        if self.observed is not None:
+        if isinstance(self.observed, ObservedCapacity):
             base["current_capacity"] = self.observed.desired
             if self.observed.scalable_target is not None:
                 base["observed_floor"] = self.observed.scalable_target.min_capacity
@@ -89,7 +90,7 @@ class _Decider:
                 "threshold": lead.threshold,
                 "unit": lead.unit,
             }
-        if action in (Action.SCALE_OUT, Action.SCALE_IN, Action.WARM):
+        if action in (Action.SCALE_OUT, Action.SCALE_IN, Action.WARM) or action in ROUTING_ACTIONS:
             base["advisory"] = self.policy.advisory
         return Plan.model_validate(base | fields)
 
@@ -102,8 +103,6 @@ class _Decider:
 
     def decide(self) -> Plan:
         policy = self.policy
-        if isinstance(policy, BedrockModelPolicy):
-            return self._bedrock()
         if policy.paused:
             if self.newly_alarming:
                 return self.plan(
@@ -111,7 +110,9 @@ class _Decider:
                     f"{self.readings[0].describe()}, but {policy.name} is paused: left alone.",
                 )
             return self.ignore(f"{policy.name} is paused.")
-        if self.observed is None:
+        if isinstance(policy, BedrockModelPolicy):
+            return self._bedrock(policy)
+        if not isinstance(self.observed, ObservedCapacity):
             if self.newly_alarming:
                 return self.plan(
                     Action.NOTIFY_ONLY,
@@ -120,14 +121,58 @@ class _Decider:
             return self.ignore(f"{policy.name} was not found in SageMaker.")
         return self._sagemaker(policy, self.observed)
 
-    def _bedrock(self) -> Plan:
-        if self.newly_alarming:
-            return self.plan(
-                Action.NOTIFY_ONLY,
-                f"{self.readings[0].describe()} on {self.policy.name}. Automatic Bedrock responses "
-                "(cross-region profile, Provisioned Throughput) are not enabled in this version: notified only.",
+    def _bedrock(self, policy: BedrockModelPolicy) -> Plan:
+        state, now = self.state, self.now
+        if state.lock_held(now):
+            assert state.lock is not None
+            return self.ignore(f"A routing change of {policy.name} is in progress ({state.lock.owner}).")
+        demand = self.observed if isinstance(self.observed, BedrockDemand) else BedrockDemand()
+        route = state.route or on_demand(policy, now)
+        alarming = [r for r in self.readings if r.state is AlarmState.ALARM]
+        if alarming:
+            lead = alarming[0]
+            choice = climb(policy, route, demand, state.last_shift_at, now)
+            figures: dict[str, object] = {
+                "signal": lead.signal,
+                "observed_value": lead.value,
+                "threshold": lead.threshold,
+                "unit": lead.unit,
+            }
+            if choice.action == Action.NOTIFY_ONLY and not self.newly_alarming:
+                return self.ignore(f"{lead.describe()}; {choice.reason}.", **figures)
+            return self._routing(policy, choice, f"{lead.describe()} on {policy.name}", figures)
+        if self.transition is not None:
+            return self.ignore(
+                f"{self.transition.reading.describe()}; {policy.name} routes back once every signal has stayed OK "
+                f"for {policy.bedrock.hold_seconds} s."
             )
-        return self.ignore("Bedrock targets are only reported in this version.")
+        if any(r.state is AlarmState.INSUFFICIENT_DATA for r in self.readings) or not self.readings:
+            return self.ignore(f"Not every signal of {policy.name} has data: its routing is held.")
+        ok_since = max(r.since for r in self.readings)
+        choice = descend(policy, route, demand, ok_since, state.last_shift_at, now)
+        return self._routing(policy, choice, f"All signals of {policy.name} OK", {})
+
+    def _routing(
+        self, policy: BedrockModelPolicy, choice: RoutingChoice, lead: str, figures: dict[str, object]
+    ) -> Plan:
+        action = Action(choice.action)
+        reason = f"{lead}: {choice.reason}."
+        fields: dict[str, object] = dict(figures)
+        if action in ROUTING_ACTIONS:
+            fields |= {
+                "route_to": choice.route_to,
+                "model_units": choice.model_units,
+                "hourly_cost_usd": choice.hourly_cost_usd,
+                "commitment": choice.commitment,
+                "needs_approval": choice.needs_approval,
+            }
+            if not policy.advisory:
+                # The routing workflow is not deployed yet: Bedrock plans are reported, as advisory mode does.
+                reason += (
+                    " Automatic routing changes are not deployed in this version: this is what it would do."
+                )
+                fields["advisory"] = True
+        return self.plan(action, reason, **fields)
 
     def _sagemaker(
         self, policy: SageMakerVariantPolicy | InferenceComponentPolicy, observed: ObservedCapacity
@@ -421,7 +466,10 @@ class _Decider:
         figures: dict[str, object],
     ) -> Plan:
         return self.plan(
-            Action.WARM, reason, desired_capacity=self.observed.desired if self.observed else None, **figures
+            Action.WARM,
+            reason,
+            desired_capacity=self.observed.desired if isinstance(self.observed, ObservedCapacity) else None,
+            **figures,
         )
 
 
@@ -446,13 +494,14 @@ def wants_current_utilization(
 def decide(
     trigger: Trigger,
     policy: TargetPolicy,
-    observed: ObservedCapacity | None,
+    observed: ObservedCapacity | BedrockDemand | None,
     state: TargetState,
     now: datetime,
 ) -> Plan:
     """Decide what to do about `policy`'s target; returns a Plan whose `reason` says why.
 
-    `observed` is None when the target does not exist in AWS. `now` must be timezone-aware.
+    `observed` is what AWS shows of the target: a SageMaker target's capacity (None when it does not exist), a
+    Bedrock model's recent demand. `now` must be timezone-aware.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from genai_autoscaler.domain.alarm_event import SIGNAL_LABELS, format_figure
-from genai_autoscaler.domain.plan import Action, Actuation, Plan
+from genai_autoscaler.domain.plan import ROUTING_ACTIONS, Action, Actuation, Plan
 from genai_autoscaler.domain.targets import capacity_units
 from genai_autoscaler.domain.warm_up import WarmUpReport
 
@@ -57,6 +57,21 @@ def _body(plan: Plan, headline: str, extra: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _routing_lines(plan: Plan) -> list[str]:
+    """A routing plan's destination and spend: every notification of a spend says its hourly cost."""
+    if plan.action not in ROUTING_ACTIONS:
+        return []
+    lines = [f"Route to: {plan.route_to}"] if plan.route_to else []
+    if plan.model_units is not None:
+        term = "no commitment" if plan.commitment in (None, "none") else f"{plan.commitment} commitment"
+        lines.append(f"Provisioned Throughput: {plan.model_units} model unit(s), {term}")
+    if plan.hourly_cost_usd is not None:
+        lines.append(f"Cost: ${plan.hourly_cost_usd:,.2f} per hour")
+    if plan.needs_approval:
+        lines.append("A commitment is bought only after a person approves it.")
+    return lines
+
+
 def for_decision(plan: Plan) -> Notification:
     """A decision reported without a workflow: notify-only, or what advisory mode would have done."""
     if plan.advisory:
@@ -64,11 +79,17 @@ def for_decision(plan: Plan) -> Notification:
             Action.SCALE_OUT: "would scale out",
             Action.SCALE_IN: "would scale in",
             Action.WARM: "would warm",
+            Action.SHIFT_TO_PROFILE: "would shift to its cross-region profile",
+            Action.SHIFT_TO_PROVISIONED: "would shift to Provisioned Throughput",
+            Action.REVERT_ROUTING: "would route back to on-demand",
         }
         headline = f"[advisory] {plan.target} {verb.get(plan.action, 'would act')}: nothing was changed."
+        extra = _routing_lines(plan)
+        if plan.action not in ROUTING_ACTIONS:
+            extra.append("Advisory mode is on for this target: turn it off to act.")
         return Notification(
             subject=_subject(f"GenAI Autoscaler [advisory]: {plan.target} {verb.get(plan.action, '')}"),
-            message=_body(plan, headline, ["Advisory mode is on for this target: turn it off to act."]),
+            message=_body(plan, headline, extra),
         )
     return Notification(
         subject=_subject(f"GenAI Autoscaler: {plan.target} needs attention"),

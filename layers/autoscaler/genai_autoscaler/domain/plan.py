@@ -17,6 +17,10 @@ class Action(StrEnum):
     WARM = "warm"
     NOTIFY_ONLY = "notify_only"
     IGNORE = "ignore"
+    # Bedrock: where callers send the model's traffic.
+    SHIFT_TO_PROFILE = "shift_to_profile"
+    SHIFT_TO_PROVISIONED = "shift_to_provisioned"
+    REVERT_ROUTING = "revert_routing"
 
 
 class Actuation(StrEnum):
@@ -30,6 +34,7 @@ class Actuation(StrEnum):
 
 
 CAPACITY_ACTIONS = frozenset({Action.SCALE_OUT, Action.SCALE_IN})
+ROUTING_ACTIONS = frozenset({Action.SHIFT_TO_PROFILE, Action.SHIFT_TO_PROVISIONED, Action.REVERT_ROUTING})
 
 
 class Plan(BaseModel):
@@ -61,6 +66,16 @@ class Plan(BaseModel):
     hold_until: datetime | None = Field(
         None, description="A planned scale: leave the target alone until then."
     )
+    # Bedrock routing.
+    route_to: str | None = Field(None, description="The model ID, profile ID or ARN callers are to use.")
+    model_units: int | None = Field(None, description="Provisioned Throughput: model units to buy.")
+    hourly_cost_usd: float | None = Field(
+        None, description="What the new route costs per hour (0: on-demand)."
+    )
+    commitment: str | None = Field(
+        None, description="Provisioned Throughput term: none, OneMonth, SixMonths."
+    )
+    needs_approval: bool = Field(False, description="A commitment: bought only after a person approves.")
 
     @property
     def capacity_delta(self) -> int:

@@ -158,8 +158,39 @@ class WorkflowSettings(_Block):
         return self
 
 
+class ProvisionedThroughputSettings(_Block):
+    """How to buy Provisioned Throughput for a model, and what it gives and costs."""
+
+    model_arn: str | None = Field(
+        None,
+        description="The model to provision (CreateProvisionedModelThroughput modelId); default: the target's.",
+    )
+    tokens_per_minute_per_unit: int = Field(
+        gt=0, description="Tokens per minute one model unit serves (the model's published figure)."
+    )
+    hourly_price_per_unit_usd: float = Field(
+        gt=0, description="Price of one model unit per hour, at this term."
+    )
+    commitment: Literal["none", "OneMonth", "SixMonths"] = Field(
+        "none",
+        description="No-commitment units are bought on their own; a term only after a person approves.",
+    )
+    approval_timeout_seconds: int = Field(
+        3600, ge=300, le=7 * 86400, description="An approval not given by then counts as rejected."
+    )
+    in_service_timeout_seconds: int = Field(
+        3600,
+        ge=300,
+        le=6 * 3600,
+        description="Provisioning not InService by then is deleted, routing untouched.",
+    )
+    drain_seconds: int = Field(
+        300, ge=0, le=3600, description="After routing back, how long in-flight traffic gets before deletion."
+    )
+
+
 class BedrockSettings(_Block):
-    """Bedrock thresholds. The responses to them (profile, Provisioned Throughput) are a later capability."""
+    """Bedrock thresholds, and the ladder of responses when the model throttles or slows down."""
 
     throttles_per_minute: int = Field(1, ge=1, description="InvocationThrottles (Sum per minute) threshold.")
     latency_p95_ms: float | None = Field(None, gt=0, description="p95 InvocationLatency threshold, ms.")
@@ -167,8 +198,34 @@ class BedrockSettings(_Block):
         None, gt=0, description="TPM quota when Service Quotas has none for the model."
     )
     cross_region_profile: str | None = Field(None, description="Inference profile ID, e.g. us.<model-id>.")
-    max_model_units: int = Field(0, ge=0)
-    hourly_budget_usd: float = Field(0, ge=0)
+    ladder: tuple[Literal["cross_region_profile", "provisioned_throughput"], ...] = Field(
+        ("cross_region_profile", "provisioned_throughput"),
+        description="The responses, in the order they are tried; a rung the policy gives no means for is skipped.",
+    )
+    provisioned_throughput: ProvisionedThroughputSettings | None = None
+    max_model_units: int = Field(
+        0, ge=0, description="Most model units the controller may buy (0: no spend)."
+    )
+    hourly_budget_usd: float = Field(
+        0, ge=0, description="Most Provisioned Throughput spend per hour (0: none)."
+    )
+    hold_seconds: int = Field(
+        1800, ge=0, description="Least time on a shifted route before routing back to on-demand."
+    )
+    cooldown_seconds: int = Field(600, ge=0, description="Least time between two routing changes.")
+    revert_below_quota: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="Route back only when demand (tokens per minute, throttled included) is below this share "
+        "of the on-demand quota.",
+    )
+
+    @model_validator(mode="after")
+    def _ladder_once(self) -> Self:
+        if len(set(self.ladder)) != len(self.ladder):
+            raise ValueError(f"ladder names a response twice: {list(self.ladder)}")
+        return self
 
 
 def _name_is_derived(schema: dict[str, Any]) -> None:

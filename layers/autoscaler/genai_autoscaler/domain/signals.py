@@ -47,6 +47,19 @@ PROPORTIONAL_SIGNALS = frozenset({Signal.LATENCY_P95, Signal.CONCURRENCY, Signal
 
 
 @dataclass(frozen=True)
+class MetricQuery:
+    """One metric and statistic of a target, as GetMetricData reads it. `label` names it in memory ports."""
+
+    target_id: str
+    label: str
+    namespace: str
+    metric_name: str
+    dimensions: tuple[tuple[str, str], ...]
+    period: int
+    stat: str
+
+
+@dataclass(frozen=True)
 class AlarmSpec:
     """One CloudWatch alarm, in the terms of PutMetricAlarm."""
 
@@ -69,6 +82,19 @@ class AlarmSpec:
     @property
     def stat(self) -> str:
         return self.extended_statistic or self.statistic or ""
+
+    @property
+    def query(self) -> MetricQuery:
+        """The alarm's metric, to read its recent figures."""
+        return MetricQuery(
+            self.target_id,
+            self.signal.value,
+            self.namespace,
+            self.metric_name,
+            self.dimensions,
+            self.period,
+            self.stat,
+        )
 
     def put_request(self, name: str) -> dict[str, Any]:
         """The PutMetricAlarm parameters of this alarm, minus tags.
@@ -302,3 +328,16 @@ def identify_metric(namespace: str, metric_name: str, dimensions: dict[str, str]
         target_id = inference_component_target_id(dimensions["InferenceComponentName"])
         return MetricIdentity(target_id, TargetKind.INFERENCE_COMPONENT, signal)
     return None
+
+
+# Bedrock's per-model invocation metrics that size Provisioned Throughput and decide the way back.
+BEDROCK_DEMAND_METRICS = ("InputTokenCount", "OutputTokenCount", "InvocationThrottles", "Invocations")
+
+
+def bedrock_demand_queries(target: BedrockModelPolicy) -> dict[str, MetricQuery]:
+    """Per-minute sums of the model's token, throttle and invocation counts, by metric name."""
+    dims = (("ModelId", target.model_id),)
+    return {
+        name: MetricQuery(target.target_id, name, BEDROCK_NAMESPACE, name, dims, 60, "Sum")
+        for name in BEDROCK_DEMAND_METRICS
+    }

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
+from genai_autoscaler.domain.bedrock import BedrockRoute
 from genai_autoscaler.domain.plan import Plan
 from genai_autoscaler.errors import LockHeld
 
@@ -57,6 +58,9 @@ class TargetState(BaseModel):
     last_warm_attempt_at: datetime | None = None
     # The change the lock holder is making, written before it is made: a retried or timed-out step finds it.
     applying: AppliedChange | None = None
+    # Bedrock: where callers are sent (None: on-demand, never shifted), and when the route last changed.
+    route: BedrockRoute | None = None
+    last_shift_at: datetime | None = None
     version: int = 0
 
     def lock_held(self, now: datetime) -> bool:
@@ -201,6 +205,9 @@ def remember_decision(state: TargetState, plan: Plan) -> TargetState:
             "scale_out": "last_scale_out_at",
             "scale_in": "last_scale_in_at",
             "warm": "last_warm_attempt_at",
+            "shift_to_profile": "last_shift_at",
+            "shift_to_provisioned": "last_shift_at",
+            "revert_routing": "last_shift_at",
         }
         if plan.action.value in cooldown:
             update[cooldown[plan.action.value]] = plan.decided_at

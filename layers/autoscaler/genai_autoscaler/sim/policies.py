@@ -41,7 +41,7 @@ from genai_autoscaler.domain.alarm_event import (
     state_change_event,
 )
 from genai_autoscaler.domain.policy import SageMakerPolicy, SageMakerVariantPolicy
-from genai_autoscaler.domain.signals import AlarmSpec, alarm_specs
+from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery, alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity
 from genai_autoscaler.errors import ActuationRejected, AutoscalerError, LockHeld, StalePlan
 from genai_autoscaler.sim.alarms import TreatMissingData
@@ -98,10 +98,10 @@ class _SimCapacity(CapacityActuator):
 class _SimMetrics(MetricReader):
     replay: Replay
 
-    def peak(self, spec: AlarmSpec, start: datetime, end: datetime) -> float | None:
+    def peak(self, query: MetricQuery, start: datetime, end: datetime) -> float | None:
         return self.replay.cloudwatch.peak(
-            f"{spec.metric_name}/{spec.stat}",
-            spec.period,
+            f"{query.metric_name}/{query.stat}",
+            query.period,
             self.replay.seconds(start),
             self.replay.seconds(end),
         )

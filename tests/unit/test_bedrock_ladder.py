@@ -1,0 +1,334 @@
+"""The Bedrock response ladder: the next rung, Provisioned Throughput sizing, routing back, and its bounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
+from genai_autoscaler.domain.bedrock import (
+    BedrockDemand,
+    BedrockRoute,
+    RouteKind,
+    size_provisioned_throughput,
+)
+from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigger, decide
+from genai_autoscaler.domain.plan import Action
+from genai_autoscaler.domain.policy import BedrockModelPolicy, parse_policy_document
+from genai_autoscaler.domain.signals import Signal
+from genai_autoscaler.domain.state import Lock, TargetState
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.unit.builders import NOW
+
+MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+PROFILE = f"us.{MODEL}"
+PT = {"tokens_per_minute_per_unit": 100_000, "hourly_price_per_unit_usd": 40.0}
+ARN = "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc123"
+
+
+def model(**bedrock: Any) -> BedrockModelPolicy:
+    raw = {
+        "type": "bedrock_model",
+        "model_id": MODEL,
+        "bedrock": {"throttles_per_minute": 5, "tokens_per_minute_quota": 400_000, **bedrock},
+    }
+    policy = parse_policy_document({"targets": [raw]}).targets[0]
+    assert isinstance(policy, BedrockModelPolicy)
+    return policy
+
+
+def throttles(state: AlarmState, value: float | None = 37, since: datetime = NOW) -> SignalReading:
+    return SignalReading(Signal.THROTTLES, state, since, value, 5, "Count")
+
+
+def alarm() -> AlarmTransition:
+    return AlarmTransition(throttles(AlarmState.ALARM), AlarmState.OK)
+
+
+def calm(since: datetime) -> Evaluation:
+    return Evaluation((throttles(AlarmState.OK, 0, since),))
+
+
+def on(kind: RouteKind, since: datetime, **fields: Any) -> TargetState:
+    target = {RouteKind.PROFILE: PROFILE, RouteKind.PROVISIONED: ARN}.get(kind, MODEL)
+    route = BedrockRoute(kind=kind, model=target, since=since, **fields)
+    return TargetState(target_id=f"bedrock/{MODEL}", route=route)
+
+
+def ago(seconds: float) -> datetime:
+    return NOW - timedelta(seconds=seconds)
+
+
+DEMAND = BedrockDemand(tokens_per_minute=380_000, throttled_per_minute=40, tokens_per_invocation=1_500)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    policy: BedrockModelPolicy
+    trigger: Trigger
+    action: Action
+    reason: str
+    state: TargetState = field(default_factory=lambda: TargetState(target_id=f"bedrock/{MODEL}"))
+    demand: BedrockDemand = DEMAND
+    route_to: str | None = None
+    units: int | None = None
+    cost: float | None = None
+
+
+CASES = [
+    Case(
+        "throttles on-demand -> the cross-region profile first",
+        model(cross_region_profile=PROFILE),
+        alarm(),
+        Action.SHIFT_TO_PROFILE,
+        "no added spend",
+        route_to=PROFILE,
+        cost=0.0,
+    ),
+    Case(
+        "still throttling on the profile -> Provisioned Throughput, sized from demand with what was throttled",
+        model(
+            cross_region_profile=PROFILE, provisioned_throughput=PT, max_model_units=10, hourly_budget_usd=500
+        ),
+        alarm(),
+        Action.SHIFT_TO_PROVISIONED,
+        "demand needs 5; 5 model units",  # (380,000 + 40 x 1,500) / 100,000 = 4.4 -> 5
+        state=on(RouteKind.PROFILE, ago(3600)),
+        units=5,
+        cost=200.0,
+    ),
+    Case(
+        "the policy's ladder puts Provisioned Throughput first",
+        model(
+            cross_region_profile=PROFILE,
+            ladder=["provisioned_throughput", "cross_region_profile"],
+            provisioned_throughput=PT,
+            max_model_units=10,
+            hourly_budget_usd=500,
+        ),
+        alarm(),
+        Action.SHIFT_TO_PROVISIONED,
+        "no commitment",
+        units=5,
+        cost=200.0,
+    ),
+    Case(
+        "capped by the policy's maximum",
+        model(provisioned_throughput=PT, max_model_units=2, hourly_budget_usd=500),
+        alarm(),
+        Action.SHIFT_TO_PROVISIONED,
+        "limited by the policy's max_model_units",
+        units=2,
+        cost=80.0,
+    ),
+    Case(
+        "capped by the account's available model units",
+        model(provisioned_throughput=PT, max_model_units=10, hourly_budget_usd=500),
+        alarm(),
+        Action.SHIFT_TO_PROVISIONED,
+        "the account's available model units",
+        demand=BedrockDemand(380_000, 40, 1_500, model_units_available=3),
+        units=3,
+        cost=120.0,
+    ),
+    Case(
+        "capped by the hourly budget",
+        model(provisioned_throughput=PT, max_model_units=10, hourly_budget_usd=100),
+        alarm(),
+        Action.SHIFT_TO_PROVISIONED,
+        "the hourly budget of $100",
+        units=2,
+        cost=80.0,
+    ),
+    Case(
+        "a commitment needs a person's approval",
+        model(
+            provisioned_throughput={**PT, "commitment": "OneMonth"}, max_model_units=10, hourly_budget_usd=500
+        ),
+        alarm(),
+        Action.SHIFT_TO_PROVISIONED,
+        "a OneMonth commitment: only once a person approves",
+        units=5,
+        cost=200.0,
+    ),
+    Case(
+        "no profile and no spend allowed -> notify only",
+        model(),
+        alarm(),
+        Action.NOTIFY_ONLY,
+        "no cross-region profile is named; no Provisioned Throughput may be bought",
+    ),
+    Case(
+        "a budget too small for one unit -> notify only",
+        model(provisioned_throughput=PT, max_model_units=10, hourly_budget_usd=30),
+        alarm(),
+        Action.NOTIFY_ONLY,
+        "0 model units (limited by the hourly budget of $30)",
+    ),
+    Case(
+        "no token figures -> nothing bought blind",
+        model(provisioned_throughput=PT, max_model_units=10, hourly_budget_usd=500),
+        alarm(),
+        Action.NOTIFY_ONLY,
+        "no token figures to size by",
+        demand=BedrockDemand(),
+    ),
+    Case(
+        "within the routing cooldown -> wait",
+        model(
+            cross_region_profile=PROFILE, provisioned_throughput=PT, max_model_units=10, hourly_budget_usd=500
+        ),
+        alarm(),
+        Action.IGNORE,
+        "routing cooldown has 300 s left",
+        state=on(RouteKind.PROFILE, ago(300)).model_copy(update={"last_shift_at": ago(300)}),
+    ),
+    Case(
+        "a routing change in progress -> wait",
+        model(cross_region_profile=PROFILE),
+        alarm(),
+        Action.IGNORE,
+        "in progress",
+        state=TargetState(
+            target_id=f"bedrock/{MODEL}",
+            lock=Lock(owner="shift-1", acquired_at=ago(60), expires_at=NOW + timedelta(1)),
+        ),
+    ),
+    Case(
+        "calm for the hold period and demand fits -> route back, deleting the controller's PT",
+        model(provisioned_throughput=PT),
+        calm(ago(2000)),
+        Action.REVERT_ROUTING,
+        "deleted once in-flight traffic has drained",
+        state=on(
+            RouteKind.PROVISIONED, ago(7200), model_units=5, commitment="none", created_by_controller=True
+        ),
+        demand=BedrockDemand(tokens_per_minute=200_000),
+        route_to=MODEL,
+        cost=0.0,
+    ),
+    Case(
+        "a committed PT is never deleted early",
+        model(provisioned_throughput=PT),
+        calm(ago(2000)),
+        Action.REVERT_ROUTING,
+        "kept until its term ends",
+        state=on(
+            RouteKind.PROVISIONED,
+            ago(7200),
+            model_units=5,
+            commitment="SixMonths",
+            created_by_controller=True,
+        ),
+        demand=BedrockDemand(tokens_per_minute=200_000),
+        route_to=MODEL,
+        cost=0.0,
+    ),
+    Case(
+        "calm, but not for the hold period -> stay",
+        model(cross_region_profile=PROFILE),
+        calm(ago(600)),
+        Action.IGNORE,
+        "the hold on profile has 1200 s left",
+        state=on(RouteKind.PROFILE, ago(7200)),
+        demand=BedrockDemand(tokens_per_minute=100_000),
+    ),
+    Case(
+        "calm, but demand near the on-demand quota -> stay (hysteresis)",
+        model(cross_region_profile=PROFILE),
+        calm(ago(4000)),
+        Action.IGNORE,
+        "above 70% of the on-demand quota",
+        state=on(RouteKind.PROFILE, ago(7200)),
+        demand=BedrockDemand(tokens_per_minute=300_000),
+    ),
+    Case(
+        "calm, without figures -> stay",
+        model(cross_region_profile=PROFILE),
+        calm(ago(4000)),
+        Action.IGNORE,
+        "no token figures",
+        state=on(RouteKind.PROFILE, ago(7200)),
+        demand=BedrockDemand(),
+    ),
+    Case(
+        "calm on-demand -> nothing to do",
+        model(cross_region_profile=PROFILE),
+        calm(ago(4000)),
+        Action.IGNORE,
+        "traffic is on-demand",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_the_ladder(case: Case) -> None:
+    # Given a Bedrock model's signals, demand and route
+    # When the engine decides
+    plan = decide(case.trigger, case.policy, case.demand, case.state, NOW)
+    # Then it takes the expected rung, says why, and prices it
+    assert plan.action is case.action, plan.reason
+    assert case.reason in plan.reason
+    assert (plan.route_to, plan.model_units, plan.hourly_cost_usd) == (case.route_to, case.units, case.cost)
+
+
+def test_routing_plans_are_reported_until_the_routing_workflow_is_deployed() -> None:
+    # Given a model whose policy is not advisory
+    plan = decide(alarm(), model(cross_region_profile=PROFILE), DEMAND, TargetState(target_id="b"), NOW)
+    # Then its routing plan is advisory, and says so
+    assert plan.advisory
+    assert "not deployed in this version" in plan.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tokens=st.floats(0, 5e7),
+    throttled=st.floats(0, 1e4),
+    per_request=st.floats(0, 2e4),
+    per_unit=st.integers(1, 10**6),
+    price=st.floats(0.5, 200),
+    max_units=st.integers(0, 50),
+    available=st.none() | st.integers(0, 50),
+    budget=st.floats(0, 5000),
+    commitment=st.sampled_from(["none", "OneMonth", "SixMonths"]),
+)
+def test_provisioned_throughput_never_exceeds_its_bounds(
+    tokens: float,
+    throttled: float,
+    per_request: float,
+    per_unit: int,
+    price: float,
+    max_units: int,
+    available: int | None,
+    budget: float,
+    commitment: str,
+) -> None:
+    # Given any demand, policy and account
+    pt = {
+        "tokens_per_minute_per_unit": per_unit,
+        "hourly_price_per_unit_usd": price,
+        "commitment": commitment,
+    }
+    policy = model(provisioned_throughput=pt, max_model_units=max_units, hourly_budget_usd=budget)
+    demand = BedrockDemand(tokens, throttled, per_request, model_units_available=available)
+    # When it is sized and the ladder is climbed from on-demand
+    sizing = size_provisioned_throughput(policy, demand)
+    plan = decide(alarm(), policy, demand, TargetState(target_id="b"), NOW)
+    # Then the units never exceed the policy's maximum, the account's units or the budget
+    assert 0 <= sizing.units <= max_units
+    assert available is None or sizing.units <= available
+    assert sizing.hourly_cost_usd <= budget + 1e-6
+    # And Provisioned Throughput is planned only with at least one unit, at its sized cost
+    if plan.action is Action.SHIFT_TO_PROVISIONED:
+        assert plan.model_units == sizing.units >= 1
+        assert plan.hourly_cost_usd == pytest.approx(sizing.units * price)
+        # And a commitment is never planned without a person's approval
+        assert plan.needs_approval == (commitment != "none")
+    else:
+        assert sizing.units == 0
+        assert plan.action is Action.NOTIFY_ONLY
