@@ -15,6 +15,7 @@ from genai_autoscaler.domain.bedrock import (
     size_provisioned_throughput,
 )
 from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigger, decide
+from genai_autoscaler.domain.notifications import for_decision
 from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.policy import BedrockModelPolicy, parse_policy_document
 from genai_autoscaler.domain.signals import Signal
@@ -332,3 +333,21 @@ def test_provisioned_throughput_never_exceeds_its_bounds(
     else:
         assert sizing.units == 0
         assert plan.action is Action.NOTIFY_ONLY
+
+
+def test_a_spend_is_reported_with_its_running_total() -> None:
+    # Given 5 units bought two and a half hours ago at $200 an hour, and calm since
+    state = on(
+        RouteKind.PROVISIONED,
+        ago(9000),
+        model_units=5,
+        commitment="none",
+        hourly_cost_usd=200.0,
+        created_by_controller=True,
+    )
+    # When the way back is decided
+    plan = decide(calm(ago(2000)), model(provisioned_throughput=PT), BedrockDemand(200_000), state, NOW)
+    # Then the plan carries what the route has cost since the shift, and the notification says it
+    assert plan.action is Action.REVERT_ROUTING
+    assert plan.spent_usd == 500.0
+    assert "Spent on the current route since the shift: $500.00" in for_decision(plan).message

@@ -158,6 +158,10 @@ class _Decider:
         action = Action(choice.action)
         reason = f"{lead}: {choice.reason}."
         fields: dict[str, object] = dict(figures)
+        route = self.state.route
+        if route is not None and route.hourly_cost_usd > 0:
+            hours = max(0.0, (self.now - route.since).total_seconds() / 3600)
+            fields["spent_usd"] = round(route.hourly_cost_usd * hours, 2)
         if action in ROUTING_ACTIONS:
             fields |= {
                 "route_to": choice.route_to,

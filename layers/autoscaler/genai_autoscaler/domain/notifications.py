@@ -69,6 +69,8 @@ def _routing_lines(plan: Plan) -> list[str]:
         lines.append(f"Cost: ${plan.hourly_cost_usd:,.2f} per hour")
     if plan.needs_approval:
         lines.append("A commitment is bought only after a person approves it.")
+    if plan.spent_usd is not None:
+        lines.append(f"Spent on the current route since the shift: ${plan.spent_usd:,.2f}")
     return lines
 
 

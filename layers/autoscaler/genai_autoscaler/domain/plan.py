@@ -76,6 +76,9 @@ class Plan(BaseModel):
         None, description="Provisioned Throughput term: none, OneMonth, SixMonths."
     )
     needs_approval: bool = Field(False, description="A commitment: bought only after a person approves.")
+    spent_usd: float | None = Field(
+        None, description="What the route in use has cost since the shift to it (Provisioned Throughput)."
+    )
 
     @property
     def capacity_delta(self) -> int:
