@@ -168,8 +168,8 @@ class LocalCloudWatch:
     ) -> list[Delivery]:
         """Move an alarm to `state` in moto and deliver the state-change event; returns the deliveries."""
         event = self.state_change_event(alarm_name, state, datapoints, time)
-        if datapoints:
-            alarm = self.describe(alarm_name)
+        alarm = self.describe(alarm_name)
+        if datapoints and "MetricName" in alarm:  # (a metric-math alarm's datapoints are of no one metric)
             metric = {k: alarm[k] for k in ("Namespace", "MetricName", "Dimensions")}
             spaced = [
                 (time - timedelta(seconds=alarm["Period"] * (len(datapoints) - 1 - i)), v)

@@ -153,14 +153,14 @@ CASES = [
         "composite alarm under our prefix -> ignored",
         "alarm_composite.json",
         Dispatch.NOTHING,
-        "metric math and composite alarms are not signals of this controller",
+        "metric math and composite alarms are signals of this controller only when tagged so",
         adapt=with_prefix,
     ),
     RouterCase(
         "metric math alarm under our prefix -> ignored",
         "alarm_metric_math.json",
         Dispatch.NOTHING,
-        "metric math and composite alarms are not signals of this controller",
+        "metric math and composite alarms are signals of this controller only when tagged so",
         adapt=with_prefix,
     ),
 ]

@@ -493,3 +493,48 @@ def test_tag_managed_endpoint_keeps_its_alarms_while_it_is_updating(launch: Laun
     # Then its alarms are still there
     assert scenario.last_reconcile()["deleted"] == []
     assert set(scenario.alarms()) == alarms
+
+
+# ------------------------------------------------------------------------------------------ token quota
+
+
+def test_a_bedrock_quota_gets_a_metric_math_alarm_that_routes_before_throttling(launch: Launch) -> None:
+    # Given a Bedrock model with a tokens-per-minute quota and a cross-region profile
+    quota_policies = document(
+        {
+            "type": "bedrock_model",
+            "model_id": CLAUDE,
+            "bedrock": {
+                "throttles_per_minute": 5,
+                "tokens_per_minute_quota": 400_000,
+                "cross_region_profile": f"us.{CLAUDE}",
+            },
+        }
+    )
+    scenario = launch(quota_policies)
+    name = scenario.aws.alarm_name(CLAUDE, "token_quota")
+    alarm = scenario.alarms()[name]
+
+    # Then its alarm sums input and output tokens per minute against 80% of the quota, by metric math
+    assert "MetricName" not in alarm
+    assert alarm["Threshold"] == 320_000.0
+    total, *terms = alarm["Metrics"]
+    assert (total["Expression"], total["ReturnData"]) == ("m0 + m1", True)
+    assert [t["MetricStat"]["Metric"]["MetricName"] for t in terms] == ["InputTokenCount", "OutputTokenCount"]
+    assert {t["MetricStat"]["Stat"] for t in terms} == {"Sum"}
+
+    # And a second reconcile finds it as wanted
+    scenario.advance(60)
+    scenario.aws.deployed()
+    report = scenario.last_reconcile()
+    assert (report["created"], report["updated"], report["deleted"]) == ([], [], [])
+
+    # When it fires, before a single request is throttled
+    outcome = scenario.routed(
+        scenario.aws.cloudwatch.set_state(name, "ALARM", [352_000.0], scenario.aws.clock.now())
+    )
+
+    # Then the router recognises it by its tags and climbs the ladder
+    assert outcome["plan"]["signal"] == "token_quota"
+    assert outcome["plan"]["action"] == "shift_to_profile"
+    assert outcome["plan"]["route_to"] == f"us.{CLAUDE}"

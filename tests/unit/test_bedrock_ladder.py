@@ -18,7 +18,7 @@ from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigge
 from genai_autoscaler.domain.notifications import for_decision
 from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.policy import BedrockModelPolicy, parse_policy_document
-from genai_autoscaler.domain.signals import Signal
+from genai_autoscaler.domain.signals import Signal, alarm_specs
 from genai_autoscaler.domain.state import Lock, TargetState
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -351,3 +351,34 @@ def test_a_spend_is_reported_with_its_running_total() -> None:
     assert plan.action is Action.REVERT_ROUTING
     assert plan.spent_usd == 500.0
     assert "Spent on the current route since the shift: $500.00" in for_decision(plan).message
+
+
+@pytest.mark.parametrize(
+    ("bedrock", "threshold"),
+    [
+        ({}, 320_000.0),
+        ({"token_quota_alarm_share": 0.5}, 200_000.0),
+        ({"tokens_per_minute_quota": None}, None),
+    ],
+    ids=["80% of the quota", "a share of its own", "no quota: no alarm"],
+)
+def test_the_token_quota_alarm_sums_input_and_output_tokens(
+    bedrock: dict[str, Any], threshold: float | None
+) -> None:
+    # Given a model and its tokens-per-minute quota
+    specs = {spec.signal: spec for spec in alarm_specs(model(**bedrock))}
+    # Then a metric-math alarm watches input + output tokens per minute against its share of the quota
+    if threshold is None:
+        assert Signal.TOKEN_QUOTA not in specs
+        return
+    request = specs[Signal.TOKEN_QUOTA].put_request("stack.quota")
+    assert request["Threshold"] == threshold
+    assert not {"Namespace", "MetricName", "Period", "Statistic"} & set(request)  # forbidden with Metrics
+    total, *terms = request["Metrics"]
+    assert (total["Expression"], total["ReturnData"]) == ("m0 + m1", True)
+    assert [
+        (t["MetricStat"]["Metric"]["MetricName"], t["MetricStat"]["Stat"], t["ReturnData"]) for t in terms
+    ] == [
+        ("InputTokenCount", "Sum", False),
+        ("OutputTokenCount", "Sum", False),
+    ]

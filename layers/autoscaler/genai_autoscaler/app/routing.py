@@ -120,7 +120,7 @@ def route_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) ->
         return _not_ours(f"alarm is managed by {managed_by}, not {ctl.settings.stack_name}")
     metric = event.single_metric
     if metric is None:
-        return _not_ours("metric math and composite alarms are not signals of this controller")
+        return _route_math_alarm(event, ctl, now)
     identity = identify_metric(metric.metric.namespace, metric.metric.name, metric.metric.dimensions)
     if identity is None:
         return _not_ours(f"{metric.metric.namespace} {metric.metric.name} is not a watched signal")
@@ -136,12 +136,40 @@ def route_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) ->
     if policy is None:
         return _not_ours(f"{identity.target_id} is not a managed target")
     spec = _spec_for(policy, identity.signal)
-    if spec is None or spec.stat != metric.stat or spec.period != metric.period:
+    if spec is None or spec.summed_metrics or spec.stat != metric.stat or spec.period != metric.period:
         # Someone else's alarm on a managed target's metric (another statistic or period): not ours.
         return _not_ours(f"alarm on {metric.metric.name} {metric.stat}/{metric.period}s is not one of ours")
+    return _transition(event, ctl, now, policy, spec)
+
+
+def _route_math_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> RoutingOutcome:
+    """A metric-math alarm is the controller's only when its (propagated) tags say it is: there is no single
+    metric to recognise it by."""
+    tags = event.detail.alarm_tags
+    if tags.get(TAG_MANAGED_BY) != ctl.settings.stack_name or TAG_TARGET not in tags:
+        return _not_ours(
+            "metric math and composite alarms are signals of this controller only when tagged so"
+        )
+    try:
+        signal = Signal(tags.get(TAG_SIGNAL, ""))
+    except ValueError:
+        return _not_ours(f"the alarm's signal tag {tags.get(TAG_SIGNAL)!r} is no signal of this controller")
+    document = ctl.settings.effective_policies(ctl.policies.load())
+    policy = document.find(tags[TAG_TARGET])
+    if policy is None:
+        return _not_ours(f"{tags[TAG_TARGET]} is not a managed target")
+    spec = _spec_for(policy, signal)
+    if spec is None or not spec.summed_metrics:
+        return _not_ours(f"{policy.name} has no {signal} metric-math alarm")
+    return _transition(event, ctl, now, policy, spec)
+
+
+def _transition(
+    event: AlarmStateChangeEvent, ctl: Controller, now: datetime, policy: TargetPolicy, spec: AlarmSpec
+) -> RoutingOutcome:
 
     state = event.detail.state
-    reading = reading_from_state(identity.signal, state.value, state.timestamp, state.reason_data, spec.unit)
+    reading = reading_from_state(spec.signal, state.value, state.timestamp, state.reason_data, spec.unit)
     previous = event.detail.previous_state.value if event.detail.previous_state else None
     return _decide_and_dispatch(ctl, AlarmTransition(reading, previous), policy, now, event.id)
 

@@ -15,6 +15,7 @@ from genai_autoscaler.domain.signals import (
     TAG_SIGNAL,
     TAG_TARGET,
     AlarmSpec,
+    Signal,
     identify_metric,
 )
 
@@ -40,6 +41,18 @@ def _described_request(alarm: dict[str, Any]) -> dict[str, Any]:
         )
     }
     request["Threshold"] = float(request["Threshold"] or 0)
+    if alarm.get("Metrics"):
+        for key in ("Namespace", "MetricName", "Period"):
+            del request[key]
+        request["Metrics"] = [
+            {
+                key: metric[key]
+                for key in ("Id", "Expression", "Label", "MetricStat", "ReturnData")
+                if key in metric
+            }
+            for metric in alarm["Metrics"]
+        ]
+        return request
     dimensions = sorted((d["Name"], d["Value"]) for d in alarm.get("Dimensions", []))
     request["Dimensions"] = [{"Name": name, "Value": value} for name, value in dimensions]
     if alarm.get("ExtendedStatistic"):
@@ -95,10 +108,16 @@ class CloudWatchAlarms(AlarmDirectory):
                 tags = self._cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]
             except ClientError as exc:
                 raise translate(exc, f"reading the tags of {alarm['AlarmName']}") from exc
-            if {t["Key"]: t["Value"] for t in tags}.get(TAG_MANAGED_BY) != self._managed_by:
+            tagged = {t["Key"]: t["Value"] for t in tags}
+            if tagged.get(TAG_MANAGED_BY) != self._managed_by:
                 continue  # shares the prefix but is not this stack's
             dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
-            known = identify_metric(alarm.get("Namespace", ""), alarm.get("MetricName", ""), dimensions)
+            if alarm.get("Metrics"):  # metric math: recognised by its signal tag
+                known = tagged.get(TAG_SIGNAL) in {signal.value for signal in Signal}
+            else:
+                known = bool(
+                    identify_metric(alarm.get("Namespace", ""), alarm.get("MetricName", ""), dimensions)
+                )
             owned[alarm["AlarmName"]] = _described_request(alarm) if known else None
         return owned
 

@@ -111,6 +111,7 @@ SIGNAL_LABELS = {
     Signal.MODEL_LOADING_WAIT: "p95 model loading wait",
     Signal.NO_CAPACITY: "requests refused for lack of capacity",
     Signal.THROTTLES: "throttled requests",
+    Signal.TOKEN_QUOTA: "tokens per minute",
 }
 
 
@@ -238,7 +239,7 @@ def state_change_event(
                 "queryDate": stamp,
                 "startDate": stamp,
                 "statistic": alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
-                "period": alarm["Period"],
+                "period": alarm.get("Period") or alarm["Metrics"][1]["MetricStat"]["Period"],
                 "recentDatapoints": datapoints,
                 "threshold": alarm["Threshold"],
                 "evaluatedDatapoints": [
@@ -246,28 +247,51 @@ def state_change_event(
                 ],
             }
         )
+    if alarm.get("Metrics"):
+        # A metric-math alarm: its metrics as the event lists them, expressions included.
+        metrics = [
+            {"id": m["Id"], "returnData": m.get("ReturnData", True)}
+            | ({"expression": m["Expression"], "label": m.get("Label", "")} if "Expression" in m else {})
+            | (
+                {
+                    "metricStat": {
+                        "metric": {
+                            "namespace": m["MetricStat"]["Metric"]["Namespace"],
+                            "name": m["MetricStat"]["Metric"]["MetricName"],
+                            "dimensions": {
+                                d["Name"]: d["Value"] for d in m["MetricStat"]["Metric"]["Dimensions"]
+                            },
+                        },
+                        "period": m["MetricStat"]["Period"],
+                        "stat": m["MetricStat"]["Stat"],
+                    }
+                }
+                if "MetricStat" in m
+                else {}
+            )
+            for m in alarm["Metrics"]
+        ]
+    else:
+        metrics = [
+            {
+                "id": "m1",
+                "metricStat": {
+                    "metric": {
+                        "namespace": alarm["Namespace"],
+                        "name": alarm["MetricName"],
+                        "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
+                    },
+                    "period": alarm["Period"],
+                    "stat": alarm.get("ExtendedStatistic") or alarm.get("Statistic"),
+                },
+                "returnData": True,
+            }
+        ]
     detail: dict[str, Any] = {
         "alarmName": alarm["AlarmName"],
         "state": reported,
         "previousState": {"value": previous.value, "reason": "", "timestamp": stamp},
-        "configuration": {
-            "description": alarm.get("AlarmDescription", ""),
-            "metrics": [
-                {
-                    "id": "m1",
-                    "metricStat": {
-                        "metric": {
-                            "namespace": alarm["Namespace"],
-                            "name": alarm["MetricName"],
-                            "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
-                        },
-                        "period": alarm["Period"],
-                        "stat": alarm.get("ExtendedStatistic") or alarm.get("Statistic"),
-                    },
-                    "returnData": True,
-                }
-            ],
-        },
+        "configuration": {"description": alarm.get("AlarmDescription", ""), "metrics": metrics},
     }
     if tags:
         detail["alarmTags"] = dict(tags)

@@ -197,6 +197,12 @@ class BedrockSettings(_Block):
     tokens_per_minute_quota: int | None = Field(
         None, gt=0, description="TPM quota when Service Quotas has none for the model."
     )
+    token_quota_alarm_share: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Alarm when input + output tokens per minute pass this share of the quota: before throttling.",
+    )
     cross_region_profile: str | None = Field(None, description="Inference profile ID, e.g. us.<model-id>.")
     ladder: tuple[Literal["cross_region_profile", "provisioned_throughput"], ...] = Field(
         ("cross_region_profile", "provisioned_throughput"),

@@ -7,7 +7,7 @@ and the alarm router identifies (target, signal) from an alarm event's metric by
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +40,7 @@ class Signal(StrEnum):
     MODEL_LOADING_WAIT = "model_loading_wait"
     NO_CAPACITY = "no_capacity"
     THROTTLES = "throttles"
+    TOKEN_QUOTA = "token_quota"  # Bedrock: input + output tokens per minute against the model's quota
 
 
 # Signals whose ALARM asks for more capacity; how far above threshold says how much more.
@@ -78,6 +79,8 @@ class AlarmSpec:
     extended_statistic: str | None = None
     comparison: str = "GreaterThanThreshold"
     description: str = ""
+    # A metric-math alarm: the sum of these metrics (each Sum per period, same dimensions) is what is judged.
+    summed_metrics: tuple[str, ...] = ()
 
     @property
     def stat(self) -> str:
@@ -117,12 +120,37 @@ class AlarmSpec:
             "ComparisonOperator": self.comparison,
             "TreatMissingData": self.treat_missing_data,
         }
+        if self.summed_metrics:
+            # Metric math: no Namespace/MetricName/Period/Statistic of its own (PutMetricAlarm forbids them).
+            for key in ("Namespace", "MetricName", "Dimensions", "Period"):
+                del request[key]
+            request["Metrics"] = self.math_metrics()
+            return request
         if self.extended_statistic:
             request["ExtendedStatistic"] = self.extended_statistic
             request["EvaluateLowSampleCountPercentile"] = "evaluate"
         else:
             request["Statistic"] = self.statistic
         return request
+
+    def math_metrics(self) -> list[dict[str, Any]]:
+        """PutMetricAlarm `Metrics` of a metric-math alarm: the summed metrics, and their sum (returned)."""
+        ids = [f"m{i}" for i in range(len(self.summed_metrics))]
+        dimensions = [{"Name": k, "Value": v} for k, v in sorted(self.dimensions)]
+        terms: list[dict[str, Any]] = [
+            {
+                "Id": term_id,
+                "MetricStat": {
+                    "Metric": {"Namespace": self.namespace, "MetricName": metric, "Dimensions": dimensions},
+                    "Period": self.period,
+                    "Stat": "Sum",
+                },
+                "ReturnData": False,
+            }
+            for term_id, metric in zip(ids, self.summed_metrics, strict=True)
+        ]
+        total = {"Id": "total", "Expression": " + ".join(ids), "Label": self.metric_name, "ReturnData": True}
+        return [total, *terms]
 
     def alarm_name(self, prefix: str) -> str:
         # The name is for people and for listing; nothing reads a target back out of it.
@@ -272,6 +300,27 @@ def _bedrock_specs(target: BedrockModelPolicy) -> list[AlarmSpec]:
             comparison="GreaterThanOrEqualToThreshold",
         )
     ]
+    quota = target.bedrock.tokens_per_minute_quota
+    if quota is not None:
+        share = target.bedrock.token_quota_alarm_share
+        specs.append(
+            replace(
+                _spec(
+                    target,
+                    Signal.TOKEN_QUOTA,
+                    "TokensPerMinute",
+                    dims,
+                    AlarmEvaluation(period_seconds=60, evaluation_periods=3, datapoints_to_alarm=2),
+                    quota * share,
+                    "Count",
+                    "notBreaching",
+                    f"input + output tokens per minute above {share:.0%} of the {quota:,} quota",
+                    namespace=BEDROCK_NAMESPACE,
+                    statistic="Sum",
+                ),
+                summed_metrics=("InputTokenCount", "OutputTokenCount"),
+            )
+        )
     if target.bedrock.latency_p95_ms is not None:
         specs.append(
             _spec(
