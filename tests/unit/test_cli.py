@@ -13,7 +13,6 @@ import yaml
 from genai_autoscaler import __version__, cli
 from genai_autoscaler.app.routing import ScaleRequest
 from genai_autoscaler.cli import main, schema_text
-from moto import mock_aws
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "policies.example.yaml"
@@ -636,17 +635,8 @@ def test_schema_agrees_with_the_models(document: dict[str, Any], valid: bool) ->
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield boto3.client("ssm", region_name="us-east-1")
+def aws(mocked_aws: None) -> Any:
+    return boto3.client("ssm", region_name="us-east-1")
 
 
 def test_publish_config_stores_the_document_as_json(capsys: pytest.CaptureFixture[str], aws: Any) -> None:

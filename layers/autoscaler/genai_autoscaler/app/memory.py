@@ -19,6 +19,7 @@ from genai_autoscaler.app.ports import (
     MetricReader,
     Notifier,
     PolicySource,
+    RouteRegistry,
     StateStore,
     WarmUpInvoker,
     WorkflowStarter,
@@ -26,8 +27,10 @@ from genai_autoscaler.app.ports import (
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
 from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, ScalableTargetFloor, TargetState
+from genai_autoscaler.errors import InvalidEvent
 
 
 @dataclass
@@ -36,6 +39,23 @@ class MemoryPolicies(PolicySource):
 
     def load(self) -> dict[str, Any]:
         return self.document
+
+
+@dataclass
+class MemoryRoutes(RouteRegistry):
+    """Routes by base model ID, and every publication in order."""
+
+    routes: dict[str, PublishedRoute] = field(default_factory=dict)
+    published: list[PublishedRoute] = field(default_factory=list)
+
+    def publish(self, model_id: str, route: PublishedRoute) -> None:
+        if route.target != model_id:
+            raise InvalidEvent(f"a route for {route.target} cannot be published for {model_id}")
+        self.routes[model_id] = route
+        self.published.append(route)
+
+    def current(self, model_id: str) -> PublishedRoute | None:
+        return self.routes.get(model_id)
 
 
 @dataclass

@@ -10,6 +10,8 @@ from typing import Any
 
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
 from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.domain.provisioned import ProvisionedModel
+from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, TargetState
 
@@ -103,9 +105,55 @@ class PolicySource(ABC):
         """The raw policy document (an empty one where none has been published)."""
 
 
+class RouteRegistry(ABC):
+    """Where each Bedrock model's callers are sent: one route per base model ID, read by the callers."""
+
+    @abstractmethod
+    def publish(self, model_id: str, route: PublishedRoute) -> None:
+        """Send the callers of the base model `model_id` to `route` (replacing any route they had).
+        Raises InvalidEvent if `route.target` is not `model_id`."""
+
+    @abstractmethod
+    def current(self, model_id: str) -> PublishedRoute | None:
+        """The route published for the base model `model_id`; None where none has been (callers use the
+        model itself)."""
+
+
 class WarmUpInvoker(ABC):
     @abstractmethod
     def invoke(
         self, target: SageMakerPolicy, body: bytes, content_type: str, target_model: str | None
     ) -> float:
         """Send one request; returns its latency in milliseconds, raises on failure."""
+
+
+class ProvisionedThroughputs(ABC):
+    """Bedrock Provisioned Throughput: buying model units for a model, watching them, giving them back."""
+
+    @abstractmethod
+    def create(
+        self,
+        model_id: str,
+        model_units: int,
+        name: str,
+        commitment: str | None,
+        client_token: str,
+        tags: dict[str, str],
+    ) -> str:
+        """Buy `model_units` for `model_id` (with a commitment term only when `commitment` is given); returns
+        the provisioned model's ARN. Idempotent for the same `client_token`: Bedrock returns the first
+        purchase's ARN and buys nothing more, whatever the other arguments (it reports no mismatch)."""
+
+    @abstractmethod
+    def describe(self, arn: str) -> ProvisionedModel | None:
+        """The provisioned model as it stands; None when it does not exist (any more)."""
+
+    @abstractmethod
+    def delete(self, arn: str) -> None:
+        """Delete it; nothing happens when it is already gone. Bedrock refuses a committed one before its
+        term ends (see `domain.provisioned.may_delete`), which raises ActuationRejected."""
+
+    @abstractmethod
+    def created_by(self, tag_key: str, tag_value: str) -> list[ProvisionedModel]:
+        """Every provisioned model tagged `tag_key`=`tag_value`, for the sweeper; oldest first. Their
+        `failure_message` is None: Bedrock's listing does not carry it."""

@@ -1,0 +1,72 @@
+"""Bedrock Provisioned Throughput as the controller sees it: one provisioned model, and whether it may be deleted.
+
+Pure: the `ProvisionedThroughputs` port (app/ports.py) returns these, read from GetProvisionedModelThroughput
+and ListProvisionedModelThroughputs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Commitment = Literal["OneMonth", "SixMonths"]  # CommitmentDuration in the botocore service model
+
+
+class ProvisionedModelStatus(StrEnum):
+    """ProvisionedModelStatus in the botocore service model."""
+
+    CREATING = "Creating"
+    IN_SERVICE = "InService"
+    UPDATING = "Updating"
+    FAILED = "Failed"
+
+
+class ProvisionedModel(BaseModel):
+    """One Provisioned Throughput (a "provisioned model") as Bedrock reports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    arn: str = Field(description="provisionedModelArn: what callers pass as modelId to use it.")
+    name: str = Field(description="provisionedModelName, unique in the account and region.")
+    model_arn: str = Field(description="The model it serves (modelArn).")
+    model_units: int = Field(ge=1, description="Model units in service now (modelUnits).")
+    status: ProvisionedModelStatus
+    commitment: Commitment | None = Field(
+        None, description="None: no commitment, billed hourly until deleted."
+    )
+    commitment_expires_at: AwareDatetime | None = None
+    created_at: AwareDatetime
+    # GetProvisionedModelThroughput gives it; ListProvisionedModelThroughputs' summaries do not.
+    failure_message: str | None = None
+
+    @property
+    def committed(self) -> bool:
+        return self.commitment is not None
+
+
+def may_delete(model: ProvisionedModel, now: datetime) -> tuple[bool, str]:
+    """Whether Bedrock lets `model` be deleted at `now`, and why, in words fit for a notification.
+
+    Bedrock refuses to delete a committed Provisioned Throughput before its term ends: "You can't delete a
+    Provisioned Throughput before the commitment term is over." (DeleteProvisionedModelThroughput, Amazon Bedrock
+    API Reference, https://docs.aws.amazon.com/bedrock/latest/APIReference/API_DeleteProvisionedModelThroughput.html;
+    the User Guide's "Delete a Provisioned Throughput", .../bedrock/latest/userguide/prov-thru-delete.html, says the
+    same of "Provisioned Throughput by Model Units with commitment"). Without commitment, "You can delete the
+    Provisioned Throughput at any time", and "Billing continues until you delete" it
+    (.../bedrock/latest/userguide/prov-throughput.html).
+
+    The same User Guide page says PT "will automatically renew at the end of each commitment term", so the end
+    of the term is read from the model as Bedrock reports it now, never computed from its creation time. A
+    committed model whose term end Bedrock does not report is not deletable: the safe answer is "no".
+    """
+    if model.commitment is None:
+        return True, "no commitment: it bills hourly until it is deleted"
+    if model.commitment_expires_at is None:
+        return False, f"a {model.commitment} commitment whose term end Bedrock does not report"
+    ends = model.commitment_expires_at.isoformat()
+    if now < model.commitment_expires_at:
+        return False, f"its {model.commitment} commitment runs until {ends}"
+    return True, f"its {model.commitment} commitment ended at {ends}"
