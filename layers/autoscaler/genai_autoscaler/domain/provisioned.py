@@ -70,3 +70,62 @@ def may_delete(model: ProvisionedModel, now: datetime) -> tuple[bool, str]:
     if now < model.commitment_expires_at:
         return False, f"its {model.commitment} commitment runs until {ends}"
     return True, f"its {model.commitment} commitment ended at {ends}"
+
+
+class SweepVerdict(StrEnum):
+    DELETE = "delete"
+    REPORT = "report"  # billing, not the controller's to delete now: a person is told
+    KEEP = "keep"
+
+
+class SweepFinding(BaseModel):
+    """What the sweeper does about one Provisioned Throughput the controller created."""
+
+    model_config = ConfigDict(frozen=True)
+
+    arn: str
+    verdict: SweepVerdict
+    reason: str
+
+
+def sweep(
+    created: list[ProvisionedModel],
+    routed_to: set[str],
+    in_flight: set[str],
+    now: datetime,
+    grace_seconds: int,
+) -> list[SweepFinding]:
+    """The sweeper's findings on the Provisioned Throughput the controller created (found by its tag).
+
+    `routed_to` holds the ARNs some target's route uses; `in_flight` those a workflow is buying or draining now.
+    A model neither routes to nor works on is an orphan (a crash, a failed workflow, a route changed by hand):
+    it is deleted when Bedrock allows it, else reported, so that nothing the controller bought bills unnoticed.
+    A model younger than `grace_seconds` is left to the workflow that may be about to route to it.
+    """
+    findings = []
+    for model in created:
+        if model.arn in routed_to:
+            findings.append(
+                SweepFinding(arn=model.arn, verdict=SweepVerdict.KEEP, reason="callers are routed to it")
+            )
+            continue
+        if model.arn in in_flight:
+            findings.append(
+                SweepFinding(arn=model.arn, verdict=SweepVerdict.KEEP, reason="a workflow is using it")
+            )
+            continue
+        age = (now - model.created_at).total_seconds()
+        if age < grace_seconds and model.status is not ProvisionedModelStatus.FAILED:
+            findings.append(
+                SweepFinding(arn=model.arn, verdict=SweepVerdict.KEEP, reason=f"created {age:.0f} s ago")
+            )
+            continue
+        deletable, why = may_delete(model, now)
+        units = f"{model.model_units} model unit{'s' if model.model_units != 1 else ''} of {model.model_arn}"
+        if deletable:
+            reason = f"no route uses it ({units}, {model.status.value}; {why}): deleted"
+            findings.append(SweepFinding(arn=model.arn, verdict=SweepVerdict.DELETE, reason=reason))
+        else:
+            reason = f"no route uses it ({units}), but it cannot be deleted: {why}. It bills until then"
+            findings.append(SweepFinding(arn=model.arn, verdict=SweepVerdict.REPORT, reason=reason))
+    return findings
