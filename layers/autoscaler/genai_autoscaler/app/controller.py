@@ -14,6 +14,8 @@ from genai_autoscaler.app.ports import (
     MetricReader,
     Notifier,
     PolicySource,
+    ProvisionedThroughputs,
+    RouteRegistry,
     StateStore,
     WarmUpInvoker,
     WorkflowStarter,
@@ -42,6 +44,16 @@ class Controller(Protocol):
     def endpoints(self) -> EndpointDirectory: ...
     @property
     def warm_up(self) -> WarmUpInvoker: ...
+    @property
+    def routes(self) -> RouteRegistry | None:
+        """Where Bedrock callers are sent (None: this controller does not route Bedrock traffic)."""
+        ...
+
+    @property
+    def provisioned(self) -> ProvisionedThroughputs | None:
+        """Bedrock Provisioned Throughput (None: this controller does not buy any)."""
+        ...
+
     def now(self) -> datetime:
         """The current time, timezone-aware UTC (a simulated clock in the local harness)."""
         ...
@@ -62,6 +74,8 @@ class StaticController:
     endpoints: EndpointDirectory
     warm_up: WarmUpInvoker
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    routes: RouteRegistry | None = None
+    provisioned: ProvisionedThroughputs | None = None
 
     def now(self) -> datetime:
         return self.clock()

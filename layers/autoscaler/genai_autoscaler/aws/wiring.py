@@ -9,6 +9,7 @@ from functools import cache, cached_property
 from typing import Any
 
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
 from genai_autoscaler.aws.clients import client
 from genai_autoscaler.aws.cloudwatch_alarms import CloudWatchAlarms
 from genai_autoscaler.aws.cloudwatch_metrics import CloudWatchMetrics
@@ -18,6 +19,7 @@ from genai_autoscaler.aws.sagemaker_endpoints import SageMakerEndpoints
 from genai_autoscaler.aws.sagemaker_warm_up import SageMakerWarmUp
 from genai_autoscaler.aws.sns_notifier import SnsNotifier
 from genai_autoscaler.aws.ssm_policies import SsmPolicySource
+from genai_autoscaler.aws.ssm_routes import SsmRouteRegistry
 from genai_autoscaler.aws.stepfunctions_workflows import StepFunctionsWorkflows
 
 
@@ -66,6 +68,14 @@ class AwsController:
     @cached_property
     def warm_up(self) -> SageMakerWarmUp:
         return SageMakerWarmUp(self._client("sagemaker-runtime"))
+
+    @cached_property
+    def routes(self) -> SsmRouteRegistry:
+        return SsmRouteRegistry(self._client("ssm"), self.settings.stack_name)
+
+    @cached_property
+    def provisioned(self) -> BedrockProvisionedThroughputs:
+        return BedrockProvisionedThroughputs(self._client("bedrock"))
 
 
 @cache
