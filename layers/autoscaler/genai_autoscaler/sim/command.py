@@ -1,0 +1,430 @@
+"""`genai-autoscaler simulate`: replay a trace against the policies and report, plot or sweep.
+
+The simulator (numpy, and matplotlib for `--plot`) is imported only when a replay runs: the rest of the CLI, and
+the Lambda layer that ships this package, do without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from genai_autoscaler.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    CommandFailed,
+    _capacity_range,
+    _problems,
+    load_policies,
+)
+from genai_autoscaler.domain.policy import PolicyDocument, SageMakerVariantPolicy
+from genai_autoscaler.domain.signals import alarm_specs
+
+if TYPE_CHECKING:
+    from genai_autoscaler.sim.endpoint import EndpointModel
+    from genai_autoscaler.sim.replay import PolicyResult, ReplayConfig
+    from genai_autoscaler.sim.traces import Trace
+
+
+SIMULATE_POLICIES = Path("config") / "policies.example.yaml"  # simulate's default, in the current directory
+ALL_POLICIES = "all"
+
+
+@dataclass(frozen=True)
+class SimulateOptions:
+    """What `simulate` was asked for, as parsed from the command line."""
+
+    trace: Path
+    servegen_model: str | None = None
+    target: str | None = None
+    policies: tuple[str, ...] = ()  # --policy; empty means all
+    policies_file: Path | None = None
+    rate_scale: float | None = None
+    time_scale: float | None = None
+    seed: int = 0
+    step_seconds: float = 10.0
+    endpoint_params: tuple[tuple[str, str], ...] = ()
+    json_output: bool = False
+    plot: Path | None = None
+    sweep: tuple[str, tuple[str, ...]] | None = None  # (dotted field, values as written)
+
+
+class _Progress:
+    """`replaying controller (1/5)  42%` on stderr, rewritten in place; erased by `close`."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.started: dict[str, int] = {}
+        self.width = 0
+
+    def __call__(self, label: str, share: float) -> None:
+        index = self.started.setdefault(label, len(self.started) + 1)
+        text = f"replaying {label} ({index}/{self.total}) {share:4.0%}"
+        self.width = max(self.width, len(text))
+        sys.stderr.write("\r" + text.ljust(self.width))
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
+def _progress(options: SimulateOptions, total: int) -> _Progress | None:
+    # Only for a person watching: never in --json mode, nor into a file or a pipe.
+    return None if options.json_output or not sys.stderr.isatty() else _Progress(total)
+
+
+def _simulate_policies_path(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    if not SIMULATE_POLICIES.is_file():
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [
+                f"no --policies given, and there is no {SIMULATE_POLICIES} in the current directory "
+                f"({Path.cwd()}): pass --policies FILE"
+            ],
+        )
+    return SIMULATE_POLICIES
+
+
+def simulated_target(document: PolicyDocument, name: str | None, path: Path) -> SageMakerVariantPolicy:
+    """The target `--target` names (by name or target id), else the document's first SageMaker variant.
+
+    Raises CommandFailed (exit 2) for an unknown name or a target the simulator does not model.
+    """
+    variants = [t for t in document.targets if isinstance(t, SageMakerVariantPolicy)]
+    if name is None:
+        if not variants:
+            raise CommandFailed(
+                EXIT_BAD_INPUT,
+                [
+                    f"{path}: no sagemaker_variant target, and the simulator models SageMaker endpoint "
+                    "variants only: pass --policies with one"
+                ],
+            )
+        return variants[0]
+    target = document.by_name(name) or document.find(name)
+    if target is None:
+        names = ", ".join(t.name for t in variants) or "none"
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [f"--target {name}: no such target in {path}; its sagemaker_variant targets: {names}"],
+        )
+    if not isinstance(target, SageMakerVariantPolicy):
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [
+                f"--target {name}: its type is {target.kind.value}; the simulator models SageMaker "
+                "endpoint variants only (type sagemaker_variant)"
+            ],
+        )
+    return target
+
+
+def endpoint_model(params: tuple[tuple[str, str], ...]) -> EndpointModel:
+    """The simulated endpoint: EndpointModel's defaults with `--endpoint-param` overrides (the last one of a
+    key wins). Raises CommandFailed (exit 2) naming each unknown field and each value the model refuses."""
+    from genai_autoscaler.sim.endpoint import EndpointModel
+
+    fields = EndpointModel.model_fields
+    unknown = [key for key, _ in params if key not in fields]
+    if unknown:
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [
+                f"--endpoint-param {key}: not a field of the endpoint model; its fields: {', '.join(fields)}"
+                for key in unknown
+            ],
+        )
+    overrides = dict(params)
+    try:
+        return EndpointModel.model_validate(overrides)
+    except ValidationError as exc:
+        lines = [f"--endpoint-param {where}: {message}" for where, message in _problems(exc)]
+        raise CommandFailed(EXIT_BAD_INPUT, lines) from None
+
+
+def _load_trace(options: SimulateOptions) -> Trace:
+    from genai_autoscaler.sim.traces import TraceFormatError, rate_scale, read_trace, time_scale
+
+    try:
+        trace = read_trace(options.trace, options.servegen_model)
+    except TraceFormatError as exc:
+        raise CommandFailed(EXIT_BAD_INPUT, [str(exc)]) from None
+    if options.time_scale is not None:
+        trace = time_scale(trace, options.time_scale)
+    if options.rate_scale is not None:
+        trace = rate_scale(trace, options.rate_scale, options.seed)
+    return trace
+
+
+def _sweep_value(text: str) -> Any:
+    # JSON where it parses (4, 0.5, null, true), else the text itself (a string field).
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def sweep_targets(
+    target: SageMakerVariantPolicy, field: str, texts: tuple[str, ...]
+) -> list[tuple[Any, SageMakerVariantPolicy]]:
+    """The target with `field` (a dotted path into its policy) set to each value, validated as a policy.
+
+    Returns (value as validated, policy) pairs. Raises CommandFailed (exit 2) naming an unknown field, or
+    every value the policy model refuses, with its reason.
+    """
+    raw = target.model_dump(mode="json")
+    parts = field.split(".")
+    section: Any = raw
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth]) or "the target's policy"
+        if not isinstance(section, dict):
+            raise CommandFailed(EXIT_BAD_INPUT, [f"--sweep {field}: {where} is a value, not a section"])
+        if part not in section:
+            raise CommandFailed(
+                EXIT_BAD_INPUT,
+                [f"--sweep {field}: {where} has no field {part!r}; its fields: {', '.join(section)}"],
+            )
+        section = section[part]
+
+    points, problems = [], []
+    for text in texts:
+        changed = json.loads(json.dumps(raw))  # a deep copy
+        parent = changed
+        for part in parts[:-1]:
+            parent = parent[part]
+        parent[parts[-1]] = _sweep_value(text)
+        try:
+            policy = SageMakerVariantPolicy.model_validate(changed)
+        except ValidationError as exc:
+            problems += [f"--sweep {field}={text}: {where}: {message}" for where, message in _problems(exc)]
+            continue
+        value: Any = policy.model_dump(mode="json")
+        for part in parts:
+            value = value[part]
+        points.append((value, policy))
+    if problems:
+        raise CommandFailed(EXIT_BAD_INPUT, problems)
+    return points
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def simulation_header(
+    trace: Trace,
+    requests: int,
+    target: SageMakerVariantPolicy,
+    policies_path: Path,
+    model: EndpointModel,
+    default_tokens: str | None,
+    config: ReplayConfig,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> list[str]:
+    """What was replayed, on what, judged how: the lines above the results. `default_tokens` is the source
+    of the request sizes used for a trace without token counts (None: the trace has its own)."""
+    from genai_autoscaler.sim.traces import RateSeries
+
+    kind = "a rate series drawn as Poisson arrivals" if isinstance(trace, RateSeries) else "a request log"
+    trace_line = f"{trace.source}, {kind}: {_duration(trace.duration)}, {requests:,} requests"
+    if isinstance(trace, RateSeries) and (gap := float(trace.widths[trace.gaps].sum())) > 0:
+        trace_line += f"; {gap / trace.duration:.0%} of it is a gap in the data, replayed as idle"
+    sizes = (
+        "the trace's own token counts"
+        if default_tokens is None
+        else f"none in the trace, so RequestProfile.default(): {default_tokens}"
+    )
+    signals = ", ".join(spec.signal.value for spec in alarm_specs(target)) or "none"
+    endpoint = (
+        f"{model.instance_type} at ${model.hourly_price_usd:g}/h, cold start {model.cold_start_s:g} s "
+        f"(provisioning {model.provisioning_s:g} s + model load {model.model_load_s:g} s), "
+        f"{model.concurrency_per_instance} requests at once per instance"
+    )
+    if model.model_fields_set:
+        endpoint += "; set: " + ", ".join(f"{k}={getattr(model, k)}" for k in sorted(model.model_fields_set))
+    rows = [
+        ("trace", trace_line),
+        ("request sizes", sizes),
+        ("target", f"{target.name} ({policies_path}): capacity {_capacity_range(target)}, signals {signals}"),
+        ("endpoint", endpoint),
+        (
+            "latency SLO",
+            f"whole response within {model.slo_ttft_s:g} s + {model.slo_tpot_s:g} s per output token; "
+            f"a step where more than {1 - config.overloaded_below:.1%} of requests miss it is an overload",
+        ),
+        ("replay", f"steps of {config.step_seconds:g} s, seed {config.seed}"),
+        *extra,
+    ]
+    width = max(len(label) for label, _ in rows)
+    return [f"{label.ljust(width)}  {text}" for label, text in rows]
+
+
+def _replay(
+    trace: Trace,
+    target: SageMakerVariantPolicy,
+    model: EndpointModel,
+    names: list[str],
+    config: ReplayConfig,
+    progress: Callable[[str, float], None] | None,
+) -> dict[str, PolicyResult]:
+    from genai_autoscaler.sim.endpoint import RequestProfile
+    from genai_autoscaler.sim.replay import compare
+
+    try:
+        return compare(trace, target, model, names, config, RequestProfile.default(), progress)
+    except ValueError as exc:  # e.g. an endpoint that cannot meet its SLO at any capacity
+        raise CommandFailed(
+            EXIT_BAD_INPUT, [f"cannot replay {trace.source} on {target.name}: {exc}"]
+        ) from None
+
+
+def _policy_names(chosen: tuple[str, ...], known: tuple[str, ...]) -> list[str]:
+    if not chosen or ALL_POLICIES in chosen:
+        return list(known)
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [f"--policy {name}: no such policy; choose from {', '.join(known)}, or all" for name in unknown],
+        )
+    return list(dict.fromkeys(chosen))
+
+
+def _check_plot(path: Path) -> None:
+    # Before a long replay, not after it.
+    if path.suffix.lower() != ".png":
+        raise CommandFailed(EXIT_BAD_INPUT, [f"--plot {path}: the plot is a PNG file; name it FILE.png"])
+    if not path.parent.is_dir():
+        raise CommandFailed(EXIT_BAD_INPUT, [f"--plot {path}: the directory {path.parent} does not exist"])
+    if importlib.util.find_spec("matplotlib") is None:
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [
+                "--plot needs matplotlib, which is not installed: pip install -e '.[sim]' in the "
+                "repository (or pip install 'matplotlib>=3.8')"
+            ],
+        )
+
+
+def simulate(options: SimulateOptions) -> int:
+    if options.sweep is not None and options.policies:
+        raise CommandFailed(EXIT_BAD_INPUT, ["--sweep replays the controller only: leave out --policy"])
+    if options.sweep is not None and options.plot is not None:
+        raise CommandFailed(
+            EXIT_BAD_INPUT, ["--plot draws the policies compared; it does not go with --sweep"]
+        )
+    if options.plot is not None:
+        _check_plot(options.plot)
+    from genai_autoscaler.sim.endpoint import RequestProfile
+    from genai_autoscaler.sim.replay import POLICIES, ReplayConfig, request_profile
+
+    names = _policy_names(options.policies, POLICIES)
+    model = endpoint_model(options.endpoint_params)
+    policies_path = _simulate_policies_path(options.policies_file)
+    _, document = load_policies(policies_path)
+    target = simulated_target(document, options.target, policies_path)
+    for flag in ("advisory", "paused"):
+        if getattr(target, flag):
+            print(
+                f"warning: {target.name} is {flag} in {policies_path}: "
+                "the controller will not change its capacity",
+                file=sys.stderr,
+            )
+    trace = _load_trace(options)
+    config = ReplayConfig(step_seconds=options.step_seconds, seed=options.seed)
+    default = RequestProfile.default()
+    default_tokens = default.source if request_profile(trace, default) is default else None
+
+    def header(requests: int, *extra: tuple[str, str]) -> list[str]:
+        return simulation_header(trace, requests, target, policies_path, model, default_tokens, config, extra)
+
+    if options.sweep is not None:
+        field, texts = options.sweep
+        return _simulate_sweep(
+            options, field, sweep_targets(target, field, texts), trace, model, config, header
+        )
+
+    progress = _progress(options, len(names))
+    try:
+        results = _replay(trace, target, model, names, config, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+    from genai_autoscaler.sim.report import plot_results, policy_table
+
+    if options.json_output:
+        print(json.dumps({name: result.summary() for name, result in results.items()}, indent=2))
+    else:
+        requests = round(next(iter(results.values())).requests)  # the same arrivals for every policy
+        print("\n".join([*header(requests), "", *policy_table(results)]))
+    if options.plot is not None:
+        try:
+            notes = plot_results(results, config.step_seconds, options.plot)
+        except OSError as exc:
+            raise CommandFailed(
+                EXIT_BAD_INPUT, [f"{options.plot}: cannot write the plot: {exc.strerror or exc}"]
+            ) from None
+        for note in notes:
+            print(f"warning: {options.plot}: {note}", file=sys.stderr)
+        print(f"wrote {options.plot}", file=sys.stderr if options.json_output else sys.stdout)
+    return EXIT_OK
+
+
+def _simulate_sweep(
+    options: SimulateOptions,
+    field: str,
+    sweep: list[tuple[Any, SageMakerVariantPolicy]],
+    trace: Trace,
+    model: EndpointModel,
+    config: ReplayConfig,
+    header: Callable[..., list[str]],
+) -> int:
+    from genai_autoscaler.sim.report import pareto_optimal, sweep_table
+
+    progress = _progress(options, len(sweep))
+    points = []
+    try:
+        for value, policy in sweep:
+            label = f"controller, {field}={json.dumps(value)}"
+            report = None if progress is None else (lambda _, share, label=label: progress(label, share))
+            points.append(
+                (value, _replay(trace, policy, model, ["controller"], config, report)["controller"])
+            )
+    finally:
+        if progress is not None:
+            progress.close()
+
+    if options.json_output:
+        optimal = pareto_optimal([(result.slo_attainment, result.cost_usd) for _, result in points])
+        body = [
+            {"value": value, **result.summary(), "pareto_optimal": best}
+            for (value, result), best in zip(points, optimal, strict=True)
+        ]
+        print(json.dumps({"field": field, "points": body}, indent=2))
+        return EXIT_OK
+    values = ", ".join(json.dumps(value) for value, _ in points)
+    lines = [
+        *header(round(points[0][1].requests), ("sweep", f"{field} = {values}, the controller only")),
+        "",
+        *sweep_table(field, points),
+    ]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------- parsing
