@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class AutoscalerError(Exception):
     """Base of the controller's own errors."""
@@ -37,3 +39,8 @@ class InServiceTimeout(AutoscalerError):
 
 class StateConflict(AutoscalerError):
     """The state item kept changing under a conditional write."""
+
+
+def validation_problems(exc: ValidationError, whole: str = "") -> str:
+    """pydantic's errors as `path: message; ...`, for an InvalidEvent; `whole` names the input itself."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg']}" for e in exc.errors())

@@ -28,7 +28,7 @@ from genai_autoscaler.domain.provisioned import ProvisionedModelStatus, may_dele
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_TARGET
 from genai_autoscaler.domain.state import ActionRecord, TargetState, acquire_lock, release_lock
-from genai_autoscaler.errors import ActuationRejected, InServiceTimeout, InvalidEvent
+from genai_autoscaler.errors import ActuationRejected, InServiceTimeout, InvalidEvent, validation_problems
 
 LOCK_MARGIN = timedelta(minutes=30)
 
@@ -49,8 +49,7 @@ class RoutingWorkflowState(BaseModel):
         try:
             return cls.model_validate(document)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise InvalidEvent(f"routing workflow input is invalid: {problems}") from None
+            raise InvalidEvent(f"routing workflow input is invalid: {validation_problems(exc)}") from None
 
     @property
     def plan(self) -> Plan:

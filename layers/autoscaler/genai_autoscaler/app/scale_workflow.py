@@ -40,6 +40,7 @@ from genai_autoscaler.errors import (
     LockHeld,
     StalePlan,
     TargetNotFound,
+    validation_problems,
 )
 
 # Statuses after which an update will not complete (DescribeEndpoint and DescribeInferenceComponent).
@@ -91,8 +92,7 @@ class WorkflowState(BaseModel):
         try:
             return cls.model_validate(document)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise InvalidEvent(f"scale workflow input is invalid: {problems}") from None
+            raise InvalidEvent(f"scale workflow input is invalid: {validation_problems(exc)}") from None
 
     @property
     def plan(self) -> Plan:
@@ -125,9 +125,8 @@ def plan_requested(ctl: Controller, document: Any, now: datetime) -> dict[str, A
     try:
         request = PlannedScale.model_validate(document.get("request") if isinstance(document, dict) else None)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
         raise InvalidEvent(
-            f"a planned scale needs {{target, desired_capacity, reason}}: {problems}"
+            f"a planned scale needs {{target, desired_capacity, reason}}: {validation_problems(exc, 'input')}"
         ) from None
     policies = ctl.settings.effective_policies(ctl.policies.load())
     policy = policies.by_name(request.target) or policies.find(request.target)
