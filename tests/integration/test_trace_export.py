@@ -4,7 +4,6 @@ simulator reads back."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,21 +12,13 @@ import boto3
 import pytest
 from genai_autoscaler import cli
 from genai_autoscaler.sim.traces import RateSeries, read_trace
-from moto import mock_aws
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield boto3.client("cloudwatch", region_name="us-east-1")
+def cloudwatch(mocked_aws: None) -> Any:
+    return boto3.client("cloudwatch", region_name="us-east-1")
 
 
 def put(
