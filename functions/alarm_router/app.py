@@ -67,6 +67,7 @@ def handler(
             "dispatch": outcome["dispatch"],
             "action": plan.get("action"),
             "reason": plan.get("reason") or outcome.get("note"),
+            "note": outcome.get("note"),  # e.g. a quota not read from Service Quotas
         },
     )
     if outcome["dispatch"] == Dispatch.WORKFLOW:

@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.routing import Dispatch, evaluate_targets
-from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.aws.lambda_entry import deployed_controller
 
 logger = Logger()
 metrics = Metrics()
@@ -20,16 +20,18 @@ metrics = Metrics()
 def handler(
     event: dict[str, Any], context: LambdaContext, controller: Controller | None = None
 ) -> dict[str, Any]:
-    settings = ControllerSettings.from_env()
-    if controller is None:
-        from genai_autoscaler.aws.wiring import AwsController
-
-        controller = AwsController(settings)
+    controller = deployed_controller(controller)
     outcomes = evaluate_targets(controller, controller.now())
     acted = [o for o in outcomes if o.dispatch not in (Dispatch.NOTHING, Dispatch.FAILED)]
     failed = [o for o in outcomes if o.dispatch is Dispatch.FAILED]
     for outcome in failed:
         logger.error("evaluation failed", extra={"problem": outcome.note})
+    for outcome in outcomes:
+        if outcome.note and outcome.dispatch is not Dispatch.FAILED and outcome.plan is not None:
+            # A Bedrock model's quota not read from Service Quotas: the policy's figure stood in.
+            logger.warning(
+                "evaluated with a note", extra={"target": outcome.plan.target, "note": outcome.note}
+            )
     metrics.add_metric(name="EvaluationErrors", unit=MetricUnit.Count, value=len(failed))
     for outcome in acted:
         assert outcome.plan is not None

@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.reconciler import reconcile
-from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.aws.lambda_entry import deployed_controller
 
 logger = Logger()
 metrics = Metrics()
@@ -20,18 +20,16 @@ metrics = Metrics()
 def handler(
     event: dict[str, Any], context: LambdaContext, controller: Controller | None = None
 ) -> dict[str, Any]:
-    settings = ControllerSettings.from_env()
     logger.append_keys(trigger=event.get("detail-type", "direct invocation"))
-    if controller is None:
-        from genai_autoscaler.aws.wiring import AwsController
-
-        controller = AwsController(settings)
+    controller = deployed_controller(controller)
     # The team hears of an invalid document when it is published or deployed, not on every scheduled run.
     report = reconcile(controller, report_problems=event.get("source") in ("aws.ssm", "aws.cloudformation"))
     if report.problems:
         logger.error("policy document invalid; nothing changed", extra={"problems": report.problems})
     else:
         logger.info("reconciled", extra=report.model_dump())
+    if report.quota_notes:
+        logger.warning("quotas not taken from Service Quotas", extra={"quota_notes": report.quota_notes})
     for name, value in (
         ("AlarmsCreated", report.created),
         ("AlarmsUpdated", report.updated),

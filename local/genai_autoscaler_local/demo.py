@@ -3,14 +3,14 @@
 The stack is created from template.yaml in moto; a SageMaker endpoint takes a latency spike; the real alarm
 router, the real scale workflow (run by moto's Step Functions interpreter) and the real evaluator respond on
 simulated time: scale-out -> InService -> warm-up -> notification -> OK -> stabilization -> stepwise scale-in.
-It ends by checking what happened, and exits 1 if any check fails.
+Then a Bedrock model throttles (demo_bedrock.py): Provisioned Throughput -> InService -> route -> notification ->
+OK -> hold -> route back -> drain -> deleted. It ends by checking what happened, and exits 1 if any check fails.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import textwrap
 import warnings
 from collections import Counter
 from datetime import datetime, timedelta
@@ -19,8 +19,11 @@ from typing import Any
 import boto3
 from genai_autoscaler.domain.alarm_event import format_figure
 
+from genai_autoscaler_local.demo_bedrock import MODEL, BedrockDemo
+from genai_autoscaler_local.demo_bedrock import POLICY as BEDROCK_POLICY
 from genai_autoscaler_local.harness import REGION, LocalAws, WorkflowRun
 from genai_autoscaler_local.lambda_runtime import Invocation
+from genai_autoscaler_local.timeline import Timeline, section
 
 ENDPOINT = "llm-prod"
 TARGET = f"{ENDPOINT}/AllTraffic"
@@ -38,29 +41,10 @@ POLICIES: dict[str, Any] = {
             "scale_in": {"max_step": 1, "cooldown_seconds": 600, "stabilization_seconds": 900},
             "warm_up": {"count": 4, "concurrency": 2, "max_latency_ms": 6000},
             "workflow": {"in_service_timeout_seconds": 1200, "poll_interval_seconds": 30},
-        }
+        },
+        BEDROCK_POLICY,
     ],
 }
-
-
-class Timeline:
-    def __init__(self, start: datetime):
-        self.start = start
-
-    def at(self, moment: datetime | None) -> str:
-        seconds = int(((moment or self.start) - self.start).total_seconds())
-        return f"[+{seconds // 60:02d}:{seconds % 60:02d}]"
-
-    def line(self, moment: datetime | None, who: str, what: str) -> None:
-        print(f"  {self.at(moment)} {who:<11} {what}")
-
-    @staticmethod
-    def block(text: str) -> None:
-        print(textwrap.indent(text, "                       | ", predicate=lambda _: True))
-
-
-def _section(title: str) -> None:
-    print(f"\n{title}\n{'-' * len(title)}")
 
 
 def _workflow_lines(timeline: Timeline, invocations: list[Invocation]) -> None:
@@ -153,13 +137,13 @@ class Demo:
             self.timeline.line(self.aws.clock.now(), "SNS", f'"{message["subject"]}"')
             self.timeline.block(message["message"])
 
-    def alarm(self, signal: str, state: str, datapoints: list[float]) -> None:
-        name = self.aws.alarm_name(TARGET, signal)
+    def alarm(self, signal: str, state: str, datapoints: list[float], target: str = TARGET) -> None:
+        name = self.aws.alarm_name(target, signal)
         figure = ", ".join(
             format_figure(v, "Microseconds" if signal == "latency_p95" else None) for v in datapoints
         )
         self.timeline.line(self.aws.clock.now(), "CloudWatch", f"{name} -> {state} [{figure}]")
-        for delivery in self.aws.alarm(TARGET, signal, state, datapoints):
+        for delivery in self.aws.alarm(target, signal, state, datapoints):
             if delivery.error:
                 self.timeline.line(self.aws.clock.now(), "router", f"FAILED: {delivery.error}")
                 continue
@@ -171,13 +155,13 @@ class Demo:
 
     def play(self) -> None:
         aws = self.aws
-        _section("1. The stack, created from template.yaml in a local AWS (moto)")
+        section("1. The stack, created from template.yaml in a local AWS (moto)")
         kinds = Counter(r["Type"].split("::", 1)[1] for r in aws.stack.template["Resources"].values())
         print("  " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
         aws.create_endpoint(ENDPOINT, instances=1)
         print(f"  SageMaker endpoint {ENDPOINT} (variant AllTraffic): 1 x ml.g4dn.xlarge, InService")
 
-        _section("2. Deploy: the policy is published and the reconciler creates the alarms")
+        section("2. Deploy: the policy is published and the reconciler creates the alarms")
         for delivery in [*aws.publish_policies(POLICIES), *aws.deployed()]:
             report = delivery.result
             self.timeline.line(
@@ -187,30 +171,39 @@ class Demo:
                 f"{len(report['updated'])}, deleted {len(report['deleted'])}, unchanged {report['unchanged']}",
             )
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-        self.alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{aws.stack_name}.")["MetricAlarms"]
-        for alarm in self.alarms:
+        alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{aws.stack_name}.")["MetricAlarms"]
+        for alarm in alarms:
             stat = alarm.get("ExtendedStatistic") or alarm.get("Statistic")
+            metric = (
+                f"{alarm['MetricName']} {stat} over {alarm['Period']} s"
+                if "MetricName" in alarm
+                else " + ".join(m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"][1:])
+                + " (metric math) per minute"
+            )
             print(
-                f"    {alarm['AlarmName']}: {alarm['MetricName']} {stat} over {alarm['Period']} s > "
+                f"    {alarm['AlarmName']}: {metric} > "
                 f"{alarm['Threshold']:,.0f} ({alarm['DatapointsToAlarm']} of {alarm['EvaluationPeriods']})"
             )
+        self.alarms = [a for a in alarms if a.get("Namespace") == "AWS/SageMaker"]
         self.alarm("latency_p95", "OK", [1_200_000.0])
         self.alarm("concurrency", "OK", [0.8])
+        self.alarm("throttles", "OK", [0.0], MODEL)
+        self.alarm("token_quota", "OK", [], MODEL)
 
-        _section("3. A launch: p95 latency triples")
+        section("3. A launch: p95 latency triples")
         aws.clock.advance(120)
         self.events["spike"] = aws.clock.now()
         self.alarm("latency_p95", "ALARM", [7_200_000.0, 9_100_000.0])
         self.run_workflows()
         self.events["scaled_out"] = aws.clock.now()
 
-        _section("4. The load passes")
+        section("4. The load passes")
         aws.clock.advance(240)
         self.alarm("latency_p95", "OK", [2_100_000.0])
         self.alarm("concurrency", "OK", [1.0])
         self.events["ok"] = aws.clock.now()
 
-        _section("5. Every minute the evaluator looks again: stabilization, then a stepwise scale-in")
+        section("5. Every minute the evaluator looks again: stabilization, then a stepwise scale-in")
         for _ in range(60):
             aws.clock.advance(60)
             result = aws.evaluate()
@@ -223,9 +216,11 @@ class Demo:
             if aws.instance_count(ENDPOINT) == 1 and "first_scale_in" in self.events:
                 break
         self.events["end"] = aws.clock.now()
+        self.bedrock = BedrockDemo(aws, self.timeline)
+        self.bedrock.play()
 
     def verify(self) -> bool:
-        _section("6. What the demo verified")
+        section("9. What the demo verified")
         aws = self.aws
         history = list(reversed(aws.history(TARGET_ID)))
         state = aws.target_state(TARGET_ID)
@@ -238,7 +233,7 @@ class Demo:
             self.events.get("first_scale_in", self.events["end"]) - self.events["ok"]
         ).total_seconds()
         checks = [
-            ("the reconciler created the latency and concurrency alarms", len(self.alarms) == 2),
+            ("the reconciler created the endpoint's latency and concurrency alarms", len(self.alarms) == 2),
             (
                 "the latency threshold is in microseconds (4,000 ms = 4,000,000 us), p95, 60 s",
                 latency["Threshold"] == 4_000_000
@@ -278,6 +273,7 @@ class Demo:
                 [r.outcome for r in scales] == ["succeeded"] * 3,
             ),
         ]
+        checks += self.bedrock.checks()
         for text, passed in checks:
             print(f"  {'ok  ' if passed else 'FAIL'} {text}")
         return all(passed for _, passed in checks)

@@ -120,6 +120,18 @@ class LocalCloudWatch:
                 ],
             )
 
+    def hold(
+        self, namespace: str, name: str, dimensions: dict[str, str], value: float, time: datetime
+    ) -> None:
+        """Publish `value` for the metric now, and every minute from now on until another value is held."""
+        metric = {
+            "Namespace": namespace,
+            "MetricName": name,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+        }
+        self._put(metric, [(time, value)])
+        self._levels[f"{namespace}/{name}/{sorted(dimensions.items())}"] = _Level(metric, value, time)
+
     def publish_until(self, now: datetime) -> None:
         """Publish every metric's current value for the minutes up to `now`."""
         for level in self._levels.values():
@@ -171,8 +183,9 @@ class LocalCloudWatch:
         alarm = self.describe(alarm_name)
         if datapoints and "MetricName" in alarm:  # (a metric-math alarm's datapoints are of no one metric)
             metric = {k: alarm[k] for k in ("Namespace", "MetricName", "Dimensions")}
+            # A datapoint is stamped with the start of its period: the last one is the period just ended.
             spaced = [
-                (time - timedelta(seconds=alarm["Period"] * (len(datapoints) - 1 - i)), v)
+                (time - timedelta(seconds=alarm["Period"] * (len(datapoints) - i)), v)
                 for i, v in enumerate(datapoints)
             ]
             self._put(metric, spaced)

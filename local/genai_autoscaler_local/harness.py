@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,11 +27,13 @@ from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.aws.ssm_policies import SsmPolicySource
 from genai_autoscaler.aws.wiring import AwsController
+from genai_autoscaler.domain.notifications import APPROVAL_TOKEN_LEAD
 from genai_autoscaler.domain.policy import parse_policy_document
 from genai_autoscaler.domain.signals import Signal, alarm_specs
 from genai_autoscaler.domain.targets import MANAGEMENT_TAG
 from moto import mock_aws
 
+from genai_autoscaler_local.bedrock_fake import FakeBedrock
 from genai_autoscaler_local.clock import SimClock
 from genai_autoscaler_local.event_bus import Delivery, LocalCloudWatch, LocalEventBridge, envelope
 from genai_autoscaler_local.lambda_runtime import InProcessLambdas
@@ -41,6 +43,7 @@ from genai_autoscaler_local.stack import LocalStack, deploy
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+CALLBACK_REAL_LIMIT = 120  # seconds of real time a task token is waited for, at most
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -51,10 +54,15 @@ FAKE_CREDENTIALS = {
 
 
 class LocalController(AwsController):
-    """The real AWS wiring, with the SageMaker fakes on its clients and the simulated clock."""
+    """The real AWS wiring, with the SageMaker fakes on its clients, the fake Bedrock (moto has no Provisioned
+    Throughput) and the simulated clock."""
 
-    def __init__(self, settings: ControllerSettings, world: SageMakerWorld, clock: SimClock):
-        super().__init__(settings, client=world.client)
+    def __init__(
+        self, settings: ControllerSettings, world: SageMakerWorld, bedrock: FakeBedrock, clock: SimClock
+    ):
+        super().__init__(
+            settings, client=lambda service: bedrock if service == "bedrock" else world.client(service)
+        )
         self._clock = clock
 
     def now(self) -> datetime:
@@ -69,6 +77,7 @@ class WorkflowRun:
     output: dict[str, Any] | None
     error: str | None
     cause: str | None
+    workflow: str = "scale"  # or "routing"
 
 
 class LocalAws:
@@ -77,6 +86,7 @@ class LocalAws:
         parameters: dict[str, str] | None = None,
         stack_name: str = "genai-local",
         provisioning_seconds: float = 360,
+        bedrock_provisioning_seconds: float = 600,
         root: Path = REPO_ROOT,
         quiet: bool = False,
     ):
@@ -85,6 +95,7 @@ class LocalAws:
         self.root = root
         self.clock = SimClock()
         self.world = SageMakerWorld(self.clock, REGION, provisioning_seconds)
+        self.bedrock = FakeBedrock(self.clock.now, REGION, provisioning_seconds=bedrock_provisioning_seconds)
         self._exit = ExitStack()
         # Quiet: the handlers' structured logs and EMF metrics stay off the terminal (the demo prints its own).
         self._function_env = (
@@ -106,6 +117,7 @@ class LocalAws:
         self.ddb = boto3.client("dynamodb", region_name=REGION)
         self._inbox = self._subscribe_inbox()
         self._seen_executions: set[str] = set()
+        self._received: list[dict[str, str]] = []
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -120,6 +132,18 @@ class LocalAws:
             clock.advance(wait_seconds)
 
         sleeper = SimpleNamespace(sleep=clock.advance, time=time.time)
+
+        def wait_for_callback(endpoint: Any, timeout: float | None = None) -> Any:
+            # A task token's timeout (TimeoutSeconds of a .waitForTaskToken task) runs on the simulated clock:
+            # advancing it past the timeout times the task out. CALLBACK_REAL_LIMIT seconds of real time bound
+            # the wait, so that a test that never answers cannot hang.
+            started, real_deadline = clock.now(), time.monotonic() + CALLBACK_REAL_LIMIT
+            while not endpoint._notify_event.wait(0.01):
+                waited = (clock.now() - started).total_seconds()
+                if (timeout is not None and waited >= timeout) or time.monotonic() > real_deadline:
+                    break
+            return endpoint._outcome
+
         with (
             mock.patch(
                 "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function.WaitFunction._wait_interval",
@@ -127,6 +151,10 @@ class LocalAws:
             ),
             mock.patch("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time", sleeper),
             mock.patch("moto.cloudwatch.models.utcnow", side_effect=lambda: clock.now().replace(tzinfo=None)),
+            mock.patch(
+                "moto.stepfunctions.parser.asl.eval.callback.callback.CallbackEndpoint.wait",
+                wait_for_callback,
+            ),
         ):
             yield
 
@@ -137,7 +165,7 @@ class LocalAws:
                 FunctionName=self.stack.resource("AlarmRouterFunction")
             )
             settings = ControllerSettings.from_env(function["Configuration"]["Environment"]["Variables"])
-        return LocalController(settings, self.world, self.clock)
+        return LocalController(settings, self.world, self.bedrock, self.clock)
 
     def _subscribe_inbox(self) -> str:
         sqs = boto3.client("sqs", region_name=REGION)
@@ -249,6 +277,20 @@ class LocalAws:
             self.alarm_name(target_name, signal), state, datapoints, self.clock.now()
         )
 
+    def bedrock_traffic(
+        self, model_id: str, input_tokens: float, output_tokens: float, invocations: float
+    ) -> None:
+        """A Bedrock model's traffic per minute from now on, as AWS/Bedrock publishes it (ModelId dimension);
+        its throttles are the throttle alarm's datapoints."""
+        figures = {
+            "InputTokenCount": input_tokens,
+            "OutputTokenCount": output_tokens,
+            "Invocations": invocations,
+        }
+        minute_ago = self.clock.now() - timedelta(minutes=1)
+        for name, value in figures.items():
+            self.cloudwatch.hold("AWS/Bedrock", name, {"ModelId": model_id}, value, minute_ago)
+
     def evaluate(self) -> Any:
         """One run of the every-minute evaluation (as EventBridge Scheduler would start it)."""
         self.cloudwatch.publish_until(self.clock.now())
@@ -258,19 +300,26 @@ class LocalAws:
 
     # ------------------------------------------------------------------ outcomes
     def wait_for_workflows(self, timeout: float = 60) -> list[WorkflowRun]:
-        """Every scale workflow started since the last call, once finished."""
-        arn = self.stack.outputs["ScaleWorkflowArn"]
+        """Every workflow execution (scale or routing) started since the last call, once finished."""
+        arns = {
+            "scale": self.stack.outputs["ScaleWorkflowArn"],
+            "routing": self.stack.outputs["RoutingWorkflowArn"],
+        }
         deadline = time.monotonic() + timeout
         while True:
-            executions = self.sfn.list_executions(stateMachineArn=arn)["executions"]
-            fresh = [e for e in executions if e["executionArn"] not in self._seen_executions]
-            if all(e["status"] != "RUNNING" for e in fresh):
+            fresh = [
+                (workflow, e)
+                for workflow, arn in arns.items()
+                for e in self.sfn.list_executions(stateMachineArn=arn)["executions"]
+                if e["executionArn"] not in self._seen_executions
+            ]
+            if all(e["status"] != "RUNNING" for _, e in fresh):
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"workflows still running after {timeout} s")
             time.sleep(0.02)
         runs = []
-        for execution in sorted(fresh, key=lambda e: e["startDate"]):
+        for workflow, execution in sorted(fresh, key=lambda pair: pair[1]["startDate"]):
             self._seen_executions.add(execution["executionArn"])
             described = self.sfn.describe_execution(executionArn=execution["executionArn"])
             runs.append(
@@ -281,21 +330,40 @@ class LocalAws:
                     output=json.loads(described["output"]) if described.get("output") else None,
                     error=described.get("error"),
                     cause=described.get("cause"),
+                    workflow=workflow,
                 )
             )
         return runs
 
     def notifications(self) -> list[dict[str, str]]:
         """SNS messages published since the last call: {subject, message}."""
+        self._read_inbox()
+        messages, self._received = self._received, []
+        return messages
+
+    def approval_request(self, timeout: float = 30) -> dict[str, str]:
+        """The next request for approval the routing workflow published: {subject, message, token}, the token
+        read from the message as the person who approves reads it. Other notifications stay for notifications()."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._read_inbox()
+            for message in self._received:
+                if APPROVAL_TOKEN_LEAD in message["message"]:
+                    self._received.remove(message)
+                    return {**message, "token": message["message"].rsplit(APPROVAL_TOKEN_LEAD, 1)[1]}
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no approval request after {timeout} s")
+            time.sleep(0.02)
+
+    def _read_inbox(self) -> None:
         sqs = boto3.client("sqs", region_name=REGION)
-        messages = []
         while True:
             batch = sqs.receive_message(QueueUrl=self._inbox, MaxNumberOfMessages=10).get("Messages", [])
             if not batch:
-                return messages
+                return
             for message in batch:
                 body = json.loads(message["Body"])
-                messages.append({"subject": body.get("Subject", ""), "message": body["Message"]})
+                self._received.append({"subject": body.get("Subject", ""), "message": body["Message"]})
                 sqs.delete_message(QueueUrl=self._inbox, ReceiptHandle=message["ReceiptHandle"])
 
     def target_state(self, target_id: str) -> Any:

@@ -15,8 +15,8 @@ from genai_autoscaler.domain.bedrock import (
     size_provisioned_throughput,
 )
 from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigger, decide
-from genai_autoscaler.domain.notifications import for_decision
-from genai_autoscaler.domain.plan import Action
+from genai_autoscaler.domain.notifications import for_decision, for_routing
+from genai_autoscaler.domain.plan import Action, Workflow
 from genai_autoscaler.domain.policy import BedrockModelPolicy, parse_policy_document
 from genai_autoscaler.domain.signals import Signal, alarm_specs
 from genai_autoscaler.domain.state import Lock, TargetState
@@ -278,12 +278,16 @@ def test_the_ladder(case: Case) -> None:
     assert (plan.route_to, plan.model_units, plan.hourly_cost_usd) == (case.route_to, case.units, case.cost)
 
 
-def test_routing_plans_are_reported_until_the_routing_workflow_is_deployed() -> None:
-    # Given a model whose policy is not advisory
-    plan = decide(alarm(), model(cross_region_profile=PROFILE), DEMAND, TargetState(target_id="b"), NOW)
-    # Then its routing plan is advisory, and says so
-    assert plan.advisory
-    assert "not deployed in this version" in plan.reason
+@pytest.mark.parametrize("advisory", [False, True])
+def test_a_routing_plan_runs_the_routing_workflow_unless_advisory(advisory: bool) -> None:
+    # Given a throttling model, advisory or not
+    target = model(cross_region_profile=PROFILE).model_copy(update={"advisory": advisory})
+    # When the engine decides
+    plan = decide(alarm(), target, DEMAND, TargetState(target_id="b"), NOW)
+    # Then the routing workflow carries it out, or, advisory, it is only notified
+    assert plan.action is Action.SHIFT_TO_PROFILE
+    assert plan.workflow is (None if advisory else Workflow.ROUTING)
+    assert plan.notifies is advisory
 
 
 @settings(max_examples=300, deadline=None)
@@ -347,10 +351,13 @@ def test_a_spend_is_reported_with_its_running_total() -> None:
     )
     # When the way back is decided
     plan = decide(calm(ago(2000)), model(provisioned_throughput=PT), BedrockDemand(200_000), state, NOW)
-    # Then the plan carries what the route has cost since the shift, and the notification says it
+    # Then the plan carries what the route has cost since the shift, and the notifications say it: the
+    # workflow's once done, or advisory mode's
     assert plan.action is Action.REVERT_ROUTING
     assert plan.spent_usd == 500.0
-    assert "Spent on the current route since the shift: $500.00" in for_decision(plan).message
+    spent = "Spent on the current route since the shift: $500.00"
+    assert spent in for_routing(plan, MODEL, "revert-1").message
+    assert spent in for_decision(plan.model_copy(update={"advisory": True})).message
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 from genai_autoscaler.aws import bedrock_provisioned
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
 from genai_autoscaler.domain.provisioned import ProvisionedModel, ProvisionedModelStatus, may_delete
+from genai_autoscaler.domain.signals import TAG_TARGET
 from genai_autoscaler.errors import ActuationRejected, TransientAwsError
 from genai_autoscaler_local.bedrock_fake import ACCOUNT, REGION, FakeBedrock, check_request, check_response
 from genai_autoscaler_local.clock import SimClock
@@ -262,6 +263,23 @@ def test_the_sweeper_finds_what_the_controller_created(
     # Then it gets those three, oldest first, as domain models
     assert [model.arn for model in found] == [arns[0], arns[2], arns[4]]
     assert all(model.failure_message is None and model.created_at.tzinfo is UTC for model in found)
+
+
+def test_the_sweeper_learns_the_target_each_model_was_bought_for(
+    throughputs: BedrockProvisionedThroughputs,
+) -> None:
+    # Given two of the stack's models, one tagged with the target it was bought for, one without
+    tagged = buy(throughputs, "gas-0", "shift-0", tags={**dict([OWNER]), TAG_TARGET: f"bedrock/{MODEL}"})
+    untagged = buy(throughputs, "gas-1", "shift-1")
+
+    # When the sweeper asks what the stack created
+    found = {model.arn: model.target_id for model in throughputs.created_by(*OWNER)}
+
+    # Then each carries its genai-autoscaler:target tag, or None; describe does not read tags
+    assert found == {tagged: f"bedrock/{MODEL}", untagged: None}
+    described = throughputs.describe(tagged)
+    assert described is not None
+    assert described.target_id is None
 
 
 def test_the_sweeper_skips_a_model_deleted_while_it_looks(

@@ -260,8 +260,8 @@ SAMPLE_EVENTS = [
         "shift_to_profile",
         "anthropic.claude-3-5-sonnet-20240620-v1:0",
         None,
-        "notified",
-        "this is what it would do",
+        "workflow_started",
+        "no added spend, a larger quota",
     ),
     SampleEvent("alarm_foreign_latency_average.json", "ignore", None, None, "nothing", "not one of ours"),
     SampleEvent("alarm_composite.json", "ignore", None, None, "nothing", "composite"),
@@ -308,19 +308,22 @@ def test_plan_decides_each_sample_event(
 
 
 def test_plan_reports_the_notification_it_would_send(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    # Given a Bedrock throttling alarm
+    # Given a Bedrock throttling alarm on a model the example policies keep advisory
+    claude, nova = "anthropic.claude-3-5-sonnet-20240620-v1:0", "amazon.nova-pro-v1:0"
+    event = tmp_path / "nova.json"
+    event.write_text((EVENTS / "alarm_bedrock_throttles.json").read_text().replace(claude, nova))
     # When it is planned
-    result = run(capsys, "plan", "--event", EVENTS / "alarm_bedrock_throttles.json")
+    result = run(capsys, "plan", "--event", event)
 
     # Then the notification for the team is in the output, with its figures
     notification = result.decision["notification"]
     assert notification["subject"].startswith(
-        "GenAI Autoscaler [advisory]: anthropic.claude-3-5-sonnet-20240620-v1:0 would shift to its cross-"
+        f"GenAI Autoscaler [advisory]: {nova} would shift to its cross-region profile"
     )
     assert "Observed: 37 (threshold 5)" in notification["message"]
-    assert "Route to: us.anthropic.claude-3-5-sonnet-20240620-v1:0" in notification["message"]
+    assert f"Route to: us.{nova}" in notification["message"]
     assert "Cost: $0.00 per hour" in notification["message"]
 
 
@@ -752,7 +755,11 @@ def test_plan_sizes_provisioned_throughput_from_the_metrics_it_is_given(
         264.0,
     )
     assert "limited by the policy's max_model_units, the hourly budget of $300" in decision["reason"]
-    assert (decision["commitment"], decision["needs_approval"], decision["advisory"]) == ("none", False, True)
+    assert (decision["commitment"], decision["needs_approval"], decision["advisory"]) == (
+        "none",
+        False,
+        False,
+    )
 
 
 def test_plan_refuses_a_metric_it_does_not_know(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

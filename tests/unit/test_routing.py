@@ -19,7 +19,7 @@ from genai_autoscaler.app.routing import Dispatch, ScaleRequest, evaluate_target
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, AlarmStateChangeEvent
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
-from genai_autoscaler.domain.plan import Action
+from genai_autoscaler.domain.plan import Action, Workflow
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
 from genai_autoscaler.errors import TransientAwsError
@@ -262,8 +262,9 @@ def test_a_bedrock_throttle_alarm_sizes_provisioned_throughput_from_cloudwatch()
         5,
         200.0,
     )
-    # And, the routing workflow not being deployed yet, the team is told what it would do and what it costs
-    assert outcome.dispatch is Dispatch.NOTIFIED
-    message = ctl.notifier.published[-1][1]
-    assert "Provisioned Throughput: 5 model unit(s), no commitment" in message
-    assert "Cost: $200.00 per hour" in message
+    # And the routing workflow is started with that plan
+    assert outcome.dispatch is Dispatch.WORKFLOW
+    workflows: RecordingWorkflows = ctl.workflows  # type: ignore[assignment]
+    ((name, request),) = workflows.started.items()
+    assert workflows.kinds[name] is Workflow.ROUTING
+    assert ScaleRequest.model_validate(request).plan == outcome.plan

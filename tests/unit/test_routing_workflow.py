@@ -4,23 +4,27 @@ Bedrock client: to a profile, to Provisioned Throughput, its failure and timeout
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from genai_autoscaler.app.controller import StaticController
 from genai_autoscaler.app.memory import MemoryRoutes, memory_controller
-from genai_autoscaler.app.routing import ScaleRequest
-from genai_autoscaler.app.routing_workflow import run_routing_step
+from genai_autoscaler.app.routing import ScaleRequest, execution_name
+from genai_autoscaler.app.routing_workflow import STEPS, purchase_identity, run_routing_step
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
 from genai_autoscaler.domain.alarm_event import AlarmState
 from genai_autoscaler.domain.bedrock import BedrockDemand, BedrockRoute, RouteKind
 from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, decide
+from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.policy import BedrockModelPolicy, parse_policy_document
 from genai_autoscaler.domain.state import TargetState
 from genai_autoscaler.errors import ActuationRejected, InServiceTimeout
-from genai_autoscaler_local.bedrock_fake import FakeBedrock
+from genai_autoscaler_local.bedrock_fake import FakeBedrock, service_model
 from genai_autoscaler_local.clock import SimClock
 
 from tests.unit.bedrock_fixtures import MODEL, PROVISIONING
@@ -187,7 +191,8 @@ def test_a_commitment_is_bought_only_once_approved(
     # Given a plan for a OneMonth commitment
     world = World(clock, bedrock, on_profile(clock))
     document = world.step("acquire_lock", world.start(policy("OneMonth"), "shift-5"))
-    document = {**document, "approved": approved}
+    if approved is not None:
+        document = {**document, "approval": {"approved": approved, "by": "dana"}}
     # When the purchase step runs, approved or not
     if buys:
         arn = world.step("buy_provisioned", document)["provisioned_arn"]
@@ -235,8 +240,12 @@ def test_the_way_back_drains_then_deletes_what_the_controller_bought(
     document = world.step("publish_route", world.step("acquire_lock", document))
     assert world.published() == MODEL
     assert world.state.lock is not None  # held through the drain
-    clock.advance(document["drain_seconds"])
-    released = world.step("release_provisioned", document)["released"]
+    assert document["release"] == {"provisioned_arn": arn, "drain_seconds": 300}
+    assert "notification" not in document  # said once the release is done
+    clock.advance(document["release"]["drain_seconds"])
+    document = world.step("release_provisioned", document)
+    released = document["released"]
+    assert released in document["notification"]["message"]
     # Then an hourly PT is deleted; a committed one is kept until its term ends, and the lock is released
     remaining = bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
     assert (remaining == []) is deleted
@@ -244,3 +253,156 @@ def test_the_way_back_drains_then_deletes_what_the_controller_bought(
     assert world.state.lock is None
     assert world.state.route is not None
     assert world.state.route.kind is RouteKind.ON_DEMAND
+
+
+def test_an_approval_request_says_what_it_costs_and_how_to_answer(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a plan for a OneMonth commitment
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("acquire_lock", world.start(policy("OneMonth"), "shift-6"))
+    # When the workflow asks for approval
+    request = world.step("request_approval", document)["approval_request"]
+    # Then the message gives the units, the hourly cost and both answers, and ends where the token goes
+    assert "APPROVE OneMonth" in request["subject"]
+    assert len(request["subject"]) < 100
+    message = request["message"]
+    assert "5 model unit(s), OneMonth commitment" in message
+    assert "$200.00 per hour" in message
+    assert "send-task-success" in message
+    assert "send-task-failure --error Rejected" in message
+    assert message.endswith("Task token:\n")
+
+
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [
+        ({"Error": "States.Timeout", "Cause": ""}, "no one answered within 3600 s"),
+        ({"Error": "Rejected", "Cause": "not this quarter"}, "rejected: not this quarter"),
+        (None, "dana answered no"),
+    ],
+    ids=["timed out", "rejected", "answered no"],
+)
+def test_an_unapproved_commitment_buys_nothing_and_starts_the_cooldown(
+    clock: SimClock, bedrock: FakeBedrock, error: dict[str, str] | None, why: str
+) -> None:
+    # Given a commitment waiting for approval
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("acquire_lock", world.start(policy("OneMonth"), "shift-7"))
+    document = {
+        **document,
+        **({"error": error} if error else {"approval": {"approved": False, "by": "dana"}}),
+    }
+    # When the answer is no (or none comes)
+    result = world.step("not_approved", document)
+    # Then nothing is bought, routing is unchanged, the model is unlocked and the cooldown runs from now
+    assert bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"] == []
+    assert world.published() is None
+    assert world.state.lock is None
+    assert world.state.last_shift_at == clock.now()
+    assert why in result["notification"]["message"]
+    assert world.ctl.state.history(TARGET_ID)[0].outcome == "rejected"
+
+
+def test_a_failure_after_the_purchase_is_said_with_what_was_put_back(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a purchase made, then a failure caught by the state machine
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("buy_provisioned", world.step("acquire_lock", world.start(policy(), "shift-8")))
+    document = {
+        **document,
+        "error": {"Error": "InServiceTimeout", "Cause": '{"errorMessage": "still Creating"}'},
+    }
+    # When the workflow abandons
+    result = world.step("abandon_provisioned", document)
+    # Then the notification names the error, its cause and what was deleted
+    notification = result["notification"]
+    assert "FAILED" in notification["subject"]
+    assert "InServiceTimeout" in notification["message"]
+    assert "still Creating" in notification["message"]
+    assert f"deleted {document['provisioned_arn']}" in notification["message"]
+    assert "routing unchanged" in notification["message"]
+
+
+def test_a_failing_deletion_does_not_stop_the_abandon(clock: SimClock, bedrock: FakeBedrock) -> None:
+    # Given a purchase made, and Bedrock refusing the deletion
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("buy_provisioned", world.step("acquire_lock", world.start(policy(), "shift-9")))
+    bedrock.refuse_next("DeleteProvisionedModelThroughput", "ThrottlingException", "slow down")
+    # When the workflow abandons
+    result = world.step("abandon_provisioned", document)
+    # Then the lock is still released and the notification says the sweeper retries
+    assert "the sweeper retries" in result["abandoned"]
+    assert world.state.lock is None
+
+
+def test_callers_leaving_any_pt_the_controller_bought_release_it(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a shift to a new PT decided while callers were on the profile, and, by the time it is routed to,
+    # callers on another PT the controller bought (an earlier workflow's)
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("buy_provisioned", world.step("acquire_lock", world.start(policy(), "shift-10")))
+    old = bedrock.create_provisioned_model_throughput(
+        modelUnits=2, provisionedModelName="pt-old", modelId=MODEL, clientRequestToken="t-old"
+    )["provisionedModelArn"]
+    route = BedrockRoute(
+        kind=RouteKind.PROVISIONED,
+        model=old,
+        since=clock.now(),
+        provisioned_model_arn=old,
+        model_units=2,
+        commitment="none",
+        hourly_cost_usd=80.0,
+        created_by_controller=True,
+    )
+    world.ctl.state.update(TARGET_ID, lambda s: s.model_copy(update={"route": route}))
+    clock.advance(PROVISIONING)
+    # When the new one is routed to
+    document = world.step("publish_route", document)
+    # Then the old one is handed to the release, with the lock held through the drain, then deleted
+    assert document["release"]["provisioned_arn"] == old
+    assert world.state.lock is not None
+    world.step("release_provisioned", document)
+    summaries = bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
+    assert [s["provisionedModelArn"] for s in summaries] == [document["provisioned_arn"]]
+    assert world.state.lock is None
+
+
+@pytest.mark.parametrize(
+    ("stack", "action", "target"),
+    [
+        ("genai-local", Action.SHIFT_TO_PROVISIONED, f"bedrock/{MODEL}"),
+        (
+            "a-very-long-stack-name-for-production-use",
+            Action.SHIFT_TO_PROVISIONED,
+            "bedrock/amazon.nova-pro-v1:0",
+        ),
+        ("s", Action.SHIFT_TO_PROVISIONED, "bedrock/x"),
+    ],
+)
+def test_a_purchase_is_named_and_tokened_as_bedrock_accepts(stack: str, action: Action, target: str) -> None:
+    # Given an execution name as the router makes it (it may hold `_`)
+    execution = execution_name(target, action, "cause-1")
+    # When the purchase's name and token are made from it
+    name, token = purchase_identity(stack, execution)
+    # Then both fit botocore's bedrock model, and another cause gives another of each
+    shape = service_model().operation_model("CreateProvisionedModelThroughput").input_shape.members
+    for value, member in ((name, "provisionedModelName"), (token, "clientRequestToken")):
+        limits = shape[member].metadata
+        assert limits["min"] <= len(value) <= limits["max"], (member, value)
+        assert re.fullmatch(limits["pattern"], value), (member, value)
+    other = purchase_identity(stack, execution_name(target, action, "cause-2"))
+    assert other[0] != name
+    assert other[1] != token
+
+
+def test_the_state_machine_runs_every_step_and_no_other() -> None:
+    # Given routing.asl.json's Lambda tasks
+    asl = json.loads((Path(__file__).resolve().parents[2] / "statemachines" / "routing.asl.json").read_text())
+    tasks = [s for s in asl["States"].values() if s.get("Resource") == "arn:aws:states:::lambda:invoke"]
+    # Then each names a step of app/routing_workflow.py, every step has its state, and each Task catches
+    assert sorted(t["Parameters"]["Payload"]["step"] for t in tasks) == sorted(STEPS)
+    for task in tasks:
+        assert any("States.ALL" in c["ErrorEquals"] for c in task["Catch"]), task["Parameters"]["Payload"]

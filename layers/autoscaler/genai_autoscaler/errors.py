@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class AutoscalerError(Exception):
@@ -44,3 +47,29 @@ class StateConflict(AutoscalerError):
 def validation_problems(exc: ValidationError, whole: str = "") -> str:
     """pydantic's errors as `path: message; ...`, for an InvalidEvent; `whole` names the input itself."""
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg']}" for e in exc.errors())
+
+
+class CaughtError(BaseModel):
+    """What a Catch puts under `$.error`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    error: str = Field(alias="Error")
+    cause: str = Field("", alias="Cause")
+
+    @field_validator("cause", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str:
+        # Step Functions gives a string; moto's interpreter may give what SendTaskFailure carried as it parsed it.
+        if value is None:
+            return ""
+        return value if isinstance(value, str) else json.dumps(value)
+
+    @property
+    def message(self) -> str:
+        # A Lambda error's Cause is the JSON of {errorMessage, errorType, ...}.
+        try:
+            cause = json.loads(self.cause)
+        except (json.JSONDecodeError, TypeError):
+            return self.cause
+        return str(cause.get("errorMessage", self.cause)) if isinstance(cause, dict) else self.cause

@@ -15,6 +15,7 @@ from genai_autoscaler.app.ports import (
     Notifier,
     PolicySource,
     ProvisionedThroughputs,
+    QuotaSource,
     RouteRegistry,
     StateStore,
     WarmUpInvoker,
@@ -54,6 +55,11 @@ class Controller(Protocol):
         """Bedrock Provisioned Throughput (None: this controller does not buy any)."""
         ...
 
+    @property
+    def quotas(self) -> QuotaSource | None:
+        """The account's quotas in Service Quotas (None: the policies' own figures are used)."""
+        ...
+
     def now(self) -> datetime:
         """The current time, timezone-aware UTC (a simulated clock in the local harness)."""
         ...
@@ -76,6 +82,7 @@ class StaticController:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     routes: RouteRegistry | None = None
     provisioned: ProvisionedThroughputs | None = None
+    quotas: QuotaSource | None = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -19,6 +19,7 @@ from genai_autoscaler.app.ports import (
     MetricReader,
     Notifier,
     PolicySource,
+    QuotaSource,
     RouteRegistry,
     StateStore,
     WarmUpInvoker,
@@ -26,7 +27,9 @@ from genai_autoscaler.app.ports import (
 )
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
+from genai_autoscaler.domain.plan import Workflow
 from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.domain.quotas import ServiceQuota
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, ScalableTargetFloor, TargetState
@@ -39,6 +42,22 @@ class MemoryPolicies(PolicySource):
 
     def load(self) -> dict[str, Any]:
         return self.document
+
+
+@dataclass
+class MemoryQuotas(QuotaSource):
+    """Quotas by (service code, quota code); a pair not listed has none. With `failure`, every read raises it
+    (Service Quotas throttling or refusing)."""
+
+    quotas: dict[tuple[str, str], ServiceQuota] = field(default_factory=dict)
+    failure: Exception | None = None
+    reads: list[tuple[str, str]] = field(default_factory=list)
+
+    def get(self, service_code: str, quota_code: str) -> ServiceQuota | None:
+        self.reads.append((service_code, quota_code))
+        if self.failure is not None:
+            raise self.failure
+        return self.quotas.get((service_code, quota_code))
 
 
 @dataclass
@@ -166,10 +185,12 @@ class RecordingWorkflows(WorkflowStarter):
     """Records the workflows that would start; the same name starts once, as in Step Functions."""
 
     started: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kinds: dict[str, Workflow] = field(default_factory=dict)  # which workflow each name started
 
-    def start(self, name: str, request: dict[str, Any]) -> str:
+    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str:
         self.started.setdefault(name, request)
-        return f"arn:aws:states:local:000000000000:execution:scale:{name}"
+        self.kinds.setdefault(name, workflow)
+        return f"arn:aws:states:local:000000000000:execution:{workflow}:{name}"
 
 
 @dataclass

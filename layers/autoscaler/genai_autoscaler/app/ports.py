@@ -9,8 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
+from genai_autoscaler.domain.plan import Workflow
 from genai_autoscaler.domain.policy import SageMakerPolicy
 from genai_autoscaler.domain.provisioned import ProvisionedModel
+from genai_autoscaler.domain.quotas import ServiceQuota
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, TargetState
@@ -89,8 +91,8 @@ class Notifier(ABC):
 
 class WorkflowStarter(ABC):
     @abstractmethod
-    def start(self, name: str, request: dict[str, Any]) -> str:
-        """Start the scale workflow; idempotent for the same name. Returns the execution ARN."""
+    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str:
+        """Start an execution of `workflow`; idempotent for the same name. Returns the execution ARN."""
 
 
 class EndpointDirectory(ABC):
@@ -156,4 +158,20 @@ class ProvisionedThroughputs(ABC):
     @abstractmethod
     def created_by(self, tag_key: str, tag_value: str) -> list[ProvisionedModel]:
         """Every provisioned model tagged `tag_key`=`tag_value`, for the sweeper; oldest first. Their
-        `failure_message` is None: Bedrock's listing does not carry it."""
+        `failure_message` is None: Bedrock's listing does not carry it. Their `target_id` is their
+        genai-autoscaler:target tag (None without one)."""
+
+    @abstractmethod
+    def model_units_in_use(self, committed: bool) -> int:
+        """The model units held by the account's provisioned models (any model, any creator) with a commitment
+        term (`committed`) or without one: what the account's model-unit quota has left is that quota minus
+        these. Failed ones hold none."""
+
+
+class QuotaSource(ABC):
+    """The account's quotas, as Service Quotas reports them."""
+
+    @abstractmethod
+    def get(self, service_code: str, quota_code: str) -> ServiceQuota | None:
+        """The quota's applied value, else AWS's default for it; None where Service Quotas has no such quota in
+        this account and Region. Raises TransientAwsError or ActuationRejected when it cannot be read."""

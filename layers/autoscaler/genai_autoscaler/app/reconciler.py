@@ -9,8 +9,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from genai_autoscaler.app.controller import Controller
-from genai_autoscaler.domain.policy import PolicyError
-from genai_autoscaler.domain.signals import alarm_specs
+from genai_autoscaler.app.quotas import tokens_per_minute_quota
+from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, TargetPolicy
+from genai_autoscaler.domain.quotas import QuotaFigure
+from genai_autoscaler.domain.signals import AlarmSpec, Signal, alarm_specs
 from genai_autoscaler.domain.targets import MANAGEMENT_TAG
 
 
@@ -23,6 +25,8 @@ class ReconcileReport(BaseModel):
     deleted: list[str] = []
     unchanged: int = 0
     problems: list[str] = []
+    # Quotas that could not be taken from Service Quotas (the policy's figure, or the alarm as it was, stood in).
+    quota_notes: list[str] = []
 
 
 def reconcile(ctl: Controller, report_problems: bool = True) -> ReconcileReport:
@@ -45,12 +49,26 @@ def reconcile(ctl: Controller, report_problems: bool = True) -> ReconcileReport:
                 + "\n\nCheck it with `genai-autoscaler validate-config FILE` and publish it again.",
             )
         return ReconcileReport(problems=problems)
-    wanted = {
-        ctl.alarms.alarm_name(spec): spec for target in document.targets for spec in alarm_specs(target)
-    }
     owned = ctl.alarms.owned()
+    wanted: dict[str, AlarmSpec] = {}
+    kept: set[str] = set()
+    quota_notes: list[str] = []
+    for target in document.targets:
+        token_quota = None
+        if isinstance(target, BedrockModelPolicy):
+            reading = tokens_per_minute_quota(ctl, target)
+            token_quota = reading.figure
+            quota_notes += [f"{target.name}: {note}" for note in reading.notes]
+            if reading.unreadable:
+                # Service Quotas failed this time: an existing alarm keeps the threshold of its last good read
+                # rather than flapping to the policy's figure, or away, and back.
+                kept |= {_token_quota_alarm_name(ctl, target)} & set(owned)
+        for spec in alarm_specs(target, token_quota):
+            wanted[ctl.alarms.alarm_name(spec)] = spec
     created, updated = [], []
     for name, spec in sorted(wanted.items()):
+        if name in kept:
+            continue
         if name not in owned:
             created.append(name)
         elif owned[name] != spec.put_request(name):
@@ -58,7 +76,7 @@ def reconcile(ctl: Controller, report_problems: bool = True) -> ReconcileReport:
         else:
             continue
         ctl.alarms.put(spec)
-    stale = sorted(set(owned) - set(wanted))
+    stale = sorted(set(owned) - set(wanted) - kept)
     if stale:
         ctl.alarms.delete(stale)
     return ReconcileReport(
@@ -66,5 +84,12 @@ def reconcile(ctl: Controller, report_problems: bool = True) -> ReconcileReport:
         created=created,
         updated=updated,
         deleted=stale,
-        unchanged=len(wanted) - len(created) - len(updated),
+        unchanged=len(set(wanted) | kept) - len(created) - len(updated),
+        quota_notes=quota_notes,
     )
+
+
+def _token_quota_alarm_name(ctl: Controller, target: TargetPolicy) -> str:
+    # A name depends on the target and the signal only: any figure gives the alarm's name.
+    specs = alarm_specs(target, QuotaFigure(1, "any"))
+    return ctl.alarms.alarm_name(next(spec for spec in specs if spec.signal is Signal.TOKEN_QUOTA))

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.app.quotas import BedrockQuotas, bedrock_quotas
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.alarm_event import (
     AlarmSnapshot,
@@ -39,6 +40,7 @@ from genai_autoscaler.domain.policy import (
     SageMakerPolicy,
     TargetPolicy,
 )
+from genai_autoscaler.domain.quotas import QuotaFigure
 from genai_autoscaler.domain.signals import (
     TAG_MANAGED_BY,
     TAG_SIGNAL,
@@ -89,8 +91,27 @@ def _not_ours(note: str) -> RoutingOutcome:
     return RoutingOutcome(plan=None, dispatch=Dispatch.NOTHING, note=note)
 
 
-def _spec_for(policy: TargetPolicy, signal: Signal) -> AlarmSpec | None:
-    return next((spec for spec in alarm_specs(policy) if spec.signal is signal), None)
+def _spec_for(
+    policy: TargetPolicy, signal: Signal, token_quota: QuotaFigure | None = None
+) -> AlarmSpec | None:
+    return next((spec for spec in alarm_specs(policy, token_quota) if spec.signal is signal), None)
+
+
+def _quotas_of(ctl: Controller, policy: TargetPolicy) -> BedrockQuotas | None:
+    """A Bedrock model's quotas, read once per event or evaluation; None for other targets."""
+    return bedrock_quotas(ctl, policy) if isinstance(policy, BedrockModelPolicy) else None
+
+
+def _token_quota(quotas: BedrockQuotas | None) -> QuotaFigure | None:
+    return quotas.tokens_per_minute.figure if quotas is not None else None
+
+
+def _noted(outcome: RoutingOutcome, quotas: BedrockQuotas | None) -> RoutingOutcome:
+    """The outcome, with what went wrong reading the model's quotas (the policy's figures stood in)."""
+    if quotas is None or not quotas.notes:
+        return outcome
+    note = "; ".join(n for n in (outcome.note, *quotas.notes) if n)
+    return outcome.model_copy(update={"note": note})
 
 
 def _policy_for(
@@ -135,11 +156,11 @@ def route_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) ->
     policy = _policy_for(ctl, raw, document, identity.target_id, identity.kind, managed_by is not None)
     if policy is None:
         return _not_ours(f"{identity.target_id} is not a managed target")
-    spec = _spec_for(policy, identity.signal)
+    spec = _spec_for(policy, identity.signal)  # a single-metric alarm: the token quota plays no part
     if spec is None or spec.summed_metrics or spec.stat != metric.stat or spec.period != metric.period:
         # Someone else's alarm on a managed target's metric (another statistic or period): not ours.
         return _not_ours(f"alarm on {metric.metric.name} {metric.stat}/{metric.period}s is not one of ours")
-    return _transition(event, ctl, now, policy, spec)
+    return _transition(event, ctl, now, policy, spec, _quotas_of(ctl, policy))
 
 
 def _route_math_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> RoutingOutcome:
@@ -158,28 +179,39 @@ def _route_math_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: dateti
     policy = document.find(tags[TAG_TARGET])
     if policy is None:
         return _not_ours(f"{tags[TAG_TARGET]} is not a managed target")
-    spec = _spec_for(policy, signal)
+    # The token-quota alarm exists where the model has a quota, from Service Quotas or from the policy.
+    quotas = _quotas_of(ctl, policy)
+    spec = _spec_for(policy, signal, _token_quota(quotas))
     if spec is None or not spec.summed_metrics:
-        return _not_ours(f"{policy.name} has no {signal} metric-math alarm")
-    return _transition(event, ctl, now, policy, spec)
+        return _noted(_not_ours(f"{policy.name} has no {signal} metric-math alarm"), quotas)
+    return _transition(event, ctl, now, policy, spec, quotas)
 
 
 def _transition(
-    event: AlarmStateChangeEvent, ctl: Controller, now: datetime, policy: TargetPolicy, spec: AlarmSpec
+    event: AlarmStateChangeEvent,
+    ctl: Controller,
+    now: datetime,
+    policy: TargetPolicy,
+    spec: AlarmSpec,
+    quotas: BedrockQuotas | None = None,
 ) -> RoutingOutcome:
 
     state = event.detail.state
     reading = reading_from_state(spec.signal, state.value, state.timestamp, state.reason_data, spec.unit)
     previous = event.detail.previous_state.value if event.detail.previous_state else None
-    return _decide_and_dispatch(ctl, AlarmTransition(reading, previous), policy, now, event.id)
+    return _decide_and_dispatch(ctl, AlarmTransition(reading, previous), policy, now, event.id, quotas)
 
 
 def readings_for(
-    policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], ctl: Controller
+    policy: TargetPolicy,
+    snapshot: dict[str, AlarmSnapshot],
+    ctl: Controller,
+    token_quota: QuotaFigure | None = None,
 ) -> list[SignalReading]:
-    """The target's signal readings from an alarm listing; alarms that do not (yet) exist are left out."""
+    """The target's signal readings from an alarm listing; alarms that do not (yet) exist are left out.
+    `token_quota`: a Bedrock model's tokens-per-minute quota from Service Quotas (else the policy's)."""
     readings = []
-    for spec in alarm_specs(policy):
+    for spec in alarm_specs(policy, token_quota):
         alarm = snapshot.get(ctl.alarms.alarm_name(spec))
         if alarm is not None:
             readings.append(
@@ -218,10 +250,12 @@ def _evaluate(
     ctl: Controller, policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
 ) -> RoutingOutcome:
     state = ctl.state.load(policy.target_id)
-    readings = tuple(readings_for(policy, snapshot, ctl))
     if isinstance(policy, BedrockModelPolicy):
-        plan = decide(Evaluation(readings), policy, bedrock_demand(ctl, policy, now), state, now)
-        return dispatch(ctl, plan, policy, cause)
+        quotas = bedrock_quotas(ctl, policy)
+        readings = tuple(readings_for(policy, snapshot, ctl, _token_quota(quotas)))
+        plan = decide(Evaluation(readings), policy, bedrock_demand(ctl, policy, now, quotas), state, now)
+        return _noted(dispatch(ctl, plan, policy, cause), quotas)
+    readings = tuple(readings_for(policy, snapshot, ctl))
     observed = ctl.capacity.observe(policy)
     if wants_current_utilization(policy, readings, state, now):
         readings = _with_current_concurrency(ctl, policy, readings, now)
@@ -232,12 +266,19 @@ def _evaluate(
 DEMAND_WINDOW = timedelta(minutes=15)
 
 
-def bedrock_demand(ctl: Controller, policy: BedrockModelPolicy, now: datetime) -> BedrockDemand:
-    """The model's busiest recent minute (GetMetricData over DEMAND_WINDOW): tokens, throttles, invocations.
+def bedrock_demand(
+    ctl: Controller, policy: BedrockModelPolicy, now: datetime, quotas: BedrockQuotas | None = None
+) -> BedrockDemand:
+    """The model's busiest recent minute (GetMetricData over DEMAND_WINDOW): tokens, throttles, invocations;
+    and its quotas (`quotas`, read here when not given): the on-demand tokens-per-minute quota from Service
+    Quotas, else the policy's `tokens_per_minute_quota`, and the account's model units still available for the
+    policy's kind of Provisioned Throughput (None: unknown, only the policy bounds a purchase).
 
     Each figure is its own peak, so tokens per invocation and the total are on the high side: the side that
-    buys enough and routes back late. The on-demand quota is the policy's `tokens_per_minute_quota`.
+    buys enough and routes back late.
     """
+    if quotas is None:
+        quotas = bedrock_quotas(ctl, policy)
     queries = bedrock_demand_queries(policy)
     peak = {name: ctl.metrics.peak(query, now - DEMAND_WINDOW, now) for name, query in queries.items()}
     tokens_in, tokens_out = peak["InputTokenCount"], peak["OutputTokenCount"]
@@ -247,8 +288,13 @@ def bedrock_demand(ctl: Controller, policy: BedrockModelPolicy, now: datetime) -
         tokens_per_minute=tokens,
         throttled_per_minute=peak["InvocationThrottles"],
         tokens_per_invocation=tokens / invocations if tokens is not None and invocations else None,
-        on_demand_quota_tpm=policy.bedrock.tokens_per_minute_quota,
+        on_demand_quota_tpm=_figure_value(quotas.tokens_per_minute.figure),
+        model_units_available=_figure_value(quotas.model_units_available.figure),
     )
+
+
+def _figure_value(figure: QuotaFigure | None) -> int | None:
+    return figure.value if figure is not None else None
 
 
 def _with_current_concurrency(
@@ -274,24 +320,29 @@ def execution_name(target_id: str, action: Action, cause: str) -> str:
 
 
 def _decide_and_dispatch(
-    ctl: Controller, trigger: Trigger, policy: TargetPolicy, now: datetime, cause: str
+    ctl: Controller,
+    trigger: Trigger,
+    policy: TargetPolicy,
+    now: datetime,
+    cause: str,
+    quotas: BedrockQuotas | None = None,
 ) -> RoutingOutcome:
     observed = (
-        bedrock_demand(ctl, policy, now)
+        bedrock_demand(ctl, policy, now, quotas)
         if isinstance(policy, BedrockModelPolicy)
         else ctl.capacity.observe(policy)
     )
     state = ctl.state.load(policy.target_id)
     plan = decide(trigger, policy, observed, state, now)
-    return dispatch(ctl, plan, policy, cause)
+    return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
 
 def dispatch(ctl: Controller, plan: Plan, policy: TargetPolicy, cause: str) -> RoutingOutcome:
     """Carry out a plan's consequences: a workflow, a notification, or only state to remember."""
-    if plan.runs_workflow:
+    if plan.workflow is not None:
         request = ScaleRequest(plan=plan, policy=policy.model_dump(mode="json"))
         arn = ctl.workflows.start(
-            execution_name(plan.target_id, plan.action, cause), request.model_dump(mode="json")
+            execution_name(plan.target_id, plan.action, cause), request.model_dump(mode="json"), plan.workflow
         )
         return RoutingOutcome(plan=plan, dispatch=Dispatch.WORKFLOW, execution_arn=arn)
 

@@ -1,26 +1,31 @@
-"""The steps of the Bedrock routing workflow, one function per Task state, as app/scale_workflow.py does for
-SageMaker: each takes the execution's state document and returns what the state machine stores.
+"""The steps of the Bedrock routing workflow (statemachines/routing.asl.json), one function per Task state, as
+app/scale_workflow.py does for SageMaker: each takes the execution's state document and returns what the state
+machine merges into it.
 
 Paths:
 - to a cross-region profile: acquire_lock -> publish_route;
-- to Provisioned Throughput: acquire_lock -> [approval, for a commitment] -> buy_provisioned ->
-  check_provisioned (polled until InService, past its deadline: InServiceTimeout) -> publish_route; any error
-  after the purchase -> abandon_provisioned (delete it, routing untouched);
+- to Provisioned Throughput: acquire_lock -> [request_approval -> (the person's answer) -> not_approved, for a
+  commitment] -> buy_provisioned -> check_provisioned (polled until InService; past its deadline,
+  InServiceTimeout) -> publish_route; any error after the lock -> abandon_provisioned (delete what this execution
+  bought, leave the routing as it was);
 - back to on-demand: acquire_lock -> publish_route -> (wait drain_seconds) -> release_provisioned.
 
-The state machine that runs them is not deployed yet (see README): today Bedrock plans are notified as advisory.
+Whenever publish_route moves callers off a Provisioned Throughput the controller bought, it hands it to
+release_provisioned under `$.release`, with the lock kept through the drain.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.ports import ProvisionedThroughputs, RouteRegistry
 from genai_autoscaler.app.routing import ScaleRequest
+from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, ProvisionedThroughputSettings
@@ -28,9 +33,32 @@ from genai_autoscaler.domain.provisioned import ProvisionedModelStatus, may_dele
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_TARGET
 from genai_autoscaler.domain.state import ActionRecord, TargetState, acquire_lock, release_lock
-from genai_autoscaler.errors import ActuationRejected, InServiceTimeout, InvalidEvent, validation_problems
+from genai_autoscaler.errors import (
+    ActuationRejected,
+    AutoscalerError,
+    CaughtError,
+    InServiceTimeout,
+    InvalidEvent,
+    validation_problems,
+)
 
 LOCK_MARGIN = timedelta(minutes=30)
+
+
+class Approval(BaseModel):
+    """What the approver sends with SendTaskSuccess (`--task-output`)."""
+
+    approved: bool
+    by: str | None = None
+
+
+class Release(BaseModel):
+    """A Provisioned Throughput callers have just left, to delete after the drain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provisioned_arn: str
+    drain_seconds: int = Field(ge=0)
 
 
 class RoutingWorkflowState(BaseModel):
@@ -40,9 +68,12 @@ class RoutingWorkflowState(BaseModel):
 
     request: ScaleRequest
     execution: str
-    approved: bool | None = None  # set by the approval task, for a commitment
-    provisioned_arn: str | None = None
+    approval: Approval | None = None  # the person's answer, for a commitment
+    provisioned_arn: str | None = None  # what this execution bought
     deadline: AwareDatetime | None = None
+    route: BedrockRoute | None = None  # where publish_route sent the callers
+    release: Release | None = None
+    error: CaughtError | None = None
 
     @classmethod
     def parse(cls, document: Any) -> RoutingWorkflowState:
@@ -100,6 +131,48 @@ def acquire(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[st
     return {"lock": {"owner": state.lock.owner, "expires_at": state.lock.expires_at.isoformat()}}
 
 
+def request_approval(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+    """The approval request for a commitment; the state machine publishes it with its task token and waits."""
+    if not wf.plan.needs_approval:
+        raise InvalidEvent(f"a {wf.plan.action} plan without a commitment needs no approval")
+    request = notifications.for_approval_request(
+        wf.plan, wf.execution, wf.provisioning.approval_timeout_seconds
+    )
+    return {"approval_request": request.model_dump()}
+
+
+def not_approved(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+    """Rejected, or no answer in time (States.Timeout): nothing bought, routing unchanged, the cooldown starts
+    so that the same alarm does not ask again at once."""
+    error = wf.error
+    if error is None:
+        why = f"{wf.approval.by or 'the approver'} answered no" if wf.approval else "no answer"
+    elif error.error == "States.Timeout":
+        why = f"no one answered within {wf.provisioning.approval_timeout_seconds} s"
+    elif error.error == "Rejected":
+        why = f"rejected: {error.message or 'no reason given'}"
+    else:
+        why = f"the approval could not be asked for ({error.error}: {error.message})"
+    ctl.state.update(
+        wf.plan.target_id,
+        lambda s: release_lock(s.model_copy(update={"last_shift_at": now}), wf.execution),
+        _record(wf, now, "rejected", why),
+    )
+    return {"notification": notifications.for_not_approved(wf.plan, why, wf.execution).model_dump()}
+
+
+def purchase_identity(stack_name: str, execution: str) -> tuple[str, str]:
+    """The provisioned model's name and the purchase's clientRequestToken, both from the execution's name.
+
+    Execution names may hold `_`, which neither allows (name: ([0-9a-zA-Z][_-]?)+, at most 63 characters;
+    token: [a-zA-Z0-9]([-a-zA-Z0-9]{0,254}[a-zA-Z0-9])?, botocore's bedrock model). Names are unique in the
+    account, so the name keeps the end of the execution's name, where routing.execution_name puts its digest.
+    """
+    token = re.sub(r"[^a-zA-Z0-9]+", "-", execution).strip("-")
+    stack = re.sub(r"[^a-zA-Z0-9]+", "-", stack_name).strip("-")[:24]
+    return f"{stack}-{token[-(62 - len(stack)) :].lstrip('-')}", token
+
+
 def buy_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """Buy the plan's model units; the execution's name is the idempotency token (a retried step buys nothing
     more, and each execution buys its own). A commitment is bought only once approved."""
@@ -108,14 +181,15 @@ def buy_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) ->
     if plan.action is not Action.SHIFT_TO_PROVISIONED or not plan.model_units:
         raise InvalidEvent(f"a {plan.action} plan buys no Provisioned Throughput")
     committed = settings.commitment != "none"
-    if committed and wf.approved is not True:
+    if committed and (wf.approval is None or not wf.approval.approved):
         raise ActuationRejected(f"a {settings.commitment} commitment for {policy.name} was not approved")
+    name, token = purchase_identity(ctl.settings.stack_name, wf.execution)
     arn = provisioned.create(
         model_id=settings.model_arn or policy.model_id,
         model_units=plan.model_units,
-        name=f"{ctl.settings.stack_name}-{wf.execution}"[:63],
+        name=name,
         commitment=settings.commitment if committed else None,
-        client_token=wf.execution,
+        client_token=token,
         tags={TAG_MANAGED_BY: ctl.settings.stack_name, TAG_TARGET: plan.target_id},
     )
     deadline = now + timedelta(seconds=settings.in_service_timeout_seconds)
@@ -141,18 +215,16 @@ def check_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) 
     return {"provisioned": {"ready": ready, "status": model.status.value}}
 
 
-def publish_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
-    """Send the callers where the plan says, and remember it. Only ever to a PT that is InService."""
-    routes, provisioned = _ports(ctl)
+def _new_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> BedrockRoute:
     plan, policy = wf.plan, wf.policy
-    previous = ctl.state.load(plan.target_id).route
     if plan.action is Action.SHIFT_TO_PROFILE and plan.route_to:
-        route = BedrockRoute(kind=RouteKind.PROFILE, model=plan.route_to, since=now)
-    elif plan.action is Action.SHIFT_TO_PROVISIONED and wf.provisioned_arn:
+        return BedrockRoute(kind=RouteKind.PROFILE, model=plan.route_to, since=now)
+    if plan.action is Action.SHIFT_TO_PROVISIONED and wf.provisioned_arn:
+        _, provisioned = _ports(ctl)
         model = provisioned.describe(wf.provisioned_arn)
         if model is None or model.status is not ProvisionedModelStatus.IN_SERVICE:
             raise ActuationRejected(f"{wf.provisioned_arn} is not InService: callers are not sent to it")
-        route = BedrockRoute(
+        return BedrockRoute(
             kind=RouteKind.PROVISIONED,
             model=model.arn,
             since=now,
@@ -162,70 +234,110 @@ def publish_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> d
             hourly_cost_usd=plan.hourly_cost_usd or 0.0,
             created_by_controller=True,
         )
-    elif plan.action is Action.REVERT_ROUTING:
-        route = BedrockRoute(kind=RouteKind.ON_DEMAND, model=policy.model_id, since=now)
-    else:
-        raise InvalidEvent(f"a {plan.action} plan has no route to publish")
+    if plan.action is Action.REVERT_ROUTING:
+        return BedrockRoute(kind=RouteKind.ON_DEMAND, model=policy.model_id, since=now)
+    raise InvalidEvent(f"a {plan.action} plan has no route to publish")
+
+
+def publish_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+    """Send the callers where the plan says, and remember it. Only ever to a PT that is InService.
+
+    Callers leaving a PT the controller bought: it goes under `release`, and the lock stays held through the
+    drain (release_provisioned gives it back). Otherwise the lock is released here.
+    """
+    routes, _ = _ports(ctl)
+    plan, policy = wf.plan, wf.policy
+    previous = ctl.state.load(plan.target_id).route
+    route = _new_route(ctl, wf, now)
     routes.publish(policy.model_id, PublishedRoute.of(route, policy.model_id))
-    releasing = previous.provisioned_model_arn if previous and previous.created_by_controller else None
+    leaving = (
+        previous.provisioned_model_arn
+        if previous is not None
+        and previous.created_by_controller
+        and previous.provisioned_model_arn != route.provisioned_model_arn
+        else None
+    )
 
     def shifted(state: TargetState) -> TargetState:
         state = state.model_copy(update={"route": route, "last_shift_at": now})
-        # Back on-demand, the lock is kept through the drain: release_provisioned gives it back.
-        return state if releasing and route.kind is RouteKind.ON_DEMAND else release_lock(state, wf.execution)
+        return state if leaving else release_lock(state, wf.execution)
 
     ctl.state.update(plan.target_id, shifted, _record(wf, now, "succeeded"))
-    if releasing and route.kind is RouteKind.ON_DEMAND:
-        # What callers have left is released after the drain (release_provisioned reads provisioned_arn).
+    result: dict[str, Any] = {"route": route.model_dump(mode="json"), "releasing": leaving is not None}
+    if leaving:
         pt = policy.bedrock.provisioned_throughput
-        drain = pt.drain_seconds if pt else 0
-        return {"route": route.model_dump(mode="json"), "provisioned_arn": releasing, "drain_seconds": drain}
-    return {"route": route.model_dump(mode="json"), "drain_seconds": 0}
+        release = Release(provisioned_arn=leaving, drain_seconds=pt.drain_seconds if pt else 0)
+        result["release"] = release.model_dump()
+    else:
+        result["notification"] = notifications.for_routing(plan, route.model, wf.execution).model_dump()
+    return result
 
 
 def release_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """After the drain: delete the PT callers have left, when Bedrock allows it; else say when it can be."""
     _, provisioned = _ports(ctl)
-    arn = wf.provisioned_arn
-    verdict = "nothing to release"
-    if arn is not None:
-        model = provisioned.describe(arn)
-        if model is None:
-            verdict = f"{arn} was already gone"
+    if wf.release is None:
+        raise InvalidEvent("nothing to release")
+    arn = wf.release.provisioned_arn
+    model = provisioned.describe(arn)
+    if model is None:
+        verdict = f"{arn} was already gone"
+    else:
+        deletable, why = may_delete(model, now)
+        if deletable:
+            provisioned.delete(arn)
+            verdict = f"deleted {arn} ({why})"
         else:
-            deletable, why = may_delete(model, now)
-            if deletable:
-                provisioned.delete(arn)
-                verdict = f"deleted {arn} ({why})"
-            else:
-                verdict = f"kept {arn}: {why}; the sweeper deletes it once it can"
+            verdict = f"kept {arn}: {why}; the sweeper deletes it once it can"
     ctl.state.update(wf.plan.target_id, lambda s: release_lock(s, wf.execution))
-    return {"released": verdict}
+    route_to = wf.route.model if wf.route else wf.policy.model_id
+    notification = notifications.for_routing(wf.plan, route_to, wf.execution, released=verdict)
+    return {"released": verdict, "notification": notification.model_dump()}
 
 
 def abandon_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
-    """After a failure: delete what this execution bought, leave the routing as it was, release the lock."""
-    _, provisioned = _ports(ctl)
-    verdict = "nothing was bought"
-    if wf.provisioned_arn is not None:
-        model = provisioned.describe(wf.provisioned_arn)
-        if model is not None:
-            deletable, why = may_delete(model, now)
-            if deletable:
-                provisioned.delete(wf.provisioned_arn)
-                verdict = f"deleted {wf.provisioned_arn}"
+    """After a failure: delete what this execution bought, leave the routing as it was, release the lock, and
+    say what failed. Never raises: what it could not do is said in the notification."""
+    safe: list[str] = []
+    if wf.provisioned_arn is None:
+        safe.append("nothing was bought")
+    else:
+        try:
+            _, provisioned = _ports(ctl)
+            model = provisioned.describe(wf.provisioned_arn)
+            if model is None:
+                safe.append(f"{wf.provisioned_arn} is already gone")
             else:
-                verdict = f"could not delete {wf.provisioned_arn}: {why}"
-    ctl.state.update(
-        wf.plan.target_id,
-        lambda s: release_lock(s.model_copy(update={"last_shift_at": now}), wf.execution),
-        _record(wf, now, "failed", verdict),
-    )
-    return {"abandoned": verdict}
+                deletable, why = may_delete(model, now)
+                if deletable:
+                    provisioned.delete(wf.provisioned_arn)
+                    safe.append(f"deleted {wf.provisioned_arn}, which it had bought")
+                else:
+                    safe.append(f"could NOT delete {wf.provisioned_arn}: {why}")
+        except AutoscalerError as exc:
+            safe.append(f"could NOT delete {wf.provisioned_arn} ({exc}): the sweeper retries")
+    if wf.release is not None:
+        safe.append(f"{wf.release.provisioned_arn}, which callers had left, is left to the sweeper")
+    if wf.route is None:
+        safe.append("routing unchanged")
+    error = wf.error or CaughtError.model_validate({"Error": "Unknown", "Cause": ""})
+    summary = "; ".join(safe)
+    try:
+        ctl.state.update(
+            wf.plan.target_id,
+            lambda s: release_lock(s.model_copy(update={"last_shift_at": now}), wf.execution),
+            _record(wf, now, "failed", f"{error.error}: {error.message}"),
+        )
+    except AutoscalerError as exc:
+        summary += f"; the lock could NOT be released ({exc}): it expires on its own"
+    notification = notifications.for_failure(wf.plan, error.error, error.message, summary, wf.execution)
+    return {"abandoned": summary, "notification": notification.model_dump()}
 
 
 STEPS = {
     "acquire_lock": acquire,
+    "request_approval": request_approval,
+    "not_approved": not_approved,
     "buy_provisioned": buy_provisioned,
     "check_provisioned": check_provisioned,
     "publish_route": publish_route,

@@ -35,6 +35,7 @@ from genai_autoscaler.domain.warm_up import WarmUpReport, summarize
 from genai_autoscaler.errors import (
     ActuationRejected,
     AutoscalerError,
+    CaughtError,
     InServiceTimeout,
     InvalidEvent,
     LockHeld,
@@ -45,24 +46,6 @@ from genai_autoscaler.errors import (
 
 # Statuses after which an update will not complete (DescribeEndpoint and DescribeInferenceComponent).
 FAILED_STATUSES = frozenset({"Failed", "RollingBack", "UpdateRollbackFailed", "OutOfService", "Deleting"})
-
-
-class CaughtError(BaseModel):
-    """What a Catch puts under `$.error`."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    error: str = Field(alias="Error")
-    cause: str = Field("", alias="Cause")
-
-    @property
-    def message(self) -> str:
-        # A Lambda error's Cause is the JSON of {errorMessage, errorType, ...}.
-        try:
-            cause = json.loads(self.cause)
-        except (json.JSONDecodeError, TypeError):
-            return self.cause
-        return str(cause.get("errorMessage", self.cause)) if isinstance(cause, dict) else self.cause
 
 
 class CapacityCheck(BaseModel):

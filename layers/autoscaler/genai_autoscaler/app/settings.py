@@ -18,6 +18,7 @@ _ENV = {
     "state_table_name": "STATE_TABLE_NAME",
     "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
     "scale_workflow_arn": "SCALE_WORKFLOW_ARN",
+    "routing_workflow_arn": "ROUTING_WORKFLOW_ARN",
     "notification_topic_arn": "NOTIFICATION_TOPIC_ARN",
     "managed_endpoints": "MANAGED_ENDPOINTS",
     "default_max_capacity": "DEFAULT_MAX_CAPACITY",
@@ -34,6 +35,7 @@ class ControllerSettings(BaseModel):
     state_table_name: str = ""
     idempotency_table_name: str = ""
     scale_workflow_arn: str = ""
+    routing_workflow_arn: str = ""
     notification_topic_arn: str = ""
     managed_endpoints: tuple[tuple[str, str], ...] = ()
     default_max_capacity: int | None = Field(None, ge=1)

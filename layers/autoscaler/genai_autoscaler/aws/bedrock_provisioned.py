@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from genai_autoscaler.app.ports import ProvisionedThroughputs
 from genai_autoscaler.aws.errors import error_code, translate
 from genai_autoscaler.domain.provisioned import ProvisionedModel
+from genai_autoscaler.domain.signals import TAG_TARGET
 
 NOT_FOUND = "ResourceNotFoundException"
 LIST_PAGE_SIZE = 100  # maxResults may be 1..1000
@@ -102,9 +103,21 @@ class BedrockProvisionedThroughputs(ProvisionedThroughputs):
                 if error_code(exc) == NOT_FOUND:  # deleted since it was listed
                     continue
                 raise translate(exc, f"reading the tags of the provisioned model {arn}") from exc
-            if any(tag["key"] == tag_key and tag["value"] == tag_value for tag in tags):
-                owned.append(_provisioned_model(summary))
+            values = {tag["key"]: tag["value"] for tag in tags}
+            if values.get(tag_key) == tag_value:
+                model = _provisioned_model(summary)
+                owned.append(model.model_copy(update={"target_id": values.get(TAG_TARGET)}))
         return owned
+
+    def model_units_in_use(self, committed: bool) -> int:
+        # A summary carries commitmentDuration only for a committed PT. While an update is under way, the larger of
+        # the allocated and the requested units counts. Failed ones are not counted: whether they hold units is not
+        # documented, and the sweeper deletes them.
+        return sum(
+            max(int(summary["modelUnits"]), int(summary.get("desiredModelUnits", 0)))
+            for summary in self._summaries()
+            if summary["status"] != "Failed" and ("commitmentDuration" in summary) == committed
+        )
 
     def _summaries(self) -> list[dict[str, Any]]:
         summaries: list[dict[str, Any]] = []

@@ -1,30 +1,34 @@
-"""WorkflowStarter on Step Functions: the scale workflow, started once per decision."""
+"""WorkflowStarter on Step Functions: the scale and routing workflows, started once per decision."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from genai_autoscaler.app.ports import WorkflowStarter
 from genai_autoscaler.aws.errors import error_code, translate
+from genai_autoscaler.domain.plan import Workflow
+from genai_autoscaler.errors import InvalidEvent
 
 
 class StepFunctionsWorkflows(WorkflowStarter):
-    def __init__(self, stepfunctions: Any, state_machine_arn: str):
+    def __init__(self, stepfunctions: Any, state_machine_arns: Mapping[Workflow, str]):
         self._sfn = stepfunctions
-        self._arn = state_machine_arn
+        self._arns = dict(state_machine_arns)
 
-    def start(self, name: str, request: dict[str, Any]) -> str:
+    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str:
+        arn = self._arns.get(workflow)
+        if not arn:
+            raise InvalidEvent(f"no {workflow} workflow is configured for this function")
         try:
             # StartExecution with a name already used (and the same input) returns the running execution,
             # which makes a redelivered event start nothing new.
-            response = self._sfn.start_execution(
-                stateMachineArn=self._arn, name=name, input=json.dumps(request)
-            )
+            response = self._sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(request))
         except ClientError as exc:
             if error_code(exc) == "ExecutionAlreadyExists":
-                return f"{self._arn.replace(':stateMachine:', ':execution:')}:{name}"
+                return f"{arn.replace(':stateMachine:', ':execution:')}:{name}"
             raise translate(exc, f"starting workflow {name}") from exc
         return str(response["executionArn"])

@@ -17,10 +17,12 @@ from genai_autoscaler.aws.dynamodb_state import DynamoDbStateStore
 from genai_autoscaler.aws.sagemaker_capacity import SageMakerCapacity
 from genai_autoscaler.aws.sagemaker_endpoints import SageMakerEndpoints
 from genai_autoscaler.aws.sagemaker_warm_up import SageMakerWarmUp
+from genai_autoscaler.aws.service_quotas import ServiceQuotasSource
 from genai_autoscaler.aws.sns_notifier import SnsNotifier
 from genai_autoscaler.aws.ssm_policies import SsmPolicySource
 from genai_autoscaler.aws.ssm_routes import SsmRouteRegistry
 from genai_autoscaler.aws.stepfunctions_workflows import StepFunctionsWorkflows
+from genai_autoscaler.domain.plan import Workflow
 
 
 class AwsController:
@@ -59,7 +61,13 @@ class AwsController:
 
     @cached_property
     def workflows(self) -> StepFunctionsWorkflows:
-        return StepFunctionsWorkflows(self._client("stepfunctions"), self.settings.scale_workflow_arn)
+        return StepFunctionsWorkflows(
+            self._client("stepfunctions"),
+            {
+                Workflow.SCALE: self.settings.scale_workflow_arn,
+                Workflow.ROUTING: self.settings.routing_workflow_arn,
+            },
+        )
 
     @cached_property
     def endpoints(self) -> SageMakerEndpoints:
@@ -76,6 +84,11 @@ class AwsController:
     @cached_property
     def provisioned(self) -> BedrockProvisionedThroughputs:
         return BedrockProvisionedThroughputs(self._client("bedrock"))
+
+    @cached_property
+    def quotas(self) -> ServiceQuotasSource:
+        # Shared per client, so what one invocation read serves the next ones in this execution environment.
+        return ServiceQuotasSource.shared(self._client("service-quotas"))
 
 
 @cache

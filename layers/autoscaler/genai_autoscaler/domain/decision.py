@@ -170,12 +170,6 @@ class _Decider:
                 "commitment": choice.commitment,
                 "needs_approval": choice.needs_approval,
             }
-            if not policy.advisory:
-                # The routing workflow is not deployed yet: Bedrock plans are reported, as advisory mode does.
-                reason += (
-                    " Automatic routing changes are not deployed in this version: this is what it would do."
-                )
-                fields["advisory"] = True
         return self.plan(action, reason, **fields)
 
     def _sagemaker(

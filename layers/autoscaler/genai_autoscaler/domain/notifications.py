@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict
 
 from genai_autoscaler.domain.alarm_event import SIGNAL_LABELS, format_figure
 from genai_autoscaler.domain.plan import ROUTING_ACTIONS, Action, Actuation, Plan
+from genai_autoscaler.domain.provisioned import ProvisionedModel
 from genai_autoscaler.domain.targets import capacity_units
 from genai_autoscaler.domain.warm_up import WarmUpReport
 
@@ -132,4 +136,138 @@ def for_failure(plan: Plan, error: str, cause: str, safe_state: str, execution: 
             f"The {plan.action.value.replace('_', '-')} of {plan.target} failed: {error}.",
             [f"Cause: {cause}", f"Safe state: {safe_state}", f"Workflow: {execution}"],
         ),
+    )
+
+
+APPROVAL_TOKEN_LEAD = "Task token:\n"
+
+
+def for_approval_request(plan: Plan, execution: str, timeout_seconds: int) -> Notification:
+    """Asks a person to approve a commitment. The routing workflow appends the task token to the message
+    (States.Format in statemachines/routing.asl.json), so the message ends with APPROVAL_TOKEN_LEAD."""
+    hours = timeout_seconds / 3600
+    instructions = [
+        f"Nothing is bought until someone approves. With no answer within {hours:g} h, it counts as rejected.",
+        "",
+        "To approve, with the task token at the end of this message:",
+        '  aws stepfunctions send-task-success --task-output \'{"approved": true, "by": "YOUR NAME"}\' '
+        "--task-token TOKEN",
+        "To reject:",
+        '  aws stepfunctions send-task-failure --error Rejected --cause "WHY" --task-token TOKEN',
+        "",
+        f"Workflow: {execution}",
+        "",
+    ]
+    return Notification(
+        subject=_subject(
+            f"GenAI Autoscaler: APPROVE {plan.commitment} Provisioned Throughput for {plan.target}?"
+        ),
+        message=_body(
+            plan,
+            f"{plan.target} needs a Provisioned Throughput commitment: approve or reject.",
+            _routing_lines(plan),
+        )
+        + "\n\n"
+        + "\n".join(instructions)
+        + APPROVAL_TOKEN_LEAD,
+    )
+
+
+def for_not_approved(plan: Plan, why: str, execution: str) -> Notification:
+    return Notification(
+        subject=_subject(f"GenAI Autoscaler: {plan.target} commitment not approved; nothing bought"),
+        message=_body(
+            plan,
+            f"The {plan.commitment} commitment for {plan.target} was not bought: {why}.",
+            [*_routing_lines(plan), "Routing is unchanged.", f"Workflow: {execution}"],
+        ),
+    )
+
+
+def for_routing(plan: Plan, route_to: str, execution: str, released: str | None = None) -> Notification:
+    """A routing change made: where callers go now, what it costs, and what was given back."""
+    what = {
+        Action.SHIFT_TO_PROFILE: "shifted to its cross-region profile",
+        Action.SHIFT_TO_PROVISIONED: "shifted to Provisioned Throughput",
+        Action.REVERT_ROUTING: "routed back to on-demand",
+    }.get(plan.action, "rerouted")
+    extra = [*_routing_lines(plan), f"Callers now use: {route_to}"]
+    if released is not None:
+        extra.append(f"Released: {released}")
+    extra.append(f"Workflow: {execution}")
+    return Notification(
+        subject=_subject(f"GenAI Autoscaler: {plan.target} {what}"),
+        message=_body(plan, f"{plan.target} {what}.", extra),
+    )
+
+
+def _provisioned_lines(model: ProvisionedModel) -> list[str]:
+    term = f"{model.commitment} commitment" if model.commitment else "no commitment (billed by the hour)"
+    units = f"{model.model_units} model unit{'s' if model.model_units != 1 else ''}"
+    return [
+        f"  {model.name}",
+        f"    ARN:     {model.arn}",
+        f"    Target:  {model.target_id or 'none (it has no genai-autoscaler:target tag)'}",
+        f"    What:    {units} of {model.model_arn}, {term}, {model.status.value}",
+        f"    Created: {model.created_at.isoformat()}",
+    ]
+
+
+def for_provisioned_sweep(
+    stack: str,
+    deleted: Sequence[tuple[ProvisionedModel, str]],
+    billing: Sequence[tuple[ProvisionedModel, str]],
+    failed: Sequence[tuple[ProvisionedModel, str]],
+    now: datetime,
+) -> Notification:
+    """What the Provisioned Throughput sweeper deleted, and what it found unused but still billing.
+
+    `deleted` and `billing` pair each model with the sweeper's reason (`SweepFinding.reason`); `failed` pairs
+    each model it meant to delete with the error Bedrock gave.
+    """
+    counts = []
+    if deleted:
+        counts.append(f"{len(deleted)} deleted")
+    if billing or failed:
+        counts.append(f"{len(billing) + len(failed)} still billing")
+    lines = [
+        f"The controller of stack {stack} found Provisioned Throughput it bought that no caller is routed to and "
+        "no workflow is using: a workflow failed or was interrupted, or a route was changed by hand. "
+        "Provisioned Throughput bills every hour it exists, used or not.",
+    ]
+    if deleted:
+        lines += ["", f"DELETED: billing stopped at {now.isoformat()}."]
+        for model, reason in deleted:
+            lines += [*_provisioned_lines(model), f"    Why:     {reason}"]
+    if billing:
+        lines += [
+            "",
+            "STILL BILLING: Bedrock does not let it be deleted yet.",
+        ]
+        for model, reason in billing:
+            until = (
+                f"at least {model.commitment_expires_at.isoformat()} (the end of its {model.commitment} term)"
+                if model.commitment_expires_at is not None
+                else "at least the end of its term, which Bedrock does not report"
+            )
+            lines += [*_provisioned_lines(model), f"    Bills until: {until}", f"    Why:     {reason}"]
+        lines += [
+            "",
+            "The sweeper deletes it at its first run once Bedrock allows it. The Amazon Bedrock User Guide says "
+            "a commitment renews at the end of each term: if it is not wanted, make sure it will not be renewed "
+            "before the date above. If callers should use it, route them to it: each model's route is an SSM "
+            f"parameter under /genai-autoscaler/{stack}/routes/.",
+        ]
+    if failed:
+        lines += ["", "COULD NOT BE DELETED: it still bills; the next sweep tries again."]
+        for model, error in failed:
+            lines += [*_provisioned_lines(model), f"    Error:   {error}"]
+    lines += [
+        "",
+        "What is still billing is reported again once a day while it lasts.",
+        f"Swept at {now.isoformat()}.",
+    ]
+    return Notification(
+        subject=_subject(f"GenAI Autoscaler: unused Provisioned Throughput {', '.join(counts)}"),
+        message="\n".join(lines),
     )

@@ -33,6 +33,13 @@ class Actuation(StrEnum):
     RESTORE_FLOOR = "restore_floor"  # MinCapacity back down toward what it was
 
 
+class Workflow(StrEnum):
+    """The Step Functions workflows that carry out plans."""
+
+    SCALE = "scale"  # statemachines/scale.asl.json: SageMaker capacity and warm-up
+    ROUTING = "routing"  # statemachines/routing.asl.json: where a Bedrock model's callers are sent
+
+
 CAPACITY_ACTIONS = frozenset({Action.SCALE_OUT, Action.SCALE_IN})
 ROUTING_ACTIONS = frozenset({Action.SHIFT_TO_PROFILE, Action.SHIFT_TO_PROVISIONED, Action.REVERT_ROUTING})
 
@@ -87,9 +94,19 @@ class Plan(BaseModel):
         return self.desired_capacity - self.current_capacity
 
     @property
+    def workflow(self) -> Workflow | None:
+        """The workflow that carries the plan out; None when it is advisory, notify-only or nothing to do."""
+        if self.advisory:
+            return None
+        if self.action in (Action.SCALE_OUT, Action.SCALE_IN, Action.WARM):
+            return Workflow.SCALE
+        if self.action in ROUTING_ACTIONS:
+            return Workflow.ROUTING
+        return None
+
+    @property
     def runs_workflow(self) -> bool:
-        """True when the plan is carried out by the scale workflow (not advisory, not notify-only)."""
-        return not self.advisory and self.action in (Action.SCALE_OUT, Action.SCALE_IN, Action.WARM)
+        return self.workflow is not None
 
     @property
     def notifies(self) -> bool:

@@ -21,6 +21,8 @@ from genai_autoscaler.domain.targets import (
 # SageMaker names: 1-63 alphanumerics and hyphens, starting alphanumeric.
 SAGEMAKER_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 BEDROCK_MODEL_ID = r"^[a-z0-9-]+\.[a-zA-Z0-9.:_-]+$"
+# A Service Quotas quota code (GetServiceQuota QuotaCode), e.g. L-1216C47A.
+SERVICE_QUOTA_CODE = r"^L-[0-9A-F]{8}$"
 
 
 class _Block(BaseModel):
@@ -171,6 +173,14 @@ class ProvisionedThroughputSettings(_Block):
     hourly_price_per_unit_usd: float = Field(
         gt=0, description="Price of one model unit per hour, at this term."
     )
+    model_units_quota_code: str | None = Field(
+        None,
+        pattern=SERVICE_QUOTA_CODE,
+        description="Service Quotas code (service bedrock) of the account's model units for this kind of purchase, "
+        "e.g. 'Model units no-commitment Provisioned Throughputs across base models'. The units held by the "
+        "account's Provisioned Throughputs of the same kind (with or without commitment) are subtracted, and "
+        "no more are bought than remain. Without it, only max_model_units and the budget bound a purchase.",
+    )
     commitment: Literal["none", "OneMonth", "SixMonths"] = Field(
         "none",
         description="No-commitment units are bought on their own; a term only after a person approves.",
@@ -184,6 +194,9 @@ class ProvisionedThroughputSettings(_Block):
         le=6 * 3600,
         description="Provisioning not InService by then is deleted, routing untouched.",
     )
+    poll_interval_seconds: int = Field(
+        60, ge=5, le=600, description="How often the workflow asks Bedrock whether the units are InService."
+    )
     drain_seconds: int = Field(
         300, ge=0, le=3600, description="After routing back, how long in-flight traffic gets before deletion."
     )
@@ -195,7 +208,17 @@ class BedrockSettings(_Block):
     throttles_per_minute: int = Field(1, ge=1, description="InvocationThrottles (Sum per minute) threshold.")
     latency_p95_ms: float | None = Field(None, gt=0, description="p95 InvocationLatency threshold, ms.")
     tokens_per_minute_quota: int | None = Field(
-        None, gt=0, description="TPM quota when Service Quotas has none for the model."
+        None,
+        gt=0,
+        description="The model's tokens-per-minute quota where Service Quotas has none for it (no "
+        "tokens_per_minute_quota_code, no such quota, or Service Quotas cannot be read).",
+    )
+    tokens_per_minute_quota_code: str | None = Field(
+        None,
+        pattern=SERVICE_QUOTA_CODE,
+        description="Service Quotas code (service bedrock) of the model's on-demand tokens-per-minute quota, e.g. "
+        "of 'On-demand InvokeModel tokens per minute for Anthropic Claude 3.5 Sonnet'. Its applied value (else "
+        "AWS's default) is the quota of the token-quota alarm and of the way back to on-demand.",
     )
     token_quota_alarm_share: float = Field(
         0.8,

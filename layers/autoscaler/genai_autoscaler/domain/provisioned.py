@@ -41,6 +41,9 @@ class ProvisionedModel(BaseModel):
     created_at: AwareDatetime
     # GetProvisionedModelThroughput gives it; ListProvisionedModelThroughputs' summaries do not.
     failure_message: str | None = None
+    # The controller's genai-autoscaler:target tag (domain/signals.TAG_TARGET): the target it was bought for.
+    # Read by `ProvisionedThroughputs.created_by`, which reads the tags anyway; None from `describe`.
+    target_id: str | None = None
 
     @property
     def committed(self) -> bool:

@@ -18,6 +18,7 @@ from genai_autoscaler.domain.policy import (
     SageMakerVariantPolicy,
     TargetPolicy,
 )
+from genai_autoscaler.domain.quotas import QuotaFigure, policy_token_quota
 from genai_autoscaler.domain.targets import (
     TargetKind,
     bedrock_target_id,
@@ -205,10 +206,14 @@ def _spec(
     )
 
 
-def alarm_specs(target: TargetPolicy) -> list[AlarmSpec]:
-    """The alarms that watch a target, as its policy turns its signals on."""
+def alarm_specs(target: TargetPolicy, token_quota: QuotaFigure | None = None) -> list[AlarmSpec]:
+    """The alarms that watch a target, as its policy turns its signals on.
+
+    `token_quota` is a Bedrock model's tokens-per-minute quota as the controller found it (Service Quotas, see
+    app/quotas.py); without it, the policy's `tokens_per_minute_quota`. Other targets ignore it.
+    """
     if isinstance(target, BedrockModelPolicy):
-        return _bedrock_specs(target)
+        return _bedrock_specs(target, token_quota or policy_token_quota(target))
     signals = target.signals
     dims = _sagemaker_dimensions(target)
     specs: list[AlarmSpec] = []
@@ -281,7 +286,7 @@ def alarm_specs(target: TargetPolicy) -> list[AlarmSpec]:
     return specs
 
 
-def _bedrock_specs(target: BedrockModelPolicy) -> list[AlarmSpec]:
+def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> list[AlarmSpec]:
     dims = (("ModelId", target.model_id),)
     minute = AlarmEvaluation(period_seconds=60, evaluation_periods=1, datapoints_to_alarm=1)
     specs = [
@@ -300,7 +305,6 @@ def _bedrock_specs(target: BedrockModelPolicy) -> list[AlarmSpec]:
             comparison="GreaterThanOrEqualToThreshold",
         )
     ]
-    quota = target.bedrock.tokens_per_minute_quota
     if quota is not None:
         share = target.bedrock.token_quota_alarm_share
         specs.append(
@@ -311,10 +315,11 @@ def _bedrock_specs(target: BedrockModelPolicy) -> list[AlarmSpec]:
                     "TokensPerMinute",
                     dims,
                     AlarmEvaluation(period_seconds=60, evaluation_periods=3, datapoints_to_alarm=2),
-                    quota * share,
+                    quota.value * share,
                     "Count",
                     "notBreaching",
-                    f"input + output tokens per minute above {share:.0%} of the {quota:,} quota",
+                    f"input + output tokens per minute above {share:.0%} of the {quota.value:,} quota "
+                    f"({quota.source})",
                     namespace=BEDROCK_NAMESPACE,
                     statistic="Sum",
                 ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from genai_autoscaler.domain.bedrock import BedrockRoute
 from genai_autoscaler.domain.plan import Plan
@@ -61,6 +61,9 @@ class TargetState(BaseModel):
     # Bedrock: where callers are sent (None: on-demand, never shifted), and when the route last changed.
     route: BedrockRoute | None = None
     last_shift_at: datetime | None = None
+    # Provisioned Throughput of this target that no route uses and that still bills (a commitment not over, a
+    # deletion that failed), by ARN: when the sweeper last told the team, so that it tells them once a day.
+    orphans_reported_at: dict[str, AwareDatetime] = {}
     version: int = 0
 
     def lock_held(self, now: datetime) -> bool:

@@ -51,6 +51,12 @@ def bedrock_target_id(model_id: str) -> str:
     return f"bedrock/{model_id}"
 
 
+def bedrock_model_id(target_id: str) -> str | None:
+    """The model ID of a `bedrock_target_id`; None for the id of another kind of target."""
+    model_id = target_id.removeprefix("bedrock/")
+    return model_id if model_id != target_id and model_id else None
+
+
 def aas_resource_id(kind: TargetKind, endpoint_name: str, variant_name: str, ic_name: str) -> str:
     """The Application Auto Scaling ResourceId of a SageMaker target."""
     if kind is TargetKind.SAGEMAKER_VARIANT:

@@ -40,6 +40,7 @@ from genai_autoscaler.domain.alarm_event import (
     AlarmStateChangeEvent,
     state_change_event,
 )
+from genai_autoscaler.domain.plan import Workflow
 from genai_autoscaler.domain.policy import SageMakerPolicy, SageMakerVariantPolicy
 from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery, alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity
@@ -125,7 +126,7 @@ class _SimWorkflows(WorkflowStarter):
     policy: ControllerPolicy
     started: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def start(self, name: str, request: dict[str, Any]) -> str:
+    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str:
         if name not in self.started:
             self.started[name] = request
             self.policy.replay.run(self.policy.execute(name, request))

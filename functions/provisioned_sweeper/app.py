@@ -1,0 +1,38 @@
+"""Provisioned Throughput sweeper: every 30 minutes, delete (or report) what the controller bought and no route
+uses, so that nothing it bought bills unnoticed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.app.sweeper import sweep_provisioned
+from genai_autoscaler.aws.lambda_entry import deployed_controller
+
+logger = Logger()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(
+    event: dict[str, Any], context: LambdaContext, controller: Controller | None = None
+) -> dict[str, Any]:
+    controller = deployed_controller(controller)
+    report = sweep_provisioned(controller, controller.now())
+    for problem in report.errors:
+        logger.error("sweep problem", extra={"problem": problem})
+    for finding in report.findings:
+        logger.info(
+            "provisioned throughput",
+            extra={"arn": finding.arn, "verdict": finding.verdict, "reason": finding.reason},
+        )
+    metrics.add_metric(name="ProvisionedThroughputDeleted", unit=MetricUnit.Count, value=len(report.deleted))
+    metrics.add_metric(
+        name="ProvisionedThroughputReported", unit=MetricUnit.Count, value=len(report.reported)
+    )
+    metrics.add_metric(name="SweepErrors", unit=MetricUnit.Count, value=len(report.errors))
+    return report.model_dump(mode="json")

@@ -1,0 +1,219 @@
+"""`make demo`, the Bedrock part: a model throttles, the controller buys Provisioned Throughput and moves its
+callers there once it is InService; when calm returns it routes them back, waits for the drain and deletes what
+it bought. The real alarm router, routing workflow (moto's Step Functions interpreter) and evaluator run on
+simulated time; Provisioned Throughput is the fake Bedrock client (moto has none); callers resolve their model
+with the helper applications copy (clients/python/genai_autoscaler_route.py), reading the route from moto's SSM.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from genai_autoscaler_local.harness import REGION, REPO_ROOT, LocalAws, WorkflowRun
+from genai_autoscaler_local.lambda_runtime import Invocation
+from genai_autoscaler_local.timeline import Timeline, section
+
+MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+TARGET_ID = f"bedrock/{MODEL}"
+UNIT_PRICE = 40.0
+POLICY: dict[str, Any] = {
+    "type": "bedrock_model",
+    "model_id": MODEL,
+    "bedrock": {
+        "throttles_per_minute": 5,
+        "tokens_per_minute_quota": 400_000,
+        "provisioned_throughput": {
+            "tokens_per_minute_per_unit": 100_000,  # illustrative; take the model's figure from the console
+            "hourly_price_per_unit_usd": UNIT_PRICE,
+            "in_service_timeout_seconds": 1800,
+            "poll_interval_seconds": 60,
+            "drain_seconds": 300,
+        },
+        "max_model_units": 8,
+        "hourly_budget_usd": 400,
+        "hold_seconds": 1800,
+        "cooldown_seconds": 600,
+    },
+}
+BUSY = {"input_tokens": 300_000, "output_tokens": 80_000, "invocations": 250}  # per minute, 37 more throttled
+CALM = {"input_tokens": 90_000, "output_tokens": 24_000, "invocations": 75}
+
+
+def _caller_route(stack: str) -> Any:
+    """The caller's helper, imported as an application would import its copy."""
+    sys.path.insert(0, str(REPO_ROOT / "clients" / "python"))
+    module = importlib.import_module("genai_autoscaler_route")
+    ssm = boto3.client("ssm", region_name=REGION)
+    return module.ModelRoute(MODEL, stack=stack, ttl_seconds=0, ssm_client=ssm)
+
+
+def _step_lines(timeline: Timeline, invocations: list[Invocation]) -> None:
+    """One line per routing step; the InService polls folded into one."""
+    polls = [i for i in invocations if i.event.get("step") == "check_provisioned" and not i.error_type]
+    for invocation in invocations:
+        step, result = invocation.event.get("step"), invocation.result or {}
+        if invocation.error_type:
+            timeline.line(invocation.at, "workflow", f"{step} failed: {invocation.error_message}")
+        elif step == "acquire_lock":
+            timeline.line(invocation.at, "workflow", f"lock acquired by {result['lock']['owner']}")
+        elif step == "buy_provisioned":
+            timeline.line(invocation.at, "workflow", f"bought {result['provisioned_arn']}")
+        elif step == "check_provisioned" and invocation is polls[-1]:
+            timeline.line(
+                polls[0].at,
+                "workflow",
+                f"{polls[0].result['provisioned']['status']}: polled {len(polls)} times until "
+                f"{result['provisioned']['status']} at {timeline.at(invocation.at)}",
+            )
+        elif step == "publish_route":
+            timeline.line(
+                invocation.at, "workflow", f"route published: callers use {result['route']['model']}"
+            )
+        elif step == "release_provisioned":
+            timeline.line(invocation.at, "workflow", f"after the drain: {result['released']}")
+
+
+class BedrockDemo:
+    def __init__(self, aws: LocalAws, timeline: Timeline):
+        self.aws = aws
+        self.timeline = timeline
+        self.notifications: list[dict[str, str]] = []
+        self.runs: list[WorkflowRun] = []
+        self.events: dict[str, datetime] = {}
+        self.resolved: dict[str, str] = {}
+        self.caller = _caller_route(aws.stack_name)
+
+    def _announce(self) -> None:
+        for message in self.aws.notifications():
+            self.notifications.append(message)
+            self.timeline.line(self.aws.clock.now(), "SNS", f'"{message["subject"]}"')
+            self.timeline.block(message["message"])
+
+    def _run_workflows(self) -> None:
+        mark = len(self.aws.lambdas.invocations)
+        runs = self.aws.wait_for_workflows()
+        suffix = self.aws.stack.resource("RoutingStepsFunction").rsplit("-", 1)[-1]
+        _step_lines(
+            self.timeline, [i for i in self.aws.lambdas.invocations[mark:] if i.function.endswith(suffix)]
+        )
+        for run in runs:
+            self.runs.append(run)
+            self.timeline.line(self.aws.clock.now(), "workflow", f"{run.status} ({run.name})")
+        self._announce()
+
+    def _alarm(self, state: str, throttles: float) -> None:
+        name = self.aws.alarm_name(MODEL, "throttles")
+        self.timeline.line(self.aws.clock.now(), "CloudWatch", f"{name} -> {state} [{throttles:.0f}/min]")
+        for delivery in self.aws.alarm(MODEL, "throttles", state, [throttles]):
+            plan = delivery.result.get("plan") or {}
+            what = plan.get("action", "ignore")
+            self.timeline.line(
+                self.aws.clock.now(), "router", f"{what}: {plan.get('reason') or delivery.result['note']}"
+            )
+            if state == "ALARM":
+                self.plan = plan
+
+    def _caller_resolves(self, when: str) -> None:
+        self.resolved[when] = self.caller.model_id()
+        self.timeline.line(self.aws.clock.now(), "caller", f"ModelRoute.model_id() -> {self.resolved[when]}")
+
+    def play(self) -> None:
+        aws = self.aws
+        self.plan: dict[str, Any] = {}
+        section(f"7. Bedrock: {MODEL} throttles")
+        self._caller_resolves("before")
+        aws.bedrock_traffic(MODEL, **BUSY)
+        self.timeline.line(
+            aws.clock.now(),
+            "Bedrock",
+            f"{BUSY['input_tokens'] + BUSY['output_tokens']:,} tokens/min over {BUSY['invocations']} invocations",
+        )
+        self.events["throttling"] = aws.clock.now()
+        self._alarm("ALARM", 37.0)
+        self._run_workflows()
+        self.events["routed"] = aws.clock.now()
+        self._caller_resolves("shifted")
+        self.pt = aws.bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
+
+        section("8. The peak passes: throttling stops, demand falls back within the on-demand quota")
+        aws.clock.advance(300)
+        aws.bedrock_traffic(MODEL, **CALM)
+        self._alarm("OK", 0.0)
+        self.events["ok"] = aws.clock.now()
+        for _ in range(60):
+            aws.clock.advance(60)
+            for outcome in aws.evaluate().get("outcomes", []):
+                if outcome["plan"]["target_id"] != TARGET_ID:
+                    continue
+                plan = outcome["plan"]
+                self.timeline.line(aws.clock.now(), "evaluator", f"{plan['action']}: {plan['reason']}")
+                if outcome["dispatch"] == "workflow_started":
+                    self.events["revert"] = aws.clock.now()
+                    self._run_workflows()
+            if "revert" in self.events:
+                break
+        self._caller_resolves("reverted")
+        self.left = aws.bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
+
+    def checks(self) -> list[tuple[str, bool]]:
+        aws = self.aws
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{aws.stack_name}.bedrock-")["MetricAlarms"]
+        units = self.plan.get("model_units")
+        bought_at = next(
+            (i.at for i in aws.lambdas.invocations if i.event.get("step") == "buy_provisioned"), None
+        )
+        published_at = next(
+            (
+                i.at
+                for i in aws.lambdas.invocations
+                if i.event.get("step") == "publish_route"
+                and i.result
+                and i.result["route"]["kind"] == "provisioned"
+            ),
+            None,
+        )
+        held = (self.events["revert"] - self.events["ok"]).total_seconds() if "revert" in self.events else 0
+        spend = [n for n in self.notifications if "Cost: $" in n["message"]]
+        return [
+            (
+                "the reconciler created the model's throttle alarm and its token-quota alarm (metric math)",
+                {a.get("MetricName", "math") for a in alarms} == {"InvocationThrottles", "math"},
+            ),
+            (
+                "Provisioned Throughput was sized from demand, throttled requests included: "
+                "(380k + 37 x 1,520) / 100k -> 5 units, $200/h",
+                units == 5 and self.plan.get("hourly_cost_usd") == 5 * UNIT_PRICE,
+            ),
+            (
+                "callers were sent to it only once it was InService (10 minutes after the purchase)",
+                bought_at is not None
+                and published_at is not None
+                and (published_at - bought_at).total_seconds() >= 600
+                and len(self.pt) == 1
+                and self.resolved["shifted"] == self.pt[0]["provisionedModelArn"],
+            ),
+            (
+                "the caller's helper resolved the model, then the PT, then the model again",
+                self.resolved["before"] == MODEL and self.resolved["reverted"] == MODEL,
+            ),
+            ("the way back waited for the 1,800 s hold with every signal OK", held >= 1800),
+            (
+                "the Provisioned Throughput was deleted after the drain",
+                "revert" in self.events and self.left == [],
+            ),
+            (
+                "both routing workflows succeeded and released the model's lock",
+                [r.status for r in self.runs] == ["SUCCEEDED", "SUCCEEDED"]
+                and aws.target_state(TARGET_ID).lock is None,
+            ),
+            (
+                "each notification of a spend gave its hourly cost, the last the total spent",
+                len(spend) == 2 and "Spent on the current route since the shift" in spend[-1]["message"],
+            ),
+        ]
