@@ -3,6 +3,7 @@ Bedrock client: to a profile, to Provisioned Throughput, its failure and timeout
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -23,11 +24,14 @@ from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, decide
 from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.policy import BedrockModelPolicy, parse_policy_document
 from genai_autoscaler.domain.state import TargetState
-from genai_autoscaler.errors import ActuationRejected, InServiceTimeout
+from genai_autoscaler.errors import ActuationRejected, AutoscalerError, InServiceTimeout
 from genai_autoscaler_local.bedrock_fake import FakeBedrock, service_model
 from genai_autoscaler_local.clock import SimClock
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.bedrock_fixtures import MODEL, PROVISIONING
+from tests.unit.builders import NOW
 from tests.unit.test_bedrock_ladder import throttles
 
 TARGET_ID = f"bedrock/{MODEL}"
@@ -406,3 +410,46 @@ def test_the_state_machine_runs_every_step_and_no_other() -> None:
     assert sorted(t["Parameters"]["Payload"]["step"] for t in tasks) == sorted(STEPS)
     for task in tasks:
         assert any("States.ALL" in c["ErrorEquals"] for c in task["Catch"]), task["Parameters"]["Payload"]
+
+
+STEP_NAMES = ["acquire_lock", "buy_provisioned", "check_provisioned", "publish_route", "abandon_provisioned"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    commitment=st.sampled_from(["none", "OneMonth", "SixMonths"]),
+    approval=st.none() | st.booleans(),
+    fault=st.sampled_from([None, "fail", "hang"]),
+    moves=st.lists(st.sampled_from([*STEP_NAMES, 60, PROVISIONING, 1800]), max_size=12),
+)
+def test_whatever_the_order_of_steps_no_commitment_is_bought_unapproved_and_no_route_leads_to_a_pt_not_in_service(
+    commitment: str, approval: bool | None, fault: str | None, moves: list[str | int]
+) -> None:
+    # Given a shift to Provisioned Throughput, approved or not, and a Bedrock that may fail or hang
+    clock = SimClock(NOW)
+    bedrock = FakeBedrock(clock, provisioning_seconds=PROVISIONING)
+    if fault == "fail":
+        bedrock.fail_next_create("no capacity")
+    elif fault == "hang":
+        bedrock.hang_next_create()
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.start(policy(commitment), "shift-any")
+    if approval is not None:
+        document = {**document, "approval": {"approved": approval}}
+    # When steps run in any order (retries, redeliveries, a confused operator), with time passing between
+    for move in moves:
+        if isinstance(move, int):
+            clock.advance(move)
+            continue
+        with contextlib.suppress(AutoscalerError):
+            document = world.step(move, document)
+        # Then nothing committed exists without approval, and callers are never sent to a PT not InService
+        summaries = bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
+        if approval is not True:
+            assert all("commitmentDuration" not in s for s in summaries)
+        route = world.published()
+        if route is not None and route.startswith("arn:"):
+            in_service = {x["provisionedModelArn"] for x in summaries if x["status"] == "InService"}
+            assert route in in_service
+        # and at most one purchase was made, whatever the retries
+        assert len(summaries) <= 1

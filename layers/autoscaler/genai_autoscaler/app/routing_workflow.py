@@ -299,8 +299,12 @@ def abandon_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime
     """After a failure: delete what this execution bought, leave the routing as it was, release the lock, and
     say what failed. Never raises: what it could not do is said in the notification."""
     safe: list[str] = []
+    route = ctl.state.load(wf.plan.target_id).route
     if wf.provisioned_arn is None:
         safe.append("nothing was bought")
+    elif route is not None and route.provisioned_model_arn == wf.provisioned_arn:
+        # The route was published before the failure (releasing the PT callers left failed): callers use it.
+        safe.append(f"kept {wf.provisioned_arn}, which callers now use")
     else:
         try:
             _, provisioned = _ports(ctl)

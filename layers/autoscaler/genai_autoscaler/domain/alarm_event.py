@@ -139,7 +139,7 @@ class SignalReading:
         """E.g. `p95 latency 8200 ms (threshold 5000 ms)`, in units a person reads."""
         label = SIGNAL_LABELS[self.signal]
         if self.value is None:
-            return label if self.state is AlarmState.INSUFFICIENT_DATA else f"{label} in {self.state}"
+            return label if self.state is AlarmState.INSUFFICIENT_DATA else f"{label}: {self.state}"
         figure = format_figure(self.value, self.unit)
         if self.threshold is None:
             return f"{label} {figure}"
