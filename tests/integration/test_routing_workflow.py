@@ -10,13 +10,20 @@ callers are sent, what was bought and deleted, the states the workflow went thro
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
+from genai_autoscaler.app.routing import ScaleRequest
 from genai_autoscaler.aws.ssm_routes import SsmRouteRegistry
-from genai_autoscaler.domain.bedrock import RouteKind
-from genai_autoscaler.domain.policy import deep_merge
+from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
+from genai_autoscaler.domain.bedrock import BedrockDemand, RouteKind
+from genai_autoscaler.domain.decision import AlarmTransition, decide
+from genai_autoscaler.domain.plan import Workflow
+from genai_autoscaler.domain.policy import BedrockModelPolicy, deep_merge
+from genai_autoscaler.domain.signals import Signal
+from genai_autoscaler.domain.state import acquire_lock
 from genai_autoscaler_local.harness import REGION, WorkflowRun
 
 from tests.integration.conftest import Launch, Scenario, document
@@ -320,3 +327,34 @@ def test_a_pt_a_failed_workflow_could_not_delete_is_found_and_deleted_by_the_swe
     assert provisioned(scenario) == []
     (swept,) = scenario.notifications()
     assert orphan["provisionedModelArn"] in swept["message"]
+
+
+def test_a_workflow_that_finds_the_model_locked_changes_nothing(launch: Launch) -> None:
+    # Given a shift to Provisioned Throughput decided, and another routing workflow holding the model's lock
+    scenario = launch(document(claude()))
+    ctl = scenario.aws.controller()
+    policy = ctl.settings.effective_policies(ctl.policies.load()).by_name(CLAUDE)
+    assert isinstance(policy, BedrockModelPolicy)
+    now = scenario.aws.clock.now()
+    demand = BedrockDemand(tokens_per_minute=380_000, throttled_per_minute=37, tokens_per_invocation=1_520)
+    reading = SignalReading(Signal.THROTTLES, AlarmState.ALARM, now, 37.0, 5.0, "Count")
+    plan = decide(AlarmTransition(reading, AlarmState.OK), policy, demand, scenario.state(CLAUDE_ID), now)
+    assert plan.workflow is Workflow.ROUTING
+    ctl.state.update(CLAUDE_ID, lambda s: acquire_lock(s, "revert_routing-other", now, timedelta(hours=1)))
+    # When the workflow starts (the race the decision's own lock check cannot close)
+    request = ScaleRequest(plan=plan, policy=policy.model_dump(mode="json"))
+    scenario.aws.sfn.start_execution(
+        stateMachineArn=scenario.aws.stack.outputs["RoutingWorkflowArn"],
+        name="shift-race",
+        input=json.dumps(request.model_dump(mode="json")),
+    )
+    run = routing_run(scenario)
+    # Then it ends quietly at LockContended: nothing bought, nothing published, the lock still the other's
+    assert run.status == "SUCCEEDED"
+    assert scenario.visited(run) == ["Prepare", "AcquireLock", "LockContended"]
+    assert provisioned(scenario) == []
+    assert published(scenario) is None
+    lock = scenario.state(CLAUDE_ID).lock
+    assert lock is not None
+    assert lock.owner == "revert_routing-other"
+    assert scenario.notifications() == []
