@@ -22,9 +22,10 @@ from genai_autoscaler.domain.alarm_event import AlarmState
 from genai_autoscaler.domain.bedrock import BedrockDemand, BedrockRoute, RouteKind
 from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, decide
 from genai_autoscaler.domain.plan import Action
-from genai_autoscaler.domain.policy import BedrockModelPolicy, parse_policy_document
+from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, parse_policy_document
+from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.state import TargetState
-from genai_autoscaler.errors import ActuationRejected, AutoscalerError, InServiceTimeout
+from genai_autoscaler.errors import ActuationRejected, AutoscalerError, InServiceTimeout, StalePlan
 from genai_autoscaler_local.bedrock_fake import FakeBedrock, service_model
 from genai_autoscaler_local.clock import SimClock
 from hypothesis import given, settings
@@ -384,6 +385,7 @@ def test_callers_leaving_any_pt_the_controller_bought_release_it(
             "bedrock/amazon.nova-pro-v1:0",
         ),
         ("s", Action.SHIFT_TO_PROVISIONED, "bedrock/x"),
+        ("abcdefghijklmnopqrstuvw-xyz", Action.SHIFT_TO_PROVISIONED, f"bedrock/{MODEL}"),
     ],
 )
 def test_a_purchase_is_named_and_tokened_as_bedrock_accepts(stack: str, action: Action, target: str) -> None:
@@ -412,7 +414,16 @@ def test_the_state_machine_runs_every_step_and_no_other() -> None:
         assert any("States.ALL" in c["ErrorEquals"] for c in task["Catch"]), task["Parameters"]["Payload"]
 
 
-STEP_NAMES = ["acquire_lock", "buy_provisioned", "check_provisioned", "publish_route", "abandon_provisioned"]
+STEP_NAMES = [
+    "acquire_lock",
+    "request_approval",
+    "not_approved",
+    "buy_provisioned",
+    "check_provisioned",
+    "publish_route",
+    "release_provisioned",
+    "abandon_provisioned",
+]
 
 
 @settings(max_examples=300, deadline=None)
@@ -453,3 +464,112 @@ def test_whatever_the_order_of_steps_no_commitment_is_bought_unapproved_and_no_r
             assert route in in_service
         # and at most one purchase was made, whatever the retries
         assert len(summaries) <= 1
+
+
+def test_a_failure_after_callers_were_sent_to_the_pt_keeps_it_and_remembers_the_route(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a PT bought, InService, and published to callers, and the step failing before it recorded the route
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("buy_provisioned", world.step("acquire_lock", world.start(policy(), "shift-11")))
+    clock.advance(PROVISIONING)
+    arn = document["provisioned_arn"]
+    world.routes.publish(
+        MODEL, PublishedRoute(model_id=arn, kind=RouteKind.PROVISIONED, since=clock.now(), target=MODEL)
+    )
+    document = {**document, "error": {"Error": "StateConflict", "Cause": "the state changed meanwhile"}}
+    # When the workflow abandons
+    result = world.step("abandon_provisioned", document)
+    # Then the PT callers use is kept, the route they read is remembered, and the lock released
+    assert [
+        s["provisionedModelArn"]
+        for s in bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
+    ] == [arn]
+    assert "kept" in result["abandoned"]
+    assert "routing unchanged" not in result["abandoned"]
+    route = world.state.route
+    assert route is not None
+    assert (route.kind, route.provisioned_model_arn) == (RouteKind.PROVISIONED, arn)
+    assert world.state.lock is None
+
+
+def test_a_retried_publish_still_hands_over_what_callers_left(clock: SimClock, bedrock: FakeBedrock) -> None:
+    # Given callers on a PT the controller bought, and the way back decided
+    arn = bedrock.create_provisioned_model_throughput(
+        modelUnits=5, provisionedModelName="pt-1", modelId=MODEL, clientRequestToken="t-1"
+    )["provisionedModelArn"]
+    clock.advance(PROVISIONING)
+    route = BedrockRoute(
+        kind=RouteKind.PROVISIONED,
+        model=arn,
+        since=clock.now() - timedelta(hours=3),
+        provisioned_model_arn=arn,
+        model_units=5,
+        commitment="none",
+        hourly_cost_usd=200.0,
+        created_by_controller=True,
+    )
+    world = World(clock, bedrock, TargetState(target_id=TARGET_ID, route=route))
+    calm = Evaluation((throttles(AlarmState.OK, 0, clock.now() - timedelta(hours=1)),))
+    plan = decide(calm, policy(), BedrockDemand(tokens_per_minute=100_000), world.state, clock.now())
+    document = {
+        "request": ScaleRequest(plan=plan, policy=policy().model_dump(mode="json")).model_dump(mode="json"),
+        "execution": "revert-2",
+    }
+    document = world.step("acquire_lock", document)
+    # When the publish step runs twice (Step Functions retrying a Lambda that did its work)
+    first = world.step("publish_route", document)
+    second = world.step("publish_route", document)
+    # Then the retry hands over the same PT to release, and the lock stays held for the drain
+    assert first["release"] == second["release"] == {"provisioned_arn": arn, "drain_seconds": 300}
+    assert second["releasing"] is True
+    assert world.state.lock is not None
+    world.step("release_provisioned", second)
+    assert world.state.pending_release is None
+    assert world.state.lock is None
+
+
+def test_a_plan_overtaken_by_another_routing_change_is_stale(clock: SimClock, bedrock: FakeBedrock) -> None:
+    # Given a shift decided, and another workflow changing the routing just after
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.start(policy(), "shift-12")
+    clock.advance(5)
+    world.ctl.state.update(TARGET_ID, lambda s: s.model_copy(update={"last_shift_at": clock.now()}))
+    # When this workflow takes the lock, Then it is refused as stale and the model is left unlocked
+    with pytest.raises(StalePlan, match="after this plan was decided"):
+        world.step("acquire_lock", document)
+    assert world.state.lock is None
+
+
+def test_the_approval_choice_takes_only_a_boolean_true() -> None:
+    # A Choice on a missing path fails the execution in AWS (moto takes the Default): the rule guards it
+    asl = json.loads((Path(__file__).resolve().parents[2] / "statemachines" / "routing.asl.json").read_text())
+    (rule,) = asl["States"]["IsApproved"]["Choices"]
+    assert [sorted(k for k in r if k not in ("Variable",)) for r in rule["And"]] == [
+        ["IsPresent"],
+        ["IsBoolean"],
+        ["BooleanEquals"],
+    ]
+    assert asl["States"]["IsApproved"]["Default"] == "NotApproved"
+
+
+def test_polling_that_would_overflow_the_workflow_history_is_refused() -> None:
+    with pytest.raises(PolicyError, match="poll less often"):
+        parse_policy_document(
+            {
+                "targets": [
+                    {
+                        "type": "bedrock_model",
+                        "model_id": MODEL,
+                        "bedrock": {
+                            "provisioned_throughput": {
+                                "tokens_per_minute_per_unit": 1000,
+                                "hourly_price_per_unit_usd": 1.0,
+                                "in_service_timeout_seconds": 21600,
+                                "poll_interval_seconds": 5,
+                            }
+                        },
+                    }
+                ]
+            }
+        )

@@ -39,6 +39,7 @@ from genai_autoscaler.errors import (
     CaughtError,
     InServiceTimeout,
     InvalidEvent,
+    StalePlan,
     validation_problems,
 )
 
@@ -101,6 +102,11 @@ class RoutingWorkflowState(BaseModel):
         return settings
 
 
+def _own(state: TargetState, wf: RoutingWorkflowState) -> bool:
+    """Whether this execution holds the model's lock (a retried step finds its own work done)."""
+    return state.lock is not None and state.lock.owner == wf.execution
+
+
 def _ports(ctl: Controller) -> tuple[RouteRegistry, ProvisionedThroughputs]:
     if ctl.routes is None or ctl.provisioned is None:
         raise InvalidEvent("this controller has no Bedrock routing or Provisioned Throughput ports")
@@ -126,7 +132,22 @@ def acquire(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[st
     ttl = LOCK_MARGIN + timedelta(
         seconds=(pt.approval_timeout_seconds + pt.in_service_timeout_seconds + pt.drain_seconds) if pt else 0
     )
-    state = ctl.state.update(wf.plan.target_id, lambda s: acquire_lock(s, wf.execution, now, ttl))
+
+    def locked(state: TargetState) -> TargetState:
+        if (
+            state.last_shift_at is not None
+            and state.last_shift_at > wf.plan.decided_at
+            and not _own(state, wf)
+        ):
+            # Another workflow changed the routing after this plan was decided (the router and the evaluator
+            # may decide from the same moment): the next decision sees the route as it is now.
+            raise StalePlan(
+                f"{wf.policy.name}'s routing changed at {state.last_shift_at.isoformat()}, after this plan was "
+                f"decided ({wf.plan.decided_at.isoformat()})"
+            )
+        return acquire_lock(state, wf.execution, now, ttl)
+
+    state = ctl.state.update(wf.plan.target_id, locked)
     assert state.lock is not None
     return {"lock": {"owner": state.lock.owner, "expires_at": state.lock.expires_at.isoformat()}}
 
@@ -169,7 +190,7 @@ def purchase_identity(stack_name: str, execution: str) -> tuple[str, str]:
     account, so the name keeps the end of the execution's name, where routing.execution_name puts its digest.
     """
     token = re.sub(r"[^a-zA-Z0-9]+", "-", execution).strip("-")
-    stack = re.sub(r"[^a-zA-Z0-9]+", "-", stack_name).strip("-")[:24]
+    stack = re.sub(r"[^a-zA-Z0-9]+", "-", stack_name).strip("-")[:24].rstrip("-")
     return f"{stack}-{token[-(62 - len(stack)) :].lstrip('-')}", token
 
 
@@ -247,19 +268,23 @@ def publish_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> d
     """
     routes, _ = _ports(ctl)
     plan, policy = wf.plan, wf.policy
-    previous = ctl.state.load(plan.target_id).route
+    before = ctl.state.load(plan.target_id)
+    previous = before.route
     route = _new_route(ctl, wf, now)
     routes.publish(policy.model_id, PublishedRoute.of(route, policy.model_id))
-    leaving = (
-        previous.provisioned_model_arn
-        if previous is not None
+    if _own(before, wf) and previous is not None and previous.model == route.model and before.pending_release:
+        leaving: str | None = before.pending_release  # a retry: the first attempt found what callers left
+    elif (
+        previous is not None
         and previous.created_by_controller
-        and previous.provisioned_model_arn != route.provisioned_model_arn
-        else None
-    )
+        and previous.provisioned_model_arn != (route.provisioned_model_arn)
+    ):
+        leaving = previous.provisioned_model_arn
+    else:
+        leaving = None
 
     def shifted(state: TargetState) -> TargetState:
-        state = state.model_copy(update={"route": route, "last_shift_at": now})
+        state = state.model_copy(update={"route": route, "last_shift_at": now, "pending_release": leaving})
         return state if leaving else release_lock(state, wf.execution)
 
     ctl.state.update(plan.target_id, shifted, _record(wf, now, "succeeded"))
@@ -295,16 +320,47 @@ def release_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime
     return {"released": verdict, "notification": notification.model_dump()}
 
 
+def _in_use(ctl: Controller, wf: RoutingWorkflowState) -> tuple[TargetState | None, str | None, list[str]]:
+    """The model's state and the PT ARN its published route names, as far as they can be read."""
+    problems: list[str] = []
+    state: TargetState | None = None
+    published: str | None = None
+    try:
+        state = ctl.state.load(wf.plan.target_id)
+    except AutoscalerError as exc:
+        problems.append(f"the model's state could not be read ({exc})")
+    try:
+        routes, _ = _ports(ctl)
+        current = routes.current(wf.policy.model_id)
+        published = current.model_id if current is not None else None
+    except AutoscalerError as exc:
+        problems.append(f"the published route could not be read ({exc})")
+    return state, published, problems
+
+
 def abandon_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
-    """After a failure: delete what this execution bought, leave the routing as it was, release the lock, and
-    say what failed. Never raises: what it could not do is said in the notification."""
-    safe: list[str] = []
-    route = ctl.state.load(wf.plan.target_id).route
+    """After a failure: delete what this execution bought unless callers use it, leave the routing as it was,
+    release the lock, and say what failed. Never raises: what it could not do is said in the notification."""
+    state, published, safe = _in_use(ctl, wf)
+    remembered = state.route.provisioned_model_arn if state is not None and state.route is not None else None
+    adopted: BedrockRoute | None = None
     if wf.provisioned_arn is None:
         safe.append("nothing was bought")
-    elif route is not None and route.provisioned_model_arn == wf.provisioned_arn:
-        # The route was published before the failure (releasing the PT callers left failed): callers use it.
-        safe.append(f"kept {wf.provisioned_arn}, which callers now use")
+    elif wf.provisioned_arn in (remembered, published) or state is None or safe:
+        # Published before the failure (the state write, or the release of what callers left, failed), or not
+        # known not to be: callers may use it, so it stays, and the route callers read is remembered.
+        safe.append(f"kept {wf.provisioned_arn}: callers may be using it")
+        if published == wf.provisioned_arn and remembered != published:
+            adopted = BedrockRoute(
+                kind=RouteKind.PROVISIONED,
+                model=published,
+                since=now,
+                provisioned_model_arn=published,
+                model_units=wf.plan.model_units,
+                commitment=wf.plan.commitment or "none",
+                hourly_cost_usd=wf.plan.hourly_cost_usd or 0.0,
+                created_by_controller=True,
+            )
     else:
         try:
             _, provisioned = _ports(ctl)
@@ -322,15 +378,22 @@ def abandon_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime
             safe.append(f"could NOT delete {wf.provisioned_arn} ({exc}): the sweeper retries")
     if wf.release is not None:
         safe.append(f"{wf.release.provisioned_arn}, which callers had left, is left to the sweeper")
-    if wf.route is None:
+    if wf.route is None and adopted is None and published != wf.provisioned_arn:
         safe.append("routing unchanged")
     error = wf.error or CaughtError.model_validate({"Error": "Unknown", "Cause": ""})
     summary = "; ".join(safe)
+
+    def failed(current: TargetState) -> TargetState:
+        if not _own(current, wf):  # it never held the lock (a failure taking it): nothing of its own to undo
+            return current
+        update: dict[str, object] = {"last_shift_at": now}
+        if adopted is not None:
+            update["route"] = adopted
+        return release_lock(current.model_copy(update=update), wf.execution)
+
     try:
         ctl.state.update(
-            wf.plan.target_id,
-            lambda s: release_lock(s.model_copy(update={"last_shift_at": now}), wf.execution),
-            _record(wf, now, "failed", f"{error.error}: {error.message}"),
+            wf.plan.target_id, failed, _record(wf, now, "failed", f"{error.error}: {error.message}")
         )
     except AutoscalerError as exc:
         summary += f"; the lock could NOT be released ({exc}): it expires on its own"

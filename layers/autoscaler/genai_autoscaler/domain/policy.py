@@ -197,6 +197,17 @@ class ProvisionedThroughputSettings(_Block):
     poll_interval_seconds: int = Field(
         60, ge=5, le=600, description="How often the workflow asks Bedrock whether the units are InService."
     )
+
+    @model_validator(mode="after")
+    def _polls_fit_the_history(self) -> ProvisionedThroughputSettings:
+        # Each poll adds about 9 events to the execution's history, which Step Functions caps at 25,000.
+        polls = self.in_service_timeout_seconds / self.poll_interval_seconds
+        if polls > MAX_POLLS:
+            raise ValueError(
+                f"in_service_timeout_seconds / poll_interval_seconds is {polls:,.0f} polls; at most {MAX_POLLS:,} "
+                "fit a workflow's history: poll less often"
+            )
+        return self
     drain_seconds: int = Field(
         300, ge=0, le=3600, description="After routing back, how long in-flight traffic gets before deletion."
     )

@@ -61,6 +61,9 @@ class TargetState(BaseModel):
     # Bedrock: where callers are sent (None: on-demand, never shifted), and when the route last changed.
     route: BedrockRoute | None = None
     last_shift_at: datetime | None = None
+    # A Provisioned Throughput callers have just left, to delete after the drain by the lock's holder (kept
+    # with the route, so that a retried publish finds it again).
+    pending_release: str | None = None
     # Provisioned Throughput of this target that no route uses and that still bills (a commitment not over, a
     # deletion that failed), by ARN: when the sweeper last told the team, so that it tells them once a day.
     orphans_reported_at: dict[str, AwareDatetime] = {}
@@ -133,7 +136,7 @@ def acquire_lock(state: TargetState, owner: str, now: datetime, ttl: timedelta) 
 def release_lock(state: TargetState, owner: str) -> TargetState:
     if state.lock is None or state.lock.owner != owner:
         return state
-    return state.model_copy(update={"lock": None, "applying": None})
+    return state.model_copy(update={"lock": None, "applying": None, "pending_release": None})
 
 
 def applying_by(state: TargetState, owner: str) -> AppliedChange | None:
