@@ -19,7 +19,7 @@ from genai_autoscaler.app.routing_workflow import STEPS, purchase_identity, run_
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
 from genai_autoscaler.domain.alarm_event import AlarmState
-from genai_autoscaler.domain.bedrock import BedrockDemand, BedrockRoute, RouteKind
+from genai_autoscaler.domain.bedrock import BedrockDemand, BedrockRoute, RouteKind, bought
 from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, decide
 from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, parse_policy_document
@@ -77,10 +77,12 @@ class World:
             base, routes=self.routes, provisioned=BedrockProvisionedThroughputs(bedrock)
         )
 
-    def start(self, target: BedrockModelPolicy, name: str, trigger: Any = None) -> dict[str, Any]:
+    def start(
+        self, target: BedrockModelPolicy, name: str, trigger: Any = None, demand: BedrockDemand = DEMAND
+    ) -> dict[str, Any]:
         state = self.ctl.state.load(TARGET_ID)
         plan = decide(
-            trigger or AlarmTransition(throttles(AlarmState.ALARM)), target, DEMAND, state, self.clock.now()
+            trigger or AlarmTransition(throttles(AlarmState.ALARM)), target, demand, state, self.clock.now()
         )
         request = ScaleRequest(
             plan=plan.model_copy(update={"advisory": False}), policy=target.model_dump(mode="json")
@@ -102,6 +104,23 @@ class World:
 @pytest.fixture
 def world(clock: SimClock, bedrock: FakeBedrock) -> World:
     return World(clock, bedrock)
+
+
+def on_bought_pt(clock: SimClock, bedrock: FakeBedrock, commitment: str | None = None) -> tuple[World, str]:
+    """Callers on 5 InService units the controller bought three hours ago at $200 an hour."""
+    request = {"modelUnits": 5, "provisionedModelName": "pt-1", "modelId": MODEL, "clientRequestToken": "t-1"}
+    if commitment:
+        request["commitmentDuration"] = commitment
+    arn = bedrock.create_provisioned_model_throughput(**request)["provisionedModelArn"]
+    clock.advance(PROVISIONING)
+    route = bought(arn, clock.now() - timedelta(hours=3), 5, commitment, 200.0)
+    return World(clock, bedrock, TargetState(target_id=TARGET_ID, route=route)), arn
+
+
+def start_the_way_back(world: World, name: str) -> dict[str, Any]:
+    """The way back, decided after an hour of calm with demand well within the on-demand quota."""
+    calm = Evaluation((throttles(AlarmState.OK, 0, world.clock.now() - timedelta(hours=1)),))
+    return world.start(policy(), name, calm, BedrockDemand(tokens_per_minute=100_000))
 
 
 def on_profile(clock: SimClock) -> TargetState:
@@ -217,30 +236,8 @@ def test_the_way_back_drains_then_deletes_what_the_controller_bought(
     clock: SimClock, bedrock: FakeBedrock, commitment: str | None, deleted: bool
 ) -> None:
     # Given callers on Provisioned Throughput the controller bought, and demand back within on-demand
-    request = {"modelUnits": 5, "provisionedModelName": "pt-1", "modelId": MODEL, "clientRequestToken": "t-1"}
-    if commitment:
-        request["commitmentDuration"] = commitment
-    arn = bedrock.create_provisioned_model_throughput(**request)["provisionedModelArn"]
-    clock.advance(PROVISIONING)
-    route = BedrockRoute(
-        kind=RouteKind.PROVISIONED,
-        model=arn,
-        since=clock.now() - timedelta(hours=3),
-        provisioned_model_arn=arn,
-        model_units=5,
-        commitment=commitment or "none",
-        hourly_cost_usd=200.0,
-        created_by_controller=True,
-    )
-    world = World(clock, bedrock, TargetState(target_id=TARGET_ID, route=route))
-    calm = Evaluation((throttles(AlarmState.OK, 0, clock.now() - timedelta(hours=1)),))
-    plan = decide(calm, policy(), BedrockDemand(tokens_per_minute=100_000), world.state, clock.now())
-    document = {
-        "request": ScaleRequest(
-            plan=plan.model_copy(update={"advisory": False}), policy=policy().model_dump(mode="json")
-        ).model_dump(mode="json"),
-        "execution": "revert-1",
-    }
+    world, arn = on_bought_pt(clock, bedrock, commitment)
+    document = start_the_way_back(world, "revert-1")
     # When the workflow routes back, waits for the drain, and releases
     document = world.step("publish_route", world.step("acquire_lock", document))
     assert world.published() == MODEL
@@ -352,16 +349,7 @@ def test_callers_leaving_any_pt_the_controller_bought_release_it(
     old = bedrock.create_provisioned_model_throughput(
         modelUnits=2, provisionedModelName="pt-old", modelId=MODEL, clientRequestToken="t-old"
     )["provisionedModelArn"]
-    route = BedrockRoute(
-        kind=RouteKind.PROVISIONED,
-        model=old,
-        since=clock.now(),
-        provisioned_model_arn=old,
-        model_units=2,
-        commitment="none",
-        hourly_cost_usd=80.0,
-        created_by_controller=True,
-    )
+    route = bought(old, clock.now(), 2, None, 80.0)
     world.ctl.state.update(TARGET_ID, lambda s: s.model_copy(update={"route": route}))
     clock.advance(PROVISIONING)
     # When the new one is routed to
@@ -495,28 +483,8 @@ def test_a_failure_after_callers_were_sent_to_the_pt_keeps_it_and_remembers_the_
 
 def test_a_retried_publish_still_hands_over_what_callers_left(clock: SimClock, bedrock: FakeBedrock) -> None:
     # Given callers on a PT the controller bought, and the way back decided
-    arn = bedrock.create_provisioned_model_throughput(
-        modelUnits=5, provisionedModelName="pt-1", modelId=MODEL, clientRequestToken="t-1"
-    )["provisionedModelArn"]
-    clock.advance(PROVISIONING)
-    route = BedrockRoute(
-        kind=RouteKind.PROVISIONED,
-        model=arn,
-        since=clock.now() - timedelta(hours=3),
-        provisioned_model_arn=arn,
-        model_units=5,
-        commitment="none",
-        hourly_cost_usd=200.0,
-        created_by_controller=True,
-    )
-    world = World(clock, bedrock, TargetState(target_id=TARGET_ID, route=route))
-    calm = Evaluation((throttles(AlarmState.OK, 0, clock.now() - timedelta(hours=1)),))
-    plan = decide(calm, policy(), BedrockDemand(tokens_per_minute=100_000), world.state, clock.now())
-    document = {
-        "request": ScaleRequest(plan=plan, policy=policy().model_dump(mode="json")).model_dump(mode="json"),
-        "execution": "revert-2",
-    }
-    document = world.step("acquire_lock", document)
+    world, arn = on_bought_pt(clock, bedrock)
+    document = world.step("acquire_lock", start_the_way_back(world, "revert-2"))
     # When the publish step runs twice (Step Functions retrying a Lambda that did its work)
     first = world.step("publish_route", document)
     second = world.step("publish_route", document)

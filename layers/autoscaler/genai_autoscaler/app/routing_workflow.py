@@ -26,7 +26,7 @@ from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.ports import ProvisionedThroughputs, RouteRegistry
 from genai_autoscaler.app.routing import ScaleRequest
 from genai_autoscaler.domain import notifications
-from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
+from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind, bought
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, ProvisionedThroughputSettings
 from genai_autoscaler.domain.provisioned import ProvisionedModelStatus, may_delete
@@ -245,16 +245,7 @@ def _new_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> Bedr
         model = provisioned.describe(wf.provisioned_arn)
         if model is None or model.status is not ProvisionedModelStatus.IN_SERVICE:
             raise ActuationRejected(f"{wf.provisioned_arn} is not InService: callers are not sent to it")
-        return BedrockRoute(
-            kind=RouteKind.PROVISIONED,
-            model=model.arn,
-            since=now,
-            provisioned_model_arn=model.arn,
-            model_units=model.model_units,
-            commitment=model.commitment or "none",
-            hourly_cost_usd=plan.hourly_cost_usd or 0.0,
-            created_by_controller=True,
-        )
+        return bought(model.arn, now, model.model_units, model.commitment, plan.hourly_cost_usd)
     if plan.action is Action.REVERT_ROUTING:
         return BedrockRoute(kind=RouteKind.ON_DEMAND, model=policy.model_id, since=now)
     raise InvalidEvent(f"a {plan.action} plan has no route to publish")
@@ -277,7 +268,7 @@ def publish_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> d
     elif (
         previous is not None
         and previous.created_by_controller
-        and previous.provisioned_model_arn != (route.provisioned_model_arn)
+        and previous.provisioned_model_arn != route.provisioned_model_arn
     ):
         leaving = previous.provisioned_model_arn
     else:
@@ -351,16 +342,8 @@ def abandon_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime
         # known not to be: callers may use it, so it stays, and the route callers read is remembered.
         safe.append(f"kept {wf.provisioned_arn}: callers may be using it")
         if published == wf.provisioned_arn and remembered != published:
-            adopted = BedrockRoute(
-                kind=RouteKind.PROVISIONED,
-                model=published,
-                since=now,
-                provisioned_model_arn=published,
-                model_units=wf.plan.model_units,
-                commitment=wf.plan.commitment or "none",
-                hourly_cost_usd=wf.plan.hourly_cost_usd or 0.0,
-                created_by_controller=True,
-            )
+            plan = wf.plan
+            adopted = bought(published, now, plan.model_units, plan.commitment, plan.hourly_cost_usd)
     else:
         try:
             _, provisioned = _ports(ctl)

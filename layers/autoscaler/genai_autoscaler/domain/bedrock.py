@@ -47,6 +47,22 @@ def on_demand(policy: BedrockModelPolicy, since: datetime) -> BedrockRoute:
     return BedrockRoute(kind=RouteKind.ON_DEMAND, model=policy.model_id, since=since)
 
 
+def bought(
+    arn: str, since: datetime, model_units: int | None, commitment: str | None, hourly_cost_usd: float | None
+) -> BedrockRoute:
+    """Callers on Provisioned Throughput the controller bought (`arn` is what they pass as modelId)."""
+    return BedrockRoute(
+        kind=RouteKind.PROVISIONED,
+        model=arn,
+        since=since,
+        provisioned_model_arn=arn,
+        model_units=model_units,
+        commitment=commitment or "none",
+        hourly_cost_usd=hourly_cost_usd or 0.0,
+        created_by_controller=True,
+    )
+
+
 @dataclass(frozen=True)
 class BedrockDemand:
     """What the model was asked for lately, from CloudWatch and Service Quotas; None where unknown."""

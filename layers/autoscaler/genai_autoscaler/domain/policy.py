@@ -208,6 +208,7 @@ class ProvisionedThroughputSettings(_Block):
                 "fit a workflow's history: poll less often"
             )
         return self
+
     drain_seconds: int = Field(
         300, ge=0, le=3600, description="After routing back, how long in-flight traffic gets before deletion."
     )
