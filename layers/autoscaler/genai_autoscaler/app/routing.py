@@ -11,9 +11,9 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.quotas import BedrockQuotas, bedrock_quotas
@@ -53,6 +53,7 @@ from genai_autoscaler.domain.signals import (
 )
 from genai_autoscaler.domain.state import ActionRecord, remember_decision
 from genai_autoscaler.domain.targets import TargetKind
+from genai_autoscaler.errors import CaughtError, InvalidEvent, validation_problems
 
 _TARGET_POLICY: TypeAdapter[TargetPolicy] = TypeAdapter(TargetPolicy)
 
@@ -85,6 +86,32 @@ class ScaleRequest(BaseModel):
     @property
     def target_policy(self) -> TargetPolicy:
         return _TARGET_POLICY.validate_python(self.policy)
+
+
+class ExecutionState(BaseModel):
+    """What every workflow's state document holds (the ASL's Prepare state builds it): the request, the
+    execution's name, and the error a Catch put under `$.error`. Each workflow adds what its steps return."""
+
+    model_config = ConfigDict(frozen=True)
+
+    WORKFLOW: ClassVar[str]  # named in the error for an invalid document
+
+    request: ScaleRequest
+    execution: str
+    error: CaughtError | None = None
+
+    @classmethod
+    def parse(cls, document: Any) -> Self:
+        try:
+            return cls.model_validate(document)
+        except ValidationError as exc:
+            raise InvalidEvent(
+                f"{cls.WORKFLOW} workflow input is invalid: {validation_problems(exc)}"
+            ) from None
+
+    @property
+    def plan(self) -> Plan:
+        return self.request.plan
 
 
 def _not_ours(note: str) -> RoutingOutcome:

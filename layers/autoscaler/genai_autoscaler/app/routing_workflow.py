@@ -20,14 +20,14 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.ports import ProvisionedThroughputs, RouteRegistry
-from genai_autoscaler.app.routing import ScaleRequest
+from genai_autoscaler.app.routing import ExecutionState
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind, bought
-from genai_autoscaler.domain.plan import Action, Plan
+from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.policy import BedrockModelPolicy, ProvisionedThroughputSettings
 from genai_autoscaler.domain.provisioned import ProvisionedModelStatus, may_delete
 from genai_autoscaler.domain.routes import PublishedRoute
@@ -40,7 +40,6 @@ from genai_autoscaler.errors import (
     InServiceTimeout,
     InvalidEvent,
     StalePlan,
-    validation_problems,
 )
 
 LOCK_MARGIN = timedelta(minutes=30)
@@ -62,30 +61,16 @@ class Release(BaseModel):
     drain_seconds: int = Field(ge=0)
 
 
-class RoutingWorkflowState(BaseModel):
+class RoutingWorkflowState(ExecutionState):
     """The routing execution's state document."""
 
-    model_config = ConfigDict(frozen=True)
+    WORKFLOW = "routing"
 
-    request: ScaleRequest
-    execution: str
     approval: Approval | None = None  # the person's answer, for a commitment
     provisioned_arn: str | None = None  # what this execution bought
     deadline: AwareDatetime | None = None
     route: BedrockRoute | None = None  # where publish_route sent the callers
     release: Release | None = None
-    error: CaughtError | None = None
-
-    @classmethod
-    def parse(cls, document: Any) -> RoutingWorkflowState:
-        try:
-            return cls.model_validate(document)
-        except ValidationError as exc:
-            raise InvalidEvent(f"routing workflow input is invalid: {validation_problems(exc)}") from None
-
-    @property
-    def plan(self) -> Plan:
-        return self.request.plan
 
     @property
     def policy(self) -> BedrockModelPolicy:

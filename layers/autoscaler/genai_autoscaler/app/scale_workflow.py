@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genai_autoscaler.app.controller import Controller
-from genai_autoscaler.app.routing import ScaleRequest
+from genai_autoscaler.app.routing import ExecutionState, ScaleRequest
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.decision import plan_requested_scale
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
@@ -57,29 +57,15 @@ class CapacityCheck(BaseModel):
     current: int
 
 
-class WorkflowState(BaseModel):
-    """The execution's state document, as the ASL builds it."""
+class WorkflowState(ExecutionState):
+    """The scale execution's state document, as the ASL builds it."""
 
-    model_config = ConfigDict(frozen=True)
+    WORKFLOW = "scale"
 
-    request: ScaleRequest
-    execution: str
     applied: AppliedChange | None = None
     deadline: datetime | None = None
     warm_up: WarmUpReport | None = None
     warm_up_error: CaughtError | None = None
-    error: CaughtError | None = None
-
-    @classmethod
-    def parse(cls, document: Any) -> WorkflowState:
-        try:
-            return cls.model_validate(document)
-        except ValidationError as exc:
-            raise InvalidEvent(f"scale workflow input is invalid: {validation_problems(exc)}") from None
-
-    @property
-    def plan(self) -> Plan:
-        return self.request.plan
 
     @property
     def policy(self) -> SageMakerPolicy:
