@@ -405,18 +405,24 @@ def throttling(ctl: Any) -> AlarmStateChangeEvent:
     return AlarmStateChangeEvent.model_validate(raw)
 
 
-def test_the_accounts_model_units_left_cap_the_purchase(bedrock: FakeBedrock) -> None:
-    # Given a quota of 4 no-commitment units, one of them held by another team's Provisioned Throughput
+def units_quota_controller(bedrock: FakeBedrock, granted: int, held_by_others: int) -> Any:
+    """A model allowed 10 units and $400 an hour, in an account granted `granted` no-commitment units of which
+    another team's Provisioned Throughput holds `held_by_others`."""
     throughputs = BedrockProvisionedThroughputs(bedrock)
-    throughputs.create(MODEL, 1, "other-team", None, "other", {})
-    quotas = MemoryQuotas({("bedrock", UNITS_CODE): quota(UNITS_CODE, 4)})
+    throughputs.create(MODEL, held_by_others, "other-team", None, "other", {})
+    quotas = MemoryQuotas({("bedrock", UNITS_CODE): quota(UNITS_CODE, granted)})
     doc = document(
         cross_region_profile=f"us.{MODEL}",
         provisioned_throughput=PT,
         max_model_units=10,
         hourly_budget_usd=400,
     )
-    ctl = controller(doc, quotas, provisioned=throughputs)
+    return controller(doc, quotas, provisioned=throughputs)
+
+
+def test_the_accounts_model_units_left_cap_the_purchase(bedrock: FakeBedrock) -> None:
+    # Given a quota of 4 no-commitment units, one of them held by another team's Provisioned Throughput
+    ctl = units_quota_controller(bedrock, granted=4, held_by_others=1)
 
     # When the model throttles on its profile, needing 5 units
     outcome = route_alarm(throttling(ctl), ctl, NOW)
@@ -431,16 +437,7 @@ def test_the_accounts_model_units_left_cap_the_purchase(bedrock: FakeBedrock) ->
 
 
 def test_no_units_left_means_none_are_bought(bedrock: FakeBedrock) -> None:
-    throughputs = BedrockProvisionedThroughputs(bedrock)
-    throughputs.create(MODEL, 2, "other-team", None, "other", {})
-    quotas = MemoryQuotas({("bedrock", UNITS_CODE): quota(UNITS_CODE, 2)})
-    doc = document(
-        cross_region_profile=f"us.{MODEL}",
-        provisioned_throughput=PT,
-        max_model_units=10,
-        hourly_budget_usd=400,
-    )
-    ctl = controller(doc, quotas, provisioned=throughputs)
+    ctl = units_quota_controller(bedrock, granted=2, held_by_others=2)
     outcome = route_alarm(throttling(ctl), ctl, NOW)
     assert outcome.plan is not None
     assert outcome.plan.action is Action.NOTIFY_ONLY
