@@ -13,7 +13,7 @@ import logging
 import sys
 import warnings
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -21,9 +21,9 @@ from genai_autoscaler.domain.alarm_event import format_figure
 
 from genai_autoscaler_local.demo_bedrock import MODEL, BedrockDemo
 from genai_autoscaler_local.demo_bedrock import POLICY as BEDROCK_POLICY
-from genai_autoscaler_local.harness import REGION, LocalAws, WorkflowRun
+from genai_autoscaler_local.harness import REGION, LocalAws
 from genai_autoscaler_local.lambda_runtime import Invocation
-from genai_autoscaler_local.timeline import Timeline, section
+from genai_autoscaler_local.timeline import Narration, Timeline, section
 
 ENDPOINT = "llm-prod"
 TARGET = f"{ENDPOINT}/AllTraffic"
@@ -109,49 +109,20 @@ def _workflow_lines(timeline: Timeline, invocations: list[Invocation]) -> None:
     flush()
 
 
-class Demo:
+class Demo(Narration):
+    STEPS_FUNCTION = "ScaleStepsFunction"
+
     def __init__(self, aws: LocalAws):
-        self.aws = aws
-        self.timeline = Timeline(aws.clock.now())
-        self.notifications: list[dict[str, str]] = []
-        self.runs: list[WorkflowRun] = []
-        self.events: dict[str, datetime] = {}
+        super().__init__(aws, Timeline(aws.clock.now()))
 
-    def run_workflows(self) -> None:
-        mark = len(self.aws.lambdas.invocations)
-        runs = self.aws.wait_for_workflows()
-        steps = [i for i in self.aws.lambdas.invocations[mark:] if i.function.endswith(self._steps_suffix)]
+    def step_lines(self, steps: list[Invocation]) -> None:
         _workflow_lines(self.timeline, steps)
-        for run in runs:
-            self.runs.append(run)
-            self.timeline.line(self.aws.clock.now(), "workflow", f"{run.status} ({run.name})")
-        self.announce()
-
-    @property
-    def _steps_suffix(self) -> str:
-        return self.aws.stack.resource("ScaleStepsFunction").rsplit("-", 1)[-1]
-
-    def announce(self) -> None:
-        for message in self.aws.notifications():
-            self.notifications.append(message)
-            self.timeline.line(self.aws.clock.now(), "SNS", f'"{message["subject"]}"')
-            self.timeline.block(message["message"])
 
     def alarm(self, signal: str, state: str, datapoints: list[float], target: str = TARGET) -> None:
-        name = self.aws.alarm_name(target, signal)
-        figure = ", ".join(
-            format_figure(v, "Microseconds" if signal == "latency_p95" else None) for v in datapoints
+        unit = "Microseconds" if signal == "latency_p95" else None
+        self.move_alarm(
+            target, signal, state, datapoints, ", ".join(format_figure(v, unit) for v in datapoints)
         )
-        self.timeline.line(self.aws.clock.now(), "CloudWatch", f"{name} -> {state} [{figure}]")
-        for delivery in self.aws.alarm(target, signal, state, datapoints):
-            if delivery.error:
-                self.timeline.line(self.aws.clock.now(), "router", f"FAILED: {delivery.error}")
-                continue
-            plan = delivery.result.get("plan") or {}
-            what = plan.get("action", "ignore")
-            self.timeline.line(
-                self.aws.clock.now(), "router", f"{what}: {plan.get('reason') or delivery.result['note']}"
-            )
 
     def play(self) -> None:
         aws = self.aws

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import importlib
 import sys
-from datetime import datetime
 from typing import Any
 
 import boto3
 
-from genai_autoscaler_local.harness import REGION, REPO_ROOT, LocalAws, WorkflowRun
+from genai_autoscaler_local.harness import REGION, REPO_ROOT, LocalAws
 from genai_autoscaler_local.lambda_runtime import Invocation
-from genai_autoscaler_local.timeline import Timeline, section
+from genai_autoscaler_local.timeline import Narration, Timeline, section
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 TARGET_ID = f"bedrock/{MODEL}"
@@ -78,45 +77,22 @@ def _step_lines(timeline: Timeline, invocations: list[Invocation]) -> None:
             timeline.line(invocation.at, "workflow", f"after the drain: {result['released']}")
 
 
-class BedrockDemo:
+class BedrockDemo(Narration):
+    STEPS_FUNCTION = "RoutingStepsFunction"
+
     def __init__(self, aws: LocalAws, timeline: Timeline):
-        self.aws = aws
-        self.timeline = timeline
-        self.notifications: list[dict[str, str]] = []
-        self.runs: list[WorkflowRun] = []
-        self.events: dict[str, datetime] = {}
+        super().__init__(aws, timeline)
         self.resolved: dict[str, str] = {}
         self.caller = _caller_route(aws.stack_name)
+        self.plan: dict[str, Any] = {}  # what the router decided when the model throttled
 
-    def _announce(self) -> None:
-        for message in self.aws.notifications():
-            self.notifications.append(message)
-            self.timeline.line(self.aws.clock.now(), "SNS", f'"{message["subject"]}"')
-            self.timeline.block(message["message"])
-
-    def _run_workflows(self) -> None:
-        mark = len(self.aws.lambdas.invocations)
-        runs = self.aws.wait_for_workflows()
-        suffix = self.aws.stack.resource("RoutingStepsFunction").rsplit("-", 1)[-1]
-        _step_lines(
-            self.timeline, [i for i in self.aws.lambdas.invocations[mark:] if i.function.endswith(suffix)]
-        )
-        for run in runs:
-            self.runs.append(run)
-            self.timeline.line(self.aws.clock.now(), "workflow", f"{run.status} ({run.name})")
-        self._announce()
+    def step_lines(self, steps: list[Invocation]) -> None:
+        _step_lines(self.timeline, steps)
 
     def _alarm(self, state: str, throttles: float) -> None:
-        name = self.aws.alarm_name(MODEL, "throttles")
-        self.timeline.line(self.aws.clock.now(), "CloudWatch", f"{name} -> {state} [{throttles:.0f}/min]")
-        for delivery in self.aws.alarm(MODEL, "throttles", state, [throttles]):
-            plan = delivery.result.get("plan") or {}
-            what = plan.get("action", "ignore")
-            self.timeline.line(
-                self.aws.clock.now(), "router", f"{what}: {plan.get('reason') or delivery.result['note']}"
-            )
-            if state == "ALARM":
-                self.plan = plan
+        plans = self.move_alarm(MODEL, "throttles", state, [throttles], f"{throttles:.0f}/min")
+        if state == "ALARM":
+            (self.plan,) = plans
 
     def _caller_resolves(self, when: str) -> None:
         self.resolved[when] = self.caller.model_id()
@@ -124,7 +100,6 @@ class BedrockDemo:
 
     def play(self) -> None:
         aws = self.aws
-        self.plan: dict[str, Any] = {}
         section(f"7. Bedrock: {MODEL} throttles")
         self._caller_resolves("before")
         aws.bedrock_traffic(MODEL, **BUSY)
@@ -135,7 +110,7 @@ class BedrockDemo:
         )
         self.events["throttling"] = aws.clock.now()
         self._alarm("ALARM", 37.0)
-        self._run_workflows()
+        self.run_workflows()
         self.events["routed"] = aws.clock.now()
         self._caller_resolves("shifted")
         self.pt = aws.bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
@@ -154,7 +129,7 @@ class BedrockDemo:
                 self.timeline.line(aws.clock.now(), "evaluator", f"{plan['action']}: {plan['reason']}")
                 if outcome["dispatch"] == "workflow_started":
                     self.events["revert"] = aws.clock.now()
-                    self._run_workflows()
+                    self.run_workflows()
             if "revert" in self.events:
                 break
         self._caller_resolves("reverted")
