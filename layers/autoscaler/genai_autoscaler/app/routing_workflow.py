@@ -274,22 +274,24 @@ def publish_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> d
     return result
 
 
+def _delete_if_allowed(provisioned: ProvisionedThroughputs, arn: str, now: datetime) -> str:
+    """Delete `arn` when Bedrock allows it (see domain.provisioned.may_delete); says what became of it."""
+    model = provisioned.describe(arn)
+    if model is None:
+        return f"{arn} was already gone"
+    deletable, why = may_delete(model, now)
+    if not deletable:
+        return f"kept {arn}: {why}; the sweeper deletes it once it can"
+    provisioned.delete(arn)
+    return f"deleted {arn} ({why})"
+
+
 def release_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """After the drain: delete the PT callers have left, when Bedrock allows it; else say when it can be."""
     _, provisioned = _ports(ctl)
     if wf.release is None:
         raise InvalidEvent("nothing to release")
-    arn = wf.release.provisioned_arn
-    model = provisioned.describe(arn)
-    if model is None:
-        verdict = f"{arn} was already gone"
-    else:
-        deletable, why = may_delete(model, now)
-        if deletable:
-            provisioned.delete(arn)
-            verdict = f"deleted {arn} ({why})"
-        else:
-            verdict = f"kept {arn}: {why}; the sweeper deletes it once it can"
+    verdict = _delete_if_allowed(provisioned, wf.release.provisioned_arn, now)
     ctl.state.update(wf.plan.target_id, lambda s: release_lock(s, wf.execution))
     route_to = wf.route.model if wf.route else wf.policy.model_id
     notification = notifications.for_routing(wf.plan, route_to, wf.execution, released=verdict)
@@ -332,16 +334,7 @@ def abandon_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime
     else:
         try:
             _, provisioned = _ports(ctl)
-            model = provisioned.describe(wf.provisioned_arn)
-            if model is None:
-                safe.append(f"{wf.provisioned_arn} is already gone")
-            else:
-                deletable, why = may_delete(model, now)
-                if deletable:
-                    provisioned.delete(wf.provisioned_arn)
-                    safe.append(f"deleted {wf.provisioned_arn}, which it had bought")
-                else:
-                    safe.append(f"could NOT delete {wf.provisioned_arn}: {why}")
+            safe.append(_delete_if_allowed(provisioned, wf.provisioned_arn, now))
         except AutoscalerError as exc:
             safe.append(f"could NOT delete {wf.provisioned_arn} ({exc}): the sweeper retries")
     if wf.release is not None:
