@@ -22,6 +22,7 @@ $(BIN)/.installed: pyproject.toml
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint
 

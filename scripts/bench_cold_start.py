@@ -262,7 +262,6 @@ class Timing:
 def measure_decisions(iterations: int, warmup: int) -> tuple[list[Timing], dict[str, str]]:
     sys.path.insert(0, str(LAYER))
     import yaml
-    from genai_autoscaler.app.memory import memory_controller
     from genai_autoscaler.app.routing import route_alarm
     from genai_autoscaler.app.settings import ControllerSettings
     from genai_autoscaler.domain.alarm_event import AlarmState, AlarmStateChangeEvent, reading_from_state
@@ -270,6 +269,7 @@ def measure_decisions(iterations: int, warmup: int) -> tuple[list[Timing], dict[
     from genai_autoscaler.domain.policy import SageMakerVariantPolicy
     from genai_autoscaler.domain.signals import Signal, alarm_specs
     from genai_autoscaler.domain.state import ObservedCapacity, TargetState
+    from genai_autoscaler_tools.memory import memory_controller
 
     document = yaml.safe_load((ROOT / "config" / "policies.example.yaml").read_text())
     settings = ControllerSettings(stack_name="genai-autoscaler")

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import yaml
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
-from genai_autoscaler.sim.endpoint import EndpointModel, RequestProfile
-from genai_autoscaler.sim.replay import POLICIES, PolicyResult, ReplayConfig, compare
-from genai_autoscaler.sim.traces import RateSeries, Trace, rate_scale, read_trace
+from genai_autoscaler_tools.sim.compare import POLICIES, compare
+from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
+from genai_autoscaler_tools.sim.replay import PolicyResult, ReplayConfig
+from genai_autoscaler_tools.sim.traces import RateSeries, Trace, rate_scale, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT / "data" / "traces"

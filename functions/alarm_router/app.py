@@ -16,7 +16,7 @@ from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.routing import Dispatch, route_alarm
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmStateChangeEvent
-from genai_autoscaler.errors import InvalidEvent, validation_problems
+from genai_autoscaler.errors import InvalidEvent, problems_text, validation_problems
 from pydantic import ValidationError
 
 logger = Logger()
@@ -27,7 +27,7 @@ def parse_event(event: Any) -> AlarmStateChangeEvent:
     try:
         return AlarmStateChangeEvent.model_validate(event)
     except ValidationError as exc:
-        problems = validation_problems(exc, "event")
+        problems = problems_text(validation_problems(exc, whole="event"))
         raise InvalidEvent(f"not a CloudWatch Alarm State Change event: {problems}") from None
 
 

@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
-from genai_autoscaler.domain.alarm_event import AlarmState, state_change_event
+from genai_autoscaler.domain.alarm_event import AlarmState
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_SIGNAL, TAG_TARGET
+from genai_autoscaler_tools.alarm_events import state_change_event
 from moto.events.models import EventPattern
 
 ACCOUNT = "123456789012"

@@ -9,12 +9,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from genai_autoscaler.app.memory import MemoryRoutes
 from genai_autoscaler.app.ports import RouteRegistry
 from genai_autoscaler.aws.ssm_routes import SsmRouteRegistry
 from genai_autoscaler.domain.bedrock import RouteKind
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.errors import ActuationRejected, InvalidEvent, TransientAwsError
+from genai_autoscaler_tools.memory import MemoryRoutes
 
 REGION = "us-east-1"
 STACK = "genai-autoscaler"

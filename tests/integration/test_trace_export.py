@@ -10,8 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
-from genai_autoscaler import cli
-from genai_autoscaler.sim.traces import RateSeries, read_trace
+from genai_autoscaler_tools.cli import main as cli
+from genai_autoscaler_tools.sim.traces import RateSeries, read_trace
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

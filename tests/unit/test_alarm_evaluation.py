@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from genai_autoscaler.domain.alarm_event import AlarmState
-from genai_autoscaler.sim.alarms import TreatMissingData, evaluate_alarm
+from genai_autoscaler_tools.sim.alarms import TreatMissingData, evaluate_alarm
 
 ALARM, OK, NO_DATA = AlarmState.ALARM, AlarmState.OK, AlarmState.INSUFFICIENT_DATA
 KEEP = "retain current state"

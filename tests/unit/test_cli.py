@@ -10,9 +10,11 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from genai_autoscaler import __version__, cli
+from genai_autoscaler import __version__
 from genai_autoscaler.app.routing import ScaleRequest
-from genai_autoscaler.cli import main, schema_text
+from genai_autoscaler_tools.cli import inputs
+from genai_autoscaler_tools.cli.commands import schema_text
+from genai_autoscaler_tools.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "policies.example.yaml"
@@ -577,7 +579,7 @@ def test_plan_says_when_the_default_policies_are_missing(
 ) -> None:
     # Given an installation without the repository's example document
     missing = tmp_path / "policies.example.yaml"
-    monkeypatch.setattr(cli, "DEFAULT_POLICIES", missing)
+    monkeypatch.setattr(inputs, "DEFAULT_POLICIES", missing)
 
     # When an event is planned without --policies
     result = run(capsys, "plan", "--event", EVENTS / "alarm_latency_alarm.json")

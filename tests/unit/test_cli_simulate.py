@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from genai_autoscaler.cli import main
-from genai_autoscaler.sim.endpoint import EndpointModel
-from genai_autoscaler.sim.replay import POLICIES, PolicyResult
-from genai_autoscaler.sim.report import minute_p95, pareto_optimal
+from genai_autoscaler_tools.cli.main import main
+from genai_autoscaler_tools.sim.compare import POLICIES
+from genai_autoscaler_tools.sim.endpoint import EndpointModel
+from genai_autoscaler_tools.sim.replay import PolicyResult
+from genai_autoscaler_tools.sim.report import minute_p95, pareto_optimal
 
 SUMMARY_KEYS = set(PolicyResult("any").summary())
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

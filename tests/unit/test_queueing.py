@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from genai_autoscaler.sim.queueing import blocking_probability, erlang_c, mean_wait, serve_fifo, wait_quantile
+from genai_autoscaler_tools.sim.queueing import (
+    blocking_probability,
+    erlang_c,
+    mean_wait,
+    serve_fifo,
+    wait_quantile,
+)
 
 N = 400_000
 

@@ -15,7 +15,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from genai_autoscaler.app.memory import MemoryQuotas, memory_controller
 from genai_autoscaler.app.quotas import model_units_available, tokens_per_minute_quota
 from genai_autoscaler.app.reconciler import reconcile
 from genai_autoscaler.app.routing import Dispatch, bedrock_demand, evaluate_targets, route_alarm
@@ -26,7 +25,6 @@ from genai_autoscaler.domain.alarm_event import (
     AlarmSnapshot,
     AlarmState,
     AlarmStateChangeEvent,
-    state_change_event,
 )
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
 from genai_autoscaler.domain.plan import Action
@@ -37,6 +35,8 @@ from genai_autoscaler.domain.state import TargetState
 from genai_autoscaler.errors import ActuationRejected, TransientAwsError
 from genai_autoscaler_local.bedrock_fake import FakeBedrock
 from genai_autoscaler_local.clock import SimClock
+from genai_autoscaler_tools.alarm_events import state_change_event
+from genai_autoscaler_tools.memory import MemoryQuotas, memory_controller
 
 from tests.unit.bedrock_fixtures import MODEL, PROVISIONING
 from tests.unit.builders import NOW

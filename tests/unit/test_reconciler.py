@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from genai_autoscaler.app.memory import MemoryAlarms, MemoryEndpoints, RecordingNotifier, memory_controller
 from genai_autoscaler.app.reconciler import reconcile
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler_tools.memory import MemoryAlarms, MemoryEndpoints, RecordingNotifier, memory_controller
 
 SETTINGS = ControllerSettings(stack_name="s", managed_endpoints="llm-prod", policy_parameter_name="/p")  # type: ignore[arg-type]
 

@@ -8,13 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from genai_autoscaler.app.memory import (
-    MemoryAlarms,
-    MemoryState,
-    RecordingNotifier,
-    RecordingWorkflows,
-    memory_controller,
-)
 from genai_autoscaler.app.routing import Dispatch, ScaleRequest, evaluate_targets, route_alarm
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, AlarmStateChangeEvent
@@ -23,6 +16,13 @@ from genai_autoscaler.domain.plan import Action, Workflow
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
 from genai_autoscaler.errors import TransientAwsError
+from genai_autoscaler_tools.memory import (
+    MemoryAlarms,
+    MemoryState,
+    RecordingNotifier,
+    RecordingWorkflows,
+    memory_controller,
+)
 
 from tests.unit.builders import NOW, ago, observed
 

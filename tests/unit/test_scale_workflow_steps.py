@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from genai_autoscaler.app.memory import FixedLatencyWarmUp, MemoryCapacity, memory_controller
 from genai_autoscaler.app.routing import ScaleRequest
 from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
@@ -21,6 +20,7 @@ from genai_autoscaler.errors import (
     StalePlan,
     TransientAwsError,
 )
+from genai_autoscaler_tools.memory import FixedLatencyWarmUp, MemoryCapacity, memory_controller
 
 from tests.unit.builders import NOW, observed, variant
 

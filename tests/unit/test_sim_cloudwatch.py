@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import pytest
 from genai_autoscaler.domain.alarm_event import AlarmState
-from genai_autoscaler.sim.alarms import TreatMissingData
-from genai_autoscaler.sim.cloudwatch import CONCURRENCY, INVOCATIONS_PER_INSTANCE, SimAlarm, SimCloudWatch
-from genai_autoscaler.sim.endpoint import EndpointModel, RequestProfile, serve_step
+from genai_autoscaler_tools.sim.alarms import TreatMissingData
+from genai_autoscaler_tools.sim.cloudwatch import (
+    CONCURRENCY,
+    INVOCATIONS_PER_INSTANCE,
+    SimAlarm,
+    SimCloudWatch,
+)
+from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile, serve_step
 
 ALARM, OK, NO_DATA = AlarmState.ALARM, AlarmState.OK, AlarmState.INSUFFICIENT_DATA
 MODEL = EndpointModel()

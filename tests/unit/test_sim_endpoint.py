@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from genai_autoscaler.sim.endpoint import EndpointModel, RequestProfile, StepOutcome, serve_step
-from genai_autoscaler.sim.queueing import erlang_c, serve_fifo
-from genai_autoscaler.sim.traces import RequestLog, read_trace
+from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile, StepOutcome, serve_step
+from genai_autoscaler_tools.sim.queueing import erlang_c, serve_fifo
+from genai_autoscaler_tools.sim.traces import RequestLog, read_trace
 
 AZURE = Path(__file__).resolve().parents[2] / "data" / "traces" / "azure_llm_2023_conv.csv"
 STEP = 10.0

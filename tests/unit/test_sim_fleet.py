@@ -4,8 +4,8 @@ SageMaker's refusal of a change while Updating, and which instances a scale-in s
 from __future__ import annotations
 
 import pytest
-from genai_autoscaler.sim.endpoint import EndpointModel
-from genai_autoscaler.sim.fleet import IN_SERVICE, UPDATING, Fleet, UpdateRefused
+from genai_autoscaler_tools.sim.endpoint import EndpointModel
+from genai_autoscaler_tools.sim.fleet import IN_SERVICE, UPDATING, Fleet, UpdateRefused
 
 # A cold start of 240 + 120 = 360 s; a stopped instance is billed 60 s more.
 MODEL = EndpointModel(provisioning_s=240, model_load_s=120, termination_s=60)

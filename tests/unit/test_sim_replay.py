@@ -10,20 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from genai_autoscaler.app.memory import MemoryState
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
-from genai_autoscaler.sim.endpoint import EndpointModel, RequestProfile, serve_step
-from genai_autoscaler.sim.policies import ControllerPolicy, bridge_gaps
-from genai_autoscaler.sim.replay import (
+from genai_autoscaler_tools.memory import MemoryState
+from genai_autoscaler_tools.sim.compare import POLICIES, compare
+from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile, serve_step
+from genai_autoscaler_tools.sim.policies import ControllerPolicy, bridge_gaps
+from genai_autoscaler_tools.sim.replay import (
     EPOCH,
-    POLICIES,
     PolicyResult,
     ReplayConfig,
     Sizing,
-    compare,
     replay,
 )
-from genai_autoscaler.sim.traces import RateSeries, RequestLog, arrivals_per_step, rate_per_step
+from genai_autoscaler_tools.sim.traces import RateSeries, RequestLog, arrivals_per_step, rate_per_step
 
 MODEL = EndpointModel(provisioning_s=240, model_load_s=120, termination_s=60)  # a 360 s cold start
 PROFILE = RequestProfile.default()

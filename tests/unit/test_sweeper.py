@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from genai_autoscaler.app.controller import StaticController
-from genai_autoscaler.app.memory import MemoryPolicies, MemoryRoutes, RecordingNotifier, memory_controller
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.sweeper import GRACE_SECONDS, UNTARGETED, SweepReport, sweep_provisioned
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
@@ -22,6 +21,7 @@ from genai_autoscaler.domain.state import Lock
 from genai_autoscaler.errors import TransientAwsError
 from genai_autoscaler_local.bedrock_fake import FakeBedrock
 from genai_autoscaler_local.clock import SimClock
+from genai_autoscaler_tools.memory import MemoryPolicies, MemoryRoutes, RecordingNotifier, memory_controller
 
 from tests.unit.bedrock_fixtures import DAY, MODEL
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from genai_autoscaler.sim.traces import (
+from genai_autoscaler_tools.sim.traces import (
     RateSeries,
     RequestLog,
     TraceFormatError,

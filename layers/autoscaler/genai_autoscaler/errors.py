@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -44,9 +45,40 @@ class StateConflict(AutoscalerError):
     """The state item kept changing under a conditional write."""
 
 
-def validation_problems(exc: ValidationError, whole: str = "") -> str:
-    """pydantic's errors as `path: message; ...`, for an InvalidEvent; `whole` names the input itself."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg']}" for e in exc.errors())
+def error_path(loc: tuple[int | str, ...], branches: Collection[str] = ()) -> str:
+    """`('targets', 0, 'sagemaker_variant', 'capacity', 'max')` -> `targets[0].capacity.max`: list indices in
+    brackets, without the union branches (`branches`) and validator functions pydantic inserts."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in branches or part.startswith("function-"):
+            continue
+        else:
+            path += f".{part}" if path else part
+    return path
+
+
+def validation_problems(
+    exc: ValidationError,
+    prefix: tuple[int | str, ...] = (),
+    whole: str = "(top level)",
+    branches: Collection[str] = (),
+) -> list[tuple[str, str]]:
+    """(where, message) of each of pydantic's errors: its path below `prefix` (`whole` for the input itself), and
+    pydantic's message with the value it got. The one formatter of validation errors, wherever input is checked."""
+    problems = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] != "missing" and not isinstance(error.get("input"), dict | list | None):
+            message += f" (got {error['input']!r})"
+        problems.append((error_path(prefix + tuple(error["loc"]), branches) or whole, message))
+    return problems
+
+
+def problems_text(problems: list[tuple[str, str]]) -> str:
+    """`where: message; where: message`, for one line (an InvalidEvent's message)."""
+    return "; ".join(f"{where}: {message}" for where, message in problems)
 
 
 class CaughtError(BaseModel):

@@ -53,7 +53,7 @@ from genai_autoscaler.domain.signals import (
 )
 from genai_autoscaler.domain.state import ActionRecord, remember_decision
 from genai_autoscaler.domain.targets import TargetKind
-from genai_autoscaler.errors import CaughtError, InvalidEvent, validation_problems
+from genai_autoscaler.errors import CaughtError, InvalidEvent, problems_text, validation_problems
 
 _TARGET_POLICY: TypeAdapter[TargetPolicy] = TypeAdapter(TargetPolicy)
 
@@ -106,7 +106,7 @@ class ExecutionState(BaseModel):
             return cls.model_validate(document)
         except ValidationError as exc:
             raise InvalidEvent(
-                f"{cls.WORKFLOW} workflow input is invalid: {validation_problems(exc)}"
+                f"{cls.WORKFLOW} workflow input is invalid: {problems_text(validation_problems(exc))}"
             ) from None
 
     @property

@@ -41,6 +41,7 @@ from genai_autoscaler.errors import (
     LockHeld,
     StalePlan,
     TargetNotFound,
+    problems_text,
     validation_problems,
 )
 
@@ -94,8 +95,9 @@ def plan_requested(ctl: Controller, document: Any, now: datetime) -> dict[str, A
     try:
         request = PlannedScale.model_validate(document.get("request") if isinstance(document, dict) else None)
     except ValidationError as exc:
+        problems = problems_text(validation_problems(exc, whole="input"))
         raise InvalidEvent(
-            f"a planned scale needs {{target, desired_capacity, reason}}: {validation_problems(exc, 'input')}"
+            f"a planned scale needs {{target, desired_capacity, reason}}: {problems}"
         ) from None
     policies = ctl.settings.effective_policies(ctl.policies.load())
     policy = policies.by_name(request.target) or policies.find(request.target)

@@ -6,7 +6,6 @@ Loaded from YAML by the CLI, from JSON (SSM Parameter Store) by the Lambdas; the
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -17,6 +16,7 @@ from genai_autoscaler.domain.targets import (
     inference_component_target_id,
     variant_target_id,
 )
+from genai_autoscaler.errors import problems_text, validation_problems
 
 # SageMaker names: 1-63 alphanumerics and hyphens, starting alphanumeric.
 SAGEMAKER_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
@@ -463,20 +463,7 @@ class PolicyError(ValueError):
 
     def __init__(self, problems: list[tuple[str, str]]):
         self.problems = problems
-        super().__init__("; ".join(f"{path}: {message}" for path, message in problems))
-
-
-def error_path(loc: tuple[int | str, ...]) -> str:
-    """`('targets', 0, 'sagemaker_variant', 'capacity', 'max')` -> `targets[0].capacity.max`."""
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in TargetKind.__members__.values() or re.fullmatch(r"function-.*", str(part)):
-            continue  # the discriminator branch pydantic inserts
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "(document)"
+        super().__init__(problems_text(problems))
 
 
 _DEFAULT_BLOCKS: dict[str, type[BaseModel]] = {
@@ -491,13 +478,7 @@ _DEFAULT_BLOCKS: dict[str, type[BaseModel]] = {
 
 
 def _problems(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[tuple[str, str]]:
-    problems = []
-    for error in exc.errors():
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] != "missing" and not isinstance(error.get("input"), dict | list | None):
-            message += f" (got {error['input']!r})"
-        problems.append((error_path(prefix + tuple(error["loc"])), message))
-    return problems
+    return validation_problems(exc, prefix, whole="(document)", branches=TargetKind.__members__.values())
 
 
 def parse_policy_document(raw: Any) -> PolicyDocument:

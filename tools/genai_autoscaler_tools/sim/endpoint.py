@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from genai_autoscaler.sim.queueing import erlang_c
+from genai_autoscaler_tools.sim.queueing import erlang_c
 
 Floats = npt.NDArray[np.float64]
 

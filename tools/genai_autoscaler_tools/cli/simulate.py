@@ -14,23 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genai_autoscaler.domain.policy import PolicyDocument, SageMakerVariantPolicy
+from genai_autoscaler.domain.signals import alarm_specs
+from genai_autoscaler.errors import validation_problems
 from pydantic import ValidationError
 
-from genai_autoscaler.cli import (
+from genai_autoscaler_tools.cli.inputs import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     CommandFailed,
-    _capacity_range,
-    _problems,
+    capacity_range,
     load_policies,
 )
-from genai_autoscaler.domain.policy import PolicyDocument, SageMakerVariantPolicy
-from genai_autoscaler.domain.signals import alarm_specs
 
 if TYPE_CHECKING:
-    from genai_autoscaler.sim.endpoint import EndpointModel
-    from genai_autoscaler.sim.replay import PolicyResult, ReplayConfig
-    from genai_autoscaler.sim.traces import Trace
+    from genai_autoscaler_tools.sim.endpoint import EndpointModel
+    from genai_autoscaler_tools.sim.replay import PolicyResult, ReplayConfig
+    from genai_autoscaler_tools.sim.traces import Trace
 
 
 SIMULATE_POLICIES = Path("config") / "policies.example.yaml"  # simulate's default, in the current directory
@@ -133,7 +133,7 @@ def simulated_target(document: PolicyDocument, name: str | None, path: Path) -> 
 def endpoint_model(params: tuple[tuple[str, str], ...]) -> EndpointModel:
     """The simulated endpoint: EndpointModel's defaults with `--endpoint-param` overrides (the last one of a
     key wins). Raises CommandFailed (exit 2) naming each unknown field and each value the model refuses."""
-    from genai_autoscaler.sim.endpoint import EndpointModel
+    from genai_autoscaler_tools.sim.endpoint import EndpointModel
 
     fields = EndpointModel.model_fields
     unknown = [key for key, _ in params if key not in fields]
@@ -149,12 +149,12 @@ def endpoint_model(params: tuple[tuple[str, str], ...]) -> EndpointModel:
     try:
         return EndpointModel.model_validate(overrides)
     except ValidationError as exc:
-        lines = [f"--endpoint-param {where}: {message}" for where, message in _problems(exc)]
+        lines = [f"--endpoint-param {where}: {message}" for where, message in validation_problems(exc)]
         raise CommandFailed(EXIT_BAD_INPUT, lines) from None
 
 
 def _load_trace(options: SimulateOptions) -> Trace:
-    from genai_autoscaler.sim.traces import TraceFormatError, rate_scale, read_trace, time_scale
+    from genai_autoscaler_tools.sim.traces import TraceFormatError, rate_scale, read_trace, time_scale
 
     try:
         trace = read_trace(options.trace, options.servegen_model)
@@ -207,7 +207,9 @@ def sweep_targets(
         try:
             policy = SageMakerVariantPolicy.model_validate(changed)
         except ValidationError as exc:
-            problems += [f"--sweep {field}={text}: {where}: {message}" for where, message in _problems(exc)]
+            problems += [
+                f"--sweep {field}={text}: {where}: {message}" for where, message in validation_problems(exc)
+            ]
             continue
         value: Any = policy.model_dump(mode="json")
         for part in parts:
@@ -237,7 +239,7 @@ def simulation_header(
 ) -> list[str]:
     """What was replayed, on what, judged how: the lines above the results. `default_tokens` is the source
     of the request sizes used for a trace without token counts (None: the trace has its own)."""
-    from genai_autoscaler.sim.traces import RateSeries
+    from genai_autoscaler_tools.sim.traces import RateSeries
 
     kind = "a rate series drawn as Poisson arrivals" if isinstance(trace, RateSeries) else "a request log"
     trace_line = f"{trace.source}, {kind}: {_duration(trace.duration)}, {requests:,} requests"
@@ -259,7 +261,7 @@ def simulation_header(
     rows = [
         ("trace", trace_line),
         ("request sizes", sizes),
-        ("target", f"{target.name} ({policies_path}): capacity {_capacity_range(target)}, signals {signals}"),
+        ("target", f"{target.name} ({policies_path}): capacity {capacity_range(target)}, signals {signals}"),
         ("endpoint", endpoint),
         (
             "latency SLO",
@@ -281,8 +283,8 @@ def _replay(
     config: ReplayConfig,
     progress: Callable[[str, float], None] | None,
 ) -> dict[str, PolicyResult]:
-    from genai_autoscaler.sim.endpoint import RequestProfile
-    from genai_autoscaler.sim.replay import compare
+    from genai_autoscaler_tools.sim.compare import compare
+    from genai_autoscaler_tools.sim.endpoint import RequestProfile
 
     try:
         return compare(trace, target, model, names, config, RequestProfile.default(), progress)
@@ -329,8 +331,9 @@ def simulate(options: SimulateOptions) -> int:
         )
     if options.plot is not None:
         _check_plot(options.plot)
-    from genai_autoscaler.sim.endpoint import RequestProfile
-    from genai_autoscaler.sim.replay import POLICIES, ReplayConfig, request_profile
+    from genai_autoscaler_tools.sim.compare import POLICIES
+    from genai_autoscaler_tools.sim.endpoint import RequestProfile
+    from genai_autoscaler_tools.sim.replay import ReplayConfig, request_profile
 
     names = _policy_names(options.policies, POLICIES)
     model = endpoint_model(options.endpoint_params)
@@ -365,7 +368,7 @@ def simulate(options: SimulateOptions) -> int:
         if progress is not None:
             progress.close()
 
-    from genai_autoscaler.sim.report import plot_results, policy_table
+    from genai_autoscaler_tools.sim.report import plot_results, policy_table
 
     if options.json_output:
         print(json.dumps({name: result.summary() for name, result in results.items()}, indent=2))
@@ -394,7 +397,7 @@ def _simulate_sweep(
     config: ReplayConfig,
     header: Callable[..., list[str]],
 ) -> int:
-    from genai_autoscaler.sim.report import pareto_optimal, sweep_table
+    from genai_autoscaler_tools.sim.report import pareto_optimal, sweep_table
 
     progress = _progress(options, len(sweep))
     points = []

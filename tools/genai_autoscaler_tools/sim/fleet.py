@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genai_autoscaler.sim.endpoint import EndpointModel
+from genai_autoscaler_tools.sim.endpoint import EndpointModel
 
 IN_SERVICE = "InService"
 UPDATING = "Updating"

@@ -10,7 +10,7 @@ What the endpoint publishes (AWS/SageMaker, per variant):
 - `Invocations` and `InvocationsPerInstance` (Sum per minute), `NoCapacityInvocationFailures`.
 
 A period's datapoint becomes visible `visibility_delay_s` after the period ends. Alarms are evaluated by
-`genai_autoscaler.sim.alarms.evaluate_alarm` every minute (every 10 s for periods under a minute), over an
+`genai_autoscaler_tools.sim.alarms.evaluate_alarm` every minute (every 10 s for periods under a minute), over an
 evaluation range of recent periods, as CloudWatch does; a state change is handed to the alarm's listener.
 """
 
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-
 from genai_autoscaler.domain.alarm_event import AlarmState
-from genai_autoscaler.sim.alarms import TreatMissingData, evaluate_alarm
-from genai_autoscaler.sim.endpoint import LATENCY_GRID, StepOutcome, latency_cdf
+
+from genai_autoscaler_tools.sim.alarms import TreatMissingData, evaluate_alarm
+from genai_autoscaler_tools.sim.endpoint import LATENCY_GRID, StepOutcome, latency_cdf
 
 Floats = npt.NDArray[np.float64]
 

@@ -13,23 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-from abc import ABC, abstractmethod
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
 from genai_autoscaler.app.controller import StaticController
-from genai_autoscaler.app.memory import (
-    MemoryAlarms,
-    MemoryEndpoints,
-    MemoryPolicies,
-    MemoryState,
-    RecordingNotifier,
-)
 from genai_autoscaler.app.ports import CapacityActuator, MetricReader, WarmUpInvoker, WorkflowStarter
 from genai_autoscaler.app.routing import Dispatch, evaluate_targets, route_alarm
 from genai_autoscaler.app.scale_workflow import run_step
@@ -38,19 +29,25 @@ from genai_autoscaler.domain.alarm_event import (
     AlarmSnapshot,
     AlarmState,
     AlarmStateChangeEvent,
-    state_change_event,
 )
 from genai_autoscaler.domain.plan import Workflow
 from genai_autoscaler.domain.policy import SageMakerPolicy, SageMakerVariantPolicy
 from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery, alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity
 from genai_autoscaler.errors import ActuationRejected, AutoscalerError, LockHeld, StalePlan
-from genai_autoscaler.sim.alarms import TreatMissingData
-from genai_autoscaler.sim.cloudwatch import CONCURRENCY, INVOCATIONS_PER_INSTANCE, SimAlarm
-from genai_autoscaler.sim.fleet import UpdateRefused
 
-if TYPE_CHECKING:
-    from genai_autoscaler.sim.replay import Replay
+from genai_autoscaler_tools.alarm_events import state_change_event
+from genai_autoscaler_tools.memory import (
+    MemoryAlarms,
+    MemoryEndpoints,
+    MemoryPolicies,
+    MemoryState,
+    RecordingNotifier,
+)
+from genai_autoscaler_tools.sim.alarms import TreatMissingData
+from genai_autoscaler_tools.sim.cloudwatch import CONCURRENCY, INVOCATIONS_PER_INSTANCE, SimAlarm
+from genai_autoscaler_tools.sim.fleet import UpdateRefused
+from genai_autoscaler_tools.sim.replay import Replay, ScalingPolicy
 
 Ints = npt.NDArray[np.int64]
 STACK = "sim"
@@ -59,19 +56,6 @@ ALARM_ARN = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:"
 
 class SimulationError(RuntimeError):
     """The simulated world went wrong (not the controller's decision): the replay stops."""
-
-
-class ScalingPolicy(ABC):
-    """How capacity is decided during a replay."""
-
-    name: str
-
-    @abstractmethod
-    def attach(self, replay: Replay) -> None:
-        """Set up alarms, schedules and the starting capacity, before the first step."""
-
-    def before_step(self, now: float) -> None:  # noqa: B027 - most policies act through alarms and schedules
-        """Called at the start of every step, after scheduled events and alarm evaluations."""
 
 
 # ------------------------------------------------------------------------------------------ the controller
@@ -267,10 +251,6 @@ class ControllerPolicy(ScalingPolicy):
 
 
 # ------------------------------------------------------------------------------------------ target tracking
-
-SAFETY_FACTOR = (
-    0.5  # SageMaker's load-testing guidance: target = MAX_RPS x SAFETY_FACTOR x 60, starting at 0.5
-)
 
 
 class TargetTrackingPolicy(ScalingPolicy):

@@ -1,6 +1,6 @@
 """What `genai-autoscaler simulate` shows of a replay: the comparison table, the sweep's frontier, the plot.
 
-Presentation only: every figure comes from `PolicyResult` (`genai_autoscaler.sim.replay`). matplotlib is
+Presentation only: every figure comes from `PolicyResult` (`genai_autoscaler_tools.sim.replay`). matplotlib is
 imported by `plot_results` alone, so that the tables need nothing beyond numpy.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from genai_autoscaler.sim.replay import Floats, PolicyResult
+from genai_autoscaler_tools.sim.replay import Floats, PolicyResult
 
 MISSING = "-"
 HEADROOM = 1.45  # each axis reaches this far above its highest value, which leaves the legend room

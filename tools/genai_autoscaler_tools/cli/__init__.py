@@ -1,0 +1,1 @@
+"""`genai-autoscaler`, the command line: the parser in `main`, the commands in `commands` and `simulate`."""

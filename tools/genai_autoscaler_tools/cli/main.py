@@ -1,0 +1,363 @@
+"""`genai-autoscaler`: check and publish policy documents, see what the controller would decide, replay traffic.
+
+    genai-autoscaler validate-config FILE
+    genai-autoscaler plan --event EVENT.json [--policies FILE] [--state STATE.json] [--now ISO8601] [--stack NAME]
+    genai-autoscaler schema [--output FILE]
+    genai-autoscaler publish-config FILE --stack NAME [--region REGION]
+    genai-autoscaler trace export --target NAME --start ISO8601 --end ISO8601 --output FILE [--policies FILE]
+    genai-autoscaler simulate --trace FILE [--target NAME] [--policy NAME|all] [--policies FILE] [--json]
+        [--model NAME] [--rate-scale X] [--time-scale X] [--seed N] [--step SECONDS]
+        [--endpoint-param KEY=VALUE ...] [--plot FILE.png] [--sweep FIELD=V1,V2,...]
+
+`plan` runs the alarm router (`route_alarm`) on the in-memory ports of `app/memory.py`: the same decision and
+dispatch code as the Lambda, without calling AWS. What AWS would report and what the controller remembers
+come from the state file given with `--state`:
+
+    {"targets": {"variant/llm-prod/AllTraffic": {
+        "observed": {"desired": 2, "current": 2, "status": "InService", "scalable_target": null},
+        "state": {"last_scale_out_at": "2026-11-24T10:01:35Z"}}}}
+
+Keys are target ids (`variant/<endpoint>/<variant>`, `inference-component/<name>`, `bedrock/<model id>`).
+`observed` is an ObservedCapacity, or null for a target that does not exist; a SageMaker target of the
+document without an `observed` entry is taken to exist, InService, at its `capacity.min`. `state` holds
+TargetState fields (its `target_id` is the key); times carry a time zone.
+
+`simulate` replays a trace through the simulator (`genai_autoscaler_tools.sim`) against one SageMaker variant
+target of the policies: the controller's own code and the policies it is compared with, on simulated time.
+
+Results go to stdout, problems to stderr. Exit codes: 0 done; 1 the policy document is unreadable or invalid;
+2 bad usage, or another input (event, state file, --now, trace, --endpoint-param, --sweep value) is unusable;
+3 AWS refused or could not be reached.
+PyYAML and boto3 are imported only by the commands that need them: the Lambda layer does not ship PyYAML.
+Nor does it ship numpy or matplotlib: the simulator is imported by `simulate` alone, matplotlib by `--plot`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from genai_autoscaler import __version__
+
+from genai_autoscaler_tools.cli.commands import (
+    plan,
+    publish_config,
+    trace_export,
+    validate_config,
+    write_schema,
+)
+from genai_autoscaler_tools.cli.inputs import (
+    DEFAULT_STACK,
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    PROG,
+    STACK_NAME,
+    STATE_FORMAT,
+    CommandFailed,
+)
+
+
+def _aware_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one, e.g. {text}Z or {text}+00:00")
+    return value.astimezone(UTC)
+
+
+def _stack_name(text: str) -> str:
+    if not re.fullmatch(STACK_NAME, text):
+        raise argparse.ArgumentTypeError(
+            f"not a CloudFormation stack name: {text!r} (a letter, then letters, digits and hyphens)"
+        )
+    return text
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+    return value
+
+
+def _step_seconds(text: str) -> float:
+    value = _positive_number(text)
+    if 60 % value:
+        # The simulated CloudWatch closes a minute's datapoints on a step boundary.
+        raise argparse.ArgumentTypeError(f"must divide a minute (e.g. 5, 10, 30, 60), got {text!r}")
+    return value
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _sweep_spec(text: str) -> tuple[str, tuple[str, ...]]:
+    field, equals, listed = text.partition("=")
+    values = tuple(value.strip() for value in listed.split(","))
+    if not equals or not field.strip() or not all(values):
+        raise argparse.ArgumentTypeError(
+            f"expected FIELD=V1,V2,... (e.g. signals.concurrency_per_unit=4,6,8), got {text!r}"
+        )
+    return field.strip(), values
+
+
+SIMULATE_EPILOG = """\
+traces (told apart by their header; every one is moved to start at 0):
+  timestamp,input_tokens,output_tokens          a request log, one request a row
+  timestamp,rate_rps                            a rate series (what `trace export` writes)
+  TIMESTAMP,ContextTokens,GeneratedTokens       the Azure LLM inference trace
+  model,timestamp,total_rate_rps,active_clients ServeGen's aggregate rates (with --model)
+  Timestamps are seconds or ISO 8601. A rate series is drawn as Poisson arrivals from --seed, and, like
+  any trace without token counts, gets the request sizes of RequestProfile.default().
+
+policies: controller (GenAI Autoscaler's own code), target-tracking (Application Auto Scaling on
+  InvocationsPerInstance), target-tracking-concurrency (on ConcurrentRequestsPerModel), static (the
+  least count that meets the SLO at the trace's peak), oracle (perfect foresight).
+
+--endpoint-param KEY=VALUE sets a field of the endpoint model (genai_autoscaler/sim/endpoint.py,
+  EndpointModel), e.g. hourly_price_usd=1.2 or model_load_s=300; an unknown KEY is answered with the list.
+--sweep FIELD=V1,V2,... replays the controller once per value of a field of the target's policy, e.g.
+  signals.concurrency_per_unit=4,6,8 or scale_in.stabilization_seconds=300,900, and prints the SLO/cost
+  frontier. Values are JSON (null turns a signal off).
+
+exit codes: 0 done, 1 invalid policy document, 2 bad usage or input.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Check and publish GenAI Autoscaler policy documents; see what the controller would decide; "
+        "replay traffic against it.",
+        epilog="Exit codes: 0 done, 1 invalid policy document, 2 bad usage or input, 3 AWS error.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate-config",
+        help="validate a policy document and summarise its targets",
+        description="Validate a policy document (YAML, or JSON for a .json file). Every problem is listed "
+        "as FILE: path: message.",
+    )
+    validate.add_argument("file", type=Path, metavar="FILE")
+
+    plan_ = commands.add_parser(
+        "plan",
+        help="decide on an alarm event locally, without calling AWS",
+        description="Run the alarm router on an alarm state-change event, with AWS kept in memory, and print\n"
+        "the decision as one JSON object: the plan's fields, the dispatch, and the workflow input or the\n"
+        "notification the Lambda would send.",
+        epilog=STATE_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan_.add_argument(
+        "--event",
+        type=Path,
+        required=True,
+        metavar="EVENT.json",
+        help="a CloudWatch Alarm State Change event",
+    )
+    plan_.add_argument(
+        "--policies",
+        type=Path,
+        metavar="FILE",
+        help="policy document (default: the repository's config/policies.example.yaml)",
+    )
+    plan_.add_argument(
+        "--state",
+        type=Path,
+        metavar="STATE.json",
+        help="observed capacity and remembered state per target (format below); without it every "
+        "SageMaker target is InService at its capacity.min and nothing is remembered",
+    )
+    plan_.add_argument(
+        "--now",
+        type=_aware_time,
+        metavar="ISO8601",
+        help="decision time, with a zone (default: the event's time)",
+    )
+    plan_.add_argument(
+        "--stack",
+        type=_stack_name,
+        default=DEFAULT_STACK,
+        metavar="NAME",
+        help=f"the controller's stack name; alarms tagged for another stack are ignored (default: {DEFAULT_STACK})",
+    )
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the policy document's JSON Schema",
+        description="Print (or write) the JSON Schema of the policy document, generated from its models.",
+    )
+    schema.add_argument("--output", type=Path, metavar="FILE", help="write it to FILE instead of stdout")
+
+    publish = commands.add_parser(
+        "publish-config",
+        help="validate a policy document and store it in the stack's SSM parameter",
+        description="Validate a policy document and, only if it is valid, store it as JSON in the SSM "
+        "parameter /genai-autoscaler/<stack>/policies that the stack's Lambdas read.",
+    )
+    publish.add_argument("file", type=Path, metavar="FILE")
+    publish.add_argument("--stack", type=_stack_name, required=True, metavar="NAME")
+    publish.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
+
+    trace = commands.add_parser("trace", help="traffic traces for the simulator")
+    trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="COMMAND")
+    export = trace_commands.add_parser(
+        "export",
+        help="write a deployed target's traffic as a trace",
+        description="Read a deployed target's per-minute invocations (and, for a Bedrock model, its input and "
+        "output tokens) from CloudWatch, and write them as the canonical rate series "
+        "timestamp,rate_rps[,input_tokens,output_tokens], tokens as means per request.",
+    )
+    export.add_argument("--target", required=True, metavar="NAME", help="a target of the policy document")
+    export.add_argument("--policies", type=Path, metavar="FILE", help="default: config/policies.example.yaml")
+    export.add_argument("--start", type=_aware_time, required=True, metavar="ISO8601")
+    export.add_argument("--end", type=_aware_time, required=True, metavar="ISO8601")
+    export.add_argument("--output", type=Path, required=True, metavar="FILE")
+    export.add_argument("--region", metavar="REGION", help="AWS region (default: the AWS configuration's)")
+
+    sim = commands.add_parser(
+        "simulate",
+        help="replay a traffic trace against the controller and other scaling policies, locally",
+        description="Replay a trace against one SageMaker variant target of the policies: the controller's own\n"
+        "code, and the policies it is compared with, on a simulated endpoint and CloudWatch. Prints, per\n"
+        "policy, requests served within the latency SLO, throttled and failed, latency percentiles,\n"
+        "capacity-hours, cost, actions, and how long overloads waited for added capacity.",
+        epilog=SIMULATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sim.add_argument("--trace", type=Path, required=True, metavar="FILE", help="the trace to replay (below)")
+    sim.add_argument("--model", metavar="NAME", help="the model to replay from a ServeGen trace")
+    sim.add_argument(
+        "--target",
+        metavar="NAME",
+        help="a sagemaker_variant target of the policies, by name or target id (default: the first one)",
+    )
+    sim.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="controller, target-tracking, target-tracking-concurrency, static, oracle or all (default: "
+        "all); repeatable",
+    )
+    sim.add_argument(
+        "--policies",
+        type=Path,
+        metavar="FILE",
+        help="policy document (default: config/policies.example.yaml in the current directory)",
+    )
+    sim.add_argument(
+        "--rate-scale", type=_positive_number, metavar="X", help="replay X times the trace's load"
+    )
+    sim.add_argument(
+        "--time-scale",
+        type=_positive_number,
+        metavar="X",
+        help="spread the same requests over X times the time",
+    )
+    sim.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of Poisson arrivals and rate scaling (default: 0)",
+    )
+    sim.add_argument(
+        "--step",
+        type=_step_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="simulation step; divides a minute (default: 10)",
+    )
+    sim.add_argument(
+        "--endpoint-param",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a field of the endpoint model (below); repeatable",
+    )
+    sim.add_argument(
+        "--json", action="store_true", help="print one JSON object, a key per policy, and nothing else"
+    )
+    sim.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="also draw demand, capacity, actions and p95 latency, a panel per policy (needs matplotlib)",
+    )
+    sim.add_argument(
+        "--sweep",
+        type=_sweep_spec,
+        metavar="FIELD=V1,V2,...",
+        help="replay the controller once per value of a field of the target's policy (below)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 done, 1 invalid policies, 2 bad input, 3 AWS error)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version and usage errors
+        if exit_.code is None or isinstance(exit_.code, int):
+            return exit_.code or EXIT_OK
+        return EXIT_BAD_INPUT
+    try:
+        match args.command:
+            case "validate-config":
+                return validate_config(args.file)
+            case "plan":
+                return plan(args.event, args.policies, args.state, args.now, args.stack)
+            case "schema":
+                return write_schema(args.output)
+            case "publish-config":
+                return publish_config(args.file, args.stack, args.region)
+            case "trace":
+                return trace_export(
+                    args.target, args.policies, args.start, args.end, args.output, args.region
+                )
+            case "simulate":
+                from genai_autoscaler_tools.cli.simulate import SimulateOptions, simulate
+
+                return simulate(
+                    SimulateOptions(
+                        trace=args.trace,
+                        servegen_model=args.model,
+                        target=args.target,
+                        policies=tuple(args.policy),
+                        policies_file=args.policies,
+                        rate_scale=args.rate_scale,
+                        time_scale=args.time_scale,
+                        seed=args.seed,
+                        step_seconds=args.step,
+                        endpoint_params=tuple(args.endpoint_param),
+                        json_output=args.json,
+                        plot=args.plot,
+                        sweep=args.sweep,
+                    )
+                )
+    except CommandFailed as failure:
+        for line in failure.lines:
+            print(line, file=sys.stderr)
+        return failure.exit_code
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Compare scaling policies on one trace: each of POLICIES set up for the target and the trace, and replayed on the
+same arrivals."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from genai_autoscaler.domain.policy import SageMakerPolicy
+
+from genai_autoscaler_tools.sim.cloudwatch import CONCURRENCY, INVOCATIONS_PER_INSTANCE, busiest_moment
+from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
+from genai_autoscaler_tools.sim.policies import (
+    ControllerPolicy,
+    OraclePolicy,
+    StaticPolicy,
+    TargetTrackingPolicy,
+)
+from genai_autoscaler_tools.sim.replay import (
+    Floats,
+    PolicyResult,
+    ReplayConfig,
+    ScalingPolicy,
+    Sizing,
+    replay,
+    request_profile,
+)
+from genai_autoscaler_tools.sim.traces import Trace, arrivals_per_step, rate_per_step
+
+POLICIES = ("controller", "target-tracking", "target-tracking-concurrency", "static", "oracle")
+
+
+def build_policy(
+    name: str,
+    target: SageMakerPolicy,
+    sizing: Sizing,
+    rates: Floats,
+    model: EndpointModel,
+    config: ReplayConfig,
+) -> ScalingPolicy:
+    """One of POLICIES, set up for this target and trace (`rates`: requests/s per step)."""
+    limits = target.capacity
+    if name == "controller":
+        return ControllerPolicy(target)
+    if name == "target-tracking":
+        per_minute = sizing.max_rps_per_instance() * config.target_tracking_safety_factor * 60
+        return TargetTrackingPolicy(name, INVOCATIONS_PER_INSTANCE, per_minute, limits.min, limits.max)
+    if name == "target-tracking-concurrency":
+        # The same load test and safety factor, read on the metric tracked: its Maximum per 10 s at that share
+        # of the load.
+        rate = sizing.max_rps_per_instance()
+        in_flight = rate * float(sizing.profile.service_times(model, model.concurrency_per_instance).mean())
+        target_value = busiest_moment(in_flight * config.target_tracking_safety_factor)
+        return TargetTrackingPolicy(name, CONCURRENCY, target_value, limits.min, limits.max)
+    if name == "static":
+        peak = sizing.needed(float(rates.max())) if rates.size else 1
+        return StaticPolicy(min(limits.max, max(limits.min, peak, 1)))
+    if name == "oracle":
+        needed = np.asarray([sizing.needed(float(r)) for r in rates], dtype=np.int64)
+        keep = model.cold_start_s + model.termination_s  # a dip shorter than this costs more to scale in for
+        return OraclePolicy(np.clip(needed, max(1, limits.min), limits.max), config.step_seconds, keep)
+    raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")
+
+
+def compare(
+    trace: Trace,
+    target: SageMakerPolicy,
+    model: EndpointModel,
+    policies: Sequence[str],
+    config: ReplayConfig,
+    tokens: RequestProfile | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> dict[str, PolicyResult]:
+    """Replay the same arrivals (one draw, from `config.seed`) against each policy."""
+    counts, _ = arrivals_per_step(trace, config.step_seconds, config.seed)
+    rates = rate_per_step(trace, config.step_seconds)
+    profile = request_profile(trace, tokens)
+    sizing = Sizing(model, profile, config)
+    # Every policy starts warm with what the first cold start's worth of demand needs, within the target's
+    # limits: the endpoint was serving before the trace begins.
+    window = max(1, math.ceil((model.cold_start_s + 60) / config.step_seconds))
+    first = float(rates[:window].max()) if rates.size else 0.0
+    initial = min(target.capacity.max, max(target.capacity.min, sizing.needed(first), 1))
+    results = {}
+    for name in policies:
+        if progress is not None:
+            progress(name, 0.0)
+        policy = build_policy(name, target, sizing, rates, model, config)
+        report = (lambda share, n=name: progress(n, share)) if progress else None
+        results[name] = replay(counts, rates, model, profile, policy, config, initial, report)
+    return results
