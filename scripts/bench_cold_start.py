@@ -11,7 +11,7 @@ A. Cold start. Each sample is a fresh Python process that imports a handler the 
    The floor rows (informational) add to the baseline what no handler can avoid: pydantic's model machinery
    and the same first client; a handler's "x floor" is what its own code costs on top.
 B. Warm decision time, in process: `decide(...)` over a mix of triggers built from the llm-prod target of
-   config/policies.example.yaml, and the whole `route_alarm(...)` on events/alarm_latency_alarm.json with
+   config/policies.example.yaml, and the whole `dispatch_alarm(...)` on events/alarm_latency_alarm.json with
    in-memory ports. Goal: decide() p50 under 2 ms.
 """
 
@@ -262,7 +262,7 @@ class Timing:
 def measure_decisions(iterations: int, warmup: int) -> tuple[list[Timing], dict[str, str]]:
     sys.path.insert(0, str(LAYER))
     import yaml
-    from genai_autoscaler.app.routing import route_alarm
+    from genai_autoscaler.app.dispatch import dispatch_alarm
     from genai_autoscaler.app.settings import ControllerSettings
     from genai_autoscaler.domain.alarm_event import AlarmState, AlarmStateChangeEvent, reading_from_state
     from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigger, decide
@@ -367,7 +367,7 @@ def measure_decisions(iterations: int, warmup: int) -> tuple[list[Timing], dict[
             clock=lambda: now,
         )
         started = clock()
-        outcome = route_alarm(alarm_event, ctl, now)
+        outcome = dispatch_alarm(alarm_event, ctl, now)
         elapsed = clock() - started
         started = clock()
         AlarmStateChangeEvent.model_validate_json(raw_event)
@@ -376,7 +376,7 @@ def measure_decisions(iterations: int, warmup: int) -> tuple[list[Timing], dict[
             routed.append(elapsed)
             parsed.append(parse_elapsed)
     plan_action = outcome.plan.action.value if outcome.plan else "none"
-    paths["route_alarm(alarm_latency_alarm.json)"] = f"{outcome.dispatch.value} ({plan_action})"
+    paths["dispatch_alarm(alarm_latency_alarm.json)"] = f"{outcome.dispatch.value} ({plan_action})"
 
     timings = [
         Timing("decide(): the mix", mixed, "each call timed; triggers in turn"),
@@ -384,8 +384,8 @@ def measure_decisions(iterations: int, warmup: int) -> tuple[list[Timing], dict[
             Timing(label, samples, part_of_mix=True)
             for (label, *_), samples in zip(cases, per_case, strict=True)
         ),
-        Timing("route_alarm(): latency ALARM event", routed, "memory ports, fresh per iteration"),
-        Timing("event parse (model_validate_json)", parsed, "not in route_alarm; for reference"),
+        Timing("dispatch_alarm(): latency ALARM event", routed, "memory ports, fresh per iteration"),
+        Timing("event parse (model_validate_json)", parsed, "not in dispatch_alarm; for reference"),
     ]
     return timings, paths
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from genai_autoscaler.app.controller import Controller
-from genai_autoscaler.app.routing import Dispatch, route_alarm
+from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmStateChangeEvent
 from genai_autoscaler.errors import InvalidEvent, problems_text, validation_problems
@@ -57,7 +57,7 @@ def handler(
     @idempotent_function(data_keyword_argument="event", persistence_store=store, config=config)  # type: ignore[untyped-decorator]
     def route_once(event: dict[str, Any]) -> dict[str, Any]:
         # EventBridge may deliver an event twice: the second delivery returns the first one's outcome.
-        return route_alarm(alarm, controller, controller.now()).model_dump(mode="json")
+        return dispatch_alarm(alarm, controller, controller.now()).model_dump(mode="json")
 
     outcome: dict[str, Any] = route_once(event=event)
     plan = outcome.get("plan") or {}

@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from genai_autoscaler.app.controller import Controller
-from genai_autoscaler.app.routing import Dispatch, evaluate_targets
+from genai_autoscaler.app.dispatch import Dispatch, evaluate_targets
 from genai_autoscaler.aws.lambda_entry import deployed_controller
 
 logger = Logger()

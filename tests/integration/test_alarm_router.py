@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from genai_autoscaler.app.routing import Dispatch
+from genai_autoscaler.app.dispatch import Dispatch
 from genai_autoscaler_local.harness import REGION
 
 from tests.integration.conftest import (

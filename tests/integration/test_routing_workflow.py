@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
-from genai_autoscaler.app.routing import ScaleRequest
+from genai_autoscaler.app.dispatch import ScaleRequest
 from genai_autoscaler.aws.ssm_routes import SsmRouteRegistry
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.bedrock import BedrockDemand, RouteKind

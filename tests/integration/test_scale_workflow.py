@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
-from genai_autoscaler.app.routing import Dispatch, dispatch
+from genai_autoscaler.app.dispatch import Dispatch, dispatch
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.decision import AlarmTransition, decide
 from genai_autoscaler.domain.plan import Action

@@ -11,7 +11,7 @@ import boto3
 import pytest
 import yaml
 from genai_autoscaler import __version__
-from genai_autoscaler.app.routing import ScaleRequest
+from genai_autoscaler.app.dispatch import ScaleRequest
 from genai_autoscaler_tools.cli import inputs
 from genai_autoscaler_tools.cli.commands import schema_text
 from genai_autoscaler_tools.cli.main import main

@@ -15,9 +15,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from genai_autoscaler.app.dispatch import Dispatch, bedrock_demand, dispatch_alarm, evaluate_targets
 from genai_autoscaler.app.quotas import model_units_available, tokens_per_minute_quota
 from genai_autoscaler.app.reconciler import reconcile
-from genai_autoscaler.app.routing import Dispatch, bedrock_demand, evaluate_targets, route_alarm
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
 from genai_autoscaler.aws.service_quotas import ServiceQuotasSource
@@ -311,7 +311,7 @@ def test_the_router_recognises_a_token_quota_alarm_made_from_service_quotas() ->
     ctl = controller(doc, quotas)
 
     # When its token-quota alarm fires at 1,700,000 tokens a minute
-    outcome = route_alarm(token_quota_event(ctl, 1_700_000), ctl, NOW)
+    outcome = dispatch_alarm(token_quota_event(ctl, 1_700_000), ctl, NOW)
 
     # Then it is the controller's signal, and the ladder is climbed
     assert outcome.plan is not None, outcome.note
@@ -360,7 +360,7 @@ def test_a_quota_not_read_never_stops_the_router_and_the_outcome_says_so(quotas:
     ctl = controller(
         document(tokens_per_minute_quota_code=TPM_CODE, cross_region_profile=f"us.{MODEL}"), quotas
     )
-    outcome = route_alarm(token_quota_event(ctl, 350_000), ctl, NOW)
+    outcome = dispatch_alarm(token_quota_event(ctl, 350_000), ctl, NOW)
     assert outcome.plan is not None
     assert outcome.plan.action is Action.SHIFT_TO_PROFILE
     assert outcome.note is not None
@@ -425,7 +425,7 @@ def test_the_accounts_model_units_left_cap_the_purchase(bedrock: FakeBedrock) ->
     ctl = units_quota_controller(bedrock, granted=4, held_by_others=1)
 
     # When the model throttles on its profile, needing 5 units
-    outcome = route_alarm(throttling(ctl), ctl, NOW)
+    outcome = dispatch_alarm(throttling(ctl), ctl, NOW)
 
     # Then 3 are bought: what the account has left
     assert outcome.plan is not None
@@ -438,7 +438,7 @@ def test_the_accounts_model_units_left_cap_the_purchase(bedrock: FakeBedrock) ->
 
 def test_no_units_left_means_none_are_bought(bedrock: FakeBedrock) -> None:
     ctl = units_quota_controller(bedrock, granted=2, held_by_others=2)
-    outcome = route_alarm(throttling(ctl), ctl, NOW)
+    outcome = dispatch_alarm(throttling(ctl), ctl, NOW)
     assert outcome.plan is not None
     assert outcome.plan.action is Action.NOTIFY_ONLY
     assert "0 model units (limited by the account's available model units)" in outcome.plan.reason
@@ -468,7 +468,7 @@ def test_model_units_not_known_fall_back_and_say_so(
     )
     provisioned = BedrockProvisionedThroughputs(bedrock) if with_throughputs else None
     ctl = controller(doc, quotas, provisioned=provisioned)
-    outcome = route_alarm(throttling(ctl), ctl, NOW)
+    outcome = dispatch_alarm(throttling(ctl), ctl, NOW)
     assert outcome.plan is not None
     assert (outcome.plan.action, outcome.plan.model_units) == (Action.SHIFT_TO_PROVISIONED, units)
     assert outcome.note is not None

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from genai_autoscaler.app.controller import StaticController
-from genai_autoscaler.app.routing import ScaleRequest, execution_name
+from genai_autoscaler.app.dispatch import ScaleRequest, execution_name
 from genai_autoscaler.app.routing_workflow import STEPS, purchase_identity, run_routing_step
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from genai_autoscaler.app.routing import ScaleRequest
+from genai_autoscaler.app.dispatch import ScaleRequest
 from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import TargetPolicy

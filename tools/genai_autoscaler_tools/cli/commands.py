@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from genai_autoscaler.app.routing import RoutingOutcome, route_alarm
+from genai_autoscaler.app.dispatch import DispatchOutcome, dispatch_alarm
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import (
@@ -72,7 +72,7 @@ def validate_config(path: Path) -> int:
 
 
 def decision_report(
-    outcome: RoutingOutcome, notifier: RecordingNotifier, workflows: RecordingWorkflows
+    outcome: DispatchOutcome, notifier: RecordingNotifier, workflows: RecordingWorkflows
 ) -> dict[str, Any]:
     """The outcome as one JSON object: every Plan field (null without a plan), dispatch, workflow, notification."""
     if outcome.plan is not None:
@@ -123,7 +123,7 @@ def plan(
     assert isinstance(ctl.metrics, MemoryMetrics)
     ctl.metrics.peaks.update(state.metric_peaks())
     try:
-        outcome = route_alarm(event, ctl, now)
+        outcome = dispatch_alarm(event, ctl, now)
     except PolicyError as exc:
         # A variant picked up by its management tag gets the default policy; its names must still be valid.
         raise CommandFailed(

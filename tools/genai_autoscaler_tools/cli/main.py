@@ -9,7 +9,7 @@
         [--model NAME] [--rate-scale X] [--time-scale X] [--seed N] [--step SECONDS]
         [--endpoint-param KEY=VALUE ...] [--plot FILE.png] [--sweep FIELD=V1,V2,...]
 
-`plan` runs the alarm router (`route_alarm`) on the in-memory ports of `app/memory.py`: the same decision and
+`plan` runs the alarm router (`dispatch_alarm`) on the in-memory ports of `app/memory.py`: the same decision and
 dispatch code as the Lambda, without calling AWS. What AWS would report and what the controller remembers
 come from the state file given with `--state`:
 

@@ -1,7 +1,7 @@
 """The scaling policies a replay compares: GenAI Autoscaler's controller, target tracking, static, the oracle.
 
 `ControllerPolicy` runs the controller's own code: the same alarms the reconciler creates (`alarm_specs`), the
-same routing (`route_alarm` for each alarm event, `evaluate_targets` every minute), the same workflow steps
+same routing (`dispatch_alarm` for each alarm event, `evaluate_targets` every minute), the same workflow steps
 (`run_step`, in the order of statemachines/scale.asl.json), on in-memory ports whose SageMaker and CloudWatch
 are the simulated ones. Nothing of the decision is re-implemented here.
 
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from genai_autoscaler.app.controller import StaticController
+from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm, evaluate_targets
 from genai_autoscaler.app.ports import CapacityActuator, MetricReader, WarmUpInvoker, WorkflowStarter
-from genai_autoscaler.app.routing import Dispatch, evaluate_targets, route_alarm
 from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import (
@@ -194,7 +194,7 @@ class ControllerPolicy(ScalingPolicy):
         self.replay.at(now, lambda: self._route(event))
 
     def _route(self, event: AlarmStateChangeEvent) -> None:
-        route_alarm(event, self.ctl, self.ctl.now())
+        dispatch_alarm(event, self.ctl, self.ctl.now())
 
     def _evaluate(self) -> None:
         for outcome in evaluate_targets(self.ctl, self.ctl.now()):

@@ -24,7 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.ports import ProvisionedThroughputs, RouteRegistry
-from genai_autoscaler.app.routing import ExecutionState
+from genai_autoscaler.app.workflow_state import ExecutionState
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind, bought
 from genai_autoscaler.domain.plan import Action

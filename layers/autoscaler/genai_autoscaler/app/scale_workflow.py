@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genai_autoscaler.app.controller import Controller
-from genai_autoscaler.app.routing import ExecutionState, ScaleRequest
+from genai_autoscaler.app.workflow_state import ExecutionState, ScaleRequest
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.decision import plan_requested_scale
 from genai_autoscaler.domain.plan import Action, Actuation, Plan

@@ -1,6 +1,7 @@
-"""From a signal to an outcome: identify the target, decide, then start the workflow, notify, or remember.
+"""Alarm dispatch, from a signal to an outcome: identify the target, decide, then start a workflow, notify, or
+remember. (Moving a Bedrock model's callers is the routing workflow's, `app.routing_workflow`.)
 
-Two entry points share one dispatch: `route_alarm` (an alarm's state-change event) and `evaluate_targets`
+Two entry points share one dispatch: `dispatch_alarm` (an alarm's state-change event) and `evaluate_targets`
 (the periodic evaluation of every managed target).
 """
 
@@ -11,12 +12,13 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Self
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.quotas import BedrockQuotas, bedrock_quotas
+from genai_autoscaler.app.workflow_state import ScaleRequest
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.alarm_event import (
     AlarmSnapshot,
@@ -53,9 +55,6 @@ from genai_autoscaler.domain.signals import (
 )
 from genai_autoscaler.domain.state import ActionRecord, remember_decision
 from genai_autoscaler.domain.targets import TargetKind
-from genai_autoscaler.errors import CaughtError, InvalidEvent, problems_text, validation_problems
-
-_TARGET_POLICY: TypeAdapter[TargetPolicy] = TypeAdapter(TargetPolicy)
 
 
 class Dispatch(StrEnum):
@@ -66,7 +65,7 @@ class Dispatch(StrEnum):
     FAILED = "failed"  # an evaluation that could not be made (the others go on)
 
 
-class RoutingOutcome(BaseModel):
+class DispatchOutcome(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     plan: Plan | None
@@ -75,47 +74,8 @@ class RoutingOutcome(BaseModel):
     note: str | None = None
 
 
-class ScaleRequest(BaseModel):
-    """The scale workflow's input: the plan and the target's policy as decided, so the run is self-contained."""
-
-    model_config = ConfigDict(frozen=True)
-
-    plan: Plan
-    policy: dict[str, Any]
-
-    @property
-    def target_policy(self) -> TargetPolicy:
-        return _TARGET_POLICY.validate_python(self.policy)
-
-
-class ExecutionState(BaseModel):
-    """What every workflow's state document holds (the ASL's Prepare state builds it): the request, the
-    execution's name, and the error a Catch put under `$.error`. Each workflow adds what its steps return."""
-
-    model_config = ConfigDict(frozen=True)
-
-    WORKFLOW: ClassVar[str]  # named in the error for an invalid document
-
-    request: ScaleRequest
-    execution: str
-    error: CaughtError | None = None
-
-    @classmethod
-    def parse(cls, document: Any) -> Self:
-        try:
-            return cls.model_validate(document)
-        except ValidationError as exc:
-            raise InvalidEvent(
-                f"{cls.WORKFLOW} workflow input is invalid: {problems_text(validation_problems(exc))}"
-            ) from None
-
-    @property
-    def plan(self) -> Plan:
-        return self.request.plan
-
-
-def _not_ours(note: str) -> RoutingOutcome:
-    return RoutingOutcome(plan=None, dispatch=Dispatch.NOTHING, note=note)
+def _not_ours(note: str) -> DispatchOutcome:
+    return DispatchOutcome(plan=None, dispatch=Dispatch.NOTHING, note=note)
 
 
 def _spec_for(
@@ -133,7 +93,7 @@ def _token_quota(quotas: BedrockQuotas | None) -> QuotaFigure | None:
     return quotas.tokens_per_minute.figure if quotas is not None else None
 
 
-def _noted(outcome: RoutingOutcome, quotas: BedrockQuotas | None) -> RoutingOutcome:
+def _noted(outcome: DispatchOutcome, quotas: BedrockQuotas | None) -> DispatchOutcome:
     """The outcome, with what went wrong reading the model's quotas (the policy's figures stood in)."""
     if quotas is None or not quotas.notes:
         return outcome
@@ -160,7 +120,7 @@ def _policy_for(
         return None  # not a name SageMaker would give an endpoint: no target of ours
 
 
-def route_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> RoutingOutcome:
+def dispatch_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> DispatchOutcome:
     """Handle one alarm state change. Alarms that are not this controller's business end in Dispatch.NOTHING."""
     tags = event.detail.alarm_tags
     managed_by = tags.get(TAG_MANAGED_BY)
@@ -190,7 +150,7 @@ def route_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) ->
     return _transition(event, ctl, now, policy, spec, _quotas_of(ctl, policy))
 
 
-def _route_math_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> RoutingOutcome:
+def _route_math_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> DispatchOutcome:
     """A metric-math alarm is the controller's only when its (propagated) tags say it is: there is no single
     metric to recognise it by."""
     tags = event.detail.alarm_tags
@@ -221,7 +181,7 @@ def _transition(
     policy: TargetPolicy,
     spec: AlarmSpec,
     quotas: BedrockQuotas | None = None,
-) -> RoutingOutcome:
+) -> DispatchOutcome:
 
     state = event.detail.state
     reading = reading_from_state(spec.signal, state.value, state.timestamp, state.reason_data, spec.unit)
@@ -247,7 +207,7 @@ def readings_for(
     return readings
 
 
-def evaluate_targets(ctl: Controller, now: datetime) -> list[RoutingOutcome]:
+def evaluate_targets(ctl: Controller, now: datetime) -> list[DispatchOutcome]:
     """Evaluate every managed target from one listing of the controller's alarms."""
     snapshot = ctl.alarms.snapshot()
     raw = ctl.policies.load()
@@ -269,13 +229,13 @@ def evaluate_targets(ctl: Controller, now: datetime) -> list[RoutingOutcome]:
             # One target's trouble (throttling, a refused call, a network error, a bad state item) must not
             # stop the evaluation of the others; the handler logs and counts it.
             note = f"{policy.name}: {type(exc).__name__}: {exc}"
-            outcomes.append(RoutingOutcome(plan=None, dispatch=Dispatch.FAILED, note=note))
+            outcomes.append(DispatchOutcome(plan=None, dispatch=Dispatch.FAILED, note=note))
     return outcomes
 
 
 def _evaluate(
     ctl: Controller, policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
-) -> RoutingOutcome:
+) -> DispatchOutcome:
     state = ctl.state.load(policy.target_id)
     if isinstance(policy, BedrockModelPolicy):
         quotas = bedrock_quotas(ctl, policy)
@@ -353,7 +313,7 @@ def _decide_and_dispatch(
     now: datetime,
     cause: str,
     quotas: BedrockQuotas | None = None,
-) -> RoutingOutcome:
+) -> DispatchOutcome:
     observed = (
         bedrock_demand(ctl, policy, now, quotas)
         if isinstance(policy, BedrockModelPolicy)
@@ -364,14 +324,14 @@ def _decide_and_dispatch(
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
 
-def dispatch(ctl: Controller, plan: Plan, policy: TargetPolicy, cause: str) -> RoutingOutcome:
+def dispatch(ctl: Controller, plan: Plan, policy: TargetPolicy, cause: str) -> DispatchOutcome:
     """Carry out a plan's consequences: a workflow, a notification, or only state to remember."""
     if plan.workflow is not None:
         request = ScaleRequest(plan=plan, policy=policy.model_dump(mode="json"))
         arn = ctl.workflows.start(
             execution_name(plan.target_id, plan.action, cause), request.model_dump(mode="json"), plan.workflow
         )
-        return RoutingOutcome(plan=plan, dispatch=Dispatch.WORKFLOW, execution_arn=arn)
+        return DispatchOutcome(plan=plan, dispatch=Dispatch.WORKFLOW, execution_arn=arn)
 
     remembers = plan.adopt_capacity is not None or plan.insufficient_data_since is not None
     if plan.notifies:
@@ -392,5 +352,7 @@ def dispatch(ctl: Controller, plan: Plan, policy: TargetPolicy, cause: str) -> R
             lambda state: remember_decision(state, plan),
             record,
         )
-        return RoutingOutcome(plan=plan, dispatch=Dispatch.NOTIFIED if plan.notifies else Dispatch.REMEMBERED)
-    return RoutingOutcome(plan=plan, dispatch=Dispatch.NOTHING)
+        return DispatchOutcome(
+            plan=plan, dispatch=Dispatch.NOTIFIED if plan.notifies else Dispatch.REMEMBERED
+        )
+    return DispatchOutcome(plan=plan, dispatch=Dispatch.NOTHING)

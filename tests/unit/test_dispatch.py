@@ -1,4 +1,4 @@
-"""Routing on in-memory ports: the same use cases the Lambdas run, without AWS."""
+"""Alarm dispatch on in-memory ports: the same use cases the Lambdas run, without AWS."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from genai_autoscaler.app.routing import Dispatch, ScaleRequest, evaluate_targets, route_alarm
+from genai_autoscaler.app.dispatch import Dispatch, ScaleRequest, dispatch_alarm, evaluate_targets
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, AlarmStateChangeEvent
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
@@ -44,7 +44,7 @@ def controller(document: dict[str, Any] | None = None, **observed_by_id: Observe
 
 def test_a_latency_alarm_starts_one_self_contained_workflow() -> None:
     ctl = controller()
-    outcome = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
+    outcome = dispatch_alarm(event("alarm_latency_alarm"), ctl, NOW)
     assert outcome.dispatch is Dispatch.WORKFLOW
     workflows: RecordingWorkflows = ctl.workflows  # type: ignore[assignment]
     (request,) = workflows.started.values()
@@ -55,15 +55,15 @@ def test_a_latency_alarm_starts_one_self_contained_workflow() -> None:
 
 def test_the_same_event_twice_starts_the_workflow_once() -> None:
     ctl = controller()
-    first = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
-    second = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
+    first = dispatch_alarm(event("alarm_latency_alarm"), ctl, NOW)
+    second = dispatch_alarm(event("alarm_latency_alarm"), ctl, NOW)
     assert first.execution_arn == second.execution_arn
     assert len(ctl.workflows.started) == 1  # type: ignore[attr-defined]
 
 
 def test_alarms_of_another_stack_are_not_its_business() -> None:
     tags = {"genai-autoscaler:managed-by": "other-stack"}
-    outcome = route_alarm(event("alarm_latency_alarm", alarmTags=tags), controller(), NOW)
+    outcome = dispatch_alarm(event("alarm_latency_alarm", alarmTags=tags), controller(), NOW)
     assert (outcome.plan, outcome.dispatch) == (None, Dispatch.NOTHING)
     assert "other-stack" in (outcome.note or "")
 
@@ -73,7 +73,7 @@ def test_tags_that_contradict_the_metric_are_not_trusted() -> None:
         "genai-autoscaler:managed-by": "genai-autoscaler",
         "genai-autoscaler:target": "variant/other/AllTraffic",
     }
-    outcome = route_alarm(event("alarm_latency_alarm", alarmTags=tags), controller(), NOW)
+    outcome = dispatch_alarm(event("alarm_latency_alarm", alarmTags=tags), controller(), NOW)
     assert outcome.plan is None
 
 
@@ -87,7 +87,7 @@ def test_a_tagged_endpoint_not_in_the_document_gets_the_default_policy() -> None
     raw["detail"]["alarmTags"]["genai-autoscaler:target"] = "variant/tagged-ep/AllTraffic"
     # When it fires (9,100 ms against the 4,000 ms threshold the alarm evaluated)
     ctl = memory_controller({}, {"variant/tagged-ep/AllTraffic": observed(1)}, settings=SETTINGS)
-    outcome = route_alarm(AlarmStateChangeEvent.model_validate(raw), ctl, NOW)
+    outcome = dispatch_alarm(AlarmStateChangeEvent.model_validate(raw), ctl, NOW)
     # Then it is scaled with the default policy: in proportion (x2.3), within the default step limit of 2
     assert outcome.plan is not None
     assert outcome.plan.action is Action.SCALE_OUT
@@ -97,7 +97,7 @@ def test_a_tagged_endpoint_not_in_the_document_gets_the_default_policy() -> None
 def test_advisory_reports_at_the_pace_of_real_actions() -> None:
     document = {**EXAMPLE, "defaults": {**EXAMPLE["defaults"], "advisory": True}}
     ctl = controller(document)
-    first = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
+    first = dispatch_alarm(event("alarm_latency_alarm"), ctl, NOW)
     assert first.dispatch is Dispatch.NOTIFIED
     assert first.plan is not None
     assert first.plan.advisory
@@ -105,7 +105,7 @@ def test_advisory_reports_at_the_pace_of_real_actions() -> None:
     assert notifier.published[0][0].startswith("GenAI Autoscaler [advisory]")
     assert not ctl.workflows.started  # type: ignore[attr-defined]
     # The advisory "scale-out" started the cooldown: a repeat within it stays quiet
-    again = route_alarm(event("alarm_concurrency_alarm"), ctl, NOW + timedelta(seconds=60))
+    again = dispatch_alarm(event("alarm_concurrency_alarm"), ctl, NOW + timedelta(seconds=60))
     assert again.plan is not None
     assert "cooldown" in again.plan.reason
     assert len(notifier.published) == 1
@@ -115,10 +115,10 @@ def test_a_manual_change_is_reported_once_and_then_left_alone() -> None:
     ctl = controller()
     state: MemoryState = ctl.state  # type: ignore[assignment]
     state.states[LLM] = TargetState(target_id=LLM, last_known_capacity=3)
-    reported = route_alarm(event("alarm_latency_alarm"), ctl, NOW)
+    reported = dispatch_alarm(event("alarm_latency_alarm"), ctl, NOW)
     assert reported.dispatch is Dispatch.NOTIFIED
     assert ctl.state.load(LLM).last_known_capacity == 2
-    held = route_alarm(event("alarm_concurrency_alarm"), ctl, NOW + timedelta(minutes=5))
+    held = dispatch_alarm(event("alarm_concurrency_alarm"), ctl, NOW + timedelta(minutes=5))
     assert held.plan is not None
     assert held.plan.action is Action.IGNORE
     assert "left alone until" in held.plan.reason
@@ -224,7 +224,7 @@ def test_advisory_warm_ups_follow_the_warm_up_cooldown() -> None:
     ctl = controller(document, **{"variant/mme-prod/AllTraffic": observed(4)})
     notices = []
     for minute in range(3):
-        outcome = route_alarm(event("alarm_mme_loading_wait"), ctl, NOW + timedelta(minutes=minute))
+        outcome = dispatch_alarm(event("alarm_mme_loading_wait"), ctl, NOW + timedelta(minutes=minute))
         notices.append(outcome.dispatch)
     # Then it reports the warm-up once, then waits out the cooldown
     assert notices == [Dispatch.NOTIFIED, Dispatch.NOTHING, Dispatch.NOTHING]
@@ -253,7 +253,7 @@ def test_a_bedrock_throttle_alarm_sizes_provisioned_throughput_from_cloudwatch()
     }.items():
         ctl.metrics.peaks[(target_id, name)] = value
     # When its throttle alarm fires
-    outcome = route_alarm(event("alarm_bedrock_throttles"), ctl, NOW)
+    outcome = dispatch_alarm(event("alarm_bedrock_throttles"), ctl, NOW)
     # Then Provisioned Throughput is sized from demand, throttled requests included:
     # (380,000 + 37 x 380,000 / 250) / 100,000 = 4.36 -> 5 units, at $40 an hour each
     assert outcome.plan is not None
