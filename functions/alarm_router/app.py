@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
@@ -14,13 +15,13 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm
-from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.aws.lambda_entry import deployed_controller, logger, metrics
 from genai_autoscaler.domain.alarm_event import AlarmStateChangeEvent
 from genai_autoscaler.errors import InvalidEvent, problems_text, validation_problems
 from pydantic import ValidationError
 
-logger = Logger()
-metrics = Metrics()
+# EventBridge may deliver an event twice: the second delivery, within the hour, returns the first one's outcome.
+IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=3600)
 
 
 def parse_event(event: Any) -> AlarmStateChangeEvent:
@@ -31,6 +32,19 @@ def parse_event(event: Any) -> AlarmStateChangeEvent:
         raise InvalidEvent(f"not a CloudWatch Alarm State Change event: {problems}") from None
 
 
+@cache
+def dispatch_once(persistence: BasePersistenceLayer) -> Callable[..., dict[str, Any]]:
+    """`dispatch_alarm`, once per event id, remembered in `persistence` (made once per store)."""
+
+    @idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=IDEMPOTENCY)  # type: ignore[untyped-decorator]
+    def route_once(
+        event: dict[str, Any], alarm: AlarmStateChangeEvent, controller: Controller
+    ) -> dict[str, Any]:
+        return dispatch_alarm(alarm, controller, controller.now()).model_dump(mode="json")
+
+    return route_once  # type: ignore[no-any-return]
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(
@@ -39,27 +53,15 @@ def handler(
     controller: Controller | None = None,
     persistence: BasePersistenceLayer | None = None,
 ) -> dict[str, Any]:
-    settings = ControllerSettings.from_env()
     alarm = parse_event(event)
     logger.append_keys(alarm_name=alarm.detail.alarm_name, event_id=alarm.id, state=alarm.detail.state.value)
-    if controller is None:
-        from genai_autoscaler.aws.wiring import AwsController
-
-        controller = AwsController(settings)
+    controller = deployed_controller(controller)
     if persistence is None:
         from genai_autoscaler.aws.wiring import idempotency_store
 
-        persistence = idempotency_store(settings.idempotency_table_name)
-    config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=3600)
-    config.register_lambda_context(context)
-    store = persistence
-
-    @idempotent_function(data_keyword_argument="event", persistence_store=store, config=config)  # type: ignore[untyped-decorator]
-    def route_once(event: dict[str, Any]) -> dict[str, Any]:
-        # EventBridge may deliver an event twice: the second delivery returns the first one's outcome.
-        return dispatch_alarm(alarm, controller, controller.now()).model_dump(mode="json")
-
-    outcome: dict[str, Any] = route_once(event=event)
+        persistence = idempotency_store(controller.settings.idempotency_table_name)
+    IDEMPOTENCY.register_lambda_context(context)
+    outcome = dispatch_once(persistence)(event=event, alarm=alarm, controller=controller)
     plan = outcome.get("plan") or {}
     logger.info(
         "routed",

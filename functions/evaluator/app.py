@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.dispatch import Dispatch, evaluate_targets
-from genai_autoscaler.aws.lambda_entry import deployed_controller
-
-logger = Logger()
-metrics = Metrics()
+from genai_autoscaler.aws.lambda_entry import lambda_handler, logger, metrics
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def handler(
-    event: dict[str, Any], context: LambdaContext, controller: Controller | None = None
-) -> dict[str, Any]:
-    controller = deployed_controller(controller)
+@lambda_handler
+def handler(event: dict[str, Any], controller: Controller) -> dict[str, Any]:
     outcomes = evaluate_targets(controller, controller.now())
     acted = [o for o in outcomes if o.dispatch not in (Dispatch.NOTHING, Dispatch.FAILED)]
     failed = [o for o in outcomes if o.dispatch is Dispatch.FAILED]

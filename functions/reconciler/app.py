@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.reconciler import reconcile
-from genai_autoscaler.aws.lambda_entry import deployed_controller
-
-logger = Logger()
-metrics = Metrics()
+from genai_autoscaler.aws.lambda_entry import lambda_handler, logger, metrics
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def handler(
-    event: dict[str, Any], context: LambdaContext, controller: Controller | None = None
-) -> dict[str, Any]:
+@lambda_handler
+def handler(event: dict[str, Any], controller: Controller) -> dict[str, Any]:
     logger.append_keys(trigger=event.get("detail-type", "direct invocation"))
-    controller = deployed_controller(controller)
     # The team hears of an invalid document when it is published or deployed, not on every scheduled run.
     report = reconcile(controller, report_problems=event.get("source") in ("aws.ssm", "aws.cloudformation"))
     if report.problems:

@@ -1,9 +1,10 @@
 """The scaling policies a replay compares: GenAI Autoscaler's controller, target tracking, static, the oracle.
 
 `ControllerPolicy` runs the controller's own code: the same alarms the reconciler creates (`alarm_specs`), the
-same routing (`dispatch_alarm` for each alarm event, `evaluate_targets` every minute), the same workflow steps
-(`run_step`, in the order of statemachines/scale.asl.json), on in-memory ports whose SageMaker and CloudWatch
-are the simulated ones. Nothing of the decision is re-implemented here.
+same dispatch (`dispatch_alarm` for each alarm event, `evaluate_targets` every minute), the scale workflow as
+deployed (statemachines/scale.asl.json, run by `genai_autoscaler_tools.asl` on the same steps, `run_step`), on
+in-memory ports whose SageMaker and CloudWatch are the simulated ones. Nothing of the decision or the workflow
+is re-implemented here.
 
 `TargetTrackingPolicy` is Application Auto Scaling target tracking as AWS documents it; `StaticPolicy` keeps
 one count; `OraclePolicy` knows the future.
@@ -11,11 +12,11 @@ one count; `OraclePolicy` knows the future.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,9 +35,10 @@ from genai_autoscaler.domain.plan import Workflow
 from genai_autoscaler.domain.policy import SageMakerPolicy, SageMakerVariantPolicy
 from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery, alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity
-from genai_autoscaler.errors import ActuationRejected, AutoscalerError, LockHeld, StalePlan
+from genai_autoscaler.errors import ActuationRejected, AutoscalerError
 
 from genai_autoscaler_tools.alarm_events import state_change_event
+from genai_autoscaler_tools.asl import ExecutionResult, StateMachine
 from genai_autoscaler_tools.memory import (
     MemoryAlarms,
     MemoryEndpoints,
@@ -52,6 +54,10 @@ from genai_autoscaler_tools.sim.replay import Replay, ScalingPolicy
 Ints = npt.NDArray[np.int64]
 STACK = "sim"
 ALARM_ARN = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:"
+# The workflow as deployed: the simulator runs the file itself (the repository's, beside the tools).
+SCALE_WORKFLOW = Path(__file__).resolve().parents[3] / "statemachines" / "scale.asl.json"
+SCALE_STEPS = "scale-steps"
+NOTIFICATION_TOPIC = f"arn:aws:sns:us-east-1:000000000000:{STACK}"
 
 
 class SimulationError(RuntimeError):
@@ -164,6 +170,8 @@ class ControllerPolicy(ScalingPolicy):
                     listener=self._alarm_changed,
                 )
             )
+        self.scale_workflow = self._scale_workflow()
+        self.executions: list[ExecutionResult] = []
         replay.every(60.0, self._evaluate)
 
     def _alarm_changed(self, alarm: SimAlarm, previous: AlarmState, now: float) -> None:
@@ -204,50 +212,39 @@ class ControllerPolicy(ScalingPolicy):
                 raise SimulationError(f"the controller's evaluation failed: {outcome.note}")
 
     def execute(self, name: str, request: dict[str, Any]) -> Generator[float, None, None]:
-        """One execution of the scale workflow; yields the seconds until it continues (Wait states).
+        """One execution of the scale workflow, statemachines/scale.asl.json itself, run by the ASL interpreter
+        on simulated time; yields the seconds until it continues (Wait states, Retry intervals).
 
-        The steps and their Catch clauses are those of statemachines/scale.asl.json: LockHeld at AcquireLock
-        ends it (LockContended); StalePlan at Apply releases the lock (ReleaseSuperseded); a WarmUp error is
-        kept and RecordSuccess follows; any other error restores a safe state. Retries are not modelled: the
-        simulated AWS never fails transiently. Any error that is not the controller's stops the replay.
+        Its Task states call the steps the ScaleSteps Lambda runs (`run_step`) and the controller's notifier.
+        A workflow that ends FAILED through its own Fail states (a restored safe state) is an outcome of the
+        replay; an error that is not the controller's, or ASL the interpreter cannot follow, stops the replay.
         """
+        result = yield from self.scale_workflow.run(request, name)
+        self.executions.append(result)
+        if result.error == "States.Runtime":
+            raise SimulationError(f"the scale workflow {name} could not run: {result.cause}")
+
+    def _scale_workflow(self) -> StateMachine:
         ctl = self.ctl
-        document: dict[str, Any] = {"request": request, "execution": name}
 
-        def step(name: str) -> None:
-            nonlocal document
-            document = run_step(ctl, name, document, ctl.now())
+        def publish(parameters: dict[str, Any], token: str) -> dict[str, str]:
+            ctl.notifier.publish(parameters["Subject"], parameters["Message"])
+            return {"MessageId": token}
 
-        def caught(exc: AutoscalerError) -> dict[str, str]:
-            cause = json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__})
-            return {"Error": type(exc).__name__, "Cause": cause}
-
-        try:
-            try:
-                step("acquire_lock")
-            except LockHeld:
-                return  # LockContended: another execution is scaling the target
-            try:
-                step("apply")
-            except StalePlan as exc:
-                try:
-                    run_step(ctl, "release_superseded", {**document, "error": caught(exc)}, ctl.now())
-                    return  # Superseded
-                except AutoscalerError as failure:
-                    document["release_error"] = caught(failure)
-                    raise
-            while True:
-                step("check_capacity")
-                if document["capacity"]["ready"]:
-                    break
-                yield float(self.target.workflow.poll_interval_seconds)
-            try:
-                step("warm_up")
-            except AutoscalerError as exc:
-                document["warm_up_error"] = caught(exc)
-            step("record_success")
-        except AutoscalerError as exc:
-            run_step(ctl, "restore_safe_state", {**document, "error": caught(exc)}, ctl.now())
+        return StateMachine.from_file(
+            SCALE_WORKFLOW,
+            {
+                "ScaleStepsFunctionArn": SCALE_STEPS,
+                "NotificationTopicArn": f"arn:aws:sns:us-east-1:000000000000:{STACK}",
+            },
+            tasks={
+                SCALE_STEPS: lambda payload: run_step(ctl, payload["step"], payload["state"], ctl.now()),
+                "arn:aws:states:::sns:publish": publish,
+            },
+            # The controller's own errors are what the Catch clauses handle; anything else is a fault of the
+            # simulation and must not pass unseen.
+            catchable=(AutoscalerError,),
+        )
 
 
 # ------------------------------------------------------------------------------------------ target tracking

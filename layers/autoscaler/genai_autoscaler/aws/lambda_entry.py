@@ -1,18 +1,28 @@
-"""What the Lambda handlers share: the deployed controller (unless a test injects its own), and, for the
-functions behind a workflow's Task states, checking the Task's payload and running the step it names."""
+"""What every Lambda handler shares, written once: one Logger and one Metrics for the service (configured by the
+template's Globals: POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE), the entry decorator that applies
+them, the deployed controller (unless a test injects its own), and, for the functions behind a workflow's Task
+states, checking the Task's payload and running the step it names."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.errors import InvalidEvent
 
+logger = Logger()
+metrics = Metrics()
+
+Result = TypeVar("Result")
+UseCase = Callable[[dict[str, Any], Controller], Result]
+Handler = Callable[..., Result]
 StepRunner = Callable[[Controller, str, Any, datetime], Any]
 
 
@@ -26,10 +36,30 @@ def deployed_controller(injected: Controller | None = None) -> Controller:
     return AwsController(ControllerSettings.from_env())
 
 
-def run_task(event: Any, controller: Controller | None, run: StepRunner, logger: Logger) -> Any:
-    """Run the step a Task state's payload ({"step": ..., "state": {...}}) names."""
-    if not isinstance(event, dict) or "step" not in event or not isinstance(event.get("state"), dict):
-        raise InvalidEvent("a workflow step needs {'step': ..., 'state': {...}}")
-    logger.append_keys(step=event["step"], execution=event["state"].get("execution"))
-    ctl = deployed_controller(controller)
-    return run(ctl, event["step"], event["state"], ctl.now())
+def lambda_handler(use: UseCase[Result], *, with_metrics: bool = True) -> Handler[Result]:
+    """The Lambda handler `handler(event, context, controller=None)` of `use(event, controller)`: the context
+    logged with every line (the previous invocation's keys cleared), the metrics `use` adds flushed as EMF at
+    the end (`with_metrics`), and the deployed controller unless one is injected."""
+
+    @wraps(use)
+    def handler(
+        event: dict[str, Any], context: LambdaContext, controller: Controller | None = None
+    ) -> Result:
+        return use(event, deployed_controller(controller))
+
+    flushed = metrics.log_metrics(handler) if with_metrics else handler
+    return logger.inject_lambda_context(flushed, clear_state=True)
+
+
+def task_handler(run: StepRunner) -> Handler[Any]:
+    """The Lambda handler of a workflow's Task states: runs the step the payload ({"step": ..., "state": {...}})
+    names; raises InvalidEvent for another payload."""
+
+    def run_task(event: Any, controller: Controller) -> Any:
+        if not isinstance(event, dict) or "step" not in event or not isinstance(event.get("state"), dict):
+            raise InvalidEvent("a workflow step needs {'step': ..., 'state': {...}}")
+        logger.append_keys(step=event["step"], execution=event["state"].get("execution"))
+        return run(controller, event["step"], event["state"], controller.now())
+
+    run_task.__name__ = run_task.__qualname__ = run.__name__
+    return lambda_handler(run_task, with_metrics=False)  # a step emits no metric of its own
