@@ -150,8 +150,8 @@ class _Capacity:
         warms = policy.warm_up.enabled and bool(policy.warm_up.target_models)
         if lead.signal is Signal.MODEL_LOADING_WAIT and warms:
             tried = decision.state.last_warm_attempt_at
-            if time_left(tried, policy.scale_out.cooldown_seconds, decision.now) is not None:
-                assert tried is not None
+            cooling = time_left(tried, policy.scale_out.cooldown_seconds, decision.now)
+            if tried is not None and cooling is not None:
                 return decision.ignore(
                     f"{at_max}; its models were warmed {in_seconds(decision.now - tried)} ago.",
                     **figures(lead),
