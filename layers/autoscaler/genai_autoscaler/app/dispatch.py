@@ -32,14 +32,14 @@ from genai_autoscaler.domain.decision import (
     Evaluation,
     Trigger,
     decide,
-    wants_current_utilization,
+    utilization_window,
 )
+from genai_autoscaler.domain.families import by_family
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import (
     BedrockModelPolicy,
     PolicyDocument,
     PolicyError,
-    SageMakerPolicy,
     TargetPolicy,
 )
 from genai_autoscaler.domain.quotas import QuotaFigure
@@ -53,7 +53,7 @@ from genai_autoscaler.domain.signals import (
     bedrock_demand_queries,
     identify_metric,
 )
-from genai_autoscaler.domain.state import ActionRecord, remember_decision
+from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, remember_decision
 from genai_autoscaler.domain.targets import TargetKind
 
 
@@ -86,7 +86,18 @@ def _spec_for(
 
 def _quotas_of(ctl: Controller, policy: TargetPolicy) -> BedrockQuotas | None:
     """A Bedrock model's quotas, read once per event or evaluation; None for other targets."""
-    return bedrock_quotas(ctl, policy) if isinstance(policy, BedrockModelPolicy) else None
+    return by_family(policy, sagemaker=lambda _: None, bedrock=lambda model: bedrock_quotas(ctl, model))
+
+
+def _observe(
+    ctl: Controller, policy: TargetPolicy, now: datetime, quotas: BedrockQuotas | None
+) -> ObservedCapacity | BedrockDemand | None:
+    """What the decision is made on: a SageMaker target's capacity (None: not found), a Bedrock model's demand."""
+    return by_family(
+        policy,
+        sagemaker=ctl.capacity.observe,
+        bedrock=lambda model: bedrock_demand(ctl, model, now, quotas),
+    )
 
 
 def _token_quota(quotas: BedrockQuotas | None) -> QuotaFigure | None:
@@ -237,17 +248,14 @@ def _evaluate(
     ctl: Controller, policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
 ) -> DispatchOutcome:
     state = ctl.state.load(policy.target_id)
-    if isinstance(policy, BedrockModelPolicy):
-        quotas = bedrock_quotas(ctl, policy)
-        readings = tuple(readings_for(policy, snapshot, ctl, _token_quota(quotas)))
-        plan = decide(Evaluation(readings), policy, bedrock_demand(ctl, policy, now, quotas), state, now)
-        return _noted(dispatch(ctl, plan, policy, cause), quotas)
-    readings = tuple(readings_for(policy, snapshot, ctl))
-    observed = ctl.capacity.observe(policy)
-    if wants_current_utilization(policy, readings, state, now):
-        readings = _with_current_concurrency(ctl, policy, readings, now)
+    quotas = _quotas_of(ctl, policy)
+    readings = tuple(readings_for(policy, snapshot, ctl, _token_quota(quotas)))
+    observed = _observe(ctl, policy, now, quotas)
+    window = utilization_window(policy, readings, state, now)
+    if window is not None:
+        readings = _with_current_concurrency(ctl, policy, readings, window, now)
     plan = decide(Evaluation(readings), policy, observed, state, now)
-    return dispatch(ctl, plan, policy, cause)
+    return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
 
 DEMAND_WINDOW = timedelta(minutes=15)
@@ -285,13 +293,16 @@ def _figure_value(figure: QuotaFigure | None) -> int | None:
 
 
 def _with_current_concurrency(
-    ctl: Controller, policy: SageMakerPolicy, readings: tuple[SignalReading, ...], now: datetime
+    ctl: Controller,
+    policy: TargetPolicy,
+    readings: tuple[SignalReading, ...],
+    window: timedelta,
+    now: datetime,
 ) -> tuple[SignalReading, ...]:
-    """The readings, with concurrency at its peak over the stabilization window (None without datapoints)."""
+    """The readings, with concurrency at its peak over the last `window` (None without datapoints)."""
     spec = _spec_for(policy, Signal.CONCURRENCY)
     if spec is None:
         return readings
-    window = timedelta(seconds=policy.scale_in.stabilization_seconds)
     peak = ctl.metrics.peak(spec.query, now - window, now)
     return tuple(
         replace(r, value=peak, threshold=spec.threshold) if r.signal is Signal.CONCURRENCY else r
@@ -314,11 +325,7 @@ def _decide_and_dispatch(
     cause: str,
     quotas: BedrockQuotas | None = None,
 ) -> DispatchOutcome:
-    observed = (
-        bedrock_demand(ctl, policy, now, quotas)
-        if isinstance(policy, BedrockModelPolicy)
-        else ctl.capacity.observe(policy)
-    )
+    observed = _observe(ctl, policy, now, quotas)
     state = ctl.state.load(policy.target_id)
     plan = decide(trigger, policy, observed, state, now)
     return _noted(dispatch(ctl, plan, policy, cause), quotas)

@@ -1,5 +1,5 @@
 """Bedrock's response ladder: where a model's callers send their traffic, how Provisioned Throughput is sized,
-and when the traffic goes back to on-demand. Pure; `decision.decide` calls `decide_routing` for Bedrock targets.
+and when the traffic goes back to on-demand. Pure; `decision.bedrock_routing` puts its choices in Plans.
 
 A Bedrock on-demand model has no capacity to add. When it throttles or slows down, the traffic moves up the
 policy's ladder: to a cross-region inference profile (no spend, a larger quota), then to Provisioned Throughput

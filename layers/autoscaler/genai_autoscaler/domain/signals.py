@@ -11,10 +11,12 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from genai_autoscaler.domain.families import by_kind
 from genai_autoscaler.domain.policy import (
     AlarmEvaluation,
     BedrockModelPolicy,
     InferenceComponentPolicy,
+    SageMakerPolicy,
     SageMakerVariantPolicy,
     TargetPolicy,
 )
@@ -163,14 +165,6 @@ def _ms_to_us(milliseconds: float) -> float:
     return milliseconds * 1000.0
 
 
-def _sagemaker_dimensions(
-    target: SageMakerVariantPolicy | InferenceComponentPolicy,
-) -> tuple[tuple[str, str], ...]:
-    if isinstance(target, SageMakerVariantPolicy):
-        return (("EndpointName", target.endpoint_name), ("VariantName", target.variant_name))
-    return (("InferenceComponentName", target.inference_component_name),)
-
-
 def _spec(
     target: TargetPolicy,
     signal: Signal,
@@ -212,10 +206,63 @@ def alarm_specs(target: TargetPolicy, token_quota: QuotaFigure | None = None) ->
     `token_quota` is a Bedrock model's tokens-per-minute quota as the controller found it (Service Quotas, see
     app/quotas.py); without it, the policy's `tokens_per_minute_quota`. Other targets ignore it.
     """
-    if isinstance(target, BedrockModelPolicy):
-        return _bedrock_specs(target, token_quota or policy_token_quota(target))
+    return by_kind(
+        target,
+        variant=_variant_specs,
+        component=_component_specs,
+        bedrock=lambda model: _bedrock_specs(model, token_quota or policy_token_quota(model)),
+    )
+
+
+def _variant_specs(target: SageMakerVariantPolicy) -> list[AlarmSpec]:
+    dims = (("EndpointName", target.endpoint_name), ("VariantName", target.variant_name))
+    specs = _sagemaker_specs(target, dims, "ConcurrentRequestsPerModel", "instance")
     signals = target.signals
-    dims = _sagemaker_dimensions(target)
+    if target.multi_model and signals.model_loading_wait_ms:
+        specs.append(
+            _spec(
+                target,
+                Signal.MODEL_LOADING_WAIT,
+                "ModelLoadingWaitTime",
+                dims,
+                signals.latency_evaluation,
+                _ms_to_us(signals.model_loading_wait_ms),
+                "Microseconds",
+                "notBreaching",
+                f"p95 ModelLoadingWaitTime above {signals.model_loading_wait_ms:g} ms",
+                extended_statistic="p95",
+            )
+        )
+    return specs
+
+
+def _component_specs(target: InferenceComponentPolicy) -> list[AlarmSpec]:
+    dims = (("InferenceComponentName", target.inference_component_name),)
+    specs = _sagemaker_specs(target, dims, "ConcurrentRequestsPerCopy", "copy")
+    if target.scale_to_zero:
+        # One refused request is enough to wake a component that sits at zero.
+        specs.append(
+            _spec(
+                target,
+                Signal.NO_CAPACITY,
+                "NoCapacityInvocationFailures",
+                dims,
+                AlarmEvaluation(period_seconds=60, evaluation_periods=1, datapoints_to_alarm=1),
+                0,
+                "Count",
+                "notBreaching",
+                "requests refused for lack of copies",
+                statistic="Sum",
+            )
+        )
+    return specs
+
+
+def _sagemaker_specs(
+    target: SageMakerPolicy, dims: tuple[tuple[str, str], ...], concurrency_metric: str, unit: str
+) -> list[AlarmSpec]:
+    """The latency and concurrency alarms of a variant or a component (concurrency per `unit` of it)."""
+    signals = target.signals
     specs: list[AlarmSpec] = []
     if signals.latency_p95_ms is not None:
         # No requests means no latency datapoints, which is not a latency problem.
@@ -234,53 +281,20 @@ def alarm_specs(target: TargetPolicy, token_quota: QuotaFigure | None = None) ->
             )
         )
     if signals.concurrency_per_unit is not None:
-        per_copy = isinstance(target, InferenceComponentPolicy)
         # Concurrency is the utilisation signal that scale-in relies on: missing data must surface as
         # INSUFFICIENT_DATA (capacity held), not pass for idle.
         specs.append(
             _spec(
                 target,
                 Signal.CONCURRENCY,
-                "ConcurrentRequestsPerCopy" if per_copy else "ConcurrentRequestsPerModel",
+                concurrency_metric,
                 dims,
                 signals.concurrency_evaluation,
                 signals.concurrency_per_unit,
                 "Count",
                 "missing",
-                f"concurrent requests per {'copy' if per_copy else 'instance'} above "
-                f"{signals.concurrency_per_unit:g}",
+                f"concurrent requests per {unit} above {signals.concurrency_per_unit:g}",
                 statistic="Maximum",  # the concurrency metrics publish Minimum and Maximum only
-            )
-        )
-    if isinstance(target, SageMakerVariantPolicy) and target.multi_model and signals.model_loading_wait_ms:
-        specs.append(
-            _spec(
-                target,
-                Signal.MODEL_LOADING_WAIT,
-                "ModelLoadingWaitTime",
-                dims,
-                signals.latency_evaluation,
-                _ms_to_us(signals.model_loading_wait_ms),
-                "Microseconds",
-                "notBreaching",
-                f"p95 ModelLoadingWaitTime above {signals.model_loading_wait_ms:g} ms",
-                extended_statistic="p95",
-            )
-        )
-    if isinstance(target, InferenceComponentPolicy) and target.scale_to_zero:
-        # One refused request is enough to wake a component that sits at zero.
-        specs.append(
-            _spec(
-                target,
-                Signal.NO_CAPACITY,
-                "NoCapacityInvocationFailures",
-                dims,
-                AlarmEvaluation(period_seconds=60, evaluation_periods=1, datapoints_to_alarm=1),
-                0,
-                "Count",
-                "notBreaching",
-                "requests refused for lack of copies",
-                statistic="Sum",
             )
         )
     return specs

@@ -1,0 +1,79 @@
+"""The decision engine: (trigger, policy, observed target, remembered state, now) -> Plan.
+
+Pure: no AWS, no clock. The Lambdas, the CLI and the simulator all call `decide`. What every target obeys is
+`core`'s; what a SageMaker target's capacity does is `sagemaker_capacity`'s and `sagemaker_scale_in`'s, where a
+Bedrock model's traffic goes `bedrock_routing`'s. `decide` chooses between them, once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from genai_autoscaler.domain.alarm_event import SignalReading
+from genai_autoscaler.domain.bedrock import BedrockDemand
+from genai_autoscaler.domain.decision import bedrock_routing, sagemaker_capacity
+from genai_autoscaler.domain.decision.core import AlarmTransition, Decision, Evaluation, Trigger
+from genai_autoscaler.domain.decision.sagemaker_planned import plan_requested_scale
+from genai_autoscaler.domain.decision.sagemaker_scale_in import utilization_window as _sagemaker_window
+from genai_autoscaler.domain.families import by_family
+from genai_autoscaler.domain.plan import Plan
+from genai_autoscaler.domain.policy import TargetPolicy
+from genai_autoscaler.domain.state import ObservedCapacity, TargetState
+
+__all__ = [
+    "AlarmTransition",
+    "Evaluation",
+    "Trigger",
+    "decide",
+    "plan_requested_scale",
+    "utilization_window",
+    "wants_current_utilization",
+]
+
+
+def decide(
+    trigger: Trigger,
+    policy: TargetPolicy,
+    observed: ObservedCapacity | BedrockDemand | None,
+    state: TargetState,
+    now: datetime,
+) -> Plan:
+    """Decide what to do about `policy`'s target; returns a Plan whose `reason` says why.
+
+    `observed` is what AWS shows of the target: a SageMaker target's capacity (None when it does not exist), a
+    Bedrock model's recent demand. `now` must be timezone-aware: raises ValueError if not.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    capacity = observed if isinstance(observed, ObservedCapacity) else None
+    decision = Decision(trigger, policy, state, now, capacity)
+    if policy.paused:
+        # Before anything else, whatever the family: a paused target is only reported on.
+        return decision.unheeded(f"{policy.name} is paused", ": left alone")
+    demand = observed if isinstance(observed, BedrockDemand) else BedrockDemand()
+    return by_family(
+        policy,
+        sagemaker=lambda target: sagemaker_capacity.decide(decision, target),
+        bedrock=lambda model: bedrock_routing.decide(decision, model, demand),
+    )
+
+
+def utilization_window(
+    policy: TargetPolicy, readings: tuple[SignalReading, ...], state: TargetState, now: datetime
+) -> timedelta | None:
+    """The window over which an evaluation should read the target's peak concurrency, because it may scale
+    in by it: a SageMaker target watching concurrency, every signal OK for its stabilization window. None when
+    it may not (a Bedrock model has no capacity to size). An alarm's own figures date from its last transition.
+    """
+    return by_family(
+        policy,
+        sagemaker=lambda target: _sagemaker_window(target, readings, state, now),
+        bedrock=lambda _: None,
+    )
+
+
+def wants_current_utilization(
+    policy: TargetPolicy, readings: tuple[SignalReading, ...], state: TargetState, now: datetime
+) -> bool:
+    """Whether an evaluation may scale in by concurrency (see `utilization_window`)."""
+    return utilization_window(policy, readings, state, now) is not None

@@ -1,0 +1,95 @@
+"""A Bedrock model's decision: where its callers' traffic goes. The ladder itself is `domain.bedrock`'s (climb
+when a signal fires, descend once every signal has stayed OK); this module puts its choice in a Plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genai_autoscaler.domain.alarm_event import SignalReading
+from genai_autoscaler.domain.bedrock import (
+    BedrockDemand,
+    BedrockRoute,
+    RoutingChoice,
+    climb,
+    descend,
+    on_demand,
+)
+from genai_autoscaler.domain.decision.core import Decision, figures
+from genai_autoscaler.domain.plan import ROUTING_ACTIONS, Action, Plan
+from genai_autoscaler.domain.policy import BedrockModelPolicy
+from genai_autoscaler.domain.state import Lock
+
+
+def decide(decision: Decision, policy: BedrockModelPolicy, demand: BedrockDemand) -> Plan:
+    """The routing plan for a Bedrock model that is not paused, from its recent `demand`."""
+    return decision.follow(_Routing(decision, policy, demand))
+
+
+@dataclass(frozen=True)
+class _Routing:
+    """The steps of `Decision.follow` for a Bedrock model."""
+
+    decision: Decision
+    policy: BedrockModelPolicy
+    demand: BedrockDemand
+
+    @property
+    def route(self) -> BedrockRoute:
+        """Where the callers are sent now: on-demand unless a shift was remembered."""
+        return self.decision.state.route or on_demand(self.policy, self.decision.now)
+
+    def in_progress(self, lock: Lock) -> str:
+        return f"A routing change of {self.policy.name} is in progress ({lock.owner})."
+
+    def settling(self) -> Plan | None:
+        return None  # a model has no capacity of its own to settle or for a person to change
+
+    def alarming(self, alarming: list[SignalReading]) -> Plan:
+        """Up the ladder, on the first firing signal; only the alarm's first firing is told when it cannot."""
+        decision, policy = self.decision, self.policy
+        lead = alarming[0]
+        choice = climb(policy, self.route, self.demand, decision.state.last_shift_at, decision.now)
+        if choice.action == Action.NOTIFY_ONLY and not decision.newly_alarming:
+            return decision.ignore(f"{lead.describe()}; {choice.reason}.", **figures(lead))
+        return self._plan(choice, f"{lead.describe()} on {policy.name}", figures(lead))
+
+    def recovering(self, reading: SignalReading) -> Plan:
+        return self.decision.ignore(
+            f"{reading.describe()}; {self.policy.name} routes back once every signal has stayed OK "
+            f"for {self.policy.bedrock.hold_seconds} s."
+        )
+
+    def missing(self, missing: list[SignalReading]) -> Plan:
+        return self.unwatched()
+
+    def unwatched(self) -> Plan:
+        return self.decision.ignore(f"Not every signal of {self.policy.name} has data: its routing is held.")
+
+    def calm(self) -> Plan:
+        """Down the ladder, once every signal has stayed OK for the hold and demand fits on-demand."""
+        decision = self.decision
+        ok_since = max(r.since for r in decision.readings)
+        choice = descend(
+            self.policy, self.route, self.demand, ok_since, decision.state.last_shift_at, decision.now
+        )
+        return self._plan(choice, f"All signals of {self.policy.name} OK", {})
+
+    def _plan(self, choice: RoutingChoice, lead: str, lead_figures: dict[str, object]) -> Plan:
+        """The ladder's choice as a Plan, with what the route in use has cost so far."""
+        decision = self.decision
+        action = Action(choice.action)
+        fields: dict[str, object] = dict(lead_figures)
+        route = decision.state.route
+        if route is not None and route.hourly_cost_usd > 0:
+            hours = max(0.0, (decision.now - route.since).total_seconds() / 3600)
+            fields["spent_usd"] = round(route.hourly_cost_usd * hours, 2)
+        if action in ROUTING_ACTIONS:
+            fields |= {
+                "route_to": choice.route_to,
+                "model_units": choice.model_units,
+                "hourly_cost_usd": choice.hourly_cost_usd,
+                "commitment": choice.commitment,
+                "needs_approval": choice.needs_approval,
+            }
+        return decision.plan(action, f"{lead}: {choice.reason}.", **fields)

@@ -1,0 +1,126 @@
+"""A calm SageMaker target's scale-in: after the stabilization window and the cooldown, one step at a time,
+never below the policy's floor nor below what its peak concurrency needs (and never blind to it).
+
+A target that Application Auto Scaling manages is not scaled in directly: the MinCapacity the controller raised
+goes back down toward the one the team had, and the scaling policies take it from there.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
+from genai_autoscaler.domain.decision.core import Decision, in_seconds, time_left
+from genai_autoscaler.domain.plan import Action, Actuation, Plan
+from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.domain.signals import Signal
+from genai_autoscaler.domain.state import ObservedCapacity, TargetState
+from genai_autoscaler.domain.targets import capacity_unit, capacity_units
+
+
+def stable_since(readings: tuple[SignalReading, ...], state: TargetState) -> datetime:
+    """Since when every signal has been OK and nothing was scaled: the start of the stabilization window."""
+    ok_since = max(r.since for r in readings)
+    return ok_since if state.last_scale_at is None else max(ok_since, state.last_scale_at)
+
+
+def utilization_window(
+    policy: SageMakerPolicy, readings: tuple[SignalReading, ...], state: TargetState, now: datetime
+) -> timedelta | None:
+    """The stabilization window, when an evaluation may scale in by concurrency (every signal OK that long, a
+    concurrency signal watched); None when it may not."""
+    if policy.signals.concurrency_per_unit is None:
+        return None
+    if not readings or any(r.state is not AlarmState.OK for r in readings):
+        return None
+    window = timedelta(seconds=policy.scale_in.stabilization_seconds)
+    return window if now - stable_since(readings, state) >= window else None
+
+
+def scale_in(decision: Decision, policy: SageMakerPolicy, observed: ObservedCapacity) -> Plan:
+    """The scale-in (or the floor lowered) that every signal staying OK allows; IGNORE saying why when none."""
+    now, state = decision.now, decision.state
+    ok_since = stable_since(decision.readings, state)
+    window = time_left(ok_since, policy.scale_in.stabilization_seconds, now)
+    if window is not None:
+        return decision.ignore(f"All signals OK; stabilization window has {in_seconds(window)} left.")
+    cooldown = time_left(state.last_scale_at, policy.scale_in.cooldown_seconds, now)
+    if cooldown is not None:
+        return decision.ignore(f"Scale-in cooldown has {in_seconds(cooldown)} left.")
+    if observed.scalable_target is not None and state.raised_floor is None:
+        return decision.ignore(
+            f"All signals OK; Application Auto Scaling owns scale-in of {policy.name} "
+            "(the controller has not raised its floor)."
+        )
+    needed, needed_why = _needed_by_utilization(decision.readings, policy, observed.desired)
+    if needed is None:
+        return decision.ignore(
+            f"All signals OK, but no concurrency figures for {policy.name} over the stabilization window: "
+            "holding (never scaling in blind)."
+        )
+    if observed.scalable_target is not None:
+        return _restore_floor(decision, policy, needed, needed_why)
+
+    current = observed.desired
+    desired = max(policy.capacity_floor, current - policy.scale_in.max_step, needed)
+    if desired >= current:
+        why = (
+            f"it is at its minimum ({policy.capacity_floor})"
+            if current <= policy.capacity_floor
+            else needed_why
+        )
+        return decision.ignore(
+            f"All signals OK, but {policy.name} keeps {capacity_units(policy.kind, current)}: {why}."
+        )
+    return decision.plan(
+        Action.SCALE_IN,
+        f"All signals OK for {in_seconds(now - ok_since)}: scale {policy.name} in from "
+        f"{capacity_units(policy.kind, current)} to {capacity_units(policy.kind, desired)}"
+        + (f" ({needed_why})" if needed > 0 else "")
+        + ".",
+        desired_capacity=desired,
+        actuation=Actuation.SET_CAPACITY,
+    )
+
+
+def _restore_floor(decision: Decision, policy: SageMakerPolicy, needed: int, needed_why: str) -> Plan:
+    raised = decision.state.raised_floor
+    assert raised is not None  # scale_in hands over only floors the controller raised
+    original = decision.state.original_floor
+    if original is None:
+        original = policy.capacity.min
+    # Back toward the floor the team had, one step at a time, never below what utilization needs or the
+    # policy's own minimum.
+    floor = max(original, policy.capacity.min, raised - policy.scale_in.max_step, min(needed, raised))
+    if floor >= raised:
+        return decision.ignore(f"All signals OK, but the raised MinCapacity {raised} stays: {needed_why}.")
+    return decision.plan(
+        Action.SCALE_IN,
+        f"All signals OK: lower {policy.name}'s Application Auto Scaling MinCapacity from {raised} to "
+        f"{floor} (it was {original} before the controller raised it); its policies scale in from there.",
+        current_capacity=raised,
+        desired_capacity=floor,
+        actuation=Actuation.RESTORE_FLOOR,
+    )
+
+
+def _needed_by_utilization(
+    readings: tuple[SignalReading, ...], policy: SageMakerPolicy, current: int
+) -> tuple[int | None, str]:
+    """Units needed to keep concurrency per unit at the scale-in target, and why.
+
+    0 when the policy watches no concurrency (scale-in then goes by its step alone); None when it does
+    but there is no figure to size by.
+    """
+    if policy.signals.concurrency_per_unit is None:
+        return 0, "no concurrency signal"
+    reading = next((r for r in readings if r.signal is Signal.CONCURRENCY), None)
+    if reading is None or reading.value is None:
+        return None, "no concurrency figures"
+    per_unit_target = policy.signals.concurrency_per_unit * policy.scale_in.target_utilization
+    total = reading.value * current
+    needed = math.ceil(total / per_unit_target - 1e-9)
+    return needed, (
+        f"peak concurrency {total:.1f} needs {needed} at {per_unit_target:g} per {capacity_unit(policy.kind)}"
+    )
