@@ -13,9 +13,8 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm
-from genai_autoscaler.aws.lambda_entry import deployed_controller, logger, metrics
+from genai_autoscaler.aws.lambda_entry import Controller, deployed_controller, logger, metrics
 from genai_autoscaler.domain.alarm_event import AlarmStateChangeEvent
 from genai_autoscaler.errors import InvalidEvent, problems_text, validation_problems
 from pydantic import ValidationError

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.dispatch import Dispatch, evaluate_targets
-from genai_autoscaler.aws.lambda_entry import lambda_handler, logger, metrics
+from genai_autoscaler.aws.lambda_entry import Controller, lambda_handler, logger, metrics
 
 
 @lambda_handler

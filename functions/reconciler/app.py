@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.reconciler import reconcile
-from genai_autoscaler.aws.lambda_entry import lambda_handler, logger, metrics
+from genai_autoscaler.aws.lambda_entry import Controller, lambda_handler, logger, metrics
 
 
 @lambda_handler
@@ -18,7 +17,8 @@ def handler(event: dict[str, Any], controller: Controller) -> dict[str, Any]:
     if report.problems:
         logger.error("policy document invalid; nothing changed", extra={"problems": report.problems})
     else:
-        logger.info("reconciled", extra=report.model_dump())
+        # Under one key: the report's `created` is a LogRecord attribute, which logging refuses to overwrite.
+        logger.info("reconciled", extra={"alarms": report.model_dump()})
     if report.quota_notes:
         logger.warning("quotas not taken from Service Quotas", extra={"quota_notes": report.quota_notes})
     for name, value in (

@@ -23,8 +23,8 @@ from typing import Any
 from unittest import mock
 
 import boto3
-from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.aws.lambda_entry import Controller
 from genai_autoscaler.aws.ssm_policies import SsmPolicySource
 from genai_autoscaler.aws.wiring import AwsController
 from genai_autoscaler.domain.notifications import APPROVAL_TOKEN_LEAD

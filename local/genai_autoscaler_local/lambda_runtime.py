@@ -21,8 +21,8 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
-from genai_autoscaler.app.controller import Controller
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.aws.lambda_entry import Controller, logger
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 
@@ -99,6 +99,8 @@ class InProcessLambdas:
         variables = {k: str(v) for k, v in environment.items()} | self.environment_overrides
         with self._lock, mock.patch.dict(os.environ, variables):
             try:
+                # Lambda reads the log level once, at a cold start; here one process runs every invocation.
+                logger.setLevel(variables.get("POWERTOOLS_LOG_LEVEL", "INFO"))
                 controller = self.controller_for(ControllerSettings.from_env())
                 invocation.at = controller.now()
                 invocation.result = self._module(name).handler(

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import boto3
-from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.aws.lambda_entry import Controller
 from genai_autoscaler.domain.bedrock import RouteKind
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_TARGET

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from genai_autoscaler.app.controller import StaticController
 from genai_autoscaler.app.dispatch import ScaleRequest, execution_name
 from genai_autoscaler.app.routing_workflow import STEPS, purchase_identity, run_routing_step
 from genai_autoscaler.app.settings import ControllerSettings
@@ -27,7 +26,7 @@ from genai_autoscaler.domain.state import TargetState
 from genai_autoscaler.errors import ActuationRejected, AutoscalerError, InServiceTimeout, StalePlan
 from genai_autoscaler_local.bedrock_fake import FakeBedrock, service_model
 from genai_autoscaler_local.clock import SimClock
-from genai_autoscaler_tools.memory import MemoryRoutes, memory_controller
+from genai_autoscaler_tools.memory import MemoryRoutes, StaticController, memory_controller
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

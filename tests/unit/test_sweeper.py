@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from genai_autoscaler.app.controller import StaticController
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.sweeper import GRACE_SECONDS, UNTARGETED, SweepReport, sweep_provisioned
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
@@ -21,7 +20,13 @@ from genai_autoscaler.domain.state import Lock
 from genai_autoscaler.errors import TransientAwsError
 from genai_autoscaler_local.bedrock_fake import FakeBedrock
 from genai_autoscaler_local.clock import SimClock
-from genai_autoscaler_tools.memory import MemoryPolicies, MemoryRoutes, RecordingNotifier, memory_controller
+from genai_autoscaler_tools.memory import (
+    MemoryPolicies,
+    MemoryRoutes,
+    RecordingNotifier,
+    StaticController,
+    memory_controller,
+)
 
 from tests.unit.bedrock_fixtures import DAY, MODEL
 

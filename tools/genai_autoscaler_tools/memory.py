@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from genai_autoscaler.app.controller import StaticController
 from genai_autoscaler.app.ports import (
     AlarmDirectory,
     CapacityActuator,
@@ -19,6 +18,7 @@ from genai_autoscaler.app.ports import (
     MetricReader,
     Notifier,
     PolicySource,
+    ProvisionedThroughputs,
     QuotaSource,
     RouteRegistry,
     StateStore,
@@ -213,6 +213,29 @@ class FixedLatencyWarmUp(WarmUpInvoker):
         return self.latency_ms
 
 
+@dataclass(frozen=True)
+class StaticController:
+    """A Controller assembled from given ports (tests, the simulator)."""
+
+    settings: ControllerSettings
+    policies: PolicySource
+    capacity: CapacityActuator
+    state: StateStore
+    alarms: AlarmDirectory
+    metrics: MetricReader
+    notifier: Notifier
+    workflows: WorkflowStarter
+    endpoints: EndpointDirectory
+    warm_up: WarmUpInvoker
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    routes: RouteRegistry | None = None
+    provisioned: ProvisionedThroughputs | None = None
+    quotas: QuotaSource | None = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
 def memory_controller(
     document: dict[str, Any] | None = None,
     observed: dict[str, ObservedCapacity] | None = None,
@@ -220,7 +243,7 @@ def memory_controller(
     settings: ControllerSettings | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> StaticController:
-    """A Controller whose ports are all in memory."""
+    """A controller whose ports are all in memory."""
     settings = settings or ControllerSettings(stack_name="local")
     return StaticController(
         settings=settings,

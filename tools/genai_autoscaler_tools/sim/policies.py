@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from genai_autoscaler.app.controller import StaticController
 from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm, evaluate_targets
 from genai_autoscaler.app.ports import CapacityActuator, MetricReader, WarmUpInvoker, WorkflowStarter
 from genai_autoscaler.app.scale_workflow import run_step
@@ -45,6 +44,7 @@ from genai_autoscaler_tools.memory import (
     MemoryPolicies,
     MemoryState,
     RecordingNotifier,
+    StaticController,
 )
 from genai_autoscaler_tools.sim.alarms import TreatMissingData
 from genai_autoscaler_tools.sim.cloudwatch import CONCURRENCY, INVOCATIONS_PER_INSTANCE, SimAlarm

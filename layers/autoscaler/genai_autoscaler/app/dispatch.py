@@ -12,12 +12,21 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from genai_autoscaler.app.controller import Controller
-from genai_autoscaler.app.quotas import BedrockQuotas, bedrock_quotas
+from genai_autoscaler.app.ports import (
+    AlarmDirectory,
+    CapacityActuator,
+    MetricReader,
+    Notifier,
+    PolicySource,
+    StateStore,
+    WorkflowStarter,
+)
+from genai_autoscaler.app.quotas import BedrockQuotas, QuotaPorts, bedrock_quotas
+from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ScaleRequest
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.alarm_event import (
@@ -57,6 +66,34 @@ from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, rememb
 from genai_autoscaler.domain.targets import TargetKind
 
 
+class DispatchPorts(QuotaPorts, Protocol):
+    """What alarm dispatch and the periodic evaluation use."""
+
+    @property
+    def settings(self) -> ControllerSettings: ...
+
+    @property
+    def policies(self) -> PolicySource: ...
+
+    @property
+    def capacity(self) -> CapacityActuator: ...
+
+    @property
+    def state(self) -> StateStore: ...
+
+    @property
+    def alarms(self) -> AlarmDirectory: ...
+
+    @property
+    def metrics(self) -> MetricReader: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+    @property
+    def workflows(self) -> WorkflowStarter: ...
+
+
 class Dispatch(StrEnum):
     WORKFLOW = "workflow_started"
     NOTIFIED = "notified"
@@ -84,13 +121,13 @@ def _spec_for(
     return next((spec for spec in alarm_specs(policy, token_quota) if spec.signal is signal), None)
 
 
-def _quotas_of(ctl: Controller, policy: TargetPolicy) -> BedrockQuotas | None:
+def _quotas_of(ctl: DispatchPorts, policy: TargetPolicy) -> BedrockQuotas | None:
     """A Bedrock model's quotas, read once per event or evaluation; None for other targets."""
     return by_family(policy, sagemaker=lambda _: None, bedrock=lambda model: bedrock_quotas(ctl, model))
 
 
 def _observe(
-    ctl: Controller, policy: TargetPolicy, now: datetime, quotas: BedrockQuotas | None
+    ctl: DispatchPorts, policy: TargetPolicy, now: datetime, quotas: BedrockQuotas | None
 ) -> ObservedCapacity | BedrockDemand | None:
     """What the decision is made on: a SageMaker target's capacity (None: not found), a Bedrock model's demand."""
     return by_family(
@@ -113,7 +150,7 @@ def _noted(outcome: DispatchOutcome, quotas: BedrockQuotas | None) -> DispatchOu
 
 
 def _policy_for(
-    ctl: Controller,
+    ctl: DispatchPorts,
     raw: dict[str, Any],
     document: PolicyDocument,
     target_id: str,
@@ -131,7 +168,7 @@ def _policy_for(
         return None  # not a name SageMaker would give an endpoint: no target of ours
 
 
-def dispatch_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> DispatchOutcome:
+def dispatch_alarm(event: AlarmStateChangeEvent, ctl: DispatchPorts, now: datetime) -> DispatchOutcome:
     """Handle one alarm state change. Alarms that are not this controller's business end in Dispatch.NOTHING."""
     tags = event.detail.alarm_tags
     managed_by = tags.get(TAG_MANAGED_BY)
@@ -161,7 +198,7 @@ def dispatch_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime)
     return _transition(event, ctl, now, policy, spec, _quotas_of(ctl, policy))
 
 
-def _route_math_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: datetime) -> DispatchOutcome:
+def _route_math_alarm(event: AlarmStateChangeEvent, ctl: DispatchPorts, now: datetime) -> DispatchOutcome:
     """A metric-math alarm is the controller's only when its (propagated) tags say it is: there is no single
     metric to recognise it by."""
     tags = event.detail.alarm_tags
@@ -187,7 +224,7 @@ def _route_math_alarm(event: AlarmStateChangeEvent, ctl: Controller, now: dateti
 
 def _transition(
     event: AlarmStateChangeEvent,
-    ctl: Controller,
+    ctl: DispatchPorts,
     now: datetime,
     policy: TargetPolicy,
     spec: AlarmSpec,
@@ -203,7 +240,7 @@ def _transition(
 def readings_for(
     policy: TargetPolicy,
     snapshot: dict[str, AlarmSnapshot],
-    ctl: Controller,
+    ctl: DispatchPorts,
     token_quota: QuotaFigure | None = None,
 ) -> list[SignalReading]:
     """The target's signal readings from an alarm listing; alarms that do not (yet) exist are left out.
@@ -218,7 +255,7 @@ def readings_for(
     return readings
 
 
-def evaluate_targets(ctl: Controller, now: datetime) -> list[DispatchOutcome]:
+def evaluate_targets(ctl: DispatchPorts, now: datetime) -> list[DispatchOutcome]:
     """Evaluate every managed target from one listing of the controller's alarms."""
     snapshot = ctl.alarms.snapshot()
     raw = ctl.policies.load()
@@ -245,7 +282,7 @@ def evaluate_targets(ctl: Controller, now: datetime) -> list[DispatchOutcome]:
 
 
 def _evaluate(
-    ctl: Controller, policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
+    ctl: DispatchPorts, policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
 ) -> DispatchOutcome:
     state = ctl.state.load(policy.target_id)
     quotas = _quotas_of(ctl, policy)
@@ -262,7 +299,7 @@ DEMAND_WINDOW = timedelta(minutes=15)
 
 
 def bedrock_demand(
-    ctl: Controller, policy: BedrockModelPolicy, now: datetime, quotas: BedrockQuotas | None = None
+    ctl: DispatchPorts, policy: BedrockModelPolicy, now: datetime, quotas: BedrockQuotas | None = None
 ) -> BedrockDemand:
     """The model's busiest recent minute (GetMetricData over DEMAND_WINDOW): tokens, throttles, invocations;
     and its quotas (`quotas`, read here when not given): the on-demand tokens-per-minute quota from Service
@@ -293,7 +330,7 @@ def _figure_value(figure: QuotaFigure | None) -> int | None:
 
 
 def _with_current_concurrency(
-    ctl: Controller,
+    ctl: DispatchPorts,
     policy: TargetPolicy,
     readings: tuple[SignalReading, ...],
     window: timedelta,
@@ -318,7 +355,7 @@ def execution_name(target_id: str, action: Action, cause: str) -> str:
 
 
 def _decide_and_dispatch(
-    ctl: Controller,
+    ctl: DispatchPorts,
     trigger: Trigger,
     policy: TargetPolicy,
     now: datetime,
@@ -331,7 +368,7 @@ def _decide_and_dispatch(
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
 
-def dispatch(ctl: Controller, plan: Plan, policy: TargetPolicy, cause: str) -> DispatchOutcome:
+def dispatch(ctl: DispatchPorts, plan: Plan, policy: TargetPolicy, cause: str) -> DispatchOutcome:
     """Carry out a plan's consequences: a workflow, a notification, or only state to remember."""
     if plan.workflow is not None:
         request = ScaleRequest(plan=plan, policy=policy.model_dump(mode="json"))

@@ -9,8 +9,9 @@ says so in `notes`, which the router and the evaluator put in their outcome and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.app.ports import ProvisionedThroughputs, QuotaSource
 from genai_autoscaler.domain.policy import BedrockModelPolicy
 from genai_autoscaler.domain.quotas import (
     BEDROCK_SERVICE_CODE,
@@ -49,7 +50,17 @@ class _Lookup:
     unreadable: bool = False
 
 
-def _look_up(ctl: Controller, quota_code: str) -> _Lookup:
+class QuotaPorts(Protocol):
+    """What reading a Bedrock model's quotas uses: Service Quotas, and the account's Provisioned Throughput."""
+
+    @property
+    def quotas(self) -> QuotaSource | None: ...
+
+    @property
+    def provisioned(self) -> ProvisionedThroughputs | None: ...
+
+
+def _look_up(ctl: QuotaPorts, quota_code: str) -> _Lookup:
     assert ctl.quotas is not None
     try:
         found = ctl.quotas.get(BEDROCK_SERVICE_CODE, quota_code)
@@ -64,7 +75,7 @@ def _look_up(ctl: Controller, quota_code: str) -> _Lookup:
     return _Lookup(found)
 
 
-def tokens_per_minute_quota(ctl: Controller, policy: BedrockModelPolicy) -> QuotaReading:
+def tokens_per_minute_quota(ctl: QuotaPorts, policy: BedrockModelPolicy) -> QuotaReading:
     """The model's on-demand tokens-per-minute quota: Service Quotas' applied value (else AWS's default) for the
     policy's `tokens_per_minute_quota_code`; the policy's `tokens_per_minute_quota` where there is none."""
     fallback = policy_token_quota(policy)
@@ -83,7 +94,7 @@ def tokens_per_minute_quota(ctl: Controller, policy: BedrockModelPolicy) -> Quot
     return QuotaReading(fallback, (note,), lookup.unreadable)
 
 
-def model_units_available(ctl: Controller, policy: BedrockModelPolicy) -> QuotaReading:
+def model_units_available(ctl: QuotaPorts, policy: BedrockModelPolicy) -> QuotaReading:
     """The model units the account may still buy for the policy's kind of purchase: Service Quotas' value for the
     policy's `model_units_quota_code`, less the units of the account's Provisioned Throughputs of that kind.
     None (no account bound) without a code, a quota source, or a readable quota."""
@@ -117,6 +128,6 @@ def model_units_available(ctl: Controller, policy: BedrockModelPolicy) -> QuotaR
     )
 
 
-def bedrock_quotas(ctl: Controller, policy: BedrockModelPolicy) -> BedrockQuotas:
+def bedrock_quotas(ctl: QuotaPorts, policy: BedrockModelPolicy) -> BedrockQuotas:
     """Both of a model's quotas, for one decision."""
     return BedrockQuotas(tokens_per_minute_quota(ctl, policy), model_units_available(ctl, policy))

@@ -6,14 +6,36 @@ management tag changes, and on a schedule.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from pydantic import BaseModel, ConfigDict
 
-from genai_autoscaler.app.controller import Controller
-from genai_autoscaler.app.quotas import tokens_per_minute_quota
+from genai_autoscaler.app.ports import AlarmDirectory, EndpointDirectory, Notifier, PolicySource
+from genai_autoscaler.app.quotas import QuotaPorts, tokens_per_minute_quota
+from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, TargetPolicy
 from genai_autoscaler.domain.quotas import QuotaFigure
 from genai_autoscaler.domain.signals import AlarmSpec, Signal, alarm_specs
 from genai_autoscaler.domain.targets import MANAGEMENT_TAG
+
+
+class ReconcilePorts(QuotaPorts, Protocol):
+    """What the reconciler uses."""
+
+    @property
+    def settings(self) -> ControllerSettings: ...
+
+    @property
+    def policies(self) -> PolicySource: ...
+
+    @property
+    def alarms(self) -> AlarmDirectory: ...
+
+    @property
+    def endpoints(self) -> EndpointDirectory: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
 
 
 class ReconcileReport(BaseModel):
@@ -29,7 +51,7 @@ class ReconcileReport(BaseModel):
     quota_notes: list[str] = []
 
 
-def reconcile(ctl: Controller, report_problems: bool = True) -> ReconcileReport:
+def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileReport:
     """Bring the alarms in line with the effective policies; returns what changed.
 
     A policy document that does not validate changes nothing: the alarms stay as they are, the report lists
@@ -89,7 +111,7 @@ def reconcile(ctl: Controller, report_problems: bool = True) -> ReconcileReport:
     )
 
 
-def _token_quota_alarm_name(ctl: Controller, target: TargetPolicy) -> str:
+def _token_quota_alarm_name(ctl: ReconcilePorts, target: TargetPolicy) -> str:
     # A name depends on the target and the signal only: any figure gives the alarm's name.
     specs = alarm_specs(target, QuotaFigure(1, "any"))
     return ctl.alarms.alarm_name(next(spec for spec in specs if spec.signal is Signal.TOKEN_QUOTA))

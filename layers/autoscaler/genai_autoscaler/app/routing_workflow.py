@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from genai_autoscaler.app.controller import Controller
-from genai_autoscaler.app.ports import ProvisionedThroughputs, RouteRegistry
+from genai_autoscaler.app.ports import ProvisionedThroughputs, RouteRegistry, StateStore
+from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ExecutionState
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind, bought
@@ -43,6 +43,22 @@ from genai_autoscaler.errors import (
 )
 
 LOCK_MARGIN = timedelta(minutes=30)
+
+
+class RoutingWorkflowPorts(Protocol):
+    """What the routing workflow's steps use."""
+
+    @property
+    def settings(self) -> ControllerSettings: ...
+
+    @property
+    def state(self) -> StateStore: ...
+
+    @property
+    def routes(self) -> RouteRegistry | None: ...
+
+    @property
+    def provisioned(self) -> ProvisionedThroughputs | None: ...
 
 
 class Approval(BaseModel):
@@ -92,7 +108,7 @@ def _own(state: TargetState, wf: RoutingWorkflowState) -> bool:
     return state.lock is not None and state.lock.owner == wf.execution
 
 
-def _ports(ctl: Controller) -> tuple[RouteRegistry, ProvisionedThroughputs]:
+def _ports(ctl: RoutingWorkflowPorts) -> tuple[RouteRegistry, ProvisionedThroughputs]:
     if ctl.routes is None or ctl.provisioned is None:
         raise InvalidEvent("this controller has no Bedrock routing or Provisioned Throughput ports")
     return ctl.routes, ctl.provisioned
@@ -110,7 +126,7 @@ def _record(wf: RoutingWorkflowState, now: datetime, outcome: str, error: str | 
     )
 
 
-def acquire(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+def acquire(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """Take the model's lock for the whole change: approval, provisioning and drain included."""
     policy = wf.policy
     pt = policy.bedrock.provisioned_throughput
@@ -137,7 +153,7 @@ def acquire(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[st
     return {"lock": {"owner": state.lock.owner, "expires_at": state.lock.expires_at.isoformat()}}
 
 
-def request_approval(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+def request_approval(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """The approval request for a commitment; the state machine publishes it with its task token and waits."""
     if not wf.plan.needs_approval:
         raise InvalidEvent(f"a {wf.plan.action} plan without a commitment needs no approval")
@@ -147,7 +163,7 @@ def request_approval(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -
     return {"approval_request": request.model_dump()}
 
 
-def not_approved(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+def not_approved(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """Rejected, or no answer in time (States.Timeout): nothing bought, routing unchanged, the cooldown starts
     so that the same alarm does not ask again at once."""
     error = wf.error
@@ -179,7 +195,7 @@ def purchase_identity(stack_name: str, execution: str) -> tuple[str, str]:
     return f"{stack}-{token[-(62 - len(stack)) :].lstrip('-')}", token
 
 
-def buy_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+def buy_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """Buy the plan's model units; the execution's name is the idempotency token (a retried step buys nothing
     more, and each execution buys its own). A commitment is bought only once approved."""
     _, provisioned = _ports(ctl)
@@ -202,7 +218,7 @@ def buy_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) ->
     return {"provisioned_arn": arn, "deadline": deadline.isoformat()}
 
 
-def check_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """Whether the purchase is InService (Bedrock emits no event for it: the workflow polls).
 
     Raises ActuationRejected when it Failed (or vanished), InServiceTimeout past the deadline.
@@ -221,7 +237,7 @@ def check_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) 
     return {"provisioned": {"ready": ready, "status": model.status.value}}
 
 
-def _new_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> BedrockRoute:
+def _new_route(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> BedrockRoute:
     plan, policy = wf.plan, wf.policy
     if plan.action is Action.SHIFT_TO_PROFILE and plan.route_to:
         return BedrockRoute(kind=RouteKind.PROFILE, model=plan.route_to, since=now)
@@ -236,7 +252,7 @@ def _new_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> Bedr
     raise InvalidEvent(f"a {plan.action} plan has no route to publish")
 
 
-def publish_route(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+def publish_route(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """Send the callers where the plan says, and remember it. Only ever to a PT that is InService.
 
     Callers leaving a PT the controller bought: it goes under `release`, and the lock stays held through the
@@ -286,7 +302,7 @@ def _delete_if_allowed(provisioned: ProvisionedThroughputs, arn: str, now: datet
     return f"deleted {arn} ({why})"
 
 
-def release_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+def release_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """After the drain: delete the PT callers have left, when Bedrock allows it; else say when it can be."""
     _, provisioned = _ports(ctl)
     if wf.release is None:
@@ -298,7 +314,9 @@ def release_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime
     return {"released": verdict, "notification": notification.model_dump()}
 
 
-def _in_use(ctl: Controller, wf: RoutingWorkflowState) -> tuple[TargetState | None, str | None, list[str]]:
+def _in_use(
+    ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState
+) -> tuple[TargetState | None, str | None, list[str]]:
     """The model's state and the PT ARN its published route names, as far as they can be read."""
     problems: list[str] = []
     state: TargetState | None = None
@@ -316,7 +334,7 @@ def _in_use(ctl: Controller, wf: RoutingWorkflowState) -> tuple[TargetState | No
     return state, published, problems
 
 
-def abandon_provisioned(ctl: Controller, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+def abandon_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """After a failure: delete what this execution bought unless callers use it, leave the routing as it was,
     release the lock, and say what failed. Never raises: what it could not do is said in the notification."""
     state, published, safe = _in_use(ctl, wf)
@@ -374,7 +392,7 @@ STEPS = {
 }
 
 
-def run_routing_step(ctl: Controller, step: str, document: Any, now: datetime) -> dict[str, Any]:
+def run_routing_step(ctl: RoutingWorkflowPorts, step: str, document: Any, now: datetime) -> dict[str, Any]:
     """Run one named step; returns the state document with the step's result merged in."""
     if step not in STEPS:
         raise InvalidEvent(f"unknown routing step {step!r}; known: {', '.join(STEPS)}")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.app.ports import CapacityActuator, PolicySource, StateStore, WarmUpInvoker
+from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ExecutionState, ScaleRequest
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.decision import plan_requested_scale
@@ -47,6 +48,25 @@ from genai_autoscaler.errors import (
 
 # Statuses after which an update will not complete (DescribeEndpoint and DescribeInferenceComponent).
 FAILED_STATUSES = frozenset({"Failed", "RollingBack", "UpdateRollbackFailed", "OutOfService", "Deleting"})
+
+
+class ScaleWorkflowPorts(Protocol):
+    """What the scale workflow's steps use."""
+
+    @property
+    def settings(self) -> ControllerSettings: ...
+
+    @property
+    def policies(self) -> PolicySource: ...
+
+    @property
+    def capacity(self) -> CapacityActuator: ...
+
+    @property
+    def state(self) -> StateStore: ...
+
+    @property
+    def warm_up(self) -> WarmUpInvoker: ...
 
 
 class CapacityCheck(BaseModel):
@@ -87,7 +107,7 @@ class PlannedScale(BaseModel):
     hold_minutes: int = Field(0, ge=0, le=7 * 24 * 60, description="Leave the target alone this long after.")
 
 
-def plan_requested(ctl: Controller, document: Any, now: datetime) -> dict[str, Any]:
+def plan_requested(ctl: ScaleWorkflowPorts, document: Any, now: datetime) -> dict[str, Any]:
     """Turn an operator's PlannedScale into the ScaleRequest the rest of the workflow runs.
 
     Raises InvalidEvent naming what is wrong: an unknown target, a count outside [min, max], a bad field.
@@ -119,14 +139,14 @@ def plan_requested(ctl: Controller, document: Any, now: datetime) -> dict[str, A
     return {"request": ScaleRequest(plan=plan, policy=policy.model_dump(mode="json")).model_dump(mode="json")}
 
 
-def _observe(ctl: Controller, policy: SageMakerPolicy) -> ObservedCapacity:
+def _observe(ctl: ScaleWorkflowPorts, policy: SageMakerPolicy) -> ObservedCapacity:
     observed = ctl.capacity.observe(policy)
     if observed is None:
         raise TargetNotFound(f"{policy.name} no longer exists")
     return observed
 
 
-def acquire(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+def acquire(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:
     """Take the target's lock for this execution; raises LockHeld when another workflow has it."""
     ttl = timedelta(seconds=wf.policy.workflow.lock_ttl_seconds)
     state = ctl.state.update(wf.plan.target_id, lambda s: acquire_lock(s, wf.execution, now, ttl))
@@ -134,7 +154,7 @@ def acquire(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]
     return {"lock": {"owner": state.lock.owner, "expires_at": state.lock.expires_at.isoformat()}}
 
 
-def apply(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+def apply(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:
     """Make the plan's change, after checking it against the policy and the target as the plan saw it.
 
     The change is written to the state before it is made: a retried step (or one Step Functions gave up on
@@ -208,7 +228,7 @@ def _already_made(change: AppliedChange, observed: ObservedCapacity) -> bool:
     return observed.scalable_target is not None and observed.scalable_target.min_capacity == change.new
 
 
-def check_capacity(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+def check_capacity(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:
     """Whether the change is serving: InService with the new count (or at least the new floor).
 
     Raises ActuationRejected if SageMaker reports the update failed, InServiceTimeout past the deadline.
@@ -239,7 +259,7 @@ def check_capacity(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[st
     return {"capacity": check.model_dump()}
 
 
-def warm_up(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+def warm_up(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:
     """Send the policy's warm-up invocations; returns the WarmUpReport (None when there is nothing to warm).
 
     A failed warm-up is reported, not raised: the capacity is serving, and undoing it would be worse.
@@ -289,7 +309,7 @@ def _record(
     )
 
 
-def record_success(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+def record_success(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:
     """Start the cooldown, remember the new baseline, release the lock; returns the notification."""
     plan, change = wf.plan, wf.applied
 
@@ -310,7 +330,7 @@ def record_success(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[st
     return {"notification": notification.model_dump()}
 
 
-def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+def restore_safe_state(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:
     """After a failure: put back what can be put back, start the cooldown, release the lock, say what happened.
 
     A raised Application Auto Scaling floor is restored. A count set directly is left to SageMaker, which
@@ -378,7 +398,7 @@ def restore_safe_state(ctl: Controller, wf: WorkflowState, now: datetime) -> dic
     return {"notification": notification.model_dump()}
 
 
-def release_superseded(ctl: Controller, wf: WorkflowState, now: datetime) -> dict[str, Any]:
+def release_superseded(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:
     """The target moved between the decision and Apply (another scale, a person): nothing was changed, so
     this ends quietly. The lock is released; no cooldown starts; the next decision sees the target as it is."""
     plan = wf.plan
@@ -408,7 +428,7 @@ STEPS = {
 }
 
 
-def run_step(ctl: Controller, step: str, document: Any, now: datetime) -> dict[str, Any]:
+def run_step(ctl: ScaleWorkflowPorts, step: str, document: Any, now: datetime) -> dict[str, Any]:
     """Run one named step; returns the execution's state document with the step's result merged in."""
     if step == "plan_requested":
         return {**document, **plan_requested(ctl, document, now)}

@@ -10,10 +10,18 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from genai_autoscaler.app.controller import Controller
+from genai_autoscaler.app.ports import (
+    Notifier,
+    PolicySource,
+    ProvisionedThroughputs,
+    RouteRegistry,
+    StateStore,
+)
+from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError
 from genai_autoscaler.domain.provisioned import ProvisionedModel, SweepFinding, SweepVerdict, sweep
@@ -38,6 +46,28 @@ UNTARGETED = "provisioned-throughput/untargeted"
 ACTION = "sweep_provisioned"
 
 
+class SweeperPorts(Protocol):
+    """What the Provisioned Throughput sweeper uses."""
+
+    @property
+    def settings(self) -> ControllerSettings: ...
+
+    @property
+    def policies(self) -> PolicySource: ...
+
+    @property
+    def state(self) -> StateStore: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+    @property
+    def routes(self) -> RouteRegistry | None: ...
+
+    @property
+    def provisioned(self) -> ProvisionedThroughputs | None: ...
+
+
 class SweepReport(BaseModel):
     """What one sweep found and did."""
 
@@ -53,7 +83,7 @@ def _state_id(model: ProvisionedModel) -> str:
     return model.target_id or UNTARGETED
 
 
-def sweep_provisioned(ctl: Controller, now: datetime) -> SweepReport:
+def sweep_provisioned(ctl: SweeperPorts, now: datetime) -> SweepReport:
     """Sweep the PT this stack created; returns the findings and what was deleted and reported.
 
     Deletes nothing while the policy document does not validate (its targets' routes cannot all be known), and
@@ -192,7 +222,7 @@ def _forget(state: TargetState, arns: set[str]) -> TargetState:
 
 
 def _remember_reports(
-    ctl: Controller,
+    ctl: SweeperPorts,
     states: dict[str, TargetState],
     still_billing: list[ProvisionedModel],
     reported: set[str],
