@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from genai_autoscaler.app.ports import AlarmDirectory, EndpointDirectory, Notifier, PolicySource
 from genai_autoscaler.app.quotas import QuotaPorts, tokens_per_minute_quota
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.domain.families import by_family
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, TargetPolicy
 from genai_autoscaler.domain.quotas import QuotaFigure
 from genai_autoscaler.domain.signals import AlarmSpec, Signal, alarm_specs
@@ -75,17 +76,19 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
     wanted: dict[str, AlarmSpec] = {}
     kept: set[str] = set()
     quota_notes: list[str] = []
+
+    def token_quota(model: BedrockModelPolicy) -> QuotaFigure | None:
+        reading = tokens_per_minute_quota(ctl, model)
+        quota_notes.extend(f"{model.name}: {note}" for note in reading.notes)
+        if reading.unreadable:
+            # Service Quotas failed this time: an existing alarm keeps the threshold of its last good read
+            # rather than flapping to the policy's figure, or away, and back.
+            kept.update({_token_quota_alarm_name(ctl, model)} & set(owned))
+        return reading.figure
+
     for target in document.targets:
-        token_quota = None
-        if isinstance(target, BedrockModelPolicy):
-            reading = tokens_per_minute_quota(ctl, target)
-            token_quota = reading.figure
-            quota_notes += [f"{target.name}: {note}" for note in reading.notes]
-            if reading.unreadable:
-                # Service Quotas failed this time: an existing alarm keeps the threshold of its last good read
-                # rather than flapping to the policy's figure, or away, and back.
-                kept |= {_token_quota_alarm_name(ctl, target)} & set(owned)
-        for spec in alarm_specs(target, token_quota):
+        quota = by_family(target, sagemaker=lambda _: None, bedrock=token_quota)
+        for spec in alarm_specs(target, quota):
             wanted[ctl.alarms.alarm_name(spec)] = spec
     created, updated = [], []
     for name, spec in sorted(wanted.items()):

@@ -51,6 +51,40 @@ PROPORTIONAL_SIGNALS = frozenset({Signal.LATENCY_P95, Signal.CONCURRENCY, Signal
 
 
 @dataclass(frozen=True)
+class SignalMetric:
+    """A CloudWatch metric the controller alarms on, and the signal it is: written once, for the alarm the
+    reconciler creates and for recognising that alarm's events."""
+
+    namespace: str
+    name: str
+    signal: Signal
+
+
+MODEL_LATENCY = SignalMetric(SAGEMAKER_NAMESPACE, "ModelLatency", Signal.LATENCY_P95)
+CONCURRENCY_PER_MODEL = SignalMetric(SAGEMAKER_NAMESPACE, "ConcurrentRequestsPerModel", Signal.CONCURRENCY)
+CONCURRENCY_PER_COPY = SignalMetric(SAGEMAKER_NAMESPACE, "ConcurrentRequestsPerCopy", Signal.CONCURRENCY)
+MODEL_LOADING_WAIT = SignalMetric(SAGEMAKER_NAMESPACE, "ModelLoadingWaitTime", Signal.MODEL_LOADING_WAIT)
+NO_CAPACITY = SignalMetric(SAGEMAKER_NAMESPACE, "NoCapacityInvocationFailures", Signal.NO_CAPACITY)
+INVOCATION_THROTTLES = SignalMetric(BEDROCK_NAMESPACE, "InvocationThrottles", Signal.THROTTLES)
+INVOCATION_LATENCY = SignalMetric(BEDROCK_NAMESPACE, "InvocationLatency", Signal.LATENCY_P95)
+# A metric-math alarm's label, not a metric Bedrock publishes: its events are recognised by the alarm's tags.
+TOKENS_PER_MINUTE = SignalMetric(BEDROCK_NAMESPACE, "TokensPerMinute", Signal.TOKEN_QUOTA)
+
+_SIGNAL_OF_METRIC = {
+    (metric.namespace, metric.name): metric.signal
+    for metric in (
+        MODEL_LATENCY,
+        CONCURRENCY_PER_MODEL,
+        CONCURRENCY_PER_COPY,
+        MODEL_LOADING_WAIT,
+        NO_CAPACITY,
+        INVOCATION_THROTTLES,
+        INVOCATION_LATENCY,
+    )
+}
+
+
+@dataclass(frozen=True)
 class MetricQuery:
     """One metric and statistic of a target, as GetMetricData reads it. `label` names it in memory ports."""
 
@@ -167,8 +201,7 @@ def _ms_to_us(milliseconds: float) -> float:
 
 def _spec(
     target: TargetPolicy,
-    signal: Signal,
-    metric_name: str,
+    metric: SignalMetric,
     dimensions: tuple[tuple[str, str], ...],
     evaluation: AlarmEvaluation,
     threshold: float,
@@ -176,16 +209,15 @@ def _spec(
     treat_missing_data: str,
     description: str,
     *,
-    namespace: str = SAGEMAKER_NAMESPACE,
     statistic: str | None = None,
     extended_statistic: str | None = None,
     comparison: str = "GreaterThanThreshold",
 ) -> AlarmSpec:
     return AlarmSpec(
         target_id=target.target_id,
-        signal=signal,
-        namespace=namespace,
-        metric_name=metric_name,
+        signal=metric.signal,
+        namespace=metric.namespace,
+        metric_name=metric.name,
         dimensions=dimensions,
         period=evaluation.period_seconds,
         evaluation_periods=evaluation.evaluation_periods,
@@ -216,14 +248,13 @@ def alarm_specs(target: TargetPolicy, token_quota: QuotaFigure | None = None) ->
 
 def _variant_specs(target: SageMakerVariantPolicy) -> list[AlarmSpec]:
     dims = (("EndpointName", target.endpoint_name), ("VariantName", target.variant_name))
-    specs = _sagemaker_specs(target, dims, "ConcurrentRequestsPerModel", "instance")
+    specs = _sagemaker_specs(target, dims, CONCURRENCY_PER_MODEL, "instance")
     signals = target.signals
     if target.multi_model and signals.model_loading_wait_ms:
         specs.append(
             _spec(
                 target,
-                Signal.MODEL_LOADING_WAIT,
-                "ModelLoadingWaitTime",
+                MODEL_LOADING_WAIT,
                 dims,
                 signals.latency_evaluation,
                 _ms_to_us(signals.model_loading_wait_ms),
@@ -238,14 +269,13 @@ def _variant_specs(target: SageMakerVariantPolicy) -> list[AlarmSpec]:
 
 def _component_specs(target: InferenceComponentPolicy) -> list[AlarmSpec]:
     dims = (("InferenceComponentName", target.inference_component_name),)
-    specs = _sagemaker_specs(target, dims, "ConcurrentRequestsPerCopy", "copy")
+    specs = _sagemaker_specs(target, dims, CONCURRENCY_PER_COPY, "copy")
     if target.scale_to_zero:
         # One refused request is enough to wake a component that sits at zero.
         specs.append(
             _spec(
                 target,
-                Signal.NO_CAPACITY,
-                "NoCapacityInvocationFailures",
+                NO_CAPACITY,
                 dims,
                 AlarmEvaluation(period_seconds=60, evaluation_periods=1, datapoints_to_alarm=1),
                 0,
@@ -259,7 +289,7 @@ def _component_specs(target: InferenceComponentPolicy) -> list[AlarmSpec]:
 
 
 def _sagemaker_specs(
-    target: SageMakerPolicy, dims: tuple[tuple[str, str], ...], concurrency_metric: str, unit: str
+    target: SageMakerPolicy, dims: tuple[tuple[str, str], ...], concurrency_metric: SignalMetric, unit: str
 ) -> list[AlarmSpec]:
     """The latency and concurrency alarms of a variant or a component (concurrency per `unit` of it)."""
     signals = target.signals
@@ -269,8 +299,7 @@ def _sagemaker_specs(
         specs.append(
             _spec(
                 target,
-                Signal.LATENCY_P95,
-                "ModelLatency",
+                MODEL_LATENCY,
                 dims,
                 signals.latency_evaluation,
                 _ms_to_us(signals.latency_p95_ms),
@@ -286,7 +315,6 @@ def _sagemaker_specs(
         specs.append(
             _spec(
                 target,
-                Signal.CONCURRENCY,
                 concurrency_metric,
                 dims,
                 signals.concurrency_evaluation,
@@ -306,15 +334,13 @@ def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> lis
     specs = [
         _spec(
             target,
-            Signal.THROTTLES,
-            "InvocationThrottles",
+            INVOCATION_THROTTLES,
             dims,
             minute,
             target.bedrock.throttles_per_minute,
             "Count",
             "notBreaching",
             f"InvocationThrottles at or above {target.bedrock.throttles_per_minute}/min",
-            namespace=BEDROCK_NAMESPACE,
             statistic="Sum",
             comparison="GreaterThanOrEqualToThreshold",
         )
@@ -325,8 +351,7 @@ def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> lis
             replace(
                 _spec(
                     target,
-                    Signal.TOKEN_QUOTA,
-                    "TokensPerMinute",
+                    TOKENS_PER_MINUTE,
                     dims,
                     AlarmEvaluation(period_seconds=60, evaluation_periods=3, datapoints_to_alarm=2),
                     quota.value * share,
@@ -334,7 +359,6 @@ def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> lis
                     "notBreaching",
                     f"input + output tokens per minute above {share:.0%} of the {quota.value:,} quota "
                     f"({quota.source})",
-                    namespace=BEDROCK_NAMESPACE,
                     statistic="Sum",
                 ),
                 summed_metrics=("InputTokenCount", "OutputTokenCount"),
@@ -344,30 +368,17 @@ def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> lis
         specs.append(
             _spec(
                 target,
-                Signal.LATENCY_P95,
-                "InvocationLatency",
+                INVOCATION_LATENCY,
                 dims,
                 AlarmEvaluation(),
                 target.bedrock.latency_p95_ms,
                 "Milliseconds",
                 "notBreaching",
                 f"p95 InvocationLatency above {target.bedrock.latency_p95_ms:g} ms",
-                namespace=BEDROCK_NAMESPACE,
                 extended_statistic="p95",
             )
         )
     return specs
-
-
-_SIGNAL_OF_METRIC = {
-    (SAGEMAKER_NAMESPACE, "ModelLatency"): Signal.LATENCY_P95,
-    (SAGEMAKER_NAMESPACE, "ConcurrentRequestsPerModel"): Signal.CONCURRENCY,
-    (SAGEMAKER_NAMESPACE, "ConcurrentRequestsPerCopy"): Signal.CONCURRENCY,
-    (SAGEMAKER_NAMESPACE, "ModelLoadingWaitTime"): Signal.MODEL_LOADING_WAIT,
-    (SAGEMAKER_NAMESPACE, "NoCapacityInvocationFailures"): Signal.NO_CAPACITY,
-    (BEDROCK_NAMESPACE, "InvocationThrottles"): Signal.THROTTLES,
-    (BEDROCK_NAMESPACE, "InvocationLatency"): Signal.LATENCY_P95,
-}
 
 
 @dataclass(frozen=True)
