@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -14,10 +14,13 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm
-from genai_autoscaler.aws.lambda_entry import Controller, deployed_controller, logger, metrics
+from genai_autoscaler.aws.lambda_entry import deployed_controller, logger, metrics
 from genai_autoscaler.domain.alarm_event import AlarmStateChangeEvent
 from genai_autoscaler.errors import InvalidEvent, problems_text, validation_problems
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from genai_autoscaler.aws.controller import Controller
 
 # EventBridge may deliver an event twice: the second delivery, within the hour, returns the first one's outcome.
 IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=3600)

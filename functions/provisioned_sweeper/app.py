@@ -3,11 +3,14 @@ uses, so that nothing it bought bills unnoticed."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from genai_autoscaler.app.sweeper import sweep_provisioned
-from genai_autoscaler.aws.lambda_entry import Controller, lambda_handler, logger, metrics
+from genai_autoscaler.aws.lambda_entry import lambda_handler, logger, metrics
+
+if TYPE_CHECKING:
+    from genai_autoscaler.aws.controller import Controller
 
 
 @lambda_handler

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import boto3
 from genai_autoscaler.app.settings import ControllerSettings
-from genai_autoscaler.aws.lambda_entry import Controller
 from genai_autoscaler.aws.ssm_policies import SsmPolicySource
 from genai_autoscaler.aws.wiring import AwsController
 from genai_autoscaler.domain.notifications import APPROVAL_TOKEN_LEAD
@@ -39,6 +38,9 @@ from genai_autoscaler_local.event_bus import Delivery, LocalCloudWatch, LocalEve
 from genai_autoscaler_local.lambda_runtime import InProcessLambdas
 from genai_autoscaler_local.sagemaker_fakes import SageMakerWorld
 from genai_autoscaler_local.stack import LocalStack, deploy
+
+if TYPE_CHECKING:
+    from genai_autoscaler.aws.controller import Controller
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

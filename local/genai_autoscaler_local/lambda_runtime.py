@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from genai_autoscaler.app.settings import ControllerSettings
-from genai_autoscaler.aws.lambda_entry import Controller, logger
+from genai_autoscaler.aws.lambda_entry import logger
 from moto.awslambda_simple.models import LambdaSimpleBackend
+
+if TYPE_CHECKING:
+    from genai_autoscaler.aws.controller import Controller
 
 
 @dataclass

@@ -4,16 +4,18 @@ Scheduler invokes it: routes in SSM, state in DynamoDB, the fake Bedrock client,
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from genai_autoscaler.aws.lambda_entry import Controller
 from genai_autoscaler.domain.bedrock import RouteKind
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_TARGET
 from genai_autoscaler_local.harness import REGION
 
 from tests.integration.conftest import Launch, Scenario, document
+
+if TYPE_CHECKING:
+    from genai_autoscaler.aws.controller import Controller
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 TARGET_ID = f"bedrock/{MODEL}"

@@ -8,38 +8,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from genai_autoscaler.app.dispatch import DispatchPorts
-from genai_autoscaler.app.reconciler import ReconcilePorts
-from genai_autoscaler.app.routing_workflow import RoutingWorkflowPorts
-from genai_autoscaler.app.scale_workflow import ScaleWorkflowPorts
 from genai_autoscaler.app.settings import ControllerSettings
-from genai_autoscaler.app.sweeper import SweeperPorts
 from genai_autoscaler.errors import InvalidEvent
 
+Result = TypeVar("Result")
+Handler = Callable[..., Result]
 
-class Controller(
-    DispatchPorts, ReconcilePorts, ScaleWorkflowPorts, RoutingWorkflowPorts, SweeperPorts, Protocol
-):
-    """Every use case's ports at once, and the clock: what a handler is given. AwsController on AWS; the local
-    harness, the tests and the simulator assemble their own. A use case names only the ports it uses."""
+if TYPE_CHECKING:
+    from genai_autoscaler.aws.controller import Controller
 
-    def now(self) -> datetime:
-        """The current time, timezone-aware UTC (simulated time in the local harness)."""
-        ...
-
+    UseCase = Callable[[dict[str, Any], Controller], Result]
+    StepRunner = Callable[[Controller, str, Any, datetime], Any]
 
 logger = Logger()
 metrics = Metrics()
-
-Result = TypeVar("Result")
-UseCase = Callable[[dict[str, Any], Controller], Result]
-Handler = Callable[..., Result]
-StepRunner = Callable[[Controller, str, Any, datetime], Any]
 
 
 def deployed_controller(injected: Controller | None = None) -> Controller:

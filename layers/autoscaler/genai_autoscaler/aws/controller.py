@@ -1,0 +1,27 @@
+"""The controller a Lambda handler is given: every use case's ports at once, and the clock.
+
+Only for type checking: importing it would import every use case, which a handler that runs one of them should
+not pay for at a cold start (`if TYPE_CHECKING:` wherever it is named).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from genai_autoscaler.app.dispatch import DispatchPorts
+from genai_autoscaler.app.reconciler import ReconcilePorts
+from genai_autoscaler.app.routing_workflow import RoutingWorkflowPorts
+from genai_autoscaler.app.scale_workflow import ScaleWorkflowPorts
+from genai_autoscaler.app.sweeper import SweeperPorts
+
+
+class Controller(
+    DispatchPorts, ReconcilePorts, ScaleWorkflowPorts, RoutingWorkflowPorts, SweeperPorts, Protocol
+):
+    """Every use case's ports at once, and the clock: what a handler is given. AwsController on AWS; the local
+    harness, the tests and the simulator assemble their own. A use case names only the ports it uses."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC (simulated time in the local harness)."""
+        ...
