@@ -8,6 +8,7 @@ stack's, works out which of them a route uses or a routing workflow holds, and h
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
@@ -108,30 +109,8 @@ def sweep_provisioned(ctl: SweeperPorts, now: datetime) -> SweepReport:
     # A model whose policy was removed may still have a route: its PTs' tags name it.
     target_ids = sorted(set(policies) | {m.target_id for m in created if m.target_id is not None})
 
-    routed_to: set[str] = set()
-    in_flight: set[str] = set()
-    states: dict[str, TargetState] = {}
-    unreadable: dict[str, str] = {}
-    for target_id in target_ids:
-        model_id = policies[target_id].model_id if target_id in policies else bedrock_model_id(target_id)
-        if model_id is None:
-            unreadable[target_id] = f"{target_id} is not the id of a Bedrock model"
-            continue
-        try:
-            # The route first, then the state: a workflow publishes the route before it records it and
-            # releases the lock, so whichever moment the two reads fall on, they see the route or the lock.
-            published = routes.current(model_id)
-            state = ctl.state.load(target_id)
-        except Exception as exc:
-            unreadable[target_id] = f"{type(exc).__name__}: {exc}"
-            continue
-        states[target_id] = state
-        if published is not None:  # whatever its kind: a route that names the PT keeps it
-            routed_to.add(published.model_id)
-        if state.route is not None and state.route.provisioned_model_arn is not None:
-            routed_to.add(state.route.provisioned_model_arn)
-        if state.lock_held(now):
-            in_flight |= {m.arn for m in created if m.target_id == target_id}
+    uses = _read_uses(ctl.state, routes, policies, created, target_ids, now)
+    routed_to, in_flight, states, unreadable = uses.routed_to, uses.in_flight, uses.states, uses.unreadable
 
     held = {
         m.arn: _why_held(m, unreadable)
@@ -144,31 +123,7 @@ def sweep_provisioned(ctl: SweeperPorts, now: datetime) -> SweepReport:
     errors = [f"{target_id}: {problem}" for target_id, problem in unreadable.items()]
 
     models = {m.arn: m for m in created}
-    deleted: list[tuple[ProvisionedModel, str]] = []
-    failed: list[tuple[ProvisionedModel, str]] = []
-    for finding in findings:
-        if finding.verdict is not SweepVerdict.DELETE:
-            continue
-        model = models[finding.arn]
-        try:
-            provisioned.delete(model.arn)
-        except Exception as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-            errors.append(problem if model.arn in problem else f"deleting {model.arn}: {problem}")
-            failed.append((model, problem))
-            continue
-        deleted.append((model, finding.reason))
-        record = ActionRecord(
-            target_id=_state_id(model),
-            at=now,
-            action=ACTION,
-            outcome="deleted",
-            reason=f"{model.arn}: {finding.reason}",
-        )
-        try:
-            ctl.state.update(_state_id(model), partial(_forget, arns={model.arn}), record)
-        except Exception as exc:
-            errors.append(f"recording the deletion of {model.arn}: {type(exc).__name__}: {exc}")
+    deleted, failed = _delete(ctl.state, provisioned, models, findings, now, errors)
 
     billing = [(models[f.arn], f.reason) for f in findings if f.verdict is SweepVerdict.REPORT]
     still_billing = [model for model, _ in [*billing, *failed]]
@@ -201,6 +156,86 @@ def sweep_provisioned(ctl: SweeperPorts, now: datetime) -> SweepReport:
         reported=reported,
         errors=errors,
     )
+
+
+@dataclass
+class _Uses:
+    """What keeps a PT: the ARNs routes name, the PTs of models a workflow is working on, what each target
+    remembers, and the targets whose route or state could not be read (by target id, why)."""
+
+    routed_to: set[str] = field(default_factory=set)
+    in_flight: set[str] = field(default_factory=set)
+    states: dict[str, TargetState] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+def _read_uses(
+    store: StateStore,
+    routes: RouteRegistry,
+    policies: dict[str, BedrockModelPolicy],
+    created: list[ProvisionedModel],
+    target_ids: list[str],
+    now: datetime,
+) -> _Uses:
+    uses = _Uses()
+    for target_id in target_ids:
+        model_id = policies[target_id].model_id if target_id in policies else bedrock_model_id(target_id)
+        if model_id is None:
+            uses.unreadable[target_id] = f"{target_id} is not the id of a Bedrock model"
+            continue
+        try:
+            # The route first, then the state: a workflow publishes the route before it records it and
+            # releases the lock, so whichever moment the two reads fall on, they see the route or the lock.
+            published = routes.current(model_id)
+            state = store.load(target_id)
+        except Exception as exc:
+            uses.unreadable[target_id] = f"{type(exc).__name__}: {exc}"
+            continue
+        uses.states[target_id] = state
+        if published is not None:  # whatever its kind: a route that names the PT keeps it
+            uses.routed_to.add(published.model_id)
+        if state.route is not None and state.route.provisioned_model_arn is not None:
+            uses.routed_to.add(state.route.provisioned_model_arn)
+        if state.lock_held(now):
+            uses.in_flight |= {m.arn for m in created if m.target_id == target_id}
+    return uses
+
+
+def _delete(
+    store: StateStore,
+    provisioned: ProvisionedThroughputs,
+    models: dict[str, ProvisionedModel],
+    findings: list[SweepFinding],
+    now: datetime,
+    errors: list[str],
+) -> tuple[list[tuple[ProvisionedModel, str]], list[tuple[ProvisionedModel, str]]]:
+    """Delete what the findings say to; returns (deleted, why) and (failed, problem); problems go to `errors`."""
+    deleted: list[tuple[ProvisionedModel, str]] = []
+    failed: list[tuple[ProvisionedModel, str]] = []
+    for finding in findings:
+        if finding.verdict is not SweepVerdict.DELETE:
+            continue
+        model = models[finding.arn]
+        try:
+            provisioned.delete(model.arn)
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            errors.append(problem if model.arn in problem else f"deleting {model.arn}: {problem}")
+            failed.append((model, problem))
+            continue
+        deleted.append((model, finding.reason))
+        record = ActionRecord(
+            target_id=_state_id(model),
+            at=now,
+            action=ACTION,
+            outcome="deleted",
+            reason=f"{model.arn}: {finding.reason}",
+        )
+        try:
+            store.update(_state_id(model), partial(_forget, arns={model.arn}), record)
+        except Exception as exc:
+            errors.append(f"recording the deletion of {model.arn}: {type(exc).__name__}: {exc}")
+    return deleted, failed
 
 
 def _why_held(model: ProvisionedModel, unreadable: dict[str, str]) -> str:
