@@ -26,7 +26,7 @@ NOT_IN_THE_LAYER = ("numpy", "yaml", "matplotlib", "moto", "hypothesis", *PACKAG
 def test_import_contracts_are_kept() -> None:
     # Given the contracts of pyproject.toml, when import-linter checks the three packages, then none is broken.
     configuration.configure()  # what the lint-imports command does first
-    assert lint_imports(no_logo=True, cache_dir=None), (
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_logo=True, cache_dir=None), (
         "an import contract is broken: run `.venv/bin/lint-imports`"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from genai_autoscaler.aws.lambda_entry import logger
 from genai_autoscaler_local.lambda_runtime import FakeContext
 from genai_autoscaler_tools.memory import memory_controller
@@ -50,3 +57,57 @@ def test_the_reconciler_logs_its_report_at_info(info_logs: pytest.LogCaptureFixt
     # Then it returns the report and logs it, rather than failing on the log line
     assert report["created"]
     assert any(record.getMessage() == "reconciled" for record in info_logs.records)
+
+
+class RememberedRecords(BasePersistenceLayer):
+    """Powertools' idempotency store in memory: what the DynamoDB table would hold, by key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, DataRecord] = {}
+
+    def _get_record(self, idempotency_key: str) -> DataRecord:
+        if idempotency_key not in self.records:
+            raise IdempotencyItemNotFoundError
+        return self.records[idempotency_key]
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        if data_record.idempotency_key in self.records:
+            raise IdempotencyItemAlreadyExistsError
+        self.records[data_record.idempotency_key] = data_record
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        self.records[data_record.idempotency_key] = data_record
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        self.records.pop(data_record.idempotency_key, None)
+
+
+def test_the_alarm_router_remembers_an_event_under_the_key_it_always_had(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the alarm router as Lambda loads it (module `app`), and an alarm event
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "AlarmRouter")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    spec = importlib.util.spec_from_file_location("app", FUNCTIONS / "alarm_router" / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    router = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(router)
+    event = json.loads((FUNCTIONS.parent / "events" / "alarm_latency_alarm.json").read_text())
+    store = RememberedRecords()
+    # When it is delivered twice
+    outcomes = [
+        router.handler(
+            event,
+            FakeContext("AlarmRouter", "arn"),
+            controller=memory_controller(DOCUMENT),
+            persistence=store,
+        )
+        for _ in range(2)
+    ]
+    # Then the second delivery returns the first one's outcome, from one record keyed as before the handlers
+    # moved (a key that changed would dispatch again an event redelivered across a deploy)
+    assert outcomes[0] == outcomes[1]
+    [key] = store.records
+    assert key.startswith("AlarmRouter.app.handler.<locals>.route_once#")

@@ -16,6 +16,7 @@ import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -223,8 +224,17 @@ class ControllerPolicy(ScalingPolicy):
         self.executions.append(result)
         if result.error == "States.Runtime":
             raise SimulationError(f"the scale workflow {name} could not run: {result.cause}")
+        if ("RestoreSafeState", "Failed") in pairwise(result.visited):
+            # Its Catch skipped the notification: the safe state could not be restored, which the simulated
+            # AWS never causes.
+            raise SimulationError(f"the scale workflow {name} could not restore a safe state: {result.cause}")
 
     def _scale_workflow(self) -> StateMachine:
+        if not SCALE_WORKFLOW.is_file():
+            raise SimulationError(
+                f"the simulator runs the scale workflow from the repository's {SCALE_WORKFLOW}, which is not there: "
+                "run it from a checkout (pip install -e .)"
+            )
         ctl = self.ctl
 
         def publish(parameters: dict[str, Any], token: str) -> dict[str, str]:

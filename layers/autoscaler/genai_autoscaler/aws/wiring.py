@@ -92,7 +92,6 @@ class AwsController:
 
 
 @cache
-@cache
 def idempotency_store(table_name: str) -> Any:
     """The Powertools idempotency store, made once per execution environment on the shared DynamoDB client
     (made per invocation, it would create a new client, and pay for it, on every event)."""
