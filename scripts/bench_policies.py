@@ -1,10 +1,13 @@
-"""The policy benchmark: both shipped traces replayed against every policy, and the simulator's own speed.
+"""The policy benchmark: the shipped traces and the synthetic shapes replayed against every policy, and the
+simulator's own speed.
 
-Prints one table per trace (the figures `genai-autoscaler simulate` reports), then the goals of issue 4 for the
-controller with the example policies (config/policies.example.yaml, first SageMaker target), then how long the
-replays took and the peak memory. Then the comparisons at equal footing: an oracle held to the controller's SLO
-attainment instead of its own stricter one, and target tracking with its target tuned to the controller's cost
-(AWS's starting point is a safety factor of 0.5). With `--check` it exits 1 when a goal is missed.
+Prints one table per trace (the figures `genai-autoscaler simulate` reports) and the goals of issue 4 for the
+controller with the example policies (config/policies.example.yaml, first SageMaker target); then one table per
+synthetic shape (`genai_autoscaler_tools.sim.shapes`, seed 0, the same target with its max raised to 64), each
+with issue 10's goals for the controller, pass or MISS; then how long the replays took and the peak memory.
+Then the comparisons at equal footing: an oracle held to the controller's SLO attainment instead of its own
+stricter one, and target tracking with its target tuned to the controller's cost (AWS's starting point is a
+safety factor of 0.5). With `--check` it exits 1 when a goal is missed.
 
     python scripts/bench_policies.py [--quick] [--check]
 
@@ -23,7 +26,8 @@ import yaml
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
 from genai_autoscaler_tools.sim.compare import POLICIES, compare
 from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
-from genai_autoscaler_tools.sim.replay import PolicyResult, ReplayConfig
+from genai_autoscaler_tools.sim.replay import PolicyResult, ReplayConfig, Sizing, request_profile
+from genai_autoscaler_tools.sim.shapes import SHAPES, shape
 from genai_autoscaler_tools.sim.traces import RateSeries, Trace, rate_scale, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +43,14 @@ SEED = 0
 
 SLO_GOAL = 0.995
 ORACLE_RATIO_GOAL = 1.3
+# The synthetic shapes (issue 10's goals): the example target with its max raised to SHAPE_MAX, so that max never
+# decides; each shape peaks at what SHAPE_PEAK_INSTANCES instances serve within the SLO.
+SHAPE_MAX = 64
+SHAPE_PEAK_INSTANCES = 30
+SHAPE_ORACLE_RATIO_GOAL = 1.25
+SHAPE_SLO_SLACK = (
+    0.001  # within 0.1 percentage point of the oracle's, where the oracle itself misses SLO_GOAL
+)
 SPEED_GOALS = {"servegen_14_days_s": 60.0, "request_log_1_hour_s": 10.0, "peak_memory_mb": 1024.0}
 
 
@@ -165,6 +177,66 @@ def _matched(
     ]
 
 
+def _shape_goals(title: str, results: dict[str, PolicyResult]) -> list[tuple[str, bool, str]]:
+    """Issue 10's goals for the controller on one shape: the SLO kept (or as nearly as the oracle keeps it), at
+    close to the oracle's capacity, and at least each target-tracking variant's SLO at no more capacity."""
+    ctl, oracle = results["controller"], results["oracle"]
+    slo_goal = min(SLO_GOAL, oracle.slo_attainment - SHAPE_SLO_SLACK)
+    checks = [
+        (
+            f"{title}: controller SLO attainment >= {100 * slo_goal:.2f}%",
+            ctl.slo_attainment >= slo_goal,
+            f"{100 * ctl.slo_attainment:.3f}% (oracle {100 * oracle.slo_attainment:.3f}%)",
+        ),
+        (
+            f"{title}: controller capacity-hours <= {SHAPE_ORACLE_RATIO_GOAL}x oracle's",
+            ctl.capacity_hours <= SHAPE_ORACLE_RATIO_GOAL * oracle.capacity_hours,
+            f"{ctl.capacity_hours / oracle.capacity_hours:.2f}x",
+        ),
+    ]
+    for baseline in ("target-tracking", "target-tracking-concurrency"):
+        other = results[baseline]
+        checks.append(
+            (
+                f"{title}: controller's SLO >= {baseline}'s, at no more capacity",
+                ctl.slo_attainment >= other.slo_attainment and ctl.capacity_hours <= other.capacity_hours,
+                f"{100 * ctl.slo_attainment:.3f}% at {ctl.capacity_hours:.0f} h vs "
+                f"{100 * other.slo_attainment:.3f}% at {other.capacity_hours:.0f} h",
+            )
+        )
+    return checks
+
+
+def _shapes(target: SageMakerVariantPolicy) -> list[tuple[str, bool, str]]:
+    """Each synthetic shape replayed against every policy: its table, and the controller's goals under it."""
+    wide = target.model_copy(update={"capacity": target.capacity.model_copy(update={"max": SHAPE_MAX})})
+    checks: list[tuple[str, bool, str]] = []
+    for name in SHAPES:
+        unit = shape(name, 1.0, SEED)  # its request sizes and endpoint, to size its peak
+        profile = request_profile(unit.trace, RequestProfile.default())
+        per_instance = Sizing(unit.endpoint, profile, ReplayConfig(seed=SEED)).max_rps_per_instance()
+        generated = shape(name, SHAPE_PEAK_INSTANCES * per_instance, SEED)
+        results = compare(
+            generated.trace,
+            wide,
+            generated.endpoint,
+            POLICIES,
+            ReplayConfig(seed=SEED),
+            RequestProfile.default(),
+        )
+        hours = generated.trace.duration / 3600
+        _table(
+            f"Shape {name} (seed {SEED}, {hours:.0f} h, peak {SHAPE_PEAK_INSTANCES * per_instance:.1f} requests/s = "
+            f"{SHAPE_PEAK_INSTANCES} instances' worth; max {SHAPE_MAX})",
+            results,
+        )
+        goals = _shape_goals(f"shape {name}", results)
+        for what, passed, figure in goals:
+            print(f"  goal  {'pass' if passed else 'MISS'}  {what.split(': ', 1)[1]}: {figure}")
+        checks += goals
+    return checks
+
+
 def _replay(trace: Trace, target: SageMakerVariantPolicy) -> tuple[dict[str, PolicyResult], dict[str, float]]:
     timings: dict[str, float] = {}
     results: dict[str, PolicyResult] = {}
@@ -212,6 +284,7 @@ def main() -> int:
     )
 
     checks = _goals("Azure", azure_results) + _goals("ServeGen", servegen_results)
+    shape_checks = _shapes(target)
     if not args.quick:
         checks += _matched("Azure", azure, target, azure_results["controller"])
         checks += _matched("ServeGen", servegen, target, servegen_results["controller"])
@@ -251,6 +324,7 @@ def main() -> int:
             f"{peak_mb:.0f} MB",
         ),
     ]
+    checks += shape_checks
     print("\nGoals")
     for what, passed, figure in checks:
         print(f"  {'pass' if passed else 'MISS'}  {what}: {figure}")
