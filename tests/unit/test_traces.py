@@ -172,3 +172,22 @@ def test_time_scale_stretches_time_and_keeps_the_requests() -> None:
     log = time_scale(read_trace(AZURE), 0.5)
     assert isinstance(log, RequestLog)
     assert log.duration == pytest.approx(read_trace(AZURE).duration / 2)
+
+
+def test_a_request_log_of_arrival_times_only_reads_without_token_counts(tmp_path: Path) -> None:
+    # Given a log of when requests arrived, out of order, in seconds and ISO 8601 alike
+    path = tmp_path / "arrivals.csv"
+    path.write_text("timestamp\n2026-12-01T10:00:05Z\n2026-12-01T10:00:00Z\n2026-12-01T10:01:00Z\n")
+    # When it is read
+    trace = read_trace(path)
+    # Then it is a request log from 0, in order, whose sizes are left to a request profile
+    assert isinstance(trace, RequestLog)
+    assert trace.arrivals.tolist() == [0.0, 5.0, 60.0]
+    assert (trace.input_tokens, trace.output_tokens, trace.duration) == (None, None, 60.0)
+
+
+def test_a_bad_time_in_a_log_of_arrival_times_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "arrivals.csv"
+    path.write_text("timestamp\n1\nsoon\n")
+    with pytest.raises(TraceFormatError, match=r"arrivals.csv:3"):
+        read_trace(path)

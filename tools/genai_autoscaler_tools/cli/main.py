@@ -88,6 +88,16 @@ def _positive_number(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _step_seconds(text: str) -> float:
     value = _positive_number(text)
     if 60 % value:
@@ -116,6 +126,7 @@ def _sweep_spec(text: str) -> tuple[str, tuple[str, ...]]:
 SIMULATE_EPILOG = """\
 traces (told apart by their header; every one is moved to start at 0):
   timestamp,input_tokens,output_tokens          a request log, one request a row
+  timestamp                                     a request log of arrival times only
   timestamp,rate_rps                            a rate series (what `trace export` writes)
   TIMESTAMP,ContextTokens,GeneratedTokens       the Azure LLM inference trace
   model,timestamp,total_rate_rps,active_clients ServeGen's aggregate rates (with --model)
@@ -126,7 +137,7 @@ policies: controller (GenAI Autoscaler's own code), target-tracking (Application
   InvocationsPerInstance), target-tracking-concurrency (on ConcurrentRequestsPerModel), static (the
   least count that meets the SLO at the trace's peak), oracle (perfect foresight).
 
---endpoint-param KEY=VALUE sets a field of the endpoint model (genai_autoscaler/sim/endpoint.py,
+--endpoint-param KEY=VALUE sets a field of the endpoint model (genai_autoscaler_tools/sim/endpoint.py,
   EndpointModel), e.g. hourly_price_usd=1.2 or model_load_s=300; an unknown KEY is answered with the list.
 --sweep FIELD=V1,V2,... replays the controller once per value of a field of the target's policy, e.g.
   signals.concurrency_per_unit=4,6,8 or scale_in.stabilization_seconds=300,900, and prints the SLO/cost
@@ -271,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="spread the same requests over X times the time",
     )
     sim.add_argument(
+        "--initial-capacity",
+        type=_positive_int,
+        metavar="N",
+        help="instances InService when the trace begins (default: what its first cold start's worth needs)",
+    )
+    sim.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -350,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                         json_output=args.json,
                         plot=args.plot,
                         sweep=args.sweep,
+                        initial_capacity=args.initial_capacity,
                     )
                 )
     except CommandFailed as failure:

@@ -28,6 +28,7 @@ from genai_autoscaler_tools.cli.inputs import (
 )
 
 if TYPE_CHECKING:
+    from genai_autoscaler_tools.sim.compare import Demand
     from genai_autoscaler_tools.sim.endpoint import EndpointModel
     from genai_autoscaler_tools.sim.replay import PolicyResult, ReplayConfig
     from genai_autoscaler_tools.sim.traces import Trace
@@ -54,6 +55,7 @@ class SimulateOptions:
     json_output: bool = False
     plot: Path | None = None
     sweep: tuple[str, tuple[str, ...]] | None = None  # (dotted field, values as written)
+    initial_capacity: int | None = None  # None: what the first cold start's worth of demand needs
 
 
 class _Progress:
@@ -282,16 +284,55 @@ def _replay(
     names: list[str],
     config: ReplayConfig,
     progress: Callable[[str, float], None] | None,
+    initial_capacity: int,
 ) -> dict[str, PolicyResult]:
     from genai_autoscaler_tools.sim.compare import compare
     from genai_autoscaler_tools.sim.endpoint import RequestProfile
 
     try:
-        return compare(trace, target, model, names, config, RequestProfile.default(), progress)
+        return compare(
+            trace, target, model, names, config, RequestProfile.default(), progress, initial_capacity
+        )
     except ValueError as exc:  # e.g. an endpoint that cannot meet its SLO at any capacity
         raise CommandFailed(
             EXIT_BAD_INPUT, [f"cannot replay {trace.source} on {target.name}: {exc}"]
         ) from None
+
+
+def _demand_line(needs: Demand) -> str:
+    at_peak = (
+        "no number of instances serves it within the SLO"
+        if needs.peak_instances is None
+        else f"{needs.peak_instances} instances serve it within the SLO"
+    )
+    return f"peaks at {needs.peak_rps:.2f} requests/s (a minute's mean): {at_peak}"
+
+
+def _demand_warnings(needs: Demand, target: SageMakerVariantPolicy) -> list[str]:
+    """Demand that the target's max cannot serve: requests will be lost to max, not to the policies."""
+    if needs.peak_instances is None or needs.peak_instances <= target.capacity.max:
+        return []
+    return [
+        f"demand peaks at {needs.peak_rps:.2f} requests/s, which takes {needs.peak_instances} instances to serve "
+        f"within the SLO; {target.name}'s max is {target.capacity.max}, so every policy loses requests at the "
+        f"peak (raise capacity.max to {needs.peak_instances} to see what the policies do on their own)"
+    ]
+
+
+def _initial_capacity(given: int | None, target: SageMakerVariantPolicy, needs: Demand) -> int:
+    from genai_autoscaler_tools.sim.compare import starting_capacity
+
+    if given is None:
+        return starting_capacity(target, needs)
+    if not target.capacity.min <= given <= target.capacity.max:
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [
+                f"--initial-capacity {given} is outside {target.name}'s capacity "
+                f"{capacity_range(target)}: a policy would move it before the first step"
+            ],
+        )
+    return given
 
 
 def _policy_names(chosen: tuple[str, ...], known: tuple[str, ...]) -> list[str]:
@@ -331,7 +372,7 @@ def simulate(options: SimulateOptions) -> int:
         )
     if options.plot is not None:
         _check_plot(options.plot)
-    from genai_autoscaler_tools.sim.compare import POLICIES
+    from genai_autoscaler_tools.sim.compare import POLICIES, demand
     from genai_autoscaler_tools.sim.endpoint import RequestProfile
     from genai_autoscaler_tools.sim.replay import ReplayConfig, request_profile
 
@@ -352,18 +393,44 @@ def simulate(options: SimulateOptions) -> int:
     default = RequestProfile.default()
     default_tokens = default.source if request_profile(trace, default) is default else None
 
+    needs = demand(trace, model, config, default)
+    initial = _initial_capacity(options.initial_capacity, target, needs)
+    state = (
+        ("demand", _demand_line(needs)),
+        (
+            "start",
+            f"{initial} instances InService"
+            + (
+                " (--initial-capacity)"
+                if options.initial_capacity is not None
+                else " (the first cold start's need)"
+            ),
+        ),
+    )
+    for warning in _demand_warnings(needs, target):
+        print(f"warning: {warning}", file=sys.stderr)
+
     def header(requests: int, *extra: tuple[str, str]) -> list[str]:
-        return simulation_header(trace, requests, target, policies_path, model, default_tokens, config, extra)
+        return simulation_header(
+            trace, requests, target, policies_path, model, default_tokens, config, (*state, *extra)
+        )
 
     if options.sweep is not None:
         field, texts = options.sweep
         return _simulate_sweep(
-            options, field, sweep_targets(target, field, texts), trace, model, config, header
+            options,
+            field,
+            sweep_targets(target, field, texts),
+            trace,
+            model,
+            config,
+            header,
+            lambda policy: _initial_capacity(options.initial_capacity, policy, needs),
         )
 
     progress = _progress(options, len(names))
     try:
-        results = _replay(trace, target, model, names, config, progress)
+        results = _replay(trace, target, model, names, config, progress, initial)
     finally:
         if progress is not None:
             progress.close()
@@ -396,6 +463,7 @@ def _simulate_sweep(
     model: EndpointModel,
     config: ReplayConfig,
     header: Callable[..., list[str]],
+    initial: Callable[[SageMakerVariantPolicy], int],
 ) -> int:
     from genai_autoscaler_tools.sim.report import pareto_optimal, sweep_table
 
@@ -406,7 +474,12 @@ def _simulate_sweep(
             label = f"controller, {field}={json.dumps(value)}"
             report = None if progress is None else (lambda _, share, label=label: progress(label, share))
             points.append(
-                (value, _replay(trace, policy, model, ["controller"], config, report)["controller"])
+                (
+                    value,
+                    _replay(trace, policy, model, ["controller"], config, report, initial(policy))[
+                        "controller"
+                    ],
+                )
             )
     finally:
         if progress is not None:

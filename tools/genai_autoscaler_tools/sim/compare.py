@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from genai_autoscaler.domain.policy import SageMakerPolicy
@@ -63,6 +64,36 @@ def build_policy(
     raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")
 
 
+@dataclass(frozen=True)
+class Demand:
+    """What a trace asks of an endpoint: its busiest step's rate (smoothed over a minute) and the instances that
+    serve it within the SLO, and what the first cold start's worth of it needs (the fleet a replay starts with).
+    A count is None where no number of instances serves that rate within the SLO."""
+
+    peak_rps: float
+    peak_instances: int | None
+    first_instances: int | None
+
+
+def demand(
+    trace: Trace, model: EndpointModel, config: ReplayConfig, tokens: RequestProfile | None = None
+) -> Demand:
+    """The trace's demand on `model` (see Demand)."""
+    rates = rate_per_step(trace, config.step_seconds)
+    sizing = Sizing(model, request_profile(trace, tokens), config)
+    window = max(1, math.ceil((model.cold_start_s + 60) / config.step_seconds))
+
+    def instances(rate: float) -> int | None:
+        try:
+            return sizing.needed(rate)
+        except ValueError:
+            return None
+
+    peak = float(rates.max()) if rates.size else 0.0
+    first = float(rates[:window].max()) if rates.size else 0.0
+    return Demand(peak, instances(peak), instances(first))
+
+
 def compare(
     trace: Trace,
     target: SageMakerPolicy,
@@ -71,22 +102,28 @@ def compare(
     config: ReplayConfig,
     tokens: RequestProfile | None = None,
     progress: Callable[[str, float], None] | None = None,
+    initial_capacity: int | None = None,
 ) -> dict[str, PolicyResult]:
-    """Replay the same arrivals (one draw, from `config.seed`) against each policy."""
+    """Replay the same arrivals (one draw, from `config.seed`) against each policy, each starting InService at
+    `initial_capacity` (default: `starting_capacity`)."""
     counts, _ = arrivals_per_step(trace, config.step_seconds, config.seed)
     rates = rate_per_step(trace, config.step_seconds)
     profile = request_profile(trace, tokens)
     sizing = Sizing(model, profile, config)
-    # Every policy starts warm with what the first cold start's worth of demand needs, within the target's
-    # limits: the endpoint was serving before the trace begins.
-    window = max(1, math.ceil((model.cold_start_s + 60) / config.step_seconds))
-    first = float(rates[:window].max()) if rates.size else 0.0
-    initial = min(target.capacity.max, max(target.capacity.min, sizing.needed(first), 1))
+    if initial_capacity is None:
+        initial_capacity = starting_capacity(target, demand(trace, model, config, tokens))
     results = {}
     for name in policies:
         if progress is not None:
             progress(name, 0.0)
         policy = build_policy(name, target, sizing, rates, model, config)
         report = (lambda share, n=name: progress(n, share)) if progress else None
-        results[name] = replay(counts, rates, model, profile, policy, config, initial, report)
+        results[name] = replay(counts, rates, model, profile, policy, config, initial_capacity, report)
     return results
+
+
+def starting_capacity(target: SageMakerPolicy, demand: Demand) -> int:
+    """What every policy starts with unless told: what the first cold start's worth of demand needs, within the
+    target's limits (the endpoint was serving before the trace begins)."""
+    first = demand.first_instances if demand.first_instances is not None else target.capacity.max
+    return min(target.capacity.max, max(target.capacity.min, first, 1))

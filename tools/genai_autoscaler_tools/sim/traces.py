@@ -71,6 +71,7 @@ Trace = RequestLog | RateSeries
 # ------------------------------------------------------------------------------------------ reading
 
 _REQUEST_LOG = ("timestamp", "input_tokens", "output_tokens")
+_TIMESTAMPS = ("timestamp",)  # a request log of arrival times only: the sizes come from a request profile
 _RATE_SERIES = ("timestamp", "rate_rps")
 _AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 _SERVEGEN = ("model", "timestamp", "total_rate_rps", "active_clients")
@@ -123,7 +124,7 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 
 def read_trace(path: Path, model: str | None = None) -> Trace:
-    """Read a trace in any of the four formats, told apart by their header.
+    """Read a trace in any of the five formats, told apart by their header.
 
     `model` picks one model of the ServeGen file (required there). Raises TraceFormatError naming the file,
     line and column of the first problem.
@@ -134,6 +135,8 @@ def read_trace(path: Path, model: str | None = None) -> Trace:
         raise TraceFormatError(f"{path}: no rows after the header")
     if columns[:3] == _REQUEST_LOG or columns[:3] == _AZURE:
         return _request_log(path, rows, azure=columns[:3] == _AZURE)
+    if columns == _TIMESTAMPS:
+        return _arrival_times(path, rows)
     if columns[:2] == _RATE_SERIES:
         return _rate_series(path, [(n, row[0], row[1]) for n, row in rows], gap_when_idle=False)
     if columns[:4] == _SERVEGEN:
@@ -148,7 +151,7 @@ def read_trace(path: Path, model: str | None = None) -> Trace:
         ]
         # A window without a client and without a request is a gap in the data, not an idle service.
         return _rate_series(path, chosen, gap_when_idle=True, name=f"{path.name} ({model})")
-    known = " | ".join(",".join(c) for c in (_REQUEST_LOG, _RATE_SERIES, _AZURE, _SERVEGEN))
+    known = " | ".join(",".join(c) for c in (_REQUEST_LOG, _TIMESTAMPS, _RATE_SERIES, _AZURE, _SERVEGEN))
     raise TraceFormatError(f"{path}: unknown header {','.join(header)!r}; expected one of: {known}")
 
 
@@ -171,6 +174,14 @@ def _request_log(path: Path, rows: list[tuple[int, list[str]]], azure: bool) -> 
         output_tokens=np.asarray(outputs, dtype=np.int64)[order],
         duration=float(arrivals[-1]) if arrivals.size else 0.0,
         source=path.name,
+    )
+
+
+def _arrival_times(path: Path, rows: list[tuple[int, list[str]]]) -> RequestLog:
+    times = np.sort(np.asarray([_seconds(row[0], f"{path}:{line}") for line, row in rows], dtype=np.float64))
+    times -= times[0]
+    return RequestLog(
+        arrivals=times, input_tokens=None, output_tokens=None, duration=float(times[-1]), source=path.name
     )
 
 
