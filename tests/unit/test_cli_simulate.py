@@ -604,3 +604,19 @@ def test_an_initial_capacity_the_target_cannot_have_is_refused(
     result = simulate(capsys, "--trace", trace, "--policies", policies, "--initial-capacity", given)
     assert result.code == 2
     assert problem in result.err
+
+
+def test_traffic_an_idle_fleet_cannot_serve_within_the_slo_is_replayed_with_its_ceiling(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path
+) -> None:
+    # Given an SLO of 20 ms per output token, faster than an idle instance's 27 ms: long answers miss it anyway
+    trace, _ = request_log(tmp_path)
+    # When the trace is simulated
+    result = simulate(
+        capsys, "--trace", trace, "--policies", policies, "--endpoint-param", "slo_tpot_s=0.02", "--json"
+    )
+    # Then it is replayed, not refused, and the report says what share can meet the SLO at all
+    assert result.code == 0, result.err
+    assert all(summary["slo_attainment"] < 0.7 for summary in result.json.values())
+    table = simulate(capsys, "--trace", trace, "--policies", policies, "--endpoint-param", "slo_tpot_s=0.02")
+    assert "SLO ceiling    65.6% of the requests can meet the SLO at all" in table.out

@@ -289,3 +289,20 @@ def test_the_simulated_workflow_is_the_deployed_state_machine() -> None:
     assert path[:4] == ["Prepare", "IsPlanned", "AcquireLock", "Apply"]
     assert {"CheckCapacity", "WarmUp", "RecordSuccess", "Notify"} <= set(path)
     assert policy.scale_workflow.states[path[-1]]["Type"] == "Succeed"
+
+
+@pytest.mark.parametrize(
+    ("tpot_slo", "ceiling"),
+    [(0.04, 1.0), (0.02, 0.65625)],
+    ids=["every request can meet it", "long answers cannot"],
+)
+def test_capacity_is_sized_to_come_near_what_an_idle_fleet_reaches(tpot_slo: float, ceiling: float) -> None:
+    # Given an SLO per output token that an idle instance (27 ms per token) meets for all requests, or not
+    model = EndpointModel(slo_tpot_s=tpot_slo)
+    sizing = Sizing(model, PROFILE, CONFIG)
+    # Then the ceiling is the share it can meet, and the capacity sized for a rate comes within
+    # 1 - meets_slo of it, where one instance fewer does not
+    assert sizing.ceiling == pytest.approx(ceiling)
+    needed = sizing.needed(5.0)
+    assert sizing.attainment(5.0, needed) >= ceiling - (1 - CONFIG.meets_slo)
+    assert sizing.attainment(5.0, needed - 1) < ceiling - (1 - CONFIG.meets_slo)

@@ -293,7 +293,7 @@ def _replay(
         return compare(
             trace, target, model, names, config, RequestProfile.default(), progress, initial_capacity
         )
-    except ValueError as exc:  # e.g. an endpoint that cannot meet its SLO at any capacity
+    except ValueError as exc:  # e.g. a rate no number of instances keeps up with
         raise CommandFailed(
             EXIT_BAD_INPUT, [f"cannot replay {trace.source} on {target.name}: {exc}"]
         ) from None
@@ -395,7 +395,7 @@ def simulate(options: SimulateOptions) -> int:
 
     needs = demand(trace, model, config, default)
     initial = _initial_capacity(options.initial_capacity, target, needs)
-    state = (
+    state: tuple[tuple[str, str], ...] = (
         ("demand", _demand_line(needs)),
         (
             "start",
@@ -407,6 +407,15 @@ def simulate(options: SimulateOptions) -> int:
             ),
         ),
     )
+    if needs.ceiling < 1:
+        state = (
+            *state,
+            (
+                "SLO ceiling",
+                f"{needs.ceiling:.1%} of the requests can meet the SLO at all (an idle instance serves the rest "
+                "too slowly): replayed all the same, capacity sized to come near that share",
+            ),
+        )
     for warning in _demand_warnings(needs, target):
         print(f"warning: {warning}", file=sys.stderr)
 

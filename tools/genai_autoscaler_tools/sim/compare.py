@@ -68,11 +68,14 @@ def build_policy(
 class Demand:
     """What a trace asks of an endpoint: its busiest step's rate (smoothed over a minute) and the instances that
     serve it within the SLO, and what the first cold start's worth of it needs (the fleet a replay starts with).
-    A count is None where no number of instances serves that rate within the SLO."""
+    `ceiling` is the share of its requests that can meet the SLO at all (an idle instance's service time within
+    their deadline): below 1, "within the SLO" means as near that ceiling as capacity brings it. A count is None
+    where no number of instances keeps up with that rate."""
 
     peak_rps: float
     peak_instances: int | None
     first_instances: int | None
+    ceiling: float
 
 
 def demand(
@@ -91,7 +94,7 @@ def demand(
 
     peak = float(rates.max()) if rates.size else 0.0
     first = float(rates[:window].max()) if rates.size else 0.0
-    return Demand(peak, instances(peak), instances(first))
+    return Demand(peak, instances(peak), instances(first), sizing.ceiling)
 
 
 def compare(

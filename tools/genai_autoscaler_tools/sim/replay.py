@@ -209,33 +209,56 @@ def request_profile(trace: Trace, tokens: RequestProfile | None) -> RequestProfi
     return tokens
 
 
+def slo_ceiling(model: EndpointModel, profile: RequestProfile) -> float:
+    """The share of requests an idle instance serves within their SLO: no capacity does better. Below 1, a trace
+    is still replayed, and "meeting the SLO" means coming as near this ceiling as the share asked for."""
+    idle = profile.service_times(model, 1.0)
+    return float(np.mean((idle <= profile.deadlines(model)) & (idle <= model.invocation_timeout_s)))
+
+
+def near_ceiling(share: float, ceiling: float) -> float:
+    """`share` of the requests within the SLO, or, where the ceiling is below it, as near the ceiling."""
+    return max(0.0, min(share, ceiling - (1 - share)))
+
+
 class Sizing:
     """Capacity that meets the SLO for an arrival rate, from the endpoint model, for a load that lasts."""
 
     def __init__(self, model: EndpointModel, profile: RequestProfile, config: ReplayConfig):
         self.model, self.profile, self.config = model, profile, config
         self._need = lru_cache(maxsize=None)(self._least)
+        self.ceiling = slo_ceiling(model, profile)
+        self.goal = near_ceiling(config.meets_slo, self.ceiling)
 
     def attainment(self, rate: float, instances: int) -> float:
         """Share of requests within the SLO at `rate` requests/s on `instances`; 0 if they cannot keep up."""
+        share = self._share(rate, instances)
+        return 0.0 if share is None else share
+
+    def _share(self, rate: float, instances: int) -> float | None:
+        """Share of requests within the SLO; None when the instances cannot keep up with `rate`."""
         if rate <= 0:
             return 1.0
         dt = self.config.step_seconds
         step = serve_step(self.model, self.profile, rate * dt, instances, 0.0, dt, rate=rate)
-        return 0.0 if step.utilization >= 1 else step.within_slo / (rate * dt)
+        return None if step.utilization >= 1 else step.within_slo / (rate * dt)
+
+    def _meets(self, rate: float, instances: int) -> bool:
+        share = self._share(rate, instances)
+        return share is not None and share >= self.goal
 
     def _least(self, rate: float) -> int:
         if rate <= 0:
             return 0
         high = 1
-        while self.attainment(rate, high) < self.config.meets_slo:
+        while not self._meets(rate, high):
             high *= 2
             if high > 1_000_000:
-                raise ValueError(f"{rate:g} requests/s cannot meet the SLO at any capacity")
+                raise ValueError(f"{rate:g} requests/s cannot be served by any capacity")
         low = high // 2
         while low + 1 < high:
             middle = (low + high) // 2
-            if self.attainment(rate, middle) >= self.config.meets_slo:
+            if self._meets(rate, middle):
                 high = middle
             else:
                 low = middle
@@ -252,9 +275,11 @@ class Sizing:
         """What a load test of one instance finds: the highest rate before SLO misses become visible (more
         than `overloaded_below` lets through, the benchmark's own SLO goal)."""
         low, high = 0.0, 1000.0
+        visible = near_ceiling(self.config.overloaded_below, self.ceiling)
         for _ in range(40):
             rate = (low + high) / 2
-            if self.attainment(rate, 1) >= self.config.overloaded_below:
+            share = self._share(rate, 1)
+            if share is not None and share >= visible:
                 low = rate
             else:
                 high = rate
@@ -287,6 +312,7 @@ def replay(
     last_missed = -math.inf
     load_age = 0.0
     report_every = max(1, steps // 100)
+    overloaded_below = near_ceiling(config.overloaded_below, slo_ceiling(model, profile))
     for k in range(steps):
         now = k * dt
         world.now = now
@@ -313,7 +339,7 @@ def replay(
 
         # An overload starts when a step misses the SLO target after a calm minute; it ends when more instances
         # serve than at its start (timed), or when it has passed for five minutes without them.
-        missed = arrivals > 0 and step.within_slo / arrivals < config.overloaded_below
+        missed = arrivals > 0 and step.within_slo / arrivals < overloaded_below
         if overload_start is None:
             if missed and now - last_missed >= 60:
                 overload_start, overload_capacity = now, serving
