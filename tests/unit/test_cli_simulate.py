@@ -620,3 +620,53 @@ def test_traffic_an_idle_fleet_cannot_serve_within_the_slo_is_replayed_with_its_
     assert all(summary["slo_attainment"] < 0.7 for summary in result.json.values())
     table = simulate(capsys, "--trace", trace, "--policies", policies, "--endpoint-param", "slo_tpot_s=0.02")
     assert "SLO ceiling    65.6% of the requests can meet the SLO at all" in table.out
+
+
+# ------------------------------------------------------------------------------------------------ tune
+
+
+def test_tune_prints_the_cheapest_policy_that_keeps_the_goal_as_a_fragment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path
+) -> None:
+    # Given a steady request log that the target's max serves: 2 requests/s for ten minutes
+    trace = tmp_path / "steady.csv"
+    trace.write_text("timestamp\n" + "".join(f"{n / 2}\n" for n in range(1200)))
+    # When it is tuned, as a table and as JSON
+    table = main(["tune", "--trace", str(trace), "--policies", str(policies)])
+    out = capsys.readouterr().out
+    as_json = main(["tune", "--trace", str(trace), "--policies", str(policies), "--json"])
+    body = json.loads(capsys.readouterr().out)
+    # Then both say what they replayed and what the goal was, and agree on the best policy found
+    assert table == as_json == 0
+    assert "tuned          " in out
+    assert "frontier (no other candidate keeps more of the SLO for less):" in out
+    assert body["goal"] == 0.995
+    assert body["keeps_goal"] is True
+    assert body["best"]["slo_attainment"] >= 0.995
+    assert body["best"]["cost_usd"] <= body["as_written"]["cost_usd"]
+    assert body["replays"] >= 2
+    # (a threshold of 6 at once per instance, where one holds 8, pays for capacity this traffic never needs)
+    assert body["best"]["changes"] == {"signals": {"concurrency_per_unit": 8}}
+    assert "set:\n\n  signals:\n    concurrency_per_unit: 8" in out
+
+
+def test_tune_says_when_the_max_stands_between_the_trace_and_the_goal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path
+) -> None:
+    # Given the burst, which takes 9 instances, and a target whose max is 6
+    trace, _ = request_log(tmp_path)
+    code = main(["tune", "--trace", str(trace), "--policies", str(policies), "--slo-goal", "0.9999"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "no candidate keeps 99.99%" in out
+    assert "The trace's peak takes 9 instances and chat-prod/AllTraffic's max is 6" in out
+
+
+@pytest.mark.parametrize("goal", ["0", "1.5", "most"])
+def test_tune_refuses_a_goal_that_is_not_a_share(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, goal: str
+) -> None:
+    trace, _ = request_log(tmp_path)
+    code = main(["tune", "--trace", str(trace), "--policies", str(policies), "--slo-goal", goal])
+    assert code == 2
+    assert "--slo-goal" in capsys.readouterr().err

@@ -7,11 +7,13 @@
     genai-autoscaler trace export --target NAME --start ISO8601 --end ISO8601 --output FILE [--policies FILE]
     genai-autoscaler simulate --trace FILE [--target NAME] [--policy NAME|all] [--policies FILE] [--json]
         [--model NAME] [--rate-scale X] [--time-scale X] [--seed N] [--step SECONDS]
-        [--endpoint-param KEY=VALUE ...] [--plot FILE.png] [--sweep FIELD=V1,V2,...]
+        [--endpoint-param KEY=VALUE ...] [--initial-capacity N] [--plot FILE.png] [--sweep FIELD=V1,V2,...]
+    genai-autoscaler tune --trace FILE [--target NAME] [--policies FILE] [--slo-goal SHARE] [--json]
+        [the trace options of simulate]
 
-`plan` runs the alarm router (`dispatch_alarm`) on the in-memory ports of `app/memory.py`: the same decision and
-dispatch code as the Lambda, without calling AWS. What AWS would report and what the controller remembers
-come from the state file given with `--state`:
+`plan` runs the alarm router (`dispatch_alarm`) on the in-memory ports of `genai_autoscaler_tools/memory.py`:
+the same decision and dispatch code as the Lambda, without calling AWS. What AWS would report and what the
+controller remembers come from the state file given with `--state`:
 
     {"targets": {"variant/llm-prod/AllTraffic": {
         "observed": {"desired": 2, "current": 2, "status": "InService", "scalable_target": null},
@@ -39,6 +41,7 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genai_autoscaler import __version__
 
@@ -58,6 +61,9 @@ from genai_autoscaler_tools.cli.inputs import (
     STATE_FORMAT,
     CommandFailed,
 )
+
+if TYPE_CHECKING:
+    from genai_autoscaler_tools.cli.simulate import SimulateOptions
 
 
 def _aware_time(text: str) -> datetime:
@@ -95,6 +101,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share such as 0.995, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {value:g}")
     return value
 
 
@@ -145,6 +161,60 @@ policies: controller (GenAI Autoscaler's own code), target-tracking (Application
 
 exit codes: 0 done, 1 invalid policy document, 2 bad usage or input.
 """
+
+
+def _replay_arguments(sim: argparse.ArgumentParser) -> None:
+    """What simulate and tune both take: the trace, the target, how the trace is shaped, the endpoint."""
+    sim.add_argument("--trace", type=Path, required=True, metavar="FILE", help="the trace to replay (below)")
+    sim.add_argument("--model", metavar="NAME", help="the model to replay from a ServeGen trace")
+    sim.add_argument(
+        "--target",
+        metavar="NAME",
+        help="a sagemaker_variant target of the policies, by name or target id (default: the first one)",
+    )
+    sim.add_argument(
+        "--policies",
+        type=Path,
+        metavar="FILE",
+        help="policy document (default: config/policies.example.yaml in the current directory)",
+    )
+    sim.add_argument(
+        "--rate-scale", type=_positive_number, metavar="X", help="replay X times the trace's load"
+    )
+    sim.add_argument(
+        "--time-scale",
+        type=_positive_number,
+        metavar="X",
+        help="spread the same requests over X times the time",
+    )
+    sim.add_argument(
+        "--initial-capacity",
+        type=_positive_int,
+        metavar="N",
+        help="instances InService when the trace begins (default: what its first cold start's worth needs)",
+    )
+    sim.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of Poisson arrivals and rate scaling (default: 0)",
+    )
+    sim.add_argument(
+        "--step",
+        type=_step_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="simulation step; divides a minute (default: 10)",
+    )
+    sim.add_argument(
+        "--endpoint-param",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a field of the endpoint model (below); repeatable",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,13 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=SIMULATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sim.add_argument("--trace", type=Path, required=True, metavar="FILE", help="the trace to replay (below)")
-    sim.add_argument("--model", metavar="NAME", help="the model to replay from a ServeGen trace")
-    sim.add_argument(
-        "--target",
-        metavar="NAME",
-        help="a sagemaker_variant target of the policies, by name or target id (default: the first one)",
-    )
+    _replay_arguments(sim)
     sim.add_argument(
         "--policy",
         action="append",
@@ -265,49 +329,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="controller, target-tracking, target-tracking-concurrency, static, oracle or all (default: "
         "all); repeatable",
-    )
-    sim.add_argument(
-        "--policies",
-        type=Path,
-        metavar="FILE",
-        help="policy document (default: config/policies.example.yaml in the current directory)",
-    )
-    sim.add_argument(
-        "--rate-scale", type=_positive_number, metavar="X", help="replay X times the trace's load"
-    )
-    sim.add_argument(
-        "--time-scale",
-        type=_positive_number,
-        metavar="X",
-        help="spread the same requests over X times the time",
-    )
-    sim.add_argument(
-        "--initial-capacity",
-        type=_positive_int,
-        metavar="N",
-        help="instances InService when the trace begins (default: what its first cold start's worth needs)",
-    )
-    sim.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        metavar="N",
-        help="seed of Poisson arrivals and rate scaling (default: 0)",
-    )
-    sim.add_argument(
-        "--step",
-        type=_step_seconds,
-        default=10.0,
-        metavar="SECONDS",
-        help="simulation step; divides a minute (default: 10)",
-    )
-    sim.add_argument(
-        "--endpoint-param",
-        type=_key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set a field of the endpoint model (below); repeatable",
     )
     sim.add_argument(
         "--json", action="store_true", help="print one JSON object, a key per policy, and nothing else"
@@ -324,7 +345,49 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD=V1,V2,...",
         help="replay the controller once per value of a field of the target's policy (below)",
     )
+    tuner = commands.add_parser(
+        "tune",
+        help="search the policy fields that decide SLO and cost, on a team's own traffic",
+        description="Replay the controller on a trace for each candidate of a search over its policy's\n"
+        "concurrency threshold, latency alarm, scale-out step and scale-in stabilization and target; print\n"
+        "the frontier of SLO attainment against cost it found, and the cheapest policy that keeps the SLO\n"
+        "goal as a fragment to paste into the target's entry of the policy document.",
+        epilog=SIMULATE_EPILOG.split("\n\npolicies:")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _replay_arguments(tuner)
+    tuner.add_argument(
+        "--slo-goal",
+        type=_share,
+        default=0.995,
+        metavar="SHARE",
+        help="the share of requests to serve within the latency SLO (default: 0.995)",
+    )
+    tuner.add_argument(
+        "--json", action="store_true", help="print one JSON object (the best policy and the frontier)"
+    )
     return parser
+
+
+def _simulate_options(args: argparse.Namespace) -> SimulateOptions:
+    from genai_autoscaler_tools.cli.simulate import SimulateOptions
+
+    return SimulateOptions(
+        trace=args.trace,
+        servegen_model=args.model,
+        target=args.target,
+        policies=tuple(getattr(args, "policy", ())),
+        policies_file=args.policies,
+        rate_scale=args.rate_scale,
+        time_scale=args.time_scale,
+        seed=args.seed,
+        step_seconds=args.step,
+        endpoint_params=tuple(args.endpoint_param),
+        json_output=args.json,
+        plot=getattr(args, "plot", None),
+        sweep=getattr(args, "sweep", None),
+        initial_capacity=args.initial_capacity,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,27 +412,14 @@ def main(argv: list[str] | None = None) -> int:
                 return trace_export(
                     args.target, args.policies, args.start, args.end, args.output, args.region
                 )
-            case "simulate":
-                from genai_autoscaler_tools.cli.simulate import SimulateOptions, simulate
+            case "tune":
+                from genai_autoscaler_tools.cli.tune import tune_policy
 
-                return simulate(
-                    SimulateOptions(
-                        trace=args.trace,
-                        servegen_model=args.model,
-                        target=args.target,
-                        policies=tuple(args.policy),
-                        policies_file=args.policies,
-                        rate_scale=args.rate_scale,
-                        time_scale=args.time_scale,
-                        seed=args.seed,
-                        step_seconds=args.step,
-                        endpoint_params=tuple(args.endpoint_param),
-                        json_output=args.json,
-                        plot=args.plot,
-                        sweep=args.sweep,
-                        initial_capacity=args.initial_capacity,
-                    )
-                )
+                return tune_policy(_simulate_options(args), args.slo_goal)
+            case "simulate":
+                from genai_autoscaler_tools.cli.simulate import simulate
+
+                return simulate(_simulate_options(args))
     except CommandFailed as failure:
         for line in failure.lines:
             print(line, file=sys.stderr)

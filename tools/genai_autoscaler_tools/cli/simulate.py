@@ -363,20 +363,28 @@ def _check_plot(path: Path) -> None:
         )
 
 
-def simulate(options: SimulateOptions) -> int:
-    if options.sweep is not None and options.policies:
-        raise CommandFailed(EXIT_BAD_INPUT, ["--sweep replays the controller only: leave out --policy"])
-    if options.sweep is not None and options.plot is not None:
-        raise CommandFailed(
-            EXIT_BAD_INPUT, ["--plot draws the policies compared; it does not go with --sweep"]
-        )
-    if options.plot is not None:
-        _check_plot(options.plot)
-    from genai_autoscaler_tools.sim.compare import POLICIES, demand
+@dataclass(frozen=True)
+class ReplaySetup:
+    """A replay as the command line asked for it: the trace, the target, the endpoint, what the trace asks of
+    it and what the fleet starts with, and the report's header."""
+
+    trace: Trace
+    target: SageMakerVariantPolicy
+    policies_path: Path
+    model: EndpointModel
+    config: ReplayConfig
+    demand: Demand
+    initial_capacity: int
+    header: Callable[..., list[str]]
+
+
+def prepare_replay(options: SimulateOptions) -> ReplaySetup:
+    """Read and check everything a replay needs (CommandFailed names what is wrong); warn on stderr of a target
+    that is advisory or paused, and of demand its max cannot serve."""
+    from genai_autoscaler_tools.sim.compare import demand
     from genai_autoscaler_tools.sim.endpoint import RequestProfile
     from genai_autoscaler_tools.sim.replay import ReplayConfig, request_profile
 
-    names = _policy_names(options.policies, POLICIES)
     model = endpoint_model(options.endpoint_params)
     policies_path = _simulate_policies_path(options.policies_file)
     _, document = load_policies(policies_path)
@@ -423,6 +431,32 @@ def simulate(options: SimulateOptions) -> int:
         return simulation_header(
             trace, requests, target, policies_path, model, default_tokens, config, (*state, *extra)
         )
+
+    return ReplaySetup(trace, target, policies_path, model, config, needs, initial, header)
+
+
+def simulate(options: SimulateOptions) -> int:
+    if options.sweep is not None and options.policies:
+        raise CommandFailed(EXIT_BAD_INPUT, ["--sweep replays the controller only: leave out --policy"])
+    if options.sweep is not None and options.plot is not None:
+        raise CommandFailed(
+            EXIT_BAD_INPUT, ["--plot draws the policies compared; it does not go with --sweep"]
+        )
+    if options.plot is not None:
+        _check_plot(options.plot)
+    from genai_autoscaler_tools.sim.compare import POLICIES
+
+    names = _policy_names(options.policies, POLICIES)
+    setup = prepare_replay(options)
+    trace, target, model, config, needs, header = (
+        setup.trace,
+        setup.target,
+        setup.model,
+        setup.config,
+        setup.demand,
+        setup.header,
+    )
+    initial = setup.initial_capacity
 
     if options.sweep is not None:
         field, texts = options.sweep

@@ -1,0 +1,161 @@
+"""`genai-autoscaler tune`: the cheapest policy that keeps the SLO on a team's own traffic, found by replaying it.
+
+The search is `genai_autoscaler_tools.sim.tuning`'s; each candidate is one replay of the controller on the same
+arrivals. What it prints is a frontier (SLO attainment against cost) and a fragment of the policy document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from genai_autoscaler_tools.cli.inputs import EXIT_OK
+from genai_autoscaler_tools.cli.simulate import SimulateOptions, prepare_replay
+from genai_autoscaler_tools.sim.report import aligned
+
+if TYPE_CHECKING:
+    from genai_autoscaler.domain.policy import SageMakerVariantPolicy
+
+    from genai_autoscaler_tools.sim.tuning import Candidate
+
+
+class _Counter:
+    """`tuning: replay 7 of at most 31` on stderr, rewritten in place; erased by `close`."""
+
+    def __init__(self) -> None:
+        self.width = 0
+
+    def __call__(self, done: int, budget: int) -> None:
+        text = f"tuning: replay {done} of at most {budget}"
+        self.width = max(self.width, len(text))
+        sys.stderr.write("\r" + text.ljust(self.width))
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
+def _described(candidate: Candidate, target: SageMakerVariantPolicy) -> str:
+    from genai_autoscaler_tools.sim.tuning import fragment
+
+    changed = fragment(candidate.changes, target)
+    flat = [
+        f"{section}.{key}={json.dumps(value)}"
+        for section, fields in changed.items()
+        for key, value in fields.items()
+    ]
+    return ", ".join(flat) or "as written"
+
+
+def _why_not_kept(peak_instances: int | None, target: SageMakerVariantPolicy) -> str:
+    if peak_instances is not None and peak_instances > target.capacity.max:
+        return (
+            f"The trace's peak takes {peak_instances} instances and {target.name}'s max is "
+            f"{target.capacity.max}: no policy within that max keeps the goal (the max is a spending bound, "
+            "not searched: raise it to tune within it)."
+        )
+    return (
+        "What is lost is mostly capacity decided too late on a sudden rise: `simulate --plot` shows where; "
+        "no field searched here adds it sooner."
+    )
+
+
+def tune_policy(options: SimulateOptions, goal: float) -> int:
+    """Search the target's policy on the trace; print the frontier and the best policy as a fragment."""
+    from genai_autoscaler_tools.sim.compare import compare
+    from genai_autoscaler_tools.sim.endpoint import RequestProfile
+    from genai_autoscaler_tools.sim.tuning import Outcome, fragment, frontier, search_space, tune
+
+    setup = prepare_replay(options)
+    target = setup.target
+    requests: list[float] = []  # every candidate replays the same arrivals
+
+    def evaluate(policy: SageMakerVariantPolicy) -> Outcome:
+        result = compare(
+            setup.trace,
+            policy,
+            setup.model,
+            ["controller"],
+            setup.config,
+            RequestProfile.default(),
+            initial_capacity=min(policy.capacity.max, max(policy.capacity.min, setup.initial_capacity)),
+        )["controller"]
+        requests.append(result.requests)
+        return Outcome(result.slo_attainment, result.cost_usd, result.capacity_hours)
+
+    counter = _Counter() if not options.json_output and sys.stderr.isatty() else None
+    try:
+        best, replayed = tune(
+            target,
+            search_space(target, setup.model.concurrency_per_instance),
+            evaluate,
+            goal,
+            progress=counter,
+        )
+    finally:
+        if counter is not None:
+            counter.close()
+    edges = frontier(replayed)
+    kept = best.outcome.slo_attainment >= goal
+    change = fragment(best.changes, target)
+
+    if options.json_output:
+        body: dict[str, Any] = {
+            "goal": goal,
+            "replays": len(replayed),
+            "keeps_goal": kept,
+            "best": {"changes": change, **vars(best.outcome)},
+            "as_written": vars(replayed[0].outcome),
+            "frontier": [{"changes": fragment(c.changes, target), **vars(c.outcome)} for c in edges],
+        }
+        print(json.dumps(body, indent=2))
+        return EXIT_OK
+
+    header = setup.header(
+        round(requests[0]), ("tuned", f"{len(replayed)} replays of the controller, SLO goal {goal:.2%}")
+    )
+    rows = [["policy", "SLO attainment", "capacity-hours", "cost (USD)"]]
+    for candidate in edges:
+        outcome = candidate.outcome
+        rows.append(
+            [
+                _described(candidate, target) + (" (best)" if candidate is best else ""),
+                f"{outcome.slo_attainment:.3%}",
+                f"{outcome.capacity_hours:,.1f}",
+                f"${outcome.cost_usd:,.2f}",
+            ]
+        )
+    written = replayed[0].outcome
+    lines = [
+        *header,
+        "",
+        "frontier (no other candidate keeps more of the SLO for less):",
+        *(f"  {line}" for line in aligned(rows)),
+        "",
+        f"as written: {written.slo_attainment:.3%} within the SLO, ${written.cost_usd:,.2f}",
+    ]
+    if kept and change:
+        lines += [
+            f"cheapest that keeps {goal:.2%}: {best.outcome.slo_attainment:.3%}, ${best.outcome.cost_usd:,.2f}; "
+            f"in the entry of {target.name} in {setup.policies_path}, set:",
+            "",
+            *(f"  {line}" for line in yaml.safe_dump(change, sort_keys=False).splitlines()),
+        ]
+    elif kept:
+        lines.append(f"the policy as written is the cheapest found that keeps {goal:.2%}: nothing to change")
+    else:
+        lines += [
+            f"no candidate keeps {goal:.2%}; the nearest, {best.outcome.slo_attainment:.3%} at "
+            f"${best.outcome.cost_usd:,.2f}, sets:",
+            "",
+            *(f"  {line}" for line in yaml.safe_dump(change, sort_keys=False).splitlines()),
+            "",
+            _why_not_kept(setup.demand.peak_instances, target),
+        ]
+    print("\n".join(lines))
+    return EXIT_OK

@@ -1,0 +1,163 @@
+"""Tuning a target's policy on its own traffic: a coordinate search over the fields that decide its SLO and cost.
+
+Each candidate is the policy with some fields changed, judged by one replay of the controller (`evaluate`). The
+search starts from the policy as written, and for each field in turn keeps the value that does best with the
+others as they stand, for `passes` rounds or until nothing changes. Best means: the cheapest among those that
+keep the SLO goal; while none does, the highest SLO attainment (then the cheapest). Every candidate replayed is
+kept, so that the frontier (no other candidate both keeps more of the SLO and costs less) can be shown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from genai_autoscaler.domain.policy import SageMakerVariantPolicy
+from pydantic import ValidationError
+
+SLO_RESOLUTION = 1e-5  # 0.001 percentage point
+Changes = tuple[tuple[str, Any], ...]  # (dotted field, value), in the order of the search's fields
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a replay of one candidate gave."""
+
+    slo_attainment: float
+    cost_usd: float
+    capacity_hours: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    changes: Changes
+    policy: SageMakerVariantPolicy
+    outcome: Outcome
+
+
+def search_space(target: SageMakerVariantPolicy, concurrency_per_instance: int) -> dict[str, list[Any]]:
+    """The values tried for each field, the policy's own first: concurrency thresholds around what an instance
+    holds at once, the latency alarm on or off (its threshold means different things on different traffic),
+    the scale-out step from the policy's to the whole range, the scale-in stabilization and target."""
+    signals, scale_out, scale_in = target.signals, target.scale_out, target.scale_in
+    per = concurrency_per_instance
+    space: dict[str, list[Any]] = {
+        "signals.concurrency_per_unit": [
+            signals.concurrency_per_unit,
+            *(max(1, round(per * f)) for f in (0.5, 0.75, 1.0)),
+        ],
+        "signals.latency_p95_ms": [signals.latency_p95_ms, None],
+        "scale_out.max_step": [
+            scale_out.max_step,
+            2 * scale_out.max_step,
+            4 * scale_out.max_step,
+            target.capacity.max,
+        ],
+        "scale_in.stabilization_seconds": [scale_in.stabilization_seconds, 300, 600, 1800],
+        "scale_in.target_utilization": [scale_in.target_utilization, 0.5, 0.8],
+    }
+    return {field: list(dict.fromkeys(values)) for field, values in space.items()}
+
+
+def with_changes(target: SageMakerVariantPolicy, changes: Changes) -> SageMakerVariantPolicy:
+    """The target's policy with each (dotted field, value) set; raises ValueError naming a change it refuses."""
+    raw = target.model_dump(mode="json")
+    for field, value in changes:
+        *parents, last = field.split(".")
+        section = raw
+        for part in parents:
+            section = section[part]
+        section[last] = value
+    try:
+        return SageMakerVariantPolicy.model_validate(raw)
+    except ValidationError as exc:
+        raise ValueError(f"{dict(changes)}: {exc.errors()[0]['msg']}") from None
+
+
+def better(a: Outcome, b: Outcome, goal: float) -> bool:
+    """Whether `a` is better than `b`: keeps the goal where `b` does not, or, both keeping it (or both not),
+    costs less where both keep it, and keeps more of the SLO where neither does."""
+    if (a.slo_attainment >= goal) != (b.slo_attainment >= goal):
+        return a.slo_attainment >= goal
+    if a.slo_attainment >= goal:
+        return (a.cost_usd, -a.slo_attainment) < (b.cost_usd, -b.slo_attainment)
+    return (-a.slo_attainment, a.cost_usd) < (-b.slo_attainment, b.cost_usd)
+
+
+def tune(
+    target: SageMakerVariantPolicy,
+    space: dict[str, list[Any]],
+    evaluate: Callable[[SageMakerVariantPolicy], Outcome],
+    goal: float,
+    passes: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Candidate, list[Candidate]]:
+    """The best candidate found, and every candidate replayed (the policy as written first). Values the policy
+    model refuses in combination (e.g. a threshold below what another field allows) are skipped."""
+    replayed: dict[str, Candidate] = {}
+    budget = 1 + passes * sum(len(values) - 1 for values in space.values())
+
+    def judge(changes: Changes) -> Candidate | None:
+        try:
+            policy = with_changes(target, changes)
+        except ValueError:
+            return None
+        key = json.dumps(policy.model_dump(mode="json"), sort_keys=True)
+        if key not in replayed:
+            replayed[key] = Candidate(changes, policy, evaluate(policy))
+            if progress is not None:
+                progress(len(replayed), budget)
+        return replayed[key]
+
+    order = {field: index for index, field in enumerate(space)}
+    best = judge(())
+    assert best is not None  # the policy as written validates
+    for _ in range(passes):
+        before = best
+        for field, values in space.items():
+            for value in values:
+                changes = [(f, v) for f, v in best.changes if f != field]
+                changes.append((field, value))
+                found = judge(tuple(sorted(changes, key=lambda change: order[change[0]])))
+                if found is not None and better(found.outcome, best.outcome, goal):
+                    best = found
+        if best is before:
+            break
+    return best, list(replayed.values())
+
+
+def frontier(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates no other beats on both SLO attainment and cost (at least as good on each, better on one),
+    one per outcome (the first replayed), cheapest first."""
+
+    def dominates(a: Outcome, b: Outcome) -> bool:
+        # Attainments closer than SLO_RESOLUTION are the same (a replay's figures are not finer than that).
+        more = round(a.slo_attainment / SLO_RESOLUTION) - round(b.slo_attainment / SLO_RESOLUTION)
+        return more >= 0 and a.cost_usd <= b.cost_usd and (more > 0 or a.cost_usd < b.cost_usd)
+
+    kept: dict[tuple[float, float], Candidate] = {}
+    for c in candidates:
+        if not any(dominates(o.outcome, c.outcome) for o in candidates):
+            kept.setdefault((c.outcome.slo_attainment, c.outcome.cost_usd), c)
+    return sorted(kept.values(), key=lambda c: (c.outcome.cost_usd, -c.outcome.slo_attainment))
+
+
+def fragment(changes: Changes, target: SageMakerVariantPolicy) -> dict[str, Any]:
+    """The changed fields as a nested mapping, to paste into the target's entry of the policy document; only
+    the fields whose value differs from the policy as written."""
+    current = target.model_dump(mode="json")
+    nested: dict[str, Any] = {}
+    for field, value in changes:
+        *parents, last = field.split(".")
+        section: Any = current
+        for part in parents:
+            section = section[part]
+        if section[last] == value:
+            continue
+        into = nested
+        for part in parents:
+            into = into.setdefault(part, {})
+        into[last] = value
+    return nested
