@@ -58,17 +58,13 @@ class SimulateOptions:
     initial_capacity: int | None = None  # None: what the first cold start's worth of demand needs
 
 
-class _Progress:
-    """`replaying controller (1/5)  42%` on stderr, rewritten in place; erased by `close`."""
+class StatusLine:
+    """One line on stderr, rewritten in place as a long run goes on; erased by `close`."""
 
-    def __init__(self, total: int):
-        self.total = total
-        self.started: dict[str, int] = {}
+    def __init__(self) -> None:
         self.width = 0
 
-    def __call__(self, label: str, share: float) -> None:
-        index = self.started.setdefault(label, len(self.started) + 1)
-        text = f"replaying {label} ({index}/{self.total}) {share:4.0%}"
+    def show(self, text: str) -> None:
         self.width = max(self.width, len(text))
         sys.stderr.write("\r" + text.ljust(self.width))
         sys.stderr.flush()
@@ -77,6 +73,19 @@ class _Progress:
         if self.width:
             sys.stderr.write("\r" + " " * self.width + "\r")
             sys.stderr.flush()
+
+
+class _Progress(StatusLine):
+    """`replaying controller (1/5)  42%`."""
+
+    def __init__(self, total: int):
+        super().__init__()
+        self.total = total
+        self.started: dict[str, int] = {}
+
+    def __call__(self, label: str, share: float) -> None:
+        index = self.started.setdefault(label, len(self.started) + 1)
+        self.show(f"replaying {label} ({index}/{self.total}) {share:4.0%}")
 
 
 def _progress(options: SimulateOptions, total: int) -> _Progress | None:

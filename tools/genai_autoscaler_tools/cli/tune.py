@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from genai_autoscaler_tools.cli.inputs import EXIT_OK
-from genai_autoscaler_tools.cli.simulate import SimulateOptions, prepare_replay
+from genai_autoscaler_tools.cli.simulate import SimulateOptions, StatusLine, prepare_replay
 from genai_autoscaler_tools.sim.report import aligned
 
 if TYPE_CHECKING:
@@ -22,22 +22,11 @@ if TYPE_CHECKING:
     from genai_autoscaler_tools.sim.tuning import Candidate
 
 
-class _Counter:
-    """`tuning: replay 7 of at most 31` on stderr, rewritten in place; erased by `close`."""
-
-    def __init__(self) -> None:
-        self.width = 0
+class _Counter(StatusLine):
+    """`tuning: replay 7 of at most 31`."""
 
     def __call__(self, done: int, budget: int) -> None:
-        text = f"tuning: replay {done} of at most {budget}"
-        self.width = max(self.width, len(text))
-        sys.stderr.write("\r" + text.ljust(self.width))
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.width:
-            sys.stderr.write("\r" + " " * self.width + "\r")
-            sys.stderr.flush()
+        self.show(f"tuning: replay {done} of at most {budget}")
 
 
 def _described(candidate: Candidate, target: SageMakerVariantPolicy) -> str:
