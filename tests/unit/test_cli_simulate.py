@@ -670,3 +670,41 @@ def test_tune_refuses_a_goal_that_is_not_a_share(
     code = main(["tune", "--trace", str(trace), "--policies", str(policies), "--slo-goal", goal])
     assert code == 2
     assert "--slo-goal" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("slo", "expected"),
+    [
+        ("10s+40ms", "10 s + 0.04 s per output token"),
+        ("1.5 s + 30 ms/token", "1.5 s + 0.03 s per output token"),
+    ],
+    ids=["compact", "spaced, per token"],
+)
+def test_the_slo_is_given_as_ttft_plus_tpot(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, slo: str, expected: str
+) -> None:
+    trace, _ = request_log(tmp_path)
+    result = simulate(capsys, "--trace", trace, "--policies", policies, "--policy", "static", "--slo", slo)
+    assert result.code == 0, result.err
+    assert f"latency SLO    whole response within {expected}" in result.out
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["--slo", "fast"], "argument --slo: expected TTFT+TPOT such as 10s+40ms"),
+        (["--slo", "0s+40ms"], "both parts of the SLO must be above zero"),
+        (
+            ["--slo", "2s+20ms", "--endpoint-param", "slo_tpot_s=0.01"],
+            "--slo and --endpoint-param slo_tpot_s",
+        ),
+    ],
+    ids=["not an SLO", "zero", "set twice"],
+)
+def test_an_slo_that_cannot_be_used_is_refused_by_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, argv: list[str], problem: str
+) -> None:
+    trace, _ = request_log(tmp_path)
+    result = simulate(capsys, "--trace", trace, "--policies", policies, *argv)
+    assert result.code == 2
+    assert problem in result.err

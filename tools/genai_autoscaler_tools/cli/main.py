@@ -7,7 +7,8 @@
     genai-autoscaler trace export --target NAME --start ISO8601 --end ISO8601 --output FILE [--policies FILE]
     genai-autoscaler simulate --trace FILE [--target NAME] [--policy NAME|all] [--policies FILE] [--json]
         [--model NAME] [--rate-scale X] [--time-scale X] [--seed N] [--step SECONDS]
-        [--endpoint-param KEY=VALUE ...] [--initial-capacity N] [--plot FILE.png] [--sweep FIELD=V1,V2,...]
+        [--endpoint-param KEY=VALUE ...] [--slo TTFT+TPOT] [--initial-capacity N] [--plot FILE.png]
+        [--sweep FIELD=V1,V2,...]
     genai-autoscaler tune --trace FILE [--target NAME] [--policies FILE] [--slo-goal SHARE] [--json]
         [the trace options of simulate]
 
@@ -102,6 +103,24 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+_DURATION = r"(\d+(?:\.\d+)?)\s*(ms|s)"
+_SLO = re.compile(rf"\s*{_DURATION}\s*\+\s*{_DURATION}\s*(?:/\s*token)?\s*")
+
+
+def _slo(text: str) -> tuple[float, float]:
+    """`10s+40ms` (or `10s + 40ms/token`) -> (10.0, 0.04): seconds before the first token, and per token."""
+    match = _SLO.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"expected TTFT+TPOT such as 10s+40ms (whole response within 10 s + 40 ms per output token), got {text!r}"
+        )
+    ttft, ttft_unit, tpot, tpot_unit = match.groups()
+    seconds = [float(v) / (1000 if unit == "ms" else 1) for v, unit in ((ttft, ttft_unit), (tpot, tpot_unit))]
+    if min(seconds) <= 0:
+        raise argparse.ArgumentTypeError(f"both parts of the SLO must be above zero, got {text!r}")
+    return seconds[0], seconds[1]
 
 
 def _share(text: str) -> float:
@@ -214,6 +233,13 @@ def _replay_arguments(sim: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="set a field of the endpoint model (below); repeatable",
+    )
+    sim.add_argument(
+        "--slo",
+        type=_slo,
+        metavar="TTFT+TPOT",
+        help="the latency SLO: whole response within TTFT + TPOT per output token, e.g. 10s+40ms "
+        "(default: the endpoint model's, 2s+40ms)",
     )
 
 
@@ -369,6 +395,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _endpoint_params(
+    given: list[tuple[str, str]], slo: tuple[float, float] | None
+) -> tuple[tuple[str, str], ...]:
+    """--endpoint-param, and --slo as the two endpoint fields it sets; CommandFailed when both set one."""
+    if slo is None:
+        return tuple(given)
+    both = sorted({key for key, _ in given} & {"slo_ttft_s", "slo_tpot_s"})
+    if both:
+        raise CommandFailed(
+            EXIT_BAD_INPUT, [f"--slo and --endpoint-param {both[0]} both set the SLO: keep one"]
+        )
+    return (*given, ("slo_ttft_s", repr(slo[0])), ("slo_tpot_s", repr(slo[1])))
+
+
 def _simulate_options(args: argparse.Namespace) -> SimulateOptions:
     from genai_autoscaler_tools.cli.simulate import SimulateOptions
 
@@ -382,7 +422,7 @@ def _simulate_options(args: argparse.Namespace) -> SimulateOptions:
         time_scale=args.time_scale,
         seed=args.seed,
         step_seconds=args.step,
-        endpoint_params=tuple(args.endpoint_param),
+        endpoint_params=_endpoint_params(args.endpoint_param, args.slo),
         json_output=args.json,
         plot=getattr(args, "plot", None),
         sweep=getattr(args, "sweep", None),
