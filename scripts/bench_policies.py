@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
-from genai_autoscaler_tools.sim.compare import POLICIES, compare
+from genai_autoscaler_tools.sim.compare import POLICIES, compare, demand
 from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
 from genai_autoscaler_tools.sim.replay import PolicyResult, ReplayConfig, Sizing, request_profile
 from genai_autoscaler_tools.sim.shapes import SHAPES, shape
@@ -44,7 +44,8 @@ SEED = 0
 SLO_GOAL = 0.995
 ORACLE_RATIO_GOAL = 1.3
 # The synthetic shapes (issue 10's goals): the example target with its max raised to SHAPE_MAX, so that max never
-# decides; each shape peaks at what SHAPE_PEAK_INSTANCES instances serve within the SLO.
+# decides; each shape peaks at SHAPE_PEAK_INSTANCES times the rate a load test finds one instance serves alone
+# (pooled, fewer instances serve it: the table's header says how many).
 SHAPE_MAX = 64
 SHAPE_PEAK_INSTANCES = 30
 SHAPE_ORACLE_RATIO_GOAL = 1.25
@@ -225,9 +226,14 @@ def _shapes(target: SageMakerVariantPolicy) -> list[tuple[str, bool, str]]:
             RequestProfile.default(),
         )
         hours = generated.trace.duration / 3600
+        needed = demand(
+            generated.trace, generated.endpoint, ReplayConfig(seed=SEED), RequestProfile.default()
+        )
+        needed = needed.peak_instances
         _table(
             f"Shape {name} (seed {SEED}, {hours:.0f} h, peak {SHAPE_PEAK_INSTANCES * per_instance:.1f} requests/s = "
-            f"{SHAPE_PEAK_INSTANCES} instances' worth; max {SHAPE_MAX})",
+            f"{SHAPE_PEAK_INSTANCES}x one instance's load-tested rate, which {needed} pooled instances serve; "
+            f"max {SHAPE_MAX})",
             results,
         )
         goals = _shape_goals(f"shape {name}", results)

@@ -571,7 +571,7 @@ def test_every_report_says_what_the_fleet_started_with_and_what_the_trace_asks(
     )
     # Then each report says what the fleet started with, and why
     assert default.code == given.code == 0
-    assert "instances InService (the first cold start's need)" in default.out
+    assert "start          6 instances InService (the first cold start's need, 9, within max)" in default.out
     assert "start          5 instances InService (--initial-capacity)" in given.out
     assert (
         "demand         peaks at 7.00 requests/s (a minute's mean): 9 instances serve it within the SLO"
@@ -647,7 +647,8 @@ def test_tune_prints_the_cheapest_policy_that_keeps_the_goal_as_a_fragment(
     assert body["replays"] >= 2
     # (a threshold of 6 at once per instance, where one holds 8, pays for capacity this traffic never needs)
     assert body["best"]["changes"] == {"signals": {"concurrency_per_unit": 8}}
-    assert "set:\n\n  signals:\n    concurrency_per_unit: 8" in out
+    assert "merge into the entry of chat-prod/AllTraffic" in out
+    assert ":\n\n  signals:\n    concurrency_per_unit: 8" in out
 
 
 def test_tune_says_when_the_max_stands_between_the_trace_and_the_goal(
@@ -708,3 +709,30 @@ def test_an_slo_that_cannot_be_used_is_refused_by_name(
     result = simulate(capsys, "--trace", trace, "--policies", policies, *argv)
     assert result.code == 2
     assert problem in result.err
+
+
+def test_an_slo_no_request_can_meet_is_refused_by_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path
+) -> None:
+    trace, _ = request_log(tmp_path)
+    for command in ("simulate", "tune"):
+        code = main([command, "--trace", str(trace), "--policies", str(policies), "--slo", "10ms+1ms"])
+        assert code == 2
+        assert (
+            "no request of requests.csv can meet the latency SLO of 0.01 s + 0.001 s"
+            in capsys.readouterr().err
+        )
+
+
+def test_tune_aims_as_near_the_ceiling_as_the_goal_asks(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path
+) -> None:
+    # Given an SLO that a third of the requests miss even on an idle instance (a ceiling of 65.6%)
+    trace = tmp_path / "steady.csv"
+    trace.write_text("timestamp\n" + "".join(f"{n / 2}\n" for n in range(1200)))
+    code = main(["tune", "--trace", str(trace), "--policies", str(policies), "--slo", "2s+20ms", "--json"])
+    body = json.loads(capsys.readouterr().out)
+    # Then the goal it tunes for is 99.5% of what can be met, and it is kept
+    assert code == 0
+    assert body["goal"] == pytest.approx(0.65625 - 0.005)
+    assert body["keeps_goal"] is True

@@ -82,3 +82,16 @@ def test_the_weekly_drift_grows_over_the_week_and_dips_at_the_weekend() -> None:
 def test_a_shape_that_cannot_be_made_is_refused_by_name(name: str, peak: float, problem: str) -> None:
     with pytest.raises(ValueError, match=re.escape(problem)):
         shape(name, peak, 0)
+
+
+def test_the_weekly_drift_peaks_at_the_peak_asked_for_on_friday_evening() -> None:
+    trace = rates("weekly_drift", seed=5)
+    friday_evening = (trace.starts >= 4 * DAY + 20 * 3600) & (trace.starts < 4 * DAY + 20 * 3600 + 600)
+    assert trace.rates[friday_evening].mean() == pytest.approx(PEAK, rel=0.08)
+
+
+def test_every_burst_lasts_two_minutes_at_least() -> None:
+    for seed in range(200):
+        on = rates("bursts", seed).rates > 0
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], on.astype(int), [0]))))
+        assert (np.diff(edges)[::2] >= 2).all(), seed

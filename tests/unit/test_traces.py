@@ -175,7 +175,7 @@ def test_time_scale_stretches_time_and_keeps_the_requests() -> None:
 
 
 def test_a_request_log_of_arrival_times_only_reads_without_token_counts(tmp_path: Path) -> None:
-    # Given a log of when requests arrived, out of order, in seconds and ISO 8601 alike
+    # Given a log of when requests arrived, out of order, in ISO 8601
     path = tmp_path / "arrivals.csv"
     path.write_text("timestamp\n2026-12-01T10:00:05Z\n2026-12-01T10:00:00Z\n2026-12-01T10:01:00Z\n")
     # When it is read

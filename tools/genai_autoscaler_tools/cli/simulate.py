@@ -247,9 +247,11 @@ def simulation_header(
     default_tokens: str | None,
     config: ReplayConfig,
     extra: tuple[tuple[str, str], ...] = (),
+    ceiling: float = 1.0,
 ) -> list[str]:
     """What was replayed, on what, judged how: the lines above the results. `default_tokens` is the source
-    of the request sizes used for a trace without token counts (None: the trace has its own)."""
+    of the request sizes used for a trace without token counts (None: the trace has its own); `ceiling` the
+    share of its requests that can meet the SLO at all."""
     from genai_autoscaler_tools.sim.traces import RateSeries
 
     kind = "a rate series drawn as Poisson arrivals" if isinstance(trace, RateSeries) else "a request log"
@@ -277,7 +279,9 @@ def simulation_header(
         (
             "latency SLO",
             f"whole response within {model.slo_ttft_s:g} s + {model.slo_tpot_s:g} s per output token; "
-            f"a step where more than {1 - config.overloaded_below:.1%} of requests miss it is an overload",
+            f"a step where more than {1 - config.overloaded_below:.1%} of requests miss it "
+            + ("(beyond those that always do) " if ceiling < 1 else "")
+            + "is an overload",
         ),
         ("replay", f"steps of {config.step_seconds:g} s, seed {config.seed}"),
         *extra,
@@ -326,6 +330,17 @@ def _demand_warnings(needs: Demand, target: SageMakerVariantPolicy) -> list[str]
         f"within the SLO; {target.name}'s max is {target.capacity.max}, so every policy loses requests at the "
         f"peak (raise capacity.max to {needs.peak_instances} to see what the policies do on their own)"
     ]
+
+
+def _start_reason(given: int | None, target: SageMakerVariantPolicy, needs: Demand) -> str:
+    if given is not None:
+        return "--initial-capacity"
+    need = needs.first_instances
+    if need is None or need > target.capacity.max:
+        return f"the first cold start's need, {need if need is not None else 'beyond any count'}, within max"
+    if need < target.capacity.min:
+        return f"the first cold start's need, {need}, raised to min"
+    return "the first cold start's need"
 
 
 def _initial_capacity(given: int | None, target: SageMakerVariantPolicy, needs: Demand) -> int:
@@ -411,17 +426,20 @@ def prepare_replay(options: SimulateOptions) -> ReplaySetup:
     default_tokens = default.source if request_profile(trace, default) is default else None
 
     needs = demand(trace, model, config, default)
+    if needs.ceiling == 0:
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [
+                f"no request of {trace.source} can meet the latency SLO of {model.slo_ttft_s:g} s + "
+                f"{model.slo_tpot_s:g} s per output token, even on an idle instance: check --slo"
+            ],
+        )
     initial = _initial_capacity(options.initial_capacity, target, needs)
     state: tuple[tuple[str, str], ...] = (
         ("demand", _demand_line(needs)),
         (
             "start",
-            f"{initial} instances InService"
-            + (
-                " (--initial-capacity)"
-                if options.initial_capacity is not None
-                else " (the first cold start's need)"
-            ),
+            f"{initial} instances InService ({_start_reason(options.initial_capacity, target, needs)})",
         ),
     )
     if needs.ceiling < 1:
@@ -438,7 +456,15 @@ def prepare_replay(options: SimulateOptions) -> ReplaySetup:
 
     def header(requests: int, *extra: tuple[str, str]) -> list[str]:
         return simulation_header(
-            trace, requests, target, policies_path, model, default_tokens, config, (*state, *extra)
+            trace,
+            requests,
+            target,
+            policies_path,
+            model,
+            default_tokens,
+            config,
+            (*state, *extra),
+            needs.ceiling,
         )
 
     return ReplaySetup(trace, target, policies_path, model, config, needs, initial, header)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from genai_autoscaler_tools.cli.inputs import EXIT_OK
+from genai_autoscaler_tools.cli.inputs import EXIT_BAD_INPUT, EXIT_OK, CommandFailed
 from genai_autoscaler_tools.cli.simulate import SimulateOptions, StatusLine, prepare_replay
 from genai_autoscaler_tools.sim.report import aligned
 
@@ -58,10 +58,12 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
     """Search the target's policy on the trace; print the frontier and the best policy as a fragment."""
     from genai_autoscaler_tools.sim.compare import compare
     from genai_autoscaler_tools.sim.endpoint import RequestProfile
+    from genai_autoscaler_tools.sim.replay import near_ceiling
     from genai_autoscaler_tools.sim.tuning import Outcome, fragment, frontier, search_space, tune
 
     setup = prepare_replay(options)
     target = setup.target
+    asked, goal = goal, near_ceiling(goal, setup.demand.ceiling)
     requests: list[float] = []  # every candidate replays the same arrivals
 
     def evaluate(policy: SageMakerVariantPolicy) -> Outcome:
@@ -86,11 +88,14 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
             goal,
             progress=counter,
         )
+    except ValueError as exc:  # a rate no number of instances keeps up with
+        raise CommandFailed(EXIT_BAD_INPUT, [f"cannot tune on {setup.trace.source}: {exc}"]) from None
     finally:
         if counter is not None:
             counter.close()
     edges = frontier(replayed)
     kept = best.outcome.slo_attainment >= goal
+    lowered = f" ({asked:.2%} as near its ceiling of {setup.demand.ceiling:.1%})" if goal != asked else ""
     change = fragment(best.changes, target)
 
     if options.json_output:
@@ -106,7 +111,8 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
         return EXIT_OK
 
     header = setup.header(
-        round(requests[0]), ("tuned", f"{len(replayed)} replays of the controller, SLO goal {goal:.2%}")
+        round(requests[0]),
+        ("tuned", f"{len(replayed)} replays of the controller, SLO goal {goal:.2%}" + lowered),
     )
     rows = [["policy", "SLO attainment", "capacity-hours", "cost (USD)"]]
     for candidate in edges:
@@ -128,21 +134,22 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
         "",
         f"as written: {written.slo_attainment:.3%} within the SLO, ${written.cost_usd:,.2f}",
     ]
+    fragment_lines = [f"  {line}" for line in yaml.safe_dump(change, sort_keys=False).splitlines()]
     if kept and change:
         lines += [
             f"cheapest that keeps {goal:.2%}: {best.outcome.slo_attainment:.3%}, ${best.outcome.cost_usd:,.2f}; "
-            f"in the entry of {target.name} in {setup.policies_path}, set:",
+            f"merge into the entry of {target.name} in {setup.policies_path}:",
             "",
-            *(f"  {line}" for line in yaml.safe_dump(change, sort_keys=False).splitlines()),
+            *fragment_lines,
         ]
     elif kept:
         lines.append(f"the policy as written is the cheapest found that keeps {goal:.2%}: nothing to change")
     else:
+        nearest = f"no candidate keeps {goal:.2%}; the nearest, {best.outcome.slo_attainment:.3%} at "
+        nearest += f"${best.outcome.cost_usd:,.2f}, " + ("merges:" if change else "is the policy as written")
         lines += [
-            f"no candidate keeps {goal:.2%}; the nearest, {best.outcome.slo_attainment:.3%} at "
-            f"${best.outcome.cost_usd:,.2f}, sets:",
-            "",
-            *(f"  {line}" for line in yaml.safe_dump(change, sort_keys=False).splitlines()),
+            nearest,
+            *(["", *fragment_lines] if change else []),
             "",
             _why_not_kept(setup.demand.peak_instances, target),
         ]

@@ -84,7 +84,7 @@ def bursts(peak_rps: float, seed: int) -> RateSeries:
     rng = np.random.default_rng(seed + 1)
     rates = np.zeros(360)
     minute = int(rng.integers(5, 31))
-    while minute < rates.size:
+    while minute < rates.size - 2:  # a burst lasts its 2 minutes at least, within the six hours
         length = int(rng.integers(2, 11))
         rates[minute : minute + length] = peak_rps
         minute += length + int(rng.integers(5, 31))
@@ -105,12 +105,12 @@ def long_context(peak_rps: float, seed: int) -> RequestLog:
 
 def weekly_drift(peak_rps: float, seed: int) -> RateSeries:
     """Seven days of the diurnal day, Saturday and Sunday at 60%, the whole drifting up 30% over the week
-    (`peak_rps` is the busiest weekday's peak at the week's end)."""
+    (`peak_rps` is the busiest minute's rate: Friday's evening peak)."""
     seconds = np.arange(7 * 1440, dtype=np.float64) * MINUTE
     weekday = (seconds // DAY).astype(np.int64) % 7
     weekend = np.where(weekday >= 5, 0.6, 1.0)
-    drift = (1.0 + 0.3 * seconds / (7 * DAY)) / 1.3
-    return _series("weekly drift", peak_rps * day_profile(seconds) * weekend * drift, seed)
+    shares = day_profile(seconds) * weekend * (1.0 + 0.3 * seconds / (7 * DAY))
+    return _series("weekly drift", peak_rps * shares / shares.max(), seed)
 
 
 LONG_CONTEXT_ENDPOINT = EndpointModel(slo_ttft_s=10.0, slo_tpot_s=0.04)

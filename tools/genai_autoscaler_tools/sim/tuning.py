@@ -79,11 +79,18 @@ def with_changes(target: SageMakerVariantPolicy, changes: Changes) -> SageMakerV
 def better(a: Outcome, b: Outcome, goal: float) -> bool:
     """Whether `a` is better than `b`: keeps the goal where `b` does not, or, both keeping it (or both not),
     costs less where both keep it, and keeps more of the SLO where neither does."""
-    if (a.slo_attainment >= goal) != (b.slo_attainment >= goal):
-        return a.slo_attainment >= goal
-    if a.slo_attainment >= goal:
-        return (a.cost_usd, -a.slo_attainment) < (b.cost_usd, -b.slo_attainment)
-    return (-a.slo_attainment, a.cost_usd) < (-b.slo_attainment, b.cost_usd)
+    keeps_a, keeps_b = a.slo_attainment >= goal, b.slo_attainment >= goal
+    if keeps_a != keeps_b:
+        return keeps_a
+    more = _steps(a.slo_attainment) - _steps(b.slo_attainment)  # as the frontier compares them
+    if keeps_a:
+        return (a.cost_usd, -more) < (b.cost_usd, 0)
+    return (-more, a.cost_usd) < (0, b.cost_usd)
+
+
+def _steps(attainment: float) -> int:
+    # Attainments closer than SLO_RESOLUTION are the same (a replay's figures are not finer than that).
+    return round(attainment / SLO_RESOLUTION)
 
 
 def tune(
@@ -104,6 +111,8 @@ def tune(
             policy = with_changes(target, changes)
         except ValueError:
             return None
+        if policy.signals.concurrency_per_unit is None and policy.signals.latency_p95_ms is None:
+            return None  # a target that would never scale out
         key = json.dumps(policy.model_dump(mode="json"), sort_keys=True)
         if key not in replayed:
             replayed[key] = Candidate(changes, policy, evaluate(policy))
@@ -133,8 +142,7 @@ def frontier(candidates: Sequence[Candidate]) -> list[Candidate]:
     one per outcome (the first replayed), cheapest first."""
 
     def dominates(a: Outcome, b: Outcome) -> bool:
-        # Attainments closer than SLO_RESOLUTION are the same (a replay's figures are not finer than that).
-        more = round(a.slo_attainment / SLO_RESOLUTION) - round(b.slo_attainment / SLO_RESOLUTION)
+        more = _steps(a.slo_attainment) - _steps(b.slo_attainment)
         return more >= 0 and a.cost_usd <= b.cost_usd and (more > 0 or a.cost_usd < b.cost_usd)
 
     kept: dict[tuple[float, float], Candidate] = {}
