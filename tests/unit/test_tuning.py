@@ -119,3 +119,21 @@ def test_the_frontier_holds_no_candidate_another_beats() -> None:
 def test_the_fragment_holds_only_what_changed() -> None:
     changes: tuple[tuple[str, Any], ...] = (("signals.concurrency_per_unit", 8), ("scale_out.max_step", 4))
     assert fragment(changes, TARGET) == {"scale_out": {"max_step": 4}}
+
+
+def test_a_second_round_finds_what_pays_only_with_a_field_changed_after_it() -> None:
+    # Given an outcome where a bigger step helps only once the threshold is lower: the first round, taking the
+    # step first, finds it does nothing; the threshold then changes; the second round takes the step
+    def together(policy: SageMakerVariantPolicy) -> Outcome:
+        low = (policy.signals.concurrency_per_unit or 8) <= 6
+        attainment = 0.98 + (0.005 if low else 0) + (0.01 if low and policy.scale_out.max_step >= 4 else 0)
+        return Outcome(attainment, 100.0, 100.0)
+
+    space = {"scale_out.max_step": [2, 4], "signals.concurrency_per_unit": [8, 6]}
+    best, _ = tune(TARGET, space, together, goal=0.99, passes=1)
+    assert fragment(best.changes, TARGET) == {"signals": {"concurrency_per_unit": 6}}
+    best, _ = tune(TARGET, space, together, goal=0.99, passes=2)
+    assert fragment(best.changes, TARGET) == {
+        "scale_out": {"max_step": 4},
+        "signals": {"concurrency_per_unit": 6},
+    }

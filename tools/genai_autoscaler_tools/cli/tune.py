@@ -30,15 +30,11 @@ class _Counter(StatusLine):
 
 
 def _described(candidate: Candidate, target: SageMakerVariantPolicy) -> str:
-    from genai_autoscaler_tools.sim.tuning import fragment
+    from genai_autoscaler_tools.sim.tuning import changed
 
-    changed = fragment(candidate.changes, target)
-    flat = [
-        f"{section}.{key}={json.dumps(value)}"
-        for section, fields in changed.items()
-        for key, value in fields.items()
-    ]
-    return ", ".join(flat) or "as written"
+    return ", ".join(
+        f"{field}={json.dumps(value)}" for field, value in changed(candidate.changes, target)
+    ) or ("as written")
 
 
 def _why_not_kept(peak_instances: int | None, target: SageMakerVariantPolicy) -> str:

@@ -152,18 +152,25 @@ def frontier(candidates: Sequence[Candidate]) -> list[Candidate]:
     return sorted(kept.values(), key=lambda c: (c.outcome.cost_usd, -c.outcome.slo_attainment))
 
 
-def fragment(changes: Changes, target: SageMakerVariantPolicy) -> dict[str, Any]:
-    """The changed fields as a nested mapping, to paste into the target's entry of the policy document; only
-    the fields whose value differs from the policy as written."""
+def changed(changes: Changes, target: SageMakerVariantPolicy) -> Changes:
+    """The changes whose value differs from the policy as written."""
     current = target.model_dump(mode="json")
-    nested: dict[str, Any] = {}
-    for field, value in changes:
-        *parents, last = field.split(".")
+
+    def written(field: str) -> Any:
         section: Any = current
-        for part in parents:
+        for part in field.split("."):
             section = section[part]
-        if section[last] == value:
-            continue
+        return section
+
+    return tuple((field, value) for field, value in changes if written(field) != value)
+
+
+def fragment(changes: Changes, target: SageMakerVariantPolicy) -> dict[str, Any]:
+    """The changed fields as a nested mapping, to merge into the target's entry of the policy document; only
+    the fields whose value differs from the policy as written."""
+    nested: dict[str, Any] = {}
+    for field, value in changed(changes, target):
+        *parents, last = field.split(".")
         into = nested
         for part in parents:
             into = into.setdefault(part, {})
