@@ -483,32 +483,15 @@ def simulate(options: SimulateOptions) -> int:
 
     names = _policy_names(options.policies, POLICIES)
     setup = prepare_replay(options)
-    trace, target, model, config, needs, header = (
-        setup.trace,
-        setup.target,
-        setup.model,
-        setup.config,
-        setup.demand,
-        setup.header,
-    )
-    initial = setup.initial_capacity
-
     if options.sweep is not None:
         field, texts = options.sweep
-        return _simulate_sweep(
-            options,
-            field,
-            sweep_targets(target, field, texts),
-            trace,
-            model,
-            config,
-            header,
-            lambda policy: _initial_capacity(options.initial_capacity, policy, needs),
-        )
+        return _simulate_sweep(options, field, sweep_targets(setup.target, field, texts), setup)
 
     progress = _progress(options, len(names))
     try:
-        results = _replay(trace, target, model, names, config, progress, initial)
+        results = _replay(
+            setup.trace, setup.target, setup.model, names, setup.config, progress, setup.initial_capacity
+        )
     finally:
         if progress is not None:
             progress.close()
@@ -519,10 +502,10 @@ def simulate(options: SimulateOptions) -> int:
         print(json.dumps({name: result.summary() for name, result in results.items()}, indent=2))
     else:
         requests = round(next(iter(results.values())).requests)  # the same arrivals for every policy
-        print("\n".join([*header(requests), "", *policy_table(results)]))
+        print("\n".join([*setup.header(requests), "", *policy_table(results)]))
     if options.plot is not None:
         try:
-            notes = plot_results(results, config.step_seconds, options.plot)
+            notes = plot_results(results, setup.config.step_seconds, options.plot)
         except OSError as exc:
             raise CommandFailed(
                 EXIT_BAD_INPUT, [f"{options.plot}: cannot write the plot: {exc.strerror or exc}"]
@@ -537,12 +520,12 @@ def _simulate_sweep(
     options: SimulateOptions,
     field: str,
     sweep: list[tuple[Any, SageMakerVariantPolicy]],
-    trace: Trace,
-    model: EndpointModel,
-    config: ReplayConfig,
-    header: Callable[..., list[str]],
-    initial: Callable[[SageMakerVariantPolicy], int],
+    setup: ReplaySetup,
 ) -> int:
+    def start(policy: SageMakerVariantPolicy) -> int:
+        # A swept field may move the limits: the start is checked, or made, against each policy's own.
+        return _initial_capacity(options.initial_capacity, policy, setup.demand)
+
     from genai_autoscaler_tools.sim.report import pareto_optimal, sweep_table
 
     progress = _progress(options, len(sweep))
@@ -554,9 +537,9 @@ def _simulate_sweep(
             points.append(
                 (
                     value,
-                    _replay(trace, policy, model, ["controller"], config, report, initial(policy))[
-                        "controller"
-                    ],
+                    _replay(
+                        setup.trace, policy, setup.model, ["controller"], setup.config, report, start(policy)
+                    )["controller"],
                 )
             )
     finally:
@@ -573,7 +556,7 @@ def _simulate_sweep(
         return EXIT_OK
     values = ", ".join(json.dumps(value) for value, _ in points)
     lines = [
-        *header(round(points[0][1].requests), ("sweep", f"{field} = {values}, the controller only")),
+        *setup.header(round(points[0][1].requests), ("sweep", f"{field} = {values}, the controller only")),
         "",
         *sweep_table(field, points),
     ]

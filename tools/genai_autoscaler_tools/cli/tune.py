@@ -70,7 +70,7 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
             ["controller"],
             setup.config,
             RequestProfile.default(),
-            initial_capacity=min(policy.capacity.max, max(policy.capacity.min, setup.initial_capacity)),
+            initial_capacity=setup.initial_capacity,  # the search leaves the capacity limits as written
         )["controller"]
         requests.append(result.requests)
         return Outcome(result.slo_attainment, result.cost_usd, result.capacity_hours)

@@ -83,8 +83,11 @@ def demand(
 ) -> Demand:
     """The trace's demand on `model` (see Demand)."""
     rates = rate_per_step(trace, config.step_seconds)
-    sizing = Sizing(model, request_profile(trace, tokens), config)
-    window = max(1, math.ceil((model.cold_start_s + 60) / config.step_seconds))
+    return _demand(rates, Sizing(model, request_profile(trace, tokens), config))
+
+
+def _demand(rates: Floats, sizing: Sizing) -> Demand:
+    window = max(1, math.ceil((sizing.model.cold_start_s + 60) / sizing.config.step_seconds))
 
     def instances(rate: float) -> int | None:
         try:
@@ -114,7 +117,7 @@ def compare(
     profile = request_profile(trace, tokens)
     sizing = Sizing(model, profile, config)
     if initial_capacity is None:
-        initial_capacity = starting_capacity(target, demand(trace, model, config, tokens))
+        initial_capacity = starting_capacity(target, _demand(rates, sizing))
     results = {}
     for name in policies:
         if progress is not None:
