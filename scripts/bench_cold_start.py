@@ -1,4 +1,4 @@
-"""Cold start of the four Lambda handlers and warm decision time, measured on this machine in one run.
+"""Cold start of five Lambda handlers and warm decision time, measured on this machine in one run.
 
 `make bench` runs it. It is a measurement, not a gate: it always exits 0 and prints PASS/FAIL per goal.
 
@@ -6,7 +6,7 @@ A. Cold start. Each sample is a fresh Python process that imports a handler the 
    (sys.path = [function folder, layers/autoscaler, ...], `import app`) and creates the boto3 client its
    first invocation creates. The figure is the child's own perf_counter around that work, so interpreter
    startup is left out. The baseline is a fresh process doing `import boto3, pydantic, aws_lambda_powertools`.
-   Variants run round-robin (baseline, h1..h4, floors, baseline, ...) so that a noisy neighbour slows all
+   Variants run round-robin (baseline, h1..h5, floors, baseline, ...) so that a noisy neighbour slows all
    of them alike. Goal: every handler's median within 1.25x of the baseline median.
    The floor rows (informational) add to the baseline what no handler can avoid: pydantic's model machinery
    and the same first client; a handler's "x floor" is what its own code costs on top.
@@ -40,11 +40,12 @@ LAYER = ROOT / "layers" / "autoscaler"
 FUNCTIONS = ROOT / "functions"
 
 # The boto3 client each handler creates first on its first invocation (see aws/wiring.py): the alarm
-# router loads the policies (SSM) before anything else, the evaluator lists alarms, the reconciler lists
-# endpoints, a workflow step loads the target's state.
+# router and the forecaster load the policies (SSM) before anything else, the evaluator lists alarms, the
+# reconciler lists endpoints, a workflow step loads the target's state.
 FIRST_CLIENT = {
     "alarm_router": "ssm",
     "evaluator": "cloudwatch",
+    "forecaster": "ssm",
     "reconciler": "sagemaker",
     "scale_steps": "dynamodb",
 }
@@ -266,6 +267,7 @@ def measure_decisions(iterations: int, warmup: int) -> tuple[list[Timing], dict[
     from genai_autoscaler.app.settings import ControllerSettings
     from genai_autoscaler.domain.alarm_event import AlarmState, AlarmStateChangeEvent, reading_from_state
     from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigger, decide
+    from genai_autoscaler.domain.forecast import DemandForecast
     from genai_autoscaler.domain.policy import SageMakerVariantPolicy
     from genai_autoscaler.domain.signals import Signal, alarm_specs
     from genai_autoscaler.domain.state import ObservedCapacity, TargetState
@@ -327,6 +329,35 @@ def measure_decisions(iterations: int, warmup: int) -> tuple[list[Timing], dict[
                 update={"last_scale_out_at": now - timedelta(seconds=60), "last_known_capacity": 4}
             ),
             "ignore",
+        ),
+    ]
+    # With the forecast in: the hourly forecaster's 90 minutes, a ramp from 20 to 400 a minute in 10.
+    forecasting = fresh.model_copy(
+        update={
+            "forecast": DemandForecast(
+                made_at=now - timedelta(minutes=20),
+                method="daily",
+                error=0.05,
+                per_minute=[20.0] * 30 + [400.0] * 60,
+                inflight_per_invocation=0.2,
+            ),
+            "cold_start_seconds": 360.0,
+        }
+    )
+    mix += [
+        (
+            "evaluation, all OK, the forecast expects a ramp -> scale_out",
+            Evaluation((ok(Signal.LATENCY_P95, 1_500_000.0, 4_000_000.0), ok(Signal.CONCURRENCY, 1.0, 8.0))),
+            3,
+            forecasting,
+            "scale_out",
+        ),
+        (
+            "ALARM transition, with the forecast -> scale_out",
+            transition(alarm_event),
+            2,
+            forecasting,
+            "scale_out",
         ),
     ]
     cases = [

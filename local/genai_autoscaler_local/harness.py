@@ -300,6 +300,12 @@ class LocalAws:
         response = boto3.client("lambda", region_name=REGION).invoke(FunctionName=function, Payload=b"{}")
         return json.loads(response["Payload"].read())
 
+    def forecast(self) -> Any:
+        """One run of the hourly forecaster (as EventBridge Scheduler would start it)."""
+        function = self.stack.resource("ForecasterFunction")
+        response = boto3.client("lambda", region_name=REGION).invoke(FunctionName=function, Payload=b"{}")
+        return json.loads(response["Payload"].read())
+
     # ------------------------------------------------------------------ outcomes
     def wait_for_workflows(self, timeout: float = 60) -> list[WorkflowRun]:
         """Every workflow execution (scale or routing) started since the last call, once finished."""

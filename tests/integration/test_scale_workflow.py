@@ -56,9 +56,11 @@ def count_invoke_endpoint(scenario: Scenario) -> list[dict[str, Any]]:
     return calls
 
 
-def scale_out_llm(scenario: Scenario, latency_ms: float = 9100) -> None:
-    """Given llm-prod scaled out by the controller (1 -> 3 instances) through the whole workflow."""
-    outcome = scenario.alarm(LLM, "latency_p95", "ALARM", [latency_ms * 1000])
+def scale_out_llm(scenario: Scenario, concurrency: float = 7) -> None:
+    """Given llm-prod scaled out by the controller (1 -> 3 instances) through the whole workflow: its concurrency
+    alarm fires at 7 per instance (threshold 4), sized to 70% of the threshold: 1 x 7 / 4 / 0.7 = 2.5, so 3.
+    (7 is below twice the threshold: not a surge, so a later scale-out waits for the cooldown.)"""
+    outcome = scenario.alarm(LLM, "concurrency", "ALARM", [concurrency])
     assert outcome["dispatch"] == Dispatch.WORKFLOW
     (run,) = scenario.workflows()
     assert run.status == "SUCCEEDED", (run.error, run.cause)
@@ -73,23 +75,71 @@ class ScaleOutCase:
     id: str
     instances: int
     capacity_max: int
-    latency_ms: float
-    expected: int
+    signal: str
+    datapoint: float  # as the alarm's metric reports it (ModelLatency in microseconds)
+    observed: str  # the notification's "Observed:" figures
+    wanted: int  # what the signal asks for
+    expected: int  # what the policy allows
     limited_by: str | None
 
 
+# The policy: latency threshold 4,000 ms, 4 concurrent requests per instance (concurrency is sized to 70% of it),
+# scale_out.max_step 2. Latency asks for one more instance whatever its overshoot; concurrency asks for
+# ceil(instances x value / 4 / 0.7).
 SCALE_OUT_CASES = [
-    ScaleOutCase("9,100 ms against 4,000 ms asks for 3 of 1", 1, 4, 9100, 3, None),
-    ScaleOutCase("20,000 ms asks for 5 of 1; the step limit allows 3", 1, 8, 20000, 3, "the step limit"),
-    ScaleOutCase("20,000 ms asks for 10 of 2; the policy max is 3", 2, 3, 20000, 3, "the policy max"),
+    ScaleOutCase(
+        "latency 9,100 ms against 4,000 ms asks for one more: 2 of 1",
+        instances=1,
+        capacity_max=4,
+        signal="latency_p95",
+        datapoint=9_100_000.0,
+        observed="9,100 ms (threshold 4,000 ms)",
+        wanted=2,
+        expected=2,
+        limited_by=None,
+    ),
+    ScaleOutCase(
+        "concurrency 7 against 4 asks for 3 of 1",  # 1 x 7 / 4 / 0.7 = 2.5
+        instances=1,
+        capacity_max=4,
+        signal="concurrency",
+        datapoint=7.0,
+        observed="7 (threshold 4)",
+        wanted=3,
+        expected=3,
+        limited_by=None,
+    ),
+    ScaleOutCase(
+        "concurrency 12 asks for 5 of 1; the step limit allows 3",  # 1 x 12 / 4 / 0.7 = 4.3
+        instances=1,
+        capacity_max=8,
+        signal="concurrency",
+        datapoint=12.0,
+        observed="12 (threshold 4)",
+        wanted=5,
+        expected=3,
+        limited_by="the step limit",
+    ),
+    ScaleOutCase(
+        "concurrency 14 asks for 10 of 2; the policy max is 3",  # 2 x 14 / 4 / 0.7 = 10
+        instances=2,
+        capacity_max=3,
+        signal="concurrency",
+        datapoint=14.0,
+        observed="14 (threshold 4)",
+        wanted=10,
+        expected=3,
+        limited_by="the policy max",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", SCALE_OUT_CASES, ids=[c.id for c in SCALE_OUT_CASES])
-def test_latency_alarm_scales_out_waits_for_in_service_warms_up_and_reports(
+def test_alarm_scales_out_waits_for_in_service_warms_up_and_reports(
     launch: Launch, case: ScaleOutCase
 ) -> None:
-    # Given llm-prod with `instances` instances, managed by a latency policy, new instances taking 6 minutes
+    # Given llm-prod with `instances` instances, managed by a latency and concurrency policy, new instances
+    # taking 6 minutes
     scenario = launch(
         document(llm_policy(capacity={"max": case.capacity_max})),
         endpoints={"llm-prod": case.instances},
@@ -98,8 +148,8 @@ def test_latency_alarm_scales_out_waits_for_in_service_warms_up_and_reports(
     warm_ups = count_invoke_endpoint(scenario)
     started_at = scenario.aws.clock.now()
 
-    # When its p95 latency alarm goes to ALARM
-    outcome = scenario.alarm(LLM, "latency_p95", "ALARM", [case.latency_ms * 1000])
+    # When its p95 latency or its concurrency alarm goes to ALARM
+    outcome = scenario.alarm(LLM, case.signal, "ALARM", [case.datapoint])
     runs = scenario.workflows()
 
     # Then the router started exactly one scale-out workflow, which succeeded through every happy state
@@ -107,8 +157,9 @@ def test_latency_alarm_scales_out_waits_for_in_service_warms_up_and_reports(
     assert outcome["plan"]["action"] == Action.SCALE_OUT
     assert outcome["plan"]["desired_capacity"] == case.expected
     if case.limited_by:
-        assert f"limited by {case.limited_by}" in outcome["plan"]["reason"]
+        assert f"the signal asks for {case.wanted}; limited by {case.limited_by}" in outcome["plan"]["reason"]
     else:
+        assert case.wanted == case.expected
         assert "limited by" not in outcome["plan"]["reason"]
     assert len(runs) == 1
     (run,) = runs
@@ -153,10 +204,10 @@ def test_latency_alarm_scales_out_waits_for_in_service_warms_up_and_reports(
     assert (record.from_capacity, record.to_capacity) == (case.instances, case.expected)
     assert record.execution == run.name
 
-    # And exactly one notification says what was done, with the figures in milliseconds
+    # And exactly one notification says what was done, with the figures observed (latency in milliseconds)
     (note,) = scenario.notifications()
     assert note["subject"] == f"GenAI Autoscaler: {LLM} scaled out to {case.expected} instances"
-    assert f"Observed: {case.latency_ms:,.0f} ms (threshold 4,000 ms)" in note["message"]
+    assert f"Observed: {case.observed}" in note["message"]
     delta = case.expected - case.instances
     added = f"+{delta} instance{'' if delta == 1 else 's'}"
     assert f"Capacity: {case.instances} -> {case.expected} ({added})" in note["message"]
@@ -165,7 +216,7 @@ def test_latency_alarm_scales_out_waits_for_in_service_warms_up_and_reports(
 
 
 def test_alarm_still_firing_after_the_cooldown_scales_out_again_up_to_max(launch: Launch) -> None:
-    # Given llm-prod scaled out 1 -> 3, its latency alarm still in ALARM
+    # Given llm-prod scaled out 1 -> 3, its concurrency alarm still in ALARM (at 7 per instance, not a surge)
     scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1}, provisioning_seconds=60)
     scale_out_llm(scenario)
 
@@ -182,9 +233,9 @@ def test_alarm_still_firing_after_the_cooldown_scales_out_again_up_to_max(launch
     after_cooldown = scenario.evaluate()
     (run,) = scenario.workflows()
 
-    # Then it scales out again, to the policy max (4), not beyond
+    # Then it scales out again, to the policy max (4), not beyond (3 x 7 / 4 / 0.7 asks for 8; the step allows 5)
     assert [o["plan"]["desired_capacity"] for o in after_cooldown] == [4]
-    assert "limited by the policy max" in after_cooldown[0]["plan"]["reason"]
+    assert "the signal asks for 8; limited by the policy max" in after_cooldown[0]["plan"]["reason"]
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert scenario.aws.instance_count("llm-prod") == 4
     assert len(scenario.notifications()) == 1
@@ -208,8 +259,8 @@ def test_registered_variant_scales_out_by_raising_the_floor_and_restores_it_step
     scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1}, provisioning_seconds=120)
     scenario.aws.register_scalable_target("llm-prod", minimum=1, maximum=4)
 
-    # When its latency alarm fires
-    outcome = scenario.alarm(LLM, "latency_p95", "ALARM", [9_100_000.0])
+    # When its concurrency alarm fires at 7 per instance (threshold 4): 1 x 7 / 4 / 0.7 = 2.5, so 3 instances
+    outcome = scenario.alarm(LLM, "concurrency", "ALARM", [7.0])
     (run,) = scenario.workflows()
 
     # Then the workflow raised MinCapacity instead of setting the count, and waited for the count to follow
@@ -286,9 +337,9 @@ def test_warm_up_that_times_out_keeps_the_capacity(launch: Launch) -> None:
     assert run.output is not None
     assert (run.output["warm_up"]["invocations"], run.output["warm_up"]["failures"]) == (4, 4)
     assert "Read timeout" in run.output["warm_up"]["errors"][0]
-    assert scenario.aws.instance_count("llm-prod") == 3
+    assert scenario.aws.instance_count("llm-prod") == 2
     state = scenario.state()
-    assert (state.lock, state.last_known_capacity, state.last_warm_at) == (None, 3, None)
+    assert (state.lock, state.last_known_capacity, state.last_warm_at) == (None, 2, None)
     assert [r.outcome for r in scenario.history()] == ["succeeded"]
 
 
@@ -330,7 +381,10 @@ def _hang(scenario: Scenario) -> None:
 
 
 def _refuse(scenario: Scenario) -> None:
-    scenario.aws.world.refuse_next_update("llm-prod")
+    # The account may run 1 ml.g4dn.xlarge: the one the endpoint has. Asking for a second is refused.
+    scenario.aws.world.refuse_next_update(
+        "llm-prod", message="The account-level service limit for ml.g4dn.xlarge is 1"
+    )
 
 
 SHORT_TIMEOUT = {"workflow": {"in_service_timeout_seconds": 60, "poll_interval_seconds": 30}}
@@ -340,9 +394,9 @@ FAILURE_CASES = [
         "endpoint never returns to InService: timeout",
         _hang,
         error="InServiceTimeout",
-        cause="llm-prod/AllTraffic is Updating with 1 of 3 after 60 s",
-        safe_state="the requested count 3 was left to SageMaker",
-        count_after=3,
+        cause="llm-prod/AllTraffic is Updating with 1 of 2 after 60 s",
+        safe_state="the requested count 2 was left to SageMaker",
+        count_after=2,
         checks=3,  # at 0 s, 30 s and 60 s, when the deadline has passed
         policy=SHORT_TIMEOUT,
     ),
@@ -350,7 +404,7 @@ FAILURE_CASES = [
         "SageMaker refuses the update: ResourceLimitExceeded",
         _refuse,
         error="ActuationRejected",
-        cause="ResourceLimitExceeded: The account-level service limit for ml.g4dn.xlarge is 2",
+        cause="ResourceLimitExceeded: The account-level service limit for ml.g4dn.xlarge is 1",
         safe_state="nothing had been changed",
         count_after=1,
         checks=0,
@@ -359,9 +413,9 @@ FAILURE_CASES = [
         "raised floor never served: MinCapacity put back",
         _hang,
         error="InServiceTimeout",
-        cause="is Updating with 1 of 3 after 60 s",
+        cause="is Updating with 1 of 2 after 60 s",
         safe_state="Application Auto Scaling MinCapacity restored to 1",
-        count_after=3,
+        count_after=2,
         floor_after=1,
         checks=3,
         policy=SHORT_TIMEOUT,
@@ -380,7 +434,7 @@ def test_failed_scale_restores_a_safe_state_releases_the_lock_and_says_what_fail
         scenario.aws.register_scalable_target("llm-prod", minimum=1, maximum=4)
     case.fault(scenario)
 
-    # When its latency alarm fires
+    # When its latency alarm fires (asking for one more instance: 2)
     scenario.alarm(LLM, "latency_p95", "ALARM", [9_100_000.0])
     (run,) = scenario.workflows()
 
@@ -477,7 +531,7 @@ def test_expired_lock_left_by_a_crashed_workflow_is_taken_over(launch: Launch) -
     assert outcome["dispatch"] == Dispatch.WORKFLOW
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert "LockContended" not in scenario.visited(run)
-    assert scenario.aws.instance_count("llm-prod") == 3
+    assert scenario.aws.instance_count("llm-prod") == 2  # latency: one more instance
     assert scenario.state().lock is None
     assert [r.outcome for r in scenario.history()] == ["succeeded"]
 
@@ -621,7 +675,7 @@ def test_duplicate_alarm_event_starts_one_workflow_and_returns_the_first_outcome
     assert len(scenario.executions()) == 1
     assert runs[0].status == "SUCCEEDED", (runs[0].error, runs[0].cause)
     assert len(scenario.step_calls("apply")) == 1
-    assert scenario.aws.instance_count("llm-prod") == 3
+    assert scenario.aws.instance_count("llm-prod") == 2  # 1 + 1 for latency, once
     assert len(scenario.notifications()) == 1
 
     # And the idempotency record is in the stack's table, completed
@@ -881,7 +935,7 @@ HANDS_OFF_CASES = [
         {"advisory": True},
         {},
         f"GenAI Autoscaler [advisory]: {LLM} would scale out",
-        [f"[advisory] {LLM} would scale out: nothing was changed.", "Capacity: 1 -> 3 (+2 instances)"],
+        [f"[advisory] {LLM} would scale out: nothing was changed.", "Capacity: 1 -> 2 (+1 instance)"],
         "advisory",
     ),
     HandsOffCase(
@@ -889,7 +943,7 @@ HANDS_OFF_CASES = [
         {},
         {"AdvisoryMode": "true"},
         f"GenAI Autoscaler [advisory]: {LLM} would scale out",
-        [f"[advisory] {LLM} would scale out: nothing was changed.", "Capacity: 1 -> 3 (+2 instances)"],
+        [f"[advisory] {LLM} would scale out: nothing was changed.", "Capacity: 1 -> 2 (+1 instance)"],
         "advisory",
     ),
 ]
@@ -965,8 +1019,11 @@ def test_inference_component_at_zero_copies_wakes_on_refused_requests(launch: La
 def test_idle_inference_component_scales_in_to_zero_copies_step_by_step(
     launch: Launch,
 ) -> None:
-    # Given an inference component at 2 copies, idle: every signal OK
-    scenario = launch(document(ic_policy()), endpoints={"shared-gpu-endpoint": 1}, provisioning_seconds=60)
+    # Given an inference component at 2 copies whose policy removes at most one copy per scale-in
+    # (scale_in.max_step 1; without it, scale-in would go straight down to what the concurrency needs), idle:
+    # every signal OK
+    policy = ic_policy(scale_in={"max_step": 1})
+    scenario = launch(document(policy), endpoints={"shared-gpu-endpoint": 1}, provisioning_seconds=60)
     scenario.aws.world.add_inference_component(IC, "shared-gpu-endpoint", copies=2)
     for signal in ("latency_p95", "concurrency", "no_capacity"):
         scenario.alarm(IC, signal, "OK", [0.0])

@@ -236,15 +236,21 @@ class SampleEvent:
 
 SAMPLE_EVENTS = [
     SampleEvent(
-        "alarm_latency_alarm.json", "scale_out", "llm-prod/AllTraffic", 4, "workflow_started", "step limit"
+        "alarm_latency_alarm.json",
+        "scale_out",
+        "llm-prod/AllTraffic",
+        3,
+        "workflow_started",
+        "to 3 instances",
     ),
+    # 19 in flight per instance against 8, sized to the scale-in target (0.8): 2 x 19 / (8 x 0.8) -> 6, at once.
     SampleEvent(
         "alarm_concurrency_alarm.json",
         "scale_out",
         "llm-prod/AllTraffic",
-        4,
+        6,
         "workflow_started",
-        "step limit",
+        "to 6 instances",
     ),
     SampleEvent("alarm_latency_ok.json", "ignore", "llm-prod/AllTraffic", None, "nothing", "is OK"),
     SampleEvent(
@@ -255,7 +261,7 @@ SAMPLE_EVENTS = [
         "nothing",
         "No data",
     ),
-    SampleEvent("alarm_mme_loading_wait.json", "scale_out", "mme-prod/AllTraffic", 3, "workflow_started"),
+    SampleEvent("alarm_mme_loading_wait.json", "scale_out", "mme-prod/AllTraffic", 4, "workflow_started"),
     SampleEvent("alarm_ic_no_capacity.json", "scale_out", "llama3-8b-ic", 1, "workflow_started"),
     SampleEvent(
         "alarm_bedrock_throttles.json",
@@ -341,7 +347,7 @@ class PlanCase:
 
 
 PLAN_CASES = [
-    PlanCase("no state: llm-prod at its capacity.min of 2", desired=4, reason="from 2 instances to 4"),
+    PlanCase("no state: llm-prod at its capacity.min of 2", desired=3, reason="from 2 instances to 3"),
     PlanCase(
         "cooldown: scaled out 60 s before the event",
         llm_prod_at(2, last_scale_out_at="2026-11-24T10:01:35Z"),
@@ -353,12 +359,17 @@ PLAN_CASES = [
         "--now after the cooldown",
         llm_prod_at(2, last_scale_out_at="2026-11-24T10:01:35Z"),
         ("--now", "2026-11-24T10:07:00+00:00"),
-        desired=4,
+        desired=3,
     ),
-    # The event's p95 peaks at 9,100 ms against its 4,000 ms threshold: 11 instances ask for ceil(11 x 2.275) =
-    # 26, the step limit (max_step 2, from the defaults) allows 13, and the policy max of 12 binds first. (At
-    # 10 the step limit and the max would both allow 12, and the reason names the step limit.)
-    PlanCase("near the maximum: capped by it", llm_prod_at(11), desired=12, reason="policy max"),
+    # Latency says the fleet is slow, not how much load it has: one more instance, and at the policy max of
+    # 12 there is nothing more to add.
+    PlanCase(
+        "at the maximum: nothing more to add",
+        llm_prod_at(12),
+        action="notify_only",
+        reason="policy max",
+        dispatch="notified",
+    ),
     PlanCase(
         "observed null: the endpoint does not exist",
         {LLM_PROD: {"observed": None}},
@@ -537,7 +548,7 @@ def test_plan_warns_of_state_for_an_unknown_target(
 
     # Then the plan is made on the defaults, with a warning that names the key
     assert result.code == 0
-    assert result.decision["desired_capacity"] == 4
+    assert result.decision["desired_capacity"] == 3
     assert "warning:" in result.err
     assert "targets.llm-prod: not a target id of the policy document" in result.err
 

@@ -14,6 +14,8 @@ from genai_autoscaler.domain.decision import (
     decide,
     plan_requested_scale,
 )
+from genai_autoscaler.domain.demand import DemandTrend
+from genai_autoscaler.domain.forecast import DemandForecast
 from genai_autoscaler.domain.plan import Action, Actuation
 from genai_autoscaler.domain.policy import TargetPolicy, parse_policy_document
 from genai_autoscaler.domain.signals import Signal
@@ -52,19 +54,60 @@ def evaluation(*readings: SignalReading) -> Evaluation:
 
 SCALE_OUT = [
     Case(
-        "latency far above target: proportional, capped by the step limit",
+        "latency far above target: one more instance (latency does not say how much load there is)",
         alarm(latency(ALARM, 9100)),
+        Action.SCALE_OUT,
+        3,
+        actuation=Actuation.SET_CAPACITY,
+    ),
+    Case(
+        "concurrency far above target: in proportion, capped by the step limit",
+        alarm(concurrency(ALARM, 12)),
         Action.SCALE_OUT,
         4,
         "asks for 5; limited by the step limit",
         actuation=Actuation.SET_CAPACITY,
     ),
     Case(
+        "no step limit (the default): to what the concurrency measures, in one step",
+        alarm(concurrency(ALARM, 12)),
+        Action.SCALE_OUT,
+        5,
+        policy=variant(scale_out={"cooldown_seconds": 300}),
+    ),
+    Case(
+        "a step limit as a multiple of the current capacity",
+        alarm(concurrency(ALARM, 15)),
+        Action.SCALE_OUT,
+        8,
+        "asks for 11; limited by the step limit",
+        policy=variant(scale_out={"max_factor": 2}, capacity={"min": 1, "max": 20}),
+        seen=observed(4),
+    ),
+    Case(
+        "a surge (concurrency at twice its threshold) does not wait for the scale-out cooldown",
+        alarm(concurrency(ALARM, 16)),
+        Action.SCALE_OUT,
+        6,
+        "surge at 2.0x the threshold: within the scale-out cooldown",
+        policy=variant(scale_out={"cooldown_seconds": 300}),
+        remembered=state(last_scale_out_at=ago(60)),
+    ),
+    Case(
+        "short of a surge, the scale-out cooldown holds",
+        alarm(concurrency(ALARM, 15)),
+        Action.IGNORE,
+        None,
+        "cooldown has 240 s left",
+        policy=variant(scale_out={"cooldown_seconds": 300}),
+        remembered=state(last_scale_out_at=ago(60)),
+    ),
+    Case(
         "latency a little above target: one more instance", alarm(latency(ALARM, 4400)), Action.SCALE_OUT, 3
     ),
     Case(
         "near the maximum: capped by max",
-        alarm(latency(ALARM, 9100)),
+        alarm(concurrency(ALARM, 12)),
         Action.SCALE_OUT,
         8,
         "policy max",
@@ -96,7 +139,7 @@ SCALE_OUT = [
         "after the scale-out cooldown: act",
         alarm(latency(ALARM, 9100)),
         Action.SCALE_OUT,
-        4,
+        3,
         remembered=state(last_scale_out_at=ago(301)),
     ),
     Case(
@@ -111,7 +154,7 @@ SCALE_OUT = [
         "a lock left by a crashed workflow has expired",
         alarm(latency(ALARM, 9100)),
         Action.SCALE_OUT,
-        4,
+        3,
         remembered=state(lock=Lock(owner="wf-1", acquired_at=ago(7200), expires_at=ago(3600))),
     ),
     Case(
@@ -124,7 +167,7 @@ SCALE_OUT = [
     ),
     Case(
         "Application Auto Scaling registered: raise its floor",
-        alarm(latency(ALARM, 9100)),
+        alarm(concurrency(ALARM, 12)),
         Action.SCALE_OUT,
         4,
         "MinCapacity raised to 4",
@@ -133,7 +176,7 @@ SCALE_OUT = [
     ),
     Case(
         "Application Auto Scaling MaxCapacity is a ceiling too",
-        alarm(latency(ALARM, 9100)),
+        alarm(concurrency(ALARM, 12)),
         Action.SCALE_OUT,
         3,
         "Application Auto Scaling MaxCapacity",
@@ -152,7 +195,7 @@ SCALE_OUT = [
         "advisory target: the same plan, flagged advisory",
         alarm(latency(ALARM, 9100)),
         Action.SCALE_OUT,
-        4,
+        3,
         policy=variant(advisory=True),
         advisory=True,
     ),
@@ -300,7 +343,7 @@ EVALUATION = [
         "an alarm still firing after the cooldown: scale out again",
         evaluation(latency(ALARM, 9100, since=ago(900)), concurrency(OK, 2, since=ago(900))),
         Action.SCALE_OUT,
-        4,
+        3,
         remembered=state(last_scale_out_at=ago(400)),
     ),
     Case(
@@ -398,6 +441,40 @@ def test_decide(case: Case) -> None:
     assert plan.advisory is case.advisory
 
 
+def test_a_scale_out_is_sized_for_the_demand_one_measured_cold_start_ahead() -> None:
+    # Given concurrency asking for 5 of 2 instances, invocations rising 10 a minute from 100 to 190, and the
+    # last scale-out having taken 330 s to serve
+    policy = variant(scale_out={"cooldown_seconds": 300}, capacity={"min": 1, "max": 20})
+    trend = DemandTrend(tuple(100.0 + 10 * i for i in range(10)), age_seconds=30)
+    remembered = state(cold_start_seconds=330.0)
+    # When it decides
+    plan = decide(alarm(concurrency(ALARM, 12)), policy, observed(2), remembered, NOW, trend)
+    # Then it asks for what the demand will be when new capacity serves: 2 x 12/(8 x 0.7) x (190 + 60)/190
+    assert plan.desired_capacity == 6
+    assert "sized for 1.32x today's demand in 330 s" in plan.reason
+    # And without a trend (or before the first scale-out was timed), what the concurrency measures now
+    assert decide(alarm(concurrency(ALARM, 12)), policy, observed(2), remembered, NOW).desired_capacity == 5
+
+
+def test_latency_alone_is_not_grown_for() -> None:
+    trend = DemandTrend(tuple(100.0 + 10 * i for i in range(10)))
+    plan = decide(alarm(latency(ALARM, 9100)), variant(), observed(2), state(), NOW, trend)
+    assert plan.desired_capacity == 3
+    assert "sized for" not in plan.reason
+
+
+def test_scale_in_goes_to_the_need_at_once_or_one_unit_at_a_time_when_blind() -> None:
+    calm = evaluation(latency(OK, 900, since=ago(5000)), concurrency(OK, 1, since=ago(5000)))
+    unlimited = {"cooldown_seconds": 600, "stabilization_seconds": 900}
+    # Given 6 instances at a peak of 1 per instance: 6 in flight need 2 at 5.6 each, at once (no step limit)
+    plan = decide(calm, variant(scale_in=unlimited), observed(6), state(), NOW)
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 2)
+    # But a target that watches no concurrency has no need to measure: one instance at a time
+    blind = variant(scale_in=unlimited, signals={"latency_p95_ms": 4000, "concurrency_per_unit": None})
+    plan = decide(evaluation(latency(OK, 900, since=ago(5000))), blind, observed(6), state(), NOW)
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 5)
+
+
 def test_manual_change_is_adopted_with_a_hold() -> None:
     plan = decide(alarm(latency(ALARM, 9100)), variant(), observed(3), state(last_known_capacity=2), NOW)
     assert plan.adopt_capacity == 3
@@ -443,3 +520,87 @@ def test_no_warm_up_is_planned_when_the_policy_turns_it_off() -> None:
     reading = SignalReading(Signal.MODEL_LOADING_WAIT, ALARM, ago(60), 6.1e6, 2e6, "Microseconds")
     plan = decide(evaluation(reading), policy, observed(4), state(), NOW)
     assert plan.action is Action.IGNORE
+
+
+def _expecting(*per_minute: float, error: float = 0.05) -> TargetState:
+    """A state whose forecast, made now, expects `per_minute` invocations (each value for 10 minutes)."""
+    minutes = [v for v in per_minute for _ in range(10)]
+    made = DemandForecast(
+        made_at=NOW, method="daily", error=error, per_minute=minutes, inflight_per_invocation=0.2
+    )
+    return state(forecast=made, cold_start_seconds=300.0)
+
+
+UNLIMITED = {
+    "capacity": {"min": 1, "max": 20},
+    "scale_out": {"cooldown_seconds": 300},
+    "scale_in": {"cooldown_seconds": 600, "stabilization_seconds": 900},
+}
+FORECASTING = {**UNLIMITED, "forecast": {"margin_seconds": 300}}
+CALM = evaluation(latency(OK, 900, since=ago(5000)), concurrency(OK, 1, since=ago(5000)))
+
+
+def test_capacity_is_added_ahead_of_a_ramp_the_forecast_expects() -> None:
+    # Given a calm target of 2 and a forecast of 20 a minute now, 400 a minute from minute 10 (within the cold
+    # start of 300 s and the margin of 300 s)
+    plan = decide(CALM, variant(**FORECASTING), observed(2), _expecting(20, 400), NOW)
+    # Then it scales out now to what 400 a minute need: 400 x 0.2 in flight / (8 x 0.7) per instance -> 15
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_OUT, 15)
+    assert plan.reason.startswith("Ahead of the demand: the forecast daily, error 5% over the last day")
+    assert "expects 400 requests a minute within 600 s" in plan.reason
+    # Even within the scale-out cooldown: the forecast does not read what the last scale-out added
+    cooling = _expecting(20, 400).model_copy(update={"last_scale_out_at": ago(60)})
+    assert decide(CALM, variant(**FORECASTING), observed(2), cooling, NOW).action is Action.SCALE_OUT
+
+
+def test_a_level_is_left_to_the_reactive_part_and_a_far_ramp_to_later() -> None:
+    # A level above what the target has, but no rise beyond twice the forecast's error: no pre-scale
+    level = decide(CALM, variant(**FORECASTING), observed(2), _expecting(100, 105), NOW)
+    assert level.action is not Action.SCALE_OUT
+    # A ramp beyond the cold start and the margin: not yet
+    later = decide(CALM, variant(**FORECASTING), observed(2), _expecting(20, 20, 400), NOW)
+    assert later.action is not Action.SCALE_OUT
+
+
+def test_scale_in_is_held_when_the_forecast_expects_the_demand_back() -> None:
+    # Given 8 instances whose peak over the window needs 2, and demand of 20 a minute expected back to 150
+    plan = decide(CALM, variant(**FORECASTING), observed(8), _expecting(140, 150), NOW)
+    # Then it scales in only to what the forecast expects: 150 x 0.2 / 5.6 -> 6
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 6)
+    assert "the forecast daily" in plan.reason
+
+
+def test_the_forecast_raises_a_scale_out_but_never_lowers_one() -> None:
+    spike = alarm(concurrency(ALARM, 12))
+    raised = decide(spike, variant(**FORECASTING), observed(2), _expecting(300, 300), NOW)
+    assert raised.desired_capacity == 11  # 300 x 0.2 / 5.6 -> 11, above the 5 the concurrency asks for
+    assert "raised to what the forecast daily" in raised.reason
+    low = decide(spike, variant(**FORECASTING), observed(2), _expecting(10, 10), NOW)
+    assert low.desired_capacity == 5
+
+
+@pytest.mark.parametrize(
+    ("rule", "stands_aside", "expected"),
+    [
+        ({"mode": "advisory"}, None, Action.IGNORE),
+        ({"mode": "off"}, None, None),
+        ({}, "its error over the last day (40%) is above 25%", None),
+    ],
+    ids=["advisory: reported, not done", "off", "standing aside"],
+)
+def test_an_advisory_off_or_standing_aside_forecast_adds_nothing(
+    rule: dict[str, object], stands_aside: str | None, expected: Action | None
+) -> None:
+    remembered = _expecting(20, 400)
+    assert remembered.forecast is not None
+    remembered = remembered.model_copy(
+        update={"forecast": remembered.forecast.model_copy(update={"stands_aside": stands_aside})}
+    )
+    policy = variant(**UNLIMITED, forecast={"margin_seconds": 300, **rule})
+    plan = decide(CALM, policy, observed(2), remembered, NOW)
+    assert plan.action is not Action.SCALE_OUT
+    if expected is Action.IGNORE:
+        assert plan.reason.startswith("Advisory forecast: it would scale llm-prod/AllTraffic out from 2")
+        assert "to 15 instances" in plan.reason
+    # And an alarm is sized by its signal alone
+    assert decide(alarm(concurrency(ALARM, 12)), policy, observed(2), remembered, NOW).desired_capacity == 5

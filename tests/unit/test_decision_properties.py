@@ -157,7 +157,17 @@ def test_a_held_lock_means_no_action(s: Situation) -> None:
 def test_cooldowns_are_respected(s: Situation) -> None:
     plan = _plan(s)
     if plan.action is Action.SCALE_OUT and s.state.last_scale_out_at is not None:
-        assert NOW - s.state.last_scale_out_at >= timedelta(seconds=s.policy.scale_out.cooldown_seconds)
+        cooled = NOW - s.state.last_scale_out_at >= timedelta(seconds=s.policy.scale_out.cooldown_seconds)
+        readings = (s.trigger.reading,) if isinstance(s.trigger, AlarmTransition) else s.trigger.readings
+        # Only a surge (concurrency at panic_ratio times its threshold) scales out within the cooldown.
+        surge = any(
+            r.signal is Signal.CONCURRENCY
+            and r.state is AlarmState.ALARM
+            and r.ratio is not None
+            and r.ratio >= s.policy.scale_out.panic_ratio
+            for r in readings
+        )
+        assert cooled or (surge and "surge" in plan.reason)
     if plan.action is Action.SCALE_IN and s.state.last_scale_at is not None:
         assert NOW - s.state.last_scale_at >= timedelta(seconds=s.policy.scale_in.cooldown_seconds)
         assert NOW - s.state.last_scale_at >= timedelta(seconds=s.policy.scale_in.stabilization_seconds)

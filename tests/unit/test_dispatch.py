@@ -49,7 +49,7 @@ def test_a_latency_alarm_starts_one_self_contained_workflow() -> None:
     workflows: RecordingWorkflows = ctl.workflows  # type: ignore[assignment]
     (request,) = workflows.started.values()
     scale = ScaleRequest.model_validate(request)
-    assert (scale.plan.action, scale.plan.desired_capacity) == (Action.SCALE_OUT, 4)
+    assert (scale.plan.action, scale.plan.desired_capacity) == (Action.SCALE_OUT, 3)
     assert scale.target_policy.name == "llm-prod/AllTraffic"  # the policy travels with the plan
 
 
@@ -88,10 +88,10 @@ def test_a_tagged_endpoint_not_in_the_document_gets_the_default_policy() -> None
     # When it fires (9,100 ms against the 4,000 ms threshold the alarm evaluated)
     ctl = memory_controller({}, {"variant/tagged-ep/AllTraffic": observed(1)}, settings=SETTINGS)
     outcome = dispatch_alarm(AlarmStateChangeEvent.model_validate(raw), ctl, NOW)
-    # Then it is scaled with the default policy: in proportion (x2.3), within the default step limit of 2
+    # Then it is scaled with the default policy: one more instance (latency does not say how much load)
     assert outcome.plan is not None
     assert outcome.plan.action is Action.SCALE_OUT
-    assert outcome.plan.desired_capacity == 3
+    assert outcome.plan.desired_capacity == 2
 
 
 def test_advisory_reports_at_the_pace_of_real_actions() -> None:
@@ -105,7 +105,7 @@ def test_advisory_reports_at_the_pace_of_real_actions() -> None:
     assert notifier.published[0][0].startswith("GenAI Autoscaler [advisory]")
     assert not ctl.workflows.started  # type: ignore[attr-defined]
     # The advisory "scale-out" started the cooldown: a repeat within it stays quiet
-    again = dispatch_alarm(event("alarm_concurrency_alarm"), ctl, NOW + timedelta(seconds=60))
+    again = dispatch_alarm(event("alarm_latency_alarm"), ctl, NOW + timedelta(seconds=60))
     assert again.plan is not None
     assert "cooldown" in again.plan.reason
     assert len(notifier.published) == 1
@@ -160,7 +160,7 @@ def test_evaluation_scales_in_after_the_window_and_leaves_bedrock_on_demand() ->
     assert (llm.dispatch, llm.plan.action, llm.plan.desired_capacity) == (
         Dispatch.WORKFLOW,
         Action.SCALE_IN,
-        3,
+        2,
     )  # type: ignore[union-attr]
 
 
@@ -181,15 +181,15 @@ def test_missing_data_is_notified_once() -> None:
 def test_scale_in_is_sized_by_the_current_peak_not_the_alarms_last_figure() -> None:
     ctl = controller(**{LLM: observed(4)})
     _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
-    # With a current peak of 2.0 per instance, 4 instances need ceil(8 / (9 x 0.8)) = 2: one step, to 3
+    # With a current peak of 2.0 per instance, 4 instances need ceil(8 / (9 x 0.8)) = 2: to 2, at once
     ctl.metrics.peaks[(LLM, "concurrency")] = 2.0
     (sized,) = [o for o in evaluate_targets(ctl, NOW) if o.plan and o.plan.target == "llm-prod/AllTraffic"]
     assert sized.plan is not None
-    assert (sized.plan.action, sized.plan.desired_capacity) == (Action.SCALE_IN, 3)
+    assert (sized.plan.action, sized.plan.desired_capacity) == (Action.SCALE_IN, 2)
     assert "peak concurrency 8.0 needs 2" in sized.plan.reason
     # ... read over the stabilization window that just ended
     (metric, start, end) = next(q for q in ctl.metrics.queries if q[0] == "ConcurrentRequestsPerModel")
-    assert (metric, end - start, end) == ("ConcurrentRequestsPerModel", timedelta(seconds=900), NOW)
+    assert (metric, end - start, end) == ("ConcurrentRequestsPerModel", timedelta(seconds=1800), NOW)
     # Without datapoints in the window: hold rather than scale in blind
     ctl = controller(**{LLM: observed(4)})
     _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
@@ -268,3 +268,30 @@ def test_a_bedrock_throttle_alarm_sizes_provisioned_throughput_from_cloudwatch()
     ((name, request),) = workflows.started.items()
     assert workflows.kinds[name] is Workflow.ROUTING
     assert ScaleRequest.model_validate(request).plan == outcome.plan
+
+
+def test_a_firing_alarm_sizes_the_scale_out_for_the_invocations_trend() -> None:
+    # Given llm-prod's invocations rising 40 a minute over the last ten whole minutes (and a minute under way)
+    ctl = controller()
+    minute = NOW.replace(second=0, microsecond=0)
+    ctl.metrics.points[(LLM, "Invocations")] = [
+        (minute - timedelta(minutes=10 - i), 400.0 + 40 * i) for i in range(11)
+    ]
+    # When the concurrency alarm fires (19 in flight per instance against 8)
+    outcome = dispatch_alarm(event("alarm_concurrency_alarm"), ctl, NOW)
+    # Then the Invocations of the whole minutes before now were read, and the scale-out grown for their trend
+    (_metric, start, end) = next(q for q in ctl.metrics.queries if q[0] == "Invocations")
+    assert end == minute
+    assert end - start == timedelta(minutes=12)
+    assert outcome.plan is not None
+    assert "today's demand in 600 s" in outcome.plan.reason
+    assert outcome.plan.desired_capacity is not None
+    assert outcome.plan.desired_capacity > 6
+
+
+def test_a_calm_evaluation_does_not_read_the_invocations() -> None:
+    only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
+    ctl = controller(only_llm, **{LLM: observed(4)})
+    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 1.0)})
+    evaluate_targets(ctl, NOW)
+    assert not [q for q in ctl.metrics.queries if q[0] == "Invocations"]

@@ -25,6 +25,7 @@ _DOCUMENT = {
             "type": "sagemaker_variant",
             "endpoint_name": "llm-prod",
             "capacity": {"min": 1, "max": 16},
+            "scale_out": {"max_step": 2},
             "signals": {"concurrency_per_unit": 8, "latency_p95_ms": 5000},
         }
     ],
@@ -36,13 +37,9 @@ assert isinstance(TARGET, SageMakerVariantPolicy)
 def made_up(policy: SageMakerVariantPolicy) -> Outcome:
     """A lower threshold and a bigger step keep more of the SLO and cost more; a short stabilization saves."""
     threshold = policy.signals.concurrency_per_unit or 8
-    attainment = min(1.0, 0.97 + 0.004 * (8 - threshold) + 0.002 * policy.scale_out.max_step)
-    cost = (
-        100
-        + 10 * (8 - threshold)
-        + 2 * policy.scale_out.max_step
-        - policy.scale_in.stabilization_seconds / 300
-    )
+    step = policy.scale_out.max_step or policy.capacity.max  # no step limit: the whole range at once
+    attainment = min(1.0, 0.97 + 0.004 * (8 - threshold) + 0.002 * step)
+    cost = 100 + 10 * (8 - threshold) + 2 * step - policy.scale_in.stabilization_seconds / 300
     return Outcome(attainment, cost, cost / 1.5)
 
 
@@ -50,7 +47,7 @@ def test_the_search_space_starts_from_the_policy_as_written() -> None:
     space = search_space(TARGET, concurrency_per_instance=8)
     assert space["signals.concurrency_per_unit"] == [8, 4, 6]
     assert space["signals.latency_p95_ms"] == [5000, None]
-    assert space["scale_out.max_step"] == [2, 4, 8, 16]
+    assert space["scale_out.max_step"] == [2, None, 4]
     assert space["scale_in.stabilization_seconds"][0] == TARGET.scale_in.stabilization_seconds
 
 

@@ -161,15 +161,20 @@ class MemoryAlarms(AlarmDirectory):
 
 @dataclass
 class MemoryMetrics(MetricReader):
-    """Peaks by (target id, label: the signal of an alarm's metric, else the metric name); a pair not listed
-    has no datapoints."""
+    """Peaks and datapoints by (target id, label: the signal of an alarm's metric, else the metric name); a
+    pair not listed has no datapoints."""
 
     peaks: dict[tuple[str, str], float] = field(default_factory=dict)
+    points: dict[tuple[str, str], list[tuple[datetime, float]]] = field(default_factory=dict)
     queries: list[tuple[str, datetime, datetime]] = field(default_factory=list)
 
     def peak(self, query: MetricQuery, start: datetime, end: datetime) -> float | None:
         self.queries.append((query.metric_name, start, end))
         return self.peaks.get((query.target_id, query.label))
+
+    def series(self, query: MetricQuery, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+        self.queries.append((query.metric_name, start, end))
+        return [(at, v) for at, v in self.points.get((query.target_id, query.label), []) if start <= at < end]
 
 
 @dataclass

@@ -178,15 +178,29 @@ class SimCloudWatch:
             return None
         return max(values) if key.endswith("/Maximum") else sum(values)
 
+    def datapoints(
+        self, key: str, period: int, begin: float, end: float, now: float | None = None
+    ) -> list[tuple[float, float]]:
+        """The datapoints (period start, value) of periods starting in [begin, end) that can be read at `now`
+        (by default `end`), oldest first (GetMetricData)."""
+        first = math.ceil(begin / period) * period
+        now = end if now is None else now
+        starts = np.arange(first, end, period).tolist()
+        native = 10 if key.startswith(CONCURRENCY) else 60
+        if period <= native:  # the datapoints as they are (the common case: a fast path, no aggregation)
+            points, last = self.series.get(key, {}), now - period - self.delays[native]
+            return [
+                (start, value)
+                for start in starts
+                if start <= last and (value := points.get(start)) is not None
+            ]
+        return [
+            (start, value) for start in starts if (value := self.visible(key, period, start, now)) is not None
+        ]
+
     def peak(self, key: str, period: int, begin: float, end: float) -> float | None:
         """The highest visible datapoint of periods starting in [begin, end) (GetMetricData, then max)."""
-        points = self.series.get(key, {})
-        first = math.ceil(begin / period) * period
-        values = [
-            value
-            for start in np.arange(first, end - period - self.delays[period] + 1e-9, period)
-            if (value := points.get(float(start))) is not None
-        ]
+        values = [value for _, value in self.datapoints(key, period, begin, end)]
         return max(values) if values else None
 
     def evaluate(self, now: float) -> None:

@@ -1,7 +1,8 @@
 """The scaling policies a replay compares: GenAI Autoscaler's controller, target tracking, static, the oracle.
 
 `ControllerPolicy` runs the controller's own code: the same alarms the reconciler creates (`alarm_specs`), the
-same dispatch (`dispatch_alarm` for each alarm event, `evaluate_targets` every minute), the scale workflow as
+same dispatch (`dispatch_alarm` for each alarm event, `evaluate_targets` every minute), the same forecaster
+(`refresh_forecasts` every hour, online: from the datapoints visible then), the scale workflow as
 deployed (statemachines/scale.asl.json, run by `genai_autoscaler_tools.asl` on the same steps, `run_step`), on
 in-memory ports whose SageMaker and CloudWatch are the simulated ones. Nothing of the decision or the workflow
 is re-implemented here.
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm, evaluate_targets
+from genai_autoscaler.app.forecasting import refresh_forecasts
 from genai_autoscaler.app.ports import CapacityActuator, MetricReader, WarmUpInvoker, WorkflowStarter
 from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.app.settings import ControllerSettings
@@ -59,6 +61,7 @@ ALARM_ARN = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:"
 SCALE_WORKFLOW = Path(__file__).resolve().parents[3] / "statemachines" / "scale.asl.json"
 SCALE_STEPS = "scale-steps"
 NOTIFICATION_TOPIC = f"arn:aws:sns:us-east-1:000000000000:{STACK}"
+FORECAST_INTERVAL_S = 3600.0  # the forecaster's schedule in template.yaml: rate(1 hour)
 
 
 class SimulationError(RuntimeError):
@@ -90,13 +93,16 @@ class _SimCapacity(CapacityActuator):
 class _SimMetrics(MetricReader):
     replay: Replay
 
-    def peak(self, query: MetricQuery, start: datetime, end: datetime) -> float | None:
-        return self.replay.cloudwatch.peak(
+    def series(self, query: MetricQuery, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+        replay = self.replay
+        points = replay.cloudwatch.datapoints(
             f"{query.metric_name}/{query.stat}",
             query.period,
-            self.replay.seconds(start),
-            self.replay.seconds(end),
+            replay.seconds(start),
+            replay.seconds(end),
+            replay.now,
         )
+        return [(replay.moment(at), value) for at, value in points]
 
 
 @dataclass
@@ -174,6 +180,8 @@ class ControllerPolicy(ScalingPolicy):
         self.scale_workflow = self._scale_workflow()
         self.executions: list[ExecutionResult] = []
         replay.every(60.0, self._evaluate)
+        # The forecaster's schedule: online, each forecast made from the datapoints visible at the time.
+        replay.every(FORECAST_INTERVAL_S, self._forecast)
 
     def _alarm_changed(self, alarm: SimAlarm, previous: AlarmState, now: float) -> None:
         spec = self.specs[alarm.name]
@@ -211,6 +219,9 @@ class ControllerPolicy(ScalingPolicy):
             # simulation, and it must not pass unseen.
             if outcome.dispatch is Dispatch.FAILED:
                 raise SimulationError(f"the controller's evaluation failed: {outcome.note}")
+
+    def _forecast(self) -> None:
+        refresh_forecasts(self.ctl, self.ctl.now())
 
     def execute(self, name: str, request: dict[str, Any]) -> Generator[float, None, None]:
         """One execution of the scale workflow, statemachines/scale.asl.json itself, run by the ASL interpreter

@@ -40,7 +40,7 @@ class Candidate:
 def search_space(target: SageMakerVariantPolicy, concurrency_per_instance: int) -> dict[str, list[Any]]:
     """The values tried for each field, the policy's own first: concurrency thresholds around what an instance
     holds at once, the latency alarm on or off (its threshold means different things on different traffic),
-    the scale-out step from the policy's to the whole range, the scale-in stabilization and target."""
+    the scale-out step unlimited or a small guard, the scale-in stabilization and target."""
     signals, scale_out, scale_in = target.signals, target.scale_out, target.scale_in
     per = concurrency_per_instance
     space: dict[str, list[Any]] = {
@@ -49,12 +49,7 @@ def search_space(target: SageMakerVariantPolicy, concurrency_per_instance: int) 
             *(max(1, round(per * f)) for f in (0.5, 0.75, 1.0)),
         ],
         "signals.latency_p95_ms": [signals.latency_p95_ms, None],
-        "scale_out.max_step": [
-            scale_out.max_step,
-            2 * scale_out.max_step,
-            4 * scale_out.max_step,
-            target.capacity.max,
-        ],
+        "scale_out.max_step": [scale_out.max_step, None, 2, 4],
         "scale_in.stabilization_seconds": [scale_in.stabilization_seconds, 300, 600, 1800],
         "scale_in.target_utilization": [scale_in.target_utilization, 0.5, 0.8],
     }

@@ -31,6 +31,7 @@ from genai_autoscaler.app.workflow_state import ScaleRequest
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.alarm_event import (
     AlarmSnapshot,
+    AlarmState,
     AlarmStateChangeEvent,
     SignalReading,
     reading_from_state,
@@ -43,12 +44,14 @@ from genai_autoscaler.domain.decision import (
     decide,
     utilization_window,
 )
+from genai_autoscaler.domain.demand import TREND_MINUTES, DemandTrend
 from genai_autoscaler.domain.families import by_family
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import (
     BedrockModelPolicy,
     PolicyDocument,
     PolicyError,
+    SageMakerPolicy,
     TargetPolicy,
 )
 from genai_autoscaler.domain.quotas import QuotaFigure
@@ -61,6 +64,7 @@ from genai_autoscaler.domain.signals import (
     alarm_specs,
     bedrock_demand_queries,
     identify_metric,
+    invocations_query,
 )
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, remember_decision
 from genai_autoscaler.domain.targets import TargetKind
@@ -291,7 +295,8 @@ def _evaluate(
     window = utilization_window(policy, readings, state, now)
     if window is not None:
         readings = _with_current_concurrency(ctl, policy, readings, window, now)
-    plan = decide(Evaluation(readings), policy, observed, state, now)
+    trend = _demand_trend(ctl, policy, readings, now)
+    plan = decide(Evaluation(readings), policy, observed, state, now, trend)
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
 
@@ -329,6 +334,31 @@ def _figure_value(figure: QuotaFigure | None) -> int | None:
     return figure.value if figure is not None else None
 
 
+def _demand_trend(
+    ctl: DispatchPorts, policy: TargetPolicy, readings: tuple[SignalReading, ...], now: datetime
+) -> DemandTrend | None:
+    """A SageMaker target's invocations per minute over the trend's minutes, read only when a signal is in
+    ALARM (a scale-out is sized for their trend); None otherwise, for a Bedrock model, or without datapoints."""
+    if not any(r.state is AlarmState.ALARM for r in readings):
+        return None
+    return by_family(
+        policy,
+        sagemaker=lambda target: _invocations(ctl, target, now),
+        bedrock=lambda _: None,
+    )
+
+
+def _invocations(ctl: DispatchPorts, target: SageMakerPolicy, now: datetime) -> DemandTrend | None:
+    # Whole minutes only: GetMetricData would give the minute under way as far as it has gone.
+    end = now.replace(second=0, microsecond=0)
+    points = ctl.metrics.series(invocations_query(target), end - timedelta(minutes=TREND_MINUTES + 2), end)
+    if not points:
+        return None
+    # A datapoint is stamped with its minute's start; its figure stands for the middle of that minute.
+    age = (now - points[-1][0]).total_seconds() - 30.0
+    return DemandTrend(tuple(value for _, value in points), max(0.0, age))
+
+
 def _with_current_concurrency(
     ctl: DispatchPorts,
     policy: TargetPolicy,
@@ -364,7 +394,8 @@ def _decide_and_dispatch(
 ) -> DispatchOutcome:
     observed = _observe(ctl, policy, now, quotas)
     state = ctl.state.load(policy.target_id)
-    plan = decide(trigger, policy, observed, state, now)
+    readings = trigger.readings if isinstance(trigger, Evaluation) else (trigger.reading,)
+    plan = decide(trigger, policy, observed, state, now, _demand_trend(ctl, policy, readings, now))
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
 

@@ -315,7 +315,9 @@ def record_success(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) ->
 
     def succeeded(state: Any) -> Any:
         if change is not None:
-            state = after_capacity_change(state, change, plan.action is Action.SCALE_OUT, now)
+            state = after_capacity_change(
+                state, change, plan.action is Action.SCALE_OUT, now, plan.decided_at
+            )
         if plan.action is Action.WARM or wf.warm_up is not None:
             state = state.model_copy(update={"last_warm_attempt_at": now})  # the warm-up cooldown starts
         if wf.warm_up is not None and wf.warm_up.failures < wf.warm_up.invocations:

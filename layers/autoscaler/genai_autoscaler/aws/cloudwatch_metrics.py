@@ -1,4 +1,4 @@
-"""MetricReader on CloudWatch GetMetricData: the current figures behind a signal, for sizing scale-in."""
+"""MetricReader on CloudWatch GetMetricData: the recent figures that size a scale-in and a scale-out's growth."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class CloudWatchMetrics(MetricReader):
     def __init__(self, cloudwatch: Any):
         self._cloudwatch = cloudwatch
 
-    def peak(self, query: MetricQuery, start: datetime, end: datetime) -> float | None:
+    def series(self, query: MetricQuery, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
         request = {
             "Id": "signal",
             "MetricStat": {
@@ -30,13 +30,18 @@ class CloudWatchMetrics(MetricReader):
             },
             "ReturnData": True,
         }
-        values: list[float] = []
+        points: list[tuple[datetime, float]] = []
         try:
             for page in self._cloudwatch.get_paginator("get_metric_data").paginate(
-                MetricDataQueries=[request], StartTime=start, EndTime=end
+                MetricDataQueries=[request], StartTime=start, EndTime=end, ScanBy="TimestampAscending"
             ):
                 for result in page.get("MetricDataResults", []):
-                    values += [float(v) for v in result.get("Values", [])]
+                    points += [
+                        (at, float(value))
+                        for at, value in zip(
+                            result.get("Timestamps", []), result.get("Values", []), strict=True
+                        )
+                    ]
         except ClientError as exc:
             raise translate(exc, f"reading {query.metric_name} of {query.target_id}") from exc
-        return max(values) if values else None
+        return sorted(points)

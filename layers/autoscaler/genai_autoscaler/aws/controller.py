@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from genai_autoscaler.app.dispatch import DispatchPorts
+from genai_autoscaler.app.forecasting import ForecastPorts
 from genai_autoscaler.app.reconciler import ReconcilePorts
 from genai_autoscaler.app.routing_workflow import RoutingWorkflowPorts
 from genai_autoscaler.app.scale_workflow import ScaleWorkflowPorts
@@ -17,7 +18,13 @@ from genai_autoscaler.app.sweeper import SweeperPorts
 
 
 class Controller(
-    DispatchPorts, ReconcilePorts, ScaleWorkflowPorts, RoutingWorkflowPorts, SweeperPorts, Protocol
+    DispatchPorts,
+    ReconcilePorts,
+    ScaleWorkflowPorts,
+    RoutingWorkflowPorts,
+    SweeperPorts,
+    ForecastPorts,
+    Protocol,
 ):
     """Every use case's ports at once, and the clock: what a handler is given. AwsController on AWS; the local
     harness, the tests and the simulator assemble their own. A use case names only the ports it uses."""

@@ -41,12 +41,38 @@ class CapacityLimits(_Block):
 
 
 class ScaleOutRule(_Block):
-    max_step: int = Field(2, ge=1, description="Most units added by one scale-out.")
-    cooldown_seconds: int = Field(300, ge=0, description="Least time between two scale-outs of one target.")
+    max_step: int | None = Field(
+        None,
+        ge=1,
+        description="Most units added by one scale-out; null (the default): as many as the demand needs, "
+        "within capacity.max.",
+    )
+    max_factor: float | None = Field(
+        None,
+        gt=1,
+        description="Most one scale-out may multiply the current capacity by (e.g. 3); null: no such limit.",
+    )
+    cooldown_seconds: int = Field(
+        300,
+        ge=0,
+        description="Least time between two scale-outs of one target, from the moment the last one served; "
+        "a panic scale-out does not wait for it.",
+    )
+    panic_ratio: float = Field(
+        2.0,
+        gt=1,
+        description="Concurrency at this multiple of its threshold is a surge (Knative's panic mode, 200% of "
+        "target): the scale-out to the size it measures proceeds within the cooldown.",
+    )
 
 
 class ScaleInRule(_Block):
-    max_step: int = Field(1, ge=1, description="Most units removed by one scale-in.")
+    max_step: int | None = Field(
+        None,
+        ge=1,
+        description="Most units removed by one scale-in; null (the default): down to what the concurrency "
+        "measured over the stabilization window needs, at once.",
+    )
     cooldown_seconds: int = Field(600, ge=0, description="Least time after any scale before a scale-in.")
     stabilization_seconds: int = Field(
         900, ge=0, description="How long every signal must have stayed OK before scaling in."
@@ -57,6 +83,29 @@ class ScaleInRule(_Block):
         le=1,
         description="Scale in only to a count that keeps concurrency per unit at or below this fraction of "
         "the concurrency threshold, so that the scale-in does not trigger the next scale-out.",
+    )
+
+
+class ForecastRule(_Block):
+    """Predictive pre-scaling from the target's own history (see domain/forecast.py)."""
+
+    mode: Literal["act", "advisory", "off"] = Field(
+        "act",
+        description="act: raise capacity ahead of the demand the forecast expects, and hold scale-in when it "
+        "expects demand back; advisory: only say what it would do; off: no forecast. It stands aside by itself "
+        "while the history is too short or its error too large.",
+    )
+    margin_seconds: int = Field(
+        600,
+        ge=0,
+        le=3600,
+        description="How long before the demand arrives capacity should serve, on top of the cold start.",
+    )
+    max_error: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="The forecast stands aside when its error over the last day (WAPE) is above this.",
     )
 
 
@@ -301,6 +350,7 @@ class _SageMakerTarget(_TargetPolicy):
     signals: SageMakerSignals = SageMakerSignals()
     warm_up: WarmUp = WarmUp()
     workflow: WorkflowSettings = WorkflowSettings()
+    forecast: ForecastRule = ForecastRule()
     manual_change_hold_seconds: int = Field(
         3600, ge=0, description="After a person changes capacity, leave the target alone this long."
     )

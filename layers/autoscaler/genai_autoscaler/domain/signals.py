@@ -47,7 +47,7 @@ class Signal(StrEnum):
 
 
 # Signals whose ALARM asks for more capacity; how far above threshold says how much more.
-PROPORTIONAL_SIGNALS = frozenset({Signal.LATENCY_P95, Signal.CONCURRENCY, Signal.MODEL_LOADING_WAIT})
+PROPORTIONAL_SIGNALS = frozenset({Signal.CONCURRENCY, Signal.MODEL_LOADING_WAIT})
 
 
 @dataclass(frozen=True)
@@ -420,3 +420,16 @@ def bedrock_demand_queries(target: BedrockModelPolicy) -> dict[str, MetricQuery]
         name: MetricQuery(target.target_id, name, BEDROCK_NAMESPACE, name, dims, 60, "Sum")
         for name in BEDROCK_DEMAND_METRICS
     }
+
+
+def invocations_query(target: SageMakerPolicy, per_unit: bool = False) -> MetricQuery:
+    """A SageMaker target's requests per minute (Invocations, Sum): its demand, which the queue does not swell;
+    `per_unit`: per instance (InvocationsPerInstance) or per copy (InvocationsPerCopy)."""
+    dims: tuple[tuple[str, str], ...]
+    if isinstance(target, SageMakerVariantPolicy):
+        dims = (("EndpointName", target.endpoint_name), ("VariantName", target.variant_name))
+        name = "InvocationsPerInstance" if per_unit else "Invocations"
+    else:
+        dims = (("InferenceComponentName", target.inference_component_name),)
+        name = "InvocationsPerCopy" if per_unit else "Invocations"
+    return MetricQuery(target.target_id, name, SAGEMAKER_NAMESPACE, name, dims, 60, "Sum")

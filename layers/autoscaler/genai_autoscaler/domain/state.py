@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from genai_autoscaler.domain.bedrock import BedrockRoute
+from genai_autoscaler.domain.forecast import DemandForecast
 from genai_autoscaler.domain.plan import Plan
 from genai_autoscaler.errors import LockHeld
 
@@ -47,6 +48,10 @@ class TargetState(BaseModel):
     last_scale_in_at: datetime | None = None
     # The capacity the controller last set or adopted; a different count observed later was set by someone else.
     last_known_capacity: int | None = None
+    # How long the last scale-out took from decision to serving: the cold start the next one is sized across.
+    cold_start_seconds: float | None = None
+    # The demand the target's history says is coming (the forecaster's, hourly).
+    forecast: DemandForecast | None = None
     # Application Auto Scaling: the MinCapacity the controller raised, and the one it found before.
     raised_floor: int | None = None
     original_floor: int | None = None
@@ -145,10 +150,17 @@ def applying_by(state: TargetState, owner: str) -> AppliedChange | None:
 
 
 def after_capacity_change(
-    state: TargetState, change: AppliedChange, scaled_out: bool, now: datetime
+    state: TargetState,
+    change: AppliedChange,
+    scaled_out: bool,
+    now: datetime,
+    decided_at: datetime | None = None,
 ) -> TargetState:
-    """The state after a capacity change that reached InService: cooldowns start, the new baseline is known."""
+    """The state after a capacity change that reached InService: cooldowns start, the new baseline is known,
+    and a scale-out decided at `decided_at` gives the time new capacity takes to serve."""
     update: dict[str, object] = {"last_scale_out_at" if scaled_out else "last_scale_in_at": now}
+    if scaled_out and decided_at is not None:
+        update["cold_start_seconds"] = max(0.0, (now - decided_at).total_seconds())
     match change.actuation:
         case "set_capacity":
             update["last_known_capacity"] = change.new

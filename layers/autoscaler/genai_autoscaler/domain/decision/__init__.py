@@ -15,6 +15,7 @@ from genai_autoscaler.domain.decision import bedrock_routing, sagemaker_capacity
 from genai_autoscaler.domain.decision.core import AlarmTransition, Decision, Evaluation, Trigger
 from genai_autoscaler.domain.decision.sagemaker_planned import plan_requested_scale
 from genai_autoscaler.domain.decision.sagemaker_scale_in import utilization_window as _sagemaker_window
+from genai_autoscaler.domain.demand import DemandTrend
 from genai_autoscaler.domain.families import by_family
 from genai_autoscaler.domain.plan import Plan
 from genai_autoscaler.domain.policy import TargetPolicy
@@ -37,16 +38,18 @@ def decide(
     observed: ObservedCapacity | BedrockDemand | None,
     state: TargetState,
     now: datetime,
+    trend: DemandTrend | None = None,
 ) -> Plan:
     """Decide what to do about `policy`'s target; returns a Plan whose `reason` says why.
 
     `observed` is what AWS shows of the target: a SageMaker target's capacity (None when it does not exist), a
-    Bedrock model's recent demand. `now` must be timezone-aware: raises ValueError if not.
+    Bedrock model's recent demand. `trend` is a SageMaker target's recent invocations, when they were read.
+    `now` must be timezone-aware: raises ValueError if not.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     capacity = observed if isinstance(observed, ObservedCapacity) else None
-    decision = Decision(trigger, policy, state, now, capacity)
+    decision = Decision(trigger, policy, state, now, capacity, trend)
     if policy.paused:
         # Before anything else, whatever the family: a paused target is only reported on.
         return decision.unheeded(f"{policy.name} is paused", ": left alone")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
+from genai_autoscaler.domain.demand import DemandTrend
 from genai_autoscaler.domain.plan import ROUTING_ACTIONS, Action, Plan
 from genai_autoscaler.domain.policy import TargetPolicy
 from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
@@ -103,7 +104,8 @@ class Decision:
     """One decision's context (trigger, policy, remembered state, now) and the plans it can end in.
 
     `capacity` is a SageMaker target's capacity as observed (None for a Bedrock model, or a target not found);
-    every plan carries it, so that the workflow can check that nothing changed since.
+    every plan carries it, so that the workflow can check that nothing changed since. `demand` is its recent
+    invocations, when they were read (a scale-out is sized for their trend).
     """
 
     trigger: Trigger
@@ -111,6 +113,7 @@ class Decision:
     state: TargetState
     now: datetime
     capacity: ObservedCapacity | None = None
+    demand: DemandTrend | None = None
 
     @property
     def transition(self) -> AlarmTransition | None:

@@ -1,7 +1,9 @@
 """A SageMaker target's decision: how many instances or copies it should have, and when to warm its models.
 
-Scale-out answers the firing signals in proportion to their overshoot, within the policy's step, its bounds and
-Application Auto Scaling's MaxCapacity; a target at its ceiling whose models load slowly is warmed instead.
+Scale-out answers the firing signals in proportion to their overshoot (for concurrency, the in-flight demand it
+measures), grown for the demand expected once new capacity serves, in one step: within the policy's optional step
+guard, its bounds and Application Auto Scaling's MaxCapacity. A surge (Knative's panic) does not wait for the
+scale-out cooldown. A target at its ceiling whose models load slowly is warmed instead.
 Capacity a person changed is adopted and left alone for a while. Scale-in is `sagemaker_scale_in`'s.
 """
 
@@ -10,10 +12,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.decision.core import Decision, figures, in_seconds, time_left
 from genai_autoscaler.domain.decision.sagemaker_scale_in import scale_in
+from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import SageMakerPolicy
 from genai_autoscaler.domain.signals import PROPORTIONAL_SIGNALS, Signal
@@ -27,6 +31,16 @@ def decide(decision: Decision, policy: SageMakerPolicy) -> Plan:
     if observed is None:
         return decision.unheeded(f"{policy.name} was not found in SageMaker")
     return decision.follow(_Capacity(decision, policy, observed))
+
+
+@dataclass(frozen=True)
+class _ForecastFloor:
+    """The capacity the forecast expects the target to need soon, why, and whether it may act on it."""
+
+    units: int
+    why: str
+    acts: bool  # not advisory
+    rising: bool  # a ramp beyond the forecast's error, not a level
 
 
 @dataclass(frozen=True)
@@ -78,8 +92,20 @@ class _Capacity:
             manual_hold_until=hold_until,
         )
 
+    @property
+    def cold_start_seconds(self) -> float:
+        """How long new capacity takes to serve: as last timed on this target, else AWS's upper figure."""
+        return self.decision.state.cold_start_seconds or DEFAULT_COLD_START_SECONDS
+
+    @property
+    def growth(self) -> float:
+        """How many times today's demand the invocations' trend expects once new capacity serves."""
+        demand = self.decision.demand
+        return 1.0 if demand is None else demand.growth(self.cold_start_seconds)
+
     def _wanted(self, reading: SignalReading, current: int) -> int:
-        """The capacity one firing signal asks for, in proportion to the overshoot, like target tracking.
+        """The capacity one firing signal asks for: in proportion to the overshoot (the in-flight demand it
+        measures, for concurrency), grown for the demand one cold start ahead.
 
         Concurrency is sized to the scale-in target (`scale_in.target_utilization` of the threshold), not
         to the threshold itself: capacity sized to the threshold would alarm again at the next rise of the
@@ -91,57 +117,138 @@ class _Capacity:
             ratio = reading.ratio
             if reading.signal is Signal.CONCURRENCY:
                 ratio /= self.policy.scale_in.target_utilization
-            return max(current + 1, math.ceil(current * ratio - 1e-9))
+            return max(current + 1, math.ceil(current * ratio * self.growth - 1e-9))
         return current + 1
 
+    def _step_limit(self, current: int) -> int | None:
+        """The most one scale-out may reach from `current` by the policy's step guard; None when unguarded."""
+        rule = self.policy.scale_out
+        limits = []
+        if rule.max_step is not None:
+            limits.append(current + rule.max_step)
+        if rule.max_factor is not None:
+            limits.append(max(current + 1, math.floor(current * rule.max_factor + 1e-9)))
+        return min(limits) if limits else None
+
+    @property
+    def ceiling(self) -> tuple[int, str]:
+        """The most capacity the controller may ask for, and what sets it."""
+        policy, scalable = self.policy, self.observed.scalable_target
+        if scalable is not None and scalable.max_capacity < policy.capacity.max:
+            return scalable.max_capacity, "Application Auto Scaling MaxCapacity"
+        return policy.capacity.max, "policy max"
+
+    @cached_property
+    def forecast(self) -> _ForecastFloor | None:
+        """The capacity the forecast expects the target to need from now until capacity added now would
+        serve (its cold start and the policy's margin), within the ceiling; None without a forecast to use."""
+        policy, state, now = self.policy, self.decision.state, self.decision.now
+        expected = state.forecast
+        per_unit = policy.signals.concurrency_per_unit
+        if policy.forecast.mode == "off" or expected is None or per_unit is None:
+            return None
+        horizon = timedelta(seconds=self.cold_start_seconds + policy.forecast.margin_seconds)
+        peak = expected.peak(now, now + horizon)
+        if peak is None or expected.inflight_per_invocation is None:
+            return None
+        target = per_unit * policy.scale_in.target_utilization
+        needed = math.ceil(peak * expected.inflight_per_invocation / target - 1e-9)
+        units = min(max(needed, policy.capacity_floor), self.ceiling[0])
+        why = (
+            f"the {expected.describe()} expects {peak:,.0f} requests a minute within {in_seconds(horizon)} "
+            f"(a cold start and the margin), which need {capacity_units(policy.kind, needed)}"
+        )
+        return _ForecastFloor(units, why, policy.forecast.mode == "act", expected.rises(now, peak))
+
+    def _panic(self, reading: SignalReading) -> bool:
+        """Whether the reading is a surge: concurrency at `panic_ratio` times its threshold or more."""
+        ratio = reading.ratio
+        return (
+            reading.signal is Signal.CONCURRENCY
+            and ratio is not None
+            and ratio >= self.policy.scale_out.panic_ratio
+        )
+
     def alarming(self, alarming: list[SignalReading]) -> Plan:
-        """Scale out to what the most demanding signal asks for, within the step, the bounds and the cooldown."""
+        """Scale out to what the most demanding signal asks for, within the step guard, the bounds and the
+        cooldown (which a surge does not wait for)."""
         policy, observed, decision = self.policy, self.observed, self.decision
         current = observed.desired
         lead = max(alarming, key=lambda r: self._wanted(r, current))
         wanted = self._wanted(lead, current)
-        ceiling = policy.capacity.max
-        ceiling_name = "policy max"
-        if observed.scalable_target is not None and observed.scalable_target.max_capacity < ceiling:
-            ceiling = observed.scalable_target.max_capacity
-            ceiling_name = "Application Auto Scaling MaxCapacity"
-        desired = max(policy.capacity.min, min(wanted, current + policy.scale_out.max_step, ceiling))
+        foreseen = self.forecast
+        by_forecast = foreseen is not None and foreseen.acts and foreseen.units > wanted
+        if by_forecast:
+            assert foreseen is not None
+            wanted = foreseen.units
+        ceiling, ceiling_name = self.ceiling
+        step_limit = self._step_limit(current)
+        desired = max(policy.capacity.min, min(wanted, step_limit or wanted, ceiling))
         if desired <= current:
             return self._at_ceiling(lead, f"its {ceiling_name} ({capacity_units(policy.kind, current)})")
 
+        panic = self._panic(lead)
         cooldown = time_left(
             decision.state.last_scale_out_at, policy.scale_out.cooldown_seconds, decision.now
         )
-        if cooldown is not None:
+        if cooldown is not None and not panic:
             return decision.ignore(
                 f"{lead.describe()}; scale-out cooldown has {in_seconds(cooldown)} left.", **figures(lead)
             )
 
-        limits = []
-        if desired < wanted:
-            limits.append(
-                f"the signal asks for {wanted}; limited by "
-                + (
-                    "the step limit"
-                    if desired == current + policy.scale_out.max_step
-                    else f"the {ceiling_name}"
-                )
+        notes = []
+        if cooldown is not None:
+            notes.append(
+                f"a surge at {lead.ratio:.1f}x the threshold: within the scale-out cooldown"
+                if lead.ratio is not None
+                else "a surge"
             )
+        if by_forecast:
+            assert foreseen is not None
+            notes.append(f"raised to what {foreseen.why}")
+        elif self.growth > 1.0 and lead.signal in PROPORTIONAL_SIGNALS:
+            notes.append(
+                f"sized for {self.growth:.2f}x today's demand in {self.cold_start_seconds:.0f} s, when new "
+                "capacity serves"
+            )
+        if desired < wanted:
+            limit = "the step limit" if desired == step_limit else f"the {ceiling_name}"
+            notes.append(f"the signal asks for {wanted}; limited by {limit}")
+        return self._scale_out(desired, lead.describe(), notes, figures(lead))
+
+    def _scale_out(self, desired: int, why: str, notes: list[str], lead: dict[str, object]) -> Plan:
+        policy, observed = self.policy, self.observed
         reason = (
-            f"{lead.describe()}: scale {policy.name} out from {capacity_units(policy.kind, current)} to "
-            f"{capacity_units(policy.kind, desired)}" + (f" ({'; '.join(limits)})" if limits else "") + "."
+            f"{why}: scale {policy.name} out from {capacity_units(policy.kind, observed.desired)} to "
+            f"{capacity_units(policy.kind, desired)}" + (f" ({'; '.join(notes)})" if notes else "") + "."
         )
         if observed.scalable_target is not None:
             reason += f" Application Auto Scaling manages it: MinCapacity raised to {desired}."
-        return decision.plan(
+        return self.decision.plan(
             Action.SCALE_OUT,
             reason,
             desired_capacity=desired,
             actuation=Actuation.RAISE_FLOOR
             if observed.scalable_target is not None
             else Actuation.SET_CAPACITY,
-            **figures(lead),
+            **lead,
         )
+
+    def _ahead_of_demand(self) -> Plan | None:
+        """A scale-out ahead of the rise the forecast expects (reported only, in advisory mode); None when it
+        expects no rise beyond its own error (the reactive part keeps a level), or asks for no more than the
+        target has. It does not wait for the scale-out cooldown: the forecast does not read the capacity the
+        last scale-out added."""
+        foreseen, current = self.forecast, self.observed.desired
+        if foreseen is None or foreseen.units <= current or not foreseen.rising:
+            return None
+        if not foreseen.acts:
+            return self.decision.ignore(
+                f"Advisory forecast: it would scale {self.policy.name} out from "
+                f"{capacity_units(self.policy.kind, current)} to "
+                f"{capacity_units(self.policy.kind, foreseen.units)}: {foreseen.why}."
+            )
+        return self._scale_out(foreseen.units, "Ahead of the demand: " + foreseen.why, [], {})
 
     def _at_ceiling(self, lead: SignalReading, ceiling: str) -> Plan:
         """No more capacity to add: warm the models if they load slowly, else tell a person (once)."""
@@ -175,7 +282,11 @@ class _Capacity:
         )
 
     def missing(self, missing: list[SignalReading]) -> Plan:
-        """Hold the capacity; tell a person once when data has been missing for long."""
+        """Hold the capacity (or raise it ahead of the demand the forecast expects: an idle endpoint publishes
+        no concurrency); tell a person once when data has been missing for long."""
+        ahead = self._ahead_of_demand()
+        if ahead is not None and ahead.action is Action.SCALE_OUT:
+            return ahead
         policy, decision = self.policy, self.decision
         since = min(r.since for r in missing)
         lasted = decision.now - since
@@ -195,8 +306,14 @@ class _Capacity:
         return self.decision.ignore(f"No alarms watch {self.policy.name} yet; the reconciler creates them.")
 
     def calm(self) -> Plan:
-        """Scale in if the target may; if it stays, keep its models warm when that is due."""
-        plan = scale_in(self.decision, self.policy, self.observed)
+        """Scale out ahead of the demand the forecast expects; else scale in if the target may (never below
+        what the forecast expects); if it stays, keep its models warm when that is due."""
+        ahead = self._ahead_of_demand()
+        if ahead is not None:
+            return ahead
+        foreseen = self.forecast
+        held = (foreseen.units, foreseen.why) if foreseen is not None and foreseen.acts else None
+        plan = scale_in(self.decision, self.policy, self.observed, held)
         if plan.action is Action.IGNORE:
             return self._keep_warm() or plan
         return plan

@@ -1,5 +1,5 @@
-"""A calm SageMaker target's scale-in: after the stabilization window and the cooldown, one step at a time,
-never below the policy's floor nor below what its peak concurrency needs (and never blind to it).
+"""A calm SageMaker target's scale-in: after the stabilization window and the cooldown, down to what its peak
+concurrency over the window needs (and never blind to it), within the policy's optional step and its floor.
 
 A target that Application Auto Scaling manages is not scaled in directly: the MinCapacity the controller raised
 goes back down toward the one the team had, and the scaling policies take it from there.
@@ -38,8 +38,14 @@ def utilization_window(
     return window if now - stable_since(readings, state) >= window else None
 
 
-def scale_in(decision: Decision, policy: SageMakerPolicy, observed: ObservedCapacity) -> Plan:
-    """The scale-in (or the floor lowered) that every signal staying OK allows; IGNORE saying why when none."""
+def scale_in(
+    decision: Decision,
+    policy: SageMakerPolicy,
+    observed: ObservedCapacity,
+    foreseen: tuple[int, str] | None = None,
+) -> Plan:
+    """The scale-in (or the floor lowered) that every signal staying OK allows, never below `foreseen` (the
+    capacity the forecast expects to need soon, and why); IGNORE saying why when none."""
     now, state = decision.now, decision.state
     ok_since = stable_since(decision.readings, state)
     window = time_left(ok_since, policy.scale_in.stabilization_seconds, now)
@@ -59,11 +65,14 @@ def scale_in(decision: Decision, policy: SageMakerPolicy, observed: ObservedCapa
             f"All signals OK, but no concurrency figures for {policy.name} over the stabilization window: "
             "holding (never scaling in blind)."
         )
+    if foreseen is not None and foreseen[0] > needed:
+        needed, needed_why = foreseen
     if observed.scalable_target is not None:
         return _restore_floor(decision, policy, needed, needed_why)
 
     current = observed.desired
-    desired = max(policy.capacity_floor, current - policy.scale_in.max_step, needed)
+    step = _step(policy)
+    desired = max(policy.capacity_floor, needed, current - step if step is not None else 0)
     if desired >= current:
         why = (
             f"it is at its minimum ({policy.capacity_floor})"
@@ -90,9 +99,10 @@ def _restore_floor(decision: Decision, policy: SageMakerPolicy, needed: int, nee
     original = decision.state.original_floor
     if original is None:
         original = policy.capacity.min
-    # Back toward the floor the team had, one step at a time, never below what utilization needs or the
-    # policy's own minimum.
-    floor = max(original, policy.capacity.min, raised - policy.scale_in.max_step, min(needed, raised))
+    # Back toward the floor the team had, within the step, never below what utilization needs or the policy's
+    # own minimum.
+    step = _step(policy)
+    floor = max(original, policy.capacity.min, raised - step if step is not None else 0, min(needed, raised))
     if floor >= raised:
         return decision.ignore(f"All signals OK, but the raised MinCapacity {raised} stays: {needed_why}.")
     return decision.plan(
@@ -103,6 +113,14 @@ def _restore_floor(decision: Decision, policy: SageMakerPolicy, needed: int, nee
         desired_capacity=floor,
         actuation=Actuation.RESTORE_FLOOR,
     )
+
+
+def _step(policy: SageMakerPolicy) -> int | None:
+    """The most one scale-in removes: the policy's step; without one, none (down to the need at once), except
+    for a target that watches no concurrency, which has no need to measure and goes one unit at a time."""
+    if policy.scale_in.max_step is None and policy.signals.concurrency_per_unit is None:
+        return 1
+    return policy.scale_in.max_step
 
 
 def _needed_by_utilization(

@@ -1,0 +1,109 @@
+"""The forecaster: every hour, each SageMaker target's demand forecast from its own CloudWatch history.
+
+A scheduled use case (functions/forecaster). For each target whose policy does not turn the forecast off, it
+reads the per-minute `Invocations` of the last 14 days and, of the last day, the concurrency and invocations per
+instance that turn demand into capacity; `domain.forecast` makes the forecast (or says why it stands aside), and
+it is kept in the target's state, where every decision reads it. Nothing is scaled here: the evaluator raises
+capacity ahead of the demand the forecast expects, the minute it is due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from genai_autoscaler.app.ports import MetricReader, PolicySource, StateStore
+from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.domain.forecast import DAY, DemandForecast, forecast, history_window, inflight_ratio
+from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.domain.signals import MetricQuery, Signal, alarm_specs, invocations_query
+from genai_autoscaler.domain.state import TargetState
+
+
+class ForecastPorts(Protocol):
+    """What the forecaster uses."""
+
+    @property
+    def settings(self) -> ControllerSettings: ...
+
+    @property
+    def policies(self) -> PolicySource: ...
+
+    @property
+    def metrics(self) -> MetricReader: ...
+
+    @property
+    def state(self) -> StateStore: ...
+
+
+class ForecastReport(BaseModel):
+    """One target's forecast, as the forecaster logs it: what it expects over the next hour, or why not."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: str
+    method: str | None
+    error: float | None
+    next_hour_peak_per_minute: float | None
+    stands_aside: str | None
+
+
+def refresh_forecasts(ctl: ForecastPorts, now: datetime) -> list[ForecastReport]:
+    """Make and keep every forecasting SageMaker target's forecast; returns what each came to."""
+    document = ctl.settings.effective_policies(ctl.policies.load())
+    reports = []
+    for policy in document.targets:
+        if not isinstance(policy, SageMakerPolicy) or policy.forecast.mode == "off":
+            continue
+        made = target_forecast(ctl.metrics, policy, now)
+        ctl.state.update(policy.target_id, partial(_with_forecast, made))
+        peak = made.peak(now, now + timedelta(hours=1))
+        reports.append(
+            ForecastReport(
+                target=policy.name,
+                method=made.method,
+                error=made.error,
+                next_hour_peak_per_minute=peak,
+                stands_aside=made.stands_aside,
+            )
+        )
+    return reports
+
+
+def _with_forecast(made: DemandForecast, state: TargetState) -> TargetState:
+    return state.model_copy(update={"forecast": made})
+
+
+def target_forecast(metrics: MetricReader, policy: SageMakerPolicy, now: datetime) -> DemandForecast:
+    """The target's forecast made at `now` from its CloudWatch history."""
+    start, end = history_window(now)
+    invocations = _per_minute(metrics, invocations_query(policy), start, end)
+    ratio = None
+    concurrency = next((s for s in alarm_specs(policy) if s.signal is Signal.CONCURRENCY), None)
+    if concurrency is not None and policy.signals.concurrency_per_unit is not None:
+        # The busiest moment of each minute, per unit, against what each unit was sent that minute.
+        peaks = replace(concurrency.query, period=60)
+        day_start = end - timedelta(minutes=DAY)
+        ratio = inflight_ratio(
+            _per_minute(metrics, peaks, day_start, end),
+            _per_minute(metrics, invocations_query(policy, per_unit=True), day_start, end),
+            policy.signals.concurrency_per_unit,
+        )
+    return forecast(invocations, start, now, ratio, policy.forecast.max_error)
+
+
+def _per_minute(
+    metrics: MetricReader, query: MetricQuery, start: datetime, end: datetime
+) -> Sequence[float | None]:
+    """The metric per minute from `start` to `end`, None for the minutes without a datapoint."""
+    values: list[float | None] = [None] * round((end - start).total_seconds() / 60)
+    for at, value in metrics.series(query, start, end):
+        index = round((at - start).total_seconds() / 60)
+        if 0 <= index < len(values):
+            values[index] = value
+    return values

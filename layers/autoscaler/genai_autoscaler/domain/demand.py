@@ -1,0 +1,57 @@
+"""A SageMaker target's demand as its invocations show it: how fast it is growing, and what that means for a
+scale-out that takes one cold start to serve.
+
+While an endpoint is Updating, SageMaker refuses another change: the capacity a scale-out asks for is all the
+target gets until the new instances serve. So the first scale-out is sized for the demand one cold start
+ahead, from the trend of the per-minute `Invocations` (which, unlike concurrency, does not swell with the queue
+of a fleet that is short). The trend is the Theil-Sen slope (the median of the pairwise slopes) of the last
+minutes: a ramp shows in it, a step that has just happened does not (most pairs lie on either side of it, and
+the concurrency it raised already says how far off the fleet is).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from itertools import combinations
+
+# The minutes of Invocations the trend is read from: long enough that a one-off jump does not pass for a ramp.
+TREND_MINUTES = 10
+# The least minutes with datapoints for a trend: fewer say nothing about one.
+MIN_TREND_POINTS = 4
+# The most a scale-out is grown for what the trend projects: a guess beyond that is not evidence.
+MAX_GROWTH = 2.0
+# Before the controller has timed one of the target's scale-outs: AWS quotes 5 to 10 minutes for an LLM endpoint.
+DEFAULT_COLD_START_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class DemandTrend:
+    """The target's invocations per minute over its last whole minutes (oldest first), and how long ago the
+    middle of the last one was (CloudWatch publishes a minute's figure a minute or so after it ends)."""
+
+    per_minute: tuple[float, ...]
+    age_seconds: float = 30.0
+
+    @property
+    def slope(self) -> float | None:
+        """Invocations per minute gained each minute (Theil-Sen); None with too few minutes to tell."""
+        points = self.per_minute[-TREND_MINUTES:]
+        if len(points) < MIN_TREND_POINTS:
+            return None
+        return statistics.median((b - a) / (j - i) for (i, a), (j, b) in combinations(enumerate(points), 2))
+
+    def growth(self, horizon_seconds: float) -> float:
+        """How many times today's demand is expected `horizon_seconds` from now (1 when it is not growing, or
+        nothing says it is; at most MAX_GROWTH)."""
+        slope = self.slope
+        if slope is None or slope <= 0:
+            return 1.0
+        points = self.per_minute[-TREND_MINUTES:]
+        # The level the trend stands at on its last minute: the median of the points moved along the slope.
+        last = len(points) - 1
+        level = statistics.median(value + slope * (last - i) for i, value in enumerate(points))
+        if level <= 0:
+            return 1.0
+        minutes_ahead = (horizon_seconds + self.age_seconds) / 60.0
+        return min(MAX_GROWTH, (level + slope * minutes_ahead) / level)

@@ -1,0 +1,52 @@
+"""The demand trend a scale-out is sized across: a ramp shows in it, a step that has just happened or a blip
+does not, and what it projects stays within bounds."""
+
+from __future__ import annotations
+
+import pytest
+from genai_autoscaler.domain.demand import MAX_GROWTH, DemandTrend
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+def test_a_steady_ramp_is_projected_one_cold_start_ahead() -> None:
+    # Given invocations rising by 10 a minute from 100, the last minute's middle 30 s ago
+    trend = DemandTrend(tuple(100.0 + 10 * i for i in range(10)), age_seconds=30)
+    # Then the slope is the ramp's, and 6 minutes on (+ the 30 s) it expects 190 + 65 = 255 of 190
+    assert trend.slope == pytest.approx(10.0)
+    assert trend.growth(360) == pytest.approx(255 / 190)
+
+
+@pytest.mark.parametrize(
+    "per_minute",
+    [
+        (100.0,) * 7 + (500.0,) * 3,  # a 5x step three minutes ago: the concurrency already sized it
+        (100.0,) * 9 + (900.0,),  # one busy minute
+        tuple(float(v) for v in (300, 280, 260, 240, 220, 200, 180, 160, 140, 120)),  # falling
+        (0.0,) * 10,  # idle
+    ],
+    ids=["step", "blip", "falling", "idle"],
+)
+def test_what_is_not_a_ramp_is_not_grown_for(per_minute: tuple[float, ...]) -> None:
+    assert DemandTrend(per_minute).growth(600) == 1.0
+
+
+def test_too_few_minutes_say_nothing() -> None:
+    assert DemandTrend((10.0, 20.0, 30.0)).slope is None
+    assert DemandTrend((10.0, 20.0, 30.0)).growth(600) == 1.0
+
+
+def test_a_steep_ramp_is_grown_for_at_most_max_growth() -> None:
+    assert DemandTrend(tuple(10.0 * 2**i for i in range(10))).growth(600) == MAX_GROWTH
+
+
+@given(
+    st.lists(st.floats(0, 1e6, allow_nan=False), min_size=0, max_size=15),
+    st.floats(0, 3600),
+    st.floats(0, 600),
+)
+def test_growth_is_never_below_one_nor_above_the_cap(
+    per_minute: list[float], horizon: float, age: float
+) -> None:
+    growth = DemandTrend(tuple(per_minute), age).growth(horizon)
+    assert 1.0 <= growth <= MAX_GROWTH

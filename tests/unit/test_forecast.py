@@ -1,0 +1,126 @@
+"""The demand forecast: it learns a daily (or weekly) shape from the target's own history, says how wrong it
+has been, and stands aside when the history is short, the traffic has no shape, or it cannot size capacity."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import timedelta
+
+import pytest
+from genai_autoscaler.domain.forecast import DAY, FORECAST_MINUTES, DemandForecast, forecast, inflight_ratio
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.unit.builders import NOW
+
+
+def daily(minute: int) -> float:
+    """An idle night and a steep morning ramp: 20 a minute until 07:30, 800 from 08:00."""
+    hour = (minute % DAY) / 60
+    return 20.0 if hour < 7.5 else 800.0 if hour >= 8 else 20.0 + (hour - 7.5) * 2 * 780
+
+
+def history(
+    days: float, shape=daily, noise: float = 0.05, seed: int = 0
+) -> tuple[list[float | None], object]:
+    """`days` of per-minute invocations ending at NOW (07:00 on the forecast's day, the ramp 30 minutes on)."""
+    rng = random.Random(seed)
+    minutes = round(days * DAY)
+    start = NOW - timedelta(minutes=minutes)
+    offset = 7 * 60 - minutes  # minute 0 of the history, as a minute of the day of NOW at 07:00
+    values: list[float | None] = [shape(offset + i) * rng.lognormvariate(0, noise) for i in range(minutes)]
+    return values, start
+
+
+def test_a_daily_ramp_is_foreseen_from_the_days_before() -> None:
+    # Given three days of a day with a morning ramp, made at 07:00
+    values, start = history(3)
+    made = forecast(values, start, NOW, inflight_per_invocation=0.2, max_error=0.25)
+    # Then it uses the daily method, which was a few percent wrong over the last day
+    assert made.stands_aside is None
+    assert made.method == "daily"
+    assert made.error is not None
+    assert made.error < 0.1
+    # And it expects the ramp: 20 a minute now, about 800 from 08:00 (within the next 90 minutes)
+    assert len(made.per_minute) == FORECAST_MINUTES
+    assert made.peak(NOW, NOW) == pytest.approx(20, rel=0.2)
+    assert made.peak(NOW + timedelta(minutes=61), NOW + timedelta(minutes=80)) == pytest.approx(800, rel=0.1)
+    # A rise far beyond its error: worth adding capacity ahead of
+    assert made.rises(NOW, 800.0)
+    assert not made.rises(NOW, 21.0)
+
+
+def test_a_week_shaped_history_is_forecast_weekly() -> None:
+    # Given two weeks whose weekends (days 5 and 6 of each week) carry a third of the weekdays' traffic
+    def weekly(minute: int) -> float:
+        weekday = (minute // DAY) % 7
+        return daily(minute) * (1 / 3 if weekday in (0, 1) else 1.0)
+
+    values, start = history(14, weekly)
+    made = forecast(values, start, NOW, 0.2, 0.25)
+    assert made.method == "weekly"
+    assert made.stands_aside is None
+
+
+@pytest.mark.parametrize(
+    ("days", "why"),
+    [(0.5, "0.5 days of history; it needs 1.25"), (1.1, "1.1 days of history")],
+)
+def test_too_little_history_stands_aside(days: float, why: str) -> None:
+    values, start = history(days)
+    made = forecast(values, start, NOW, 0.2, 0.25)
+    assert made.stands_aside is not None
+    assert why in made.stands_aside
+    assert made.peak(NOW, NOW + timedelta(hours=1)) is None
+
+
+def test_traffic_with_no_daily_shape_is_recognised_and_left_alone() -> None:
+    # Given random on/off bursts (no two days alike)
+    values, start = history(3, lambda m: 600.0 if random.Random(m).random() < 0.15 else 1.0)
+    made = forecast(values, start, NOW, 0.2, 0.25)
+    # Then it measures its own error and stands aside
+    assert made.stands_aside is not None
+    assert "error over the last day" in made.stands_aside
+    assert made.error is not None
+    assert made.error > 0.25
+
+
+def test_without_busy_minutes_it_cannot_size_capacity() -> None:
+    values, start = history(3)
+    made = forecast(values, start, NOW, None, 0.25)
+    assert made.stands_aside == "too few busy minutes to size capacity by"
+
+
+def test_a_forecast_does_not_reach_past_its_minutes() -> None:
+    made = DemandForecast(made_at=NOW, method="daily", error=0.1, per_minute=[10.0, 20.0, 30.0])
+    assert made.peak(NOW, NOW + timedelta(minutes=1)) == 20.0
+    assert made.peak(NOW + timedelta(minutes=2), NOW + timedelta(hours=1)) == 30.0
+    assert made.peak(NOW + timedelta(minutes=3), NOW + timedelta(hours=1)) is None  # stale
+
+
+def test_the_inflight_ratio_comes_from_the_busy_minutes_only() -> None:
+    # Given a day where busy minutes carry 0.2 in flight per invocation per instance, idle ones 1.0 (a Maximum
+    # of few requests overstates them) and queueing ones 2.0
+    busy = [(4.0, 20.0)] * 40
+    idle = [(1.0, 1.0)] * 100
+    queued = [(40.0, 20.0)] * 30
+    concurrency, per_instance = zip(*(busy + idle + queued), strict=True)
+    assert inflight_ratio(concurrency, per_instance, threshold=9) == pytest.approx(0.2)
+    # Fewer than 30 busy minutes: nothing to size by
+    concurrency, per_instance = zip(*(busy[:29] + idle), strict=True)
+    assert inflight_ratio(concurrency, per_instance, threshold=9) is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.floats(0, 1e5, allow_nan=False)), min_size=0, max_size=3 * DAY),
+    st.floats(0.01, 1.0),
+)
+def test_any_history_gives_a_forecast_or_a_reason(values: list[float | None], max_error: float) -> None:
+    start = NOW - timedelta(minutes=len(values))
+    made = forecast(values, start, NOW, 0.2, max_error)
+    assert (made.stands_aside is None) == bool(made.per_minute)
+    assert all(v >= 0 and math.isfinite(v) for v in made.per_minute)
+    if made.error is not None:
+        assert made.error >= 0

@@ -1,0 +1,79 @@
+"""The forecaster use case on in-memory ports: it reads each target's history, keeps its forecast in the target's
+state, and says what each came to; a target that turns the forecast off, or a Bedrock model, is left alone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from genai_autoscaler.app.forecasting import refresh_forecasts
+from genai_autoscaler_tools.memory import MemoryMetrics, memory_controller
+
+from tests.unit.builders import NOW
+from tests.unit.test_forecast import daily
+
+LLM = "variant/llm-prod/AllTraffic"
+
+
+def document(**forecast: Any) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "targets": [
+            {
+                "type": "sagemaker_variant",
+                "endpoint_name": "llm-prod",
+                "signals": {"concurrency_per_unit": 8},
+                "forecast": forecast,
+            },
+            {"type": "bedrock_model", "model_id": "amazon.nova-pro-v1:0"},
+        ],
+    }
+
+
+def with_history(metrics: MemoryMetrics, days: int) -> None:
+    """`days` of the daily shape of test_forecast before NOW (07:00 after the last night), per minute; the last
+    day's concurrency at 5 in flight per instance for 25 invocations per instance a minute (0.2)."""
+    end = NOW.replace(second=0, microsecond=0)
+    minutes = [end - timedelta(minutes=m) for m in range(days * 1440, 0, -1)]
+    offset = 7 * 60 - days * 1440
+    metrics.points[(LLM, "Invocations")] = [(at, daily(offset + i)) for i, at in enumerate(minutes)]
+    metrics.points[(LLM, "concurrency")] = [(at, 5.0) for at in minutes[-1440:]]
+    metrics.points[(LLM, "InvocationsPerInstance")] = [(at, 25.0) for at in minutes[-1440:]]
+
+
+def test_each_forecasting_target_gets_its_forecast_in_its_state() -> None:
+    # Given llm-prod with three days of a daily ramp behind it
+    ctl = memory_controller(document())
+    with_history(ctl.metrics, 3)  # type: ignore[arg-type]
+    # When the forecaster runs at 07:00
+    (report,) = refresh_forecasts(ctl, NOW)
+    # Then llm-prod's state holds the forecast, which expects the 08:00 ramp, sized by 0.2 in flight per
+    # invocation a minute
+    forecast = ctl.state.load(LLM).forecast
+    assert forecast is not None
+    assert forecast.stands_aside is None
+    assert forecast.inflight_per_invocation == 0.2
+    assert (report.target, report.method, report.stands_aside) == ("llm-prod/AllTraffic", "daily", None)
+    assert report.next_hour_peak_per_minute is not None
+    assert report.next_hour_peak_per_minute > 700
+    # And it read 14 days of invocations, to the last whole minute
+    (_, start, end) = next(q for q in ctl.metrics.queries if q[0] == "Invocations")  # type: ignore[attr-defined]
+    assert (end, end - start) == (NOW, timedelta(days=14))
+
+
+def test_a_short_history_is_kept_as_a_forecast_that_stands_aside() -> None:
+    ctl = memory_controller(document())
+    with_history(ctl.metrics, 1)  # type: ignore[arg-type]
+    (report,) = refresh_forecasts(ctl, NOW)
+    assert report.stands_aside is not None
+    assert "days of history" in report.stands_aside
+    forecast = ctl.state.load(LLM).forecast
+    assert forecast is not None
+    assert forecast.stands_aside == report.stands_aside
+
+
+def test_a_target_with_the_forecast_off_is_not_read() -> None:
+    ctl = memory_controller(document(mode="off"))
+    assert refresh_forecasts(ctl, NOW) == []
+    assert ctl.state.load(LLM).forecast is None
+    assert not ctl.metrics.queries  # type: ignore[attr-defined]
