@@ -177,10 +177,9 @@ class _Capacity:
         lead = max(alarming, key=lambda r: self._wanted(r, current))
         wanted = self._wanted(lead, current)
         foreseen = self.forecast
-        by_forecast = foreseen is not None and foreseen.acts and foreseen.units > wanted
-        if by_forecast:
-            assert foreseen is not None
-            wanted = foreseen.units
+        raised_by = foreseen if foreseen is not None and foreseen.acts and foreseen.units > wanted else None
+        if raised_by is not None:
+            wanted = raised_by.units
         ceiling, ceiling_name = self.ceiling
         step_limit = self._step_limit(current)
         desired = max(policy.capacity.min, min(wanted, step_limit or wanted, ceiling))
@@ -203,9 +202,8 @@ class _Capacity:
                 if lead.ratio is not None
                 else "a surge"
             )
-        if by_forecast:
-            assert foreseen is not None
-            notes.append(f"raised to what {foreseen.why}")
+        if raised_by is not None:
+            notes.append(f"raised to what {raised_by.why}")
         elif self.growth > 1.0 and lead.signal in PROPORTIONAL_SIGNALS:
             notes.append(
                 f"sized for {self.growth:.2f}x today's demand in {self.cold_start_seconds:.0f} s, when new "
