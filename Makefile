@@ -38,6 +38,7 @@ demo: install
 bench: install
 	$(BIN)/python scripts/bench_cold_start.py
 	$(BIN)/python scripts/bench_policies.py
+	$(BIN)/python scripts/bench_forecast.py
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
