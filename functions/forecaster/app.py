@@ -16,11 +16,17 @@ if TYPE_CHECKING:
 def handler(event: dict[str, Any], controller: Controller) -> dict[str, Any]:
     reports = refresh_forecasts(controller, controller.now())
     for report in reports:
-        # Advisory or not, what each forecast expects (or why it stands aside) is in the log every hour.
-        logger.info("forecast", extra={"forecast": report.model_dump()})
+        if report.problem is not None:
+            logger.error("forecast failed", extra={"target": report.target, "problem": report.problem})
+        else:
+            # Advisory or not, what each forecast expects (or why it stands aside) is in the log every hour.
+            logger.info("forecast", extra={"forecast": report.model_dump()})
     metrics.add_metric(
         name="ForecastsStandingAside",
         unit=MetricUnit.Count,
         value=sum(r.stands_aside is not None for r in reports),
+    )
+    metrics.add_metric(
+        name="ForecastErrors", unit=MetricUnit.Count, value=sum(r.problem is not None for r in reports)
     )
     return {"forecasts": [r.model_dump(mode="json") for r in reports]}

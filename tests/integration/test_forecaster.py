@@ -35,9 +35,9 @@ def put_history(cloudwatch: Any, now: Any, days: float) -> None:
 
 
 def test_the_forecast_is_made_kept_and_acted_on_ahead_of_the_ramp(launch: Launch) -> None:
-    # Given llm-prod (concurrency threshold 4, 1 to 4 instances) with two days of a daily ramp that comes
-    # again in half an hour
-    policy = llm_policy(forecast={"margin_seconds": 3600})
+    # Given llm-prod (concurrency threshold 4, 1 to 4 instances, no step limit) with two days of a daily ramp
+    # that comes again in half an hour
+    policy = llm_policy(forecast={"margin_seconds": 3600}, scale_out={"max_step": None})
     scenario = launch(document(policy), endpoints={"llm-prod": 1})
     aws = scenario.aws
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)

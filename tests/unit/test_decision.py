@@ -597,10 +597,19 @@ def test_an_advisory_off_or_standing_aside_forecast_adds_nothing(
         update={"forecast": remembered.forecast.model_copy(update={"stands_aside": stands_aside})}
     )
     policy = variant(**UNLIMITED, forecast={"margin_seconds": 300, **rule})
-    plan = decide(CALM, policy, observed(2), remembered, NOW)
+    plan = decide(CALM, policy, observed(1), remembered, NOW)
     assert plan.action is not Action.SCALE_OUT
     if expected is Action.IGNORE:
-        assert plan.reason.startswith("Advisory forecast: it would scale llm-prod/AllTraffic out from 2")
+        assert plan.reason.startswith("Advisory forecast: it would scale llm-prod/AllTraffic out from 1")
         assert "to 15 instances" in plan.reason
+    # Nor does it hold a scale-in: 8 instances at a peak of 1 each go to 2, as without a forecast
+    assert decide(CALM, policy, observed(8), remembered, NOW).desired_capacity == 2
     # And an alarm is sized by its signal alone
     assert decide(alarm(concurrency(ALARM, 12)), policy, observed(2), remembered, NOW).desired_capacity == 5
+
+
+def test_a_scale_out_ahead_of_the_demand_keeps_the_step_limit() -> None:
+    staged = variant(**{**FORECASTING, "scale_out": {"max_step": 2, "max_factor": 1.5}})
+    plan = decide(CALM, staged, observed(4), _expecting(20, 400), NOW)
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_OUT, 6)
+    assert "the forecast asks for 15; limited by the step limit" in plan.reason

@@ -50,3 +50,12 @@ def test_growth_is_never_below_one_nor_above_the_cap(
 ) -> None:
     growth = DemandTrend(tuple(per_minute), age).growth(horizon)
     assert 1.0 <= growth <= MAX_GROWTH
+
+
+def test_a_minute_without_a_datapoint_is_a_gap_not_a_neighbour() -> None:
+    # Given a ramp of 10 a minute with two minutes missing
+    ramp = [100.0 + 10 * i for i in range(10)]
+    ramp[3] = ramp[6] = None  # type: ignore[call-overload]
+    trend = DemandTrend(tuple(ramp), age_seconds=30)
+    # Then the slope is still the ramp's (closing the gaps would make it 10 x 9 / 7)
+    assert trend.slope == pytest.approx(10.0)

@@ -295,3 +295,32 @@ def test_a_calm_evaluation_does_not_read_the_invocations() -> None:
     _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 1.0)})
     evaluate_targets(ctl, NOW)
     assert not [q for q in ctl.metrics.queries if q[0] == "Invocations"]
+
+
+def test_a_firing_alarm_is_sized_on_its_figure_of_now_not_the_one_it_fired_with() -> None:
+    # Given llm-prod's concurrency alarm, fired at 20 per instance (threshold 9: a surge) and still in ALARM,
+    # and the scale-out it asked for serving 4 instances since 30 s
+    only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
+    ctl = controller(only_llm, **{LLM: observed(4)})
+    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.ALARM, 20.0)})
+    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=NOW - timedelta(seconds=30))
+    # When the evaluator looks, with the 4 instances now at 10 per instance
+    ctl.metrics.peaks[(LLM, "concurrency")] = 10.0
+    (llm,) = evaluate_targets(ctl, NOW)
+    # Then no surge is seen in the old figure: the cooldown holds (20 x 4 instances would have asked for 12)
+    assert llm.plan is not None
+    assert llm.plan.action is Action.IGNORE
+    assert "concurrency per unit 10 (threshold 9); scale-out cooldown" in llm.plan.reason
+
+
+def test_a_failed_read_of_the_invocations_still_answers_the_alarm() -> None:
+    ctl = controller()
+
+    def throttled(query: Any, start: Any, end: Any) -> Any:
+        raise TransientAwsError("reading Invocations of llm-prod: ThrottlingException: Rate exceeded")
+
+    ctl.metrics.series = throttled
+    outcome = dispatch_alarm(event("alarm_concurrency_alarm"), ctl, NOW)
+    assert outcome.dispatch is Dispatch.WORKFLOW
+    assert outcome.plan is not None
+    assert outcome.plan.desired_capacity == 6  # sized on the concurrency alone

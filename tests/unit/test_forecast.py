@@ -52,7 +52,8 @@ def test_a_daily_ramp_is_foreseen_from_the_days_before() -> None:
 
 
 def test_a_week_shaped_history_is_forecast_weekly() -> None:
-    # Given two weeks whose weekends (days 5 and 6 of each week) carry a third of the weekdays' traffic
+    # Given two weeks whose weekends (days 0 and 1 of each week, NOW's day among them) carry a third of the
+    # weekdays' traffic
     def weekly(minute: int) -> float:
         weekday = (minute // DAY) % 7
         return daily(minute) * (1 / 3 if weekday in (0, 1) else 1.0)
@@ -94,9 +95,19 @@ def test_without_busy_minutes_it_cannot_size_capacity() -> None:
 
 def test_a_forecast_does_not_reach_past_its_minutes() -> None:
     made = DemandForecast(made_at=NOW, method="daily", error=0.1, per_minute=[10.0, 20.0, 30.0])
-    assert made.peak(NOW, NOW + timedelta(minutes=1)) == 20.0
-    assert made.peak(NOW + timedelta(minutes=2), NOW + timedelta(hours=1)) == 30.0
-    assert made.peak(NOW + timedelta(minutes=3), NOW + timedelta(hours=1)) is None  # stale
+    assert made.peak(NOW, NOW + timedelta(minutes=1, seconds=59)) == 20.0
+    assert made.peak(NOW + timedelta(seconds=150), NOW + timedelta(seconds=170)) == 30.0
+    # A window it does not reach the end of is no forecast: not a shorter window, and not a stale one
+    assert made.peak(NOW, NOW + timedelta(minutes=3)) is None
+    assert made.peak(NOW + timedelta(minutes=3), NOW + timedelta(hours=1)) is None
+
+
+def test_the_forecast_starts_with_the_minute_it_is_made_in() -> None:
+    values, start = history(3)
+    on_the_minute = forecast(values, start, NOW, 0.2, 0.25)
+    later = forecast(values, start, NOW + timedelta(seconds=40), 0.2, 0.25)
+    assert later.made_at == on_the_minute.made_at == NOW
+    assert later.per_minute == on_the_minute.per_minute
 
 
 def test_the_inflight_ratio_comes_from_the_busy_minutes_only() -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from genai_autoscaler.app.forecasting import refresh_forecasts
+from genai_autoscaler.errors import TransientAwsError
 from genai_autoscaler_tools.memory import MemoryMetrics, memory_controller
 
 from tests.unit.builders import NOW
@@ -45,8 +46,8 @@ def test_each_forecasting_target_gets_its_forecast_in_its_state() -> None:
     # Given llm-prod with three days of a daily ramp behind it
     ctl = memory_controller(document())
     with_history(ctl.metrics, 3)  # type: ignore[arg-type]
-    # When the forecaster runs at 07:00
-    (report,) = refresh_forecasts(ctl, NOW)
+    # When the forecaster runs at 07:00:40
+    (report,) = refresh_forecasts(ctl, NOW + timedelta(seconds=40))
     # Then llm-prod's state holds the forecast, which expects the 08:00 ramp, sized by 0.2 in flight per
     # invocation a minute
     forecast = ctl.state.load(LLM).forecast
@@ -56,9 +57,10 @@ def test_each_forecasting_target_gets_its_forecast_in_its_state() -> None:
     assert (report.target, report.method, report.stands_aside) == ("llm-prod/AllTraffic", "daily", None)
     assert report.next_hour_peak_per_minute is not None
     assert report.next_hour_peak_per_minute > 700
-    # And it read 14 days of invocations, to the last whole minute
+    # And it read 14 days of invocations, to the last whole minute, and forecast from the minute it is in
     (_, start, end) = next(q for q in ctl.metrics.queries if q[0] == "Invocations")  # type: ignore[attr-defined]
     assert (end, end - start) == (NOW, timedelta(days=14))
+    assert forecast.made_at == NOW
 
 
 def test_a_short_history_is_kept_as_a_forecast_that_stands_aside() -> None:
@@ -77,3 +79,27 @@ def test_a_target_with_the_forecast_off_is_not_read() -> None:
     assert refresh_forecasts(ctl, NOW) == []
     assert ctl.state.load(LLM).forecast is None
     assert not ctl.metrics.queries  # type: ignore[attr-defined]
+
+
+def test_one_targets_failure_does_not_stop_the_others() -> None:
+    # Given two forecasting variants, and CloudWatch refusing every read of the first one's metrics
+    two = document()
+    two["targets"].append({**two["targets"][0], "endpoint_name": "chat-prod"})
+    ctl = memory_controller(two)
+    with_history(ctl.metrics, 3)  # type: ignore[arg-type]
+    read = ctl.metrics.series
+
+    def throttled(query: Any, start: Any, end: Any) -> Any:
+        if query.target_id == LLM:
+            raise TransientAwsError("reading Invocations of llm-prod: ThrottlingException: Rate exceeded")
+        return read(query, start, end)
+
+    ctl.metrics.series = throttled  # type: ignore[method-assign]
+    # When the forecaster runs
+    failed, other = refresh_forecasts(ctl, NOW)
+    # Then the first is reported as failed, with why, and the other still gets its forecast
+    assert failed.problem is not None
+    assert "ThrottlingException" in failed.problem
+    assert ctl.state.load(LLM).forecast is None
+    assert other.problem is None
+    assert ctl.state.load("variant/chat-prod/AllTraffic").forecast is not None

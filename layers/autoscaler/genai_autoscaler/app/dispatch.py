@@ -56,6 +56,7 @@ from genai_autoscaler.domain.policy import (
 )
 from genai_autoscaler.domain.quotas import QuotaFigure
 from genai_autoscaler.domain.signals import (
+    PROPORTIONAL_SIGNALS,
     TAG_MANAGED_BY,
     TAG_SIGNAL,
     TAG_TARGET,
@@ -68,6 +69,7 @@ from genai_autoscaler.domain.signals import (
 )
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, remember_decision
 from genai_autoscaler.domain.targets import TargetKind
+from genai_autoscaler.errors import AutoscalerError
 
 
 class DispatchPorts(QuotaPorts, Protocol):
@@ -295,6 +297,7 @@ def _evaluate(
     window = utilization_window(policy, readings, state, now)
     if window is not None:
         readings = _with_current_concurrency(ctl, policy, readings, window, now)
+    readings = _firing_figures_now(ctl, policy, readings, now)
     trend = _demand_trend(ctl, policy, readings, now)
     plan = decide(Evaluation(readings), policy, observed, state, now, trend)
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
@@ -334,6 +337,25 @@ def _figure_value(figure: QuotaFigure | None) -> int | None:
     return figure.value if figure is not None else None
 
 
+def _firing_figures_now(
+    ctl: DispatchPorts, policy: TargetPolicy, readings: tuple[SignalReading, ...], now: datetime
+) -> tuple[SignalReading, ...]:
+    """The readings, with each alarm still in ALARM that sizes in proportion given its figure of now: the
+    peak over its evaluation periods (None without datapoints, which asks for one more unit).
+
+    An alarm's own figures date from its last state change: sized against the capacity of now, they would
+    ask again for what a scale-out since has already added, and compound.
+    """
+    fresh = []
+    for reading in readings:
+        spec = _spec_for(policy, reading.signal)
+        if reading.state is AlarmState.ALARM and reading.signal in PROPORTIONAL_SIGNALS and spec is not None:
+            window = timedelta(seconds=spec.period * spec.evaluation_periods)
+            reading = replace(reading, value=ctl.metrics.peak(spec.query, now - window, now))
+        fresh.append(reading)
+    return tuple(fresh)
+
+
 def _demand_trend(
     ctl: DispatchPorts, policy: TargetPolicy, readings: tuple[SignalReading, ...], now: datetime
 ) -> DemandTrend | None:
@@ -351,12 +373,19 @@ def _demand_trend(
 def _invocations(ctl: DispatchPorts, target: SageMakerPolicy, now: datetime) -> DemandTrend | None:
     # Whole minutes only: GetMetricData would give the minute under way as far as it has gone.
     end = now.replace(second=0, microsecond=0)
-    points = ctl.metrics.series(invocations_query(target), end - timedelta(minutes=TREND_MINUTES + 2), end)
+    start = end - timedelta(minutes=TREND_MINUTES + 2)
+    try:
+        points = ctl.metrics.series(invocations_query(target), start, end)
+    except AutoscalerError:
+        return None  # the trend only grows a scale-out: without it, the alarm is still answered
     if not points:
         return None
+    # Minute by minute from the first datapoint, None where a minute has none (no neighbours made of gaps).
+    by_minute = {round((at - start).total_seconds() / 60): value for at, value in points}
+    first, last = min(by_minute), max(by_minute)
     # A datapoint is stamped with its minute's start; its figure stands for the middle of that minute.
     age = (now - points[-1][0]).total_seconds() - 30.0
-    return DemandTrend(tuple(value for _, value in points), max(0.0, age))
+    return DemandTrend(tuple(by_minute.get(m) for m in range(first, last + 1)), max(0.0, age))
 
 
 def _with_current_concurrency(

@@ -51,6 +51,7 @@ class ForecastReport(BaseModel):
     error: float | None
     next_hour_peak_per_minute: float | None
     stands_aside: str | None
+    problem: str | None = None  # why no forecast could be made this hour (the last one ages out)
 
 
 def refresh_forecasts(ctl: ForecastPorts, now: datetime) -> list[ForecastReport]:
@@ -60,8 +61,24 @@ def refresh_forecasts(ctl: ForecastPorts, now: datetime) -> list[ForecastReport]
     for policy in document.targets:
         if not isinstance(policy, SageMakerPolicy) or policy.forecast.mode == "off":
             continue
-        made = target_forecast(ctl.metrics, policy, now)
-        ctl.state.update(policy.target_id, partial(_with_forecast, made))
+        try:
+            made = target_forecast(ctl.metrics, policy, now)
+            ctl.state.update(policy.target_id, partial(_with_forecast, made))
+        except Exception as exc:
+            # One target's trouble (a throttled read, a state conflict) must not stop the others' forecasts;
+            # the handler logs it, and the target's last forecast stands aside once it no longer reaches.
+            problem = f"{type(exc).__name__}: {exc}"
+            reports.append(
+                ForecastReport(
+                    target=policy.name,
+                    method=None,
+                    error=None,
+                    next_hour_peak_per_minute=None,
+                    stands_aside=None,
+                    problem=problem,
+                )
+            )
+            continue
         peak = made.peak(now, now + timedelta(hours=1))
         reports.append(
             ForecastReport(

@@ -81,10 +81,11 @@ class MetricReader(ABC):
 
     @abstractmethod
     def series(self, query: MetricQuery, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
-        """The datapoints (period start, value) of the metric and statistic in [start, end], oldest first."""
+        """The datapoints (period start, value) of the metric and statistic for the periods starting in
+        [start, end), oldest first."""
 
     def peak(self, query: MetricQuery, start: datetime, end: datetime) -> float | None:
-        """The highest value of the metric and statistic in [start, end]; None without datapoints."""
+        """The highest value of the metric and statistic over [start, end); None without datapoints."""
         values = [value for _, value in self.series(query, start, end)]
         return max(values) if values else None
 

@@ -30,16 +30,21 @@ class DemandTrend:
     """The target's invocations per minute over its last whole minutes (oldest first), and how long ago the
     middle of the last one was (CloudWatch publishes a minute's figure a minute or so after it ends)."""
 
-    per_minute: tuple[float, ...]
+    per_minute: tuple[float | None, ...]  # None: a minute without a datapoint
     age_seconds: float = 30.0
+
+    def _points(self) -> list[tuple[int, float]]:
+        """(minute, invocations) of the last TREND_MINUTES minutes that have a figure."""
+        recent = self.per_minute[-TREND_MINUTES:]
+        return [(i, value) for i, value in enumerate(recent) if value is not None]
 
     @property
     def slope(self) -> float | None:
         """Invocations per minute gained each minute (Theil-Sen); None with too few minutes to tell."""
-        points = self.per_minute[-TREND_MINUTES:]
+        points = self._points()
         if len(points) < MIN_TREND_POINTS:
             return None
-        return statistics.median((b - a) / (j - i) for (i, a), (j, b) in combinations(enumerate(points), 2))
+        return statistics.median((b - a) / (j - i) for (i, a), (j, b) in combinations(points, 2))
 
     def growth(self, horizon_seconds: float) -> float:
         """How many times today's demand is expected `horizon_seconds` from now (1 when it is not growing, or
@@ -47,10 +52,10 @@ class DemandTrend:
         slope = self.slope
         if slope is None or slope <= 0:
             return 1.0
-        points = self.per_minute[-TREND_MINUTES:]
-        # The level the trend stands at on its last minute: the median of the points moved along the slope.
-        last = len(points) - 1
-        level = statistics.median(value + slope * (last - i) for i, value in enumerate(points))
+        points = self._points()
+        # The level the trend stands at on the last minute: the median of the points moved along the slope.
+        last = len(self.per_minute[-TREND_MINUTES:]) - 1
+        level = statistics.median(value + slope * (last - i) for i, value in points)
         if level <= 0:
             return 1.0
         minutes_ahead = (horizon_seconds + self.age_seconds) / 60.0

@@ -32,8 +32,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 DAY = 1440  # minutes
 WEEK = 7 * DAY
 HISTORY_DAYS = 14  # CloudWatch keeps 1-minute datapoints 15 days
-# How far a forecast reaches: until the next one is made (hourly) and a cold start with its margin after that.
-FORECAST_MINUTES = 90
+# How far a forecast reaches: until the next one is made (hourly, and a run late), and the longest look-ahead
+# after that (a cold start within the workflow's 20-minute InService timeout, and the policy's margin of at most
+# an hour).
+FORECAST_MINUTES = 180
 SMOOTHING = 2  # minutes either side of a value in its mean
 LEVEL_MINUTES = 60  # the recent window a method's level is scaled to
 LEVEL_BOUNDS = (0.5, 2.0)
@@ -64,13 +66,13 @@ class DemandForecast(BaseModel):
     stands_aside: str | None = None  # why it may not be used, when it may not
 
     def peak(self, start: datetime, end: datetime) -> float | None:
-        """The most invocations per minute expected between `start` and `end`; None when it stands aside or
-        does not reach that far."""
+        """The most invocations per minute expected in the minutes from `start`'s to `end`'s; None when it
+        stands aside or does not reach `end` (a stale forecast is no forecast)."""
         if self.stands_aside is not None or not self.per_minute:
             return None
         first = max(0, math.floor((start - self.made_at).total_seconds() / 60))
-        last = math.ceil((end - self.made_at).total_seconds() / 60)
-        if first >= len(self.per_minute) or last < first:
+        last = math.floor((end - self.made_at).total_seconds() / 60)
+        if last >= len(self.per_minute) or last < first:
             return None
         return max(self.per_minute[first : last + 1])
 
@@ -171,9 +173,10 @@ def forecast(
     inflight_per_invocation: float | None,
     max_error: float,
 ) -> DemandForecast:
-    """The forecast from `invocations` (per minute from `history_start`; None where no datapoint) made at `now`:
-    the better of the seasonal methods the history allows, or standing aside saying why."""
-    made = round((now - history_start).total_seconds() / 60)
+    """The forecast from `invocations` (per minute from `history_start`, a minute's start; None where no
+    datapoint) made at `now`: the better of the seasonal methods the history allows, or standing aside saying
+    why. Its first value is for the minute `now` is in."""
+    made = math.floor((now - history_start).total_seconds() / 60)
     smoothed = _smoothed(list(invocations)[:made])
     smoothed += [None] * (made - len(smoothed))
     known_days = sum(v is not None for v in smoothed) / DAY
@@ -183,7 +186,8 @@ def forecast(
     methods = [_Seasonal("daily", smoothed, (DAY, 2 * DAY, 3 * DAY), first, until)]
     if known_days >= 8:
         methods.append(_Seasonal("weekly", smoothed, (WEEK, 2 * WEEK), first, until))
-    aside = DemandForecast(made_at=now, inflight_per_invocation=inflight_per_invocation)
+    minute = history_start + timedelta(minutes=made)
+    aside = DemandForecast(made_at=minute, inflight_per_invocation=inflight_per_invocation)
     needed_days = 1 + MIN_BACKTEST_MINUTES / DAY
     if known_days < needed_days:
         return aside.model_copy(

@@ -186,7 +186,7 @@ class _Capacity:
         if desired <= current:
             return self._at_ceiling(lead, f"its {ceiling_name} ({capacity_units(policy.kind, current)})")
 
-        panic = self._panic(lead)
+        panic = any(self._panic(r) for r in alarming)
         cooldown = time_left(
             decision.state.last_scale_out_at, policy.scale_out.cooldown_seconds, decision.now
         )
@@ -240,13 +240,20 @@ class _Capacity:
         foreseen, current = self.forecast, self.observed.desired
         if foreseen is None or foreseen.units <= current or not foreseen.rising:
             return None
+        step_limit = self._step_limit(current)
+        desired = min(foreseen.units, step_limit or foreseen.units)
         if not foreseen.acts:
             return self.decision.ignore(
                 f"Advisory forecast: it would scale {self.policy.name} out from "
                 f"{capacity_units(self.policy.kind, current)} to "
-                f"{capacity_units(self.policy.kind, foreseen.units)}: {foreseen.why}."
+                f"{capacity_units(self.policy.kind, desired)}: {foreseen.why}."
             )
-        return self._scale_out(foreseen.units, "Ahead of the demand: " + foreseen.why, [], {})
+        notes = (
+            [f"the forecast asks for {foreseen.units}; limited by the step limit"]
+            if desired < foreseen.units
+            else []
+        )
+        return self._scale_out(desired, "Ahead of the demand: " + foreseen.why, notes, {})
 
     def _at_ceiling(self, lead: SignalReading, ceiling: str) -> Plan:
         """No more capacity to add: warm the models if they load slowly, else tell a person (once)."""
@@ -307,13 +314,14 @@ class _Capacity:
         """Scale out ahead of the demand the forecast expects; else scale in if the target may (never below
         what the forecast expects); if it stays, keep its models warm when that is due."""
         ahead = self._ahead_of_demand()
-        if ahead is not None:
+        if ahead is not None and ahead.action is Action.SCALE_OUT:
             return ahead
         foreseen = self.forecast
         held = (foreseen.units, foreseen.why) if foreseen is not None and foreseen.acts else None
         plan = scale_in(self.decision, self.policy, self.observed, held)
         if plan.action is Action.IGNORE:
-            return self._keep_warm() or plan
+            # What an advisory forecast would do is said when nothing else is done (it changes nothing).
+            return self._keep_warm() or ahead or plan
         return plan
 
     def _keep_warm(self) -> Plan | None:
