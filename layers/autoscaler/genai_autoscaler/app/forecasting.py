@@ -47,10 +47,10 @@ class ForecastReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     target: str
-    method: str | None
-    error: float | None
-    next_hour_peak_per_minute: float | None
-    stands_aside: str | None
+    method: str | None = None
+    error: float | None = None
+    next_hour_peak_per_minute: float | None = None
+    stands_aside: str | None = None
     problem: str | None = None  # why no forecast could be made this hour (the last one ages out)
 
 
@@ -67,17 +67,7 @@ def refresh_forecasts(ctl: ForecastPorts, now: datetime) -> list[ForecastReport]
         except Exception as exc:
             # One target's trouble (a throttled read, a state conflict) must not stop the others' forecasts;
             # the handler logs it, and the target's last forecast stands aside once it no longer reaches.
-            problem = f"{type(exc).__name__}: {exc}"
-            reports.append(
-                ForecastReport(
-                    target=policy.name,
-                    method=None,
-                    error=None,
-                    next_hour_peak_per_minute=None,
-                    stands_aside=None,
-                    problem=problem,
-                )
-            )
+            reports.append(ForecastReport(target=policy.name, problem=f"{type(exc).__name__}: {exc}"))
             continue
         peak = made.peak(now, now + timedelta(hours=1))
         reports.append(

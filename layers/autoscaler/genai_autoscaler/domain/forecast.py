@@ -180,14 +180,9 @@ def forecast(
     smoothed = _smoothed(list(invocations)[:made])
     smoothed += [None] * (made - len(smoothed))
     known_days = sum(v is not None for v in smoothed) / DAY
-    # Each method's values from where the oldest backtest's level begins to the end of the forecast.
-    first = max(0, made - COMPARE_MINUTES - BACKTEST_HORIZON - LEVEL_MINUTES)
-    until = made + FORECAST_MINUTES
-    methods = [_Seasonal("daily", smoothed, (DAY, 2 * DAY, 3 * DAY), first, until)]
-    if known_days >= 8:
-        methods.append(_Seasonal("weekly", smoothed, (WEEK, 2 * WEEK), first, until))
-    minute = history_start + timedelta(minutes=made)
-    aside = DemandForecast(made_at=minute, inflight_per_invocation=inflight_per_invocation)
+    aside = DemandForecast(
+        made_at=history_start + timedelta(minutes=made), inflight_per_invocation=inflight_per_invocation
+    )
     needed_days = 1 + MIN_BACKTEST_MINUTES / DAY
     if known_days < needed_days:
         return aside.model_copy(
@@ -196,16 +191,19 @@ def forecast(
                 f"from, {MIN_BACKTEST_MINUTES // 60} hours to check it on)"
             }
         )
+    # Each method's values from where the oldest backtest's level begins to the end of the forecast.
+    first = max(0, made - COMPARE_MINUTES - BACKTEST_HORIZON - LEVEL_MINUTES)
+    until = made + FORECAST_MINUTES
+    methods = [_Seasonal("daily", smoothed, (DAY, 2 * DAY, 3 * DAY), first, until)]
+    if known_days >= 8:
+        methods.append(_Seasonal("weekly", smoothed, (WEEK, 2 * WEEK), first, until))
     # Compared on the same minutes: those every method can forecast, up to a week.
     window = min(COMPARE_MINUTES, made - max(method.lags[0] for method in methods))
     judged = [(error, method) for method in methods if (error := method.error(made, window)) is not None]
-    recent = None
-    if judged:
-        best = min(judged, key=lambda pair: pair[0])[1]
-        recent = best.error(made, RECENT_MINUTES)
-    if recent is None:
+    best = min(judged, key=lambda pair: pair[0])[1] if judged else None
+    error = best.error(made, RECENT_MINUTES) if best is not None else None
+    if best is None or error is None:
         return aside.model_copy(update={"stands_aside": "too few minutes of the last day to judge it by"})
-    error = recent
     aside = aside.model_copy(update={"method": best.name, "error": error})
     if error > max_error:
         return aside.model_copy(
