@@ -45,6 +45,11 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+def _native_period(key: str) -> int:
+    """The period a metric is published at: 10 s for the high-resolution concurrency, else a minute."""
+    return 10 if key.startswith(CONCURRENCY) else 60
+
+
 def busiest_moment(mean_in_flight: float) -> float:
     """The Maximum of a period's concurrency, from its mean: a Poisson count's 95th percentile."""
     return mean_in_flight + 1.645 * math.sqrt(mean_in_flight)
@@ -161,14 +166,19 @@ class SimCloudWatch:
             self._put(f"{MODEL_LATENCY}/p95", start, quantile_from_cdf(cdf, 0.95) * 1e6)  # microseconds
             self.minute_latency_cdfs.append((start, minute.served, cdf))
 
+    def _readable_until(self, key: str, period: int, now: float) -> float:
+        """The latest period start whose datapoint can be read at `now`: the period ends, then the metric's
+        publication delay passes."""
+        return now - period - self.delays[_native_period(key)]
+
     def visible(self, key: str, period: int, start: float, now: float) -> float | None:
         """The datapoint of the period starting at `start`, if it exists and can be read at `now`.
 
         A period longer than the metric's own (a minute of the 10 s concurrency) aggregates its datapoints
         by the statistic: the Maximum of Maximums, the Sum of Sums.
         """
-        native = 10 if key.startswith(CONCURRENCY) else 60
-        if start + period + self.delays[native] > now:
+        native = _native_period(key)
+        if start > self._readable_until(key, period, now):
             return None
         points = self.series.get(key, {})
         if period <= native:
@@ -186,9 +196,8 @@ class SimCloudWatch:
         first = math.ceil(begin / period) * period
         now = end if now is None else now
         starts = np.arange(first, end, period).tolist()
-        native = 10 if key.startswith(CONCURRENCY) else 60
-        if period <= native:  # the datapoints as they are (the common case: a fast path, no aggregation)
-            points, last = self.series.get(key, {}), now - period - self.delays[native]
+        if period <= _native_period(key):  # the datapoints as they are (the common case: no aggregation)
+            points, last = self.series.get(key, {}), self._readable_until(key, period, now)
             return [
                 (start, value)
                 for start in starts

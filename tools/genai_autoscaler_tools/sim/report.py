@@ -179,24 +179,19 @@ def plot_results(results: Mapping[str, PolicyResult], step_seconds: float, path:
         )
         outs = [a for a in result.actions if a.to_capacity > a.from_capacity]
         ins = [a for a in result.actions if a.to_capacity < a.from_capacity]
-        if outs:
-            instances.scatter(
-                [a.at_s / 3600.0 for a in outs],
-                [a.to_capacity for a in outs],
-                marker="^",
-                color="tab:green",
-                zorder=3,
-                label="scale-out",
-            )
-        if ins:
-            instances.scatter(
-                [a.at_s / 3600.0 for a in ins],
-                [a.to_capacity for a in ins],
-                marker="v",
-                color="tab:orange",
-                zorder=3,
-                label="scale-in",
-            )
+        for actions, marker, color, label in (
+            (outs, "^", "tab:green", "scale-out"),
+            (ins, "v", "tab:orange", "scale-in"),
+        ):
+            if actions:
+                instances.scatter(
+                    [a.at_s / 3600.0 for a in actions],
+                    [a.to_capacity for a in actions],
+                    marker=marker,
+                    color=color,
+                    zorder=3,
+                    label=label,
+                )
         instances.set_ylabel("instances")
         instances.set_ylim(0, _top(np.concatenate(([1], result.serving, result.desired))))
 

@@ -350,10 +350,18 @@ def _firing_figures_now(
     for reading in readings:
         spec = _spec_for(policy, reading.signal)
         if reading.state is AlarmState.ALARM and reading.signal in PROPORTIONAL_SIGNALS and spec is not None:
-            window = timedelta(seconds=spec.period * spec.evaluation_periods)
-            reading = replace(reading, value=ctl.metrics.peak(spec.query, now - window, now))
+            reading = _peak_now(
+                ctl, spec, reading, timedelta(seconds=spec.period * spec.evaluation_periods), now
+            )
         fresh.append(reading)
     return tuple(fresh)
+
+
+def _peak_now(
+    ctl: DispatchPorts, spec: AlarmSpec, reading: SignalReading, window: timedelta, now: datetime
+) -> SignalReading:
+    """The reading with its alarm's metric at its peak over the last `window` (None without datapoints)."""
+    return replace(reading, value=ctl.metrics.peak(spec.query, now - window, now))
 
 
 def _demand_trend(
@@ -375,17 +383,16 @@ def _invocations(ctl: DispatchPorts, target: SageMakerPolicy, now: datetime) -> 
     end = now.replace(second=0, microsecond=0)
     start = end - timedelta(minutes=TREND_MINUTES + 2)
     try:
-        points = ctl.metrics.series(invocations_query(target), start, end)
+        minutes = ctl.metrics.per_period(invocations_query(target), start, end)
     except AutoscalerError:
         return None  # the trend only grows a scale-out: without it, the alarm is still answered
-    if not points:
+    known = [i for i, value in enumerate(minutes) if value is not None]
+    if not known:
         return None
-    # Minute by minute from the first datapoint, None where a minute has none (no neighbours made of gaps).
-    by_minute = {round((at - start).total_seconds() / 60): value for at, value in points}
-    first, last = min(by_minute), max(by_minute)
-    # A datapoint is stamped with its minute's start; its figure stands for the middle of that minute.
-    age = (now - points[-1][0]).total_seconds() - 30.0
-    return DemandTrend(tuple(by_minute.get(m) for m in range(first, last + 1)), max(0.0, age))
+    # From the first minute with a datapoint to the last (gaps between stay gaps). A datapoint is stamped
+    # with its minute's start; its figure stands for the middle of that minute.
+    age = (now - (start + timedelta(minutes=known[-1]))).total_seconds() - 30.0
+    return DemandTrend(tuple(minutes[known[0] : known[-1] + 1]), max(0.0, age))
 
 
 def _with_current_concurrency(
@@ -399,9 +406,10 @@ def _with_current_concurrency(
     spec = _spec_for(policy, Signal.CONCURRENCY)
     if spec is None:
         return readings
-    peak = ctl.metrics.peak(spec.query, now - window, now)
     return tuple(
-        replace(r, value=peak, threshold=spec.threshold) if r.signal is Signal.CONCURRENCY else r
+        replace(_peak_now(ctl, spec, r, window, now), threshold=spec.threshold)
+        if r.signal is Signal.CONCURRENCY
+        else r
         for r in readings
     )
 

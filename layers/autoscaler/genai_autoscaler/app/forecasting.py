@@ -9,7 +9,6 @@ capacity ahead of the demand the forecast expects, the minute it is due.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -21,7 +20,7 @@ from genai_autoscaler.app.ports import MetricReader, PolicySource, StateStore
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.forecast import DAY, DemandForecast, forecast, history_window, inflight_ratio
 from genai_autoscaler.domain.policy import SageMakerPolicy
-from genai_autoscaler.domain.signals import MetricQuery, Signal, alarm_specs, invocations_query
+from genai_autoscaler.domain.signals import Signal, alarm_specs, invocations_query
 from genai_autoscaler.domain.state import TargetState
 
 
@@ -89,7 +88,7 @@ def _with_forecast(made: DemandForecast, state: TargetState) -> TargetState:
 def target_forecast(metrics: MetricReader, policy: SageMakerPolicy, now: datetime) -> DemandForecast:
     """The target's forecast made at `now` from its CloudWatch history."""
     start, end = history_window(now)
-    invocations = _per_minute(metrics, invocations_query(policy), start, end)
+    invocations = metrics.per_period(invocations_query(policy), start, end)
     ratio = None
     concurrency = next((s for s in alarm_specs(policy) if s.signal is Signal.CONCURRENCY), None)
     if concurrency is not None and policy.signals.concurrency_per_unit is not None:
@@ -97,20 +96,8 @@ def target_forecast(metrics: MetricReader, policy: SageMakerPolicy, now: datetim
         peaks = replace(concurrency.query, period=60)
         day_start = end - timedelta(minutes=DAY)
         ratio = inflight_ratio(
-            _per_minute(metrics, peaks, day_start, end),
-            _per_minute(metrics, invocations_query(policy, per_unit=True), day_start, end),
+            metrics.per_period(peaks, day_start, end),
+            metrics.per_period(invocations_query(policy, per_unit=True), day_start, end),
             policy.signals.concurrency_per_unit,
         )
     return forecast(invocations, start, now, ratio, policy.forecast.max_error)
-
-
-def _per_minute(
-    metrics: MetricReader, query: MetricQuery, start: datetime, end: datetime
-) -> Sequence[float | None]:
-    """The metric per minute from `start` to `end`, None for the minutes without a datapoint."""
-    values: list[float | None] = [None] * round((end - start).total_seconds() / 60)
-    for at, value in metrics.series(query, start, end):
-        index = round((at - start).total_seconds() / 60)
-        if 0 <= index < len(values):
-            values[index] = value
-    return values

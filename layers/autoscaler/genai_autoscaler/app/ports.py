@@ -89,6 +89,16 @@ class MetricReader(ABC):
         values = [value for _, value in self.series(query, start, end)]
         return max(values) if values else None
 
+    def per_period(self, query: MetricQuery, start: datetime, end: datetime) -> list[float | None]:
+        """The metric period by period from `start` (a period's start) to `end`, None for a period without a
+        datapoint: gaps stay gaps."""
+        values: list[float | None] = [None] * int((end - start).total_seconds() // query.period)
+        for at, value in self.series(query, start, end):
+            index = round((at - start).total_seconds() / query.period)
+            if 0 <= index < len(values):
+                values[index] = value
+        return values
+
 
 class Notifier(ABC):
     @abstractmethod

@@ -120,15 +120,19 @@ class _Capacity:
             return max(current + 1, math.ceil(current * ratio * self.growth - 1e-9))
         return current + 1
 
-    def _step_limit(self, current: int) -> int | None:
-        """The most one scale-out may reach from `current` by the policy's step guard; None when unguarded."""
-        rule = self.policy.scale_out
-        limits = []
+    def _limited(self, wanted: int) -> tuple[int, str | None]:
+        """What one scale-out from the current capacity may reach of `wanted`: within the policy's step guard
+        and the ceiling; and what limited it (None: nothing did)."""
+        current, rule = self.observed.desired, self.policy.scale_out
+        limits: list[tuple[int, str]] = []  # (the most it allows, its name), the step guard first
         if rule.max_step is not None:
-            limits.append(current + rule.max_step)
+            limits.append((current + rule.max_step, "the step limit"))
         if rule.max_factor is not None:
-            limits.append(max(current + 1, math.floor(current * rule.max_factor + 1e-9)))
-        return min(limits) if limits else None
+            limits.append((max(current + 1, math.floor(current * rule.max_factor + 1e-9)), "the step limit"))
+        ceiling, ceiling_name = self.ceiling
+        limits.append((ceiling, f"the {ceiling_name}"))
+        reach, name = min(limits, key=lambda limit: limit[0])
+        return (wanted, None) if wanted <= reach else (reach, name)
 
     @property
     def ceiling(self) -> tuple[int, str]:
@@ -180,11 +184,10 @@ class _Capacity:
         raised_by = foreseen if foreseen is not None and foreseen.acts and foreseen.units > wanted else None
         if raised_by is not None:
             wanted = raised_by.units
-        ceiling, ceiling_name = self.ceiling
-        step_limit = self._step_limit(current)
-        desired = max(policy.capacity.min, min(wanted, step_limit or wanted, ceiling))
+        reach, limited_by = self._limited(wanted)
+        desired = max(policy.capacity.min, reach)
         if desired <= current:
-            return self._at_ceiling(lead, f"its {ceiling_name} ({capacity_units(policy.kind, current)})")
+            return self._at_ceiling(lead, f"its {self.ceiling[1]} ({capacity_units(policy.kind, current)})")
 
         panic = any(self._panic(r) for r in alarming)
         cooldown = time_left(
@@ -209,9 +212,8 @@ class _Capacity:
                 f"sized for {self.growth:.2f}x today's demand in {self.cold_start_seconds:.0f} s, when new "
                 "capacity serves"
             )
-        if desired < wanted:
-            limit = "the step limit" if desired == step_limit else f"the {ceiling_name}"
-            notes.append(f"the signal asks for {wanted}; limited by {limit}")
+        if desired < wanted and limited_by is not None:
+            notes.append(f"the signal asks for {wanted}; limited by {limited_by}")
         return self._scale_out(desired, lead.describe(), notes, figures(lead))
 
     def _scale_out(self, desired: int, why: str, notes: list[str], lead: dict[str, object]) -> Plan:
@@ -240,19 +242,14 @@ class _Capacity:
         foreseen, current = self.forecast, self.observed.desired
         if foreseen is None or foreseen.units <= current or not foreseen.rising:
             return None
-        step_limit = self._step_limit(current)
-        desired = min(foreseen.units, step_limit or foreseen.units)
+        desired, limited_by = self._limited(foreseen.units)
         if not foreseen.acts:
             return self.decision.ignore(
                 f"Advisory forecast: it would scale {self.policy.name} out from "
                 f"{capacity_units(self.policy.kind, current)} to "
                 f"{capacity_units(self.policy.kind, desired)}: {foreseen.why}."
             )
-        notes = (
-            [f"the forecast asks for {foreseen.units}; limited by the step limit"]
-            if desired < foreseen.units
-            else []
-        )
+        notes = [f"the forecast asks for {foreseen.units}; limited by {limited_by}"] if limited_by else []
         return self._scale_out(desired, "Ahead of the demand: " + foreseen.why, notes, {})
 
     def _at_ceiling(self, lead: SignalReading, ceiling: str) -> Plan:
