@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
-from genai_autoscaler_tools.sim.compare import POLICIES, compare, demand
+from genai_autoscaler_tools.sim.compare import POLICIES, compare, demand, stated_slo
 from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
 from genai_autoscaler_tools.sim.replay import PolicyResult, ReplayConfig, Sizing, request_profile
 from genai_autoscaler_tools.sim.shapes import SHAPES, shape
@@ -208,6 +208,19 @@ def _shape_goals(title: str, results: dict[str, PolicyResult]) -> list[tuple[str
     return checks
 
 
+def _stating_slo(
+    target: SageMakerVariantPolicy, trace: Trace, model: EndpointModel
+) -> SageMakerVariantPolicy:
+    """The example target with the SLO its team states for this traffic: the endpoint model's deadline and the
+    trace's own p95 response length (what a team reads from its logs). Nothing else of the policy changes."""
+    raw = target.model_dump(mode="json")
+    raw["signals"].pop("latency_p95_ms")  # the SLO sets it
+    raw["slo"] = stated_slo(model, request_profile(trace, RequestProfile.default())).model_dump(
+        exclude_none=True
+    )
+    return SageMakerVariantPolicy.model_validate(raw)
+
+
 def _shapes(target: SageMakerVariantPolicy) -> list[tuple[str, bool, str]]:
     """Each synthetic shape replayed against every policy: its table, and the controller's goals under it."""
     wide = target.model_copy(update={"capacity": target.capacity.model_copy(update={"max": SHAPE_MAX})})
@@ -219,7 +232,7 @@ def _shapes(target: SageMakerVariantPolicy) -> list[tuple[str, bool, str]]:
         generated = shape(name, SHAPE_PEAK_INSTANCES * per_instance, SEED)
         results = compare(
             generated.trace,
-            wide,
+            _stating_slo(wide, generated.trace, generated.endpoint),
             generated.endpoint,
             POLICIES,
             ReplayConfig(seed=SEED),
@@ -277,12 +290,14 @@ def main() -> int:
         )
     servegen = rate_scale(servegen, SERVEGEN_SCALE, SEED)
 
-    azure_results, azure_times = _replay(azure, target)
+    azure_target = _stating_slo(target, azure, EndpointModel())
+    servegen_target = _stating_slo(target, servegen, EndpointModel())
+    azure_results, azure_times = _replay(azure, azure_target)
     _table(
         f"Azure LLM conversation trace x{AZURE_SCALE:g} (1 hour, request log, its own token counts)",
         azure_results,
     )
-    servegen_results, servegen_times = _replay(servegen, target)
+    servegen_results, servegen_times = _replay(servegen, servegen_target)
     days = servegen.duration / 86400
     _table(
         f"ServeGen m-large x{SERVEGEN_SCALE:g} ({days:.0f} days at 10 s steps; request sizes of the Azure trace)",
@@ -292,8 +307,8 @@ def main() -> int:
     checks = _goals("Azure", azure_results) + _goals("ServeGen", servegen_results)
     shape_checks = _shapes(target)
     if not args.quick:
-        checks += _matched("Azure", azure, target, azure_results["controller"])
-        checks += _matched("ServeGen", servegen, target, servegen_results["controller"])
+        checks += _matched("Azure", azure, azure_target, azure_results["controller"])
+        checks += _matched("ServeGen", servegen, servegen_target, servegen_results["controller"])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     speed = {
         "servegen_14_days_s": max(servegen_times.values()),

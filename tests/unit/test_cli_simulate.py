@@ -736,3 +736,90 @@ def test_tune_aims_as_near_the_ceiling_as_the_goal_asks(
     assert code == 0
     assert body["goal"] == pytest.approx(0.65625 - 0.005)
     assert body["keeps_goal"] is True
+
+
+# --------------------------------------------------------------------------------------- the policy's SLO
+
+
+def _policies_with_slo(tmp_path: Path, slo: dict[str, Any]) -> Path:
+    document = json.loads(json.dumps(POLICY_DOCUMENT))
+    chat = document["targets"][2]
+    del chat["signals"]["latency_p95_ms"]  # the SLO sets it
+    chat["slo"] = slo
+    path = tmp_path / "slo-policies.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("slo", "argv", "line"),
+    [
+        (
+            {"ttft_ms": 3000, "tpot_ms": 50, "p95_output_tokens": 450},
+            [],
+            "whole response within 3 s + 0.05 s per output token (the policy's slo)",
+        ),
+        ({"p95_ms": 25000}, [], "whole response within 25 s (the policy's slo)"),
+        (
+            {"ttft_ms": 3000, "tpot_ms": 50, "p95_output_tokens": 450},
+            ["--slo", "2s+40ms"],
+            "whole response within 2 s + 0.04 s per output token; a step",
+        ),
+    ],
+    ids=["per-response", "p95", "--slo-wins"],
+)
+def test_a_replay_judges_by_the_slo_the_policy_states_unless_told_otherwise(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, slo: dict[str, Any], argv: list[str], line: str
+) -> None:
+    # Given a target that states its SLO
+    trace, _ = request_log(tmp_path)
+    policies = _policies_with_slo(tmp_path, slo)
+    # When it is replayed
+    result = simulate(capsys, "--trace", trace, "--policies", policies, "--policy", "static", *argv)
+    # Then the requests are judged by that SLO, and the header says where it came from
+    assert result.code == 0, result.err
+    assert f"latency SLO    {line}" in result.out
+
+
+def test_a_p95_length_far_from_the_traces_own_is_warned_of_with_the_figure_to_state(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a policy that says its long answers are 2,000 tokens, and a trace whose longest are 450
+    trace, _ = request_log(tmp_path)
+    policies = _policies_with_slo(tmp_path, {"ttft_ms": 2000, "tpot_ms": 40, "p95_output_tokens": 2000})
+    result = simulate(capsys, "--trace", trace, "--policies", policies, "--policy", "static")
+    assert result.code == 0, result.err
+    # Then the warning says what the threshold stands for and what to state instead
+    assert (
+        "warning: chat-prod/AllTraffic's slo.p95_output_tokens is 2000, but the p95 response of requests.csv "
+        "is 450 tokens: its latency threshold (82 s) is the deadline of longer responses than this traffic's "
+        "(set p95_output_tokens: 450)"
+    ) in result.err
+
+
+def test_tune_leaves_the_latency_threshold_to_the_slo(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from genai_autoscaler.domain.policy import SageMakerVariantPolicy
+    from genai_autoscaler_tools.sim.tuning import search_space
+
+    target = SageMakerVariantPolicy.model_validate(
+        {"type": "sagemaker_variant", "endpoint_name": "chat", "name": "chat", "slo": {"p95_ms": 9000}}
+    )
+    assert "signals.latency_p95_ms" not in search_space(target, 8)
+    assert "signals.latency_p95_ms" in search_space(target.model_copy(update={"slo": None}), 8)
+
+
+def test_tune_measures_the_p95_length_on_the_trace_and_puts_it_in_the_fragment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a per-response SLO whose stated long answers (2,000 tokens) are not this trace's (450)
+    trace, _ = request_log(tmp_path)
+    policies = _policies_with_slo(tmp_path, {"ttft_ms": 2000, "tpot_ms": 40, "p95_output_tokens": 2000})
+    # When the target is tuned on the trace
+    code = main(["tune", "--trace", str(trace), "--policies", str(policies), "--json"])
+    body = json.loads(capsys.readouterr().out)
+    # Then the fragment states the length the trace measures, and the replays were judged with it
+    assert code == 0
+    assert body["best"]["changes"]["slo"] == {"p95_output_tokens": 450}
+    assert all(point["changes"]["slo"] == {"p95_output_tokens": 450} for point in body["frontier"])

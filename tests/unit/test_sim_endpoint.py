@@ -321,3 +321,16 @@ def test_the_default_profile_is_the_shipped_traces() -> None:
     # Then the embedded constant is that profile (input means rounded to whole tokens)
     assert default.output_tokens.tolist() == fresh.output_tokens.tolist()
     assert default.input_tokens.tolist() == np.round(fresh.input_tokens).tolist()
+
+
+def test_the_slo_a_team_states_takes_its_traffics_p95_response_length() -> None:
+    from genai_autoscaler_tools.sim.compare import stated_slo
+
+    # Given the default request sizes (the Azure conversation trace): its long answers are 441 tokens
+    profile = RequestProfile.default()
+    assert profile.p95_output_tokens() == 441
+    # Then a team with that traffic states its per-response SLO with that length, or a p95 where the deadline
+    # does not grow with the response
+    slo = stated_slo(EndpointModel(), profile)
+    assert (slo.ttft_ms, slo.tpot_ms, slo.p95_output_tokens) == (2000, 40, 441)
+    assert stated_slo(EndpointModel(slo_ttft_s=20, slo_tpot_s=0), profile).p95_ms == 20000

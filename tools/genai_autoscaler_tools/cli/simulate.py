@@ -29,7 +29,7 @@ from genai_autoscaler_tools.cli.inputs import (
 
 if TYPE_CHECKING:
     from genai_autoscaler_tools.sim.compare import Demand
-    from genai_autoscaler_tools.sim.endpoint import EndpointModel
+    from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
     from genai_autoscaler_tools.sim.replay import PolicyResult, ReplayConfig
     from genai_autoscaler_tools.sim.traces import Trace
 
@@ -139,6 +139,48 @@ def simulated_target(document: PolicyDocument, name: str | None, path: Path) -> 
             ],
         )
     return target
+
+
+SLO_FIELDS = ("slo_ttft_s", "slo_tpot_s")
+
+
+def with_policy_slo(
+    params: tuple[tuple[str, str], ...], target: SageMakerVariantPolicy
+) -> tuple[tuple[str, str], ...]:
+    """`--endpoint-param`, with the SLO the target's policy states, unless `--slo` or `--endpoint-param` sets
+    one: a replay judges the controller by the SLO it was given."""
+    if target.slo is None or any(key in SLO_FIELDS for key, _ in params):
+        return params
+    first, per_token = target.slo.deadline_s
+    return (("slo_ttft_s", repr(first)), ("slo_tpot_s", repr(per_token)), *params)
+
+
+def traffic_p95_length(target: SageMakerVariantPolicy, trace: Trace, default: RequestProfile) -> int | None:
+    """The trace's own p95 response length, for a target whose SLO is per response (None: it is not, or the
+    trace has no token counts to tell)."""
+    from genai_autoscaler_tools.sim.replay import request_profile
+
+    profile = request_profile(trace, default)
+    if target.slo is None or target.slo.p95_output_tokens is None or profile is default:
+        return None
+    return profile.p95_output_tokens()
+
+
+def _slo_length_mismatch(target: SageMakerVariantPolicy, trace: Trace, default: RequestProfile) -> str | None:
+    """What is wrong when the policy's p95 response length is far from the trace's own (None: nothing, or
+    nothing to compare)."""
+    measured = traffic_p95_length(target, trace, default)
+    if measured is None or target.slo is None or target.slo.p95_output_tokens is None:
+        return None
+    stated = target.slo.p95_output_tokens
+    if 0.8 <= stated / measured <= 1.25:
+        return None
+    return (
+        f"{target.name}'s slo.p95_output_tokens is {stated}, but the p95 response of {trace.source} is "
+        f"{measured} tokens: its latency threshold ({target.slo.p95_latency_ms / 1000:g} s) is the deadline "
+        f"of {'longer' if stated > measured else 'shorter'} responses than this traffic's "
+        f"(set p95_output_tokens: {measured})"
+    )
 
 
 def endpoint_model(params: tuple[tuple[str, str], ...]) -> EndpointModel:
@@ -269,8 +311,13 @@ def simulation_header(
         f"(provisioning {model.provisioning_s:g} s + model load {model.model_load_s:g} s), "
         f"{model.concurrency_per_instance} requests at once per instance"
     )
-    if model.model_fields_set:
-        endpoint += "; set: " + ", ".join(f"{k}={getattr(model, k)}" for k in sorted(model.model_fields_set))
+    if changed := sorted(model.model_fields_set - set(SLO_FIELDS)):
+        endpoint += "; set: " + ", ".join(f"{k}={getattr(model, k)}" for k in changed)
+    slo = f"whole response within {model.slo_ttft_s:g} s" + (
+        f" + {model.slo_tpot_s:g} s per output token" if model.slo_tpot_s else ""
+    )
+    if target.slo is not None and (model.slo_ttft_s, model.slo_tpot_s) == target.slo.deadline_s:
+        slo += " (the policy's slo)"
     rows = [
         ("trace", trace_line),
         ("request sizes", sizes),
@@ -278,8 +325,7 @@ def simulation_header(
         ("endpoint", endpoint),
         (
             "latency SLO",
-            f"whole response within {model.slo_ttft_s:g} s + {model.slo_tpot_s:g} s per output token; "
-            f"a step where more than {1 - config.overloaded_below:.1%} of requests miss it "
+            f"{slo}; a step where more than {1 - config.overloaded_below:.1%} of requests miss it "
             + ("(beyond those that always do) " if ceiling < 1 else "")
             + "is an overload",
         ),
@@ -409,10 +455,10 @@ def prepare_replay(options: SimulateOptions) -> ReplaySetup:
     from genai_autoscaler_tools.sim.endpoint import RequestProfile
     from genai_autoscaler_tools.sim.replay import ReplayConfig, request_profile
 
-    model = endpoint_model(options.endpoint_params)
     policies_path = _simulate_policies_path(options.policies_file)
     _, document = load_policies(policies_path)
     target = simulated_target(document, options.target, policies_path)
+    model = endpoint_model(with_policy_slo(options.endpoint_params, target))
     for flag in ("advisory", "paused"):
         if getattr(target, flag):
             print(
@@ -426,6 +472,8 @@ def prepare_replay(options: SimulateOptions) -> ReplaySetup:
     default_tokens = default.source if request_profile(trace, default) is default else None
 
     needs = demand(trace, model, config, default)
+    if (mismatch := _slo_length_mismatch(target, trace, default)) is not None:
+        print(f"warning: {mismatch}", file=sys.stderr)
     if needs.ceiling == 0:
         raise CommandFailed(
             EXIT_BAD_INPUT,

@@ -11,9 +11,15 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from genai_autoscaler.domain.policy import deep_merge
 
 from genai_autoscaler_tools.cli.inputs import EXIT_BAD_INPUT, EXIT_OK, CommandFailed
-from genai_autoscaler_tools.cli.simulate import SimulateOptions, StatusLine, prepare_replay
+from genai_autoscaler_tools.cli.simulate import (
+    SimulateOptions,
+    StatusLine,
+    prepare_replay,
+    traffic_p95_length,
+)
 from genai_autoscaler_tools.sim.report import aligned
 
 if TYPE_CHECKING:
@@ -55,10 +61,26 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
     from genai_autoscaler_tools.sim.compare import compare
     from genai_autoscaler_tools.sim.endpoint import RequestProfile
     from genai_autoscaler_tools.sim.replay import near_ceiling
-    from genai_autoscaler_tools.sim.tuning import Outcome, fragment, frontier, search_space, tune
+    from genai_autoscaler_tools.sim.tuning import (
+        Outcome,
+        fragment,
+        frontier,
+        search_space,
+        tune,
+        with_changes,
+    )
 
     setup = prepare_replay(options)
     target = setup.target
+    # A per-response SLO is tuned for the trace's own long answers: the latency threshold is their deadline.
+    length = traffic_p95_length(target, setup.trace, RequestProfile.default())
+    measured = (
+        {"slo": {"p95_output_tokens": length}}
+        if target.slo is not None and length is not None and length != target.slo.p95_output_tokens
+        else {}
+    )
+    if measured:
+        target = with_changes(target, (("slo.p95_output_tokens", length),))
     asked, goal = goal, near_ceiling(goal, setup.demand.ceiling)
     requests: list[float] = []  # every candidate replays the same arrivals
 
@@ -92,7 +114,7 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
     edges = frontier(replayed)
     kept = best.outcome.slo_attainment >= goal
     lowered = f" ({asked:.2%} as near its ceiling of {setup.demand.ceiling:.1%})" if goal != asked else ""
-    change = fragment(best.changes, target)
+    change = deep_merge(measured, fragment(best.changes, target))
 
     if options.json_output:
         body: dict[str, Any] = {
@@ -101,13 +123,21 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
             "keeps_goal": kept,
             "best": {"changes": change, **vars(best.outcome)},
             "as_written": vars(replayed[0].outcome),
-            "frontier": [{"changes": fragment(c.changes, target), **vars(c.outcome)} for c in edges],
+            "frontier": [
+                {"changes": deep_merge(measured, fragment(c.changes, target)), **vars(c.outcome)} for c in edges
+            ],
         }
         print(json.dumps(body, indent=2))
         return EXIT_OK
 
+    measured_line = (
+        [("p95 length", f"{length} output tokens, measured on the trace (the policy states {stated}): tuned with it")]
+        if measured and (stated := setup.target.slo.p95_output_tokens if setup.target.slo else None)
+        else []
+    )
     header = setup.header(
         round(requests[0]),
+        *measured_line,
         ("tuned", f"{len(replayed)} replays of the controller, SLO goal {goal:.2%}" + lowered),
     )
     rows = [["policy", "SLO attainment", "capacity-hours", "cost (USD)"]]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.domain.slo import LatencySLO
 
 from genai_autoscaler_tools.sim.cloudwatch import CONCURRENCY, INVOCATIONS_PER_INSTANCE, busiest_moment
 from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
@@ -30,6 +31,17 @@ from genai_autoscaler_tools.sim.replay import (
 from genai_autoscaler_tools.sim.traces import Trace, arrivals_per_step, rate_per_step
 
 POLICIES = ("controller", "target-tracking", "target-tracking-concurrency", "static", "oracle")
+
+
+def stated_slo(model: EndpointModel, profile: RequestProfile) -> LatencySLO:
+    """The SLO a team states for the endpoint model's deadline, on traffic with `profile`'s request sizes."""
+    if model.slo_tpot_s == 0:
+        return LatencySLO(p95_ms=model.slo_ttft_s * 1000)
+    return LatencySLO(
+        ttft_ms=model.slo_ttft_s * 1000,
+        tpot_ms=model.slo_tpot_s * 1000,
+        p95_output_tokens=profile.p95_output_tokens(),
+    )
 
 
 def build_policy(

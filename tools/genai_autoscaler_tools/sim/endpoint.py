@@ -161,7 +161,9 @@ class EndpointModel(BaseModel):
         gt=0,
         description="SLO: a request's full response is due within slo_ttft_s + tokens x slo_tpot_s.",
     )
-    slo_tpot_s: float = Field(0.04, gt=0, description="SLO: allowed time per output token.")
+    slo_tpot_s: float = Field(
+        0.04, ge=0, description="SLO: allowed time per output token (0: one deadline for every response)."
+    )
 
     @property
     def cold_start_s(self) -> float:
@@ -209,6 +211,10 @@ class RequestProfile:
         """Each point's time from start to last token, at `batch` requests per instance."""
         ttft = model.ttft_s + self.input_tokens / 1000.0 * model.prefill_s_per_1k_tokens
         return ttft + self.output_tokens * model.tpot_at(batch)
+
+    def p95_output_tokens(self) -> int:
+        """The 95th percentile of the response lengths (the points are equally likely), in whole tokens."""
+        return max(1, round(float(np.quantile(self.output_tokens, 0.95))))
 
     def deadlines(self, model: EndpointModel) -> Floats:
         """Each point's latency SLO."""

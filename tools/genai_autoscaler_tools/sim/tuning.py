@@ -39,8 +39,9 @@ class Candidate:
 
 def search_space(target: SageMakerVariantPolicy, concurrency_per_instance: int) -> dict[str, list[Any]]:
     """The values tried for each field, the policy's own first: concurrency thresholds around what an instance
-    holds at once, the latency alarm on or off (its threshold means different things on different traffic),
-    the scale-out step unlimited or a small guard, the scale-in stabilization and target."""
+    holds at once, the latency alarm on or off (its threshold means different things on different traffic;
+    a target that states its SLO takes it from there, and it is not searched), the scale-out step unlimited or
+    a small guard, the scale-in stabilization and target."""
     signals, scale_out, scale_in = target.signals, target.scale_out, target.scale_in
     per = concurrency_per_instance
     space: dict[str, list[Any]] = {
@@ -48,7 +49,7 @@ def search_space(target: SageMakerVariantPolicy, concurrency_per_instance: int) 
             signals.concurrency_per_unit,
             *(max(1, round(per * f)) for f in (0.5, 0.75, 1.0)),
         ],
-        "signals.latency_p95_ms": [signals.latency_p95_ms, None],
+        **({} if target.slo is not None else {"signals.latency_p95_ms": [signals.latency_p95_ms, None]}),
         "scale_out.max_step": [scale_out.max_step, None, 2, 4],
         "scale_in.stabilization_seconds": [scale_in.stabilization_seconds, 300, 600, 1800],
         "scale_in.target_utilization": [scale_in.target_utilization, 0.5, 0.8],
@@ -59,6 +60,8 @@ def search_space(target: SageMakerVariantPolicy, concurrency_per_instance: int) 
 def with_changes(target: SageMakerVariantPolicy, changes: Changes) -> SageMakerVariantPolicy:
     """The target's policy with each (dotted field, value) set; raises ValueError naming a change it refuses."""
     raw = target.model_dump(mode="json")
+    if target.slo is not None:
+        del raw["signals"]["latency_p95_ms"]  # taken from the SLO again, which a change may have changed
     for field, value in changes:
         *parents, last = field.split(".")
         section = raw

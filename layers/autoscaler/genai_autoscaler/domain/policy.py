@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from genai_autoscaler.domain.slo import LatencySLO
 from genai_autoscaler.domain.targets import (
     TargetKind,
     bedrock_target_id,
@@ -344,6 +345,11 @@ class _TargetPolicy(_Block):
 
 class _SageMakerTarget(_TargetPolicy):
     endpoint_name: str = Field(pattern=SAGEMAKER_NAME)
+    slo: LatencySLO | None = Field(
+        None,
+        description="The latency promised to the target's users; the latency signal's threshold is taken from "
+        "it (leave signals.latency_p95_ms unset).",
+    )
     capacity: CapacityLimits = CapacityLimits()
     scale_out: ScaleOutRule = ScaleOutRule()
     scale_in: ScaleInRule = ScaleInRule()
@@ -359,6 +365,22 @@ class _SageMakerTarget(_TargetPolicy):
     def capacity_floor(self) -> int:
         """The least capacity the controller may ever set."""
         return self.capacity.min
+
+    @model_validator(mode="after")
+    def _latency_from_slo(self) -> Self:
+        """With an SLO, the latency signal's threshold is the SLO's p95 latency (domain/slo.py)."""
+        if self.slo is None:
+            return self
+        derived = self.slo.p95_latency_ms
+        given = self.signals.latency_p95_ms
+        if "latency_p95_ms" in self.signals.model_fields_set and given != derived:
+            raise ValueError(
+                f"signals.latency_p95_ms ({given}) and slo (p95 within {derived:g} ms) both set the latency "
+                "threshold: leave signals.latency_p95_ms out, the SLO sets it"
+            )
+        # Frozen: the derived threshold is set once, here, as the model is built.
+        object.__setattr__(self, "signals", self.signals.model_copy(update={"latency_p95_ms": derived}))
+        return self
 
 
 class SageMakerVariantPolicy(_SageMakerTarget):
@@ -422,6 +444,7 @@ _DEFAULTABLE: dict[str, frozenset[str]] = {
     **{
         key: frozenset({TargetKind.SAGEMAKER_VARIANT, TargetKind.INFERENCE_COMPONENT})
         for key in (
+            "slo",
             "capacity",
             "scale_out",
             "scale_in",
@@ -457,6 +480,15 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def _without_default_latency(defaults: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """`defaults` for `target`: a target that states its SLO takes its latency threshold from it, not from a
+    default threshold."""
+    signals = defaults.get("signals")
+    if target.get("slo", defaults.get("slo")) is None or not isinstance(signals, dict):
+        return defaults
+    return {**defaults, "signals": {k: v for k, v in signals.items() if k != "latency_p95_ms"}}
+
+
 class PolicyDocument(_Block):
     """Every managed target with its policy. `defaults` is merged under each target's own settings."""
 
@@ -484,7 +516,7 @@ class PolicyDocument(_Block):
                 merged.append(raw)
                 continue
             applicable = {k: v for k, v in defaults.items() if raw.get("type") in _DEFAULTABLE[k]}
-            target = deep_merge(applicable, raw)
+            target = deep_merge(_without_default_latency(applicable, raw), raw)
             if "name" not in target and (name := _default_name(target)):
                 target["name"] = name
             merged.append(target)
@@ -517,6 +549,7 @@ class PolicyError(ValueError):
 
 
 _DEFAULT_BLOCKS: dict[str, type[BaseModel]] = {
+    "slo": LatencySLO,
     "capacity": CapacityLimits,
     "scale_out": ScaleOutRule,
     "scale_in": ScaleInRule,
