@@ -823,3 +823,15 @@ def test_tune_measures_the_p95_length_on_the_trace_and_puts_it_in_the_fragment(
     assert code == 0
     assert body["best"]["changes"]["slo"] == {"p95_output_tokens": 450}
     assert all(point["changes"]["slo"] == {"p95_output_tokens": 450} for point in body["frontier"])
+
+
+def test_the_slo_of_a_target_that_states_one_can_be_swept(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    trace, _ = request_log(tmp_path)
+    policies = _policies_with_slo(tmp_path, {"ttft_ms": 2000, "tpot_ms": 40, "p95_output_tokens": 450})
+    result = simulate(
+        capsys, "--trace", trace, "--policies", policies, "--sweep", "slo.p95_output_tokens=300,450", "--json"
+    )
+    assert result.code == 0, result.err
+    assert [point["value"] for point in result.json["points"]] == [300, 450]

@@ -102,8 +102,40 @@ def test_an_slo_in_defaults_applies_to_every_sagemaker_target() -> None:
 def test_a_target_that_sets_its_own_latency_threshold_beside_its_slo_is_refused(
     signals: dict[str, Any],
 ) -> None:
-    with pytest.raises(PolicyError, match="both set the latency threshold"):
+    with pytest.raises(PolicyError, match=r"the SLO sets the latency threshold.*set slo: null"):
         parse_policy_document({"targets": [_target(slo={"p95_ms": 12000}, signals=signals)]})
+
+
+def test_a_target_keeps_a_threshold_of_its_own_by_setting_aside_a_default_slo() -> None:
+    document = parse_policy_document(
+        {
+            "defaults": {"slo": {"p95_ms": 12000}},
+            "targets": [_target(slo=None, signals={"latency_p95_ms": 3000})],
+        }
+    )
+    assert document.targets[0].signals.latency_p95_ms == 3000  # type: ignore[union-attr]
+
+
+def test_a_targets_own_slo_replaces_the_default_one_whatever_its_form() -> None:
+    # Given a default SLO as a p95, and a target that states its own per response
+    document = parse_policy_document(
+        {"defaults": {"slo": {"p95_ms": 12000}}, "targets": [_target(slo=PER_RESPONSE)]}
+    )
+    # Then the target's SLO is its own, not a mixture of the two
+    target = document.targets[0]
+    assert isinstance(target, SageMakerVariantPolicy)
+    assert target.slo == LatencySLO.model_validate(PER_RESPONSE)
+    assert target.signals.latency_p95_ms == pytest.approx(19640)
+
+
+def test_an_entry_changed_and_validated_again_takes_its_threshold_from_the_changed_slo() -> None:
+    # What tune, --sweep and the bench do: change the SLO of a target's entry and validate it again
+    target = parse_policy_document({"targets": [_target(slo=PER_RESPONSE)]}).targets[0]
+    assert isinstance(target, SageMakerVariantPolicy)
+    entry = target.entry()
+    entry["slo"]["p95_output_tokens"] = 300
+    changed = SageMakerVariantPolicy.model_validate(entry)
+    assert changed.signals.latency_p95_ms == pytest.approx(2000 + 300 * 40)
 
 
 def test_a_target_with_an_slo_survives_its_own_dump() -> None:

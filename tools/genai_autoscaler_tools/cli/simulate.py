@@ -155,6 +155,16 @@ def with_policy_slo(
     return (("slo_ttft_s", repr(first)), ("slo_tpot_s", repr(per_token)), *params)
 
 
+def _deadline(model: EndpointModel) -> str:
+    """`2 s + 0.04 s per output token`, or `20 s` for a deadline that does not grow with the answer."""
+    per_token = f" + {model.slo_tpot_s:g} s per output token" if model.slo_tpot_s else ""
+    return f"{model.slo_ttft_s:g} s{per_token}"
+
+
+# A stated p95 answer length within this factor of the trace's own is taken as the same traffic.
+LENGTH_TOLERANCE = 1.25
+
+
 def traffic_p95_length(target: SageMakerVariantPolicy, trace: Trace, default: RequestProfile) -> int | None:
     """The trace's own p95 response length, for a target whose SLO is per response (None: it is not, or the
     trace has no token counts to tell)."""
@@ -173,7 +183,7 @@ def _slo_length_mismatch(target: SageMakerVariantPolicy, trace: Trace, default: 
     if measured is None or target.slo is None or target.slo.p95_output_tokens is None:
         return None
     stated = target.slo.p95_output_tokens
-    if 0.8 <= stated / measured <= 1.25:
+    if 1 / LENGTH_TOLERANCE <= stated / measured <= LENGTH_TOLERANCE:
         return None
     return (
         f"{target.name}'s slo.p95_output_tokens is {stated}, but the p95 response of {trace.source} is "
@@ -236,7 +246,7 @@ def sweep_targets(
     Returns (value as validated, policy) pairs. Raises CommandFailed (exit 2) naming an unknown field, or
     every value the policy model refuses, with its reason.
     """
-    raw = target.model_dump(mode="json")
+    raw = target.entry()
     parts = field.split(".")
     section: Any = raw
     for depth, part in enumerate(parts):
@@ -313,9 +323,7 @@ def simulation_header(
     )
     if changed := sorted(model.model_fields_set - set(SLO_FIELDS)):
         endpoint += "; set: " + ", ".join(f"{k}={getattr(model, k)}" for k in changed)
-    slo = f"whole response within {model.slo_ttft_s:g} s" + (
-        f" + {model.slo_tpot_s:g} s per output token" if model.slo_tpot_s else ""
-    )
+    slo = f"whole response within {_deadline(model)}"
     if target.slo is not None and (model.slo_ttft_s, model.slo_tpot_s) == target.slo.deadline_s:
         slo += " (the policy's slo)"
     rows = [
@@ -478,8 +486,8 @@ def prepare_replay(options: SimulateOptions) -> ReplaySetup:
         raise CommandFailed(
             EXIT_BAD_INPUT,
             [
-                f"no request of {trace.source} can meet the latency SLO of {model.slo_ttft_s:g} s + "
-                f"{model.slo_tpot_s:g} s per output token, even on an idle instance: check --slo"
+                f"no request of {trace.source} can meet the latency SLO of {_deadline(model)}, even on an "
+                "idle instance: check --slo" + (f" and {target.name}'s slo" if target.slo is not None else "")
             ],
         )
     initial = _initial_capacity(options.initial_capacity, target, needs)

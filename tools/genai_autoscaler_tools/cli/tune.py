@@ -73,12 +73,9 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
     setup = prepare_replay(options)
     target = setup.target
     # A per-response SLO is tuned for the trace's own long answers: the latency threshold is their deadline.
+    stated = target.slo.p95_output_tokens if target.slo is not None else None
     length = traffic_p95_length(target, setup.trace, RequestProfile.default())
-    measured = (
-        {"slo": {"p95_output_tokens": length}}
-        if target.slo is not None and length is not None and length != target.slo.p95_output_tokens
-        else {}
-    )
+    measured = {"slo": {"p95_output_tokens": length}} if length is not None and length != stated else {}
     if measured:
         target = with_changes(target, (("slo.p95_output_tokens", length),))
     asked, goal = goal, near_ceiling(goal, setup.demand.ceiling)
@@ -124,15 +121,21 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
             "best": {"changes": change, **vars(best.outcome)},
             "as_written": vars(replayed[0].outcome),
             "frontier": [
-                {"changes": deep_merge(measured, fragment(c.changes, target)), **vars(c.outcome)} for c in edges
+                {"changes": deep_merge(measured, fragment(c.changes, target)), **vars(c.outcome)}
+                for c in edges
             ],
         }
         print(json.dumps(body, indent=2))
         return EXIT_OK
 
     measured_line = (
-        [("p95 length", f"{length} output tokens, measured on the trace (the policy states {stated}): tuned with it")]
-        if measured and (stated := setup.target.slo.p95_output_tokens if setup.target.slo else None)
+        [
+            (
+                "p95 length",
+                f"{length} output tokens, measured on the trace (the policy states {stated}): tuned with it",
+            )
+        ]
+        if measured
         else []
     )
     header = setup.header(
@@ -158,7 +161,8 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
         "frontier (no other candidate keeps more of the SLO for less):",
         *(f"  {line}" for line in aligned(rows)),
         "",
-        f"as written: {written.slo_attainment:.3%} within the SLO, ${written.cost_usd:,.2f}",
+        f"as written{f' (with the measured p95 length, {length} tokens)' if measured else ''}: "
+        f"{written.slo_attainment:.3%} within the SLO, ${written.cost_usd:,.2f}",
     ]
     fragment_lines = [f"  {line}" for line in yaml.safe_dump(change, sort_keys=False).splitlines()]
     if kept and change:

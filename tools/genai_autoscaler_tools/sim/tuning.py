@@ -59,9 +59,7 @@ def search_space(target: SageMakerVariantPolicy, concurrency_per_instance: int) 
 
 def with_changes(target: SageMakerVariantPolicy, changes: Changes) -> SageMakerVariantPolicy:
     """The target's policy with each (dotted field, value) set; raises ValueError naming a change it refuses."""
-    raw = target.model_dump(mode="json")
-    if target.slo is not None:
-        del raw["signals"]["latency_p95_ms"]  # taken from the SLO again, which a change may have changed
+    raw = target.entry()
     for field, value in changes:
         *parents, last = field.split(".")
         section = raw

@@ -374,13 +374,22 @@ class _SageMakerTarget(_TargetPolicy):
         derived = self.slo.p95_latency_ms
         given = self.signals.latency_p95_ms
         if "latency_p95_ms" in self.signals.model_fields_set and given != derived:
+            own = "a latency threshold of its own" if given is not None else "no latency alarm"
             raise ValueError(
-                f"signals.latency_p95_ms ({given}) and slo (p95 within {derived:g} ms) both set the latency "
-                "threshold: leave signals.latency_p95_ms out, the SLO sets it"
+                f"signals.latency_p95_ms is {given} beside an slo (p95 within {derived:g} ms): the SLO sets "
+                f"the latency threshold. Leave signals.latency_p95_ms out, or, for {own}, set slo: null"
             )
-        # Frozen: the derived threshold is set once, here, as the model is built.
+        # Frozen: the derived threshold is set once, here, as the model is built (`entry` leaves it out again).
         object.__setattr__(self, "signals", self.signals.model_copy(update={"latency_p95_ms": derived}))
         return self
+
+    def entry(self) -> dict[str, Any]:
+        """The target's entry as a policy document states it (JSON values), to change and validate again:
+        without the latency threshold its SLO sets, which a changed SLO must set anew."""
+        raw = self.model_dump(mode="json")
+        if self.slo is not None:
+            del raw["signals"]["latency_p95_ms"]
+        return raw
 
 
 class SageMakerVariantPolicy(_SageMakerTarget):
@@ -481,8 +490,10 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def _without_default_latency(defaults: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
-    """`defaults` for `target`: a target that states its SLO takes its latency threshold from it, not from a
-    default threshold."""
+    """`defaults` for `target`: a target's own SLO replaces the default SLO (not merged: its form may differ),
+    and a target with an SLO takes its latency threshold from it, not from a default threshold."""
+    if "slo" in target:  # a target's own SLO replaces the default one, whatever its form
+        defaults = {k: v for k, v in defaults.items() if k != "slo"}
     signals = defaults.get("signals")
     if target.get("slo", defaults.get("slo")) is None or not isinstance(signals, dict):
         return defaults
