@@ -49,13 +49,6 @@ def test_an_slo_stated_half_or_twice_is_refused_naming_what(stated: dict[str, An
         LatencySLO.model_validate(stated)
 
 
-def test_describe_says_the_deadline_and_what_it_comes_to_at_the_p95_length() -> None:
-    assert LatencySLO.model_validate(PER_RESPONSE).describe() == (
-        "each response within 2 s + 40 ms per output token (19.64 s at 441 tokens, the traffic's p95 length)"
-    )
-    assert LatencySLO(p95_ms=8000).describe() == "p95 of whole responses within 8 s"
-
-
 def _target(**fields: Any) -> dict[str, Any]:
     return {"type": "sagemaker_variant", "endpoint_name": "llm", **fields}
 

@@ -82,13 +82,3 @@ class LatencySLO(BaseModel):
         assert self.ttft_ms is not None
         assert self.tpot_ms is not None
         return self.ttft_ms / 1000.0, self.tpot_ms / 1000.0
-
-    def describe(self) -> str:
-        """`p95 within 20 s`, or `each response within 2 s + 40 ms per token (20.4 s at 460 tokens, its p95)`."""
-        if self.p95_ms is not None:
-            return f"p95 of whole responses within {self.p95_ms / 1000:g} s"
-        first, per_token = self.deadline_s
-        return (
-            f"each response within {first:g} s + {per_token * 1000:g} ms per output token "
-            f"({self.p95_latency_ms / 1000:g} s at {self.p95_output_tokens} tokens, the traffic's p95 length)"
-        )
