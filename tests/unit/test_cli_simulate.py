@@ -678,8 +678,9 @@ def test_tune_refuses_a_goal_that_is_not_a_share(
     [
         ("10s+40ms", "10 s + 0.04 s per output token"),
         ("1.5 s + 30 ms/token", "1.5 s + 0.03 s per output token"),
+        ("20s", "20 s; a step"),
     ],
-    ids=["compact", "spaced, per token"],
+    ids=["compact", "spaced, per token", "one deadline"],
 )
 def test_the_slo_is_given_as_ttft_plus_tpot(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, slo: str, expected: str
@@ -694,13 +695,14 @@ def test_the_slo_is_given_as_ttft_plus_tpot(
     ("argv", "problem"),
     [
         (["--slo", "fast"], "argument --slo: expected TTFT+TPOT such as 10s+40ms"),
-        (["--slo", "0s+40ms"], "both parts of the SLO must be above zero"),
+        (["--slo", "0s+40ms"], "every part of the SLO must be above zero"),
+        (["--slo", "0s"], "every part of the SLO must be above zero"),
         (
             ["--slo", "2s+20ms", "--endpoint-param", "slo_tpot_s=0.01"],
             "--slo and --endpoint-param slo_tpot_s",
         ),
     ],
-    ids=["not an SLO", "zero", "set twice"],
+    ids=["not an SLO", "zero", "zero deadline", "set twice"],
 )
 def test_an_slo_that_cannot_be_used_is_refused_by_name(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, argv: list[str], problem: str

@@ -106,21 +106,24 @@ def _positive_int(text: str) -> int:
 
 
 _DURATION = r"(\d+(?:\.\d+)?)\s*(ms|s)"
-_SLO = re.compile(rf"\s*{_DURATION}\s*\+\s*{_DURATION}\s*(?:/\s*token)?\s*")
+_SLO = re.compile(rf"\s*{_DURATION}\s*(?:\+\s*{_DURATION}\s*(?:/\s*token)?\s*)?")
 
 
 def _slo(text: str) -> tuple[float, float]:
-    """`10s+40ms` (or `10s + 40ms/token`) -> (10.0, 0.04): seconds before the first token, and per token."""
+    """`10s+40ms` (or `10s + 40ms/token`) -> (10.0, 0.04): seconds before the first token, and per token; `20s`
+    alone -> (20.0, 0.0): one deadline for every response (a p95 SLO, judged per request)."""
     match = _SLO.fullmatch(text)
     if match is None:
         raise argparse.ArgumentTypeError(
-            f"expected TTFT+TPOT such as 10s+40ms (whole response within 10 s + 40 ms per output token), got {text!r}"
+            f"expected TTFT+TPOT such as 10s+40ms (whole response within 10 s + 40 ms per output token), or one "
+            f"deadline such as 20s, got {text!r}"
         )
     ttft, ttft_unit, tpot, tpot_unit = match.groups()
-    seconds = [float(v) / (1000 if unit == "ms" else 1) for v, unit in ((ttft, ttft_unit), (tpot, tpot_unit))]
-    if min(seconds) <= 0:
-        raise argparse.ArgumentTypeError(f"both parts of the SLO must be above zero, got {text!r}")
-    return seconds[0], seconds[1]
+    first = float(ttft) / (1000 if ttft_unit == "ms" else 1)
+    per_token = 0.0 if tpot is None else float(tpot) / (1000 if tpot_unit == "ms" else 1)
+    if first <= 0 or (tpot is not None and per_token <= 0):
+        raise argparse.ArgumentTypeError(f"every part of the SLO must be above zero, got {text!r}")
+    return first, per_token
 
 
 def _share(text: str) -> float:
@@ -238,8 +241,8 @@ def _replay_arguments(sim: argparse.ArgumentParser) -> None:
         "--slo",
         type=_slo,
         metavar="TTFT+TPOT",
-        help="the latency SLO: whole response within TTFT + TPOT per output token, e.g. 10s+40ms "
-        "(default: the endpoint model's, 2s+40ms)",
+        help="the latency SLO: whole response within TTFT + TPOT per output token, e.g. 10s+40ms, or within "
+        "one deadline, e.g. 20s (default: the target's slo, else 2s+40ms)",
     )
 
 
