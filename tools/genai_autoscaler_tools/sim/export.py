@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from genai_autoscaler.domain.policy import BedrockModelPolicy, InferenceComponentPolicy, TargetPolicy
-from genai_autoscaler.domain.signals import BEDROCK_NAMESPACE, SAGEMAKER_NAMESPACE
+from genai_autoscaler.aws.cloudwatch_metrics import metric_data_query
+from genai_autoscaler.domain.policy import BedrockModelPolicy, TargetPolicy
+from genai_autoscaler.domain.signals import MetricQuery, bedrock_demand_queries, invocations_query
 
 MINUTE = 60
 
@@ -29,19 +30,17 @@ class MinuteTraffic:
         return self.requests / MINUTE
 
 
-def _metrics(target: TargetPolicy) -> tuple[str, list[dict[str, str]], dict[str, str]]:
-    """Namespace, dimensions, and query id -> metric name of a target's traffic."""
+def _queries(target: TargetPolicy) -> dict[str, MetricQuery]:
+    """Query id -> the per-minute sum of a target's traffic the controller itself reads: requests, and for a
+    Bedrock model its input and output tokens."""
     if isinstance(target, BedrockModelPolicy):
-        names = {"requests": "Invocations", "input": "InputTokenCount", "output": "OutputTokenCount"}
-        return BEDROCK_NAMESPACE, [{"Name": "ModelId", "Value": target.model_id}], names
-    if isinstance(target, InferenceComponentPolicy):
-        dimensions = [{"Name": "InferenceComponentName", "Value": target.inference_component_name}]
-    else:
-        dimensions = [
-            {"Name": "EndpointName", "Value": target.endpoint_name},
-            {"Name": "VariantName", "Value": target.variant_name},
-        ]
-    return SAGEMAKER_NAMESPACE, dimensions, {"requests": "Invocations"}
+        demand = bedrock_demand_queries(target)
+        return {
+            "requests": demand["Invocations"],
+            "input": demand["InputTokenCount"],
+            "output": demand["OutputTokenCount"],
+        }
+    return {"requests": invocations_query(target)}
 
 
 def read_traffic(
@@ -51,20 +50,9 @@ def read_traffic(
     publishes SageMaker and Bedrock invocation metrics only for minutes with traffic."""
     if end <= start:
         raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
-    namespace, dimensions, names = _metrics(target)
-    queries = [
-        {
-            "Id": query_id,
-            "MetricStat": {
-                "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
-                "Period": MINUTE,
-                "Stat": "Sum",
-            },
-            "ReturnData": True,
-        }
-        for query_id, metric in names.items()
-    ]
-    sums: dict[str, dict[datetime, float]] = {query_id: {} for query_id in names}
+    by_id = _queries(target)
+    queries = [metric_data_query(query, query_id) for query_id, query in by_id.items()]
+    sums: dict[str, dict[datetime, float]] = {query_id: {} for query_id in by_id}
     for page in cloudwatch.get_paginator("get_metric_data").paginate(
         MetricDataQueries=queries, StartTime=start, EndTime=end
     ):

@@ -12,24 +12,29 @@ from genai_autoscaler.aws.errors import translate
 from genai_autoscaler.domain.signals import MetricQuery
 
 
+def metric_data_query(query: MetricQuery, query_id: str = "signal") -> dict[str, Any]:
+    """GetMetricData's MetricDataQuery for `query`, named `query_id` in the results."""
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": query.namespace,
+                "MetricName": query.metric_name,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in query.dimensions],
+            },
+            "Period": query.period,
+            "Stat": query.stat,
+        },
+        "ReturnData": True,
+    }
+
+
 class CloudWatchMetrics(MetricReader):
     def __init__(self, cloudwatch: Any):
         self._cloudwatch = cloudwatch
 
     def series(self, query: MetricQuery, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
-        request = {
-            "Id": "signal",
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": query.namespace,
-                    "MetricName": query.metric_name,
-                    "Dimensions": [{"Name": k, "Value": v} for k, v in query.dimensions],
-                },
-                "Period": query.period,
-                "Stat": query.stat,
-            },
-            "ReturnData": True,
-        }
+        request = metric_data_query(query)
         points: list[tuple[datetime, float]] = []
         try:
             for page in self._cloudwatch.get_paginator("get_metric_data").paginate(

@@ -246,8 +246,15 @@ def alarm_specs(target: TargetPolicy, token_quota: QuotaFigure | None = None) ->
     )
 
 
+def _dimensions(target: SageMakerPolicy) -> tuple[tuple[str, str], ...]:
+    """The CloudWatch dimensions of a SageMaker target's metrics: its endpoint and variant, or its component."""
+    if isinstance(target, SageMakerVariantPolicy):
+        return (("EndpointName", target.endpoint_name), ("VariantName", target.variant_name))
+    return (("InferenceComponentName", target.inference_component_name),)
+
+
 def _variant_specs(target: SageMakerVariantPolicy) -> list[AlarmSpec]:
-    dims = (("EndpointName", target.endpoint_name), ("VariantName", target.variant_name))
+    dims = _dimensions(target)
     specs = _sagemaker_specs(target, dims, CONCURRENCY_PER_MODEL, "instance")
     signals = target.signals
     if target.multi_model and signals.model_loading_wait_ms:
@@ -268,7 +275,7 @@ def _variant_specs(target: SageMakerVariantPolicy) -> list[AlarmSpec]:
 
 
 def _component_specs(target: InferenceComponentPolicy) -> list[AlarmSpec]:
-    dims = (("InferenceComponentName", target.inference_component_name),)
+    dims = _dimensions(target)
     specs = _sagemaker_specs(target, dims, CONCURRENCY_PER_COPY, "copy")
     if target.scale_to_zero:
         # One refused request is enough to wake a component that sits at zero.
@@ -425,11 +432,9 @@ def bedrock_demand_queries(target: BedrockModelPolicy) -> dict[str, MetricQuery]
 def invocations_query(target: SageMakerPolicy, per_unit: bool = False) -> MetricQuery:
     """A SageMaker target's requests per minute (Invocations, Sum): its demand, which the queue does not swell;
     `per_unit`: per instance (InvocationsPerInstance) or per copy (InvocationsPerCopy)."""
-    dims: tuple[tuple[str, str], ...]
-    if isinstance(target, SageMakerVariantPolicy):
-        dims = (("EndpointName", target.endpoint_name), ("VariantName", target.variant_name))
-        name = "InvocationsPerInstance" if per_unit else "Invocations"
-    else:
-        dims = (("InferenceComponentName", target.inference_component_name),)
-        name = "InvocationsPerCopy" if per_unit else "Invocations"
-    return MetricQuery(target.target_id, name, SAGEMAKER_NAMESPACE, name, dims, 60, "Sum")
+    name = "Invocations"
+    if per_unit:
+        name = (
+            "InvocationsPerInstance" if isinstance(target, SageMakerVariantPolicy) else "InvocationsPerCopy"
+        )
+    return MetricQuery(target.target_id, name, SAGEMAKER_NAMESPACE, name, _dimensions(target), 60, "Sum")
