@@ -431,8 +431,7 @@ def _decide_and_dispatch(
 ) -> DispatchOutcome:
     observed = _observe(ctl, policy, now, quotas)
     state = ctl.state.load(policy.target_id)
-    readings = trigger.readings if isinstance(trigger, Evaluation) else (trigger.reading,)
-    plan = decide(trigger, policy, observed, state, now, _demand_trend(ctl, policy, readings, now))
+    plan = decide(trigger, policy, observed, state, now, _demand_trend(ctl, policy, trigger.readings, now))
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
 

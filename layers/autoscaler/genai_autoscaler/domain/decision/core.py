@@ -29,6 +29,11 @@ class AlarmTransition:
     reading: SignalReading
     previous: AlarmState | None = None
 
+    @property
+    def readings(self) -> tuple[SignalReading, ...]:
+        """The one reading that changed: all a transition knows of the target's signals."""
+        return (self.reading,)
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -122,7 +127,7 @@ class Decision:
     @property
     def readings(self) -> tuple[SignalReading, ...]:
         """The trigger's readings: the one that changed, or all of them."""
-        return (self.trigger.reading,) if isinstance(self.trigger, AlarmTransition) else self.trigger.readings
+        return self.trigger.readings
 
     @property
     def newly_alarming(self) -> bool:
