@@ -71,8 +71,7 @@ def scale_in(
         return _restore_floor(decision, policy, needed, needed_why)
 
     current = observed.desired
-    step = _step(policy)
-    desired = max(policy.capacity_floor, needed, current - step if step is not None else 0)
+    desired = max(policy.capacity_floor, needed, _least_after_step(policy, current))
     if desired >= current:
         why = (
             f"it is at its minimum ({policy.capacity_floor})"
@@ -101,8 +100,7 @@ def _restore_floor(decision: Decision, policy: SageMakerPolicy, needed: int, nee
         original = policy.capacity.min
     # Back toward the floor the team had, within the step, never below what utilization needs or the policy's
     # own minimum.
-    step = _step(policy)
-    floor = max(original, policy.capacity.min, raised - step if step is not None else 0, min(needed, raised))
+    floor = max(original, policy.capacity.min, _least_after_step(policy, raised), min(needed, raised))
     if floor >= raised:
         return decision.ignore(f"All signals OK, but the raised MinCapacity {raised} stays: {needed_why}.")
     return decision.plan(
@@ -115,12 +113,14 @@ def _restore_floor(decision: Decision, policy: SageMakerPolicy, needed: int, nee
     )
 
 
-def _step(policy: SageMakerPolicy) -> int | None:
-    """The most one scale-in removes: the policy's step; without one, none (down to the need at once), except
-    for a target that watches no concurrency, which has no need to measure and goes one unit at a time."""
-    if policy.scale_in.max_step is None and policy.signals.concurrency_per_unit is None:
-        return 1
-    return policy.scale_in.max_step
+def _least_after_step(policy: SageMakerPolicy, count: int) -> int:
+    """The least one scale-in may leave of `count`: the policy's step below it; without a step, no limit (down
+    to the need at once), except for a target that watches no concurrency, which has no need to measure and
+    goes one unit at a time."""
+    step = policy.scale_in.max_step
+    if step is None and policy.signals.concurrency_per_unit is None:
+        step = 1
+    return count - step if step is not None else 0
 
 
 def _needed_by_utilization(
