@@ -44,7 +44,7 @@ from genai_autoscaler.domain.decision import (
     decide,
     utilization_window,
 )
-from genai_autoscaler.domain.demand import TREND_MINUTES, DemandTrend
+from genai_autoscaler.domain.demand import DemandTrend, trend_window
 from genai_autoscaler.domain.families import by_family
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import (
@@ -379,9 +379,7 @@ def _demand_trend(
 
 
 def _invocations(ctl: DispatchPorts, target: SageMakerPolicy, now: datetime) -> DemandTrend | None:
-    # Whole minutes only: GetMetricData would give the minute under way as far as it has gone.
-    end = now.replace(second=0, microsecond=0)
-    start = end - timedelta(minutes=TREND_MINUTES + 2)
+    start, end = trend_window(now)
     try:
         minutes = ctl.metrics.per_period(invocations_query(target), start, end)
     except AutoscalerError:

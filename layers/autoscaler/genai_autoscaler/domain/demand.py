@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from itertools import combinations
 
 # The minutes of Invocations the trend is read from: long enough that a one-off jump does not pass for a ramp.
@@ -23,6 +24,13 @@ MIN_TREND_POINTS = 4
 MAX_GROWTH = 2.0
 # Before the controller has timed one of the target's scale-outs: AWS quotes 5 to 10 minutes for an LLM endpoint.
 DEFAULT_COLD_START_SECONDS = 600.0
+
+
+def trend_window(now: datetime) -> tuple[datetime, datetime]:
+    """The whole minutes a trend at `now` is read from (the minute under way is partial), with two to spare
+    for CloudWatch's delay in publishing the last ones."""
+    end = now.replace(second=0, microsecond=0)
+    return end - timedelta(minutes=TREND_MINUTES + 2), end
 
 
 @dataclass(frozen=True)
