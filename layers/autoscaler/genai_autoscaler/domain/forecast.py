@@ -128,9 +128,9 @@ class _Seasonal:
             raw = sum(past) / len(past) if past else None
             self.values.append(raw)
             actual = smoothed[minute] if minute < known else None
-            both = actual is not None and raw is not None
-            self._actual.append(self._actual[-1] + (actual if both and actual is not None else 0.0))
-            self._predicted.append(self._predicted[-1] + (raw if both and raw is not None else 0.0))
+            counted = (actual, raw) if actual is not None and raw is not None else (0.0, 0.0)
+            self._actual.append(self._actual[-1] + counted[0])
+            self._predicted.append(self._predicted[-1] + counted[1])
 
     def value(self, minute: int) -> float | None:
         """The method's value for minute index `minute` (from `first`; it may lie past the history)."""
