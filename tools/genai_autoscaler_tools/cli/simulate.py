@@ -246,6 +246,8 @@ def sweep_targets(
     Returns (value as validated, policy) pairs. Raises CommandFailed (exit 2) naming an unknown field, or
     every value the policy model refuses, with its reason.
     """
+    from genai_autoscaler_tools.sim.tuning import field_value, with_changes
+
     raw = target.entry()
     parts = field.split(".")
     section: Any = raw
@@ -262,22 +264,14 @@ def sweep_targets(
 
     points, problems = [], []
     for text in texts:
-        changed = json.loads(json.dumps(raw))  # a deep copy
-        parent = changed
-        for part in parts[:-1]:
-            parent = parent[part]
-        parent[parts[-1]] = _sweep_value(text)
         try:
-            policy = SageMakerVariantPolicy.model_validate(changed)
+            policy = with_changes(target, ((field, _sweep_value(text)),))
         except ValidationError as exc:
             problems += [
                 f"--sweep {field}={text}: {where}: {message}" for where, message in validation_problems(exc)
             ]
             continue
-        value: Any = policy.model_dump(mode="json")
-        for part in parts:
-            value = value[part]
-        points.append((value, policy))
+        points.append((field_value(policy.model_dump(mode="json"), field), policy))
     if problems:
         raise CommandFailed(EXIT_BAD_INPUT, problems)
     return points

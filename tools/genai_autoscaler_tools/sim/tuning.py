@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy
-from pydantic import ValidationError
 
 SLO_RESOLUTION = 1e-5  # 0.001 percentage point
 Changes = tuple[tuple[str, Any], ...]  # (dotted field, value), in the order of the search's fields
@@ -57,19 +56,21 @@ def search_space(target: SageMakerVariantPolicy, concurrency_per_instance: int) 
     return {field: list(dict.fromkeys(values)) for field, values in space.items()}
 
 
+def field_value(entry: dict[str, Any], field: str) -> Any:
+    """The value of `field` (a dotted path, e.g. `scale_in.max_step`) in a target's entry; KeyError if none."""
+    for part in field.split("."):
+        entry = entry[part]
+    return entry
+
+
 def with_changes(target: SageMakerVariantPolicy, changes: Changes) -> SageMakerVariantPolicy:
-    """The target's policy with each (dotted field, value) set; raises ValueError naming a change it refuses."""
+    """The target's policy with each (dotted field, value) set; raises pydantic's ValidationError (a
+    ValueError) naming each change it refuses."""
     raw = target.entry()
     for field, value in changes:
-        *parents, last = field.split(".")
-        section = raw
-        for part in parents:
-            section = section[part]
-        section[last] = value
-    try:
-        return SageMakerVariantPolicy.model_validate(raw)
-    except ValidationError as exc:
-        raise ValueError(f"{dict(changes)}: {exc.errors()[0]['msg']}") from None
+        parent, _, last = field.rpartition(".")
+        (field_value(raw, parent) if parent else raw)[last] = value
+    return SageMakerVariantPolicy.model_validate(raw)
 
 
 def better(a: Outcome, b: Outcome, goal: float) -> bool:
@@ -151,14 +152,7 @@ def frontier(candidates: Sequence[Candidate]) -> list[Candidate]:
 def changed(changes: Changes, target: SageMakerVariantPolicy) -> Changes:
     """The changes whose value differs from the policy as written."""
     current = target.model_dump(mode="json")
-
-    def written(field: str) -> Any:
-        section: Any = current
-        for part in field.split("."):
-            section = section[part]
-        return section
-
-    return tuple((field, value) for field, value in changes if written(field) != value)
+    return tuple((field, value) for field, value in changes if field_value(current, field) != value)
 
 
 def fragment(changes: Changes, target: SageMakerVariantPolicy) -> dict[str, Any]:
