@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install lint test build demo bench clean
+.PHONY: install lint test fuzz build demo bench clean
 
 install: $(BIN)/.installed
 
@@ -28,6 +28,10 @@ lint: install
 
 test: install
 	$(BIN)/pytest
+
+# Every entry point on 10,000 random and mutated inputs each (`make test` runs a fast profile of the same).
+fuzz: install
+	FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -s -p no:cacheprovider tests/unit/test_fuzz.py
 
 build: install
 	$(BIN)/sam build

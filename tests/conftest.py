@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from moto import mock_aws
 
 REGION = "us-east-1"
+
+# The handlers' Powertools Metrics, as the template's Globals configure them, before any handler is imported:
+# a handler run more than 100 times in one process (the fuzz tests) flushes its metrics, which needs a namespace.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "GenAIAutoscaler")
 
 
 @pytest.fixture

@@ -69,7 +69,9 @@ def handler(
 
         persistence = idempotency_store(controller.settings.idempotency_table_name)
     IDEMPOTENCY.register_lambda_context(context)
-    outcome = dispatch_once(persistence)(event=event, alarm=alarm, controller=controller)
+    # Only the id is the idempotency key's: the rest of the event (which may hold anything in fields the parse
+    # ignores, nested as deep as JSON allows) is not handed to the idempotency layer, which copies what it gets.
+    outcome = dispatch_once(persistence)(event={"id": alarm.id}, alarm=alarm, controller=controller)
     plan = outcome.get("plan") or {}
     logger.info(
         "routed",
@@ -82,5 +84,8 @@ def handler(
     )
     if outcome["dispatch"] == Dispatch.WORKFLOW:
         metrics.add_metric(name="WorkflowsStarted", unit=MetricUnit.Count, value=1)
+    if outcome["dispatch"] == Dispatch.TOO_OLD:
+        logger.warning("event too old to act on", extra={"note": outcome.get("note")})
+        metrics.add_metric(name="EventsTooOld", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="AlarmEvents", unit=MetricUnit.Count, value=1)
     return outcome

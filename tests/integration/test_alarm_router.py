@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -18,6 +19,7 @@ from genai_autoscaler_local.harness import REGION
 
 from tests.integration.conftest import (
     IC,
+    LLM_ID,
     Launch,
     Scenario,
     document,
@@ -186,6 +188,9 @@ def test_sample_event_through_the_bus(launch: Launch, case: RouterCase) -> None:
     # Given the stack the samples were written for, with their targets managed
     scenario = launch_router_stack(launch)
     event = case.adapt(sample_event(case.sample))
+    event["time"] = (
+        scenario.aws.clock.now().isoformat()
+    )  # sent now: an event past its maximum age is not acted on
 
     # When EventBridge receives the event
     deliveries = scenario.aws.bus.put(event)
@@ -315,3 +320,35 @@ def test_alarm_of_an_endpoint_managed_by_its_tag_scales_it_with_the_defaults(lau
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert scenario.aws.instance_count("chat-prod") == 2
     assert scenario.state("variant/chat-prod/AllTraffic").last_known_capacity == 2
+
+
+# ------------------------------------------------------------------------------------------- old events
+
+
+@pytest.mark.parametrize(
+    ("age", "says"),
+    [
+        (timedelta(hours=6), "21,600 s old"),
+        (timedelta(days=30), "2,592,000 s old"),
+        (-timedelta(hours=1), "3,600 s ahead"),
+    ],
+    ids=["6 hours old (a late redelivery)", "30 days old (a redrive)", "an hour in the future"],
+)
+def test_an_alarm_event_past_its_maximum_age_is_recorded_and_not_acted_on(
+    launch: Launch, age: timedelta, says: str
+) -> None:
+    # Given the stack (events older than 900 s are not acted on), and a latency ALARM sent `age` ago
+    scenario = launch_router_stack(launch)
+    event = with_prefix(sample_event("alarm_latency_alarm.json"))
+    event["time"] = (scenario.aws.clock.now() - age).isoformat()
+
+    # When EventBridge delivers it (a redrive of the failed-events queue does the same)
+    outcome = scenario.routed(scenario.aws.bus.put(event))
+
+    # Then nothing is started or sent, and the target's history says which event was set aside and why
+    assert outcome["dispatch"] == Dispatch.TOO_OLD
+    assert says in outcome["note"]
+    assert (scenario.workflows(), scenario.notifications()) == ([], [])
+    (record,) = scenario.history(LLM_ID)
+    assert (record.action, record.outcome) == ("ignore", "event_too_old")
+    assert "the limit is 900 s" in record.reason

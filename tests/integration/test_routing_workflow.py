@@ -85,6 +85,15 @@ def provisioned(scenario: Scenario) -> list[dict[str, Any]]:
     return summaries
 
 
+def start_routing(scenario: Scenario, request: ScaleRequest, name: str) -> None:
+    """Start the routing workflow by hand with `request`, as anyone allowed StartExecution can."""
+    scenario.aws.sfn.start_execution(
+        stateMachineArn=scenario.aws.stack.outputs["RoutingWorkflowArn"],
+        name=name,
+        input=json.dumps(request.model_dump(mode="json")),
+    )
+
+
 def routing_run(scenario: Scenario) -> WorkflowRun:
     (run,) = [r for r in scenario.workflows() if r.workflow == "routing"]
     return run
@@ -342,12 +351,7 @@ def test_a_workflow_that_finds_the_model_locked_changes_nothing(launch: Launch) 
     assert plan.workflow is Workflow.ROUTING
     ctl.state.update(CLAUDE_ID, lambda s: acquire_lock(s, "revert_routing-other", now, timedelta(hours=1)))
     # When the workflow starts (the race the decision's own lock check cannot close)
-    request = ScaleRequest(plan=plan, policy=policy.model_dump(mode="json"))
-    scenario.aws.sfn.start_execution(
-        stateMachineArn=scenario.aws.stack.outputs["RoutingWorkflowArn"],
-        name="shift-race",
-        input=json.dumps(request.model_dump(mode="json")),
-    )
+    start_routing(scenario, ScaleRequest(plan=plan, policy=policy.model_dump(mode="json")), "shift-race")
     run = routing_run(scenario)
     # Then it ends quietly at LockContended: nothing bought, nothing published, the lock still the other's
     assert run.status == "SUCCEEDED"
@@ -358,3 +362,28 @@ def test_a_workflow_that_finds_the_model_locked_changes_nothing(launch: Launch) 
     assert lock is not None
     assert lock.owner == "revert_routing-other"
     assert scenario.notifications() == []
+
+
+def test_a_hand_started_purchase_beyond_the_published_policy_buys_nothing(launch: Launch) -> None:
+    # Given Claude, its published policy allowing 10 model units and $500 an hour
+    scenario = launch(document(claude()))
+    now = scenario.aws.clock.now()
+    # When someone starts the routing workflow with an input that allows 50 units and $10,000, and plans 50
+    forged = BedrockModelPolicy.model_validate(
+        claude(name=CLAUDE, bedrock={"max_model_units": 50, "hourly_budget_usd": 10_000})
+    )
+    demand = BedrockDemand(tokens_per_minute=5_000_000, throttled_per_minute=37, tokens_per_invocation=1_520)
+    reading = SignalReading(Signal.THROTTLES, AlarmState.ALARM, now, 37.0, 5.0, "Count")
+    plan = decide(AlarmTransition(reading, AlarmState.OK), forged, demand, scenario.state(CLAUDE_ID), now)
+    assert (plan.model_units, plan.needs_approval) == (50, False)
+    start_routing(scenario, ScaleRequest(plan=plan, policy=forged.model_dump(mode="json")), "forged-purchase")
+    run = routing_run(scenario)
+    # Then BuyProvisioned refuses it by the published figures: nothing bought or published, the team told
+    assert (run.status, run.error) == ("FAILED", "RoutingFailed")
+    assert scenario.visited(run)[-4:] == ["BuyProvisioned", "Abandon", "NotifyFailure", "Failed"]
+    assert provisioned(scenario) == []
+    assert published(scenario) is None
+    assert scenario.state(CLAUDE_ID).lock is None
+    (note,) = scenario.notifications()
+    assert "PlanRefused" in note["message"]
+    assert "buys 50 model units, more than the policy's max_model_units allows (10)" in note["message"]

@@ -19,7 +19,7 @@ from botocore.exceptions import ReadTimeoutError
 from genai_autoscaler.app.dispatch import Dispatch, dispatch
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.decision import AlarmTransition, decide
-from genai_autoscaler.domain.plan import Action
+from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy
 from genai_autoscaler.domain.signals import Signal
 from genai_autoscaler.domain.state import TargetState, acquire_lock
@@ -646,6 +646,40 @@ def test_planned_scale_that_does_not_fit_the_policy_is_refused_without_change(
     assert scenario.aws.instance_count("llm-prod") == 1
     assert scenario.state().version == 0  # nothing remembered, no lock ever taken
     assert scenario.notifications() == []
+
+
+def test_a_hand_started_execution_with_an_edited_plan_and_policy_changes_nothing(launch: Launch) -> None:
+    # Given llm-prod at 1 instance, its published policy allowing at most 4
+    scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1})
+    # When someone starts the scale workflow with a plan for 50 and a policy, in the input, that allows 64
+    plan = Plan(
+        action=Action.SCALE_OUT,
+        target=LLM,
+        target_id=LLM_ID,
+        kind="sagemaker_variant",
+        reason="forged",
+        decided_at=scenario.aws.clock.now(),
+        current_capacity=1,
+        desired_capacity=50,
+        actuation=Actuation.SET_CAPACITY,
+    )
+    forged = llm_policy(capacity={"max": 64}, name=LLM)
+    start_planned(scenario, {"plan": plan.model_dump(mode="json"), "policy": forged}, "forged-scale")
+    (run,) = scenario.workflows()
+
+    # Then Apply holds the plan to the published policy: refused by name, nothing changed, the team told
+    assert run.status == "FAILED"
+    assert scenario.visited(run) == ["Prepare", "IsPlanned", "AcquireLock", "Apply", *FAILURE_TAIL]
+    assert scenario.aws.instance_count("llm-prod") == 1
+    (note,) = scenario.notifications()
+    assert "PlanRefused" in note["message"]
+    assert "the plan asks for 50, outside llm-prod/AllTraffic's published capacity [1, 4]" in note["message"]
+    assert scenario.state().lock is None
+    (record,) = scenario.history()
+    assert (record.outcome, record.error is not None and record.error.startswith("PlanRefused")) == (
+        "failed",
+        True,
+    )
 
 
 # -------------------------------------------------------------------------------------- duplicate event

@@ -23,7 +23,13 @@ from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, parse_policy_document
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.state import TargetState
-from genai_autoscaler.errors import ActuationRejected, AutoscalerError, InServiceTimeout, StalePlan
+from genai_autoscaler.errors import (
+    ActuationRejected,
+    AutoscalerError,
+    InServiceTimeout,
+    PlanRefused,
+    StalePlan,
+)
 from genai_autoscaler_local.bedrock_fake import FakeBedrock, service_model
 from genai_autoscaler_local.clock import SimClock
 from genai_autoscaler_tools.memory import MemoryRoutes, StaticController, memory_controller
@@ -79,6 +85,7 @@ class World:
     def start(
         self, target: BedrockModelPolicy, name: str, trigger: Any = None, demand: BedrockDemand = DEMAND
     ) -> dict[str, Any]:
+        self.publish(target)
         state = self.ctl.state.load(TARGET_ID)
         plan = decide(
             trigger or AlarmTransition(throttles(AlarmState.ALARM)), target, demand, state, self.clock.now()
@@ -87,6 +94,10 @@ class World:
             plan=plan.model_copy(update={"advisory": False}), policy=target.model_dump(mode="json")
         )
         return {"request": request.model_dump(mode="json"), "execution": name}
+
+    def publish(self, target: BedrockModelPolicy) -> None:
+        """Publish the policy document with `target` in it: what the steps that spend hold plans to."""
+        self.ctl.policies.document = {"targets": [target.model_dump(mode="json")]}  # type: ignore[attr-defined]
 
     def step(self, name: str, document: dict[str, Any]) -> dict[str, Any]:
         return run_routing_step(self.ctl, name, document, self.clock.now())
@@ -540,3 +551,82 @@ def test_polling_that_would_overflow_the_workflow_history_is_refused() -> None:
                 ]
             }
         )
+
+
+# ---------------------------------------------------------------- the input is not the authority
+
+
+def forged_policy(**bedrock: Any) -> BedrockModelPolicy:
+    """The policy as an execution's input could carry it, with `bedrock` settings edited."""
+    raw = policy().model_dump(mode="json")
+    raw["bedrock"] |= bedrock
+    target = parse_policy_document({"targets": [raw]}).targets[0]
+    assert isinstance(target, BedrockModelPolicy)
+    return target
+
+
+def test_a_purchase_is_held_to_the_published_units_and_budget_not_the_inputs(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given an execution started by hand whose input allows 50 units and $10,000 an hour, and plans 50
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.start(forged_policy(max_model_units=50, hourly_budget_usd=10_000), "forged-1")
+    document["request"]["plan"]["model_units"] = 50
+    world.publish(policy())  # the published policy allows 10 units and $500 an hour
+    document = world.step("acquire_lock", document)
+    # When it buys, it is refused by name, and nothing is bought
+    with pytest.raises(PlanRefused) as refused:
+        world.step("buy_provisioned", document)
+    assert "buys 50 model units, more than the policy's max_model_units allows (10)" in str(refused.value)
+    assert "more than the hourly budget of $500 allows (12)" in str(refused.value)
+    assert bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"] == []
+    # And the safe state says so to the team
+    document["error"] = {"Error": "PlanRefused", "Cause": json.dumps({"errorMessage": str(refused.value)})}
+    result = world.step("abandon_provisioned", document)
+    assert "max_model_units allows (10)" in result["notification"]["message"]
+    assert world.state.lock is None
+
+
+def test_a_commitment_the_input_calls_hourly_is_still_bought_only_once_approved(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a published OneMonth term, and an input that says "no commitment" (so the approval is skipped)
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("acquire_lock", world.start(policy(), "forged-2"))
+    world.publish(policy("OneMonth"))
+    # When it buys without an approval, nothing is bought
+    with pytest.raises(ActuationRejected, match=r"OneMonth commitment .* was not approved"):
+        world.step("buy_provisioned", document)
+    assert bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"] == []
+
+
+def test_an_approver_is_shown_the_published_price_not_the_inputs(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("acquire_lock", world.start(policy("OneMonth"), "forged-3"))
+    document["request"]["plan"]["hourly_cost_usd"] = 1.0
+    request = world.step("request_approval", document)["approval_request"]
+    assert "$200.00 per hour" in request["message"]
+
+
+def test_callers_go_only_to_the_published_profile(world: World) -> None:
+    # Given an input that names another profile to send the callers to
+    document = world.start(forged_policy(cross_region_profile="us.meta.llama3-70b-instruct-v1:0"), "forged-4")
+    world.publish(policy())
+    document = world.step("acquire_lock", document)
+    # When it publishes the route, it is refused, and the callers stay where they were
+    with pytest.raises(
+        PlanRefused,
+        match=f"sends callers to us.meta.llama3-70b-instruct-v1:0, but the published profile is {re.escape(PROFILE)}",
+    ):
+        world.step("publish_route", document)
+    assert world.published() is None
+
+
+def test_a_model_no_longer_in_the_published_policy_is_left_alone(world: World) -> None:
+    document = world.step("acquire_lock", world.start(policy(), "forged-5"))
+    world.ctl.policies.document = {"targets": []}  # type: ignore[attr-defined]
+    with pytest.raises(PlanRefused, match="is not a managed Bedrock model in the published policy"):
+        world.step("publish_route", document)
+    assert world.published() is None

@@ -17,14 +17,21 @@ from genai_autoscaler.errors import (
     InServiceTimeout,
     InvalidEvent,
     LockHeld,
+    PlanRefused,
     StalePlan,
     TransientAwsError,
 )
 from genai_autoscaler_tools.memory import FixedLatencyWarmUp, MemoryCapacity, memory_controller
 
-from tests.unit.builders import NOW, observed, variant
+from tests.unit.builders import NOW, component, observed, variant
 
 TARGET = "variant/llm-prod/AllTraffic"
+
+
+def published(policy: TargetPolicy | None = None, **ports: Any) -> Any:
+    """An in-memory controller whose published document holds `policy` (the default variant's): what the
+    steps that spend decide by."""
+    return memory_controller({"targets": [(policy or variant()).model_dump(mode="json")]}, **ports)
 
 
 def workflow(plan: Plan, policy: TargetPolicy) -> dict[str, Any]:
@@ -55,7 +62,7 @@ def scale_out_plan(desired: int = 4, current: int = 2, actuation: Actuation = Ac
 def test_a_scale_out_runs_through_every_step() -> None:
     # Given a target at 2 instances and a plan for 4
     policy = variant(warm_up={"count": 3, "concurrency": 2, "max_latency_ms": 100})
-    ctl = memory_controller(observed={TARGET: observed(2)})
+    ctl = published(policy, observed={TARGET: observed(2)})
     doc = workflow(scale_out_plan(), policy)
     # When the steps run in the ASL's order
     for step in ("acquire_lock", "apply", "check_capacity", "warm_up", "record_success"):
@@ -78,7 +85,7 @@ def test_a_scale_out_runs_through_every_step() -> None:
 
 
 def test_a_lock_held_by_another_workflow_stops_the_second() -> None:
-    ctl = memory_controller(observed={TARGET: observed(2)})
+    ctl = published(observed={TARGET: observed(2)})
     lock = Lock(owner="wf-0", acquired_at=NOW, expires_at=NOW + timedelta(hours=1))
     ctl.state.states[TARGET] = TargetState(target_id=TARGET, lock=lock)  # type: ignore[attr-defined]
     with pytest.raises(LockHeld, match="wf-0"):
@@ -86,7 +93,7 @@ def test_a_lock_held_by_another_workflow_stops_the_second() -> None:
 
 
 def test_the_same_execution_may_take_its_lock_again_after_a_retry() -> None:
-    ctl = memory_controller(observed={TARGET: observed(2)})
+    ctl = published(observed={TARGET: observed(2)})
     doc = workflow(scale_out_plan(), variant())
     run_step(ctl, "acquire_lock", doc, NOW)
     assert run_step(ctl, "acquire_lock", doc, NOW + timedelta(seconds=5))["lock"]["owner"] == "wf-1"
@@ -102,14 +109,14 @@ def test_the_same_execution_may_take_its_lock_again_after_a_retry() -> None:
     ids=["count changed", "endpoint updating", "now under Application Auto Scaling"],
 )
 def test_apply_refuses_a_plan_the_target_no_longer_matches(seen: ObservedCapacity, match: str) -> None:
-    ctl = memory_controller(observed={TARGET: seen})
+    ctl = published(observed={TARGET: seen})
     with pytest.raises(StalePlan, match=match):
         run_step(ctl, "apply", workflow(scale_out_plan(), variant()), NOW)
     assert not ctl.capacity.changes  # type: ignore[attr-defined]
 
 
 def test_a_raised_floor_is_ready_once_the_count_reaches_it_and_is_remembered() -> None:
-    ctl = memory_controller(observed={TARGET: observed(2, floor=(1, 8))})
+    ctl = published(observed={TARGET: observed(2, floor=(1, 8))})
     doc = locked(ctl, scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant())
     doc = run_step(ctl, "apply", doc, NOW)
     assert doc["applied"]["previous"] == 1
@@ -122,7 +129,7 @@ def test_a_raised_floor_is_ready_once_the_count_reaches_it_and_is_remembered() -
 
 def test_waiting_past_the_deadline_is_an_in_service_timeout() -> None:
     capacity = MemoryCapacity({TARGET: observed(2)})
-    ctl = memory_controller(observed=capacity.observed)
+    ctl = published(observed=capacity.observed)
     doc = run_step(ctl, "apply", locked(ctl, scale_out_plan(), variant()), NOW)
     # SageMaker still shows the old count, as an endpoint stuck in Updating would
     ctl.capacity.observed[TARGET] = ObservedCapacity(desired=4, current=2, status="Updating")  # type: ignore[attr-defined]
@@ -133,7 +140,7 @@ def test_waiting_past_the_deadline_is_an_in_service_timeout() -> None:
 
 def test_after_a_failure_the_floor_is_restored_and_the_lock_released() -> None:
     # Given a workflow that raised the floor and then failed
-    ctl = memory_controller(observed={TARGET: observed(2, floor=(1, 8))})
+    ctl = published(observed={TARGET: observed(2, floor=(1, 8))})
     doc = workflow(scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant())
     doc = run_step(ctl, "acquire_lock", doc, NOW)
     doc = run_step(ctl, "apply", doc, NOW)
@@ -158,7 +165,7 @@ def test_warm_up_rotates_target_models_and_reports_slow_answers() -> None:
         multi_model=True,
         warm_up={"count": 4, "concurrency": 2, "target_models": ["a", "b"], "max_latency_ms": 10},
     )
-    ctl = memory_controller(observed={TARGET: observed(2)})
+    ctl = published(policy, observed={TARGET: observed(2)})
     doc = run_step(ctl, "warm_up", workflow(scale_out_plan(), policy), NOW)
     invoker: FixedLatencyWarmUp = ctl.warm_up  # type: ignore[assignment]
     assert sorted(model for _, model in invoker.calls) == ["a", "a", "b", "b"]
@@ -168,7 +175,7 @@ def test_warm_up_rotates_target_models_and_reports_slow_answers() -> None:
 
 def test_a_scale_in_sends_no_warm_up() -> None:
     plan = scale_out_plan(desired=1, current=2).model_copy(update={"action": Action.SCALE_IN})
-    assert run_step(memory_controller(), "warm_up", workflow(plan, variant()), NOW)["warm_up"] is None
+    assert run_step(published(), "warm_up", workflow(plan, variant()), NOW)["warm_up"] is None
 
 
 @pytest.mark.parametrize(
@@ -244,7 +251,7 @@ def test_a_planned_scale_that_cannot_be_done_is_refused_by_name(request_: dict[s
 
 def test_a_retried_apply_resumes_its_own_change_instead_of_calling_it_stale() -> None:
     # Given an apply that made its change, but whose answer Step Functions never got
-    ctl = memory_controller(observed={TARGET: observed(2)})
+    ctl = published(observed={TARGET: observed(2)})
     doc = run_step(ctl, "acquire_lock", workflow(scale_out_plan(), variant()), NOW)
     first = run_step(ctl, "apply", doc, NOW)
     # When the step runs again (Retry), with SageMaker already showing the new count
@@ -256,20 +263,20 @@ def test_a_retried_apply_resumes_its_own_change_instead_of_calling_it_stale() ->
 
 def test_a_floor_that_moved_since_the_decision_is_stale() -> None:
     plan = scale_out_plan(actuation=Actuation.RAISE_FLOOR).model_copy(update={"observed_floor": 1})
-    ctl = memory_controller(observed={TARGET: observed(2, floor=(3, 8))})
+    ctl = published(observed={TARGET: observed(2, floor=(3, 8))})
     with pytest.raises(StalePlan, match="MinCapacity is 3, not the 1"):
         run_step(ctl, "apply", workflow(plan, variant()), NOW)
 
 
 def test_a_plan_outside_the_policy_is_refused() -> None:
-    ctl = memory_controller(observed={TARGET: observed(2)})
-    with pytest.raises(InvalidEvent, match=r"asks for 12, outside .* \[1, 8\]"):
+    ctl = published(observed={TARGET: observed(2)})
+    with pytest.raises(PlanRefused, match=r"asks for 12, outside .* published capacity \[1, 8\]"):
         run_step(ctl, "apply", workflow(scale_out_plan(desired=12), variant()), NOW)
 
 
 def test_restore_finds_a_change_step_functions_never_heard_about() -> None:
     # Given an Apply that raised the floor and then timed out in Step Functions ($.applied never written)
-    ctl = memory_controller(observed={TARGET: observed(2, floor=(1, 8))})
+    ctl = published(observed={TARGET: observed(2, floor=(1, 8))})
     doc = run_step(
         ctl, "acquire_lock", workflow(scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant()), NOW
     )
@@ -284,7 +291,7 @@ def test_restore_finds_a_change_step_functions_never_heard_about() -> None:
 
 
 def test_a_floor_that_could_not_be_restored_is_remembered_for_scale_in() -> None:
-    ctl = memory_controller(observed={TARGET: observed(2, floor=(1, 8))})
+    ctl = published(observed={TARGET: observed(2, floor=(1, 8))})
     doc = run_step(
         ctl, "acquire_lock", workflow(scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant()), NOW
     )
@@ -309,7 +316,7 @@ def test_a_floor_that_could_not_be_restored_is_remembered_for_scale_in() -> None
     ids=["InService at the old count", "rolling back"],
 )
 def test_an_update_sagemaker_undid_fails_at_once(seen: ObservedCapacity, match: str) -> None:
-    ctl = memory_controller(observed={TARGET: observed(2)})
+    ctl = published(observed={TARGET: observed(2)})
     doc = run_step(ctl, "apply", locked(ctl, scale_out_plan(), variant()), NOW)
     ctl.capacity.observed[TARGET] = seen  # type: ignore[attr-defined]
     with pytest.raises(ActuationRejected, match=match):
@@ -317,7 +324,7 @@ def test_an_update_sagemaker_undid_fails_at_once(seen: ObservedCapacity, match: 
 
 
 def test_a_superseded_plan_releases_the_lock_quietly() -> None:
-    ctl = memory_controller(observed={TARGET: observed(3)})
+    ctl = published(observed={TARGET: observed(3)})
     doc = run_step(ctl, "acquire_lock", workflow(scale_out_plan(), variant()), NOW)
     doc["error"] = {"Error": "StalePlan", "Cause": json.dumps({"errorMessage": "has 3, not the 2"})}
     run_step(ctl, "release_superseded", doc, NOW)
@@ -328,7 +335,7 @@ def test_a_superseded_plan_releases_the_lock_quietly() -> None:
 
 def test_apply_changes_nothing_without_the_lock() -> None:
     # Given a late Apply whose workflow no longer holds the lock (it expired, another took it)
-    ctl = memory_controller(observed={TARGET: observed(2)})
+    ctl = published(observed={TARGET: observed(2)})
     with pytest.raises(LockHeld, match="no longer holds the lock"):
         run_step(ctl, "apply", workflow(scale_out_plan(), variant()), NOW)
     assert not ctl.capacity.changes  # type: ignore[attr-defined]
@@ -337,7 +344,7 @@ def test_apply_changes_nothing_without_the_lock() -> None:
 
 def test_a_dead_workflows_change_is_not_inherited_by_the_next() -> None:
     # Given wf-1 applied 2 -> 4 and died with its change recorded; its lock expired
-    ctl = memory_controller(observed={TARGET: observed(2)})
+    ctl = published(observed={TARGET: observed(2)})
     run_step(ctl, "apply", locked(ctl, scale_out_plan(), variant()), NOW)
     assert ctl.state.load(TARGET).applying is not None
     # When wf-2 takes the lock two hours later
@@ -352,7 +359,7 @@ def test_a_dead_workflows_change_is_not_inherited_by_the_next() -> None:
 
 def test_after_a_throttled_floor_change_the_state_follows_what_aws_shows() -> None:
     # Given a raised floor 4 (from 1) being lowered to 3, and Application Auto Scaling throttling the call
-    ctl = memory_controller(observed={TARGET: observed(4, floor=(4, 8))})
+    ctl = published(observed={TARGET: observed(4, floor=(4, 8))})
     ctl.state.states[TARGET] = TargetState(target_id=TARGET, raised_floor=4, original_floor=1)  # type: ignore[attr-defined]
     plan = scale_out_plan(desired=3, current=4, actuation=Actuation.RESTORE_FLOOR).model_copy(
         update={"action": Action.SCALE_IN, "observed_floor": 4}
@@ -370,3 +377,132 @@ def test_after_a_throttled_floor_change_the_state_follows_what_aws_shows() -> No
     # Then the state records the floor AWS still has (4), not the one that was meant (3)
     state = ctl.state.load(TARGET)
     assert (state.raised_floor, state.original_floor, state.applying) == (4, 1, None)
+
+
+# ---------------------------------------------------------------- the input is not the authority
+
+
+def forged(plan: Plan, **policy_overrides: Any) -> dict[str, Any]:
+    """A state document as someone allowed to start an execution could write it: plan and policy edited."""
+    return workflow(plan, variant(**policy_overrides))
+
+
+@pytest.mark.parametrize(
+    ("plan", "published_policy", "seen", "match"),
+    [
+        (
+            scale_out_plan(desired=50),
+            variant(),
+            observed(2),
+            r"asks for 50, outside .* published capacity \[1, 8\]",
+        ),
+        (scale_out_plan(), variant(paused=True), observed(2), "is paused in the published policy"),
+        (scale_out_plan(), variant(advisory=True), observed(2), "is advisory in the published policy"),
+        (
+            scale_out_plan(desired=6, actuation=Actuation.RAISE_FLOOR),
+            variant(),
+            observed(2, floor=(1, 5)),
+            "above the Application Auto Scaling MaxCapacity 5",
+        ),
+        (
+            scale_out_plan().model_copy(update={"hold_until": NOW + timedelta(days=30)}),
+            variant(),
+            observed(2),
+            "more than 7 days",
+        ),
+    ],
+    ids=["above the published max", "paused", "advisory", "floor above MaxCapacity", "a month's hold"],
+)
+def test_apply_holds_the_plan_to_the_published_policy_not_the_one_in_its_input(
+    plan: Plan, published_policy: TargetPolicy, seen: ObservedCapacity, match: str
+) -> None:
+    # Given an execution whose input carries a policy that allows anything (max 64, not paused, not advisory)
+    ctl = published(published_policy, observed={TARGET: seen})
+    doc = run_step(ctl, "acquire_lock", forged(plan, capacity={"min": 1, "max": 64}), NOW)
+    # When it applies, it is refused by what the published policy says, and nothing changes
+    with pytest.raises(PlanRefused, match=match):
+        run_step(ctl, "apply", doc, NOW)
+    assert not ctl.capacity.changes  # type: ignore[attr-defined]
+    assert ctl.state.load(TARGET).applying is None
+
+
+def test_a_target_no_longer_in_the_published_policy_is_refused() -> None:
+    plan = Plan(
+        action=Action.SCALE_OUT,
+        target="llama3-8b-ic",
+        target_id="inference-component/llama3-8b-ic",
+        kind="inference_component",
+        reason="x",
+        decided_at=NOW,
+        current_capacity=1,
+        desired_capacity=2,
+        actuation=Actuation.SET_CAPACITY,
+    )
+    ctl = published(observed={plan.target_id: observed(1)})  # publishes llm-prod only
+    doc = run_step(ctl, "acquire_lock", workflow(plan, component()), NOW)
+    with pytest.raises(PlanRefused, match="llama3-8b-ic is not a managed SageMaker target"):
+        run_step(ctl, "apply", doc, NOW)
+    assert not ctl.capacity.changes  # type: ignore[attr-defined]
+
+
+def test_a_warm_up_sends_what_the_published_policy_says() -> None:
+    # Given an input that asks for 100 warm-up requests, where the published policy says 2
+    ctl = published(variant(warm_up={"count": 2, "concurrency": 1}), observed={TARGET: observed(2)})
+    doc = forged(scale_out_plan(), warm_up={"count": 100, "concurrency": 16})
+    assert run_step(ctl, "warm_up", doc, NOW)["warm_up"]["invocations"] == 2
+
+
+def test_a_policy_for_another_target_than_the_plans_is_invalid_input() -> None:
+    doc = workflow(scale_out_plan(), variant())
+    doc["request"]["policy"] = variant(endpoint_name="chat-prod").model_dump(mode="json")
+    with pytest.raises(InvalidEvent, match="the plan is for variant/llm-prod/AllTraffic but the policy is"):
+        run_step(published(), "apply", doc, NOW)
+
+
+def test_restore_takes_the_change_from_the_state_not_from_the_input() -> None:
+    # Given a raised floor 1 -> 4, and an input that claims it was raised from 50
+    ctl = published(observed={TARGET: observed(2, floor=(1, 8))})
+    doc = locked(ctl, scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant())
+    doc = run_step(ctl, "apply", doc, NOW)
+    doc["applied"]["previous"] = 50
+    doc["error"] = {"Error": "InServiceTimeout", "Cause": ""}
+    # When the safe state is restored, the floor goes back to what the state recorded
+    run_step(ctl, "restore_safe_state", doc, NOW)
+    assert ctl.capacity.changes[-1] == (TARGET, "set_floor", 1)  # type: ignore[attr-defined]
+
+
+def test_without_the_state_the_input_may_restore_only_a_floor_the_policy_allows() -> None:
+    # Given a failure where the state table cannot be read, and an input naming a floor of 50
+    ctl = published(observed={TARGET: observed(4, floor=(4, 8))})
+    doc = locked(ctl, scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant())
+    doc["applied"] = {"actuation": "raise_floor", "previous": 50, "new": 4, "applied_at": NOW.isoformat()}
+    doc["error"] = {"Error": "TransientAwsError", "Cause": ""}
+
+    def unreadable(target_id: str) -> Any:
+        raise TransientAwsError("DynamoDB GetItem: ServiceUnavailable")
+
+    ctl.state.load = unreadable  # type: ignore[method-assign]
+    result = run_step(ctl, "restore_safe_state", doc, NOW)
+    # Then nothing is set, and the notification says why
+    assert not ctl.capacity.changes  # type: ignore[attr-defined]
+    assert (
+        "a floor of 50 is outside llm-prod/AllTraffic's published capacity [1, 8]"
+        in result["notification"]["message"]
+    )
+
+
+def test_a_failure_after_the_capacity_served_keeps_the_floor() -> None:
+    # Given a raised floor that was serving when the record step failed
+    ctl = published(observed={TARGET: observed(2, floor=(1, 8))})
+    doc = locked(ctl, scale_out_plan(actuation=Actuation.RAISE_FLOOR), variant())
+    doc = run_step(ctl, "apply", doc, NOW)
+    ctl.capacity.observed[TARGET] = observed(4, floor=(4, 8))  # type: ignore[attr-defined]
+    doc = run_step(ctl, "check_capacity", doc, NOW + timedelta(minutes=6))
+    assert doc["capacity"]["ready"] is True
+    doc["error"] = {"Error": "TransientAwsError", "Cause": "DynamoDB: ServiceUnavailable"}
+    # When the safe state is restored, the floor stays, and stays remembered as raised for scale-in
+    result = run_step(ctl, "restore_safe_state", doc, NOW + timedelta(minutes=7))
+    assert ctl.capacity.changes == [(TARGET, "set_floor", 4)]  # type: ignore[attr-defined]
+    assert "MinCapacity stays at 4: the capacity was serving" in result["notification"]["message"]
+    state = ctl.state.load(TARGET)
+    assert (state.raised_floor, state.original_floor, state.lock) == (4, 1, None)

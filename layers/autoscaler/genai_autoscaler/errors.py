@@ -25,6 +25,11 @@ class StalePlan(AutoscalerError):
     """The target changed between the decision and the workflow that carries it out."""
 
 
+class PlanRefused(AutoscalerError):
+    """A workflow's plan disagrees with the policy as published now (its input is not the authority): nothing
+    was changed, and the message names what disagreed."""
+
+
 class TargetNotFound(AutoscalerError):
     """The SageMaker endpoint, variant or inference component does not exist."""
 

@@ -93,6 +93,8 @@ def _json_value(path: Path, text: str, exit_code: int) -> Any:
         raise CommandFailed(
             exit_code, [f"{path}: not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"]
         ) from None
+    except RecursionError:
+        raise CommandFailed(exit_code, [f"{path}: nested too deeply to read"]) from None
 
 
 def _yaml_value(path: Path, text: str) -> Any:
@@ -100,6 +102,8 @@ def _yaml_value(path: Path, text: str) -> Any:
 
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise CommandFailed(EXIT_INVALID_POLICIES, [f"{path}: nested too deeply to read"]) from None
     except yaml.YAMLError as exc:
         where = ""
         if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
@@ -123,6 +127,8 @@ def load_policy_file(path: Path) -> Any:
     # non-string keys would otherwise pass here and fail, or read differently, there).
     try:
         return json.loads(json.dumps(raw))
+    except RecursionError:
+        raise CommandFailed(EXIT_INVALID_POLICIES, [f"{path}: nested too deeply to read"]) from None
     except (TypeError, ValueError) as exc:
         raise CommandFailed(
             EXIT_INVALID_POLICIES,

@@ -77,12 +77,21 @@ _AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 _SERVEGEN = ("model", "timestamp", "total_rate_rps", "active_clients")
 
 
+# More tokens than any model takes or writes in one request: a count above it is a broken row, and would not fit
+# the simulator's integer arrays.
+MAX_TOKENS = 100_000_000
+
+
 def _seconds(text: str, where: str) -> float:
     """A timestamp as seconds: a number as it is, ISO 8601 (naive = UTC) as seconds since the epoch."""
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise TraceFormatError(f"{where}: timestamp {text!r} must be a finite number of seconds")
+        return seconds
     value = text.strip()
     # Python's ISO parser takes at most 6 fractional digits; the Azure trace has 7.
     if "." in value:
@@ -91,11 +100,14 @@ def _seconds(text: str, where: str) -> float:
         value = f"{head}.{digits[:6]}{tail[len(digits) :]}"
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise TraceFormatError(f"{where}: timestamp {text!r} is neither seconds nor ISO 8601") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    try:
+        return moment.timestamp()
+    except (OverflowError, ValueError):  # e.g. year 1 with a negative offset
+        raise TraceFormatError(f"{where}: timestamp {text!r} is out of range") from None
 
 
 def _number(text: str, where: str, column: str) -> float:
@@ -106,6 +118,22 @@ def _number(text: str, where: str, column: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise TraceFormatError(f"{where}: {column} {text!r} must be a finite number >= 0")
     return value
+
+
+def _tokens(text: str, where: str, column: str) -> int:
+    count = _number(text, where, column)
+    if count > MAX_TOKENS:
+        raise TraceFormatError(f"{where}: {column} {text!r} is more than {MAX_TOKENS:,} tokens")
+    return int(count)
+
+
+def _columns(rows: list[tuple[int, list[str]]], path: Path, names: tuple[str, ...]) -> None:
+    """Raises TraceFormatError at the first row with fewer cells than `names`."""
+    for line, row in rows:
+        if len(row) < len(names):
+            raise TraceFormatError(
+                f"{path}:{line}: expected {len(names)} columns ({','.join(names)}), found {len(row)}"
+            )
 
 
 def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -138,14 +166,18 @@ def read_trace(path: Path, model: str | None = None) -> Trace:
     if columns == _TIMESTAMPS:
         return _arrival_times(path, rows)
     if columns[:2] == _RATE_SERIES:
+        _columns(rows, path, _RATE_SERIES)
         return _rate_series(path, [(n, row[0], row[1]) for n, row in rows], gap_when_idle=False)
     if columns[:4] == _SERVEGEN:
+        _columns(rows, path, _SERVEGEN)
         models = sorted({row[0] for _, row in rows})
         if model is None or model not in models:
             what = "needs --model" if model is None else f"has no model {model!r}"
             raise TraceFormatError(f"{path}: a ServeGen trace {what}; it has {', '.join(models)}")
         chosen = [
-            (n, row[1], row[2]) if float(row[3] or 0) > 0 else (n, row[1], "nan")
+            (n, row[1], row[2])
+            if _number(row[3] or "0", f"{path}:{n}", "active_clients") > 0
+            else (n, row[1], "nan")
             for n, row in rows
             if row[0] == model
         ]
@@ -158,13 +190,12 @@ def read_trace(path: Path, model: str | None = None) -> Trace:
 def _request_log(path: Path, rows: list[tuple[int, list[str]]], azure: bool) -> RequestLog:
     names = _AZURE if azure else _REQUEST_LOG
     times, inputs, outputs = [], [], []
+    _columns(rows, path, names)
     for line, row in rows:
         where = f"{path}:{line}"
-        if len(row) < 3:
-            raise TraceFormatError(f"{where}: expected 3 columns ({','.join(names)}), found {len(row)}")
         times.append(_seconds(row[0], where))
-        inputs.append(int(_number(row[1], where, names[1])))
-        outputs.append(int(_number(row[2], where, names[2])))
+        inputs.append(_tokens(row[1], where, names[1]))
+        outputs.append(_tokens(row[2], where, names[2]))
     order = np.argsort(np.asarray(times), kind="stable")
     arrivals = np.asarray(times, dtype=np.float64)[order]
     arrivals -= arrivals[0]

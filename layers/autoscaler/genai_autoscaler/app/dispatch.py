@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -49,8 +49,6 @@ from genai_autoscaler.domain.families import by_family
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import (
     BedrockModelPolicy,
-    PolicyDocument,
-    PolicyError,
     SageMakerPolicy,
     TargetPolicy,
 )
@@ -105,6 +103,7 @@ class Dispatch(StrEnum):
     NOTIFIED = "notified"
     REMEMBERED = "remembered"
     NOTHING = "nothing"
+    TOO_OLD = "too_old"  # an event past the stack's maximum age: recorded, not acted on
     FAILED = "failed"  # an evaluation that could not be made (the others go on)
 
 
@@ -155,25 +154,6 @@ def _noted(outcome: DispatchOutcome, quotas: BedrockQuotas | None) -> DispatchOu
     return outcome.model_copy(update={"note": note})
 
 
-def _policy_for(
-    ctl: DispatchPorts,
-    raw: dict[str, Any],
-    document: PolicyDocument,
-    target_id: str,
-    kind: TargetKind,
-    tagged_ours: bool,
-) -> TargetPolicy | None:
-    policy = document.find(target_id)
-    if policy is not None or not tagged_ours or kind is not TargetKind.SAGEMAKER_VARIANT:
-        return policy
-    # A variant picked up by its management tag: the reconciler gave it alarms, the defaults apply.
-    _, endpoint, variant = target_id.split("/", 2)
-    try:
-        return ctl.settings.effective_policies(raw, [(endpoint, variant)]).find(target_id)
-    except PolicyError:
-        return None  # not a name SageMaker would give an endpoint: no target of ours
-
-
 def dispatch_alarm(event: AlarmStateChangeEvent, ctl: DispatchPorts, now: datetime) -> DispatchOutcome:
     """Handle one alarm state change. Alarms that are not this controller's business end in Dispatch.NOTHING."""
     tags = event.detail.alarm_tags
@@ -192,9 +172,10 @@ def dispatch_alarm(event: AlarmStateChangeEvent, ctl: DispatchPorts, now: dateti
     ):
         return _not_ours("the alarm's tags and its metric name different targets")
 
-    raw = ctl.policies.load()
-    document = ctl.settings.effective_policies(raw)
-    policy = _policy_for(ctl, raw, document, identity.target_id, identity.kind, managed_by is not None)
+    # A variant picked up by its management tag (the alarm is ours): the reconciler gave it alarms.
+    policy = ctl.settings.policy_of(
+        ctl.policies.load(), identity.target_id, tagged_variant=managed_by is not None
+    )
     if policy is None:
         return _not_ours(f"{identity.target_id} is not a managed target")
     spec = _spec_for(policy, identity.signal)  # a single-metric alarm: the token quota plays no part
@@ -238,9 +219,32 @@ def _transition(
 ) -> DispatchOutcome:
 
     state = event.detail.state
+    age = now - event.time
+    if abs(age) > timedelta(seconds=ctl.settings.max_event_age_seconds):
+        return _too_old(ctl, event, policy, age, now)
     reading = reading_from_state(spec.signal, state.value, state.timestamp, state.reason_data, spec.unit)
     previous = event.detail.previous_state.value if event.detail.previous_state else None
     return _decide_and_dispatch(ctl, AlarmTransition(reading, previous), policy, now, event.id, quotas)
+
+
+def _too_old(
+    ctl: DispatchPorts, event: AlarmStateChangeEvent, policy: TargetPolicy, age: timedelta, now: datetime
+) -> DispatchOutcome:
+    """An event past the maximum age (a redrive of the failed-events queue, a late redelivery) or from the
+    future: what it says may no longer hold, so it goes into the target's history and changes nothing."""
+    limit = ctl.settings.max_event_age_seconds
+    when = (
+        f"{age.total_seconds():,.0f} s old" if age >= timedelta(0) else f"{-age.total_seconds():,.0f} s ahead"
+    )
+    reason = (
+        f"{event.detail.alarm_name} went to {event.detail.state.value} in an event {when} (the limit is {limit:,} s): "
+        "not acted on; the evaluator reads the alarm as it stands now"
+    )
+    record = ActionRecord(
+        target_id=policy.target_id, at=now, action="ignore", outcome="event_too_old", reason=reason
+    )
+    ctl.state.update(policy.target_id, lambda state: state, record)
+    return DispatchOutcome(plan=None, dispatch=Dispatch.TOO_OLD, note=reason)
 
 
 def readings_for(

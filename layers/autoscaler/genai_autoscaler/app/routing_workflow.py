@@ -22,13 +22,14 @@ from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from genai_autoscaler.app.ports import ProvisionedThroughputs, RouteRegistry, StateStore
+from genai_autoscaler.app.ports import PolicySource, ProvisionedThroughputs, RouteRegistry, StateStore
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ExecutionState
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind, bought
-from genai_autoscaler.domain.plan import Action
-from genai_autoscaler.domain.policy import BedrockModelPolicy, ProvisionedThroughputSettings
+from genai_autoscaler.domain.guardrails import purchase_problems, route_problems
+from genai_autoscaler.domain.plan import Action, Plan
+from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, ProvisionedThroughputSettings
 from genai_autoscaler.domain.provisioned import ProvisionedModelStatus, may_delete
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_TARGET
@@ -39,6 +40,7 @@ from genai_autoscaler.errors import (
     CaughtError,
     InServiceTimeout,
     InvalidEvent,
+    PlanRefused,
     StalePlan,
 )
 
@@ -50,6 +52,9 @@ class RoutingWorkflowPorts(Protocol):
 
     @property
     def settings(self) -> ControllerSettings: ...
+
+    @property
+    def policies(self) -> PolicySource: ...
 
     @property
     def state(self) -> StateStore: ...
@@ -81,6 +86,7 @@ class RoutingWorkflowState(ExecutionState):
     """The routing execution's state document."""
 
     WORKFLOW = "routing"
+    FAILURE_STEP = "abandon_provisioned"
 
     approval: Approval | None = None  # the person's answer, for a commitment
     provisioned_arn: str | None = None  # what this execution bought
@@ -91,9 +97,14 @@ class RoutingWorkflowState(ExecutionState):
     @property
     def policy(self) -> BedrockModelPolicy:
         policy = self.request.target_policy
-        if not isinstance(policy, BedrockModelPolicy):
-            raise InvalidEvent(f"{policy.name} is not a Bedrock model: the routing workflow does not apply")
+        assert isinstance(policy, BedrockModelPolicy)  # policy_checked, as the document was parsed
         return policy
+
+    def policy_checked(self) -> None:
+        if not isinstance(self.request.target_policy, BedrockModelPolicy):
+            raise ValueError(
+                f"{self.request.target_policy.name} is not a Bedrock model: the routing workflow does not apply"
+            )
 
     @property
     def provisioning(self) -> ProvisionedThroughputSettings:
@@ -101,6 +112,40 @@ class RoutingWorkflowState(ExecutionState):
         if settings is None:
             raise InvalidEvent(f"{self.policy.name} has no provisioned_throughput settings")
         return settings
+
+
+def _published(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState) -> BedrockModelPolicy:
+    """The model's policy as published now, which the steps that spend or move callers decide by
+    (domain/guardrails.py). Raises PlanRefused when the model is no longer managed or the document is invalid."""
+    try:
+        policy = ctl.settings.policy_of(ctl.policies.load(), wf.plan.target_id)
+    except PolicyError as exc:
+        raise PlanRefused(f"the published policy document is invalid, so nothing is changed: {exc}") from None
+    if not isinstance(policy, BedrockModelPolicy):
+        raise PlanRefused(f"{wf.plan.target} is not a managed Bedrock model in the published policy")
+    return policy
+
+
+def _purchase(
+    ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState
+) -> tuple[Plan, ProvisionedThroughputSettings]:
+    """The purchase the published policy allows: the plan with its cost and term restated from the published
+    prices (what the approver is shown and what is bought), and the settings to buy with.
+    Raises PlanRefused, naming each figure the published policy does not allow."""
+    policy = _published(ctl, wf)
+    refused = purchase_problems(wf.plan, policy)
+    settings = policy.bedrock.provisioned_throughput
+    if refused or settings is None:
+        raise PlanRefused(f"{'; '.join(refused)}: nothing was bought")
+    units = wf.plan.model_units or 0
+    plan = wf.plan.model_copy(
+        update={
+            "hourly_cost_usd": units * settings.hourly_price_per_unit_usd,
+            "commitment": settings.commitment,
+            "needs_approval": settings.commitment != "none",
+        }
+    )
+    return plan, settings
 
 
 def _own(state: TargetState, wf: RoutingWorkflowState) -> bool:
@@ -155,11 +200,10 @@ def acquire(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) 
 
 def request_approval(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """The approval request for a commitment; the state machine publishes it with its task token and waits."""
-    if not wf.plan.needs_approval:
-        raise InvalidEvent(f"a {wf.plan.action} plan without a commitment needs no approval")
-    request = notifications.for_approval_request(
-        wf.plan, wf.execution, wf.provisioning.approval_timeout_seconds
-    )
+    plan, settings = _purchase(ctl, wf)
+    if not plan.needs_approval:
+        raise InvalidEvent(f"a {plan.action} plan without a commitment needs no approval")
+    request = notifications.for_approval_request(plan, wf.execution, settings.approval_timeout_seconds)
     return {"approval_request": request.model_dump()}
 
 
@@ -197,18 +241,19 @@ def purchase_identity(stack_name: str, execution: str) -> tuple[str, str]:
 
 def buy_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """Buy the plan's model units; the execution's name is the idempotency token (a retried step buys nothing
-    more, and each execution buys its own). A commitment is bought only once approved."""
+    more, and each execution buys its own). Units, budget and term are the published policy's, whatever the
+    input says; a commitment is bought only once approved."""
     _, provisioned = _ports(ctl)
-    plan, policy, settings = wf.plan, wf.policy, wf.provisioning
-    if plan.action is not Action.SHIFT_TO_PROVISIONED or not plan.model_units:
-        raise InvalidEvent(f"a {plan.action} plan buys no Provisioned Throughput")
-    committed = settings.commitment != "none"
+    if wf.plan.action is not Action.SHIFT_TO_PROVISIONED:
+        raise InvalidEvent(f"a {wf.plan.action} plan buys no Provisioned Throughput")
+    plan, settings = _purchase(ctl, wf)
+    policy, committed = wf.policy, plan.needs_approval
     if committed and (wf.approval is None or not wf.approval.approved):
         raise ActuationRejected(f"a {settings.commitment} commitment for {policy.name} was not approved")
     name, token = purchase_identity(ctl.settings.stack_name, wf.execution)
     arn = provisioned.create(
         model_id=settings.model_arn or policy.model_id,
-        model_units=plan.model_units,
+        model_units=plan.model_units or 0,
         name=name,
         commitment=settings.commitment if committed else None,
         client_token=token,
@@ -237,8 +282,10 @@ def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: 
     return {"provisioned": {"ready": ready, "status": model.status.value}}
 
 
-def _new_route(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> BedrockRoute:
-    plan, policy = wf.plan, wf.policy
+def _new_route(
+    ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, policy: BedrockModelPolicy, now: datetime
+) -> BedrockRoute:
+    plan = wf.plan
     if plan.action is Action.SHIFT_TO_PROFILE and plan.route_to:
         return BedrockRoute(kind=RouteKind.PROFILE, model=plan.route_to, since=now)
     if plan.action is Action.SHIFT_TO_PROVISIONED and wf.provisioned_arn:
@@ -246,7 +293,9 @@ def _new_route(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetim
         model = provisioned.describe(wf.provisioned_arn)
         if model is None or model.status is not ProvisionedModelStatus.IN_SERVICE:
             raise ActuationRejected(f"{wf.provisioned_arn} is not InService: callers are not sent to it")
-        return bought(model.arn, now, model.model_units, model.commitment, plan.hourly_cost_usd)
+        pt = policy.bedrock.provisioned_throughput
+        cost = model.model_units * pt.hourly_price_per_unit_usd if pt else plan.hourly_cost_usd
+        return bought(model.arn, now, model.model_units, model.commitment, cost)
     if plan.action is Action.REVERT_ROUTING:
         return BedrockRoute(kind=RouteKind.ON_DEMAND, model=policy.model_id, since=now)
     raise InvalidEvent(f"a {plan.action} plan has no route to publish")
@@ -259,10 +308,13 @@ def publish_route(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: date
     drain (release_provisioned gives it back). Otherwise the lock is released here.
     """
     routes, _ = _ports(ctl)
-    plan, policy = wf.plan, wf.policy
+    plan, policy = wf.plan, _published(ctl, wf)
+    refused = route_problems(plan, policy)
+    if refused:
+        raise PlanRefused(f"{'; '.join(refused)}: callers were not moved")
     before = ctl.state.load(plan.target_id)
     previous = before.route
-    route = _new_route(ctl, wf, now)
+    route = _new_route(ctl, wf, policy, now)
     routes.publish(policy.model_id, PublishedRoute.of(route, policy.model_id))
     if _own(before, wf) and previous is not None and previous.model == route.model and before.pending_release:
         leaving: str | None = before.pending_release  # a retry: the first attempt found what callers left
@@ -394,6 +446,4 @@ STEPS = {
 
 def run_routing_step(ctl: RoutingWorkflowPorts, step: str, document: Any, now: datetime) -> dict[str, Any]:
     """Run one named step; returns the state document with the step's result merged in."""
-    if step not in STEPS:
-        raise InvalidEvent(f"unknown routing step {step!r}; known: {', '.join(STEPS)}")
-    return {**document, **STEPS[step](ctl, RoutingWorkflowState.parse(document), now)}
+    return RoutingWorkflowState.run(STEPS, ctl, step, document, now)

@@ -19,8 +19,9 @@ from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ExecutionState, ScaleRequest
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.decision import plan_requested_scale
+from genai_autoscaler.domain.guardrails import MAX_HOLD, capacity_problems, floor_problems
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
-from genai_autoscaler.domain.policy import BedrockModelPolicy, SageMakerPolicy, TargetPolicy
+from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, SageMakerPolicy, TargetPolicy
 from genai_autoscaler.domain.state import (
     ActionRecord,
     AppliedChange,
@@ -40,6 +41,7 @@ from genai_autoscaler.errors import (
     InServiceTimeout,
     InvalidEvent,
     LockHeld,
+    PlanRefused,
     StalePlan,
     TargetNotFound,
     problems_text,
@@ -82,18 +84,25 @@ class WorkflowState(ExecutionState):
     """The scale execution's state document, as the ASL builds it."""
 
     WORKFLOW = "scale"
+    FAILURE_STEP = "restore_safe_state"
 
     applied: AppliedChange | None = None
     deadline: datetime | None = None
+    capacity: CapacityCheck | None = None
     warm_up: WarmUpReport | None = None
     warm_up_error: CaughtError | None = None
 
     @property
     def policy(self) -> SageMakerPolicy:
         policy: TargetPolicy = self.request.target_policy
-        if isinstance(policy, BedrockModelPolicy):
-            raise InvalidEvent(f"{policy.name} is a Bedrock model: the scale workflow does not apply")
+        assert not isinstance(policy, BedrockModelPolicy)  # policy_checked, as the document was parsed
         return policy
+
+    def policy_checked(self) -> None:
+        if isinstance(self.request.target_policy, BedrockModelPolicy):
+            raise ValueError(
+                f"{self.request.target_policy.name} is a Bedrock model: the scale workflow does not apply"
+            )
 
 
 class PlannedScale(BaseModel):
@@ -104,7 +113,9 @@ class PlannedScale(BaseModel):
     target: str = Field(min_length=1, description="The target's name (or id) in the policy document.")
     desired_capacity: int = Field(ge=0)
     reason: str = Field(min_length=1, description="Said in the notification and the history.")
-    hold_minutes: int = Field(0, ge=0, le=7 * 24 * 60, description="Leave the target alone this long after.")
+    hold_minutes: int = Field(
+        0, ge=0, le=MAX_HOLD // timedelta(minutes=1), description="Leave the target alone this long after."
+    )
 
 
 def plan_requested(ctl: ScaleWorkflowPorts, document: Any, now: datetime) -> dict[str, Any]:
@@ -139,6 +150,22 @@ def plan_requested(ctl: ScaleWorkflowPorts, document: Any, now: datetime) -> dic
     return {"request": ScaleRequest(plan=plan, policy=policy.model_dump(mode="json")).model_dump(mode="json")}
 
 
+def _published(ctl: ScaleWorkflowPorts, wf: WorkflowState) -> SageMakerPolicy:
+    """The target's policy as published now, which a step that spends decides by (domain/guardrails.py).
+
+    A variant the document does not name has the defaults, as one tagged for management does: IAM lets the
+    workflow change only endpoints that carry the tag or that the stack names.
+    Raises PlanRefused when the target is no longer managed or the document cannot be used.
+    """
+    try:
+        policy = ctl.settings.policy_of(ctl.policies.load(), wf.plan.target_id, tagged_variant=True)
+    except PolicyError as exc:
+        raise PlanRefused(f"the published policy document is invalid, so nothing is changed: {exc}") from None
+    if policy is None or isinstance(policy, BedrockModelPolicy):
+        raise PlanRefused(f"{wf.plan.target} is not a managed SageMaker target in the published policy")
+    return policy
+
+
 def _observe(ctl: ScaleWorkflowPorts, policy: SageMakerPolicy) -> ObservedCapacity:
     observed = ctl.capacity.observe(policy)
     if observed is None:
@@ -160,9 +187,10 @@ def apply(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str
     The change is written to the state before it is made: a retried step (or one Step Functions gave up on
     while Lambda went on) finds it, and resumes it instead of mistaking its own change for someone else's.
     Returns the AppliedChange (None for a warm-up) and the deadline for reaching InService.
-    Raises StalePlan when the target moved since the decision, InvalidEvent for a plan outside the policy.
+    Raises StalePlan when the target moved since the decision, PlanRefused for a plan the published policy
+    does not allow (whatever policy the execution's input carries).
     """
-    plan, policy = wf.plan, wf.policy
+    plan, policy = wf.plan, _published(ctl, wf)
     deadline = {"deadline": (now + timedelta(seconds=policy.workflow.in_service_timeout_seconds)).isoformat()}
     observed = _observe(ctl, policy)
     started = applying_by(ctl.state.load(plan.target_id), wf.execution)
@@ -170,16 +198,14 @@ def apply(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str
         return {"applied": started.model_dump(mode="json"), **deadline}
     if not observed.in_service:
         raise StalePlan(f"{policy.name} is {observed.status}, not InService")
+    refused = capacity_problems(plan, policy, observed, now)
+    if refused:
+        raise PlanRefused(f"{'; '.join(refused)}: nothing was changed")
     if plan.action is Action.WARM:
         return {"applied": None, **deadline}
     desired, actuation = plan.desired_capacity, plan.actuation
     if desired is None or actuation is None:
         raise InvalidEvent(f"a {plan.action} plan needs desired_capacity and actuation")
-    if not policy.capacity.min <= desired <= policy.capacity.max:
-        raise InvalidEvent(
-            f"the plan asks for {desired}, outside {policy.name}'s capacity [{policy.capacity.min}, "
-            f"{policy.capacity.max}]"
-        )
 
     if actuation is Actuation.SET_CAPACITY:
         if observed.scalable_target is not None:
@@ -264,8 +290,9 @@ def warm_up(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[s
 
     A failed warm-up is reported, not raised: the capacity is serving, and undoing it would be worse.
     """
-    plan, settings = wf.plan, wf.policy.warm_up
-    if not settings.enabled or plan.action is Action.SCALE_IN:
+    plan, policy = wf.plan, _published(ctl, wf)
+    settings = policy.warm_up
+    if not settings.enabled or plan.action is Action.SCALE_IN or policy.paused or policy.advisory:
         return {"warm_up": None}
     body = (
         settings.payload.encode()
@@ -277,7 +304,7 @@ def warm_up(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[s
 
     def one(model: str | None) -> float | str:
         try:
-            return ctl.warm_up.invoke(wf.policy, body, settings.content_type, model)
+            return ctl.warm_up.invoke(policy, body, settings.content_type, model)
         except AutoscalerError as exc:
             return str(exc)
 
@@ -335,34 +362,48 @@ def record_success(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) ->
 def restore_safe_state(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:
     """After a failure: put back what can be put back, start the cooldown, release the lock, say what happened.
 
-    A raised Application Auto Scaling floor is restored. A count set directly is left to SageMaker, which
-    rolls a failed update back itself and refuses changes while an update is in progress.
+    A raised Application Auto Scaling floor is restored, unless the capacity it asked for was already serving
+    (the failure came after: warm-up, the record) and would be taken away again. A count set directly is left
+    to SageMaker, which rolls a failed update back itself and refuses changes while an update is in progress.
+    What was changed is read from the state, where Apply wrote it before making it; the input's word for it
+    is taken only when the state cannot be read, and then only for a floor the published policy allows.
     Never raises: whatever it could not do is said in the notification.
     """
     plan, policy = wf.plan, wf.policy
     error = wf.error or CaughtError.model_validate({"Error": "Unknown", "Cause": ""})
-    # A change Step Functions did not hear back about (a timed-out Apply) is still in the state.
-    change = wf.applied
-    if change is None:
-        try:
-            change = applying_by(ctl.state.load(plan.target_id), wf.execution)
-        except AutoscalerError:
-            change = None
     safe: list[str] = []
+    try:
+        # Also a change Step Functions did not hear back about (a timed-out Apply).
+        change, trusted = applying_by(ctl.state.load(plan.target_id), wf.execution), True
+    except AutoscalerError as exc:
+        change, trusted = wf.applied, False
+        safe.append(f"the state could not be read ({exc})")
     floor: int | None = None
-    if change is None:
+    if change is None and wf.applied is not None and trusted:
+        safe.append(
+            "its lock had passed to another workflow, which now has the say over what this one changed"
+        )
+    elif change is None:
         safe.append("nothing had been changed")
     elif change.actuation == Actuation.RAISE_FLOOR:
-        try:
-            ctl.capacity.set_floor(policy, change.previous)
-            floor = change.previous
-            safe.append(f"Application Auto Scaling MinCapacity restored to {change.previous}")
-        except AutoscalerError as exc:
-            floor = change.new
+        floor = change.new
+        refused = [] if trusted else _floor_refused(ctl, wf, change.previous)
+        if wf.capacity is not None and wf.capacity.ready:
             safe.append(
-                f"could NOT restore MinCapacity to {change.previous} ({exc}); it stays {change.new}, and the "
-                "next scale-in lowers it"
+                f"MinCapacity stays at {change.new}: the capacity was serving, and the next scale-in lowers it"
             )
+        elif refused:
+            safe.append(f"MinCapacity stays at {change.new}, not restored: {'; '.join(refused)}")
+        else:
+            try:
+                ctl.capacity.set_floor(policy, change.previous)
+                floor = change.previous
+                safe.append(f"Application Auto Scaling MinCapacity restored to {change.previous}")
+            except AutoscalerError as exc:
+                safe.append(
+                    f"could NOT restore MinCapacity to {change.previous} ({exc}); it stays {change.new}, and "
+                    "the next scale-in lowers it"
+                )
     elif change.actuation == Actuation.SET_CAPACITY:
         safe.append(
             f"the requested count {change.new} was left to SageMaker, which rolls back a failed update itself"
@@ -400,6 +441,14 @@ def restore_safe_state(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime
     return {"notification": notification.model_dump()}
 
 
+def _floor_refused(ctl: ScaleWorkflowPorts, wf: WorkflowState, floor: int) -> list[str]:
+    """Why the floor the input names may not be set: the published policy does not allow it, or cannot be read."""
+    try:
+        return floor_problems(_published(ctl, wf), floor)
+    except AutoscalerError as exc:
+        return [f"the published policy could not be read to check it ({exc})"]
+
+
 def release_superseded(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:
     """The target moved between the decision and Apply (another scale, a person): nothing was changed, so
     this ends quietly. The lock is released; no cooldown starts; the next decision sees the target as it is."""
@@ -434,6 +483,4 @@ def run_step(ctl: ScaleWorkflowPorts, step: str, document: Any, now: datetime) -
     """Run one named step; returns the execution's state document with the step's result merged in."""
     if step == "plan_requested":
         return {**document, **plan_requested(ctl, document, now)}
-    if step not in STEPS:
-        raise InvalidEvent(f"unknown workflow step {step!r}; known: plan_requested, {', '.join(STEPS)}")
-    return {**document, **STEPS[step](ctl, WorkflowState.parse(document), now)}
+    return WorkflowState.run(STEPS, ctl, step, document, now)

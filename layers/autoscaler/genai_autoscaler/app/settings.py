@@ -9,7 +9,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from genai_autoscaler.domain.policy import SAGEMAKER_NAME, PolicyDocument, deep_merge, parse_policy_document
+from genai_autoscaler.domain.policy import (
+    SAGEMAKER_NAME,
+    PolicyDocument,
+    PolicyError,
+    TargetPolicy,
+    deep_merge,
+    parse_policy_document,
+)
 from genai_autoscaler.errors import InvalidEvent
 
 _ENV = {
@@ -24,6 +31,7 @@ _ENV = {
     "default_max_capacity": "DEFAULT_MAX_CAPACITY",
     "default_latency_p95_ms": "DEFAULT_LATENCY_P95_MS",
     "default_advisory": "DEFAULT_ADVISORY",
+    "max_event_age_seconds": "MAX_EVENT_AGE_SECONDS",
 }
 
 
@@ -41,6 +49,13 @@ class ControllerSettings(BaseModel):
     default_max_capacity: int | None = Field(None, ge=1)
     default_latency_p95_ms: float | None = Field(None, gt=0)
     default_advisory: bool = False
+    max_event_age_seconds: int = Field(
+        900,
+        ge=60,
+        le=86400,
+        description="An alarm event older than this (a redelivery, a redrive of the failed-events queue) is "
+        "recorded and not acted on: the evaluator reads the alarm as it stands.",
+    )
 
     @field_validator("managed_endpoints", mode="before")
     @classmethod
@@ -99,3 +114,21 @@ class ControllerSettings(BaseModel):
         ]
         raw["targets"] = [*(raw.get("targets") or []), *extra]
         return parse_policy_document(raw)
+
+    def policy_of(
+        self, document: Mapping[str, Any], target_id: str, *, tagged_variant: bool = False
+    ) -> TargetPolicy | None:
+        """`target_id`'s policy in the effective document; None where it is not managed.
+
+        `tagged_variant`: the caller knows the variant to carry the management tag (its alarm says so, or IAM
+        refuses to change an untagged one), so a variant the document does not name gets the default policy,
+        as the reconciler gave it alarms. Raises PolicyError for an invalid document.
+        """
+        policy = self.effective_policies(document).find(target_id)
+        if policy is not None or not tagged_variant or not target_id.startswith("variant/"):
+            return policy
+        _, endpoint, variant = target_id.split("/", 2)
+        try:
+            return self.effective_policies(document, [(endpoint, variant)]).find(target_id)
+        except PolicyError:
+            return None  # not a name SageMaker would give an endpoint: no target of ours

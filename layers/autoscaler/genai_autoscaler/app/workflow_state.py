@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
+from genai_autoscaler.domain.notifications import for_unreadable_input
 from genai_autoscaler.domain.plan import Plan
 from genai_autoscaler.domain.policy import TargetPolicy
 from genai_autoscaler.errors import CaughtError, InvalidEvent, problems_text, validation_problems
@@ -25,6 +28,13 @@ class ScaleRequest(BaseModel):
     def target_policy(self) -> TargetPolicy:
         return _TARGET_POLICY.validate_python(self.policy)
 
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        named = self.target_policy.target_id
+        if named != self.plan.target_id:
+            raise ValueError(f"the plan is for {self.plan.target_id} but the policy is {named}'s")
+        return self
+
 
 class ExecutionState(BaseModel):
     """What every workflow's state document holds (the ASL's Prepare state builds it): the request, the
@@ -33,6 +43,7 @@ class ExecutionState(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     WORKFLOW: ClassVar[str]  # named in the error for an invalid document
+    FAILURE_STEP: ClassVar[str]  # what the Catches run: it answers even a document it cannot read
 
     request: ScaleRequest
     execution: str
@@ -47,6 +58,50 @@ class ExecutionState(BaseModel):
                 f"{cls.WORKFLOW} workflow input is invalid: {problems_text(validation_problems(exc))}"
             ) from None
 
+    @classmethod
+    def run(
+        cls,
+        steps: Mapping[str, Callable[[Any, Self, datetime], dict[str, Any]]],
+        ctl: Any,
+        step: str,
+        document: dict[str, Any],
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Run the step `step` names on the parsed document; returns the document with the step's result merged
+        in. The failure step answers a document it cannot read with a notification, so that it never fails."""
+        if step not in steps:
+            raise InvalidEvent(
+                f"unknown workflow step {step!r} of the {cls.WORKFLOW} workflow; known: {', '.join(steps)}"
+            )
+        try:
+            wf = cls.parse(document)
+        except InvalidEvent as exc:
+            if step == cls.FAILURE_STEP:
+                return unreadable_input(cls.WORKFLOW, document, exc)
+            raise
+        return {**document, **steps[step](ctl, wf, now)}
+
     @property
     def plan(self) -> Plan:
         return self.request.plan
+
+    @model_validator(mode="after")
+    def _a_plan_this_workflow_carries_out(self) -> Self:
+        if self.plan.workflow is None or self.plan.workflow.value != self.WORKFLOW:
+            advisory = " (advisory)" if self.plan.advisory else ""
+            raise ValueError(
+                f"a {self.plan.action} plan{advisory} is not carried out by the {self.WORKFLOW} workflow"
+            )
+        self.policy_checked()
+        return self
+
+    def policy_checked(self) -> None:
+        """Raises ValueError when the request's policy is not of the kind this workflow changes."""
+
+
+def unreadable_input(workflow: str, document: dict[str, Any], problem: InvalidEvent) -> dict[str, Any]:
+    """What a workflow's failure step returns when the execution's input cannot be read: no step of it could
+    have changed anything, and the notification says what was wrong, so that the failure path never fails."""
+    execution = document.get("execution")
+    name = execution if isinstance(execution, str) else "(unnamed)"
+    return {**document, "notification": for_unreadable_input(workflow, name, str(problem)).model_dump()}

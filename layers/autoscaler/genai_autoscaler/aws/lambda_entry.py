@@ -59,8 +59,10 @@ def task_handler(run: StepRunner) -> Handler[Any]:
     names; raises InvalidEvent for another payload."""
 
     def run_task(event: Any, controller: Controller) -> Any:
-        if not isinstance(event, dict) or "step" not in event or not isinstance(event.get("state"), dict):
-            raise InvalidEvent("a workflow step needs {'step': ..., 'state': {...}}")
+        if not isinstance(event, dict) or not isinstance(event.get("step"), str):
+            raise InvalidEvent("a workflow step needs {'step': '<name>', 'state': {...}}")
+        if not isinstance(event.get("state"), dict):
+            raise InvalidEvent(f"workflow step {event['step'][:64]!r} needs its 'state' as a mapping")
         logger.append_keys(step=event["step"], execution=event["state"].get("execution"))
         return run(controller, event["step"], event["state"], controller.now())
 

@@ -8,12 +8,13 @@ metrics; `detail.state.reasonData` is a JSON *string*.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from genai_autoscaler.domain.signals import Signal
 
@@ -34,6 +35,34 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+def _finite(value: Any) -> float | None:
+    """`value` as a finite float; None for anything else (NaN, infinity, a 400-digit integer, a string)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _reason_object(reason_data: str) -> dict[str, Any]:
+    """`reasonData` parsed; ValueError naming what is wrong with it. CloudWatch writes a JSON object whose
+    `recentDatapoints` (a list) and `threshold`, where present, are finite numbers."""
+    try:
+        data: Any = json.loads(reason_data)
+    except (ValueError, RecursionError):
+        raise ValueError("is not JSON (CloudWatch writes a JSON object)") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"is JSON but not an object (got a {type(data).__name__})")
+    datapoints = data.get("recentDatapoints", [])
+    if not isinstance(datapoints, list) or any(_finite(v) is None for v in datapoints):
+        raise ValueError("recentDatapoints must be a list of finite numbers")
+    if "threshold" in data and _finite(data["threshold"]) is None:
+        raise ValueError("threshold must be a finite number")
+    return data
+
+
 class AlarmStateValue(_EventModel):
     value: AlarmState
     reason: str = ""
@@ -41,6 +70,13 @@ class AlarmStateValue(_EventModel):
     timestamp: datetime
 
     _timestamp_aware = field_validator("timestamp")(_aware)
+
+    @field_validator("reason_data")
+    @classmethod
+    def _reason_data_as_cloudwatch_writes_it(cls, value: str | None) -> str | None:
+        if value is not None:
+            _reason_object(value)
+        return value
 
 
 class MetricDefinition(_EventModel):
@@ -68,12 +104,23 @@ class AlarmConfiguration(_EventModel):
     metrics: list[AlarmMetric] = Field(default_factory=list)
     alarm_rule: str | None = Field(None, alias="alarmRule")
 
+    @model_validator(mode="after")
+    def _metrics_or_rule(self) -> Self:
+        if not self.metrics and not self.alarm_rule:
+            raise ValueError(
+                "names no metrics and no alarmRule: a metric alarm's event lists its metrics, a composite "
+                "alarm's carries its rule"
+            )
+        if any(m.metric_stat is None and not m.expression for m in self.metrics):
+            raise ValueError("each of metrics needs a metricStat or an expression")
+        return self
+
 
 class AlarmDetail(_EventModel):
     alarm_name: str = Field(alias="alarmName")
     state: AlarmStateValue
     previous_state: AlarmStateValue | None = Field(None, alias="previousState")
-    configuration: AlarmConfiguration = AlarmConfiguration()
+    configuration: AlarmConfiguration
     alarm_tags: dict[str, str] = Field(default_factory=dict, alias="alarmTags")
 
 
@@ -90,6 +137,22 @@ class AlarmStateChangeEvent(_EventModel):
     detail: AlarmDetail
 
     _time_aware = field_validator("time")(_aware)
+
+    @model_validator(mode="after")
+    def _alarm_figures(self) -> Self:
+        """A metric or metric-math alarm in ALARM says why in reasonData: its recent datapoints and threshold.
+        Without them the event is not one CloudWatch sent, and nothing is decided on it."""
+        state = self.detail.state
+        if state.value is not AlarmState.ALARM or self.detail.configuration.alarm_rule:
+            return self
+        data = _reason_object(state.reason_data) if state.reason_data is not None else {}
+        missing = [key for key in ("recentDatapoints", "threshold") if key not in data]
+        if missing:
+            raise ValueError(
+                f"detail.state.reasonData: an ALARM of a metric alarm gives {' and '.join(missing)}, and this "
+                "one does not"
+            )
+        return self
 
     @property
     def alarm_arn(self) -> str:
@@ -168,16 +231,14 @@ def reason_figures(reason_data: str | None) -> ReasonFigures:
     if not reason_data:
         return ReasonFigures(None, None)
     try:
-        data: Any = json.loads(reason_data)
-    except json.JSONDecodeError:
+        data = _reason_object(reason_data)
+    except ValueError:
+        # An event's reasonData was checked as it was parsed; DescribeAlarms' is AWS's: keep what is usable.
         return ReasonFigures(None, None)
-    if not isinstance(data, dict):
-        return ReasonFigures(None, None)
-    datapoints = [float(v) for v in data.get("recentDatapoints") or [] if isinstance(v, int | float)]
+    datapoints = [float(v) for v in data.get("recentDatapoints", [])]
     threshold = data.get("threshold")
     return ReasonFigures(
-        max(datapoints) if datapoints else None,
-        float(threshold) if isinstance(threshold, int | float) else None,
+        max(datapoints) if datapoints else None, None if threshold is None else float(threshold)
     )
 
 

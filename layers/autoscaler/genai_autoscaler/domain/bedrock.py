@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from genai_autoscaler.domain.policy import BedrockModelPolicy
+from genai_autoscaler.domain.policy import BedrockModelPolicy, ProvisionedThroughputSettings
 
 
 class RouteKind(StrEnum):
@@ -98,6 +98,19 @@ class ProvisionedSizing:
         return f"{wanted}; {self.units} model unit{'s' if self.units != 1 else ''}{bounds}"
 
 
+def purchase_caps(
+    policy: BedrockModelPolicy, settings: ProvisionedThroughputSettings, units_available: int | None = None
+) -> list[tuple[int, str]]:
+    """The most model units one purchase may have, by what bounds it: the policy's max_model_units, its hourly
+    budget at the unit price, and the account's units not yet in use where they are known."""
+    caps = [(policy.bedrock.max_model_units, "the policy's max_model_units")]
+    if units_available is not None:
+        caps.append((units_available, "the account's available model units"))
+    affordable = math.floor(policy.bedrock.hourly_budget_usd / settings.hourly_price_per_unit_usd + 1e-9)
+    caps.append((affordable, f"the hourly budget of ${policy.bedrock.hourly_budget_usd:g}"))
+    return caps
+
+
 def size_provisioned_throughput(policy: BedrockModelPolicy, demand: BedrockDemand) -> ProvisionedSizing:
     """Model units from the observed demand and the policy's tokens per unit, never above the policy's maximum,
     the account's available units or the hourly budget. Without settings or figures, none."""
@@ -108,13 +121,8 @@ def size_provisioned_throughput(policy: BedrockModelPolicy, demand: BedrockDeman
     if estimated is None:
         return ProvisionedSizing(0, None, 0.0, ("no token figures to size by",))
     wanted = max(1, math.ceil(estimated / settings.tokens_per_minute_per_unit - 1e-9))
-    caps = [(policy.bedrock.max_model_units, "the policy's max_model_units")]
-    if demand.model_units_available is not None:
-        caps.append((demand.model_units_available, "the account's available model units"))
-    affordable = math.floor(policy.bedrock.hourly_budget_usd / settings.hourly_price_per_unit_usd + 1e-9)
-    caps.append((affordable, f"the hourly budget of ${policy.bedrock.hourly_budget_usd:g}"))
     units, limits = wanted, list[str]()
-    for cap, name in caps:
+    for cap, name in purchase_caps(policy, settings, demand.model_units_available):
         if cap < units:
             units, limits = cap, [*limits, name]
     units = max(0, units)

@@ -139,6 +139,21 @@ def for_failure(plan: Plan, error: str, cause: str, safe_state: str, execution: 
     )
 
 
+def for_unreadable_input(workflow: str, execution: str, problem: str) -> Notification:
+    """A failed execution whose input could not be read, so no step of it could have changed anything."""
+    return Notification(
+        subject=_subject(f"GenAI Autoscaler: a {workflow} workflow was refused its input"),
+        message="\n".join(
+            [
+                f"The {workflow} workflow {execution} could not read its input, so nothing was changed.",
+                f"What was wrong: {problem}",
+                "Whoever started it: the input the workflow takes is in the README (Planned scale events).",
+                f"Workflow: {execution}",
+            ]
+        ),
+    )
+
+
 APPROVAL_TOKEN_LEAD = "Task token:\n"
 
 

@@ -526,7 +526,12 @@ class PolicyDocument(_Block):
             if not isinstance(raw, dict):
                 merged.append(raw)
                 continue
-            applicable = {k: v for k, v in defaults.items() if raw.get("type") in _DEFAULTABLE[k]}
+            kind = raw.get(
+                "type"
+            )  # validated below; a list or a mapping here is no kind a default applies to
+            applicable = {
+                k: v for k, v in defaults.items() if isinstance(kind, str) and kind in _DEFAULTABLE[k]
+            }
             target = deep_merge(_without_default_latency(applicable, raw), raw)
             if "name" not in target and (name := _default_name(target)):
                 target["name"] = name
@@ -580,6 +585,13 @@ def parse_policy_document(raw: Any) -> PolicyDocument:
 
     A bad value in `defaults` is reported once, at `defaults.<key>`, not again under every target.
     """
+    try:
+        return _parse(raw)
+    except RecursionError:
+        raise PolicyError([("(document)", "nested too deeply to be a policy document")]) from None
+
+
+def _parse(raw: Any) -> PolicyDocument:
     problems: list[tuple[str, str]] = []
     if isinstance(raw, dict) and isinstance(raw.get("defaults"), dict):
         defaults = dict(raw["defaults"])

@@ -1,0 +1,93 @@
+"""What a workflow checks a plan against at the moment it spends: the policy as published now.
+
+A workflow's input carries the plan and the policy it was decided by, and anyone allowed to start an execution
+can write both. So the steps that change capacity, invoke an endpoint, buy Provisioned Throughput or move callers
+re-read the published document and hold the plan to it; the copy in the input is never the authority.
+Each check returns the problems it found, as sentences naming the figure; an empty list lets the step go on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from genai_autoscaler.domain.bedrock import purchase_caps
+from genai_autoscaler.domain.plan import Action, Actuation, Plan
+from genai_autoscaler.domain.policy import BedrockModelPolicy, SageMakerPolicy, TargetPolicy
+from genai_autoscaler.domain.state import ObservedCapacity
+
+# The longest an operator's planned scale may hold a target (app.scale_workflow.PlannedScale allows no more).
+MAX_HOLD = timedelta(days=7)
+
+
+def _hands_off(policy: TargetPolicy) -> list[str]:
+    if policy.paused:
+        return [f"{policy.name} is paused in the published policy"]
+    if policy.advisory:
+        return [f"{policy.name} is advisory in the published policy: the controller changes nothing"]
+    return []
+
+
+def capacity_problems(
+    plan: Plan, policy: SageMakerPolicy, observed: ObservedCapacity, now: datetime
+) -> list[str]:
+    """Why `plan` may not set `policy`'s target's capacity now: outside [min, max], above the Application Auto
+    Scaling MaxCapacity a floor is raised under, a hold longer than a planned scale may ask for, or a target
+    the policy leaves alone. Empty when it may."""
+    problems = _hands_off(policy)
+    desired, limits = plan.desired_capacity, policy.capacity
+    if desired is not None and not limits.min <= desired <= limits.max:
+        problems.append(
+            f"the plan asks for {desired}, outside {policy.name}'s published capacity [{limits.min}, {limits.max}]"
+        )
+    scalable = observed.scalable_target
+    if (
+        desired is not None
+        and plan.actuation is Actuation.RAISE_FLOOR
+        and scalable is not None
+        and desired > scalable.max_capacity
+    ):
+        problems.append(
+            f"the plan raises the floor to {desired}, above the Application Auto Scaling MaxCapacity "
+            f"{scalable.max_capacity}"
+        )
+    if plan.hold_until is not None and plan.hold_until > now + MAX_HOLD:
+        problems.append(
+            f"the plan holds {policy.name} until {plan.hold_until.isoformat()}, more than {MAX_HOLD.days} days"
+        )
+    return problems
+
+
+def floor_problems(policy: SageMakerPolicy, floor: int) -> list[str]:
+    """Why a failed workflow may not put the Application Auto Scaling floor back to `floor`."""
+    limits = policy.capacity
+    if limits.min <= floor <= limits.max:
+        return []
+    return [f"a floor of {floor} is outside {policy.name}'s published capacity [{limits.min}, {limits.max}]"]
+
+
+def purchase_problems(plan: Plan, policy: BedrockModelPolicy) -> list[str]:
+    """Why `plan` may not buy Provisioned Throughput under `policy`: no settings, more model units than the
+    policy's max_model_units or hourly budget allow, or a target the policy leaves alone. (The account's
+    granted units are AWS's to enforce: CreateProvisionedModelThroughput refuses a purchase beyond them.)"""
+    problems = _hands_off(policy)
+    settings = policy.bedrock.provisioned_throughput
+    if settings is None:
+        return [*problems, f"{policy.name} has no provisioned_throughput settings in the published policy"]
+    units = plan.model_units or 0
+    if units < 1:
+        problems.append("the plan buys no model units")
+    for cap, name in purchase_caps(policy, settings):
+        if units > cap:
+            problems.append(f"the plan buys {units} model units, more than {name} allows ({cap})")
+    return problems
+
+
+def route_problems(plan: Plan, policy: BedrockModelPolicy) -> list[str]:
+    """Why `plan` may not send `policy`'s callers where it says: a profile other than the published one, or a
+    target the policy leaves alone. (A Provisioned Throughput route is checked as it is bought.)"""
+    problems = [] if plan.action is Action.REVERT_ROUTING else _hands_off(policy)
+    profile = policy.bedrock.cross_region_profile
+    if plan.action is Action.SHIFT_TO_PROFILE and plan.route_to != profile:
+        published = f"the published profile is {profile}" if profile else "the published policy names none"
+        problems.append(f"the plan sends callers to {plan.route_to}, but {published}")
+    return problems
