@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install lint test fuzz build demo bench clean
+.PHONY: install lint test fuzz checkov build demo bench clean
 
 install: $(BIN)/.installed
 
@@ -33,6 +33,12 @@ test: install
 fuzz: install
 	FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -s -p no:cacheprovider tests/unit/test_fuzz.py
 
+# checkov on the template, in a venv of its own (its pins are not the project's); every skip is justified in
+# template.yaml, in the resource's Metadata.
+checkov:
+	test -x .venv-checkov/bin/checkov || ($(PYTHON) -m venv .venv-checkov && .venv-checkov/bin/pip install --quiet checkov)
+	.venv-checkov/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
+
 build: install
 	$(BIN)/sam build
 
@@ -45,4 +51,4 @@ bench: install
 	$(BIN)/python scripts/bench_forecast.py
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -533,6 +533,17 @@ def test_the_approval_request_carries_the_task_token_and_its_answer_reaches_the_
     assert state["error"] == {"Error": "Rejected", "Cause": "not this month"}
 
 
+def test_a_throttled_approval_request_is_published_again_not_taken_for_a_rejection() -> None:
+    # Given SNS throttling the first publish of the approval request, and the person then approving
+    approval = Service(script=[TaskFailed("SNS.ThrottledException", "Rate exceeded"), {"approved": True}])
+    done = run(ROUTING, routing_request(), Steps(ROUTING_RESULTS), approval=approval)
+    # Then the request is published again after a backoff, and the purchase goes ahead
+    assert done.result.visited == [*LOCKED, *APPROVAL, *BOUGHT]
+    assert len(done.approval.calls) == 2
+    assert len(done.waits) == 1
+    assert done.steps.called("not_approved") == []
+
+
 def test_an_approval_is_kept_under_its_result_path() -> None:
     done = run(
         ROUTING, routing_request(), Steps(ROUTING_RESULTS), approval=Service(script=[{"approved": True}])

@@ -506,6 +506,7 @@ def test_a_trace_reader_answers_any_file_with_a_trace_or_a_named_error(
         ("timestamp,input_tokens,output_tokens", "0,1e30,10", "input_tokens '1e30' is more than 100,000,000"),
         ("timestamp", "nan", "timestamp 'nan' must be a finite number of seconds"),
         ("timestamp", "inf", "timestamp 'inf' must be a finite number of seconds"),
+        ("timestamp", "1e300", "timestamp '1e300' must be a finite number of seconds within"),
     ],
     ids=[
         "short rate row",
@@ -514,6 +515,7 @@ def test_a_trace_reader_answers_any_file_with_a_trace_or_a_named_error(
         "huge token count",
         "NaN time",
         "infinite time",
+        "a time past any trace",
     ],
 )
 def test_a_broken_trace_row_is_named_with_its_line(tmp_path: Path, header: str, row: str, named: str) -> None:

@@ -80,6 +80,8 @@ _SERVEGEN = ("model", "timestamp", "total_rate_rps", "active_clients")
 # More tokens than any model takes or writes in one request: a count above it is a broken row, and would not fit
 # the simulator's integer arrays.
 MAX_TOKENS = 100_000_000
+# Seconds (since the trace's start, or the epoch) beyond any trace's: about 31,700 years.
+MAX_SECONDS = 1e12
 
 
 def _seconds(text: str, where: str) -> float:
@@ -89,8 +91,8 @@ def _seconds(text: str, where: str) -> float:
     except ValueError:
         pass
     else:
-        if not math.isfinite(seconds):
-            raise TraceFormatError(f"{where}: timestamp {text!r} must be a finite number of seconds")
+        if not math.isfinite(seconds) or abs(seconds) > MAX_SECONDS:
+            raise TraceFormatError(f"{where}: timestamp {text!r} must be a finite number of seconds within ±1e12")
         return seconds
     value = text.strip()
     # Python's ISO parser takes at most 6 fractional digits; the Azure trace has 7.
