@@ -92,7 +92,9 @@ def _seconds(text: str, where: str) -> float:
         pass
     else:
         if not math.isfinite(seconds) or abs(seconds) > MAX_SECONDS:
-            raise TraceFormatError(f"{where}: timestamp {text!r} must be a finite number of seconds within ±1e12")
+            raise TraceFormatError(
+                f"{where}: timestamp {text!r} must be a finite number of seconds within ±1e12"
+            )
         return seconds
     value = text.strip()
     # Python's ISO parser takes at most 6 fractional digits; the Azure trace has 7.
