@@ -488,9 +488,9 @@ def lock_target(scenario: Scenario, owner: str, acquired_ago: float, ttl: float)
 
 
 def test_workflow_for_a_locked_target_ends_at_lock_contended_and_changes_nothing(launch: Launch) -> None:
-    # Given llm-prod locked by another workflow for the next 50 minutes
+    # Given llm-prod locked a minute ago by another workflow, for the next hour
     scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1})
-    lock_target(scenario, "scale_out-llm-prod-AllTraffic-other", acquired_ago=600, ttl=3600)
+    lock_target(scenario, "scale_out-llm-prod-AllTraffic-other", acquired_ago=60, ttl=3600)
 
     # When its latency alarm fires
     outcome = scenario.alarm(LLM, "latency_p95", "ALARM", [9_100_000.0])
@@ -518,22 +518,33 @@ def test_workflow_for_a_locked_target_ends_at_lock_contended_and_changes_nothing
     assert scenario.history() == []
 
 
-def test_expired_lock_left_by_a_crashed_workflow_is_taken_over(launch: Launch) -> None:
-    # Given llm-prod locked by a workflow that crashed two hours ago (its lock expired an hour ago)
+@pytest.mark.parametrize(
+    ("acquired_ago", "history"),
+    [(7200, ["succeeded"]), (600, ["lock_released", "succeeded"])],
+    ids=["expired an hour ago: taken over", "ten minutes old, its holder ended: released, not after an hour"],
+)
+def test_a_lock_left_by_a_workflow_that_has_ended_does_not_hold_the_target(
+    launch: Launch, acquired_ago: int, history: list[str]
+) -> None:
+    # Given llm-prod locked for an hour, `acquired_ago` seconds ago, by an execution Step Functions has no
+    # record of running (it crashed, timed out, was stopped, or failed where it could not release the lock)
     scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1}, provisioning_seconds=60)
-    lock_target(scenario, "scale_out-crashed", acquired_ago=7200, ttl=3600)
+    lock_target(scenario, "scale_out-llm-prod-AllTraffic-ended", acquired_ago=acquired_ago, ttl=3600)
 
     # When its latency alarm fires
     outcome = scenario.alarm(LLM, "latency_p95", "ALARM", [9_100_000.0])
     (run,) = scenario.workflows()
 
-    # Then the new workflow takes the lock over, scales, and releases it
+    # Then the new workflow takes the target (a live lock only once the router has asked Step Functions, with
+    # DescribeExecution, and said so in the history), scales, and releases it
     assert outcome["dispatch"] == Dispatch.WORKFLOW
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert "LockContended" not in scenario.visited(run)
     assert scenario.aws.instance_count("llm-prod") == 2  # latency: one more instance
     assert scenario.state().lock is None
-    assert [r.outcome for r in scenario.history()] == ["succeeded"]
+    records = sorted(scenario.history(), key=lambda r: r.at)
+    assert [r.outcome for r in records] == history
+    assert all("scale_out-llm-prod-AllTraffic-ended held the lock" in r.reason for r in records[:-1])
 
 
 # ---------------------------------------------------------------------------------------- planned scale

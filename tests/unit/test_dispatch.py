@@ -57,7 +57,11 @@ def test_the_same_event_twice_starts_the_workflow_once() -> None:
     ctl = controller()
     first = dispatch_alarm(event("alarm_latency_alarm"), ctl, NOW)
     second = dispatch_alarm(event("alarm_latency_alarm"), ctl, NOW)
-    assert first.execution_arn == second.execution_arn
+    # The first took the target's lock for its execution: the second finds it in progress
+    assert first.dispatch is Dispatch.WORKFLOW
+    assert second.dispatch is Dispatch.NOTHING
+    assert second.plan is not None
+    assert f"in progress ({first.execution_arn.rsplit(':', 1)[-1]})" in second.plan.reason  # type: ignore[union-attr]
     assert len(ctl.workflows.started) == 1  # type: ignore[attr-defined]
 
 

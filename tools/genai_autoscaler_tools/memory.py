@@ -191,11 +191,17 @@ class RecordingWorkflows(WorkflowStarter):
 
     started: dict[str, dict[str, Any]] = field(default_factory=dict)
     kinds: dict[str, Workflow] = field(default_factory=dict)  # which workflow each name started
+    ended: set[str] = field(default_factory=set)  # executions a test has ended
 
     def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str:
         self.started.setdefault(name, request)
         self.kinds.setdefault(name, workflow)
         return f"arn:aws:states:local:000000000000:execution:{workflow}:{name}"
+
+    def running(self, name: str) -> bool | None:
+        if name in self.ended:
+            return False
+        return True if name in self.started else None  # a name it never started: someone else's, not known
 
 
 @dataclass

@@ -129,6 +129,10 @@ class _SimWorkflows(WorkflowStarter):
             self.policy.replay.run(self.policy.execute(name, request))
         return f"arn:aws:states:us-east-1:000000000000:execution:{STACK}-scale:{name}"
 
+    def running(self, name: str) -> bool | None:
+        # A simulated execution always reaches its end, which releases its lock: none is ever left dead.
+        return None
+
 
 class ControllerPolicy(ScalingPolicy):
     """GenAI Autoscaler's controller, its code unchanged, on the simulated endpoint."""

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from genai_autoscaler.app import locks
 from genai_autoscaler.app.ports import (
     AlarmDirectory,
     CapacityActuator,
@@ -67,7 +68,7 @@ from genai_autoscaler.domain.signals import (
 )
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, remember_decision
 from genai_autoscaler.domain.targets import TargetKind
-from genai_autoscaler.errors import AutoscalerError
+from genai_autoscaler.errors import AutoscalerError, LockHeld
 
 
 class DispatchPorts(QuotaPorts, Protocol):
@@ -294,7 +295,7 @@ def evaluate_targets(ctl: DispatchPorts, now: datetime) -> list[DispatchOutcome]
 def _evaluate(
     ctl: DispatchPorts, policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
 ) -> DispatchOutcome:
-    state = ctl.state.load(policy.target_id)
+    state = locks.release_if_ended(ctl, ctl.state.load(policy.target_id), now)
     quotas = _quotas_of(ctl, policy)
     readings = tuple(readings_for(policy, snapshot, ctl, _token_quota(quotas)))
     observed = _observe(ctl, policy, now, quotas)
@@ -432,7 +433,7 @@ def _decide_and_dispatch(
     quotas: BedrockQuotas | None = None,
 ) -> DispatchOutcome:
     observed = _observe(ctl, policy, now, quotas)
-    state = ctl.state.load(policy.target_id)
+    state = locks.release_if_ended(ctl, ctl.state.load(policy.target_id), now)
     plan = decide(trigger, policy, observed, state, now, _demand_trend(ctl, policy, trigger.readings, now))
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
@@ -441,9 +442,17 @@ def dispatch(ctl: DispatchPorts, plan: Plan, policy: TargetPolicy, cause: str) -
     """Carry out a plan's consequences: a workflow, a notification, or only state to remember."""
     if plan.workflow is not None:
         request = ScaleRequest(plan=plan, policy=policy.model_dump(mode="json"))
-        arn = ctl.workflows.start(
-            execution_name(plan.target_id, plan.action, cause), request.model_dump(mode="json"), plan.workflow
-        )
+        name = execution_name(plan.target_id, plan.action, cause)
+        try:
+            locks.reserve(ctl, plan.target_id, name, plan.decided_at)
+        except LockHeld as exc:
+            # Another event's workflow took the target since this decision read its state: it acts for both.
+            return DispatchOutcome(plan=plan, dispatch=Dispatch.NOTHING, note=f"not started: {exc}")
+        try:
+            arn = ctl.workflows.start(name, request.model_dump(mode="json"), plan.workflow)
+        except Exception:
+            locks.cancel(ctl, plan.target_id, name)
+            raise
         return DispatchOutcome(plan=plan, dispatch=Dispatch.WORKFLOW, execution_arn=arn)
 
     remembers = plan.adopt_capacity is not None or plan.insufficient_data_since is not None

@@ -110,6 +110,11 @@ class WorkflowStarter(ABC):
     def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str:
         """Start an execution of `workflow`; idempotent for the same name. Returns the execution ARN."""
 
+    @abstractmethod
+    def running(self, name: str) -> bool | None:
+        """Whether the execution `name` (of either workflow) is running: False once it has ended or if it was
+        never started, None when that cannot be told (the caller then takes it to be running)."""
+
 
 class EndpointDirectory(ABC):
     @abstractmethod

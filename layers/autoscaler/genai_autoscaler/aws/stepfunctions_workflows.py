@@ -32,3 +32,15 @@ class StepFunctionsWorkflows(WorkflowStarter):
                 return f"{arn.replace(':stateMachine:', ':execution:')}:{name}"
             raise translate(exc, f"starting workflow {name}") from exc
         return str(response["executionArn"])
+
+    def running(self, name: str) -> bool | None:
+        for arn in self._arns.values():
+            execution = f"{arn.replace(':stateMachine:', ':execution:')}:{name}"
+            try:
+                status = self._sfn.describe_execution(executionArn=execution)["status"]
+            except ClientError as exc:
+                if error_code(exc) == "ExecutionDoesNotExist":
+                    continue
+                return None  # throttled or refused: not known, so not taken for ended
+            return bool(status == "RUNNING")
+        return False

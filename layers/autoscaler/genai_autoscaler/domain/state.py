@@ -124,16 +124,21 @@ class ActionRecord(BaseModel):
 
 
 def acquire_lock(state: TargetState, owner: str, now: datetime, ttl: timedelta) -> TargetState:
-    """The state with `owner` holding the lock; raises LockHeld if another holder's lock is still valid.
+    """The state with `owner` holding the lock for `ttl` from now; raises LockHeld if another holder's lock is
+    still valid.
 
-    Re-entrant for the same owner, so a retried workflow step does not lock itself out.
+    Re-entrant for the same owner, so a retried workflow step does not lock itself out; it never shortens the
+    owner's lock (the router takes it briefly before the workflow starts, which then takes it for its run).
     """
-    if state.lock is not None and state.lock.held_at(now) and state.lock.owner != owner:
-        raise LockHeld(
-            f"{state.target_id} is locked by {state.lock.owner} until {state.lock.expires_at.isoformat()}"
+    held = state.lock
+    if held is not None and held.held_at(now) and held.owner != owner:
+        raise LockHeld(f"{state.target_id} is locked by {held.owner} until {held.expires_at.isoformat()}")
+    if held is not None and held.owner == owner and held.held_at(now):
+        return state.model_copy(
+            update={"lock": held.model_copy(update={"expires_at": max(held.expires_at, now + ttl)})}
         )
     update: dict[str, object] = {"lock": Lock(owner=owner, acquired_at=now, expires_at=now + ttl)}
-    if state.lock is None or state.lock.owner != owner:
+    if held is None or held.owner != owner:
         update["applying"] = None  # a change a dead workflow left behind is not the new holder's
     return state.model_copy(update=update)
 
