@@ -232,6 +232,8 @@ class FakeBedrock:
         self._next_create_fault: tuple[str, str | None] | None = None  # ("fail", message) or ("hang", None)
         self._refusals: dict[str, tuple[str, str]] = {}
         self._lock = threading.RLock()
+        # Called with each operation's name and parameters as it is called (as a boto3 client's before-call is).
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
 
     # ------------------------------------------------------------------ fault injection
     def fail_next_create(self, message: str) -> None:
@@ -275,6 +277,8 @@ class FakeBedrock:
         params: dict[str, Any],
         handler: Callable[[dict[str, Any], datetime], dict[str, Any]],
     ) -> dict[str, Any]:
+        for observer in self.observers:
+            observer(operation_name, params)
         model = operation_model(operation_name)
         params = copy.deepcopy(params)
         for member in model.idempotent_members:  # boto3 fills them in before validating

@@ -61,6 +61,9 @@ class InProcessLambdas:
     controller_for: Callable[[ControllerSettings], Controller]
     environment_overrides: dict[str, str] = field(default_factory=dict)
     invocations: list[Invocation] = field(default_factory=list)
+    running: str | None = (
+        None  # the function whose handler runs now (one at a time), for whom its AWS calls are
+    )
     _modules: dict[str, ModuleType] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -101,6 +104,7 @@ class InProcessLambdas:
         invocation = Invocation(function=name, event=event)
         variables = {k: str(v) for k, v in environment.items()} | self.environment_overrides
         with self._lock, mock.patch.dict(os.environ, variables):
+            self.running = name
             try:
                 # Lambda reads the log level once, at a cold start; here one process runs every invocation.
                 logger.setLevel(variables.get("POWERTOOLS_LOG_LEVEL", "INFO"))
@@ -122,5 +126,6 @@ class InProcessLambdas:
                     }
                 )
             finally:
+                self.running = None
                 self.invocations.append(invocation)
         return payload.encode()

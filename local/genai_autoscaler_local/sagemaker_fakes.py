@@ -15,6 +15,7 @@ from the real API's shapes.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,6 +76,8 @@ class SageMakerWorld:
         self._hang: set[str] = set()
         self._lock = threading.RLock()
         self._clients: dict[str, Any] = {}
+        # Called with (IAM service prefix, operation name, API parameters) of each call the controller's clients make.
+        self.observers: list[Callable[[str, str, dict[str, Any]], None]] = []
         self._component_targets: dict[str, tuple[int, int]] = {}  # resource id -> (min, max)
 
     # ------------------------------------------------------------------ clients with the hooks attached
@@ -92,6 +95,16 @@ class SageMakerWorld:
 
     def _attach(self, client: Any, service: str) -> None:
         events = client.meta.events
+        # The IAM prefix is the signing name (states; sagemaker for the runtime too), except CloudWatch's.
+        signing = client.meta.service_model.signing_name
+        prefix = {"monitoring": "cloudwatch"}.get(signing, signing)
+
+        def observed(model: OperationModel, context: dict[str, Any], **_: Any) -> None:
+            # Returns None: botocore would take any other answer for the response.
+            for observe in self.observers:
+                observe(prefix, model.name, context.get("genai_params", {}))
+
+        events.register("before-call", observed)
         # before-call sees the serialised request; the API parameters are stashed in the request context.
         events.register("before-parameter-build", self._stash_params)
         if service == "sagemaker":

@@ -22,6 +22,8 @@ from genai_autoscaler.domain.state import ActionRecord, TargetState
 from genai_autoscaler_local.harness import REGION, LocalAws, WorkflowRun
 from genai_autoscaler_local.lambda_runtime import Invocation
 
+from tests.integration.iam import FUNCTIONS, iam_actions, not_allowed
+
 LLM = "llm-prod/AllTraffic"
 LLM_ID = "variant/llm-prod/AllTraffic"
 IC = "llama3-8b-ic"
@@ -164,9 +166,26 @@ class Scenario:
 Launch = Callable[..., Scenario]
 
 
+def record_calls(aws: LocalAws, calls: set[tuple[str, str]]) -> None:
+    """Record (function logical id, IAM action) of every call a handler makes through the controller's clients."""
+    logical = {aws.stack.resource(function): function for function in FUNCTIONS}
+
+    def called(prefix: str, operation: str, params: dict[str, Any]) -> None:
+        if aws.lambdas.running is not None:
+            function = logical[aws.lambdas.running]
+            calls.update((function, action) for action in iam_actions(prefix, operation, params))
+
+    aws.world.observers.append(called)
+    aws.bedrock.observers.append(lambda operation, params: called("bedrock", operation, params))
+
+
 @pytest.fixture
 def launch() -> Iterator[Launch]:
-    """Deploy the stack in moto for this test: `launch(document, endpoints={"llm-prod": 1}, ...)`."""
+    """Deploy the stack in moto for this test: `launch(document, endpoints={"llm-prod": 1}, ...)`.
+
+    At the end, every AWS call a handler made must be allowed by its role in template.yaml (iam.py)."""
+    calls: set[tuple[str, str]] = set()
+    stacks: list[LocalAws] = []
     with ExitStack() as stack:
 
         def start(
@@ -186,6 +205,8 @@ def launch() -> Iterator[Launch]:
             )
             # Runs before the mock closes: no workflow thread is left calling a stopped moto.
             stack.callback(_let_workflows_finish, aws)
+            record_calls(aws, calls)
+            stacks.append(aws)
             for name, instances in (endpoints or {}).items():
                 aws.create_endpoint(name, instances=instances)
             scenario = Scenario(aws)
@@ -195,6 +216,9 @@ def launch() -> Iterator[Launch]:
             return scenario
 
         yield start
+    for aws in stacks:
+        missing = not_allowed(aws.stack, calls)
+        assert not missing, f"calls the role in template.yaml does not allow: {missing}"
 
 
 def _let_workflows_finish(aws: LocalAws) -> None:
