@@ -7,6 +7,7 @@ with each AWS call the steps make failing once (transient: the workflow's Retry 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,14 +17,28 @@ from typing import Any
 import pytest
 from genai_autoscaler.app import locks
 from genai_autoscaler.app.dispatch import ScaleRequest
+from genai_autoscaler.app.routing_workflow import run_routing_step
 from genai_autoscaler.app.scale_workflow import run_step
+from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
+from genai_autoscaler.domain.alarm_event import AlarmState
+from genai_autoscaler.domain.bedrock import BedrockDemand, BedrockRoute, RouteKind, bought
+from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, decide
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
+from genai_autoscaler.domain.routes import PublishedRoute
+from genai_autoscaler.domain.state import TargetState
 from genai_autoscaler.errors import AutoscalerError, TransientAwsError
+from genai_autoscaler_local.bedrock_fake import FakeBedrock
 from genai_autoscaler_local.clock import SimClock
 from genai_autoscaler_tools.asl import ExecutionResult, StateMachine, TaskFailed, run_to_end
-from genai_autoscaler_tools.memory import StaticController, memory_controller
+from genai_autoscaler_tools.memory import MemoryRoutes, StaticController, memory_controller
 
+from tests.unit.bedrock_fixtures import MODEL, PROVISIONING
 from tests.unit.builders import NOW, observed, variant
+from tests.unit.test_bedrock_ladder import throttles
+from tests.unit.test_routing_workflow import DEMAND, PROFILE
+from tests.unit.test_routing_workflow import TARGET_ID as ROUTED
+from tests.unit.test_routing_workflow import policy as routing_policy
 
 SCALE_WORKFLOW = Path(__file__).resolve().parents[2] / "statemachines" / "scale.asl.json"
 TARGET = "variant/llm-prod/AllTraffic"
@@ -54,24 +69,32 @@ class Outcome:
         return published
 
 
-def failing(target: Any, method: str, times: int | None, after: int = 0) -> None:
-    """Make `target.method` fail for `times` calls (every call: None) once `after` calls have gone through:
-    throttled, as the Lambda step reports it (TransientAwsError), or as the SNS integration reports it."""
-    original = getattr(target, method)
-    calls = [0]
+class Fault:
+    """The port method `fault` (port, method) failing for `times` calls (every call: None) once `after` calls
+    have gone through: throttled, as a Lambda step reports it (TransientAwsError), or, for the notifier, as the
+    SNS integration reports it to Step Functions. `calls` counts the calls; `heal` puts the method back."""
 
-    def fails(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        if calls[0] > after and (times is None or calls[0] <= after + times):
-            message = f"{method}: throttled (injected, call {calls[0]})"
-            raise (
-                TaskFailed("SNS.ThrottledException", message)
-                if method == "publish"
-                else TransientAwsError(message)
-            )
-        return original(*args, **kwargs)
+    def __init__(self, ctl: StaticController, fault: tuple[str, str], times: int | None, after: int = 0):
+        port, method = fault
+        self.target, self.method = getattr(ctl, port), method
+        self.original = getattr(self.target, method)
+        self.calls = 0
 
-    setattr(target, method, fails)
+        def fails(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls > after and (times is None or self.calls <= after + times):
+                message = f"{method}: throttled (injected, call {self.calls})"
+                raise (
+                    TaskFailed("SNS.ThrottledException", message)
+                    if port == "notifier"
+                    else TransientAwsError(message)
+                )
+            return self.original(*args, **kwargs)
+
+        setattr(self.target, method, fails)
+
+    def heal(self) -> None:
+        setattr(self.target, self.method, self.original)
 
 
 def scale_out(
@@ -95,9 +118,7 @@ def scale_out(
         actuation=actuation,
         observed_floor=1 if floor else None,
     )
-    if fault is not None:
-        port, method = fault
-        failing(getattr(ctl, port), method, times, after)
+    injected = Fault(ctl, fault, times, after) if fault is not None else None
 
     def publish(parameters: dict[str, Any], token: str) -> dict[str, str]:
         ctl.notifier.publish(parameters["Subject"], parameters["Message"])
@@ -114,6 +135,8 @@ def scale_out(
     )
     request = ScaleRequest(plan=plan, policy=POLICY.model_dump(mode="json")).model_dump(mode="json")
     result = run_to_end(machine, request, "wf-1", clock_advance=clock.advance)
+    if injected is not None:
+        injected.heal()
     return Outcome(result, ctl)
 
 
@@ -220,3 +243,152 @@ def test_a_state_table_outage_at_record_success_keeps_the_served_floor_and_frees
     state = locks.release_if_ended(ctl, ctl.state.load(TARGET), later)
     assert state.lock is None
     assert ctl.state.history(TARGET)[0].outcome == "lock_released"
+
+
+# ------------------------------------------------------------------------------------------ the routing workflow
+
+ROUTING_WORKFLOW = SCALE_WORKFLOW.with_name("routing.asl.json")
+ROUTING_CALLS = {
+    "ssm:GetParameter (policy)": ("policies", "load"),
+    "dynamodb:GetItem": ("state", "load"),
+    "dynamodb:TransactWriteItems": ("state", "update"),
+    "ssm:PutParameter (route)": ("routes", "publish"),
+    "bedrock:CreateProvisionedModelThroughput": ("provisioned", "create"),
+    "bedrock:GetProvisionedModelThroughput": ("provisioned", "describe"),
+    "bedrock:DeleteProvisionedModelThroughput": ("provisioned", "delete"),
+    "sns:Publish": ("notifier", "publish"),
+}
+ROUTING_MATRIX: list[tuple[str, str, str, str, str]] = []
+
+
+def reroute(
+    way: str, fault: tuple[str, str] | None, times: int | None
+) -> tuple[ExecutionResult, Any, str | None, int]:
+    """Callers sent to 5 units of Provisioned Throughput bought now (`to PT`), or taken off 5 units bought three
+    hours ago back to on-demand (`back`), run to its end with `fault` injected; returns the result, the world
+    and the PT bought or released."""
+    clock = SimClock(NOW)
+    bedrock = FakeBedrock(clock, provisioning_seconds=PROVISIONING)
+    arn = None
+    state = TargetState(
+        target_id=ROUTED,
+        route=BedrockRoute(kind=RouteKind.PROFILE, model=PROFILE, since=NOW - timedelta(hours=2)),
+    )
+    if way == "back":
+        arn = bedrock.create_provisioned_model_throughput(
+            modelUnits=5, provisionedModelName="pt-1", modelId=MODEL, clientRequestToken="t-1"
+        )["provisionedModelArn"]
+        clock.advance(PROVISIONING)
+        state = TargetState(
+            target_id=ROUTED, route=bought(arn, clock.now() - timedelta(hours=3), 5, None, 200.0)
+        )
+    ctl = dataclasses.replace(
+        memory_controller(
+            {"targets": [routing_policy().model_dump(mode="json")]},
+            states={ROUTED: state},
+            settings=ControllerSettings(stack_name="genai-autoscaler"),
+            clock=clock.now,
+        ),
+        routes=MemoryRoutes(),
+        provisioned=BedrockProvisionedThroughputs(bedrock),
+    )
+    assert ctl.routes is not None
+    assert state.route is not None
+    ctl.routes.publish(MODEL, PublishedRoute.of(state.route, MODEL))  # where callers are sent now
+    now = clock.now()
+    if way == "back":
+        calm = Evaluation((throttles(AlarmState.OK, 0, now - timedelta(hours=1)),))
+        plan = decide(
+            calm, routing_policy(), BedrockDemand(tokens_per_minute=100_000), ctl.state.load(ROUTED), now
+        )
+    else:
+        plan = decide(
+            AlarmTransition(throttles(AlarmState.ALARM)),
+            routing_policy(),
+            DEMAND,
+            state,
+            now,
+        )
+    injected = Fault(ctl, fault, times) if fault is not None else None
+
+    def publish(parameters: dict[str, Any], token: str) -> dict[str, str]:
+        ctl.notifier.publish(parameters["Subject"], parameters["Message"])
+        return {"MessageId": token}
+
+    machine = StateMachine.from_file(
+        ROUTING_WORKFLOW,
+        {"RoutingStepsFunctionArn": "steps", "NotificationTopicArn": "topic"},
+        tasks={
+            "steps": lambda payload: run_routing_step(ctl, payload["step"], payload["state"], clock.now()),
+            "arn:aws:states:::sns:publish": publish,
+        },
+        catchable=(AutoscalerError,),
+    )
+    request = ScaleRequest(plan=plan, policy=routing_policy().model_dump(mode="json")).model_dump(mode="json")
+    result = run_to_end(machine, request, "rt-1", clock_advance=clock.advance)
+    called = injected.calls if injected is not None else 0
+    if injected is not None:
+        injected.heal()
+    if way == "to PT":
+        summaries = bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
+        arn = summaries[0]["provisionedModelArn"] if summaries else None
+    return result, ctl, arn, called
+
+
+ROUTING_CASES = [
+    (call, way, kind)
+    for call in ROUTING_CALLS
+    for way in ("to PT", "back")
+    for kind in ("transient", "lasting")
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_routing_matrix() -> Iterator[None]:
+    yield
+    print("\ncall                                        way     fault      ended on            left")
+    for row in ROUTING_MATRIX:
+        print(f"{row[0]:<43} {row[1]:<7} {row[2]:<10} {row[3]:<19} {row[4]}")
+
+
+@pytest.mark.parametrize(
+    ("call", "way", "kind"), ROUTING_CASES, ids=[f"{c} {w} {k}" for c, w, k in ROUTING_CASES]
+)
+def test_a_fault_in_any_routing_call_converges_or_ends_with_callers_on_a_serving_route(
+    call: str, way: str, kind: str
+) -> None:
+    result, ctl, arn, called = reroute(way, ROUTING_CALLS[call], 1 if kind == "transient" else None)
+    routes: MemoryRoutes = ctl.routes  # type: ignore[assignment]
+    published = routes.current(MODEL)
+    callers = published.model_id if published else MODEL
+    described = ctl.provisioned.describe(arn) if arn else None  # type: ignore[union-attr]
+    state = ctl.state.states.get(ROUTED)  # type: ignore[attr-defined]
+    notes: list[tuple[str, str]] = ctl.notifier.published  # type: ignore[attr-defined]
+    ended = result.visited[-1] + (" (abandoned)" if "Abandon" in result.visited else "")
+    where = {arn: "the PT", MODEL: "on-demand", PROFILE: "the profile"}.get(callers, callers)
+    pt = "no PT" if described is None else f"PT {described.status.value}"
+    lock = "lock held" if state is not None and state.lock is not None else "lock free"
+    told = notes[-1][0].removeprefix("GenAI Autoscaler: ") if notes else "no notification"
+    ROUTING_MATRIX.append((call, way, kind, ended, f"callers {where}; {pt}; {lock}; {told}"))
+
+    # Callers are only ever sent to a route that serves: on-demand, the profile, or a PT that is InService
+    assert callers in (MODEL, PROFILE) or (described is not None and described.status.value == "InService")
+    if kind == "transient" or called == 0:  # retried, or a call this path does not make
+        assert result.status == "SUCCEEDED", (result.error, result.cause, result.visited)
+        assert callers == (arn if way == "to PT" else MODEL)
+        assert described is None if way == "back" else described is not None
+        assert state is not None
+        assert state.lock is None
+        assert notes
+        return
+    if call == "sns:Publish":  # the change is made; only the notification is lost
+        assert result.status == "SUCCEEDED"
+        assert notes == []
+        return
+    assert result.status == "FAILED", result.visited
+    if described is not None and callers != arn and way == "to PT":
+        # What was bought and not routed to is deleted, or, where Bedrock could not be asked, left to the sweeper
+        assert "sweeper" in notes[-1][1]
+    if not call.startswith("dynamodb"):
+        assert notes
+        assert "FAILED" in notes[-1][0]
