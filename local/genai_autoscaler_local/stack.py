@@ -85,6 +85,14 @@ def deploy(root: Path, stack_name: str, parameters: dict[str, str], region: str)
     cfn_template = json.loads(json.dumps(translated))
     for logical_id in by_api:
         del cfn_template["Resources"][logical_id]
+    # Outputs of what is created through the API are filled in once it is (their physical id is the value).
+    later = {
+        key: output["Value"]["Fn::GetAtt"][0]
+        for key, output in dict(cfn_template.get("Outputs", {})).items()
+        if isinstance(output.get("Value"), dict) and output["Value"].get("Fn::GetAtt", [None])[0] in by_api
+    }
+    for key in later:
+        del cfn_template["Outputs"][key]
 
     cfn = boto3.client("cloudformation", region_name=region)
     stack_id = cfn.create_stack(
@@ -131,6 +139,7 @@ def deploy(root: Path, stack_name: str, parameters: dict[str, str], region: str)
             continue
         props = clean_json(resource.get("Properties", {}), resource_map)
         physical[logical_id] = _API_CREATORS[resource["Type"]](logical_id, props, local, region)
+    local.outputs.update({key: physical[logical_id] for key, logical_id in later.items()})
     return local
 
 
@@ -174,12 +183,21 @@ def _invoke_config(logical_id: str, props: dict[str, Any], stack: LocalStack, re
     return logical_id
 
 
+def _function_url(logical_id: str, props: dict[str, Any], stack: LocalStack, region: str) -> str:
+    """The function URL; its physical id here is the URL (the only attribute the template reads)."""
+    response = boto3.client("lambda", region_name=region).create_function_url_config(
+        FunctionName=props["TargetFunctionArn"], AuthType=props["AuthType"]
+    )
+    return str(response["FunctionUrl"])
+
+
 _API_CREATORS: dict[str, Callable[[str, dict[str, Any], LocalStack, str], str]] = {
     "AWS::CloudWatch::Alarm": _alarm,
     "AWS::SNS::Subscription": _subscription,
     "AWS::Scheduler::Schedule": _schedule,
     "AWS::SQS::QueuePolicy": _queue_policy,
     "AWS::Lambda::EventInvokeConfig": _invoke_config,
+    "AWS::Lambda::Url": _function_url,
 }
 
 

@@ -22,6 +22,7 @@ FUNCTIONS = (
     "ScaleStepsFunction",
     "RoutingStepsFunction",
     "ProvisionedSweeperFunction",
+    "ApprovalFunction",
 )
 
 

@@ -99,17 +99,33 @@ def routing_run(scenario: Scenario) -> WorkflowRun:
     return run
 
 
+APPROVER = "arn:aws:iam::123456789012:user/dana"
+
+
 def answer(scenario: Scenario, approve: bool) -> dict[str, str]:
-    """Read the approval request as the approver does, and answer it with the AWS CLI's calls."""
+    """Read the approval request as the approver does, and answer it through the approval function, as its
+    function URL delivers a signed POST: the body the message shows, and the caller's ARN IAM verified."""
     request = scenario.aws.approval_request()
-    if approve:
-        scenario.aws.sfn.send_task_success(
-            taskToken=request["token"], output=json.dumps({"approved": True, "by": "dana"})
-        )
-    else:
-        scenario.aws.sfn.send_task_failure(
-            taskToken=request["token"], error="Rejected", cause="not this quarter"
-        )
+    execution = request["message"].split('"execution": "', 1)[1].split('"', 1)[0]
+    body = {
+        "target_id": CLAUDE_ID,
+        "execution": execution,
+        "task_token": request["token"],
+        "approved": approve,
+    }
+    if not approve:
+        body["reason"] = "not this quarter"
+    event = {
+        "version": "2.0",
+        "requestContext": {"authorizer": {"iam": {"userArn": APPROVER}}, "http": {"method": "POST"}},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+    response = boto3.client("lambda", region_name=REGION).invoke(
+        FunctionName=scenario.aws.stack.resource("ApprovalFunction"), Payload=json.dumps(event).encode()
+    )
+    answered = json.loads(response["Payload"].read())
+    assert answered["statusCode"] == 200, answered
     return request
 
 
@@ -223,6 +239,35 @@ def test_an_approved_commitment_is_bought_with_its_term(launch: Launch) -> None:
     (pt,) = provisioned(scenario)
     assert pt["commitmentDuration"] == "OneMonth"
     assert published(scenario) == pt["provisionedModelArn"]
+
+
+def test_a_commitment_approved_around_the_approval_function_buys_nothing(launch: Launch) -> None:
+    # Given Claude whose Provisioned Throughput is a OneMonth commitment
+    scenario = launch(document(committed()))
+    # When it throttles and someone answers the request with SendTaskSuccess directly, naming anyone they like
+    throttling(scenario)
+    request = scenario.aws.approval_request()
+    scenario.aws.sfn.send_task_success(
+        taskToken=request["token"], output=json.dumps({"approved": True, "by": "the CFO"})
+    )
+    run = routing_run(scenario)
+    # Then nothing is bought: the purchase needs the approval the function recorded with the caller's identity
+    assert (run.status, run.error) == ("FAILED", "RoutingFailed")
+    assert scenario.visited(run)[-4:] == ["BuyProvisioned", "Abandon", "NotifyFailure", "Failed"]
+    assert provisioned(scenario) == []
+    (note,) = scenario.notifications()
+    assert "without the approval function" in note["message"]
+
+
+def test_an_approval_records_who_aws_says_approved(launch: Launch) -> None:
+    scenario = launch(document(committed()))
+    throttling(scenario)
+    answer(scenario, approve=True)
+    routing_run(scenario)
+    approval = scenario.state(CLAUDE_ID).approval
+    assert approval is not None
+    assert (approval.approved, approval.by) == (True, APPROVER)
+    assert any(r.action == "approve" and APPROVER in r.reason for r in scenario.history(CLAUDE_ID))
 
 
 @pytest.mark.parametrize("answered", ["rejected", "no answer"])

@@ -111,3 +111,43 @@ def test_the_alarm_router_remembers_an_event_under_the_key_it_always_had(
     assert outcomes[0] == outcomes[1]
     [key] = store.records
     assert key.startswith("AlarmRouter.app.handler.<locals>.route_once#")
+
+
+def url_request(body: Any, caller: str | None = "arn:aws:iam::123456789012:user/dana") -> dict[str, Any]:
+    """A function URL request (payload format 2.0) as Lambda gives it, the caller's ARN from AWS_IAM auth."""
+    context: dict[str, Any] = {"http": {"method": "POST"}}
+    if caller is not None:
+        context["authorizer"] = {"iam": {"userArn": caller}}
+    text = body if isinstance(body, str) else json.dumps(body)
+    return {"version": "2.0", "requestContext": context, "body": text, "isBase64Encoded": False}
+
+
+ANSWER = {
+    "target_id": "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
+    "execution": "shift_to_provisioned-x",
+    "task_token": "t",
+    "approved": True,
+}
+
+
+@pytest.mark.parametrize(
+    ("request_", "status", "says"),
+    [
+        (url_request(ANSWER), 200, '"by": "arn:aws:iam::123456789012:user/dana"'),
+        (url_request(ANSWER, caller=None), 403, "no authenticated caller"),
+        (url_request("{not json"), 400, "not JSON"),
+        (url_request({**ANSWER, "approved": "yes"}), 400, "approved: Input should be a valid boolean"),
+    ],
+    ids=["signed and well formed", "no IAM caller", "not JSON", "not a yes or no"],
+)
+def test_the_approval_function_answers_with_a_status_and_records_only_a_good_request(
+    monkeypatch: pytest.MonkeyPatch, request_: dict[str, Any], status: int, says: str
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    ctl = memory_controller(DOCUMENT)
+    response = handler_module("approval").handler(request_, FakeContext("Approval", "arn"), controller=ctl)
+    assert response["statusCode"] == status
+    assert says in response["body"]
+    recorded = ctl.state.load(ANSWER["target_id"]).approval  # type: ignore[arg-type]
+    assert (recorded is not None) is (status == 200)
+    assert len(ctl.tasks.succeeded) == (status == 200)  # type: ignore[attr-defined]

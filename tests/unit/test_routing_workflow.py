@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from genai_autoscaler.app.approvals import answer
 from genai_autoscaler.app.dispatch import ScaleRequest, execution_name
 from genai_autoscaler.app.routing_workflow import STEPS, purchase_identity, run_routing_step
 from genai_autoscaler.app.settings import ControllerSettings
@@ -27,6 +28,7 @@ from genai_autoscaler.errors import (
     ActuationRejected,
     AutoscalerError,
     InServiceTimeout,
+    InvalidEvent,
     PlanRefused,
     StalePlan,
 )
@@ -41,6 +43,7 @@ from tests.unit.builders import NOW
 from tests.unit.test_bedrock_ladder import throttles
 
 TARGET_ID = f"bedrock/{MODEL}"
+APPROVER = "arn:aws:iam::123456789012:user/dana"
 PROFILE = f"us.{MODEL}"
 DEMAND = BedrockDemand(tokens_per_minute=380_000, throttled_per_minute=40, tokens_per_invocation=1_500)
 
@@ -98,6 +101,19 @@ class World:
     def publish(self, target: BedrockModelPolicy) -> None:
         """Publish the policy document with `target` in it: what the steps that spend hold plans to."""
         self.ctl.policies.document = {"targets": [target.model_dump(mode="json")]}  # type: ignore[attr-defined]
+
+    def approve(self, document: dict[str, Any], approved: bool = True) -> dict[str, Any]:
+        """Answer the approval request through the approval function's use case, as APPROVER (the ARN the
+        function URL's IAM authorization gives), and return the document as AwaitApproval leaves it."""
+        body = {
+            "target_id": TARGET_ID,
+            "execution": document["execution"],
+            "task_token": "token-1",
+            "approved": approved,
+            "reason": None if approved else "not this quarter",
+        }
+        answer(self.ctl, body, APPROVER, self.clock.now())
+        return {**document, "approval": {"approved": approved, "by": APPROVER}}
 
     def step(self, name: str, document: dict[str, Any]) -> dict[str, Any]:
         return run_routing_step(self.ctl, name, document, self.clock.now())
@@ -226,7 +242,7 @@ def test_a_commitment_is_bought_only_once_approved(
     world = World(clock, bedrock, on_profile(clock))
     document = world.step("acquire_lock", world.start(policy("OneMonth"), "shift-5"))
     if approved is not None:
-        document = {**document, "approval": {"approved": approved, "by": "dana"}}
+        document = world.approve(document, approved)
     # When the purchase step runs, approved or not
     if buys:
         arn = world.step("buy_provisioned", document)["provisioned_arn"]
@@ -281,8 +297,10 @@ def test_an_approval_request_says_what_it_costs_and_how_to_answer(
     message = request["message"]
     assert "5 model unit(s), OneMonth commitment" in message
     assert "$200.00 per hour" in message
-    assert "send-task-success" in message
-    assert "send-task-failure --error Rejected" in message
+    assert 'awscurl --service lambda -X POST "$APPROVAL_URL"' in message
+    assert f'"target_id": "{TARGET_ID}", "execution": "shift-6", "approved": true' in message
+    assert '"approved": false, "reason": "WHY"' in message
+    assert "your identity, as" in message
     assert message.endswith("Task token:\n")
 
 
@@ -444,7 +462,7 @@ def test_whatever_the_order_of_steps_no_commitment_is_bought_unapproved_and_no_r
     world = World(clock, bedrock, on_profile(clock))
     document = world.start(policy(commitment), "shift-any")
     if approval is not None:
-        document = {**document, "approval": {"approved": approval}}
+        document = world.approve(document, approval)
     # When steps run in any order (retries, redeliveries, a confused operator), with time passing between
     for move in moves:
         if isinstance(move, int):
@@ -630,3 +648,70 @@ def test_a_model_no_longer_in_the_published_policy_is_left_alone(world: World) -
     with pytest.raises(PlanRefused, match="is not a managed Bedrock model in the published policy"):
         world.step("publish_route", document)
     assert world.published() is None
+
+
+# ---------------------------------------------------------------- who approved, as AWS authenticated them
+
+
+def test_an_approval_sent_around_the_approval_function_buys_nothing(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a commitment whose wait was answered {"approved": true} with SendTaskSuccess directly, so nothing
+    # recorded who approved
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("acquire_lock", world.start(policy("OneMonth"), "shift-13"))
+    document = {**document, "approval": {"approved": True, "by": "anyone at all"}}
+    # When the purchase step runs, nothing is bought
+    with pytest.raises(ActuationRejected, match="without the approval function"):
+        world.step("buy_provisioned", document)
+    assert bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"] == []
+
+
+def test_an_approval_is_recorded_with_the_authenticated_caller_before_it_is_sent(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("acquire_lock", world.start(policy("OneMonth"), "shift-14"))
+    world.approve(document)
+    approval = world.state.approval
+    assert approval is not None
+    assert (approval.execution, approval.approved, approval.by) == ("shift-14", True, APPROVER)
+    assert world.ctl.tasks.succeeded == [("token-1", {"approved": True, "by": APPROVER})]  # type: ignore[attr-defined]
+    (record,) = [r for r in world.ctl.state.history(TARGET_ID) if r.action == "approve"]
+    assert record.reason == f"{APPROVER} approved shift-14"
+
+
+@pytest.mark.parametrize(
+    ("body", "caller", "match"),
+    [
+        (
+            {"target_id": TARGET_ID, "execution": "x", "task_token": "t", "approved": False},
+            APPROVER,
+            "needs a reason",
+        ),
+        (
+            {"target_id": TARGET_ID, "execution": "x", "task_token": "t", "approved": True},
+            "",
+            "no authenticated caller",
+        ),
+        (
+            {"target_id": TARGET_ID, "execution": "x", "approved": True},
+            APPROVER,
+            "task_token: Field required",
+        ),
+        (
+            {"target_id": TARGET_ID, "execution": "x", "task_token": "t", "approved": True, "by": "me"},
+            APPROVER,
+            "by: Extra inputs",
+        ),
+        ([1, 2], APPROVER, "an approval needs"),
+    ],
+    ids=["rejection without reason", "no caller", "no token", "a name of one's own", "not an object"],
+)
+def test_an_answer_that_cannot_be_taken_is_named_and_nothing_is_recorded_or_sent(
+    world: World, body: Any, caller: str, match: str
+) -> None:
+    with pytest.raises(InvalidEvent, match=match):
+        answer(world.ctl, body, caller, NOW)
+    assert world.state.approval is None
+    assert world.ctl.tasks.succeeded == world.ctl.tasks.failed == []  # type: ignore[attr-defined]

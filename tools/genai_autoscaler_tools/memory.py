@@ -22,6 +22,7 @@ from genai_autoscaler.app.ports import (
     QuotaSource,
     RouteRegistry,
     StateStore,
+    TaskTokens,
     WarmUpInvoker,
     WorkflowStarter,
 )
@@ -205,6 +206,20 @@ class RecordingWorkflows(WorkflowStarter):
 
 
 @dataclass
+class RecordingTaskTokens(TaskTokens):
+    """The answers sent to waiting tasks: (token, output) and (token, error, cause)."""
+
+    succeeded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None:
+        self.succeeded.append((token, output))
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        self.failed.append((token, error, cause))
+
+
+@dataclass
 class MemoryEndpoints(EndpointDirectory):
     tagged: list[tuple[str, str]] = field(default_factory=list)
 
@@ -242,6 +257,7 @@ class StaticController:
     routes: RouteRegistry | None = None
     provisioned: ProvisionedThroughputs | None = None
     quotas: QuotaSource | None = None
+    tasks: TaskTokens = field(default_factory=lambda: RecordingTaskTokens())
 
     def now(self) -> datetime:
         return self.clock()

@@ -116,6 +116,16 @@ class WorkflowStarter(ABC):
         never started, None when that cannot be told (the caller then takes it to be running)."""
 
 
+class TaskTokens(ABC):
+    """The answers to a workflow's .waitForTaskToken task (Step Functions SendTaskSuccess, SendTaskFailure)."""
+
+    @abstractmethod
+    def succeed(self, token: str, output: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def fail(self, token: str, error: str, cause: str) -> None: ...
+
+
 class EndpointDirectory(ABC):
     @abstractmethod
     def tagged_variants(self, tag_key: str) -> list[tuple[str, str]]:

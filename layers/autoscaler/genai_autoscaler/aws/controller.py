@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from genai_autoscaler.app.approvals import ApprovalPorts
 from genai_autoscaler.app.dispatch import DispatchPorts
 from genai_autoscaler.app.forecasting import ForecastPorts
 from genai_autoscaler.app.reconciler import ReconcilePorts
@@ -18,6 +19,7 @@ from genai_autoscaler.app.sweeper import SweeperPorts
 
 
 class Controller(
+    ApprovalPorts,
     DispatchPorts,
     ReconcilePorts,
     ScaleWorkflowPorts,

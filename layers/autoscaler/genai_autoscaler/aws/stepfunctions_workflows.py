@@ -8,10 +8,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from genai_autoscaler.app.ports import WorkflowStarter
+from genai_autoscaler.app.ports import TaskTokens, WorkflowStarter
 from genai_autoscaler.aws.errors import error_code, translate
 from genai_autoscaler.domain.plan import Workflow
-from genai_autoscaler.errors import InvalidEvent
+from genai_autoscaler.errors import ActuationRejected, InvalidEvent
 
 
 class StepFunctionsWorkflows(WorkflowStarter):
@@ -44,3 +44,30 @@ class StepFunctionsWorkflows(WorkflowStarter):
                 return None  # throttled or refused: not known, so not taken for ended
             return bool(status == "RUNNING")
         return False
+
+
+class StepFunctionsTaskTokens(TaskTokens):
+    def __init__(self, stepfunctions: Any):
+        self._sfn = stepfunctions
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None:
+        self._answer(
+            "SendTaskSuccess", lambda: self._sfn.send_task_success(taskToken=token, output=json.dumps(output))
+        )
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        self._answer(
+            "SendTaskFailure", lambda: self._sfn.send_task_failure(taskToken=token, error=error, cause=cause)
+        )
+
+    @staticmethod
+    def _answer(operation: str, call: Any) -> None:
+        try:
+            call()
+        except ClientError as exc:
+            if error_code(exc) in ("TaskDoesNotExist", "TaskTimedOut", "InvalidToken"):
+                raise ActuationRejected(
+                    f"{operation}: the approval request is no longer waiting ({error_code(exc)}): it was answered, "
+                    "timed out, or the token is not one"
+                ) from exc
+            raise translate(exc, operation) from exc

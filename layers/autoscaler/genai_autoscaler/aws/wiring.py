@@ -21,7 +21,7 @@ from genai_autoscaler.aws.service_quotas import ServiceQuotasSource
 from genai_autoscaler.aws.sns_notifier import SnsNotifier
 from genai_autoscaler.aws.ssm_policies import SsmPolicySource
 from genai_autoscaler.aws.ssm_routes import SsmRouteRegistry
-from genai_autoscaler.aws.stepfunctions_workflows import StepFunctionsWorkflows
+from genai_autoscaler.aws.stepfunctions_workflows import StepFunctionsTaskTokens, StepFunctionsWorkflows
 from genai_autoscaler.domain.plan import Workflow
 
 
@@ -68,6 +68,10 @@ class AwsController:
                 Workflow.ROUTING: self.settings.routing_workflow_arn,
             },
         )
+
+    @cached_property
+    def tasks(self) -> StepFunctionsTaskTokens:
+        return StepFunctionsTaskTokens(self._client("stepfunctions"))
 
     @cached_property
     def endpoints(self) -> SageMakerEndpoints:

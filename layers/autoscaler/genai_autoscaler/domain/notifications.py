@@ -164,11 +164,11 @@ def for_approval_request(plan: Plan, execution: str, timeout_seconds: int) -> No
     instructions = [
         f"Nothing is bought until someone approves. With no answer within {hours:g} h, it counts as rejected.",
         "",
-        "To approve, with the task token at the end of this message:",
-        '  aws stepfunctions send-task-success --task-output \'{"approved": true, "by": "YOUR NAME"}\' '
-        "--task-token TOKEN",
-        "To reject:",
-        '  aws stepfunctions send-task-failure --error Rejected --cause "WHY" --task-token TOKEN',
+        "To answer, POST to the stack's ApprovalUrl output, signed with your own AWS credentials (your identity, as",
+        "AWS authenticates it, is recorded as the approver), with the task token at the end of this message:",
+        f'  awscurl --service lambda -X POST "$APPROVAL_URL" -d \'{{"target_id": "{plan.target_id}", '
+        f'"execution": "{execution}", "approved": true, "task_token": "TOKEN"}}\'',
+        'To reject, the same with "approved": false, "reason": "WHY".',
         "",
         f"Workflow: {execution}",
         "",

@@ -37,6 +37,18 @@ class AppliedChange(BaseModel):
     applied_at: datetime
 
 
+class ApprovalRecord(BaseModel):
+    """A person's answer to a commitment's approval request, with who AWS authenticated them as."""
+
+    model_config = ConfigDict(frozen=True)
+
+    execution: str  # the routing workflow it answers
+    approved: bool
+    by: str  # the caller's ARN, as IAM authenticated the request (never a name the caller typed)
+    at: datetime
+    reason: str | None = None
+
+
 class TargetState(BaseModel):
     """The controller's memory of one target (one DynamoDB item)."""
 
@@ -56,6 +68,8 @@ class TargetState(BaseModel):
     raised_floor: int | None = None
     original_floor: int | None = None
     manual_hold_until: datetime | None = None
+    # The last answer to a commitment's approval request (app/approvals.py), which the purchase requires.
+    approval: ApprovalRecord | None = None
     # The start of the INSUFFICIENT_DATA episode that has been reported, so that it is reported once.
     insufficient_data_reported_since: datetime | None = None
     # When the model last answered warm-up invocations (keep-warm), and when warm-up was last tried (its cooldown).
