@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from genai_autoscaler.app import locks
-from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm
+from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm, evaluate_targets
 from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.domain import digest
 from genai_autoscaler.domain.alarm_event import AlarmState, AlarmStateChangeEvent
 from genai_autoscaler.domain.signals import Signal, alarm_specs
 from genai_autoscaler.domain.state import Lock, TargetState, acquire_lock
@@ -24,6 +25,7 @@ from genai_autoscaler.errors import AutoscalerError, LockHeld, StalePlan
 from genai_autoscaler_tools.alarm_events import state_change_event
 from genai_autoscaler_tools.memory import (
     MemoryCapacity,
+    RecordingNotifier,
     RecordingWorkflows,
     StaticController,
     memory_controller,
@@ -224,3 +226,82 @@ def test_a_storm_of_events_starts_at_most_one_workflow_per_target_and_loses_no_s
     print(
         f"seed {seed}: {len(deliveries)} deliveries, {len(workflows.started)} workflows, {dict(storm.ended)}"
     )
+
+
+# ------------------------------------------------------------------------------------------ the digest
+
+
+def advisory_fleet(targets: int) -> StaticController:
+    """Targets in advisory mode: every decision is a report to a person, none a workflow."""
+    document = {"version": 1, "targets": [{**target(i), "advisory": True} for i in range(targets)]}
+    observed_now = {f"variant/llm-{i:03d}/AllTraffic": observed(1) for i in range(targets)}
+    return memory_controller(document, observed_now, settings=SETTINGS)
+
+
+def test_a_target_is_told_once_per_window_and_the_rest_comes_as_one_digest() -> None:
+    # Given an advisory target whose concurrency alarm fires three times in ten minutes
+    ctl = advisory_fleet(1)
+    outcomes = [
+        dispatch_alarm(
+            alarm_event(ctl, 0, 9.0 + k, NOW + timedelta(minutes=5 * k), f"e-{k}"),
+            ctl,
+            NOW + timedelta(minutes=5 * k),
+        )
+        for k in range(3)
+    ]
+    # Then the first report goes out, the other two are held and said to be in the history
+    assert [o.dispatch for o in outcomes] == [Dispatch.NOTIFIED, Dispatch.HELD, Dispatch.HELD]
+    notifier: RecordingNotifier = ctl.notifier  # type: ignore[assignment]
+    assert len(notifier.published) == 1
+    history = [r.outcome for r in ctl.state.history("variant/llm-000/AllTraffic")]
+    assert history.count("advisory, held for the digest") == 2
+    # When the evaluator runs a window after the first was held, Then one digest says how many and lists them
+    evaluate_targets(ctl, NOW + timedelta(minutes=5 + 15))
+    subject, message = notifier.published[-1]
+    assert subject == "GenAI Autoscaler: 2 more report(s) about llm-000/AllTraffic"
+    assert "at most one per target per 15 minutes, and at most 20 across the stack" in message
+    assert ctl.state.load("variant/llm-000/AllTraffic").held_notifications is None
+
+
+def test_the_stack_sends_at_most_its_cap_per_window_and_says_so_in_the_digests() -> None:
+    # Given 30 advisory targets whose alarms all fire in the same minute
+    ctl = advisory_fleet(30)
+    for i in range(30):
+        dispatch_alarm(alarm_event(ctl, i, 9.0, NOW, f"e-{i}"), ctl, NOW)
+    notifier: RecordingNotifier = ctl.notifier  # type: ignore[assignment]
+    # Then 20 reports go out at once and 10 are held by the cap
+    assert len(notifier.published) == digest.CAP == 20
+    # And a window later each held target gets its digest, which names the cap
+    evaluate_targets(ctl, NOW + timedelta(minutes=15))
+    digests = notifier.published[20:]
+    assert len(digests) == 10
+    assert all("held because the stack had reached that cap of 20" in message for _, message in digests)
+
+
+def test_a_storm_of_reports_sends_at_most_the_cap_and_one_digest_per_target() -> None:
+    # Given 100 advisory targets and 1,000 alarm events over half an hour, each delivered 1 to 3 times
+    rng = random.Random(0)
+    ctl = advisory_fleet(100)
+    deliveries = []
+    for i in range(100):
+        for k in range(10):
+            sent = NOW + timedelta(seconds=rng.uniform(0, 1800))
+            event = alarm_event(ctl, i, rng.uniform(5, 20), sent, f"e-{i}-{k}")
+            deliveries += [
+                (sent + timedelta(seconds=rng.uniform(0, 120)), event) for _ in range(rng.randint(1, 3))
+            ]
+    deliveries.sort(key=lambda delivery: delivery[0])
+    minute = NOW
+    for at, event in deliveries:
+        while minute + timedelta(minutes=1) <= at:  # the evaluator, every minute
+            minute += timedelta(minutes=1)
+            evaluate_targets(ctl, minute)
+        dispatch_alarm(event, ctl, at)
+    notifier: RecordingNotifier = ctl.notifier  # type: ignore[assignment]
+    # Then at most CAP reports per window went out, plus at most one digest per target per window
+    windows = (deliveries[-1][0] - NOW) // digest.WINDOW + 1
+    reports_sent = [s for s, _ in notifier.published if "more report(s)" not in s]
+    digests_sent = [s for s, _ in notifier.published if "more report(s)" in s]
+    assert len(reports_sent) <= digest.CAP * windows
+    assert len(digests_sent) <= 100 * windows
+    print(f"{len(deliveries)} deliveries: {len(reports_sent)} reports and {len(digests_sent)} digests sent")

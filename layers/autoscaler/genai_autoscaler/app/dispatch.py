@@ -16,7 +16,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from genai_autoscaler.app import locks
+from genai_autoscaler.app import locks, reports
 from genai_autoscaler.app.ports import (
     AlarmDirectory,
     CapacityActuator,
@@ -29,7 +29,6 @@ from genai_autoscaler.app.ports import (
 from genai_autoscaler.app.quotas import BedrockQuotas, QuotaPorts, bedrock_quotas
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ScaleRequest
-from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.alarm_event import (
     AlarmSnapshot,
     AlarmState,
@@ -66,7 +65,7 @@ from genai_autoscaler.domain.signals import (
     identify_metric,
     invocations_query,
 )
-from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, remember_decision
+from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity
 from genai_autoscaler.domain.targets import TargetKind
 from genai_autoscaler.errors import AutoscalerError, LockHeld
 
@@ -102,6 +101,7 @@ class DispatchPorts(QuotaPorts, Protocol):
 class Dispatch(StrEnum):
     WORKFLOW = "workflow_started"
     NOTIFIED = "notified"
+    HELD = "held"  # a report held for the target's digest (domain/digest.py)
     REMEMBERED = "remembered"
     NOTHING = "nothing"
     TOO_OLD = "too_old"  # an event past the stack's maximum age: recorded, not acted on
@@ -305,7 +305,10 @@ def _evaluate(
     readings = _firing_figures_now(ctl, policy, readings, now)
     trend = _demand_trend(ctl, policy, readings, now)
     plan = decide(Evaluation(readings), policy, observed, state, now, trend)
-    return _noted(dispatch(ctl, plan, policy, cause), quotas)
+    outcome = _noted(dispatch(ctl, plan, policy, cause), quotas)
+    if state.held_notifications is not None:  # the digest of what was held, once its window has passed
+        reports.send_digest(ctl, policy.target_id, policy.name, ctl.state.load(policy.target_id), now)
+    return outcome
 
 
 DEMAND_WINDOW = timedelta(minutes=15)
@@ -456,24 +459,10 @@ def dispatch(ctl: DispatchPorts, plan: Plan, policy: TargetPolicy, cause: str) -
         return DispatchOutcome(plan=plan, dispatch=Dispatch.WORKFLOW, execution_arn=arn)
 
     remembers = plan.adopt_capacity is not None or plan.insufficient_data_since is not None
-    if plan.notifies:
-        message = notifications.for_decision(plan)
-        ctl.notifier.publish(message.subject, message.message)
     if plan.notifies or remembers:
-        record = ActionRecord(
-            target_id=plan.target_id,
-            at=plan.decided_at,
-            action=plan.action.value,
-            outcome="advisory" if plan.advisory else "notified",
-            reason=plan.reason,
-            from_capacity=plan.current_capacity,
-            to_capacity=plan.desired_capacity,
-        )
-        ctl.state.update(
-            plan.target_id,
-            lambda state: remember_decision(state, plan),
-            record,
-        )
+        sent = reports.remember(ctl, plan)
+        if plan.notifies and not sent:
+            return DispatchOutcome(plan=plan, dispatch=Dispatch.HELD, note="held for the target's digest")
         return DispatchOutcome(
             plan=plan, dispatch=Dispatch.NOTIFIED if plan.notifies else Dispatch.REMEMBERED
         )

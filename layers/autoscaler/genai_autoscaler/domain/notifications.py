@@ -7,7 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from genai_autoscaler.domain import digest
 from genai_autoscaler.domain.alarm_event import SIGNAL_LABELS, format_figure
+from genai_autoscaler.domain.digest import HeldNotifications
 from genai_autoscaler.domain.plan import ROUTING_ACTIONS, Action, Actuation, Plan
 from genai_autoscaler.domain.provisioned import ProvisionedModel
 from genai_autoscaler.domain.targets import capacity_units
@@ -151,6 +153,30 @@ def for_unreadable_input(workflow: str, execution: str, problem: str) -> Notific
                 f"Workflow: {execution}",
             ]
         ),
+    )
+
+
+def for_digest(target: str, held: HeldNotifications, now: datetime) -> Notification:
+    """What was held back about `target` in the last window, in one message (domain/digest.py)."""
+    minutes = digest.WINDOW.total_seconds() / 60
+    lines = [
+        f"{held.count} report(s) about {target} were held since {held.since.isoformat()}: the controller sends at "
+        f"most one per target per {minutes:g} minutes, and at most {digest.CAP} across the stack.",
+    ]
+    if held.capped:
+        lines.append(
+            f"{held.capped} of them were held because the stack had reached that cap of {digest.CAP}."
+        )
+    lines += [
+        "",
+        "The latest:",
+        *(f"  {subject}" for subject in held.subjects),
+        "",
+        "Each is in the target's history.",
+    ]
+    return Notification(
+        subject=_subject(f"GenAI Autoscaler: {held.count} more report(s) about {target}"),
+        message="\n".join(lines),
     )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from genai_autoscaler.domain.bedrock import BedrockRoute
+from genai_autoscaler.domain.digest import HeldNotifications, NotificationWindow
 from genai_autoscaler.domain.forecast import DemandForecast
 from genai_autoscaler.domain.plan import Plan
 from genai_autoscaler.errors import LockHeld
@@ -70,6 +71,11 @@ class TargetState(BaseModel):
     manual_hold_until: datetime | None = None
     # The last answer to a commitment's approval request (app/approvals.py), which the purchase requires.
     approval: ApprovalRecord | None = None
+    # Reports about decisions: when the last went out, and what is held for the digest (domain/digest.py).
+    last_notified_at: datetime | None = None
+    held_notifications: HeldNotifications | None = None
+    # On the stack's own item (STACK_NOTIFICATIONS): its count of reports in the current window.
+    notification_window: NotificationWindow | None = None
     # The start of the INSUFFICIENT_DATA episode that has been reported, so that it is reported once.
     insufficient_data_reported_since: datetime | None = None
     # When the model last answered warm-up invocations (keep-warm), and when warm-up was last tried (its cooldown).
