@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from genai_autoscaler.app import locks
 from genai_autoscaler.app.approvals import answer
 from genai_autoscaler.app.dispatch import ScaleRequest, execution_name
 from genai_autoscaler.app.routing_workflow import STEPS, purchase_identity, run_routing_step
@@ -715,3 +716,30 @@ def test_an_answer_that_cannot_be_taken_is_named_and_nothing_is_recorded_or_sent
         answer(world.ctl, body, caller, NOW)
     assert world.state.approval is None
     assert world.ctl.tasks.succeeded == world.ctl.tasks.failed == []  # type: ignore[attr-defined]
+
+
+def test_a_plan_overtaken_after_the_router_took_the_lock_for_it_is_stale_and_gives_the_lock_back(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a shift decided and its lock taken by the router for its execution, and the routing changed since by
+    # a workflow decided at the same moment (the evaluator's)
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.start(policy(), "shift-15")
+    locks.reserve(world.ctl, TARGET_ID, "shift-15", clock.now())
+    clock.advance(5)
+    world.ctl.state.update(TARGET_ID, lambda s: s.model_copy(update={"last_shift_at": clock.now()}))
+    # When its AcquireLock runs, Then it is stale, and the lock the router took is given back
+    with pytest.raises(StalePlan, match="after this plan was decided"):
+        world.step("acquire_lock", document)
+    assert world.state.lock is None
+
+
+def test_an_answer_to_a_token_no_workflow_waits_on_is_not_left_recorded(world: World) -> None:
+    def gone(token: str, output: dict[str, Any]) -> None:
+        raise ActuationRejected("SendTaskSuccess: the approval request is no longer waiting (TaskTimedOut)")
+
+    world.ctl.tasks.succeed = gone  # type: ignore[method-assign]
+    body = {"target_id": TARGET_ID, "execution": "shift-16", "task_token": "stale", "approved": True}
+    with pytest.raises(ActuationRejected, match="no longer waiting"):
+        answer(world.ctl, body, APPROVER, NOW)
+    assert world.state.approval is None

@@ -439,10 +439,35 @@ def test_a_target_no_longer_in_the_published_policy_is_refused() -> None:
         actuation=Actuation.SET_CAPACITY,
     )
     ctl = published(observed={plan.target_id: observed(1)})  # publishes llm-prod only
-    doc = run_step(ctl, "acquire_lock", workflow(plan, component()), NOW)
     with pytest.raises(PlanRefused, match="llama3-8b-ic is not a managed SageMaker target"):
-        run_step(ctl, "apply", doc, NOW)
+        run_step(ctl, "acquire_lock", workflow(plan, component()), NOW)
     assert not ctl.capacity.changes  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "tagged", [False, True], ids=["untagged: refused", "tagged for management: defaults"]
+)
+def test_a_variant_no_document_names_is_changed_only_if_its_endpoint_carries_the_management_tag(
+    tagged: bool,
+) -> None:
+    # Given an input that raises the floor of someone else's autoscaled endpoint, which the document does not name
+    # (IAM cannot narrow Application Auto Scaling floors to tagged endpoints)
+    target_id = "variant/someone-elses/AllTraffic"
+    plan = scale_out_plan(actuation=Actuation.RAISE_FLOOR).model_copy(
+        update={"target": "someone-elses/AllTraffic", "target_id": target_id, "observed_floor": 1}
+    )
+    ctl = published(observed={target_id: observed(2, floor=(1, 8))})
+    if tagged:
+        ctl.endpoints.tagged.append(("someone-elses", "AllTraffic"))  # type: ignore[attr-defined]
+    doc = workflow(plan, variant(endpoint_name="someone-elses"))
+    if not tagged:
+        # Then nothing of it is touched: not even its lock is taken
+        with pytest.raises(PlanRefused, match="someone-elses/AllTraffic is not a managed SageMaker target"):
+            run_step(ctl, "acquire_lock", doc, NOW)
+        assert not ctl.capacity.changes  # type: ignore[attr-defined]
+        return
+    run_step(ctl, "apply", run_step(ctl, "acquire_lock", doc, NOW), NOW)
+    assert ctl.capacity.changes == [(target_id, "set_floor", 4)]  # type: ignore[attr-defined]
 
 
 def test_a_warm_up_sends_what_the_published_policy_says() -> None:

@@ -110,10 +110,11 @@ def test_a_lock_whose_holder_has_ended_is_released_at_the_next_decision(
     target_id = "variant/llm-000/AllTraffic"
     ctl.state.update(target_id, lambda s: acquire_lock(s, "wf-dead", NOW - age, timedelta(hours=1)))
     workflows: RecordingWorkflows = ctl.workflows  # type: ignore[assignment]
-    if running is not None:
-        workflows.started["wf-dead"] = {}
+    workflows.started["wf-dead"] = {}
     if running is False:
         workflows.ended.add("wf-dead")
+    if running is None:  # Step Functions throttled or refused DescribeExecution
+        workflows.running = lambda name: None  # type: ignore[method-assign]
     # When its concurrency alarm fires
     outcome = dispatch_alarm(alarm_event(ctl, 0, 9.0, NOW, "e-1"), ctl, NOW)
     # Then the lock of an execution that has ended is released, said in the history, and the alarm acted on
@@ -305,3 +306,35 @@ def test_a_storm_of_reports_sends_at_most_the_cap_and_one_digest_per_target() ->
     assert len(reports_sent) <= digest.CAP * windows
     assert len(digests_sent) <= 100 * windows
     print(f"{len(deliveries)} deliveries: {len(reports_sent)} reports and {len(digests_sent)} digests sent")
+
+
+def test_a_redelivered_event_whose_workflow_has_ended_starts_nothing_and_leaves_no_lock() -> None:
+    # Given an event whose workflow ran to its end (and gave its lock back), delivered again
+    ctl = fleet(1)
+    event = alarm_event(ctl, 0, 9.0, NOW, "e-1")
+    first = dispatch_alarm(event, ctl, NOW)
+    name = (first.execution_arn or "").rsplit(":", 1)[-1]
+    workflows: RecordingWorkflows = ctl.workflows  # type: ignore[assignment]
+    workflows.ended.add(name)
+    ctl.state.update("variant/llm-000/AllTraffic", lambda s: s.model_copy(update={"lock": None}))
+    # When the same event is decided on again, Then nothing starts, and the target is not left locked
+    again = dispatch_alarm(event, ctl, NOW + timedelta(minutes=1))
+    assert again.dispatch is Dispatch.NOTHING
+    assert "already ran to its end" in (again.note or "")
+    assert ctl.state.load("variant/llm-000/AllTraffic").lock is None
+
+
+def test_an_expired_lock_whose_holder_still_runs_is_not_taken() -> None:
+    # Given a workflow still running after its lock expired (a run that outlived its time to live)
+    ctl = fleet(1)
+    target_id = "variant/llm-000/AllTraffic"
+    ctl.state.update(
+        target_id, lambda s: acquire_lock(s, "wf-slow", NOW - timedelta(hours=2), timedelta(hours=1))
+    )
+    workflows: RecordingWorkflows = ctl.workflows  # type: ignore[assignment]
+    workflows.started["wf-slow"] = {}
+    # When an alarm is decided on, Then no second workflow starts
+    outcome = dispatch_alarm(alarm_event(ctl, 0, 9.0, NOW, "e-1"), ctl, NOW)
+    assert outcome.dispatch is Dispatch.NOTHING
+    assert "wf-slow still runs" in (outcome.note or "")
+    assert list(workflows.started) == ["wf-slow"]

@@ -194,15 +194,15 @@ class RecordingWorkflows(WorkflowStarter):
     kinds: dict[str, Workflow] = field(default_factory=dict)  # which workflow each name started
     ended: set[str] = field(default_factory=set)  # executions a test has ended
 
-    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str:
+    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str | None:
+        if name in self.ended:
+            return None
         self.started.setdefault(name, request)
         self.kinds.setdefault(name, workflow)
         return f"arn:aws:states:local:000000000000:execution:{workflow}:{name}"
 
     def running(self, name: str) -> bool | None:
-        if name in self.ended:
-            return False
-        return True if name in self.started else None  # a name it never started: someone else's, not known
+        return name in self.started and name not in self.ended
 
 
 @dataclass
@@ -225,6 +225,9 @@ class MemoryEndpoints(EndpointDirectory):
 
     def tagged_variants(self, tag_key: str) -> list[tuple[str, str]]:
         return list(self.tagged)
+
+    def is_tagged(self, endpoint_name: str, tag_key: str) -> bool:
+        return any(endpoint == endpoint_name for endpoint, _ in self.tagged)
 
 
 @dataclass

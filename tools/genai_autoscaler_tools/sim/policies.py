@@ -123,7 +123,7 @@ class _SimWorkflows(WorkflowStarter):
     policy: ControllerPolicy
     started: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str:
+    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str | None:
         if name not in self.started:
             self.started[name] = request
             self.policy.replay.run(self.policy.execute(name, request))

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genai_autoscaler.app.ports import StateStore, TaskTokens
 from genai_autoscaler.domain.state import ActionRecord, ApprovalRecord, TargetState
-from genai_autoscaler.errors import InvalidEvent, problems_text, validation_problems
+from genai_autoscaler.errors import ActuationRejected, InvalidEvent, problems_text, validation_problems
 
 
 class ApprovalPorts(Protocol):
@@ -72,11 +72,17 @@ def answer(ctl: ApprovalPorts, body: Any, caller: str, now: datetime) -> Approva
     def recorded(state: TargetState) -> TargetState:
         return state.model_copy(update={"approval": record})
 
+    previous = ctl.state.load(given.target_id).approval
     ctl.state.update(given.target_id, recorded, history)
-    if given.approved:
-        ctl.tasks.succeed(given.task_token, {"approved": True, "by": caller})
-    else:
-        ctl.tasks.fail(given.task_token, "Rejected", f"{caller}: {given.reason}")
+    try:
+        if given.approved:
+            ctl.tasks.succeed(given.task_token, {"approved": True, "by": caller})
+        else:
+            ctl.tasks.fail(given.task_token, "Rejected", f"{caller}: {given.reason}")
+    except ActuationRejected:
+        # No workflow waits on that token: the answer is not left standing for one that might.
+        ctl.state.update(given.target_id, lambda state: state.model_copy(update={"approval": previous}))
+        raise
     return record
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -454,8 +455,14 @@ def dispatch(ctl: DispatchPorts, plan: Plan, policy: TargetPolicy, cause: str) -
         try:
             arn = ctl.workflows.start(name, request.model_dump(mode="json"), plan.workflow)
         except Exception:
-            locks.cancel(ctl, plan.target_id, name)
+            with suppress(AutoscalerError):  # what failed first is what the caller must see
+                locks.cancel(ctl, plan.target_id, name)
             raise
+        if arn is None:  # a redelivered event whose workflow has run to its end
+            locks.cancel(ctl, plan.target_id, name)
+            return DispatchOutcome(
+                plan=plan, dispatch=Dispatch.NOTHING, note=f"{name} already ran to its end"
+            )
         return DispatchOutcome(plan=plan, dispatch=Dispatch.WORKFLOW, execution_arn=arn)
 
     remembers = plan.adopt_capacity is not None or plan.insufficient_data_since is not None

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from genai_autoscaler.app.ports import StateStore, WorkflowStarter
 from genai_autoscaler.domain.state import ActionRecord, TargetState, acquire_lock, release_lock
+from genai_autoscaler.errors import LockHeld
 
 # How long a lock taken for an execution about to start holds before its AcquireLock takes it for the run: a
 # router that dies between the two leaves the target locked no longer than this.
@@ -29,7 +30,18 @@ class LockPorts(Protocol):
 
 
 def reserve(ctl: LockPorts, target_id: str, execution: str, now: datetime) -> None:
-    """Take `target_id`'s lock for the execution about to start; raises LockHeld if another holds it."""
+    """Take `target_id`'s lock for the execution about to start; raises LockHeld if another holds it, or held
+    it and is still running although its lock has expired (a run that outlived its time to live)."""
+    lock = ctl.state.load(target_id).lock
+    if (
+        lock is not None
+        and lock.owner != execution
+        and not lock.held_at(now)
+        and ctl.workflows.running(lock.owner)
+    ):
+        raise LockHeld(
+            f"{target_id}'s lock expired at {lock.expires_at.isoformat()}, but {lock.owner} still runs"
+        )
     ctl.state.update(target_id, lambda state: acquire_lock(state, execution, now, RESERVATION))
 
 

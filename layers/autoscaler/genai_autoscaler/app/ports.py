@@ -107,8 +107,10 @@ class Notifier(ABC):
 
 class WorkflowStarter(ABC):
     @abstractmethod
-    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str:
-        """Start an execution of `workflow`; idempotent for the same name. Returns the execution ARN."""
+    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str | None:
+        """Start an execution of `workflow`; idempotent for the same name. Returns the execution ARN (that of
+        the running execution of that name, if there is one), or None when an execution of that name has
+        already run to its end: nothing was started."""
 
     @abstractmethod
     def running(self, name: str) -> bool | None:
@@ -130,6 +132,10 @@ class EndpointDirectory(ABC):
     @abstractmethod
     def tagged_variants(self, tag_key: str) -> list[tuple[str, str]]:
         """(endpoint, variant) of every endpoint tagged `tag_key`=true that is not being deleted."""
+
+    @abstractmethod
+    def is_tagged(self, endpoint_name: str, tag_key: str) -> bool:
+        """Whether the endpoint carries `tag_key`=true (False when it does not exist)."""
 
 
 class PolicySource(ABC):

@@ -173,28 +173,30 @@ def _record(wf: RoutingWorkflowState, now: datetime, outcome: str, error: str | 
 
 
 def acquire(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
-    """Take the model's lock for the whole change: approval, provisioning and drain included."""
-    policy = wf.policy
-    pt = policy.bedrock.provisioned_throughput
+    """Take the model's lock for the whole change (approval, provisioning and drain included, as the published
+    policy times them). A plan the routing has moved on from since it was decided is stale: the lock the router
+    took for this execution is given back, and the next decision sees the route as it is now."""
+    pt = _published(ctl, wf).bedrock.provisioned_throughput
     ttl = LOCK_MARGIN + timedelta(
         seconds=(pt.approval_timeout_seconds + pt.in_service_timeout_seconds + pt.drain_seconds) if pt else 0
     )
 
     def locked(state: TargetState) -> TargetState:
-        if (
-            state.last_shift_at is not None
-            and state.last_shift_at > wf.plan.decided_at
-            and not _own(state, wf)
-        ):
-            # Another workflow changed the routing after this plan was decided (the router and the evaluator
-            # may decide from the same moment): the next decision sees the route as it is now.
+        # Checked even when the router took the lock for this execution: the router and the evaluator may
+        # decide from the same moment, and the other's workflow may have run to its end since. (No shift of
+        # this execution's own precedes this step, so a retry cannot find its own.)
+        if state.last_shift_at is not None and state.last_shift_at > wf.plan.decided_at:
             raise StalePlan(
                 f"{wf.policy.name}'s routing changed at {state.last_shift_at.isoformat()}, after this plan was "
                 f"decided ({wf.plan.decided_at.isoformat()})"
             )
         return acquire_lock(state, wf.execution, now, ttl)
 
-    state = ctl.state.update(wf.plan.target_id, locked)
+    try:
+        state = ctl.state.update(wf.plan.target_id, locked)
+    except StalePlan:
+        ctl.state.update(wf.plan.target_id, lambda current: release_lock(current, wf.execution))
+        raise
     assert state.lock is not None
     return {"lock": {"owner": state.lock.owner, "expires_at": state.lock.expires_at.isoformat()}}
 

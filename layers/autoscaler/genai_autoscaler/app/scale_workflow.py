@@ -14,7 +14,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from genai_autoscaler.app.ports import CapacityActuator, PolicySource, StateStore, WarmUpInvoker
+from genai_autoscaler.app.ports import (
+    CapacityActuator,
+    EndpointDirectory,
+    PolicySource,
+    StateStore,
+    WarmUpInvoker,
+)
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ExecutionState, ScaleRequest
 from genai_autoscaler.domain import notifications
@@ -33,6 +39,7 @@ from genai_autoscaler.domain.state import (
     applying_by,
     release_lock,
 )
+from genai_autoscaler.domain.targets import MANAGEMENT_TAG
 from genai_autoscaler.domain.warm_up import WarmUpReport, summarize
 from genai_autoscaler.errors import (
     ActuationRejected,
@@ -69,6 +76,9 @@ class ScaleWorkflowPorts(Protocol):
 
     @property
     def warm_up(self) -> WarmUpInvoker: ...
+
+    @property
+    def endpoints(self) -> EndpointDirectory: ...
 
 
 class CapacityCheck(BaseModel):
@@ -153,12 +163,18 @@ def plan_requested(ctl: ScaleWorkflowPorts, document: Any, now: datetime) -> dic
 def _published(ctl: ScaleWorkflowPorts, wf: WorkflowState) -> SageMakerPolicy:
     """The target's policy as published now, which a step that spends decides by (domain/guardrails.py).
 
-    A variant the document does not name has the defaults, as one tagged for management does: IAM lets the
-    workflow change only endpoints that carry the tag or that the stack names.
+    A variant neither the document nor the stack names has the defaults only if its endpoint carries the
+    management tag, read from SageMaker here: not from the input, and not left to IAM, which cannot narrow the
+    Application Auto Scaling floor to tagged endpoints.
     Raises PlanRefused when the target is no longer managed or the document cannot be used.
     """
+    target_id = wf.plan.target_id
     try:
-        policy = ctl.settings.policy_of(ctl.policies.load(), wf.plan.target_id, tagged_variant=True)
+        raw = ctl.policies.load()
+        policy = ctl.settings.policy_of(raw, target_id)
+        if policy is None and target_id.startswith("variant/"):
+            tagged = ctl.endpoints.is_tagged(target_id.split("/")[1], MANAGEMENT_TAG)
+            policy = ctl.settings.policy_of(raw, target_id, tagged_variant=tagged)
     except PolicyError as exc:
         raise PlanRefused(f"the published policy document is invalid, so nothing is changed: {exc}") from None
     if policy is None or isinstance(policy, BedrockModelPolicy):
@@ -174,8 +190,9 @@ def _observe(ctl: ScaleWorkflowPorts, policy: SageMakerPolicy) -> ObservedCapaci
 
 
 def acquire(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:
-    """Take the target's lock for this execution; raises LockHeld when another workflow has it."""
-    ttl = timedelta(seconds=wf.policy.workflow.lock_ttl_seconds)
+    """Take the target's lock for this execution, for as long as the published policy says; raises LockHeld
+    when another workflow has it."""
+    ttl = timedelta(seconds=_published(ctl, wf).workflow.lock_ttl_seconds)
     state = ctl.state.update(wf.plan.target_id, lambda s: acquire_lock(s, wf.execution, now, ttl))
     assert state.lock is not None
     return {"lock": {"owner": state.lock.owner, "expires_at": state.lock.expires_at.isoformat()}}

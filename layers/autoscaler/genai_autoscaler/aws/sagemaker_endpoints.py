@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from genai_autoscaler.app.ports import EndpointDirectory
-from genai_autoscaler.aws.errors import translate
+from genai_autoscaler.aws.errors import error_code, translate
 
 
 class SageMakerEndpoints(EndpointDirectory):
@@ -33,3 +33,15 @@ class SageMakerEndpoints(EndpointDirectory):
         except ClientError as exc:
             raise translate(exc, f"listing endpoints tagged {tag_key}") from exc
         return found
+
+    def is_tagged(self, endpoint_name: str, tag_key: str) -> bool:
+        try:
+            arn = self._sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointArn"]
+            tags = self._sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+        except ClientError as exc:
+            if (
+                error_code(exc) == "ValidationException"
+            ):  # SageMaker's answer for an endpoint that does not exist
+                return False
+            raise translate(exc, f"reading the tags of {endpoint_name}") from exc
+        return bool({t["Key"]: t["Value"] for t in tags}.get(tag_key, "").lower() == "true")

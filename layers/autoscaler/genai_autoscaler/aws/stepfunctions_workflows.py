@@ -19,7 +19,7 @@ class StepFunctionsWorkflows(WorkflowStarter):
         self._sfn = stepfunctions
         self._arns = dict(state_machine_arns)
 
-    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str:
+    def start(self, name: str, request: dict[str, Any], workflow: Workflow = Workflow.SCALE) -> str | None:
         arn = self._arns.get(workflow)
         if not arn:
             raise InvalidEvent(f"no {workflow} workflow is configured for this function")
@@ -29,7 +29,10 @@ class StepFunctionsWorkflows(WorkflowStarter):
             response = self._sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(request))
         except ClientError as exc:
             if error_code(exc) == "ExecutionAlreadyExists":
-                return f"{arn.replace(':stateMachine:', ':execution:')}:{name}"
+                # A redelivered event: the execution it started may still run, or may have ended long ago.
+                return (
+                    f"{arn.replace(':stateMachine:', ':execution:')}:{name}" if self.running(name) else None
+                )
             raise translate(exc, f"starting workflow {name}") from exc
         return str(response["executionArn"])
 
