@@ -106,15 +106,12 @@ def answer(scenario: Scenario, approve: bool) -> dict[str, str]:
     """Read the approval request as the approver does, and answer it through the approval function, as its
     function URL delivers a signed POST: the body the message shows, and the caller's ARN IAM verified."""
     request = scenario.aws.approval_request()
-    execution = request["message"].split('"execution": "', 1)[1].split('"', 1)[0]
-    body = {
-        "target_id": CLAUDE_ID,
-        "execution": execution,
-        "task_token": request["token"],
-        "approved": approve,
+    # The body the message gives, with the token from its end
+    body = json.loads(request["message"].split("-d '", 1)[1].split("'", 1)[0]) | {
+        "task_token": request["token"]
     }
     if not approve:
-        body["reason"] = "not this quarter"
+        body |= {"approved": False, "reason": "not this quarter"}
     event = {
         "version": "2.0",
         "requestContext": {"authorizer": {"iam": {"userArn": APPROVER}}, "http": {"method": "POST"}},

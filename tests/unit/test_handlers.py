@@ -127,6 +127,8 @@ ANSWER = {
     "execution": "shift_to_provisioned-x",
     "task_token": "t",
     "approved": True,
+    "commitment": "OneMonth",
+    "model_units": 5,
 }
 
 

@@ -45,6 +45,7 @@ from tests.unit.test_bedrock_ladder import throttles
 
 TARGET_ID = f"bedrock/{MODEL}"
 APPROVER = "arn:aws:iam::123456789012:user/dana"
+TERMS = {"commitment": "OneMonth", "model_units": 5}
 PROFILE = f"us.{MODEL}"
 DEMAND = BedrockDemand(tokens_per_minute=380_000, throttled_per_minute=40, tokens_per_invocation=1_500)
 
@@ -106,12 +107,20 @@ class World:
     def approve(self, document: dict[str, Any], approved: bool = True) -> dict[str, Any]:
         """Answer the approval request through the approval function's use case, as APPROVER (the ARN the
         function URL's IAM authorization gives), and return the document as AwaitApproval leaves it."""
+        plan = document["request"]["plan"]
+        if plan["commitment"] not in (
+            "OneMonth",
+            "SixMonths",
+        ):  # nothing to approve: the answer is only the wait's
+            return {**document, "approval": {"approved": approved, "by": APPROVER}}
         body = {
             "target_id": TARGET_ID,
             "execution": document["execution"],
             "task_token": "token-1",
             "approved": approved,
             "reason": None if approved else "not this quarter",
+            "commitment": plan["commitment"] if approved else None,
+            "model_units": plan["model_units"] if approved else None,
         }
         answer(self.ctl, body, APPROVER, self.clock.now())
         return {**document, "approval": {"approved": approved, "by": APPROVER}}
@@ -300,6 +309,7 @@ def test_an_approval_request_says_what_it_costs_and_how_to_answer(
     assert "$200.00 per hour" in message
     assert 'awscurl --service lambda -X POST "$APPROVAL_URL"' in message
     assert f'"target_id": "{TARGET_ID}", "execution": "shift-6", "approved": true' in message
+    assert '"commitment": "OneMonth", "model_units": 5' in message
     assert '"approved": false, "reason": "WHY"' in message
     assert "your identity, as" in message
     assert message.endswith("Task token:\n")
@@ -691,9 +701,14 @@ def test_an_approval_is_recorded_with_the_authenticated_caller_before_it_is_sent
             "needs a reason",
         ),
         (
-            {"target_id": TARGET_ID, "execution": "x", "task_token": "t", "approved": True},
+            {**TERMS, "target_id": TARGET_ID, "execution": "x", "task_token": "t", "approved": True},
             "",
             "no authenticated caller",
+        ),
+        (
+            {"target_id": TARGET_ID, "execution": "x", "task_token": "t", "approved": True},
+            APPROVER,
+            "an approval names what it approves",
         ),
         (
             {"target_id": TARGET_ID, "execution": "x", "approved": True},
@@ -707,7 +722,14 @@ def test_an_approval_is_recorded_with_the_authenticated_caller_before_it_is_sent
         ),
         ([1, 2], APPROVER, "an approval needs"),
     ],
-    ids=["rejection without reason", "no caller", "no token", "a name of one's own", "not an object"],
+    ids=[
+        "rejection without reason",
+        "no caller",
+        "no terms",
+        "no token",
+        "a name of one's own",
+        "not an object",
+    ],
 )
 def test_an_answer_that_cannot_be_taken_is_named_and_nothing_is_recorded_or_sent(
     world: World, body: Any, caller: str, match: str
@@ -739,7 +761,27 @@ def test_an_answer_to_a_token_no_workflow_waits_on_is_not_left_recorded(world: W
         raise ActuationRejected("SendTaskSuccess: the approval request is no longer waiting (TaskTimedOut)")
 
     world.ctl.tasks.succeed = gone  # type: ignore[method-assign]
-    body = {"target_id": TARGET_ID, "execution": "shift-16", "task_token": "stale", "approved": True}
+    body = {
+        "target_id": TARGET_ID,
+        "execution": "shift-16",
+        "task_token": "stale",
+        "approved": True,
+        "commitment": "OneMonth",
+        "model_units": 5,
+    }
     with pytest.raises(ActuationRejected, match="no longer waiting"):
         answer(world.ctl, body, APPROVER, NOW)
     assert world.state.approval is None
+
+
+def test_an_approval_stands_only_for_the_terms_approved(clock: SimClock, bedrock: FakeBedrock) -> None:
+    # Given a OneMonth commitment approved, and the published policy changed to SixMonths while it waited
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.approve(world.step("acquire_lock", world.start(policy("OneMonth"), "shift-17")))
+    world.publish(policy("SixMonths"))
+    # When the purchase step runs, nothing is bought: no one approved six months
+    with pytest.raises(
+        ActuationRejected, match=r"approved by .* as 5 model unit.s. at OneMonth, not the 5 at SixMonths"
+    ):
+        world.step("buy_provisioned", document)
+    assert bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"] == []

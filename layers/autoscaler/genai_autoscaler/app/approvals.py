@@ -9,7 +9,7 @@ own execution, so a SendTaskSuccess sent some other way, whatever it says, buys 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,6 +38,10 @@ class Answer(BaseModel):
     execution: str = Field(min_length=1, max_length=80, description="The routing workflow's execution name.")
     task_token: str = Field(min_length=1, max_length=2048)
     approved: bool = Field(strict=True, description="true or false, nothing that reads like one")
+    commitment: Literal["OneMonth", "SixMonths"] | None = Field(
+        None, description="The term approved, as the request states it (required to approve)."
+    )
+    model_units: int | None = Field(None, ge=1, description="The units approved, as the request states them.")
     reason: str | None = Field(None, max_length=1000, description="Why (required to reject).")
 
 
@@ -54,10 +58,20 @@ def answer(ctl: ApprovalPorts, body: Any, caller: str, now: datetime) -> Approva
         ) from None
     if not given.approved and not given.reason:
         raise InvalidEvent("a rejection needs a reason")
+    if given.approved and (given.commitment is None or given.model_units is None):
+        raise InvalidEvent(
+            "an approval names what it approves: commitment and model_units, as the request states them"
+        )
     if not caller:
         raise InvalidEvent("the request carries no authenticated caller (the function URL needs AWS_IAM)")
     record = ApprovalRecord(
-        execution=given.execution, approved=given.approved, by=caller, at=now, reason=given.reason
+        execution=given.execution,
+        approved=given.approved,
+        by=caller,
+        at=now,
+        reason=given.reason,
+        commitment=given.commitment,
+        model_units=given.model_units,
     )
     history = ActionRecord(
         target_id=given.target_id,
@@ -86,7 +100,19 @@ def answer(ctl: ApprovalPorts, body: Any, caller: str, now: datetime) -> Approva
     return record
 
 
-def verified_approval(state: TargetState, execution: str) -> ApprovalRecord | None:
-    """The recorded approval of `execution`, if someone AWS authenticated gave it."""
+def approval_problem(state: TargetState, execution: str, commitment: str, model_units: int) -> str | None:
+    """Why the purchase of `model_units` at `commitment` by `execution` has no approval to stand on: none recorded
+    with the caller's identity (an answer sent around the approval function), or one for other terms (the
+    policy changed while the request waited). None when it has one."""
     record = state.approval
-    return record if record is not None and record.execution == execution and record.approved else None
+    if record is None or record.execution != execution or not record.approved:
+        return (
+            "was answered 'approved' without the approval function, which records who approved as AWS "
+            "authenticated them"
+        )
+    if (record.commitment, record.model_units) != (commitment, model_units):
+        return (
+            f"was approved by {record.by} as {record.model_units} model unit(s) at {record.commitment}, not the "
+            f"{model_units} at {commitment} the published policy now buys"
+        )
+    return None

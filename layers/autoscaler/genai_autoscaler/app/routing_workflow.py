@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from genai_autoscaler.app.approvals import verified_approval
+from genai_autoscaler.app.approvals import approval_problem
 from genai_autoscaler.app.ports import PolicySource, ProvisionedThroughputs, RouteRegistry, StateStore
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ExecutionState
@@ -253,11 +253,13 @@ def buy_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: da
     policy, committed = wf.policy, plan.needs_approval
     if committed and (wf.approval is None or not wf.approval.approved):
         raise ActuationRejected(f"a {settings.commitment} commitment for {policy.name} was not approved")
-    if committed and verified_approval(ctl.state.load(plan.target_id), wf.execution) is None:
-        raise ActuationRejected(
-            f"a {settings.commitment} commitment for {policy.name} was answered 'approved' without the approval "
-            "function, which records who approved as AWS authenticated them: nothing was bought"
-        )
+    if committed:
+        units = plan.model_units or 0
+        problem = approval_problem(ctl.state.load(plan.target_id), wf.execution, settings.commitment, units)
+        if problem is not None:
+            raise ActuationRejected(
+                f"a {settings.commitment} commitment for {policy.name} {problem}: nothing was bought"
+            )
     name, token = purchase_identity(ctl.settings.stack_name, wf.execution)
     arn = provisioned.create(
         model_id=settings.model_arn or policy.model_id,

@@ -193,7 +193,8 @@ def for_approval_request(plan: Plan, execution: str, timeout_seconds: int) -> No
         "To answer, POST to the stack's ApprovalUrl output, signed with your own AWS credentials (your identity, as",
         "AWS authenticates it, is recorded as the approver), with the task token at the end of this message:",
         f'  awscurl --service lambda -X POST "$APPROVAL_URL" -d \'{{"target_id": "{plan.target_id}", '
-        f'"execution": "{execution}", "approved": true, "task_token": "TOKEN"}}\'',
+        f'"execution": "{execution}", "approved": true, "commitment": "{plan.commitment}", '
+        f'"model_units": {plan.model_units}, "task_token": "TOKEN"}}\'',
         'To reject, the same with "approved": false, "reason": "WHY".',
         "",
         f"Workflow: {execution}",

@@ -48,6 +48,8 @@ class ApprovalRecord(BaseModel):
     by: str  # the caller's ARN, as IAM authenticated the request (never a name the caller typed)
     at: datetime
     reason: str | None = None
+    commitment: str | None = None  # what was approved, as the request stated it
+    model_units: int | None = None
 
 
 class TargetState(BaseModel):
