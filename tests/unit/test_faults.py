@@ -119,25 +119,35 @@ def scale_out(
         observed_floor=1 if floor else None,
     )
     injected = Fault(ctl, fault, times, after) if fault is not None else None
+    result = execute(
+        SCALE_WORKFLOW, run_step, ctl, clock, ScaleRequest(plan=plan, policy=POLICY.model_dump(mode="json"))
+    )
+    if injected is not None:
+        injected.heal()
+    return Outcome(result, ctl)
+
+
+def execute(
+    definition: Path, steps: Any, ctl: StaticController, clock: SimClock, request: ScaleRequest
+) -> ExecutionResult:
+    """Run the state machine at `definition` to its end on simulated time: its Lambda steps `steps` on `ctl`,
+    its SNS publishes to `ctl`'s notifier, the controller's own errors caught as Lambda reports them."""
 
     def publish(parameters: dict[str, Any], token: str) -> dict[str, str]:
         ctl.notifier.publish(parameters["Subject"], parameters["Message"])
         return {"MessageId": token}
 
+    arn_key = "ScaleStepsFunctionArn" if definition == SCALE_WORKFLOW else "RoutingStepsFunctionArn"
     machine = StateMachine.from_file(
-        SCALE_WORKFLOW,
-        {"ScaleStepsFunctionArn": "steps", "NotificationTopicArn": "topic"},
+        definition,
+        {arn_key: "steps", "NotificationTopicArn": "topic"},
         tasks={
-            "steps": lambda payload: run_step(ctl, payload["step"], payload["state"], clock.now()),
+            "steps": lambda payload: steps(ctl, payload["step"], payload["state"], clock.now()),
             "arn:aws:states:::sns:publish": publish,
         },
         catchable=(AutoscalerError,),
     )
-    request = ScaleRequest(plan=plan, policy=POLICY.model_dump(mode="json")).model_dump(mode="json")
-    result = run_to_end(machine, request, "wf-1", clock_advance=clock.advance)
-    if injected is not None:
-        injected.heal()
-    return Outcome(result, ctl)
+    return run_to_end(machine, request.model_dump(mode="json"), "execution-1", clock_advance=clock.advance)
 
 
 def left(outcome: Outcome) -> str:
@@ -237,8 +247,8 @@ def test_a_state_table_outage_at_record_success_keeps_the_served_floor_and_frees
     # later rather than at the end of its hour
     ctl.state.update = type(ctl.state).update.__get__(ctl.state)  # type: ignore[method-assign]
     workflows = ctl.workflows
-    workflows.started["wf-1"] = {}  # type: ignore[attr-defined]
-    workflows.ended.add("wf-1")  # type: ignore[attr-defined]
+    workflows.started["execution-1"] = {}  # type: ignore[attr-defined]
+    workflows.ended.add("execution-1")  # type: ignore[attr-defined]
     later = ctl.now() + timedelta(minutes=3)
     state = locks.release_if_ended(ctl, ctl.state.load(TARGET), later)
     assert state.lock is None
@@ -310,22 +320,8 @@ def reroute(
             now,
         )
     injected = Fault(ctl, fault, times) if fault is not None else None
-
-    def publish(parameters: dict[str, Any], token: str) -> dict[str, str]:
-        ctl.notifier.publish(parameters["Subject"], parameters["Message"])
-        return {"MessageId": token}
-
-    machine = StateMachine.from_file(
-        ROUTING_WORKFLOW,
-        {"RoutingStepsFunctionArn": "steps", "NotificationTopicArn": "topic"},
-        tasks={
-            "steps": lambda payload: run_routing_step(ctl, payload["step"], payload["state"], clock.now()),
-            "arn:aws:states:::sns:publish": publish,
-        },
-        catchable=(AutoscalerError,),
-    )
-    request = ScaleRequest(plan=plan, policy=routing_policy().model_dump(mode="json")).model_dump(mode="json")
-    result = run_to_end(machine, request, "rt-1", clock_advance=clock.advance)
+    request = ScaleRequest(plan=plan, policy=routing_policy().model_dump(mode="json"))
+    result = execute(ROUTING_WORKFLOW, run_routing_step, ctl, clock, request)
     called = injected.calls if injected is not None else 0
     if injected is not None:
         injected.heal()
