@@ -286,7 +286,10 @@ def reroute(
     )
     if way == "back":
         arn = bedrock.create_provisioned_model_throughput(
-            modelUnits=5, provisionedModelName="pt-1", modelId=MODEL, clientRequestToken="t-1"
+            modelUnits=5,
+            provisionedModelName="genai-autoscaler-pt-1",
+            modelId=MODEL,
+            clientRequestToken="t-1",
         )["provisionedModelArn"]
         clock.advance(PROVISIONING)
         state = TargetState(

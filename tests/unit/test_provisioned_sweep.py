@@ -6,22 +6,25 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from genai_autoscaler.app.routing_workflow import purchase_identity
 from genai_autoscaler.domain.provisioned import (
     ProvisionedModel,
     ProvisionedModelStatus,
     SweepVerdict,
+    purchase_prefix,
     sweep,
 )
 
 from tests.unit.builders import NOW
 
 GRACE = 3600
+PREFIX = "genai-autoscaler-"  # purchase_prefix("genai-autoscaler")
 
 
 def model(arn: str, **fields: Any) -> ProvisionedModel:
     values: dict[str, Any] = {
         "arn": f"arn:aws:bedrock:us-east-1:123456789012:provisioned-model/{arn}",
-        "name": arn,
+        "name": f"{PREFIX}{arn}",
         "model_arn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20240620-v1:0",
         "model_units": 2,
         "status": ProvisionedModelStatus.IN_SERVICE,
@@ -79,8 +82,23 @@ def test_each_provisioned_model_is_kept_deleted_or_reported(
     # Given a Provisioned Throughput the controller created, and whether a route or a workflow uses it
     # When the sweeper looks at it
     (finding,) = sweep(
-        [found], {found.arn} if routed else set(), {found.arn} if in_flight else set(), NOW, GRACE
+        [found], {found.arn} if routed else set(), {found.arn} if in_flight else set(), NOW, GRACE, PREFIX
     )
     # Then it keeps, deletes or reports it, and says why
     assert finding.verdict is verdict
     assert says in finding.reason
+
+
+def test_a_model_tagged_as_the_stacks_but_not_named_as_its_purchases_is_reported_never_deleted() -> None:
+    # Given an orphan the sweeper would delete, except that its name is not one the stack gives what it buys: a
+    # role allowed to tag (or a person) tagged someone else's Provisioned Throughput as the stack's
+    foreign = model("x").model_copy(update={"name": "team-b-claude-pt"})
+    (finding,) = sweep([foreign], set(), set(), NOW, GRACE, PREFIX)
+    assert finding.verdict is SweepVerdict.REPORT
+    assert "not the name the stack gives what it buys (genai-autoscaler-...)" in finding.reason
+
+
+def test_the_prefix_is_the_one_purchases_are_named_with() -> None:
+    name, _ = purchase_identity("genai-autoscaler", "shift_to_provisioned-claude-0123456789abcdef")
+    assert purchase_prefix("genai-autoscaler") == PREFIX
+    assert name.startswith(PREFIX)

@@ -144,7 +144,12 @@ def world(clock: SimClock, bedrock: FakeBedrock) -> World:
 
 def on_bought_pt(clock: SimClock, bedrock: FakeBedrock, commitment: str | None = None) -> tuple[World, str]:
     """Callers on 5 InService units the controller bought three hours ago at $200 an hour."""
-    request = {"modelUnits": 5, "provisionedModelName": "pt-1", "modelId": MODEL, "clientRequestToken": "t-1"}
+    request = {
+        "modelUnits": 5,
+        "provisionedModelName": "genai-autoscaler-pt-1",
+        "modelId": MODEL,
+        "clientRequestToken": "t-1",
+    }
     if commitment:
         request["commitmentDuration"] = commitment
     arn = bedrock.create_provisioned_model_throughput(**request)["provisionedModelArn"]
@@ -386,7 +391,10 @@ def test_callers_leaving_any_pt_the_controller_bought_release_it(
     world = World(clock, bedrock, on_profile(clock))
     document = world.step("buy_provisioned", world.step("acquire_lock", world.start(policy(), "shift-10")))
     old = bedrock.create_provisioned_model_throughput(
-        modelUnits=2, provisionedModelName="pt-old", modelId=MODEL, clientRequestToken="t-old"
+        modelUnits=2,
+        provisionedModelName="genai-autoscaler-pt-old",
+        modelId=MODEL,
+        clientRequestToken="t-old",
     )["provisionedModelArn"]
     route = bought(old, clock.now(), 2, None, 80.0)
     world.ctl.state.update(TARGET_ID, lambda s: s.model_copy(update={"route": route}))

@@ -31,7 +31,7 @@ from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind, bought
 from genai_autoscaler.domain.guardrails import purchase_problems, route_problems
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, ProvisionedThroughputSettings
-from genai_autoscaler.domain.provisioned import ProvisionedModelStatus, may_delete
+from genai_autoscaler.domain.provisioned import ProvisionedModelStatus, may_delete, purchase_prefix
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_TARGET
 from genai_autoscaler.domain.state import ActionRecord, TargetState, acquire_lock, release_lock
@@ -238,8 +238,8 @@ def purchase_identity(stack_name: str, execution: str) -> tuple[str, str]:
     account, so the name keeps the end of the execution's name, where routing.execution_name puts its digest.
     """
     token = re.sub(r"[^a-zA-Z0-9]+", "-", execution).strip("-")
-    stack = re.sub(r"[^a-zA-Z0-9]+", "-", stack_name).strip("-")[:24].rstrip("-")
-    return f"{stack}-{token[-(62 - len(stack)) :].lstrip('-')}", token
+    prefix = purchase_prefix(stack_name)
+    return f"{prefix}{token[-(63 - len(prefix)) :].lstrip('-')}", token
 
 
 def buy_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
@@ -352,11 +352,14 @@ def publish_route(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: date
     return result
 
 
-def _delete_if_allowed(provisioned: ProvisionedThroughputs, arn: str, now: datetime) -> str:
-    """Delete `arn` when Bedrock allows it (see domain.provisioned.may_delete); says what became of it."""
+def _delete_if_allowed(provisioned: ProvisionedThroughputs, arn: str, now: datetime, stack_name: str) -> str:
+    """Delete `arn` when Bedrock allows it (see domain.provisioned.may_delete) and it is the stack's purchase by
+    name (purchase_prefix); says what became of it."""
     model = provisioned.describe(arn)
     if model is None:
         return f"{arn} was already gone"
+    if not model.name.startswith(purchase_prefix(stack_name)):
+        return f"kept {arn}: its name ({model.name}) is not one this stack gives what it buys"
     deletable, why = may_delete(model, now)
     if not deletable:
         return f"kept {arn}: {why}; the sweeper deletes it once it can"
@@ -369,7 +372,7 @@ def release_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now
     _, provisioned = _ports(ctl)
     if wf.release is None:
         raise InvalidEvent("nothing to release")
-    verdict = _delete_if_allowed(provisioned, wf.release.provisioned_arn, now)
+    verdict = _delete_if_allowed(provisioned, wf.release.provisioned_arn, now, ctl.settings.stack_name)
     ctl.state.update(wf.plan.target_id, lambda s: release_lock(s, wf.execution))
     route_to = wf.route.model if wf.route else wf.policy.model_id
     notification = notifications.for_routing(wf.plan, route_to, wf.execution, released=verdict)
@@ -414,7 +417,7 @@ def abandon_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now
     else:
         try:
             _, provisioned = _ports(ctl)
-            safe.append(_delete_if_allowed(provisioned, wf.provisioned_arn, now))
+            safe.append(_delete_if_allowed(provisioned, wf.provisioned_arn, now, ctl.settings.stack_name))
         except AutoscalerError as exc:
             safe.append(f"could NOT delete {wf.provisioned_arn} ({exc}): the sweeper retries")
     if wf.release is not None:

@@ -25,7 +25,13 @@ from genai_autoscaler.app.ports import (
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError
-from genai_autoscaler.domain.provisioned import ProvisionedModel, SweepFinding, SweepVerdict, sweep
+from genai_autoscaler.domain.provisioned import (
+    ProvisionedModel,
+    SweepFinding,
+    SweepVerdict,
+    purchase_prefix,
+    sweep,
+)
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY
 from genai_autoscaler.domain.state import ActionRecord, TargetState
 from genai_autoscaler.domain.targets import bedrock_model_id
@@ -119,7 +125,9 @@ def sweep_provisioned(ctl: SweeperPorts, now: datetime) -> SweepReport:
     }
     findings = [SweepFinding(arn=arn, verdict=SweepVerdict.KEEP, reason=why) for arn, why in held.items()]
     judged = [m for m in created if m.arn not in held]
-    findings += sweep(judged, routed_to, in_flight, now, GRACE_SECONDS)
+    findings += sweep(
+        judged, routed_to, in_flight, now, GRACE_SECONDS, purchase_prefix(ctl.settings.stack_name)
+    )
     errors = [f"{target_id}: {problem}" for target_id, problem in unreadable.items()]
 
     models = {m.arn: m for m in created}

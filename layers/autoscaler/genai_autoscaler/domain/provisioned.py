@@ -6,6 +6,7 @@ and ListProvisionedModelThroughputs.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -48,6 +49,15 @@ class ProvisionedModel(BaseModel):
     @property
     def committed(self) -> bool:
         return self.commitment is not None
+
+
+def purchase_prefix(stack_name: str) -> str:
+    """How every provisioned model name a stack gives its purchases begins (app.routing_workflow's
+    purchase_identity). Bedrock names are unique in the account and no role of the stack may rename one, so a
+    model without it was not bought by the stack, whatever tags it carries: its tags guard the delete in IAM, and
+    a role that may tag could otherwise make anything look like the stack's."""
+    stack = re.sub(r"[^a-zA-Z0-9]+", "-", stack_name).strip("-")[:24].rstrip("-")
+    return f"{stack}-"
 
 
 def may_delete(model: ProvisionedModel, now: datetime) -> tuple[bool, str]:
@@ -97,16 +107,25 @@ def sweep(
     in_flight: set[str],
     now: datetime,
     grace_seconds: int,
+    prefix: str,
 ) -> list[SweepFinding]:
     """The sweeper's findings on the Provisioned Throughput the controller created (found by its tag).
 
     `routed_to` holds the ARNs some target's route uses; `in_flight` those a workflow is buying or draining now.
     A model neither routes to nor works on is an orphan (a crash, a failed workflow, a route changed by hand):
     it is deleted when Bedrock allows it, else reported, so that nothing the controller bought bills unnoticed.
-    A model younger than `grace_seconds` is left to the workflow that may be about to route to it.
+    A model younger than `grace_seconds` is left to the workflow that may be about to route to it. A model whose
+    name does not begin with `prefix` (purchase_prefix) was not bought by the stack: it is reported, never deleted.
     """
     findings = []
     for model in created:
+        if not model.name.startswith(prefix):
+            reason = (
+                f"it carries this stack's tag but not the name the stack gives what it buys ({prefix}...): not its "
+                "purchase, whoever tagged it; kept"
+            )
+            findings.append(SweepFinding(arn=model.arn, verdict=SweepVerdict.REPORT, reason=reason))
+            continue
         if model.arn in routed_to:
             findings.append(
                 SweepFinding(arn=model.arn, verdict=SweepVerdict.KEEP, reason="callers are routed to it")
