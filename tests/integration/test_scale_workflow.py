@@ -175,11 +175,13 @@ def test_alarm_scales_out_waits_for_in_service_warms_up_and_reports(
     assert len(checks) == PROVISIONING // POLL + 1
     assert all(c.result["capacity"]["ready"] is False for c in checks[:-1])
     assert {c.result["capacity"]["status"] for c in checks[:-1]} == {"Updating"}
+    assert {c.result["capacity"]["poll_seconds"] for c in checks[:-1]} == {POLL}  # the published policy's
     assert checks[-1].result["capacity"] == {
         "ready": True,
         "status": "InService",
         "desired": case.expected,
         "current": case.expected,
+        "poll_seconds": 0,
     }
     assert visited.count("WaitForCapacity") == PROVISIONING // POLL
 

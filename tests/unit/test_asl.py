@@ -158,7 +158,7 @@ def test_both_state_machines_load_and_every_task_resource_is_bound_here(path: Pa
 
 PLANNED = {"plan": {"action": "scale_out", "to": 3}, "policy": {"workflow": {"poll_interval_seconds": 30}}}
 OPERATOR = {"target": "llm-prod", "desired_capacity": 3, "reason": "launch", "hold_minutes": 60}
-NOT_READY: Outcome = {"capacity": {"ready": False}}
+NOT_READY: Outcome = {"capacity": {"ready": False, "poll_seconds": 30}}
 SCALE_RESULTS: dict[str, dict[str, Any]] = {
     "plan_requested": {"request": PLANNED},  # as app.scale_workflow.plan_requested returns
     "acquire_lock": {"lock": {"owner": "exec-1"}},
@@ -288,11 +288,13 @@ def test_a_refused_request_fails_the_execution_with_the_steps_error() -> None:
     )
 
 
-def test_the_capacity_poll_waits_the_requests_poll_interval() -> None:
-    # Given a request polling every 45 s and capacity that serves on the third check
-    request = {**PLANNED, "policy": {"workflow": {"poll_interval_seconds": 45}}}
-    done = run(SCALE, request, Steps(SCALE_RESULTS, {"check_capacity": [NOT_READY, NOT_READY]}))
-    # Then the execution waited twice the interval and checked three times
+def test_the_capacity_poll_waits_the_interval_the_check_reads_from_the_published_policy() -> None:
+    # Given an input that asks for polls every 5 s, checks that say 45 s (the published policy's), and capacity
+    # that serves on the third check
+    request = {**PLANNED, "policy": {"workflow": {"poll_interval_seconds": 5}}}
+    later: Outcome = {"capacity": {"ready": False, "poll_seconds": 45}}
+    done = run(SCALE, request, Steps(SCALE_RESULTS, {"check_capacity": [later, later]}))
+    # Then the execution waited the published interval twice, not the input's, and checked three times
     assert done.waits == [45.0, 45.0]
     assert len(done.steps.called("check_capacity")) == 3
 
@@ -399,7 +401,13 @@ def routing_request(action: str = "shift_to_provisioned", needs_approval: bool =
 NOTE = {"notification": {"subject": "claude: routing", "message": "done"}}
 ROUTING_RESULTS: dict[str, dict[str, Any]] = {
     "acquire_lock": {"lock": {"owner": "exec-1"}},
-    "request_approval": {"approval_request": {"subject": "Approve?", "message": "Answer with the token "}},
+    "request_approval": {
+        "approval_request": {
+            "subject": "Approve?",
+            "message": "Answer with the token ",
+            "timeout_seconds": 3600,
+        }
+    },
     "not_approved": NOTE,
     "buy_provisioned": {"provisioned": {"arn": "pt-1", "ready": False}},
     "check_provisioned": {"provisioned": {"arn": "pt-1", "ready": True}},
@@ -457,7 +465,7 @@ REFUSED = ["NotApproved", "Notify", "Done"]
         ),
         pytest.param(
             routing_request(),
-            {"check_provisioned": [{"provisioned": {"ready": False}}]},
+            {"check_provisioned": [{"provisioned": {"ready": False, "poll_seconds": 60}}]},
             {"approved": True},
             [*LOCKED, *APPROVAL, *BOUGHT[:3], "WaitForProvisioning", *BOUGHT[1:]],
             [60.0],
@@ -976,7 +984,7 @@ class LockedTarget:
             self.held = False
         result = {**SCALE_RESULTS[step]}
         if step == "check_capacity":
-            result = {"capacity": {"ready": outcome != "not ready"}}
+            result = {"capacity": {"ready": outcome != "not ready", "poll_seconds": 30}}
         return {**state, **result}
 
 

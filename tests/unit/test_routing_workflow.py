@@ -793,3 +793,23 @@ def test_an_approval_stands_only_for_the_terms_approved(clock: SimClock, bedrock
     ):
         world.step("buy_provisioned", document)
     assert bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"] == []
+
+
+def test_the_approval_wait_and_the_provisioning_polls_are_the_published_policys(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given an input that waits a week for approval and polls every 5 s; the published policy says 3600 and 60
+    world = World(clock, bedrock, on_profile(clock))
+    raw = policy("OneMonth").model_dump(mode="json")
+    raw["bedrock"]["provisioned_throughput"] |= {
+        "approval_timeout_seconds": 7 * 86400,
+        "poll_interval_seconds": 5,
+    }
+    forged = parse_policy_document({"targets": [raw]}).targets[0]
+    assert isinstance(forged, BedrockModelPolicy)
+    document = world.step("acquire_lock", world.start(forged, "shift-18"))
+    world.publish(policy("OneMonth"))
+    # Then AwaitApproval's timeout and WaitForProvisioning's interval come from the published policy
+    assert world.step("request_approval", document)["approval_request"]["timeout_seconds"] == 3600
+    document = world.step("buy_provisioned", world.approve(document))
+    assert world.step("check_provisioned", document)["provisioned"]["poll_seconds"] == 60

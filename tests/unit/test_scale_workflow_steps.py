@@ -531,3 +531,14 @@ def test_a_failure_after_the_capacity_served_keeps_the_floor() -> None:
     assert "MinCapacity stays at 4: the capacity was serving" in result["notification"]["message"]
     state = ctl.state.load(TARGET)
     assert (state.raised_floor, state.original_floor, state.lock) == (4, 1, None)
+
+
+def test_the_wait_between_checks_is_the_published_policys_not_the_inputs() -> None:
+    # Given an input that asks for a check every 5 s, where the published policy says 60
+    ctl = published(variant(workflow={"poll_interval_seconds": 60}), observed={TARGET: observed(2)})
+    doc = run_step(
+        ctl, "apply", locked(ctl, scale_out_plan(), variant(workflow={"poll_interval_seconds": 5})), NOW
+    )
+    ctl.capacity.observed[TARGET] = ObservedCapacity(desired=4, current=2, status="Updating")  # type: ignore[attr-defined]
+    # Then the check says to wait the published 60 s (WaitForCapacity reads $.capacity.poll_seconds)
+    assert run_step(ctl, "check_capacity", doc, NOW)["capacity"]["poll_seconds"] == 60

@@ -207,7 +207,8 @@ def request_approval(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: d
     if not plan.needs_approval:
         raise InvalidEvent(f"a {plan.action} plan without a commitment needs no approval")
     request = notifications.for_approval_request(plan, wf.execution, settings.approval_timeout_seconds)
-    return {"approval_request": request.model_dump()}
+    # AwaitApproval's timeout, as the published policy says (TimeoutSecondsPath), not the execution's input
+    return {"approval_request": request.model_dump() | {"timeout_seconds": settings.approval_timeout_seconds}}
 
 
 def not_approved(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
@@ -289,7 +290,10 @@ def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: 
     ready = model.status is ProvisionedModelStatus.IN_SERVICE
     if not ready and wf.deadline is not None and now >= wf.deadline:
         raise InServiceTimeout(f"{wf.provisioned_arn} is {model.status.value} after its deadline")
-    return {"provisioned": {"ready": ready, "status": model.status.value}}
+    # WaitForProvisioning's interval, as the published policy says, not the execution's input
+    settings = None if ready else _published(ctl, wf).bedrock.provisioned_throughput
+    poll = settings.poll_interval_seconds if settings is not None else wf.provisioning.poll_interval_seconds
+    return {"provisioned": {"ready": ready, "status": model.status.value, "poll_seconds": poll}}
 
 
 def _new_route(

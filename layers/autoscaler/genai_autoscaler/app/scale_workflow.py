@@ -88,6 +88,7 @@ class CapacityCheck(BaseModel):
     status: str
     desired: int
     current: int
+    poll_seconds: int  # until the next check (WaitForCapacity), as the published policy says
 
 
 class WorkflowState(ExecutionState):
@@ -297,7 +298,11 @@ def check_capacity(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) ->
             f"{policy.workflow.in_service_timeout_seconds} s"
         )
     check = CapacityCheck(
-        ready=ready, status=observed.status, desired=observed.desired, current=observed.current
+        ready=ready,
+        status=observed.status,
+        desired=observed.desired,
+        current=observed.current,
+        poll_seconds=_published(ctl, wf).workflow.poll_interval_seconds if not ready else 0,
     )
     return {"capacity": check.model_dump()}
 
