@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from genai_autoscaler.domain.bedrock import RouteKind
+from genai_autoscaler.domain.provisioned import purchase_prefix
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_TARGET
 from genai_autoscaler_local.harness import REGION
@@ -30,7 +31,7 @@ def bedrock_policy() -> dict[str, Any]:
 def buy(ctl: Controller, name: str, commitment: str | None = None, stack: str = STACK) -> str:
     assert ctl.provisioned is not None
     tags = {TAG_MANAGED_BY: stack, TAG_TARGET: TARGET_ID}
-    return ctl.provisioned.create(MODEL, 1, f"{stack}-{name}", commitment, name, tags)
+    return ctl.provisioned.create(MODEL, 1, f"{purchase_prefix(stack)}{name}", commitment, name, tags)
 
 
 def sweep(scenario: Scenario) -> dict[str, Any]:

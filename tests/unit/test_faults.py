@@ -25,6 +25,7 @@ from genai_autoscaler.domain.alarm_event import AlarmState
 from genai_autoscaler.domain.bedrock import BedrockDemand, BedrockRoute, RouteKind, bought
 from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, decide
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
+from genai_autoscaler.domain.provisioned import purchase_prefix
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.state import TargetState
 from genai_autoscaler.errors import AutoscalerError, TransientAwsError
@@ -287,7 +288,7 @@ def reroute(
     if way == "back":
         arn = bedrock.create_provisioned_model_throughput(
             modelUnits=5,
-            provisionedModelName="genai-autoscaler-pt-1",
+            provisionedModelName=f"{purchase_prefix('genai-autoscaler')}pt-1",
             modelId=MODEL,
             clientRequestToken="t-1",
         )["provisionedModelArn"]

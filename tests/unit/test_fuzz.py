@@ -25,6 +25,7 @@ import pytest
 import yaml
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
+from genai_autoscaler.domain.policy import PolicyError, parse_policy_document
 from genai_autoscaler.errors import AutoscalerError, InvalidEvent
 from genai_autoscaler_local.bedrock_fake import FakeBedrock
 from genai_autoscaler_local.clock import SimClock
@@ -566,3 +567,24 @@ def stepped_strict(workflow: str, step: str, state: dict[str, Any]) -> Any:
     return module.handler(
         {"step": step, "state": state}, FakeContext("Steps", "arn"), controller=controller()
     )
+
+
+@pytest.mark.parametrize(
+    ("figure", "named"),
+    [
+        (
+            {"bedrock": {"tokens_per_minute_quota": 10**400}},
+            "bedrock.tokens_per_minute_quota: an integer of 1329 bits",
+        ),
+        (
+            {"bedrock": {"hourly_budget_usd": float("inf")}},
+            "bedrock.hourly_budget_usd: inf is not a finite number",
+        ),
+    ],
+    ids=["a 400-digit quota", "an infinite budget"],
+)
+def test_a_figure_no_policy_can_hold_is_named_not_a_crash(figure: dict[str, Any], named: str) -> None:
+    # (both crashed `validate-config` in a `make fuzz` run: float() of the quota, and an infinite budget passed)
+    target = {"type": "bedrock_model", "model_id": "anthropic.claude-3-5-sonnet-20240620-v1:0", **figure}
+    with pytest.raises(PolicyError, match=re.escape(f"targets[0].{named}")):
+        parse_policy_document({"targets": [target]})

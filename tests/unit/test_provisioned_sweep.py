@@ -18,7 +18,7 @@ from genai_autoscaler.domain.provisioned import (
 from tests.unit.builders import NOW
 
 GRACE = 3600
-PREFIX = "genai-autoscaler-"  # purchase_prefix("genai-autoscaler")
+PREFIX = purchase_prefix("genai-autoscaler")
 
 
 def model(arn: str, **fields: Any) -> ProvisionedModel:
@@ -95,10 +95,13 @@ def test_a_model_tagged_as_the_stacks_but_not_named_as_its_purchases_is_reported
     foreign = model("x").model_copy(update={"name": "team-b-claude-pt"})
     (finding,) = sweep([foreign], set(), set(), NOW, GRACE, PREFIX)
     assert finding.verdict is SweepVerdict.REPORT
-    assert "not the name the stack gives what it buys (genai-autoscaler-...)" in finding.reason
+    assert f"not the name the stack gives what it buys ({PREFIX}...)" in finding.reason
 
 
-def test_the_prefix_is_the_one_purchases_are_named_with() -> None:
-    name, _ = purchase_identity("genai-autoscaler", "shift_to_provisioned-claude-0123456789abcdef")
-    assert purchase_prefix("genai-autoscaler") == PREFIX
-    assert name.startswith(PREFIX)
+def test_the_prefix_is_the_one_purchases_are_named_with_and_no_other_stacks() -> None:
+    name, _ = purchase_identity("prod", "shift_to_provisioned-claude-0123456789abcdef")
+    assert name.startswith(purchase_prefix("prod"))
+    # A stack whose name begins with another's, and two long names alike in their first 24 characters
+    other, _ = purchase_identity("prod-eu", "shift_to_provisioned-claude-0123456789abcdef")
+    assert not other.startswith(purchase_prefix("prod"))
+    assert purchase_prefix("a" * 24 + "-one") != purchase_prefix("a" * 24 + "-two")

@@ -23,6 +23,7 @@ from genai_autoscaler.domain.bedrock import BedrockDemand, BedrockRoute, RouteKi
 from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, decide
 from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, parse_policy_document
+from genai_autoscaler.domain.provisioned import purchase_prefix
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.state import TargetState
 from genai_autoscaler.errors import (
@@ -146,7 +147,7 @@ def on_bought_pt(clock: SimClock, bedrock: FakeBedrock, commitment: str | None =
     """Callers on 5 InService units the controller bought three hours ago at $200 an hour."""
     request = {
         "modelUnits": 5,
-        "provisionedModelName": "genai-autoscaler-pt-1",
+        "provisionedModelName": f"{purchase_prefix('genai-autoscaler')}pt-1",
         "modelId": MODEL,
         "clientRequestToken": "t-1",
     }
@@ -392,7 +393,7 @@ def test_callers_leaving_any_pt_the_controller_bought_release_it(
     document = world.step("buy_provisioned", world.step("acquire_lock", world.start(policy(), "shift-10")))
     old = bedrock.create_provisioned_model_throughput(
         modelUnits=2,
-        provisionedModelName="genai-autoscaler-pt-old",
+        provisionedModelName=f"{purchase_prefix('genai-autoscaler')}pt-old",
         modelId=MODEL,
         clientRequestToken="t-old",
     )["provisionedModelArn"]

@@ -13,7 +13,7 @@ from genai_autoscaler.app.sweeper import GRACE_SECONDS, UNTARGETED, SweepReport,
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
 from genai_autoscaler.domain.notifications import SUBJECT_LIMIT
-from genai_autoscaler.domain.provisioned import SweepVerdict
+from genai_autoscaler.domain.provisioned import SweepVerdict, purchase_prefix
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_TARGET
 from genai_autoscaler.domain.state import Lock
@@ -68,7 +68,7 @@ class World:
         tags = {TAG_MANAGED_BY: stack}
         if target_id is not None:
             tags[TAG_TARGET] = target_id
-        return self.throughputs.create(model_id, 2, f"{stack}-{name}", commitment, name, tags)
+        return self.throughputs.create(model_id, 2, f"{purchase_prefix(stack)}{name}", commitment, name, tags)
 
     def sweep(self) -> SweepReport:
         return sweep_provisioned(self.ctl, self.clock.now())

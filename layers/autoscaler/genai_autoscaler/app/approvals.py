@@ -95,7 +95,12 @@ def answer(ctl: ApprovalPorts, body: Any, caller: str, now: datetime) -> Approva
             ctl.tasks.fail(given.task_token, "Rejected", f"{caller}: {given.reason}")
     except ActuationRejected:
         # No workflow waits on that token: the answer is not left standing for one that might.
-        ctl.state.update(given.target_id, lambda state: state.model_copy(update={"approval": previous}))
+        ctl.state.update(
+            given.target_id,
+            lambda state: (
+                state.model_copy(update={"approval": previous}) if state.approval == record else state
+            ),
+        )
         raise
     return record
 

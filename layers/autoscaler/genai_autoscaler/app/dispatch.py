@@ -297,6 +297,13 @@ def _evaluate(
     ctl: DispatchPorts, policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
 ) -> DispatchOutcome:
     state = locks.release_if_ended(ctl, ctl.state.load(policy.target_id), now)
+    if (
+        state.held_notifications is not None
+    ):  # the digest of what was held, once its window has passed: before
+        with suppress(
+            AutoscalerError
+        ):  # the decision, which may fail, and not in its way if it cannot go now
+            reports.send_digest(ctl, policy.target_id, policy.name, state, now)
     quotas = _quotas_of(ctl, policy)
     readings = tuple(readings_for(policy, snapshot, ctl, _token_quota(quotas)))
     observed = _observe(ctl, policy, now, quotas)
@@ -306,10 +313,7 @@ def _evaluate(
     readings = _firing_figures_now(ctl, policy, readings, now)
     trend = _demand_trend(ctl, policy, readings, now)
     plan = decide(Evaluation(readings), policy, observed, state, now, trend)
-    outcome = _noted(dispatch(ctl, plan, policy, cause), quotas)
-    if state.held_notifications is not None:  # the digest of what was held, once its window has passed
-        reports.send_digest(ctl, policy.target_id, policy.name, ctl.state.load(policy.target_id), now)
-    return outcome
+    return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
 
 DEMAND_WINDOW = timedelta(minutes=15)

@@ -31,16 +31,12 @@ class LockPorts(Protocol):
 
 def reserve(ctl: LockPorts, target_id: str, execution: str, now: datetime) -> None:
     """Take `target_id`'s lock for the execution about to start; raises LockHeld if another holds it, or held
-    it and is still running although its lock has expired (a run that outlived its time to live)."""
+    it and may still be running although its lock has expired (a run that outlived its time to live)."""
     lock = ctl.state.load(target_id).lock
-    if (
-        lock is not None
-        and lock.owner != execution
-        and not lock.held_at(now)
-        and ctl.workflows.running(lock.owner)
-    ):
+    expired = lock is not None and lock.owner != execution and not lock.held_at(now)
+    if lock is not None and expired and ctl.workflows.running(lock.owner) is not False:
         raise LockHeld(
-            f"{target_id}'s lock expired at {lock.expires_at.isoformat()}, but {lock.owner} still runs"
+            f"{target_id}'s lock expired at {lock.expires_at.isoformat()}, but {lock.owner} may still run"
         )
     ctl.state.update(target_id, lambda state: acquire_lock(state, execution, now, RESERVATION))
 

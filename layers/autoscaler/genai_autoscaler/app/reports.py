@@ -4,6 +4,7 @@ stack has reached its cap (domain/digest.py). The evaluator sends the digests th
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 from typing import Protocol
 
@@ -11,6 +12,7 @@ from genai_autoscaler.app.ports import Notifier, StateStore
 from genai_autoscaler.domain import digest, notifications
 from genai_autoscaler.domain.plan import Plan
 from genai_autoscaler.domain.state import ActionRecord, TargetState, remember_decision
+from genai_autoscaler.errors import AutoscalerError
 
 # The state item that holds the stack's count of reports in the current window.
 STACK_NOTIFICATIONS = "stack/notifications"
@@ -26,41 +28,46 @@ class ReportPorts(Protocol):
 
 def remember(ctl: ReportPorts, plan: Plan) -> bool:
     """Remember the decision (remember_decision) and, for a plan that notifies, send its report now or hold it
-    for the digest. Returns whether a report went out."""
+    for the digest, decided on the target's state as it is written (a router and the evaluator may report on the
+    same target at once). The decision goes into the history. Returns whether a report went out."""
     now = plan.decided_at
     message = notifications.for_decision(plan) if plan.notifies else None
-    sends = False
+    stack_sent = 0
     if message is not None:
         window = ctl.state.load(STACK_NOTIFICATIONS).notification_window
         stack_sent = window.current(now).sent if window is not None else 0
-        current = ctl.state.load(plan.target_id)
-        sends, held = digest.admit(
-            current.last_notified_at, current.held_notifications, stack_sent, message.subject, now
-        )
-    outcome = "advisory" if plan.advisory else "notified"
-    record = ActionRecord(
-        target_id=plan.target_id,
-        at=now,
-        action=plan.action.value,
-        outcome=outcome if message is None or sends else f"{outcome}, held for the digest",
-        reason=plan.reason,
-        from_capacity=plan.current_capacity,
-        to_capacity=plan.desired_capacity,
-    )
+    sends = [False]
 
     def remembered(state: TargetState) -> TargetState:
         state = remember_decision(state, plan)
         if message is None:
             return state
-        if sends:
+        sends[0], held = digest.admit(
+            state.last_notified_at, state.held_notifications, stack_sent, message.subject, now
+        )
+        if sends[0]:
             return state.model_copy(update={"last_notified_at": now})
         return state.model_copy(update={"held_notifications": held})
 
-    ctl.state.update(plan.target_id, remembered, record)
-    if message is not None and sends:
-        _count(ctl, now)
+    ctl.state.update(plan.target_id, remembered)
+    outcome = "advisory" if plan.advisory else "notified"
+    record = ActionRecord(
+        target_id=plan.target_id,
+        at=now,
+        action=plan.action.value,
+        outcome=outcome if message is None or sends[0] else f"{outcome}, held for the digest",
+        reason=plan.reason,
+        from_capacity=plan.current_capacity,
+        to_capacity=plan.desired_capacity,
+    )
+    ctl.state.update(plan.target_id, lambda state: state, record)
+    if message is not None and sends[0]:
+        # Sent after it is remembered: a failed publish fails the event, whose retry finds the window taken and
+        # holds the report for the digest, rather than losing it or sending it twice.
         ctl.notifier.publish(message.subject, message.message)
-    return sends
+        with suppress(AutoscalerError):  # the stack's count is a bound, not a record: best effort
+            _count(ctl, now)
+    return sends[0]
 
 
 def _count(ctl: ReportPorts, now: datetime) -> None:
@@ -74,13 +81,18 @@ def _count(ctl: ReportPorts, now: datetime) -> None:
 
 
 def send_digest(ctl: ReportPorts, target_id: str, target: str, state: TargetState, now: datetime) -> bool:
-    """Send `target`'s digest if one is due (and forget what it held); returns whether one went out."""
+    """Send `target`'s digest if one is due, then forget what it held (unless more was held meanwhile, which the
+    next digest brings with it); returns whether one went out."""
     held = state.held_notifications
     if held is None or not digest.due(held, now):
         return False
     message = notifications.for_digest(target, held, now)
-    ctl.state.update(
-        target_id, lambda s: s.model_copy(update={"held_notifications": None, "last_notified_at": now})
-    )
     ctl.notifier.publish(message.subject, message.message)
+
+    def sent(current: TargetState) -> TargetState:
+        if current.held_notifications != held:
+            return current
+        return current.model_copy(update={"held_notifications": None, "last_notified_at": now})
+
+    ctl.state.update(target_id, sent)
     return True

@@ -206,6 +206,13 @@ def request_approval(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: d
     plan, settings = _purchase(ctl, wf)
     if not plan.needs_approval:
         raise InvalidEvent(f"a {plan.action} plan without a commitment needs no approval")
+    # The lock outlasts the wait as the published policy times it now (it may have changed since AcquireLock).
+    ttl = LOCK_MARGIN + timedelta(
+        seconds=settings.approval_timeout_seconds
+        + settings.in_service_timeout_seconds
+        + settings.drain_seconds
+    )
+    ctl.state.update(wf.plan.target_id, lambda state: acquire_lock(state, wf.execution, now, ttl))
     request = notifications.for_approval_request(plan, wf.execution, settings.approval_timeout_seconds)
     # AwaitApproval's timeout, as the published policy says (TimeoutSecondsPath), not the execution's input
     return {"approval_request": request.model_dump() | {"timeout_seconds": settings.approval_timeout_seconds}}
@@ -291,9 +298,18 @@ def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: 
     if not ready and wf.deadline is not None and now >= wf.deadline:
         raise InServiceTimeout(f"{wf.provisioned_arn} is {model.status.value} after its deadline")
     # WaitForProvisioning's interval, as the published policy says, not the execution's input
-    settings = None if ready else _published(ctl, wf).bedrock.provisioned_throughput
-    poll = settings.poll_interval_seconds if settings is not None else wf.provisioning.poll_interval_seconds
+    poll = 0 if ready else _poll_seconds(ctl, wf)
     return {"provisioned": {"ready": ready, "status": model.status.value, "poll_seconds": poll}}
+
+
+def _poll_seconds(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState) -> int:
+    """The published policy's wait between checks of a purchase; the input's when the published policy cannot be
+    read or no longer has the settings (only a wait hangs on it: a purchase made is not abandoned for it)."""
+    try:
+        settings = _published(ctl, wf).bedrock.provisioned_throughput
+    except AutoscalerError:
+        settings = None
+    return (settings or wf.provisioning).poll_interval_seconds
 
 
 def _new_route(

@@ -88,7 +88,7 @@ class CapacityCheck(BaseModel):
     status: str
     desired: int
     current: int
-    poll_seconds: int  # until the next check (WaitForCapacity), as the published policy says
+    poll_seconds: int = 0  # until the next check (WaitForCapacity), as the published policy says
 
 
 class WorkflowState(ExecutionState):
@@ -302,9 +302,18 @@ def check_capacity(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) ->
         status=observed.status,
         desired=observed.desired,
         current=observed.current,
-        poll_seconds=_published(ctl, wf).workflow.poll_interval_seconds if not ready else 0,
+        poll_seconds=0 if ready else _poll_seconds(ctl, wf),
     )
     return {"capacity": check.model_dump()}
+
+
+def _poll_seconds(ctl: ScaleWorkflowPorts, wf: WorkflowState) -> int:
+    """The published policy's wait between checks; the input's when the published policy cannot be read or no
+    longer names the target (only a wait hangs on it: a scale already made is not abandoned for it)."""
+    try:
+        return _published(ctl, wf).workflow.poll_interval_seconds
+    except AutoscalerError:
+        return wf.policy.workflow.poll_interval_seconds
 
 
 def warm_up(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str, Any]:

@@ -30,9 +30,10 @@ class StepFunctionsWorkflows(WorkflowStarter):
         except ClientError as exc:
             if error_code(exc) == "ExecutionAlreadyExists":
                 # A redelivered event: the execution it started may still run, or may have ended long ago.
-                return (
-                    f"{arn.replace(':stateMachine:', ':execution:')}:{name}" if self.running(name) else None
-                )
+                # Nothing started only when Step Functions says it has ended; when that cannot be told, the
+                # execution is taken to be running (its lock must not be given back).
+                ended = self.running(name) is False
+                return None if ended else f"{arn.replace(':stateMachine:', ':execution:')}:{name}"
             raise translate(exc, f"starting workflow {name}") from exc
         return str(response["executionArn"])
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict
 
 WINDOW = timedelta(minutes=15)
-CAP = 20  # messages about decisions, across the stack, per WINDOW (digests are one per target per window)
+CAP = 20  # reports about decisions, across the stack, per WINDOW (digests come on top: one per target per window)
 KEPT_SUBJECTS = 5  # the subjects a digest lists; it counts all
 
 
@@ -55,9 +55,11 @@ def admit(
     """Whether a report about a decision goes out now; else the target's held notifications with it added.
     It goes out when the target sent none in the last WINDOW and the stack is under its CAP."""
     own_window_open = last_sent is not None and now - last_sent < WINDOW
-    if not own_window_open and stack_sent < CAP and held is None:
+    if not own_window_open and held is None and stack_sent < CAP:
         return True, None
-    return False, (held or HeldNotifications(since=now)).holding(subject, capped=not own_window_open)
+    # Held by the stack's cap only when nothing of the target's own held it: its window closed, nothing waiting.
+    capped = not own_window_open and held is None
+    return False, (held or HeldNotifications(since=now)).holding(subject, capped=capped)
 
 
 def due(held: HeldNotifications | None, now: datetime) -> bool:

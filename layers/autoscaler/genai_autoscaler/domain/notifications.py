@@ -161,7 +161,8 @@ def for_digest(target: str, held: HeldNotifications, now: datetime) -> Notificat
     minutes = digest.WINDOW.total_seconds() / 60
     lines = [
         f"{held.count} report(s) about {target} were held since {held.since.isoformat()}: the controller sends at "
-        f"most one per target per {minutes:g} minutes, and at most {digest.CAP} across the stack.",
+        f"most one report per target per {minutes:g} minutes, and at most {digest.CAP} across the stack in that "
+        "time; what it holds comes a window later, as one digest per target.",
     ]
     if held.capped:
         lines.append(

@@ -6,6 +6,7 @@ Loaded from YAML by the CLI, from JSON (SSM Parameter Store) by the Lambdas; the
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -591,8 +592,40 @@ def parse_policy_document(raw: Any) -> PolicyDocument:
         raise PolicyError([("(document)", "nested too deeply to be a policy document")]) from None
 
 
+# Beyond this an integer is not exact as a JSON number everywhere, nor does any figure of a policy need it.
+_LARGEST = 2**53
+
+
+def _out_of_range(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """Numbers no policy figure can be: integers beyond ±2^53, NaN and infinities (which Python's JSON reader
+    accepts), with where they are."""
+    if isinstance(value, dict):
+        return [
+            p
+            for key, item in value.items()
+            for p in _out_of_range(item, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _out_of_range(item, f"{path}[{i}]")]
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int) and abs(value) > _LARGEST:
+        bits = value.bit_length()  # (not its digits: str() of an integer past 4,300 digits raises)
+        return [
+            (
+                path or "(document)",
+                f"an integer of {bits} bits is beyond the range of a policy figure (±2^53)",
+            )
+        ]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(path or "(document)", f"{value} is not a finite number")]
+    return []
+
+
 def _parse(raw: Any) -> PolicyDocument:
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = _out_of_range(raw)
+    if problems:
+        raise PolicyError(problems)
     if isinstance(raw, dict) and isinstance(raw.get("defaults"), dict):
         defaults = dict(raw["defaults"])
         for key in sorted(set(defaults) - set(_DEFAULTABLE)):

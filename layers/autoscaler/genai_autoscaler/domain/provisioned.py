@@ -6,6 +6,7 @@ and ListProvisionedModelThroughputs.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -57,7 +58,8 @@ def purchase_prefix(stack_name: str) -> str:
     model without it was not bought by the stack, whatever tags it carries: its tags guard the delete in IAM, and
     a role that may tag could otherwise make anything look like the stack's."""
     stack = re.sub(r"[^a-zA-Z0-9]+", "-", stack_name).strip("-")[:24].rstrip("-")
-    return f"{stack}-"
+    # The stack's whole name, hashed: `prod` is not a prefix of `prod-eu`'s names, nor are two long names alike.
+    return f"{stack}-{hashlib.sha256(stack_name.encode()).hexdigest()[:6]}-"
 
 
 def may_delete(model: ProvisionedModel, now: datetime) -> tuple[bool, str]:
