@@ -542,3 +542,14 @@ def test_the_wait_between_checks_is_the_published_policys_not_the_inputs() -> No
     ctl.capacity.observed[TARGET] = ObservedCapacity(desired=4, current=2, status="Updating")  # type: ignore[attr-defined]
     # Then the check says to wait the published 60 s (WaitForCapacity reads $.capacity.poll_seconds)
     assert run_step(ctl, "check_capacity", doc, NOW)["capacity"]["poll_seconds"] == 60
+
+
+def test_a_failure_step_that_cannot_read_its_input_still_gives_back_the_routers_lock() -> None:
+    # Given the lock the router took for execution wf-1, and a state document whose policy cannot be read
+    ctl = published(observed={TARGET: observed(2)})
+    doc = locked(ctl, scale_out_plan(), variant())
+    doc["request"]["policy"] = {"type": "sagemaker_variant"}  # no endpoint: not a policy
+    # When the failure step runs, Then it reports the unreadable input and gives the lock back
+    result = run_step(ctl, "restore_safe_state", doc, NOW)
+    assert "could not read its input" in result["notification"]["message"]
+    assert ctl.state.load(TARGET).lock is None

@@ -351,3 +351,19 @@ def test_an_expired_lock_whose_holder_still_runs_is_not_taken() -> None:
     assert outcome.dispatch is Dispatch.NOTHING
     assert "wf-slow may still run" in (outcome.note or "")
     assert list(workflows.started) == ["wf-slow"]
+
+
+def test_reports_held_for_a_target_removed_from_the_document_still_come_as_a_digest() -> None:
+    # Given two reports about llm-000, the second held, and then llm-000 removed from the document
+    ctl = advisory_fleet(2)
+    for k, at in enumerate((NOW, NOW + timedelta(minutes=5))):
+        dispatch_alarm(alarm_event(ctl, 0, 9.0 + k, at, f"e-{k}"), ctl, at)
+    ctl.policies.document = {"version": 1, "targets": [{**target(1), "advisory": True}]}  # type: ignore[attr-defined]
+    # When the evaluator runs a window later, Then the held report comes as a digest all the same
+    evaluate_targets(ctl, NOW + timedelta(minutes=21))
+    notifier: RecordingNotifier = ctl.notifier  # type: ignore[assignment]
+    assert notifier.published[-1][0] == "GenAI Autoscaler: 1 more report(s) about variant/llm-000/AllTraffic"
+    assert ctl.state.load("variant/llm-000/AllTraffic").held_notifications is None
+    window = ctl.state.load("stack/notifications").notification_window
+    assert window is not None
+    assert window.pending == ()

@@ -290,6 +290,8 @@ def evaluate_targets(ctl: DispatchPorts, now: datetime) -> list[DispatchOutcome]
             # stop the evaluation of the others; the handler logs and counts it.
             note = f"{policy.name}: {type(exc).__name__}: {exc}"
             outcomes.append(DispatchOutcome(plan=None, dispatch=Dispatch.FAILED, note=note))
+    with suppress(AutoscalerError):  # reports held for targets that have left the document since
+        reports.send_orphaned_digests(ctl, {p.target_id for p in document.targets}, now)
     return outcomes
 
 

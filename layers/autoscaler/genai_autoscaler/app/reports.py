@@ -61,6 +61,9 @@ def remember(ctl: ReportPorts, plan: Plan) -> bool:
         to_capacity=plan.desired_capacity,
     )
     ctl.state.update(plan.target_id, lambda state: state, record)
+    if message is not None and not sends[0]:
+        with suppress(AutoscalerError):  # best effort: the target's own evaluation sends its digest anyway
+            _pending(ctl, now, plan.target_id, add=True)
     if message is not None and sends[0]:
         # Sent after it is remembered: a failed publish fails the event, whose retry finds the window taken and
         # holds the report for the digest, rather than losing it or sending it twice.
@@ -80,6 +83,37 @@ def _count(ctl: ReportPorts, now: datetime) -> None:
     ctl.state.update(STACK_NOTIFICATIONS, counted)
 
 
+def _pending(ctl: ReportPorts, now: datetime, target_id: str, add: bool) -> None:
+    def noted(state: TargetState) -> TargetState:
+        window = state.notification_window or digest.NotificationWindow(since=now)
+        others = tuple(t for t in window.pending if t != target_id)
+        return state.model_copy(
+            update={
+                "notification_window": window.model_copy(
+                    update={"pending": (*others, target_id) if add else others}
+                )
+            }
+        )
+
+    ctl.state.update(STACK_NOTIFICATIONS, noted)
+
+
+def send_orphaned_digests(ctl: ReportPorts, evaluated: set[str], now: datetime) -> int:
+    """Send the due digests of targets no longer evaluated (removed from the document since their reports were
+    held), named by their target id; returns how many went out."""
+    window = ctl.state.load(STACK_NOTIFICATIONS).notification_window
+    sent = 0
+    for target_id in window.pending if window is not None else ():
+        if target_id in evaluated:
+            continue
+        state = ctl.state.load(target_id)
+        if state.held_notifications is None:
+            _pending(ctl, now, target_id, add=False)
+        elif send_digest(ctl, target_id, target_id, state, now):
+            sent += 1
+    return sent
+
+
 def send_digest(ctl: ReportPorts, target_id: str, target: str, state: TargetState, now: datetime) -> bool:
     """Send `target`'s digest if one is due, then forget what it held (unless more was held meanwhile, which the
     next digest brings with it); returns whether one went out."""
@@ -94,5 +128,8 @@ def send_digest(ctl: ReportPorts, target_id: str, target: str, state: TargetStat
             return current
         return current.model_copy(update={"held_notifications": None, "last_notified_at": now})
 
-    ctl.state.update(target_id, sent)
+    after = ctl.state.update(target_id, sent)
+    if after.held_notifications is None:
+        with suppress(AutoscalerError):
+            _pending(ctl, now, target_id, add=False)
     return True

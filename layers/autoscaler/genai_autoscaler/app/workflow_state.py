@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
+from genai_autoscaler.app.ports import StateStore
 from genai_autoscaler.domain.notifications import for_unreadable_input
 from genai_autoscaler.domain.plan import Plan
 from genai_autoscaler.domain.policy import TargetPolicy
-from genai_autoscaler.errors import CaughtError, InvalidEvent, problems_text, validation_problems
+from genai_autoscaler.domain.state import release_lock
+from genai_autoscaler.errors import (
+    AutoscalerError,
+    CaughtError,
+    InvalidEvent,
+    problems_text,
+    validation_problems,
+)
 
 _TARGET_POLICY: TypeAdapter[TargetPolicy] = TypeAdapter(TargetPolicy)
 
@@ -77,6 +86,7 @@ class ExecutionState(BaseModel):
             wf = cls.parse(document)
         except InvalidEvent as exc:
             if step == cls.FAILURE_STEP:
+                _give_back_lock(ctl.state, document)
                 return unreadable_input(cls.WORKFLOW, document, exc)
             raise
         return {**document, **steps[step](ctl, wf, now)}
@@ -97,6 +107,18 @@ class ExecutionState(BaseModel):
 
     def policy_checked(self) -> None:
         """Raises ValueError when the request's policy is not of the kind this workflow changes."""
+
+
+def _give_back_lock(state: StateStore, document: dict[str, Any]) -> None:
+    """Release the lock the router took for this execution, if the document still says whose and which target's
+    it is: an unreadable document must not leave its target locked until the next decision. Best effort."""
+    request = document.get("request")
+    plan = request.get("plan") if isinstance(request, dict) else None
+    target_id = plan.get("target_id") if isinstance(plan, dict) else None
+    execution = document.get("execution")
+    if isinstance(target_id, str) and isinstance(execution, str) and target_id and execution:
+        with suppress(AutoscalerError):
+            state.update(target_id, lambda current: release_lock(current, execution))
 
 
 def unreadable_input(workflow: str, document: dict[str, Any], problem: InvalidEvent) -> dict[str, Any]:

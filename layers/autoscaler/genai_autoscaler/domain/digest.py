@@ -44,9 +44,11 @@ class NotificationWindow(BaseModel):
 
     since: datetime
     sent: int = 0
+    # Targets with reports held for a digest: the evaluator sends theirs even once a target leaves the document.
+    pending: tuple[str, ...] = ()
 
     def current(self, now: datetime) -> NotificationWindow:
-        return self if now - self.since < WINDOW else NotificationWindow(since=now)
+        return self if now - self.since < WINDOW else NotificationWindow(since=now, pending=self.pending)
 
 
 def admit(
