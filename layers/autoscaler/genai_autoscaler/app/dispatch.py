@@ -299,12 +299,10 @@ def _evaluate(
     ctl: DispatchPorts, policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
 ) -> DispatchOutcome:
     state = locks.release_if_ended(ctl, ctl.state.load(policy.target_id), now)
-    if (
-        state.held_notifications is not None
-    ):  # the digest of what was held, once its window has passed: before
-        with suppress(
-            AutoscalerError
-        ):  # the decision, which may fail, and not in its way if it cannot go now
+    # The digest of what was held, once its window has passed: sent before the decision, which may fail, and
+    # not in its way when it cannot go now.
+    if state.held_notifications is not None:
+        with suppress(AutoscalerError):
             reports.send_digest(ctl, policy.target_id, policy.name, state, now)
     quotas = _quotas_of(ctl, policy)
     readings = tuple(readings_for(policy, snapshot, ctl, _token_quota(quotas)))

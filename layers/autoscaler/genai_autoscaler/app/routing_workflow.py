@@ -172,14 +172,19 @@ def _record(wf: RoutingWorkflowState, now: datetime, outcome: str, error: str | 
     )
 
 
+def _lock_ttl(settings: ProvisionedThroughputSettings | None) -> timedelta:
+    """How long the model's lock must hold for a whole change: approval, provisioning and drain, and a margin."""
+    if settings is None:
+        return LOCK_MARGIN
+    waits = settings.approval_timeout_seconds + settings.in_service_timeout_seconds + settings.drain_seconds
+    return LOCK_MARGIN + timedelta(seconds=waits)
+
+
 def acquire(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """Take the model's lock for the whole change (approval, provisioning and drain included, as the published
     policy times them). A plan the routing has moved on from since it was decided is stale: the lock the router
     took for this execution is given back, and the next decision sees the route as it is now."""
-    pt = _published(ctl, wf).bedrock.provisioned_throughput
-    ttl = LOCK_MARGIN + timedelta(
-        seconds=(pt.approval_timeout_seconds + pt.in_service_timeout_seconds + pt.drain_seconds) if pt else 0
-    )
+    ttl = _lock_ttl(_published(ctl, wf).bedrock.provisioned_throughput)
 
     def locked(state: TargetState) -> TargetState:
         # Checked even when the router took the lock for this execution: the router and the evaluator may
@@ -207,11 +212,7 @@ def request_approval(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: d
     if not plan.needs_approval:
         raise InvalidEvent(f"a {plan.action} plan without a commitment needs no approval")
     # The lock outlasts the wait as the published policy times it now (it may have changed since AcquireLock).
-    ttl = LOCK_MARGIN + timedelta(
-        seconds=settings.approval_timeout_seconds
-        + settings.in_service_timeout_seconds
-        + settings.drain_seconds
-    )
+    ttl = _lock_ttl(settings)
     ctl.state.update(wf.plan.target_id, lambda state: acquire_lock(state, wf.execution, now, ttl))
     request = notifications.for_approval_request(plan, wf.execution, settings.approval_timeout_seconds)
     # AwaitApproval's timeout, as the published policy says (TimeoutSecondsPath), not the execution's input
@@ -259,9 +260,9 @@ def buy_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: da
         raise InvalidEvent(f"a {wf.plan.action} plan buys no Provisioned Throughput")
     plan, settings = _purchase(ctl, wf)
     policy, committed = wf.policy, plan.needs_approval
-    if committed and (wf.approval is None or not wf.approval.approved):
-        raise ActuationRejected(f"a {settings.commitment} commitment for {policy.name} was not approved")
     if committed:
+        if wf.approval is None or not wf.approval.approved:
+            raise ActuationRejected(f"a {settings.commitment} commitment for {policy.name} was not approved")
         units = plan.model_units or 0
         problem = approval_problem(ctl.state.load(plan.target_id), wf.execution, settings.commitment, units)
         if problem is not None:

@@ -418,8 +418,9 @@ def restore_safe_state(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime
         safe.append("nothing had been changed")
     elif change.actuation == Actuation.RAISE_FLOOR:
         floor = change.new
-        refused = [] if trusted else _floor_refused(ctl, wf, change.previous)
-        if wf.capacity is not None and wf.capacity.ready:
+        served = wf.capacity is not None and wf.capacity.ready
+        refused = [] if trusted or served else _floor_refused(ctl, wf, change.previous)
+        if served:
             safe.append(
                 f"MinCapacity stays at {change.new}: the capacity was serving, and the next scale-in lowers it"
             )

@@ -22,8 +22,7 @@ class SageMakerEndpoints(EndpointDirectory):
                 for endpoint in page["Endpoints"]:
                     if endpoint.get("EndpointStatus") == "Deleting":
                         continue
-                    tags = self._sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])
-                    if {t["Key"]: t["Value"] for t in tags}.get(tag_key, "").lower() != "true":
+                    if not self._carries(endpoint["EndpointArn"], tag_key):
                         continue
                     described = self._sagemaker.describe_endpoint(EndpointName=endpoint["EndpointName"])
                     found += [
@@ -37,11 +36,15 @@ class SageMakerEndpoints(EndpointDirectory):
     def is_tagged(self, endpoint_name: str, tag_key: str) -> bool:
         try:
             arn = self._sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointArn"]
-            tags = self._sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+            return self._carries(arn, tag_key)
         except ClientError as exc:
             if (
                 error_code(exc) == "ValidationException"
             ):  # SageMaker's answer for an endpoint that does not exist
                 return False
             raise translate(exc, f"reading the tags of {endpoint_name}") from exc
+
+    def _carries(self, arn: str, tag_key: str) -> bool:
+        """Whether the resource carries `tag_key`=true (ListTags; a ClientError propagates)."""
+        tags = self._sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
         return bool({t["Key"]: t["Value"] for t in tags}.get(tag_key, "").lower() == "true")

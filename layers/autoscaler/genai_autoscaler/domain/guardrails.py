@@ -19,6 +19,14 @@ from genai_autoscaler.domain.state import ObservedCapacity
 MAX_HOLD = timedelta(days=7)
 
 
+def _outside(policy: SageMakerPolicy, count: int) -> str | None:
+    """How `count` lies outside the policy's capacity; None when within [min, max]."""
+    limits = policy.capacity
+    if limits.min <= count <= limits.max:
+        return None
+    return f"outside {policy.name}'s published capacity [{limits.min}, {limits.max}]"
+
+
 def _hands_off(policy: TargetPolicy) -> list[str]:
     if policy.paused:
         return [f"{policy.name} is paused in the published policy"]
@@ -34,11 +42,9 @@ def capacity_problems(
     Scaling MaxCapacity a floor is raised under, a hold longer than a planned scale may ask for, or a target
     the policy leaves alone. Empty when it may."""
     problems = _hands_off(policy)
-    desired, limits = plan.desired_capacity, policy.capacity
-    if desired is not None and not limits.min <= desired <= limits.max:
-        problems.append(
-            f"the plan asks for {desired}, outside {policy.name}'s published capacity [{limits.min}, {limits.max}]"
-        )
+    desired = plan.desired_capacity
+    if desired is not None and (outside := _outside(policy, desired)):
+        problems.append(f"the plan asks for {desired}, {outside}")
     scalable = observed.scalable_target
     if (
         desired is not None
@@ -59,10 +65,8 @@ def capacity_problems(
 
 def floor_problems(policy: SageMakerPolicy, floor: int) -> list[str]:
     """Why a failed workflow may not put the Application Auto Scaling floor back to `floor`."""
-    limits = policy.capacity
-    if limits.min <= floor <= limits.max:
-        return []
-    return [f"a floor of {floor} is outside {policy.name}'s published capacity [{limits.min}, {limits.max}]"]
+    outside = _outside(policy, floor)
+    return [f"a floor of {floor} is {outside}"] if outside else []
 
 
 def purchase_problems(plan: Plan, policy: BedrockModelPolicy) -> list[str]:
