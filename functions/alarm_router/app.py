@@ -65,9 +65,7 @@ def handler(
     logger.append_keys(alarm_name=alarm.detail.alarm_name, event_id=alarm.id, state=alarm.detail.state.value)
     controller = deployed_controller(controller)
     if persistence is None:
-        from genai_autoscaler.aws.wiring import idempotency_store
-
-        persistence = idempotency_store(controller.settings.idempotency_table_name)
+        persistence = controller.idempotency
     IDEMPOTENCY.register_lambda_context(context)
     # Only the id is the idempotency key's: the rest of the event (which may hold anything in fields the parse
     # ignores, nested as deep as JSON allows) is not handed to the idempotency layer, which copies what it gets.

@@ -130,6 +130,10 @@ class Demo(Narration):
         section("1. The stack, created from template.yaml in a local AWS (moto)")
         kinds = Counter(r["Type"].split("::", 1)[1] for r in aws.stack.template["Resources"].values())
         print("  " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+        print(
+            f"  IAM enforced by action: each of the {len(aws.role_credentials)} functions and workflows signs as its"
+            " own role, and moto refuses an action that role lacks"
+        )
         aws.create_endpoint(ENDPOINT, instances=1)
         print(f"  SageMaker endpoint {ENDPOINT} (variant AllTraffic): 1 x ml.g4dn.xlarge, InService")
 
@@ -258,7 +262,9 @@ def main() -> int:
     print(
         "GenAI Autoscaler: local demo (moto stands in for AWS; time is simulated, so minutes pass in seconds)"
     )
-    with LocalAws(parameters={"ManagedEndpoints": ENDPOINT}, stack_name="genai-demo", quiet=True) as aws:
+    with LocalAws(
+        parameters={"ManagedEndpoints": ENDPOINT}, stack_name="genai-demo", quiet=True, enforce_iam=True
+    ) as aws:
         demo = Demo(aws)
         demo.play()
         passed = demo.verify()

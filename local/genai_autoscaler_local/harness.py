@@ -35,6 +35,7 @@ from moto import mock_aws
 from genai_autoscaler_local.bedrock_fake import FakeBedrock
 from genai_autoscaler_local.clock import SimClock
 from genai_autoscaler_local.event_bus import Delivery, LocalCloudWatch, LocalEventBridge, envelope
+from genai_autoscaler_local.iam_enforcement import enforced, operator_credentials, role_credentials
 from genai_autoscaler_local.lambda_runtime import InProcessLambdas
 from genai_autoscaler_local.sagemaker_fakes import SageMakerWorld
 from genai_autoscaler_local.stack import LocalStack, deploy
@@ -55,15 +56,32 @@ FAKE_CREDENTIALS = {
 }
 
 
+@contextmanager
+def _fresh_default_session() -> Iterator[None]:
+    """boto3's default session keeps the credentials it first read: a new one reads the environment's now,
+    and the next one after this block reads it again."""
+    boto3.DEFAULT_SESSION = None
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = None
+
+
 class LocalController(AwsController):
     """The real AWS wiring, with the SageMaker fakes on its clients, the fake Bedrock (moto has no Provisioned
     Throughput) and the simulated clock."""
 
     def __init__(
-        self, settings: ControllerSettings, world: SageMakerWorld, bedrock: FakeBedrock, clock: SimClock
+        self,
+        settings: ControllerSettings,
+        world: SageMakerWorld,
+        bedrock: FakeBedrock,
+        clock: SimClock,
+        credentials: dict[str, str] | None = None,
     ):
         super().__init__(
-            settings, client=lambda service: bedrock if service == "bedrock" else world.client(service)
+            settings,
+            client=lambda service: bedrock if service == "bedrock" else world.client(service, credentials),
         )
         self._clock = clock
 
@@ -91,6 +109,7 @@ class LocalAws:
         bedrock_provisioning_seconds: float = 600,
         root: Path = REPO_ROOT,
         quiet: bool = False,
+        enforce_iam: bool = False,
     ):
         self.parameters = {"NotificationEmail": "ml-platform@example.com", **(parameters or {})}
         self.stack_name = stack_name
@@ -99,6 +118,9 @@ class LocalAws:
         self.world = SageMakerWorld(self.clock, REGION, provisioning_seconds)
         self.bedrock = FakeBedrock(self.clock.now, REGION, provisioning_seconds=bedrock_provisioning_seconds)
         self._exit = ExitStack()
+        # Each handler and workflow signs as its role and moto refuses what the role does not allow (iam_enforcement).
+        self.enforce_iam = enforce_iam
+        self.role_credentials: dict[str, dict[str, str]] = {}  # by function name and state machine ARN
         # Quiet: the handlers' structured logs and EMF metrics stay off the terminal (the demo prints its own).
         self._function_env = (
             {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"} if quiet else {}
@@ -108,8 +130,15 @@ class LocalAws:
     def __enter__(self) -> LocalAws:
         self._exit.enter_context(mock.patch.dict(os.environ, FAKE_CREDENTIALS))
         self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
+        if self.enforce_iam:
+            self._exit.enter_context(mock.patch.dict(os.environ, operator_credentials(REGION)))
+            del os.environ["AWS_SESSION_TOKEN"]  # a user's long-term key has none (the patch puts it back)
+            self._exit.enter_context(_fresh_default_session())
         self._exit.enter_context(self._simulated_time())
         self.stack: LocalStack = deploy(self.root, self.stack_name, self.parameters, REGION)
+        if self.enforce_iam:
+            self.role_credentials = role_credentials(self.stack, REGION)
+            self._exit.enter_context(enforced(self.role_credentials))
         self.lambdas = InProcessLambdas(self.stack.code_dirs, self.controller, self._function_env)
         self._exit.enter_context(self.lambdas.installed())
         self.bus = LocalEventBridge(REGION)
@@ -167,7 +196,9 @@ class LocalAws:
                 FunctionName=self.stack.resource("AlarmRouterFunction")
             )
             settings = ControllerSettings.from_env(function["Configuration"]["Environment"]["Variables"])
-        return LocalController(settings, self.world, self.bedrock, self.clock)
+        running = self.lambdas.running  # the function whose handler asks, if one does
+        credentials = self.role_credentials.get(running) if running else None
+        return LocalController(settings, self.world, self.bedrock, self.clock, credentials)
 
     def _subscribe_inbox(self) -> str:
         sqs = boto3.client("sqs", region_name=REGION)

@@ -15,7 +15,7 @@ from the real API's shapes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,19 +75,35 @@ class SageMakerWorld:
         self._refuse_next: dict[str, tuple[str, str]] = {}
         self._hang: set[str] = set()
         self._lock = threading.RLock()
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._hooks: list[tuple[str, str, Callable[..., Any]]] = []  # (service, botocore event, handler)
         # Called with (IAM service prefix, operation name, API parameters) of each call the controller's clients make.
         self.observers: list[Callable[[str, str, dict[str, Any]], None]] = []
         self._component_targets: dict[str, tuple[int, int]] = {}  # resource id -> (min, max)
 
     # ------------------------------------------------------------------ clients with the hooks attached
-    def client(self, service: str) -> Any:
+    def client(self, service: str, credentials: Mapping[str, str] | None = None) -> Any:
+        """The controller's client for `service`, signed with `credentials` (boto3's keyword arguments, those of
+        the function's role where the harness enforces IAM) or the environment's."""
+        key = (service, (credentials or {}).get("aws_access_key_id"))
         with self._lock:
-            if service not in self._clients:
-                made = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+            if key not in self._clients:
+                made = boto3.client(service, region_name=self.region, **(credentials or {}))  # type: ignore[call-overload]
                 self._attach(made, service)
-                self._clients[service] = made
-            return self._clients[service]
+                for hooked, event, handler in self._hooks:
+                    if hooked == service:
+                        made.meta.events.register(event, handler)
+                self._clients[key] = made
+            return self._clients[key]
+
+    def hook(self, service: str, event: str, handler: Callable[..., Any]) -> None:
+        """Register a botocore event handler on every client of `service` the controller has or will have
+        (one per role where the harness enforces IAM)."""
+        with self._lock:
+            self._hooks.append((service, event, handler))
+            for (made_for, _), made in self._clients.items():
+                if made_for == service:
+                    made.meta.events.register(event, handler)
 
     def _raw(self, service: str) -> Any:
         """A moto client without hooks, to read and change moto's own state."""

@@ -201,6 +201,7 @@ def launch() -> Iterator[Launch]:
                     stack_name=stack_name,
                     provisioning_seconds=provisioning_seconds,
                     quiet=True,
+                    enforce_iam=True,
                 )
             )
             # Runs before the mock closes: no workflow thread is left calling a stopped moto.

@@ -1,9 +1,12 @@
 """Each function's AWS calls against the IAM statements template.yaml gives its role, as aws-sam-translator
-translates them: moto does not enforce IAM for the in-process handlers, so every integration test records the
-calls each handler makes (the harness's clients report them) and fails at teardown on any its role does not allow.
+translates them. moto refuses, in every integration test, an action a role lacks (iam_enforcement in the local
+harness); this check covers what moto cannot: the calls the SageMaker fakes and the fake Bedrock answer before
+they reach moto, and a DynamoDB transaction's items (AWS authorises each item's action). Every call a handler
+makes through the controller's clients, Powertools' idempotency table included, is recorded, and the test fails
+at teardown on any its role does not allow.
 
 Only actions are compared, not resources: a statement's resource and condition are checked by reading the
-template. Calls the handlers make outside the controller's clients (Powertools' idempotency table) are not seen.
+template.
 """
 
 from __future__ import annotations

@@ -471,7 +471,7 @@ def list_endpoints_reports_updating(scenario: Scenario) -> None:
         if wanted:
             parsed["Endpoints"] = [e for e in parsed["Endpoints"] if e["EndpointStatus"] == wanted]
 
-    world.client("sagemaker").meta.events.register("after-call.sagemaker.ListEndpoints", with_status)
+    world.hook("sagemaker", "after-call.sagemaker.ListEndpoints", with_status)
 
 
 def test_tag_managed_endpoint_keeps_its_alarms_while_it_is_updating(launch: Launch) -> None:

@@ -51,8 +51,9 @@ def count_invoke_endpoint(scenario: Scenario) -> list[dict[str, Any]]:
     def record(params: dict[str, Any], **_: Any) -> None:
         calls.append(dict(params))
 
-    runtime = scenario.aws.world.client("sagemaker-runtime")
-    runtime.meta.events.register("before-parameter-build.sagemaker-runtime.InvokeEndpoint", record)
+    scenario.aws.world.hook(
+        "sagemaker-runtime", "before-parameter-build.sagemaker-runtime.InvokeEndpoint", record
+    )
     return calls
 
 
@@ -320,8 +321,7 @@ def time_out_warm_ups(scenario: Scenario) -> None:
     def read_timeout(**_: Any) -> None:
         raise ReadTimeoutError(endpoint_url="https://runtime.sagemaker.us-east-1.amazonaws.com/invocations")
 
-    runtime = scenario.aws.world.client("sagemaker-runtime")
-    runtime.meta.events.register("before-call.sagemaker-runtime.InvokeEndpoint", read_timeout)
+    scenario.aws.world.hook("sagemaker-runtime", "before-call.sagemaker-runtime.InvokeEndpoint", read_timeout)
 
 
 def test_warm_up_that_times_out_keeps_the_capacity(launch: Launch) -> None:

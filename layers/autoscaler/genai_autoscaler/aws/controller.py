@@ -7,7 +7,7 @@ not pay for at a cold start (`if TYPE_CHECKING:` wherever it is named).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from genai_autoscaler.app.approvals import ApprovalPorts
 from genai_autoscaler.app.dispatch import DispatchPorts
@@ -16,6 +16,9 @@ from genai_autoscaler.app.reconciler import ReconcilePorts
 from genai_autoscaler.app.routing_workflow import RoutingWorkflowPorts
 from genai_autoscaler.app.scale_workflow import ScaleWorkflowPorts
 from genai_autoscaler.app.sweeper import SweeperPorts
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 
 
 class Controller(
@@ -33,4 +36,10 @@ class Controller(
 
     def now(self) -> datetime:
         """The current time, timezone-aware UTC (simulated time in the local harness)."""
+        ...
+
+    @property
+    def idempotency(self) -> BasePersistenceLayer:
+        """Where the alarm router remembers the events it has handled (Powertools' idempotency table), read and
+        written with the controller's own DynamoDB client."""
         ...

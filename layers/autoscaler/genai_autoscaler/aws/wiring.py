@@ -90,15 +90,19 @@ class AwsController:
         return BedrockProvisionedThroughputs(self._client("bedrock"))
 
     @cached_property
+    def idempotency(self) -> Any:
+        return idempotency_store(self.settings.idempotency_table_name, self._client("dynamodb"))
+
+    @cached_property
     def quotas(self) -> ServiceQuotasSource:
         # Shared per client, so what one invocation read serves the next ones in this execution environment.
         return ServiceQuotasSource.shared(self._client("service-quotas"))
 
 
 @cache
-def idempotency_store(table_name: str) -> Any:
-    """The Powertools idempotency store, made once per execution environment on the shared DynamoDB client
-    (made per invocation, it would create a new client, and pay for it, on every event)."""
+def idempotency_store(table_name: str, dynamodb: Any) -> Any:
+    """The Powertools idempotency store on the controller's DynamoDB client, made once per execution
+    environment (made per invocation, the router's idempotent wrapper would be made again on every event)."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client("dynamodb"))
+    return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
