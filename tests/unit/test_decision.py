@@ -19,7 +19,7 @@ from genai_autoscaler.domain.forecast import DemandForecast
 from genai_autoscaler.domain.plan import Action, Actuation
 from genai_autoscaler.domain.policy import TargetPolicy, parse_policy_document
 from genai_autoscaler.domain.signals import Signal
-from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
+from genai_autoscaler.domain.state import Lock, ObservedCapacity, PauseRecord, TargetState
 
 from tests.unit.builders import NOW, ago, component, concurrency, latency, observed, variant
 
@@ -190,6 +190,16 @@ SCALE_OUT = [
         None,
         "paused",
         policy=variant(paused=True),
+    ),
+    Case(
+        "target paused by an operator: report who and why, do not act",
+        alarm(latency(ALARM, 9100)),
+        Action.NOTIFY_ONLY,
+        None,
+        "paused by arn:aws:iam::123456789012:user/ops (load test)",
+        remembered=state(
+            pause=PauseRecord(by="arn:aws:iam::123456789012:user/ops", at=ago(60), reason="load test")
+        ),
     ),
     Case(
         "advisory target: the same plan, flagged advisory",

@@ -25,7 +25,7 @@ from genai_autoscaler.domain.plan import Action
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, parse_policy_document
 from genai_autoscaler.domain.provisioned import purchase_prefix
 from genai_autoscaler.domain.routes import PublishedRoute
-from genai_autoscaler.domain.state import TargetState
+from genai_autoscaler.domain.state import PauseRecord, TargetState
 from genai_autoscaler.errors import (
     ActuationRejected,
     AutoscalerError,
@@ -814,3 +814,13 @@ def test_the_approval_wait_and_the_provisioning_polls_are_the_published_policys(
     assert world.step("request_approval", document)["approval_request"]["timeout_seconds"] == 3600
     document = world.step("buy_provisioned", world.approve(document))
     assert world.step("check_provisioned", document)["provisioned"]["poll_seconds"] == 60
+
+
+def test_a_model_paused_before_the_purchase_buys_nothing(clock: SimClock, bedrock: FakeBedrock) -> None:
+    world = World(clock, bedrock, on_profile(clock))
+    document = world.step("acquire_lock", world.start(policy(), "paused-1"))
+    pause = PauseRecord(by="arn:aws:iam::123456789012:user/ops", at=clock.now(), reason="budget review")
+    world.ctl.state.update(TARGET_ID, lambda s: s.model_copy(update={"pause": pause}))
+    with pytest.raises(PlanRefused, match=r"paused by arn:aws:iam::123456789012:user/ops .*budget review"):
+        world.step("buy_provisioned", document)
+    assert bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"] == []

@@ -11,7 +11,7 @@ from genai_autoscaler.app.dispatch import ScaleRequest
 from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import TargetPolicy
-from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
+from genai_autoscaler.domain.state import Lock, ObservedCapacity, PauseRecord, TargetState
 from genai_autoscaler.errors import (
     ActuationRejected,
     InServiceTimeout,
@@ -553,3 +553,17 @@ def test_a_failure_step_that_cannot_read_its_input_still_gives_back_the_routers_
     result = run_step(ctl, "restore_safe_state", doc, NOW)
     assert "could not read its input" in result["notification"]["message"]
     assert ctl.state.load(TARGET).lock is None
+
+
+def test_a_target_paused_since_the_decision_is_not_changed() -> None:
+    # Given a scale-out under way when an operator pauses the target
+    ctl = published(observed={TARGET: observed(2)})
+    doc = run_step(ctl, "acquire_lock", workflow(scale_out_plan(), variant()), NOW)
+    pause = PauseRecord(by="arn:aws:iam::123456789012:user/ops", at=NOW, reason="load test")
+    ctl.state.update(TARGET, lambda s: s.model_copy(update={"pause": pause}))
+    # When it comes to apply, it is refused by name and nothing is changed
+    with pytest.raises(
+        PlanRefused, match=r"was paused by arn:aws:iam::123456789012:user/ops .* \(load test\)"
+    ):
+        run_step(ctl, "apply", doc, NOW)
+    assert ctl.capacity.changes == []  # type: ignore[attr-defined]

@@ -132,8 +132,10 @@ class MemoryState(StateStore):
             self.records.append(record)
         return new
 
-    def history(self, target_id: str, limit: int = 20) -> list[ActionRecord]:
-        return [r for r in reversed(self.records) if r.target_id == target_id][:limit]
+    def history(self, target_id: str, limit: int = 20, since: datetime | None = None) -> list[ActionRecord]:
+        return [
+            r for r in reversed(self.records) if r.target_id == target_id and (since is None or r.at >= since)
+        ][:limit]
 
 
 @dataclass

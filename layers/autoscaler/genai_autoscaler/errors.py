@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import difflib
 import json
-from collections.abc import Collection
-from typing import Any
+import re
+import types
+from collections.abc import Collection, Sequence
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 
 class AutoscalerError(Exception):
@@ -64,20 +70,124 @@ def error_path(loc: tuple[int | str, ...], branches: Collection[str] = ()) -> st
     return path
 
 
+def unknown_name(what: str, given: Any, allowed: Sequence[str], listed: bool = False) -> str:
+    """`unknown field 'concurency_per_unit'; did you mean 'concurrency_per_unit'?`: what was not allowed, the
+    closest allowed name where one is close (difflib), and the allowed names when `listed` or none is close."""
+    close = difflib.get_close_matches(given, allowed, n=1) if isinstance(given, str) else []
+    message = f"unknown {what} {given!r}"
+    if allowed and (listed or not close):
+        message += f"; allowed: {', '.join(allowed)}"
+    return message + (f"; did you mean {close[0]!r}?" if close else "")
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation allows: Annotated and unions unwrapped."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [member for arg in get_args(annotation) for member in _members(arg)]
+    return [annotation]
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    """A model's fields by the key a document gives them (the alias, where there is one)."""
+    return {field.alias or name: field for name, field in model.model_fields.items()}
+
+
+def _literal_values(annotation: Any) -> tuple[Any, ...]:
+    return get_args(annotation) if get_origin(annotation) is Literal else ()
+
+
+def _tags(branch: type[BaseModel], discriminator: str) -> tuple[Any, ...]:
+    """The tags that pick `branch` of a discriminated union (its Literal discriminator field's values)."""
+    field = _fields(branch).get(discriminator)
+    return () if field is None else _literal_values(field.annotation)
+
+
+def _inside(annotation: Any, part: int | str) -> list[Any]:
+    """What `part` of a value of `annotation` may be: a model's field, a list's item, a mapping's value, or the
+    branch of a discriminated union that pydantic's error location names by its tag."""
+    found = []
+    for member in _members(annotation):
+        origin, args = get_origin(member), get_args(member)
+        if _is_model(member):
+            fields = _fields(member)
+            if part in fields:
+                found.append(fields[str(part)].annotation)
+            elif any(part in _literal_values(field.annotation) for field in fields.values()):
+                found.append(member)
+        elif origin in (list, tuple, set, frozenset) and isinstance(part, int) and args:
+            found.append(args[0])
+        elif origin is dict and args:
+            found.append(args[1])
+    return found
+
+
+def _models_at(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> list[type[BaseModel]]:
+    """The models a value at `loc` (an error's location in an input of `model`) may be; [] where it is none."""
+    if model is None:
+        return []
+    annotations: list[Any] = [model]
+    for part in loc:
+        if isinstance(part, str) and part.startswith("function-"):
+            continue  # a validator pydantic names in the location, not a key of the input
+        annotations = [inner for annotation in annotations for inner in _inside(annotation, part)]
+    return [member for annotation in annotations for member in _members(annotation) if _is_model(member)]
+
+
+def _quoted(text: str) -> list[str]:
+    """The values pydantic lists in a message's context (`'a', 'b' or 'c'`)."""
+    return re.findall(r"'((?:[^'\\]|\\.)*)'", text)
+
+
+def _person_message(error: ErrorDetails, model: type[BaseModel] | None) -> tuple[tuple[int | str, ...], str]:
+    """One of pydantic's errors as (its location, a message for a person): an unknown field or type answered
+    with the allowed ones, other messages as pydantic words them, with the value they got."""
+    loc, kind, ctx = tuple(error["loc"]), error["type"], error.get("ctx") or {}
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        fields = sorted({name for m in _models_at(model, loc[:-1]) for name in _fields(m)})
+        return loc, unknown_name("field", loc[-1], fields)
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        try:
+            discriminator = str(ast.literal_eval(ctx["discriminator"]))
+        except (KeyError, ValueError, SyntaxError):
+            return loc, message
+        if kind == "union_tag_not_found":
+            tags = [str(tag) for branch in _models_at(model, loc) for tag in _tags(branch, discriminator)]
+            return (*loc, discriminator), "Field required" + (f"; allowed: {', '.join(tags)}" if tags else "")
+        given = error["input"].get(discriminator) if isinstance(error["input"], dict) else ctx.get("tag")
+        return (*loc, discriminator), unknown_name(
+            discriminator, given, _quoted(ctx.get("expected_tags", "")), listed=True
+        )
+    if kind != "missing" and not isinstance(error.get("input"), dict | list | None):
+        message += f" (got {error['input']!r})"
+    if kind == "literal_error" and isinstance(error.get("input"), str):
+        close = difflib.get_close_matches(error["input"], _quoted(ctx.get("expected", "")), n=1)
+        message += f"; did you mean {close[0]!r}?" if close else ""
+    return loc, message
+
+
 def validation_problems(
     exc: ValidationError,
     prefix: tuple[int | str, ...] = (),
     whole: str = "(top level)",
     branches: Collection[str] = (),
+    model: type[BaseModel] | None = None,
 ) -> list[tuple[str, str]]:
     """(where, message) of each of pydantic's errors: its path below `prefix` (`whole` for the input itself), and
-    pydantic's message with the value it got. The one formatter of validation errors, wherever input is checked."""
+    a message for a person, with the value it got. An unknown field is answered with the closest field of its
+    model (`model`: the one validated, without which only the name is given), an unknown type with the types
+    allowed. The one formatter of validation errors, wherever input is checked."""
     problems = []
     for error in exc.errors():
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] != "missing" and not isinstance(error.get("input"), dict | list | None):
-            message += f" (got {error['input']!r})"
-        problems.append((error_path(prefix + tuple(error["loc"]), branches) or whole, message))
+        loc, message = _person_message(error, model)
+        problems.append((error_path(prefix + loc, branches) or whole, message))
     return problems
 
 

@@ -395,7 +395,40 @@ def build_parser() -> argparse.ArgumentParser:
     tuner.add_argument(
         "--json", action="store_true", help="print one JSON object (the best policy and the frontier)"
     )
+    _operator_commands(commands)
     return parser
+
+
+def _operator_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """status, history, pause, resume: against a deployed stack (cli/operate.py)."""
+
+    def deployed(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--stack", type=_stack_name, default=DEFAULT_STACK, help=f"the stack (default: {DEFAULT_STACK})"
+        )
+        command.add_argument("--region", help="its region (default: your AWS configuration's)")
+        command.add_argument("--json", action="store_true", help="print one JSON object")
+
+    status = commands.add_parser(
+        "status",
+        help="every managed target: capacity or route, alarms, workflow in flight, cooldowns, last action, mode",
+    )
+    status.add_argument("target", nargs="?", metavar="TARGET", help="one target, by name or target id")
+    deployed(status)
+    history = commands.add_parser("history", help="what the controller did to a target and why, newest first")
+    history.add_argument("target", metavar="TARGET", help="the target, by name or target id")
+    history.add_argument("--since", type=_aware_time, metavar="ISO8601", help="records at this time or later")
+    history.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N (default: 50)")
+    deployed(history)
+    pause = commands.add_parser(
+        "pause", help="leave a target alone until it is resumed (recorded, with who you are, and told the team)"
+    )
+    pause.add_argument("target", metavar="TARGET", help="the target, by name or target id")
+    pause.add_argument("--reason", required=True, metavar="TEXT", help="why; the team is told")
+    deployed(pause)
+    resume = commands.add_parser("resume", help="let the controller act on a paused target again")
+    resume.add_argument("target", metavar="TARGET", help="the target, by name or target id")
+    deployed(resume)
 
 
 def _endpoint_params(
@@ -433,6 +466,20 @@ def _simulate_options(args: argparse.Namespace) -> SimulateOptions:
     )
 
 
+def _operate(args: argparse.Namespace) -> int:
+    from genai_autoscaler_tools.cli import operate
+
+    match args.command:
+        case "status":
+            return operate.status(args.stack, args.region, args.target, args.json)
+        case "history":
+            return operate.history(args.stack, args.region, args.target, args.since, args.limit, args.json)
+        case "pause":
+            return operate.pause_target(args.stack, args.region, args.target, args.reason, args.json)
+        case _:
+            return operate.resume_target(args.stack, args.region, args.target, args.json)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code (0 done, 1 invalid policies, 2 bad input, 3 AWS error)."""
     try:
@@ -463,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
                 from genai_autoscaler_tools.cli.simulate import simulate
 
                 return simulate(_simulate_options(args))
+            case "status" | "history" | "pause" | "resume":
+                return _operate(args)
     except CommandFailed as failure:
         for line in failure.lines:
             print(line, file=sys.stderr)

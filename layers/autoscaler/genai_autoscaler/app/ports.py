@@ -50,8 +50,8 @@ class StateStore(ABC):
         an optional history record; returns the new state. Exceptions raised by `change` propagate."""
 
     @abstractmethod
-    def history(self, target_id: str, limit: int = 20) -> list[ActionRecord]:
-        """The newest history records first."""
+    def history(self, target_id: str, limit: int = 20, since: datetime | None = None) -> list[ActionRecord]:
+        """The newest history records first (those at `since` or later, when given)."""
 
 
 class AlarmDirectory(ABC):

@@ -28,7 +28,7 @@ from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ExecutionState
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind, bought
-from genai_autoscaler.domain.guardrails import purchase_problems, route_problems
+from genai_autoscaler.domain.guardrails import pause_problems, purchase_problems, route_problems
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, ProvisionedThroughputSettings
 from genai_autoscaler.domain.provisioned import ProvisionedModelStatus, may_delete, purchase_prefix
@@ -134,7 +134,7 @@ def _purchase(
     prices (what the approver is shown and what is bought), and the settings to buy with.
     Raises PlanRefused, naming each figure the published policy does not allow."""
     policy = _published(ctl, wf)
-    refused = purchase_problems(wf.plan, policy)
+    refused = purchase_problems(wf.plan, policy) + pause_problems(ctl.state.load(wf.plan.target_id))
     settings = policy.bedrock.provisioned_throughput
     if refused or settings is None:
         raise PlanRefused(f"{'; '.join(refused)}: nothing was bought")

@@ -25,7 +25,7 @@ from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ExecutionState, ScaleRequest
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.decision import plan_requested_scale
-from genai_autoscaler.domain.guardrails import MAX_HOLD, capacity_problems, floor_problems
+from genai_autoscaler.domain.guardrails import MAX_HOLD, capacity_problems, floor_problems, pause_problems
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, SageMakerPolicy, TargetPolicy
 from genai_autoscaler.domain.state import (
@@ -211,12 +211,13 @@ def apply(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) -> dict[str
     plan, policy = wf.plan, _published(ctl, wf)
     deadline = {"deadline": (now + timedelta(seconds=policy.workflow.in_service_timeout_seconds)).isoformat()}
     observed = _observe(ctl, policy)
-    started = applying_by(ctl.state.load(plan.target_id), wf.execution)
+    remembered = ctl.state.load(plan.target_id)
+    started = applying_by(remembered, wf.execution)
     if started is not None and _already_made(started, observed):
         return {"applied": started.model_dump(mode="json"), **deadline}
     if not observed.in_service:
         raise StalePlan(f"{policy.name} is {observed.status}, not InService")
-    refused = capacity_problems(plan, policy, observed, now)
+    refused = capacity_problems(plan, policy, observed, now) + pause_problems(remembered)
     if refused:
         raise PlanRefused(f"{'; '.join(refused)}: nothing was changed")
     if plan.action is Action.WARM:

@@ -7,7 +7,7 @@ history record, so a lock, a cooldown and the record of the action that set them
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -140,12 +140,18 @@ class DynamoDbStateStore(StateStore):
             k: to_attribute(v) for k, v in data.items() if k != "target_id"
         }
 
-    def history(self, target_id: str, limit: int = 20) -> list[ActionRecord]:
+    def history(self, target_id: str, limit: int = 20, since: datetime | None = None) -> list[ActionRecord]:
+        # Sort keys hold the record's UTC time in ISO 8601, which sorts as the times do.
+        start = HISTORY_PREFIX + (since.astimezone(UTC).isoformat() if since is not None else "")
         try:
             items = self._dynamodb.query(
                 TableName=self._table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                ExpressionAttributeValues={":pk": {"S": target_id}, ":prefix": {"S": HISTORY_PREFIX}},
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
+                ExpressionAttributeValues={
+                    ":pk": {"S": target_id},
+                    ":from": {"S": start},
+                    ":to": {"S": HISTORY_PREFIX + "\uffff"},
+                },
                 ScanIndexForward=False,
                 Limit=limit,
             )["Items"]

@@ -2,7 +2,8 @@
 
 A workflow's input carries the plan and the policy it was decided by, and anyone allowed to start an execution
 can write both. So the steps that change capacity, invoke an endpoint, buy Provisioned Throughput or move callers
-re-read the published document and hold the plan to it; the copy in the input is never the authority.
+re-read the published document and hold the plan to it; the copy in the input is never the authority. An
+operator's pause, kept in the state store, stops them as well.
 Each check returns the problems it found, as sentences naming the figure; an empty list lets the step go on.
 """
 
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from genai_autoscaler.domain.bedrock import purchase_caps
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, SageMakerPolicy, TargetPolicy
-from genai_autoscaler.domain.state import ObservedCapacity
+from genai_autoscaler.domain.state import ObservedCapacity, TargetState
 
 # The longest an operator's planned scale may hold a target (app.scale_workflow.PlannedScale allows no more).
 MAX_HOLD = timedelta(days=7)
@@ -25,6 +26,14 @@ def _outside(policy: SageMakerPolicy, count: int) -> str | None:
     if limits.min <= count <= limits.max:
         return None
     return f"outside {policy.name}'s published capacity [{limits.min}, {limits.max}]"
+
+
+def pause_problems(state: TargetState) -> list[str]:
+    """Why nothing may be spent on the target now that an operator paused it; empty when it is not paused."""
+    paused = state.pause
+    if paused is None:
+        return []
+    return [f"{state.target_id} was paused by {paused.by} at {paused.at.isoformat()} ({paused.reason})"]
 
 
 def _hands_off(policy: TargetPolicy) -> list[str]:

@@ -12,6 +12,7 @@ from genai_autoscaler.domain.alarm_event import SIGNAL_LABELS, format_figure
 from genai_autoscaler.domain.digest import HeldNotifications
 from genai_autoscaler.domain.plan import ROUTING_ACTIONS, Action, Actuation, Plan
 from genai_autoscaler.domain.provisioned import ProvisionedModel
+from genai_autoscaler.domain.state import PauseRecord
 from genai_autoscaler.domain.targets import capacity_units
 from genai_autoscaler.domain.warm_up import WarmUpReport
 
@@ -151,6 +152,34 @@ def for_unreadable_input(workflow: str, execution: str, problem: str) -> Notific
                 f"What was wrong: {problem}",
                 "Whoever started it: the input the workflow takes is in the README (Planned scale events).",
                 f"Workflow: {execution}",
+            ]
+        ),
+    )
+
+
+def for_pause(target: str, pause: PauseRecord, resumed_by: str | None) -> Notification:
+    """An operator paused `target` (resumed_by None), or resumed it (the pause lifted, and who lifted it)."""
+    since = pause.at.isoformat(timespec="seconds")
+    if resumed_by is None:
+        return Notification(
+            subject=_subject(f"GenAI Autoscaler: {target} paused"),
+            message="\n".join(
+                [
+                    f"{target} is paused: the controller leaves it alone until it is resumed "
+                    "(alarms are still reported).",
+                    f"Paused by: {pause.by}, at {since}",
+                    f"Reason: {pause.reason}",
+                    f"To resume: genai-autoscaler resume {target}",
+                ]
+            ),
+        )
+    return Notification(
+        subject=_subject(f"GenAI Autoscaler: {target} resumed"),
+        message="\n".join(
+            [
+                f"{target} is resumed: the controller acts on it again from its next event.",
+                f"Resumed by: {resumed_by}",
+                f"It was paused by {pause.by} at {since}: {pause.reason}",
             ]
         ),
     )

@@ -52,6 +52,17 @@ class ApprovalRecord(BaseModel):
     model_units: int | None = None
 
 
+class PauseRecord(BaseModel):
+    """An operator's pause of a target (`genai-autoscaler pause`), with who AWS authenticated them as: the
+    controller leaves the target alone until it is resumed, whatever the policy document says."""
+
+    model_config = ConfigDict(frozen=True)
+
+    by: str  # the caller's ARN, as STS reported it (never a name the caller typed)
+    at: datetime
+    reason: str
+
+
 class TargetState(BaseModel):
     """The controller's memory of one target (one DynamoDB item)."""
 
@@ -73,6 +84,8 @@ class TargetState(BaseModel):
     manual_hold_until: datetime | None = None
     # The last answer to a commitment's approval request (app/approvals.py), which the purchase requires.
     approval: ApprovalRecord | None = None
+    # An operator's pause, until they resume the target (app/operations.py).
+    pause: PauseRecord | None = None
     # Reports about decisions: when the last went out, and what is held for the digest (domain/digest.py).
     last_notified_at: datetime | None = None
     held_notifications: HeldNotifications | None = None
@@ -143,6 +156,7 @@ class ActionRecord(BaseModel):
     to_capacity: int | None = None
     execution: str | None = None
     error: str | None = None
+    by: str | None = None  # the person who asked for it (their ARN), where one did
 
 
 def acquire_lock(state: TargetState, owner: str, now: datetime, ttl: timedelta) -> TargetState:

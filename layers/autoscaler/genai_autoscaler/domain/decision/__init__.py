@@ -53,6 +53,9 @@ def decide(
     if policy.paused:
         # Before anything else, whatever the family: a paused target is only reported on.
         return decision.unheeded(f"{policy.name} is paused", ": left alone")
+    if state.pause is not None:
+        paused = state.pause
+        return decision.unheeded(f"{policy.name} is paused by {paused.by} ({paused.reason})", ": left alone")
     demand = observed if isinstance(observed, BedrockDemand) else BedrockDemand()
     return by_family(
         policy,

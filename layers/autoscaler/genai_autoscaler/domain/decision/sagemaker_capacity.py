@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
-from genai_autoscaler.domain.decision.core import Decision, figures, in_seconds, time_left
+from genai_autoscaler.domain.decision.core import Decision, Evaluation, figures, in_seconds, time_left
 from genai_autoscaler.domain.decision.sagemaker_scale_in import scale_in
 from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import SageMakerPolicy
 from genai_autoscaler.domain.signals import PROPORTIONAL_SIGNALS, Signal
-from genai_autoscaler.domain.state import Lock, ObservedCapacity
+from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
 from genai_autoscaler.domain.targets import capacity_units
 
 
@@ -31,6 +31,15 @@ def decide(decision: Decision, policy: SageMakerPolicy) -> Plan:
     if observed is None:
         return decision.unheeded(f"{policy.name} was not found in SageMaker")
     return decision.follow(_Capacity(decision, policy, observed))
+
+
+def forecast_floor(
+    policy: SageMakerPolicy, observed: ObservedCapacity, state: TargetState, now: datetime
+) -> tuple[int, str] | None:
+    """The capacity the target's forecast expects it to need soon and why, as a decision now would weigh it
+    (what `genai-autoscaler status` shows); None without a forecast to use."""
+    floor = _Capacity(Decision(Evaluation(()), policy, state, now, observed), policy, observed).forecast
+    return None if floor is None else (floor.units, floor.why)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,129 @@
+"""The operator commands' tables, drawn with rich: colour on a terminal, none when stdout is a pipe or a file
+(rich decides; NO_COLOR is honoured)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+_ALARM_STYLE = {"ALARM": "bold red", "OK": "green", "INSUFFICIENT_DATA": "yellow", "MISSING": "bold red"}
+
+
+def _console() -> Console:
+    # On a terminal, the table fits its width; into a pipe or a file, rows are not folded (grep finds them).
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 1000)
+
+
+def _when(iso: str | None) -> str:
+    return "" if iso is None else datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _capacity(row: dict[str, Any]) -> str:
+    if "route" in row:
+        route = row["route"]
+        units = (
+            f", {route['model_units']} MU (${route['hourly_cost_usd']:,.2f}/h)"
+            if route["model_units"]
+            else ""
+        )
+        return escape(f"{route['kind']}: {route['model']}{units}")
+    capacity = row["capacity"]
+    bounds = f"[{capacity['min']}, {capacity['max']}]"
+    if not capacity["found"]:
+        return escape(f"not found in SageMaker {bounds}")
+    floor = f", AAS floor {capacity['aas_floor']}" if capacity["aas_floor"] is not None else ""
+    return escape(
+        f"{capacity['desired']} desired, {capacity['serving']} serving ({capacity['status']}) {bounds}{floor}"
+    )
+
+
+def _alarms(alarms: dict[str, str]) -> str:
+    return "\n".join(
+        f"{signal} [{_ALARM_STYLE.get(state, '')}]{state}[/]"
+        if state in _ALARM_STYLE
+        else f"{signal} {state}"
+        for signal, state in alarms.items()
+    )
+
+
+def _mode(mode: dict[str, Any]) -> str:
+    if mode["mode"] == "paused":
+        return f"[bold yellow]paused[/] by {escape(mode['by'])}\n{escape(mode['reason'])}"
+    return str(mode["mode"])
+
+
+def _activity(row: dict[str, Any]) -> str:
+    lines = []
+    if row["in_flight"]:
+        lines.append(
+            f"in flight: {row['in_flight']['execution']} (lock until {_when(row['in_flight']['until'])})"
+        )
+    for name, until in row.get("cooldowns", {}).items():
+        lines.append(f"{name.replace('_', '-')} cooldown until {_when(until)}")
+    last = row["last_action"]
+    if last:
+        change = (
+            f" {last['from']}->{last['to']}" if last["from"] is not None and last["to"] is not None else ""
+        )
+        lines.append(f"last: {last['action']}{change} {last['outcome']} at {_when(last['at'])}")
+    return escape("\n".join(lines)) or "-"
+
+
+def _forecast(row: dict[str, Any]) -> str:
+    forecast = row.get("forecast")
+    if forecast is None:
+        return "-"
+    return f"floor {forecast['floor']}" if forecast["floor"] is not None else escape(str(forecast["why"]))
+
+
+def status_table(stack: str, now: datetime, rows: list[dict[str, Any]], dashboard: str | None) -> None:
+    table = Table(title=f"{stack} at {now:%Y-%m-%d %H:%M:%S} UTC", title_justify="left", show_lines=True)
+    for column in ("target", "kind", "capacity / route", "alarms", "mode", "activity", "forecast"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["target"],
+            row["kind"],
+            _capacity(row),
+            _alarms(row["alarms"]),
+            _mode(row["mode"]),
+            _activity(row),
+            _forecast(row),
+        )
+    console = _console()
+    console.print(table)
+    if dashboard:
+        console.print(f"dashboard: {dashboard}", soft_wrap=True)
+
+
+def history_table(target: str, records: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{target}: what the controller did, newest first", title_justify="left")
+    for column in ("when (UTC)", "action", "outcome", "capacity", "started by", "why"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        change = (
+            f"{record['from']} -> {record['to']}"
+            if record["from"] is not None and record["to"] is not None
+            else ""
+        )
+        why = escape(record["reason"]) + (
+            f"\n[red]{escape(record['error'])}[/]" if record.get("error") else ""
+        )
+        table.add_row(
+            _when(record["at"]),
+            record["action"],
+            record["outcome"],
+            change,
+            escape(record["started_by"]),
+            why,
+        )
+    console = _console()
+    if not records:
+        console.print(f"{target}: no history in the window asked for")
+        return
+    console.print(table)
