@@ -45,10 +45,13 @@ build: install
 demo: install
 	$(BIN)/python -m genai_autoscaler_local.demo
 
+# Every part runs, then the bench fails if a verdict did (a cold-start or decision FAIL, a policy goal MISS).
 bench: install
-	$(BIN)/python scripts/bench_cold_start.py
-	$(BIN)/python scripts/bench_policies.py
-	$(BIN)/python scripts/bench_forecast.py
+	@failed=""; \
+	$(BIN)/python scripts/bench_cold_start.py || failed="$$failed bench_cold_start"; \
+	$(BIN)/python scripts/bench_policies.py --check || failed="$$failed bench_policies"; \
+	$(BIN)/python scripts/bench_forecast.py || failed="$$failed bench_forecast"; \
+	if [ -n "$$failed" ]; then echo "make bench: a verdict failed in:$$failed" >&2; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .venv-checkov .aws-sam .pytest_cache .mypy_cache .ruff_cache

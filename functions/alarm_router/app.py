@@ -13,9 +13,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm
-from genai_autoscaler.aws.lambda_entry import deployed_controller, logger, metrics
+from genai_autoscaler.app.dispatch import CARRIED_OUT, Dispatch, dispatch_alarm
+from genai_autoscaler.aws.lambda_entry import deployed_controller, logger, metric_by, metrics
 from genai_autoscaler.domain.alarm_event import AlarmStateChangeEvent
+from genai_autoscaler.domain.dashboard import ACTION_METRIC
 from genai_autoscaler.errors import InvalidEvent, problems_text, validation_problems
 from pydantic import ValidationError
 
@@ -82,6 +83,8 @@ def handler(
     )
     if outcome["dispatch"] == Dispatch.WORKFLOW:
         metrics.add_metric(name="WorkflowsStarted", unit=MetricUnit.Count, value=1)
+    if outcome["dispatch"] in CARRIED_OUT and plan.get("action"):
+        metric_by(ACTION_METRIC, "action", plan["action"], 1)
     if outcome["dispatch"] == Dispatch.TOO_OLD:
         logger.warning("event too old to act on", extra={"note": outcome.get("note")})
         metrics.add_metric(name="EventsTooOld", unit=MetricUnit.Count, value=1)

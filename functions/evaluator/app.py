@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from genai_autoscaler.app.dispatch import Dispatch, evaluate_targets
-from genai_autoscaler.aws.lambda_entry import lambda_handler, logger, metrics
+from genai_autoscaler.app.dispatch import CARRIED_OUT, Dispatch, evaluate_targets
+from genai_autoscaler.aws.lambda_entry import lambda_handler, logger, metric_by, metrics
+from genai_autoscaler.domain.dashboard import ACTION_METRIC, CAPACITY_METRIC
 
 if TYPE_CHECKING:
     from genai_autoscaler.aws.controller import Controller
@@ -20,6 +21,8 @@ def handler(event: dict[str, Any], controller: Controller) -> dict[str, Any]:
     for outcome in failed:
         logger.error("evaluation failed", extra={"problem": outcome.note})
     for outcome in outcomes:
+        if outcome.plan is not None and outcome.plan.current_capacity is not None:
+            metric_by(CAPACITY_METRIC, "target", outcome.plan.target_id, outcome.plan.current_capacity)
         if outcome.note and outcome.dispatch is not Dispatch.FAILED and outcome.plan is not None:
             # A Bedrock model's quota not read from Service Quotas: the policy's figure stood in.
             logger.warning(
@@ -28,6 +31,8 @@ def handler(event: dict[str, Any], controller: Controller) -> dict[str, Any]:
     metrics.add_metric(name="EvaluationErrors", unit=MetricUnit.Count, value=len(failed))
     for outcome in acted:
         assert outcome.plan is not None
+        if outcome.dispatch in CARRIED_OUT:
+            metric_by(ACTION_METRIC, "action", outcome.plan.action.value, 1)
         logger.info(
             "acted",
             extra={

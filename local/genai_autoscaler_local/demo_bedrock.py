@@ -40,6 +40,8 @@ POLICY: dict[str, Any] = {
     },
 }
 BUSY = {"input_tokens": 300_000, "output_tokens": 80_000, "invocations": 250}  # per minute, 37 more throttled
+# Busy minutes before the alarms change: the token-quota alarm needs 2 of its 3 minutes above its threshold.
+BUSY_MINUTES = 2
 CALM = {"input_tokens": 90_000, "output_tokens": 24_000, "invocations": 75}
 
 
@@ -94,31 +96,51 @@ class BedrockDemo(Narration):
         if state == "ALARM":
             (self.plan,) = plans
 
+    def _token_alarm(self, state: str, per_minute: list[float]) -> None:
+        """The token-quota alarm as CloudWatch moves it (2 of its last 3 minutes above the threshold to alarm), with
+        the minutes' input + output tokens that decided it."""
+        figure = ", ".join(f"{tokens:,.0f}" for tokens in per_minute) + " tokens/min"
+        self.move_alarm(MODEL, "token_quota", state, per_minute, figure)
+
     def _caller_resolves(self, when: str) -> None:
         self.resolved[when] = self.caller.model_id()
         self.timeline.line(self.aws.clock.now(), "caller", f"ModelRoute.model_id() -> {self.resolved[when]}")
 
     def play(self) -> None:
         aws = self.aws
-        section(f"7. Bedrock: {MODEL} throttles")
+        section(f"6. Bedrock: {MODEL} throttles")
         self._caller_resolves("before")
-        aws.bedrock_traffic(MODEL, **BUSY)
+        busy = BUSY["input_tokens"] + BUSY["output_tokens"]
+        aws.bedrock_traffic(MODEL, **BUSY, minutes=BUSY_MINUTES)
         self.timeline.line(
             aws.clock.now(),
             "Bedrock",
-            f"{BUSY['input_tokens'] + BUSY['output_tokens']:,} tokens/min over {BUSY['invocations']} invocations",
+            f"{busy:,} tokens/min over {BUSY['invocations']} invocations for the last {BUSY_MINUTES} minutes "
+            "(the quota is 400,000), 37 more requests throttled in the last one",
         )
         self.events["throttling"] = aws.clock.now()
-        self._alarm("ALARM", 37.0)
+        # One evaluation moves both alarms, and both events reach the router before the workflow the first
+        # starts has taken a step: the second finds the model's lock taken.
+        with aws.workflows_held():
+            self._alarm("ALARM", 37.0)
+            self._token_alarm("ALARM", [busy] * BUSY_MINUTES)
         self.run_workflows()
         self.events["routed"] = aws.clock.now()
         self._caller_resolves("shifted")
         self.pt = aws.bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
 
-        section("8. The peak passes: throttling stops, demand falls back within the on-demand quota")
+        section("7. The peak passes: throttling stops, demand falls back within the on-demand quota")
         aws.clock.advance(300)
+        calm = CALM["input_tokens"] + CALM["output_tokens"]
         aws.bedrock_traffic(MODEL, **CALM)
+        self.timeline.line(
+            aws.clock.now(), "Bedrock", f"{calm:,} tokens/min over {CALM['invocations']} invocations"
+        )
         self._alarm("OK", 0.0)
+        # One calm minute leaves 2 of the token-quota alarm's 3 above its threshold: it is OK a minute later,
+        # on two calm minutes out of three.
+        aws.clock.advance(60)
+        self._token_alarm("OK", [calm, calm])
         self.events["ok"] = aws.clock.now()
         for _ in range(60):
             aws.clock.advance(60)
@@ -154,7 +176,7 @@ class BedrockDemo(Narration):
             None,
         )
         held = (self.events["revert"] - self.events["ok"]).total_seconds() if "revert" in self.events else 0
-        spend = [n for n in self.notifications if "Cost: $" in n["message"]]
+        spend = [n["message"] for n in self.notifications if "Cost: " in n["message"]]
         return [
             (
                 "the reconciler created the model's throttle alarm and its token-quota alarm (metric math)",
@@ -188,7 +210,11 @@ class BedrockDemo(Narration):
                 and aws.target_state(TARGET_ID).lock is None,
             ),
             (
-                "each notification of a spend gave its hourly cost, the last the total spent",
-                len(spend) == 2 and "Spent on the current route since the shift" in spend[-1]["message"],
+                "each routing notification gave the route's cost (the PT's per hour, on-demand's per token), "
+                "the last what was spent",
+                len(spend) == 2
+                and "Cost: $200.00 per hour" in spend[0]
+                and "Cost: billed per token" in spend[-1]
+                and "Spent on the current route since the shift" in spend[-1],
             ),
         ]

@@ -31,6 +31,7 @@ from genai_autoscaler.domain.policy import parse_policy_document
 from genai_autoscaler.domain.signals import Signal, alarm_specs
 from genai_autoscaler.domain.targets import MANAGEMENT_TAG
 from moto import mock_aws
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from genai_autoscaler_local.bedrock_fake import FakeBedrock
 from genai_autoscaler_local.clock import SimClock
@@ -311,18 +312,24 @@ class LocalAws:
         )
 
     def bedrock_traffic(
-        self, model_id: str, input_tokens: float, output_tokens: float, invocations: float
+        self,
+        model_id: str,
+        input_tokens: float,
+        output_tokens: float,
+        invocations: float,
+        minutes: int = 1,
     ) -> None:
-        """A Bedrock model's traffic per minute from now on, as AWS/Bedrock publishes it (ModelId dimension);
-        its throttles are the throttle alarm's datapoints."""
+        """A Bedrock model's traffic per minute for the last `minutes` whole minutes and from now on, as AWS/Bedrock
+        publishes it (ModelId dimension); its throttles are the throttle alarm's datapoints."""
         figures = {
             "InputTokenCount": input_tokens,
             "OutputTokenCount": output_tokens,
             "Invocations": invocations,
         }
-        minute_ago = self.clock.now() - timedelta(minutes=1)
-        for name, value in figures.items():
-            self.cloudwatch.hold("AWS/Bedrock", name, {"ModelId": model_id}, value, minute_ago)
+        for ago in range(minutes, 0, -1):
+            minute = self.clock.now() - timedelta(minutes=ago)
+            for name, value in figures.items():
+                self.cloudwatch.hold("AWS/Bedrock", name, {"ModelId": model_id}, value, minute)
 
     def evaluate(self) -> Any:
         """One run of the every-minute evaluation (as EventBridge Scheduler would start it)."""
@@ -336,6 +343,22 @@ class LocalAws:
         function = self.stack.resource("ForecasterFunction")
         response = boto3.client("lambda", region_name=REGION).invoke(FunctionName=function, Payload=b"{}")
         return json.loads(response["Payload"].read())
+
+    @contextmanager
+    def workflows_held(self) -> Iterator[None]:
+        """Workflows started within the block begin to run when it ends.
+
+        Alarms that change on the same evaluation reach the router within milliseconds of each other in AWS,
+        before a workflow started by the first has taken a step. Here a workflow runs on a thread of its own and
+        its Wait states move the one simulated clock: started at once, it would run ahead of the next delivery.
+        """
+        held: list[ExecutionWorker] = []
+        try:
+            with mock.patch.object(ExecutionWorker, "start", lambda worker: held.append(worker)):
+                yield
+        finally:
+            for worker in held:
+                worker.start()
 
     # ------------------------------------------------------------------ outcomes
     def wait_for_workflows(self, timeout: float = 60) -> list[WorkflowRun]:
@@ -393,6 +416,37 @@ class LocalAws:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no approval request after {timeout} s")
             time.sleep(0.02)
+
+    def function_url(self, request: Any) -> tuple[int, dict[str, Any]]:
+        """A signed request to the stack's approval function URL (AuthType AWS_IAM), served as Lambda serves
+        it: the caller is who the request's access key belongs to in moto's IAM (refused without one), given
+        to the function in `requestContext.authorizer.iam` of a version 2.0 event. Returns (status, JSON)."""
+        from moto.iam.access_control import CreateAccessKeyFailure, create_access_key
+
+        if request.url.rstrip("/") != self.stack.outputs["ApprovalUrl"].rstrip("/"):
+            return 404, {"Message": f"no function URL {request.url}"}
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        authorization = headers.get("Authorization", "")
+        key_id = authorization.partition("Credential=")[2].partition("/")[0]
+        try:
+            caller = create_access_key("123456789012", "aws", key_id, headers).arn
+        except CreateAccessKeyFailure:
+            return 403, {"Message": "Forbidden"}
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        event = {
+            "version": "2.0",
+            "requestContext": {
+                "authorizer": {"iam": {"userArn": caller}},
+                "http": {"method": request.method},
+            },
+            "body": body,
+            "isBase64Encoded": False,
+        }
+        response = boto3.client("lambda", region_name=REGION).invoke(
+            FunctionName=self.stack.resource("ApprovalFunction"), Payload=json.dumps(event).encode()
+        )
+        answered = json.loads(response["Payload"].read())
+        return int(answered["statusCode"]), json.loads(answered["body"])
 
     def _read_inbox(self) -> None:
         sqs = boto3.client("sqs", region_name=REGION)

@@ -140,7 +140,21 @@ def deploy(root: Path, stack_name: str, parameters: dict[str, str], region: str)
         props = clean_json(resource.get("Properties", {}), resource_map)
         physical[logical_id] = _API_CREATORS[resource["Type"]](logical_id, props, local, region)
     local.outputs.update({key: physical[logical_id] for key, logical_id in later.items()})
+    _add_outputs(stack_id, region, {key: local.outputs[key] for key in later}, translated.get("Outputs", {}))
     return local
+
+
+def _add_outputs(stack_id: str, region: str, values: dict[str, str], declared: dict[str, Any]) -> None:
+    """Outputs of what was created through the API, added to moto's stack so that DescribeStacks shows them
+    as CloudFormation would (the operator's commands read them there)."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    # moto parses each output from the template it was given: they are given to it as literal values.
+    outputs = cloudformation_backends[DEFAULT_ACCOUNT_ID][region].stacks[stack_id].output_map
+    for key, value in values.items():
+        description = declared.get(key, {}).get("Description", "")
+        outputs._output_json_map[key] = {"Value": value, "Description": description}
 
 
 def _moto_resource_map(stack_id: str, region: str) -> Any:

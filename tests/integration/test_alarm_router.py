@@ -306,15 +306,15 @@ def test_alarm_of_an_endpoint_managed_by_its_tag_scales_it_with_the_defaults(lau
     assert latency in scenario.alarms()
 
     # When its latency alarm fires (aws.alarm() knows only document targets: the alarm is named directly)
-    deliveries = scenario.aws.cloudwatch.set_state(latency, "ALARM", [9_100_000.0], scenario.aws.clock.now())
+    deliveries = scenario.aws.cloudwatch.set_state(latency, "ALARM", [24_100_000.0], scenario.aws.clock.now())
     outcome = scenario.routed(deliveries)
     (run,) = scenario.workflows()
 
-    # Then the router found its policy from the propagated tags and the stack defaults (5,000 ms, max 4)
+    # Then the router found its policy from the propagated tags and the stack defaults (20,000 ms, max 4)
     assert outcome["dispatch"] == Dispatch.WORKFLOW
     assert outcome["plan"]["target"] == "chat-prod/AllTraffic"
     assert (
-        "(threshold 5,000 ms): scale chat-prod/AllTraffic out from 1 instance to 2 instances"
+        "(threshold 20,000 ms): scale chat-prod/AllTraffic out from 1 instance to 2 instances"
         in (outcome["plan"]["reason"])
     )
     assert run.status == "SUCCEEDED", (run.error, run.cause)

@@ -14,6 +14,7 @@ from genai_autoscaler_tools.cli import operate
 from genai_autoscaler_tools.cli.main import main
 
 from tests.integration.conftest import LLM, LLM_ID, Launch, Scenario, document, llm_policy
+from tests.integration.test_routing_workflow import CLAUDE_ID, committed, provisioned, routing_run, throttling
 
 OPERATOR = "arn:aws:iam::123456789012:user/local-operator"  # the harness's caller (iam_enforcement)
 
@@ -48,6 +49,10 @@ def test_status_shows_each_target_with_capacity_alarms_mode_and_last_action(laun
     ran = cli(scenario, "status", "--json")
 
     assert ran.code == 0, ran.err
+    assert ran.json()["dashboard"] == (
+        f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}"
+        f"#dashboards/dashboard/{scenario.aws.stack_name}"
+    )
     (row,) = ran.json()["targets"]
     assert row["target"] == LLM
     assert row["kind"] == "sagemaker_variant"
@@ -162,3 +167,137 @@ def test_a_stack_that_is_not_there_is_an_aws_error(
 
     assert code == 3
     assert "reading stack no-such-stack" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------- approvals
+@pytest.fixture
+def function_urls(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The signed requests `approve` and `reject` send go to the harness's function URL, as AWS serves it."""
+
+    def serve(scenario: Scenario) -> None:
+        monkeypatch.setattr(operate, "deliver", scenario.aws.function_url)
+
+    return serve
+
+
+def waiting_commitment(launch: Launch) -> Scenario:
+    """Claude throttling, its routing workflow waiting for a person to approve a OneMonth commitment."""
+    scenario = launch(document(committed()))
+    throttling(scenario)
+    scenario.aws.approval_request()  # published: the workflow waits at AwaitApproval
+    return scenario
+
+
+def test_approvals_lists_what_waits_and_approve_records_the_caller_and_buys(
+    launch: Launch,
+    cli,  # type: ignore[no-untyped-def]
+    function_urls,  # type: ignore[no-untyped-def]
+) -> None:
+    scenario = waiting_commitment(launch)
+    function_urls(scenario)
+
+    listed = cli(scenario, "approvals", "--json")
+    assert listed.code == 0, listed.err
+    (waiting,) = listed.json()["approvals"]
+    assert waiting["target_id"] == CLAUDE_ID
+    assert (waiting["commitment"], waiting["model_units"], waiting["hourly_cost_usd"]) == (
+        "OneMonth",
+        5,
+        200.0,
+    )
+    assert "task_token" not in waiting
+    table = cli(scenario, "approvals")
+    assert waiting["execution"] in table.out
+    assert "$200.00/h" in table.out
+
+    approved = cli(scenario, "approve", waiting["execution"])
+
+    assert approved.code == 0, approved.err
+    assert f"approved by {OPERATOR}" in approved.out
+    run = routing_run(scenario)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    (pt,) = provisioned(scenario)
+    assert pt["commitmentDuration"] == "OneMonth"
+    assert scenario.state(CLAUDE_ID).approval.by == OPERATOR  # type: ignore[union-attr]
+    assert cli(scenario, "approvals", "--json").json()["approvals"] == []
+
+
+def test_reject_buys_nothing_and_an_unknown_execution_is_named(
+    launch: Launch,
+    cli,  # type: ignore[no-untyped-def]
+    function_urls,  # type: ignore[no-untyped-def]
+) -> None:
+    scenario = waiting_commitment(launch)
+    function_urls(scenario)
+    (waiting,) = cli(scenario, "approvals", "--json").json()["approvals"]
+
+    unknown = cli(scenario, "approve", "shift-nothing")
+    assert unknown.code == 2
+    assert f"no approval waits for execution 'shift-nothing'; waiting: {waiting['execution']}" in unknown.err
+
+    rejected = cli(scenario, "reject", waiting["execution"], "--reason", "not this quarter")
+
+    assert rejected.code == 0, rejected.err
+    run = routing_run(scenario)
+    assert run.status == "SUCCEEDED"
+    assert "NotApproved" in scenario.visited(run)
+    assert provisioned(scenario) == []
+    record = scenario.state(CLAUDE_ID).approval
+    assert record is not None
+    assert (record.approved, record.by, record.reason) == (False, OPERATOR, "not this quarter")
+
+
+# ---------------------------------------------------------------------------------------------------- events
+def test_a_planned_event_scales_holds_and_can_be_lifted_early(launch: Launch, cli) -> None:  # type: ignore[no-untyped-def]
+    scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1})
+    now = scenario.aws.clock.now()
+
+    started = cli(
+        scenario, "event", "start", LLM, "--capacity", "3", "--for", "2h", "--reason", "launch", "--json"
+    )
+
+    assert started.code == 0, started.err
+    assert started.json()["hold_minutes"] == 120
+    (run,) = scenario.workflows()
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert scenario.aws.instance_count("llm-prod") == 3
+    floor = scenario.state().event_floor
+    assert floor is not None
+    assert (floor.capacity, floor.until) == (3, now + timedelta(hours=2))
+    listed = cli(scenario, "event", "list", "--json").json()
+    (event,) = listed["events"]
+    assert (event["execution"], event["status"], event["target"]) == (
+        started.json()["execution"],
+        "SUCCEEDED",
+        LLM,
+    )
+    assert (event["desired_capacity"], event["reason"]) == (3, "launch")
+    assert listed["holds"][LLM]["until"] == (now + timedelta(hours=2)).isoformat()
+    assert listed["holds"][LLM]["floor"] == 3
+
+    cancelled = cli(scenario, "event", "cancel", LLM)
+
+    assert cancelled.code == 0, cancelled.err
+    assert scenario.state().event_floor is None
+    assert scenario.history()[0].action == "event_cancel"
+    assert scenario.history()[0].by == OPERATOR
+    assert any(n["subject"] == f"GenAI Autoscaler: {LLM} hold lifted" for n in scenario.notifications())
+    assert cli(scenario, "event", "list", "--json").json()["holds"] == {}
+
+
+def test_an_event_outside_the_policy_or_in_the_past_starts_nothing(launch: Launch, cli) -> None:  # type: ignore[no-untyped-def]
+    scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1})
+
+    too_big = cli(scenario, "event", "start", LLM, "--capacity", "9", "--for", "1h", "--reason", "x")
+    past = cli(
+        scenario, "event", "start", LLM, "--capacity", "2", "--until", "2020-01-01T00:00Z", "--reason", "x"
+    )
+    too_long = cli(scenario, "event", "start", LLM, "--capacity", "2", "--for", "8d", "--reason", "x")
+    not_held = cli(scenario, "event", "cancel", LLM)
+
+    assert (too_big.code, past.code, too_long.code, not_held.code) == (2, 2, 2, 2)
+    assert f"--capacity 9 is outside {LLM}'s capacity [1, 4]" in too_big.err
+    assert "must end in the future" in past.err
+    assert "7 days at most" in too_long.err
+    assert "is not held" in not_held.err
+    assert scenario.executions() == []

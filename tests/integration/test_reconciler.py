@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -15,6 +16,7 @@ import pytest
 from genai_autoscaler_local.harness import REGION, LocalAws
 
 from tests.integration.conftest import (
+    LLM,
     LLM_ID,
     Launch,
     Scenario,
@@ -34,7 +36,8 @@ CHAT_DIMS = [{"Name": "EndpointName", "Value": "chat-prod"}, {"Name": "VariantNa
 
 POLICIES = document(
     llm_policy(),
-    ic_policy(),  # no latency threshold of its own: the stack's DefaultLatencyThresholdMs (5000) applies
+    ic_policy(),  # no signals of its own: the stack's DefaultLatencyThresholdMs (20000) and
+    # DefaultConcurrencyPerInstance (8) apply
     {
         "type": "sagemaker_variant",
         "endpoint_name": "chat-prod",
@@ -128,7 +131,7 @@ EXPECTED = [
         3,
         2,
         IC_DIMS,
-        5_000_000.0,
+        20_000_000.0,
         "notBreaching",
     ),
     ExpectedAlarm(
@@ -143,7 +146,7 @@ EXPECTED = [
         3,
         3,
         IC_DIMS,
-        4.0,
+        8.0,
         "missing",
     ),
     ExpectedAlarm(
@@ -342,7 +345,8 @@ def test_endpoint_tagged_for_management_gets_alarms_without_a_redeploy(launch: L
     assert "chat-prod/AllTraffic" in report["targets"]
     assert not any("team-test" in name for name in scenario.alarms())
     alarms = scenario.alarms()
-    assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-latency_p95"]["Threshold"] == 5_000_000.0
+    assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-latency_p95"]["Threshold"] == 20_000_000.0
+    assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-concurrency"]["Threshold"] == 8.0
     assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-latency_p95"]["Dimensions"] == CHAT_DIMS
 
     # When the tag is removed again
@@ -432,10 +436,14 @@ def test_document_that_does_not_validate_changes_no_alarm(launch: Launch) -> Non
 
 
 def test_endpoints_named_by_the_stack_get_default_alarms_after_the_deploy(launch: Launch) -> None:
-    # Given a stack deployed with ManagedEndpoints and tighter defaults, and no policy document published
+    # Given a stack deployed with ManagedEndpoints and defaults of its own, and no policy document published
     scenario = launch(
         endpoints={"llm-prod": 1, "chat-prod": 1},
-        parameters={"ManagedEndpoints": "llm-prod,chat-prod", "DefaultLatencyThresholdMs": "3000"},
+        parameters={
+            "ManagedEndpoints": "llm-prod,chat-prod",
+            "DefaultLatencyThresholdMs": "3000",
+            "DefaultConcurrencyPerInstance": "6",
+        },
     )
     assert scenario.alarms() == {}
 
@@ -453,6 +461,7 @@ def test_endpoints_named_by_the_stack_get_default_alarms_after_the_deploy(launch
         for signal in ("latency_p95", "concurrency")
     }
     assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-latency_p95"]["Threshold"] == 3_000_000.0
+    assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-concurrency"]["Threshold"] == 6.0
     assert alarms[f"{PREFIX}variant-chat-prod-AllTraffic-concurrency"]["Period"] == 10
 
 
@@ -538,3 +547,93 @@ def test_a_bedrock_quota_gets_a_metric_math_alarm_that_routes_before_throttling(
     assert outcome["plan"]["signal"] == "token_quota"
     assert outcome["plan"]["action"] == "shift_to_profile"
     assert outcome["plan"]["route_to"] == f"us.{CLAUDE}"
+
+
+def test_the_reconciler_keeps_the_stacks_dashboard_in_step_with_the_targets(launch: Launch) -> None:
+    # Given llm-prod managed, its dashboard put by the reconciler
+    scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1})
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    name = scenario.aws.stack_name
+    assert scenario.last_reconcile()["dashboard"] == name
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"])
+    metrics = [m for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]]
+    assert ["AWS/SageMaker", "ModelLatency", "EndpointName", "llm-prod", "VariantName", "AllTraffic"] in [
+        m[:6] for m in metrics
+    ]
+    # When a Bedrock model joins the document, the next reconcile puts it on the dashboard
+    scenario.aws.publish_policies(
+        document(llm_policy(), {"type": "bedrock_model", "model_id": "amazon.nova-pro-v1:0"})
+    )
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"])
+    texts = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
+    assert [t.splitlines()[0] for t in texts] == [
+        "## llm-prod/AllTraffic",
+        "## amazon.nova-pro-v1:0",
+        "## The controller",
+    ]
+    metrics = [m for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]]
+    assert ["AWS/Bedrock", "Invocations", "ModelId", "amazon.nova-pro-v1:0"] in [m[:4] for m in metrics]
+
+
+BUSINESS_HOURS = {
+    "name": "business-hours",
+    "schedule": "cron(0 9 ? * MON-FRI *)",
+    "timezone": "Europe/Berlin",
+    "duration_minutes": 540,
+    "capacity": 3,
+    "reason": "weekday business hours",
+}
+
+
+def test_recurring_events_become_schedules_that_start_the_scale_workflow(launch: Launch) -> None:
+    # Given llm-prod with a weekday business-hours floor of 3 in Berlin time
+    scenario = launch(document(llm_policy(events=[BUSINESS_HOURS])), endpoints={"llm-prod": 1})
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    # Then the reconciler made one schedule for it, starting the scale workflow with a planned scale
+    (name,) = scenario.last_reconcile()["schedules_created"]
+    schedule = scheduler.get_schedule(Name=name)
+    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (
+        "cron(0 9 ? * MON-FRI *)",
+        "Europe/Berlin",
+    )
+    assert schedule["Target"]["Arn"] == scenario.aws.stack.outputs["ScaleWorkflowArn"]
+    assert schedule["Target"]["RoleArn"].endswith(scenario.aws.stack.resource("EventSchedulerRole"))
+    planned = json.loads(schedule["Target"]["Input"])
+    assert (planned["target"], planned["desired_capacity"], planned["hold_minutes"]) == (LLM, 3, 540)
+    # And a reconcile with nothing changed leaves it alone
+    scenario.aws.deployed()
+    assert scenario.last_reconcile()["schedules_created"] == []
+    assert scenario.last_reconcile()["schedules_updated"] == []
+
+    # When Scheduler starts the workflow at 09:00 with that input
+    started_at = scenario.aws.clock.now()
+    scenario.aws.sfn.start_execution(
+        stateMachineArn=schedule["Target"]["Arn"], name="scheduled-0900", input=schedule["Target"]["Input"]
+    )
+    (run,) = scenario.workflows()
+    # Then the target has its 3 instances, held as a floor for the nine hours
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert scenario.aws.instance_count("llm-prod") == 3
+    floor = scenario.state().event_floor
+    assert floor is not None
+    assert (floor.capacity, floor.until) == (3, started_at + timedelta(minutes=540))
+
+    # When the event leaves the document, its schedule goes
+    scenario.aws.publish_policies(document(llm_policy()))
+    assert scenario.last_reconcile()["schedules_deleted"] == [name]
+    assert name not in {s["Name"] for s in scheduler.list_schedules()["Schedules"]}
+    # (the stack's own schedules, such as its reconcile every 15 minutes, are not named as events are)
+    assert {s["Name"] for s in scheduler.list_schedules()["Schedules"]} >= {
+        f"{scenario.aws.stack_name}-reconcile"
+    }
+
+
+def test_a_changed_event_updates_its_schedule(launch: Launch) -> None:
+    scenario = launch(document(llm_policy(events=[BUSINESS_HOURS])), endpoints={"llm-prod": 1})
+    (name,) = scenario.last_reconcile()["schedules_created"]
+
+    scenario.aws.publish_policies(document(llm_policy(events=[BUSINESS_HOURS | {"capacity": 4}])))
+
+    assert scenario.last_reconcile()["schedules_updated"] == [name]
+    schedule = boto3.client("scheduler", region_name=REGION).get_schedule(Name=name)
+    assert json.loads(schedule["Target"]["Input"])["desired_capacity"] == 4

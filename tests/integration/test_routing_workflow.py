@@ -156,7 +156,7 @@ def test_throttling_shifts_callers_to_the_cross_region_profile(launch: Launch) -
     (note,) = scenario.notifications()
     assert note["subject"] == f"GenAI Autoscaler: {CLAUDE} shifted to its cross-region profile"
     assert f"Callers now use: {PROFILE}" in note["message"]
-    assert "Cost: $0.00 per hour" in note["message"]
+    assert "Cost: billed per token, at on-demand prices (no hourly charge)" in note["message"]
 
 
 def test_throttling_without_a_profile_buys_provisioned_throughput_and_routes_once_in_service(

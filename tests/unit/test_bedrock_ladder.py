@@ -18,6 +18,7 @@ from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, Trigge
 from genai_autoscaler.domain.notifications import for_decision, for_routing
 from genai_autoscaler.domain.plan import Action, Workflow
 from genai_autoscaler.domain.policy import BedrockModelPolicy, parse_policy_document
+from genai_autoscaler.domain.provisioned import ProvisionedBill, ProvisionedModel, ProvisionedModelStatus
 from genai_autoscaler.domain.signals import Signal, alarm_specs
 from genai_autoscaler.domain.state import Lock, TargetState
 from hypothesis import given, settings
@@ -358,6 +359,47 @@ def test_a_spend_is_reported_with_its_running_total() -> None:
     spent = "Spent on the current route since the shift: $500.00"
     assert spent in for_routing(plan, MODEL, "revert-1").message
     assert spent in for_decision(plan.model_copy(update={"advisory": True})).message
+
+
+def test_a_deleted_provisioned_throughput_is_billed_from_its_purchase_to_its_deletion() -> None:
+    # Given 5 units at $40 an hour, bought 50 minutes before they were deleted, and the way back decided after
+    # callers had used them for 35 (the purchase waited 10 minutes for InService, the deletion 5 for the drain)
+    bought = ProvisionedModel(
+        arn=ARN,
+        name="genai-demo-abc123-shift",
+        model_arn=MODEL,
+        model_units=5,
+        status=ProvisionedModelStatus.IN_SERVICE,
+        created_at=NOW - timedelta(minutes=50),
+    )
+    state = on(
+        RouteKind.PROVISIONED,
+        NOW - timedelta(minutes=40),
+        model_units=5,
+        commitment="none",
+        hourly_cost_usd=200.0,
+        created_by_controller=True,
+    )
+    plan = decide(
+        calm(NOW - timedelta(hours=1)),
+        model(provisioned_throughput=PT),
+        BedrockDemand(200_000),
+        state,
+        NOW - timedelta(minutes=5),
+    )
+    # When the notification of the way back gives the bill of the deletion
+    bill = ProvisionedBill.of(bought, 40.0, NOW)
+    message = for_routing(plan, MODEL, "revert-1", released=f"deleted {ARN}", billed=bill).message
+
+    # Then it is the 50 minutes Bedrock bills, not the 35 since the shift, and on-demand costs per token
+    assert bill.hours == pytest.approx(50 / 60)
+    assert bill.usd == 166.67
+    assert (
+        "Provisioned Throughput billed: $166.67: 5 model units at $40.00 an hour each for 50 min" in message
+    )
+    assert "since the shift" not in message
+    assert "Cost: billed per token, at on-demand prices (no hourly charge)" in message
+    assert "$0.00" not in message
 
 
 @pytest.mark.parametrize(

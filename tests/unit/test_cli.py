@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,11 +172,14 @@ targets:
     ("where", "message"),
     [
         ("defaults.scale_out.max_step", "greater than or equal to 1 (got 0)"),
-        ("defaults.colour", "unknown key"),
+        ("defaults.colour", "unknown field 'colour'; allowed: advisory"),
         ("targets[0].capacity", "min (5) is above max (2)"),
         ("targets[1].inference_component_name", "Field required"),
         ("targets[2].model_id", "should match pattern"),
-        ("targets[3]", "'lambda_function'"),
+        (
+            "targets[3].type",
+            "unknown type 'lambda_function'; allowed: sagemaker_variant, inference_component",
+        ),
     ],
     ids=["bad-default", "unknown-default", "min-above-max", "missing-name", "bad-model-id", "unknown-type"],
 )
@@ -201,15 +207,16 @@ def test_validate_config_reports_every_problem_with_its_path(
         ("policies.json", '{"targets": [}', "not valid JSON: line 1, column 14"),
         ("policies.yaml", "targets:\n  - type: bedrock_model\n    name: 2024-01-01\n", "quote dates"),
         ("policies.yaml", "", "(document): Input should be a valid dictionary"),
-        ("missing.yaml", None, "cannot read the file: No such file or directory"),
+        ("policies.yaml", "targets: []\n", "targets: the document names no target, so it manages nothing"),
+        ("policies.yaml", "version: 1\n", "targets: the document names no target, so it manages nothing"),
     ],
-    ids=["yaml-syntax", "json-syntax", "yaml-date", "empty", "missing-file"],
+    ids=["yaml-syntax", "json-syntax", "yaml-date", "empty", "no-targets", "version-only"],
 )
-def test_validate_config_names_the_file_it_cannot_use(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: str | None, expected: str
+def test_validate_config_names_the_file_that_is_no_valid_document(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: str, expected: str
 ) -> None:
-    # Given a file that is not a usable document (or no file at all)
-    path = write(tmp_path, name, content) if content is not None else tmp_path / name
+    # Given a file that was read, and is not a valid document
+    path = write(tmp_path, name, content)
 
     # When it is validated
     result = run(capsys, "validate-config", path)
@@ -218,6 +225,64 @@ def test_validate_config_names_the_file_it_cannot_use(
     assert result.code == 1
     assert result.out == ""
     assert result.err.startswith(f"{path}: ")
+    assert expected in result.err
+
+
+TRACE = "timestamp,rate_rps\n0,1\n60,1\n"
+# Every command that reads a policy document, with {policies} for it: none gets as far as a trace or AWS.
+POLICY_COMMANDS = {
+    "validate-config": ["validate-config", "{policies}"],
+    "plan": ["plan", "--event", str(EVENTS / "alarm_latency_alarm.json"), "--policies", "{policies}"],
+    "publish-config": ["publish-config", "{policies}", "--stack", "prod-ai", "--region", "us-east-1"],
+    "trace-export": [
+        *("trace", "export", "--target", "llm-prod/AllTraffic", "--policies", "{policies}"),
+        *("--start", "2026-11-24T00:00:00Z", "--end", "2026-11-24T01:00:00Z", "--output", "{tmp}/out.csv"),
+    ],
+    "simulate": ["simulate", "--trace", "{tmp}/trace.csv", "--policies", "{policies}"],
+    "tune": ["tune", "--trace", "{tmp}/trace.csv", "--policies", "{policies}"],
+}
+UNUSABLE_POLICIES = [
+    ("missing.yaml", None, 2, "cannot read the file: No such file or directory"),
+    ("a-directory", "", 2, "cannot read the file: Is a directory"),
+    ("latin-1.yaml", b"targets: []  # caf\xe9\n", 2, "cannot read the file"),
+    ("policies.yaml", "targets: [\n  - a", 1, "not valid YAML"),
+    ("policies.yaml", INVALID_DOCUMENT, 1, "targets[0].capacity: min (5) is above max (2)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "code", "expected"),
+    UNUSABLE_POLICIES,
+    ids=["missing", "directory", "not-utf-8", "yaml-syntax", "invalid"],
+)
+@pytest.mark.parametrize("command", list(POLICY_COMMANDS))
+def test_every_command_gives_an_unusable_policy_document_the_same_exit_code(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: str,
+    name: str,
+    content: str | bytes | None,
+    code: int,
+    expected: str,
+) -> None:
+    # Given a policy file that cannot be read (exit 2), or is read and is invalid (exit 1)
+    policies = tmp_path / name
+    if isinstance(content, bytes):
+        policies.write_bytes(content)
+    elif name == "a-directory":
+        policies.mkdir()
+    elif content is not None:
+        policies.write_text(content, encoding="utf-8")
+    write(tmp_path, "trace.csv", TRACE)
+
+    # When a command is given it
+    argv = [arg.format(policies=policies, tmp=tmp_path) for arg in POLICY_COMMANDS[command]]
+    result = run(capsys, *argv)
+
+    # Then every command answers with the same exit code, naming the file
+    assert result.code == code, result.err
+    assert result.out == ""
+    assert f"{policies}: " in result.err
     assert expected in result.err
 
 
@@ -291,8 +356,8 @@ def test_plan_decides_each_sample_event(
     # Given the example policies and llm-prod observed at 2 instances
     state = state_file(tmp_path, llm_prod_at(2))
 
-    # When the sample event is planned
-    result = run(capsys, "plan", "--event", EVENTS / case.file, "--state", state)
+    # When the sample event is planned, with the workflow's input
+    result = run(capsys, "plan", "--event", EVENTS / case.file, "--state", state, "--workflow-input")
 
     # Then one JSON object says what the Lambda would decide and do
     assert result.code == 0, result.err
@@ -307,12 +372,34 @@ def test_plan_decides_each_sample_event(
     assert case.reason in decision["reason"]
     # The workflow input is exactly the plan, and a notification goes out only for a notify-only plan.
     if case.dispatch == "workflow_started":
-        request = ScaleRequest.model_validate(decision["workflow"])
+        assert decision["workflow"] == ("routing" if case.action == "shift_to_profile" else "scale")
+        request = ScaleRequest.model_validate(decision["workflow_input"])
         assert request.plan.model_dump(mode="json").items() <= decision.items()
         assert request.target_policy.name == case.target
     else:
         assert decision["workflow"] is None
+        assert decision["workflow_input"] is None
     assert (decision["notification"] is not None) == (case.dispatch == "notified")
+
+
+def test_plan_prints_the_plan_once_and_the_workflow_input_only_on_request(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given an alarm that starts the scale workflow
+    event = EVENTS / "alarm_latency_alarm.json"
+
+    # When it is planned, without and with --workflow-input
+    plain = run(capsys, "plan", "--event", event)
+    full = run(capsys, "plan", "--event", event, "--workflow-input")
+
+    # Then the plan's fields are printed once, with which workflow starts; its input (the plan again, and the
+    # target's policy) is added only on request
+    assert (plain.code, full.code) == (0, 0), plain.err + full.err
+    assert plain.decision["workflow"] == "scale"
+    assert not any(isinstance(value, dict) for value in plain.decision.values())
+    assert len(plain.out.splitlines()) < 40
+    assert full.decision == {**plain.decision, "workflow_input": full.decision["workflow_input"]}
+    assert full.decision["workflow_input"]["plan"]["action"] == "scale_out"
 
 
 def test_plan_reports_the_notification_it_would_send(
@@ -332,7 +419,7 @@ def test_plan_reports_the_notification_it_would_send(
     )
     assert "Observed: 37 (threshold 5)" in notification["message"]
     assert f"Route to: us.{nova}" in notification["message"]
-    assert "Cost: $0.00 per hour" in notification["message"]
+    assert "Cost: billed per token, at on-demand prices (no hourly charge)" in notification["message"]
 
 
 @dataclass(frozen=True)
@@ -504,19 +591,51 @@ def test_plan_rejects_a_malformed_event(
         ),
         (
             {"targets": {LLM_PROD: {"state": {"last_scale_out": "2026-11-24T10:01:35Z"}}}},
-            f"targets.{LLM_PROD}.state.last_scale_out: Extra inputs are not permitted",
+            f"targets.{LLM_PROD}.state.last_scale_out: unknown field 'last_scale_out'; "
+            "did you mean 'last_scale_out_at'?",
+        ),
+        (
+            {"targets": {LLM_PROD: {"observed": {"desired": -3, "current": 2, "status": "InService"}}}},
+            f"targets.{LLM_PROD}.observed.desired: Input should be greater than or equal to 0 (got -3)",
+        ),
+        (
+            {"targets": {LLM_PROD: {"observed": {"desired": 2, "current": 2, "status": "Sleeping"}}}},
+            f"targets.{LLM_PROD}.observed.status: Input should be 'OutOfService', 'Creating',",
+        ),
+        (
+            {"targets": {LLM_PROD: {"observed": {"desired": 2, "current": 2, "status": "Inservice"}}}},
+            "(got 'Inservice'); did you mean 'InService'?",
+        ),
+        (
+            {
+                "targets": {
+                    LLM_PROD: {
+                        "observed": {
+                            "desired": 2,
+                            "current": 2,
+                            "status": "InService",
+                            "scalable_target": {"min_capacity": -1, "max_capacity": 4},
+                        }
+                    }
+                }
+            },
+            f"targets.{LLM_PROD}.observed.scalable_target.min_capacity: Input should be greater than or equal to 0",
         ),
         (
             {"targets": {LLM_PROD: {"state": {"target_id": "variant/other/AllTraffic"}}}},
             "state.target_id is 'variant/other/AllTraffic', not its key",
         ),
-        ({"target": {}}, "target: Extra inputs are not permitted"),
+        ({"target": {}}, "target: unknown field 'target'; did you mean 'targets'?"),
     ],
     ids=[
         "not-json",
         "observed-incomplete",
         "naive-time",
         "unknown-state-field",
+        "negative-count",
+        "unknown-status",
+        "mistyped-status",
+        "negative-floor",
         "other-target-id",
         "no-targets",
     ],
@@ -704,6 +823,38 @@ def test_publish_config_says_when_no_region_is_configured(
 
 
 # ----------------------------------------------------------------------------------------------- the program
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["validate-config", str(EXAMPLE)], 141),
+        (["plan", "--event", str(EVENTS / "alarm_latency_alarm.json"), "--workflow-input"], 141),
+        (["schema"], 141),
+        (["--help"], 0),  # argparse writes help itself, and lets a closed stdout pass
+    ],
+    ids=["validate-config", "plan", "schema", "help"],
+)
+def test_a_reader_that_closes_stdout_early_ends_the_command_quietly(argv: list[str], code: int) -> None:
+    # Given stdout a pipe whose reader has gone (`| head -1` that has its line)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+
+    # When a command writes its output there
+    try:
+        ended = subprocess.run(
+            [sys.executable, "-m", "genai_autoscaler_tools.cli.main", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    # Then it ends quietly, with the exit code a shell reports of a program ended by SIGPIPE
+    assert ended.stderr.decode() == ""
+    assert ended.returncode == code
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from genai_autoscaler_tools.cli import inputs
 from genai_autoscaler_tools.cli.main import main
 from genai_autoscaler_tools.sim.compare import POLICIES
 from genai_autoscaler_tools.sim.endpoint import EndpointModel
@@ -387,14 +388,26 @@ def test_sweep_table_marks_the_pareto_optimal_values(
         ([(0.99, 10.0)], [True]),
         ([(0.99, 10.0), (0.98, 12.0)], [True, False]),  # worse on both counts
         ([(0.99, 10.0), (0.995, 12.0)], [True, True]),  # a trade-off
-        ([(0.99, 10.0), (0.99, 12.0)], [True, True]),  # equal attainment: not strictly better
+        ([(0.99, 10.0), (0.99, 12.0)], [True, False]),  # the same attainment for less
+        ([(0.99, 10.0), (0.995, 10.0)], [False, True]),  # more of the SLO for the same
+        ([(0.99, 10.0), (0.99, 10.0)], [True, True]),  # the same outcome twice: neither beats the other
+        ([(0.99, 10.0), (0.990001, 12.0)], [True, False]),  # closer than the tuner's resolution is the same
         ([(0.9, 5.0), (0.95, 7.0), (0.93, 8.0), (0.99, 9.0)], [True, True, False, True]),
     ],
-    ids=["one", "dominated", "trade-off", "tie", "frontier"],
+    ids=[
+        "one",
+        "dominated",
+        "trade-off",
+        "same-slo-dearer",
+        "same-cost-less-slo",
+        "twice",
+        "resolution",
+        "frontier",
+    ],
 )
 def test_pareto_optimal(points: list[tuple[float, float]], expected: list[bool]) -> None:
     # Given (SLO attainment, cost) points, When the frontier is taken,
-    # Then a point is on it unless another has both a higher attainment and a lower cost
+    # Then a point is on it unless another is at least as good on both and better on one
     assert pareto_optimal(points) == expected
 
 
@@ -454,14 +467,26 @@ SERVEGEN = "model,timestamp,total_rate_rps,active_clients\nm-small,0,2.5,3\nm-sm
         (["--target", "llama3-8b-ic"], "its type is inference_component; the simulator models SageMaker"),
         (["--target", "amazon.nova-pro-v1:0"], "its type is bedrock_model"),
         (["--policy", "autoscale"], "--policy autoscale: no such policy; choose from controller"),
-        (["--endpoint-param", "price=2"], "--endpoint-param price: not a field of the endpoint model"),
+        (
+            ["--endpoint-param", "price=2"],
+            "--endpoint-param price: unknown endpoint model field 'price'; allowed",
+        ),
+        (["--endpoint-param", "model_load=2"], "model_load'; allowed: instance_type,"),
         (
             ["--endpoint-param", "hourly_price_usd=-1"],
             "--endpoint-param hourly_price_usd: Input should be greater",
         ),
         (["--endpoint-param", "concurrency_per_instance=many"], "concurrency_per_instance: Input should be"),
         (["--endpoint-param", "ttft_s"], "argument --endpoint-param: expected KEY=VALUE"),
-        (["--sweep", "signals.concurency_per_unit=4"], "signals has no field 'concurency_per_unit'"),
+        (
+            ["--sweep", "signals.concurency_per_unit=4"],
+            "signals: unknown field 'concurency_per_unit'; did you mean 'concurrency_per_unit'?",
+        ),
+        (["--model", "m-small"], "--model m-small: only a ServeGen trace"),
+        (
+            ["--trace", "{extra_column}"],
+            "the header has columns its format (timestamp,rate_rps) does not define: peak",
+        ),
         (["--sweep", "capacity.min.lower=1"], "capacity.min is a value, not a section"),
         (
             ["--sweep", "signals.concurrency_per_unit=4,-1"],
@@ -484,10 +509,13 @@ SERVEGEN = "model,timestamp,total_rate_rps,active_clients\nm-small,0,2.5,3\nm-sm
         "bedrock",
         "unknown-policy",
         "unknown-endpoint-field",
+        "mistyped-endpoint-field",
         "bad-endpoint-value",
         "endpoint-value-not-a-number",
         "endpoint-param-without-value",
         "sweep-unknown-field",
+        "model-of-a-trace-without-models",
+        "extra-column",
         "sweep-into-a-value",
         "sweep-bad-value",
         "sweep-invalid-policy",
@@ -506,7 +534,9 @@ def test_bad_input_is_named_and_exits_2(
     trace, _ = request_log(tmp_path)
     servegen = tmp_path / "servegen.csv"
     servegen.write_text(SERVEGEN, encoding="utf-8")
-    argv = [arg.format(tmp=tmp_path, servegen=servegen) for arg in argv]
+    extra_column = tmp_path / "extra-column.csv"
+    extra_column.write_text("timestamp,rate_rps,peak\n0,1,2\n", encoding="utf-8")
+    argv = [arg.format(tmp=tmp_path, servegen=servegen, extra_column=extra_column) for arg in argv]
     if "--trace" not in argv:
         argv = ["--trace", str(trace), *argv]
 
@@ -520,23 +550,23 @@ def test_bad_input_is_named_and_exits_2(
 
 
 @pytest.mark.parametrize("present", [True, False], ids=["present", "absent"])
-def test_default_policies_are_read_from_the_current_directory(
+def test_default_policies_are_the_repositorys_example_wherever_it_runs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, present: bool
 ) -> None:
-    # Given a directory with (or without) config/policies.example.yaml
+    # Given a working directory without config/, and the repository's example document (or an installation
+    # without it)
     trace, _ = request_log(tmp_path)
-    if present:
-        (tmp_path / "config").mkdir()
-        (tmp_path / "config" / "policies.example.yaml").write_text(json.dumps(POLICY_DOCUMENT), "utf-8")
+    if not present:
+        monkeypatch.setattr(inputs, "DEFAULT_POLICIES", tmp_path / "policies.example.yaml")
     monkeypatch.chdir(tmp_path)
 
     # When it is simulated there without --policies
     result = simulate(capsys, "--trace", trace, "--policy", "static")
 
-    # Then that document's first variant is simulated, or the error says to pass --policies
+    # Then the example's first variant is simulated, as `plan` reads it, or the error says to pass --policies
     if present:
         assert result.code == 0, result.err
-        assert f"target         {DEFAULT_TARGET} (config/policies.example.yaml)" in result.out
+        assert f"target         llm-prod/AllTraffic ({inputs.DEFAULT_POLICIES})" in result.out
     else:
         assert result.code == 2
         assert "no --policies given" in result.err

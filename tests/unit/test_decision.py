@@ -19,7 +19,7 @@ from genai_autoscaler.domain.forecast import DemandForecast
 from genai_autoscaler.domain.plan import Action, Actuation
 from genai_autoscaler.domain.policy import TargetPolicy, parse_policy_document
 from genai_autoscaler.domain.signals import Signal
-from genai_autoscaler.domain.state import Lock, ObservedCapacity, PauseRecord, TargetState
+from genai_autoscaler.domain.state import EventFloor, Lock, ObservedCapacity, PauseRecord, TargetState
 
 from tests.unit.builders import NOW, ago, component, concurrency, latency, observed, variant
 
@@ -483,6 +483,26 @@ def test_scale_in_goes_to_the_need_at_once_or_one_unit_at_a_time_when_blind() ->
     blind = variant(scale_in=unlimited, signals={"latency_p95_ms": 4000, "concurrency_per_unit": None})
     plan = decide(evaluation(latency(OK, 900, since=ago(5000))), blind, observed(6), state(), NOW)
     assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 5)
+
+
+def test_a_planned_events_floor_holds_scale_in_for_its_window_and_not_scale_out() -> None:
+    calm = evaluation(latency(OK, 900, since=ago(5000)), concurrency(OK, 1, since=ago(5000)))
+    policy = variant(
+        capacity={"min": 1, "max": 8}, scale_in={"cooldown_seconds": 600, "stabilization_seconds": 900}
+    )
+    event = EventFloor(capacity=5, until=NOW + timedelta(hours=1), reason="Planned by a person: launch")
+    # Given 6 instances whose load needs 2, held at 5 or more by a launch for another hour
+    plan = decide(calm, policy, observed(6), state(event_floor=event), NOW)
+    # Then scale-in stops at the event's floor, and says why
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 5)
+    assert "a planned event holds it until" in plan.reason
+    # And an alarm during the window still scales out above it
+    plan = decide(alarm(latency(ALARM, 9100)), policy, observed(5), state(event_floor=event), NOW)
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_OUT, 6)
+    # And once the window is over, the target goes back to what the load needs
+    over = EventFloor(capacity=5, until=NOW - timedelta(seconds=1), reason="launch")
+    plan = decide(calm, policy, observed(6), state(event_floor=over), NOW)
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 2)
 
 
 def test_manual_change_is_adopted_with_a_hold() -> None:

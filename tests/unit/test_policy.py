@@ -13,6 +13,7 @@ from genai_autoscaler.domain.policy import (
     PolicyError,
     SageMakerVariantPolicy,
     parse_policy_document,
+    parse_written_document,
 )
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "policies.example.yaml"
@@ -94,12 +95,67 @@ BAD: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
     (
         "unknown target type",
         {"targets": [{"type": "lambda_function"}]},
-        [("targets[0]", "does not match any of the expected tags")],
+        [
+            (
+                "targets[0].type",
+                "unknown type 'lambda_function'; allowed: sagemaker_variant, inference_component, bedrock_model",
+            )
+        ],
     ),
     (
         "unknown field",
         {"targets": [{"type": "sagemaker_variant", "endpoint_name": "a", "max_capacity": 3}]},
-        [("targets[0].max_capacity", "Extra inputs are not permitted")],
+        [("targets[0].max_capacity", "unknown field 'max_capacity'; did you mean 'capacity'?")],
+    ),
+    (
+        "a mistyped type",
+        {"targets": [{"type": "sagemaker_endpoint", "endpoint_name": "a"}]},
+        [("targets[0].type", "bedrock_model; did you mean 'sagemaker_variant'?")],
+    ),
+    (
+        "no type",
+        {"targets": [{"endpoint_name": "a"}]},
+        [
+            (
+                "targets[0].type",
+                "Field required; allowed: sagemaker_variant, inference_component, bedrock_model",
+            )
+        ],
+    ),
+    (
+        "a mistyped field of a block",
+        {
+            "targets": [
+                {"type": "sagemaker_variant", "endpoint_name": "a", "signals": {"concurency_per_unit": 6}}
+            ]
+        },
+        [("targets[0].signals.concurency_per_unit", "unknown field 'concurency_per_unit'; did you mean")],
+    ),
+    (
+        "an unknown field with nothing close",
+        {"targets": [{"type": "sagemaker_variant", "endpoint_name": "a", "warm_up": {"colour": "red"}}]},
+        [("targets[0].warm_up.colour", "unknown field 'colour'; allowed: concurrency, content_type, count")],
+    ),
+    (
+        "defaults mistyped at the top level",
+        {
+            "default": {"capacity": {"max": 4}},
+            "targets": [{"type": "sagemaker_variant", "endpoint_name": "a"}],
+        },
+        [("default", "unknown field 'default'; did you mean 'defaults'?")],
+    ),
+    (
+        "a mistyped default",
+        {
+            "defaults": {"capcity": {"max": 4}},
+            "targets": [{"type": "sagemaker_variant", "endpoint_name": "a"}],
+        },
+        [("defaults.capcity", "unknown field 'capcity'; did you mean 'capacity'?")],
+    ),
+    (
+        "a mistyped value of a choice",
+        {"targets": [{"type": "bedrock_model", "model_id": "a.b", "bedrock": {"ladder": ["cross_region"]}}]},
+        [("targets[0].bedrock.ladder[0]", "(got 'cross_region'); did you mean 'cross_region_profile'?")],
     ),
     (
         "a bad default is reported once, where it is",
@@ -111,7 +167,7 @@ BAD: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
             ],
         },
         [
-            ("defaults.colour", "unknown key"),
+            ("defaults.colour", "unknown field 'colour'; allowed: advisory, bedrock, capacity"),
             ("defaults.scale_out.max_step", "greater than or equal to 1 (got 0)"),
         ],
     ),
@@ -190,3 +246,24 @@ def test_every_problem_is_named_with_its_path(
     for (path, message), (want_path, want_text) in zip(problems, expected, strict=True):
         assert path == want_path
         assert want_text in message
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"targets": []}, {"version": 1, "defaults": {"capacity": {"max": 4}}}, {}],
+    ids=["empty-targets", "defaults-only", "empty"],
+)
+def test_a_written_document_that_names_no_target_is_refused(document: dict[str, Any]) -> None:
+    # When a document that names no target is validated as written
+    with pytest.raises(PolicyError) as raised:
+        parse_written_document(document)
+    # Then it is refused: it would manage nothing
+    assert raised.value.problems == [
+        ("targets", "the document names no target, so it manages nothing: list at least one")
+    ]
+
+
+def test_the_effective_document_may_name_no_target() -> None:
+    # Given no document published, and no endpoint the stack names or tags (the Lambda's effective document)
+    # When it is validated, Then it is valid, and manages nothing
+    assert parse_policy_document({"defaults": {}, "targets": []}).targets == []

@@ -727,7 +727,7 @@ def test_an_approval_is_recorded_with_the_authenticated_caller_before_it_is_sent
         (
             {"target_id": TARGET_ID, "execution": "x", "task_token": "t", "approved": True, "by": "me"},
             APPROVER,
-            "by: Extra inputs",
+            "by: unknown field 'by'",
         ),
         ([1, 2], APPROVER, "an approval needs"),
     ],

@@ -222,7 +222,9 @@ def test_an_operators_planned_scale_becomes_a_plan_with_a_hold() -> None:
         doc = run_step(ctl, step, doc, NOW)
     # Then the count is set (no step limit: a person chose it) and the target is held for the window
     assert ctl.capacity.changes == [(TARGET, "set_capacity", 6)]  # type: ignore[attr-defined]
-    assert ctl.state.load(TARGET).manual_hold_until == NOW + timedelta(minutes=180)
+    floor = ctl.state.load(TARGET).event_floor
+    assert floor is not None
+    assert (floor.capacity, floor.until) == (6, NOW + timedelta(minutes=180))
 
 
 @pytest.mark.parametrize(
@@ -234,7 +236,7 @@ def test_an_operators_planned_scale_becomes_a_plan_with_a_hold() -> None:
         ({"target": "llm-prod/AllTraffic", "desired_capacity": 3}, "reason: Field required"),
         (
             {"target": "llm-prod/AllTraffic", "desired_capacity": 3, "reason": "x", "size": "L"},
-            "size: Extra inputs",
+            "size: unknown field 'size'",
         ),
     ],
     ids=["unknown target", "above max", "nothing to do", "no reason", "unknown field"],

@@ -12,6 +12,7 @@ ENV = {
     "MANAGED_ENDPOINTS": "llm-prod,chat-prod",
     "DEFAULT_MAX_CAPACITY": "6",
     "DEFAULT_LATENCY_P95_MS": "3000",
+    "DEFAULT_CONCURRENCY_PER_UNIT": "6",
     "DEFAULT_ADVISORY": "false",
 }
 
@@ -26,6 +27,7 @@ def test_the_stack_parameters_alone_give_a_managed_target_per_endpoint() -> None
     target = document.targets[0]
     assert isinstance(target, SageMakerVariantPolicy)
     assert (target.capacity.max, target.signals.latency_p95_ms, target.advisory) == (6, 3000, False)
+    assert target.signals.concurrency_per_unit == 6
 
 
 def test_the_document_refines_what_the_parameters_name_and_tags_add_targets() -> None:
@@ -52,9 +54,10 @@ def test_the_document_refines_what_the_parameters_name_and_tags_add_targets() ->
     [
         ({"MANAGED_ENDPOINTS": "Bad Name!"}, "MANAGED_ENDPOINTS"),
         ({"DEFAULT_MAX_CAPACITY": "0"}, "DEFAULT_MAX_CAPACITY"),
+        ({"DEFAULT_CONCURRENCY_PER_UNIT": "0"}, "DEFAULT_CONCURRENCY_PER_UNIT"),
         ({"STACK_NAME": ""}, "STACK_NAME"),
     ],
-    ids=["endpoint name", "max capacity", "no stack name"],
+    ids=["endpoint name", "max capacity", "concurrency", "no stack name"],
 )
 def test_a_bad_environment_names_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(InvalidEvent, match=named):

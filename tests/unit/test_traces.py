@@ -103,13 +103,60 @@ def test_canonical_rate_series(tmp_path: Path) -> None:
         ),
         ("timestamp,input_tokens,output_tokens\n1,-2,3\n", "trace.csv:2: input_tokens '-2' must be"),
         ("timestamp,input_tokens,output_tokens\n1,2\n", "trace.csv:2: expected 3 columns"),
+        ("timestamp,rate_rps\n0,1\n60\n", r"trace.csv:3: expected 2 columns \(timestamp,rate_rps\), found 1"),
+        (
+            "model,timestamp,total_rate_rps,active_clients\nm,0,1,1\nm,600,1\n",
+            "trace.csv:3: expected 4 columns",
+        ),
         ("timestamp,rate_rps\n0,1\n0,2\n", "two windows start at the same time"),
+        (
+            "timestamp,input_tokens,output_tokens,user\n1,2,3,ann\n",
+            r"the header has columns its format \(timestamp,input_tokens,output_tokens\) does not define: user",
+        ),
+        (
+            "timestamp,rate_rps,input_tokens\n0,1,300\n",
+            r"\(timestamp,rate_rps\) does not define: input_tokens",
+        ),
+        ("timestamp,rate_rps\n0,1\n60,1,5\n", "trace.csv:3: expected 2 columns .*, found 3"),
+        ("timestamp\n0\n2,400\n", "trace.csv:3: expected 1 columns"),
     ],
-    ids=["header", "empty", "timestamp", "negative tokens", "short row", "duplicate window"],
+    ids=[
+        "header",
+        "empty",
+        "timestamp",
+        "negative tokens",
+        "short row",
+        "short rate row",
+        "short ServeGen row",
+        "duplicate window",
+        "extra column",
+        "half the token columns",
+        "extra cell",
+        "extra cell of arrival times",
+    ],
 )
 def test_bad_traces_are_named_with_their_line(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(TraceFormatError, match=message):
-        read_trace(write(tmp_path, text))
+        read_trace(write(tmp_path, text), model="m" if text.startswith("model,") else None)
+
+
+def test_a_rate_series_with_token_columns_reads_as_trace_export_writes_it(tmp_path: Path) -> None:
+    # Given a rate series as `trace export` writes it for a Bedrock model
+    path = write(tmp_path, "timestamp,rate_rps,input_tokens,output_tokens\n0,2,300.0,80.0\n60,1,,\n")
+    # When it is read, Then it is the rate series
+    series = read_trace(path)
+    assert isinstance(series, RateSeries)
+    assert series.rates.tolist() == [2.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["timestamp,input_tokens,output_tokens\n1,2,3\n", "timestamp,rate_rps\n0,1\n", "timestamp\n0\n"],
+    ids=["request log", "rate series", "arrival times"],
+)
+def test_a_model_is_refused_for_a_trace_without_models(tmp_path: Path, text: str) -> None:
+    with pytest.raises(TraceFormatError, match=r"--model m-small: only a ServeGen trace .* has models"):
+        read_trace(write(tmp_path, text), model="m-small")
 
 
 def test_poisson_draws_repeat_for_a_seed_and_match_the_rate() -> None:

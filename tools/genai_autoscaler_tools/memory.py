@@ -14,7 +14,9 @@ from typing import Any
 from genai_autoscaler.app.ports import (
     AlarmDirectory,
     CapacityActuator,
+    Dashboards,
     EndpointDirectory,
+    EventSchedules,
     MetricReader,
     Notifier,
     PolicySource,
@@ -263,6 +265,8 @@ class StaticController:
     provisioned: ProvisionedThroughputs | None = None
     quotas: QuotaSource | None = None
     tasks: TaskTokens = field(default_factory=lambda: RecordingTaskTokens())
+    dashboards: Dashboards | None = None
+    schedules: EventSchedules | None = None
 
     def now(self) -> datetime:
         return self.clock()

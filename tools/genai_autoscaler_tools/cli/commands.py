@@ -72,9 +72,14 @@ def validate_config(path: Path) -> int:
 
 
 def decision_report(
-    outcome: DispatchOutcome, notifier: RecordingNotifier, workflows: RecordingWorkflows
+    outcome: DispatchOutcome,
+    notifier: RecordingNotifier,
+    workflows: RecordingWorkflows,
+    workflow_input: bool = False,
 ) -> dict[str, Any]:
-    """The outcome as one JSON object: every Plan field (null without a plan), dispatch, workflow, notification."""
+    """The outcome as one JSON object: every Plan field (null without a plan), the dispatch, the workflow started
+    (`scale`, `routing` or null) and its execution name, and the notification; with `workflow_input`, also the
+    input the workflow is started with (the plan again, with the target's policy)."""
     if outcome.plan is not None:
         report = outcome.plan.model_dump(mode="json")
     else:
@@ -85,18 +90,26 @@ def decision_report(
         }
     execution_name, request = next(iter(workflows.started.items()), (None, None))
     notification = notifier.published[-1] if notifier.published else None
-    return report | {
+    report |= {
         "dispatch": outcome.dispatch.value,
+        "workflow": None if execution_name is None else workflows.kinds[execution_name].value,
         "execution_name": execution_name,
-        "workflow": request,
         "notification": None
         if notification is None
         else {"subject": notification[0], "message": notification[1]},
     }
+    if workflow_input:
+        report["workflow_input"] = request
+    return report
 
 
 def plan(
-    event_path: Path, policies_path: Path | None, state_path: Path | None, now: datetime | None, stack: str
+    event_path: Path,
+    policies_path: Path | None,
+    state_path: Path | None,
+    now: datetime | None,
+    stack: str,
+    workflow_input: bool = False,
 ) -> int:
     event = load_event(event_path)
     raw, _ = load_policies(policies_file(policies_path))
@@ -133,7 +146,7 @@ def plan(
     # memory_controller's recording ports: what the Lambda would have sent.
     assert isinstance(ctl.notifier, RecordingNotifier)
     assert isinstance(ctl.workflows, RecordingWorkflows)
-    print(json.dumps(decision_report(outcome, ctl.notifier, ctl.workflows), indent=2))
+    print(json.dumps(decision_report(outcome, ctl.notifier, ctl.workflows, workflow_input), indent=2))
     return EXIT_OK
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from genai_autoscaler.domain.alarm_event import AlarmStateChangeEvent
 from genai_autoscaler.domain.policy import (
@@ -14,10 +14,10 @@ from genai_autoscaler.domain.policy import (
     PolicyDocument,
     PolicyError,
     TargetPolicy,
-    parse_policy_document,
+    parse_written_document,
 )
 from genai_autoscaler.domain.signals import BEDROCK_DEMAND_METRICS
-from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
+from genai_autoscaler.domain.state import Lock, ObservedCapacity, ScalableTargetFloor, TargetState
 from genai_autoscaler.errors import validation_problems
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -50,6 +50,16 @@ EXIT_BAD_INPUT = 2
 
 
 EXIT_AWS = 3
+
+
+EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports of `cat` or `grep` when their reader goes away
+
+
+EXIT_CODES = """\
+exit codes: 0 done; 1 the policy document was read and is invalid; 2 bad usage, or an input that cannot be
+  read or used (a missing or unreadable file, the policy document's included); 3 AWS refused or could not be
+  reached; 141 stdout was closed by its reader (e.g. `| head`) before everything was written.
+"""
 
 
 STATE_FORMAT = """\
@@ -115,9 +125,9 @@ def _yaml_value(path: Path, text: str) -> Any:
 def load_policy_file(path: Path) -> Any:
     """The decoded document in a YAML (or .json) file, as the Lambdas will read it back from JSON.
 
-    Raises CommandFailed (exit 1) naming the file when it cannot be read or decoded.
+    Raises CommandFailed naming the file: exit 2 when it cannot be read, 1 when it is not a document.
     """
-    text = _read_text(path, EXIT_INVALID_POLICIES)
+    text = _read_text(path, EXIT_BAD_INPUT)
     raw = (
         _json_value(path, text, EXIT_INVALID_POLICIES)
         if path.suffix.lower() == ".json"
@@ -137,10 +147,11 @@ def load_policy_file(path: Path) -> Any:
 
 
 def load_policies(path: Path) -> tuple[dict[str, Any], PolicyDocument]:
-    """The document as written (what is published) and validated; CommandFailed (exit 1) lists every problem."""
+    """The document as written (what is published) and validated; CommandFailed (exit 1) lists every problem,
+    exit 2 when the file cannot be read."""
     raw = load_policy_file(path)
     try:
-        document = parse_policy_document(raw)
+        document = parse_written_document(raw)
     except PolicyError as exc:
         raise CommandFailed(
             EXIT_INVALID_POLICIES, [f"{path}: {where}: {message}" for where, message in exc.problems]
@@ -148,8 +159,8 @@ def load_policies(path: Path) -> tuple[dict[str, Any], PolicyDocument]:
     return raw, document  # a document that validates is a mapping
 
 
-def validation_lines(path: Path, exc: ValidationError) -> list[str]:
-    return [f"{path}: {where}: {message}" for where, message in validation_problems(exc)]
+def validation_lines(path: Path, exc: ValidationError, model: type[BaseModel]) -> list[str]:
+    return [f"{path}: {where}: {message}" for where, message in validation_problems(exc, model=model)]
 
 
 def _json_object(path: Path, what: str) -> dict[str, Any]:
@@ -168,7 +179,9 @@ def load_event(path: Path) -> AlarmStateChangeEvent:
         return AlarmStateChangeEvent.model_validate(raw)
     except ValidationError as exc:
         heading = f"{path}: not a CloudWatch Alarm State Change event:"
-        raise CommandFailed(EXIT_BAD_INPUT, [heading, *validation_lines(path, exc)]) from None
+        raise CommandFailed(
+            EXIT_BAD_INPUT, [heading, *validation_lines(path, exc, AlarmStateChangeEvent)]
+        ) from None
 
 
 def _naive_time(value: Any) -> bool:
@@ -179,9 +192,37 @@ def _naive_time(value: Any) -> bool:
     return False
 
 
-class _ObservedFixture(ObservedCapacity):
-    # A mistyped key would otherwise be dropped without a word and the decision made on defaults.
+# SageMaker's EndpointStatus (botocore's sagemaker service model); an inference component's
+# InferenceComponentStatus is one of them too.
+SageMakerStatus = Literal[
+    "OutOfService",
+    "Creating",
+    "Updating",
+    "SystemUpdating",
+    "RollingBack",
+    "InService",
+    "Deleting",
+    "Failed",
+    "UpdateRollbackFailed",
+]
+
+
+class _ScalableTargetFixture(ScalableTargetFloor):
     model_config = ConfigDict(extra="forbid")
+
+    min_capacity: int = Field(ge=0)
+    max_capacity: int = Field(ge=0)
+
+
+class _ObservedFixture(ObservedCapacity):
+    # A mistyped key would otherwise be dropped without a word and the decision made on defaults; a count or a
+    # status AWS never reports, decided on as if it could.
+    model_config = ConfigDict(extra="forbid")
+
+    desired: int = Field(ge=0)
+    current: int = Field(ge=0)
+    status: SageMakerStatus
+    scalable_target: _ScalableTargetFixture | None = None
 
 
 class _StateFixture(TargetState):
@@ -276,7 +317,7 @@ def load_state(path: Path) -> StateFile:
     try:
         return StateFile.model_validate(raw)
     except ValidationError as exc:
-        raise CommandFailed(EXIT_BAD_INPUT, validation_lines(path, exc)) from None
+        raise CommandFailed(EXIT_BAD_INPUT, validation_lines(path, exc, StateFile)) from None
 
 
 def capacity_range(policy: TargetPolicy) -> str:

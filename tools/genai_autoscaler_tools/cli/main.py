@@ -2,6 +2,7 @@
 
     genai-autoscaler validate-config FILE
     genai-autoscaler plan --event EVENT.json [--policies FILE] [--state STATE.json] [--now ISO8601] [--stack NAME]
+        [--workflow-input]
     genai-autoscaler schema [--output FILE]
     genai-autoscaler publish-config FILE --stack NAME [--region REGION]
     genai-autoscaler trace export --target NAME --start ISO8601 --end ISO8601 --output FILE [--policies FILE]
@@ -11,6 +12,16 @@
         [--sweep FIELD=V1,V2,...]
     genai-autoscaler tune --trace FILE [--target NAME] [--policies FILE] [--slo-goal SHARE] [--json]
         [the trace options of simulate]
+
+Against a deployed stack (`--stack`, default genai-autoscaler; `--region`; `--json`), in cli/operate.py:
+
+    genai-autoscaler status [TARGET]
+    genai-autoscaler history TARGET [--since ISO8601] [--limit N]
+    genai-autoscaler pause TARGET --reason TEXT          genai-autoscaler resume TARGET
+    genai-autoscaler approvals                           genai-autoscaler approve EXECUTION
+    genai-autoscaler reject EXECUTION --reason TEXT
+    genai-autoscaler event start TARGET --capacity N (--until ISO8601 | --for DURATION) --reason TEXT
+    genai-autoscaler event list [--limit N]              genai-autoscaler event cancel TARGET
 
 `plan` runs the alarm router (`dispatch_alarm`) on the in-memory ports of `genai_autoscaler_tools/memory.py`:
 the same decision and dispatch code as the Lambda, without calling AWS. What AWS would report and what the
@@ -28,9 +39,11 @@ TargetState fields (its `target_id` is the key); times carry a time zone.
 `simulate` replays a trace through the simulator (`genai_autoscaler_tools.sim`) against one SageMaker variant
 target of the policies: the controller's own code and the policies it is compared with, on simulated time.
 
-Results go to stdout, problems to stderr. Exit codes: 0 done; 1 the policy document is unreadable or invalid;
-2 bad usage, or another input (event, state file, --now, trace, --endpoint-param, --sweep value) is unusable;
-3 AWS refused or could not be reached.
+Results go to stdout, problems to stderr. Every command's exit code means the same: 0 done; 1 the policy
+document was read and is invalid; 2 bad usage, or an input that cannot be read or used (any missing or
+unreadable file, the policy document's included; an event, state file, --now, trace, --endpoint-param or
+--sweep value that is wrong); 3 AWS refused or could not be reached. A reader that closes stdout early
+(`| head`) ends the command quietly, with 141, what a shell reports of `cat` ended by SIGPIPE.
 PyYAML and boto3 are imported only by the commands that need them: the Lambda layer does not ship PyYAML.
 Nor does it ship numpy or matplotlib: the simulator is imported by `simulate` alone, matplotlib by `--plot`.
 """
@@ -38,11 +51,15 @@ Nor does it ship numpy or matplotlib: the simulator is imported by `simulate` al
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import os
 import re
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec
 
 from genai_autoscaler import __version__
 
@@ -56,7 +73,9 @@ from genai_autoscaler_tools.cli.commands import (
 from genai_autoscaler_tools.cli.inputs import (
     DEFAULT_STACK,
     EXIT_BAD_INPUT,
+    EXIT_CODES,
     EXIT_OK,
+    EXIT_OUTPUT_CLOSED,
     PROG,
     STACK_NAME,
     STATE_FORMAT,
@@ -165,7 +184,8 @@ SIMULATE_EPILOG = """\
 traces (told apart by their header; every one is moved to start at 0):
   timestamp,input_tokens,output_tokens          a request log, one request a row
   timestamp                                     a request log of arrival times only
-  timestamp,rate_rps                            a rate series (what `trace export` writes)
+  timestamp,rate_rps                            a rate series (what `trace export` writes; for a Bedrock
+                                                model it adds input_tokens,output_tokens, not read)
   TIMESTAMP,ContextTokens,GeneratedTokens       the Azure LLM inference trace
   model,timestamp,total_rate_rps,active_clients ServeGen's aggregate rates (with --model)
   Timestamps are seconds or ISO 8601. A rate series is drawn as Poisson arrivals from --seed, and, like
@@ -180,9 +200,9 @@ policies: controller (GenAI Autoscaler's own code), target-tracking (Application
 --sweep FIELD=V1,V2,... replays the controller once per value of a field of the target's policy, e.g.
   signals.concurrency_per_unit=4,6,8 or scale_in.stabilization_seconds=300,900, and prints the SLO/cost
   frontier. Values are JSON (null turns a signal off).
-
-exit codes: 0 done, 1 invalid policy document, 2 bad usage or input.
 """
+
+POLICIES_HELP = "policy document (default: the repository's config/policies.example.yaml)"
 
 
 def _replay_arguments(sim: argparse.ArgumentParser) -> None:
@@ -194,12 +214,7 @@ def _replay_arguments(sim: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="a sagemaker_variant target of the policies, by name or target id (default: the first one)",
     )
-    sim.add_argument(
-        "--policies",
-        type=Path,
-        metavar="FILE",
-        help="policy document (default: config/policies.example.yaml in the current directory)",
-    )
+    sim.add_argument("--policies", type=Path, metavar="FILE", help=POLICIES_HELP)
     sim.add_argument(
         "--rate-scale", type=_positive_number, metavar="X", help="replay X times the trace's load"
     )
@@ -251,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Check and publish GenAI Autoscaler policy documents; see what the controller would decide; "
         "replay traffic against it.",
-        epilog="Exit codes: 0 done, 1 invalid policy document, 2 bad usage or input, 3 AWS error.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -261,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a policy document and summarise its targets",
         description="Validate a policy document (YAML, or JSON for a .json file). Every problem is listed "
         "as FILE: path: message.",
+        epilog=EXIT_CODES,
     )
     validate.add_argument("file", type=Path, metavar="FILE")
 
@@ -268,9 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
         "plan",
         help="decide on an alarm event locally, without calling AWS",
         description="Run the alarm router on an alarm state-change event, with AWS kept in memory, and print\n"
-        "the decision as one JSON object: the plan's fields, the dispatch, and the workflow input or the\n"
-        "notification the Lambda would send.",
-        epilog=STATE_FORMAT,
+        "the decision as one JSON object: the plan's fields, the dispatch, the workflow it would start (its\n"
+        "input with --workflow-input) or the notification the Lambda would send.",
+        epilog=f"{STATE_FORMAT}\n{EXIT_CODES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     plan_.add_argument(
@@ -280,12 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="EVENT.json",
         help="a CloudWatch Alarm State Change event",
     )
-    plan_.add_argument(
-        "--policies",
-        type=Path,
-        metavar="FILE",
-        help="policy document (default: the repository's config/policies.example.yaml)",
-    )
+    plan_.add_argument("--policies", type=Path, metavar="FILE", help=POLICIES_HELP)
     plan_.add_argument(
         "--state",
         type=Path,
@@ -306,11 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"the controller's stack name; alarms tagged for another stack are ignored (default: {DEFAULT_STACK})",
     )
+    plan_.add_argument(
+        "--workflow-input",
+        action="store_true",
+        help="also print the input the workflow would be started with (the plan again, with the target's policy)",
+    )
 
     schema = commands.add_parser(
         "schema",
         help="print the policy document's JSON Schema",
         description="Print (or write) the JSON Schema of the policy document, generated from its models.",
+        epilog=EXIT_CODES,
     )
     schema.add_argument("--output", type=Path, metavar="FILE", help="write it to FILE instead of stdout")
 
@@ -319,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a policy document and store it in the stack's SSM parameter",
         description="Validate a policy document and, only if it is valid, store it as JSON in the SSM "
         "parameter /genai-autoscaler/<stack>/policies that the stack's Lambdas read.",
+        epilog=EXIT_CODES,
     )
     publish.add_argument("file", type=Path, metavar="FILE")
     publish.add_argument("--stack", type=_stack_name, required=True, metavar="NAME")
@@ -332,9 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read a deployed target's per-minute invocations (and, for a Bedrock model, its input and "
         "output tokens) from CloudWatch, and write them as the canonical rate series "
         "timestamp,rate_rps[,input_tokens,output_tokens], tokens as means per request.",
+        epilog=EXIT_CODES,
     )
     export.add_argument("--target", required=True, metavar="NAME", help="a target of the policy document")
-    export.add_argument("--policies", type=Path, metavar="FILE", help="default: config/policies.example.yaml")
+    export.add_argument("--policies", type=Path, metavar="FILE", help=POLICIES_HELP)
     export.add_argument("--start", type=_aware_time, required=True, metavar="ISO8601")
     export.add_argument("--end", type=_aware_time, required=True, metavar="ISO8601")
     export.add_argument("--output", type=Path, required=True, metavar="FILE")
@@ -347,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         "code, and the policies it is compared with, on a simulated endpoint and CloudWatch. Prints, per\n"
         "policy, requests served within the latency SLO, throttled and failed, latency percentiles,\n"
         "capacity-hours, cost, actions, and how long overloads waited for added capacity.",
-        epilog=SIMULATE_EPILOG,
+        epilog=f"{SIMULATE_EPILOG}\n{EXIT_CODES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _replay_arguments(sim)
@@ -381,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
         "concurrency threshold, latency alarm, scale-out step and scale-in stabilization and target; print\n"
         "the frontier of SLO attainment against cost it found, and the cheapest policy that keeps the SLO\n"
         "goal as a fragment to paste into the target's entry of the policy document.",
-        epilog=SIMULATE_EPILOG.split("\n\npolicies:")[0],
+        epilog=SIMULATE_EPILOG.split("\n\npolicies:")[0] + "\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _replay_arguments(tuner)
@@ -400,35 +419,76 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _operator_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """status, history, pause, resume: against a deployed stack (cli/operate.py)."""
+    """status, history, pause, resume, approvals, approve, reject, event: against a deployed stack
+    (cli/operate.py), each with --stack, --region and --json."""
 
-    def deployed(command: argparse.ArgumentParser) -> None:
-        command.add_argument(
+    def command(
+        parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_: str
+    ) -> argparse.ArgumentParser:
+        made = parent.add_parser(
+            name, help=help_, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        made.add_argument(
             "--stack", type=_stack_name, default=DEFAULT_STACK, help=f"the stack (default: {DEFAULT_STACK})"
         )
-        command.add_argument("--region", help="its region (default: your AWS configuration's)")
-        command.add_argument("--json", action="store_true", help="print one JSON object")
+        made.add_argument("--region", help="its region (default: your AWS configuration's)")
+        made.add_argument("--json", action="store_true", help="print one JSON object")
+        return made
 
-    status = commands.add_parser(
+    def target(made: argparse.ArgumentParser, what: str = "the target, by name or target id") -> None:
+        made.add_argument("target", metavar="TARGET", help=what)
+
+    status = command(
+        commands,
         "status",
-        help="every managed target: capacity or route, alarms, workflow in flight, cooldowns, last action, mode",
+        "every managed target: capacity or route, alarms, workflow in flight, cooldowns, last action, mode",
     )
     status.add_argument("target", nargs="?", metavar="TARGET", help="one target, by name or target id")
-    deployed(status)
-    history = commands.add_parser("history", help="what the controller did to a target and why, newest first")
-    history.add_argument("target", metavar="TARGET", help="the target, by name or target id")
+    history = command(commands, "history", "what the controller did to a target and why, newest first")
+    target(history)
     history.add_argument("--since", type=_aware_time, metavar="ISO8601", help="records at this time or later")
-    history.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N (default: 50)")
-    deployed(history)
-    pause = commands.add_parser(
-        "pause", help="leave a target alone until it is resumed (recorded, with who you are, and told the team)"
+    history.add_argument(
+        "--limit", type=_positive_int, default=50, metavar="N", help="at most N (default: 50)"
     )
-    pause.add_argument("target", metavar="TARGET", help="the target, by name or target id")
+    pause = command(
+        commands, "pause", "leave a target alone until it is resumed (recorded, with who you are, and told)"
+    )
+    target(pause)
     pause.add_argument("--reason", required=True, metavar="TEXT", help="why; the team is told")
-    deployed(pause)
-    resume = commands.add_parser("resume", help="let the controller act on a paused target again")
-    resume.add_argument("target", metavar="TARGET", help="the target, by name or target id")
-    deployed(resume)
+    target(command(commands, "resume", "let the controller act on a paused target again"))
+    command(
+        commands, "approvals", "the Provisioned Throughput commitments waiting for a person, and their cost"
+    )
+    approve = command(commands, "approve", "approve a commitment (you are recorded as the approver)")
+    approve.add_argument("execution", metavar="EXECUTION", help="the routing workflow's execution name")
+    reject = command(commands, "reject", "reject a commitment: nothing is bought")
+    reject.add_argument("execution", metavar="EXECUTION", help="the routing workflow's execution name")
+    reject.add_argument("--reason", required=True, metavar="TEXT", help="why; the team is told")
+    event = commands.add_parser(
+        "event", help="planned scale events: a launch, a batch window", epilog=EXIT_CODES
+    )
+    events = event.add_subparsers(dest="event_command", required=True, metavar="COMMAND")
+    start = command(
+        events,
+        "start",
+        "scale a target for a window through the scale workflow, held as a floor until its end; then the "
+        "controller brings it back to what the load needs",
+    )
+    target(start, "a SageMaker target, by name or target id")
+    start.add_argument(
+        "--capacity", type=_positive_int, required=True, metavar="N", help="instances or copies"
+    )
+    window = start.add_mutually_exclusive_group(required=True)
+    window.add_argument("--until", type=_aware_time, metavar="ISO8601", help="the end of the window")
+    window.add_argument("--for", dest="duration", type=_duration, metavar="DURATION", help="e.g. 3h, 90m, 2d")
+    start.add_argument(
+        "--reason", required=True, metavar="TEXT", help="said in the notification and the history"
+    )
+    listing = command(events, "list", "the newest planned events and the holds running now")
+    listing.add_argument(
+        "--limit", type=_positive_int, default=20, metavar="N", help="at most N (default: 20)"
+    )
+    target(command(events, "cancel", "end a target's hold now: the controller decides for it again"))
 
 
 def _endpoint_params(
@@ -476,12 +536,78 @@ def _operate(args: argparse.Namespace) -> int:
             return operate.history(args.stack, args.region, args.target, args.since, args.limit, args.json)
         case "pause":
             return operate.pause_target(args.stack, args.region, args.target, args.reason, args.json)
-        case _:
+        case "resume":
             return operate.resume_target(args.stack, args.region, args.target, args.json)
+        case "approvals":
+            return operate.approvals(args.stack, args.region, args.json)
+        case "event":
+            return _event(args)
+        case _:
+            approved = args.command == "approve"
+            reason = None if approved else args.reason
+            return operate.answer_approval(
+                args.stack, args.region, args.execution, approved, reason, args.json
+            )
 
 
+_Arguments = ParamSpec("_Arguments")
+
+
+def _quiet_when_stdout_closes(run: Callable[_Arguments, int]) -> Callable[_Arguments, int]:
+    """`run`, ending with EXIT_OUTPUT_CLOSED and no traceback when the reader of stdout goes away (`| head`):
+    the pattern of the Python documentation's note on SIGPIPE, stdout pointed at devnull so that the
+    interpreter's own flush at exit does not fail again."""
+
+    @functools.wraps(run)
+    def quiet(*args: _Arguments.args, **kwargs: _Arguments.kwargs) -> int:
+        try:
+            code = run(*args, **kwargs)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            with contextlib.suppress(OSError):
+                os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_OUTPUT_CLOSED
+        return code
+
+    return quiet
+
+
+def _event(args: argparse.Namespace) -> int:
+    from genai_autoscaler_tools.cli import operate
+
+    match args.event_command:
+        case "start":
+            return operate.event_start(
+                args.stack,
+                args.region,
+                args.target,
+                args.capacity,
+                args.until,
+                args.duration,
+                args.reason,
+                args.json,
+            )
+        case "list":
+            return operate.event_list(args.stack, args.region, args.limit, args.json)
+        case _:
+            return operate.event_cancel(args.stack, args.region, args.target, args.json)
+
+
+_DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> timedelta:
+    """`90m`, `3h`, `2d` -> the timedelta."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhd])\s*", text)
+    if match is None or float(match[1]) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 90m, 3h or 2d, got {text!r}")
+    return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
+
+
+@_quiet_when_stdout_closes
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the exit code (0 done, 1 invalid policies, 2 bad input, 3 AWS error)."""
+    """Run one command; returns the exit code (EXIT_CODES)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, --version and usage errors
@@ -493,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
             case "validate-config":
                 return validate_config(args.file)
             case "plan":
-                return plan(args.event, args.policies, args.state, args.now, args.stack)
+                return plan(args.event, args.policies, args.state, args.now, args.stack, args.workflow_input)
             case "schema":
                 return write_schema(args.output)
             case "publish-config":
@@ -510,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
                 from genai_autoscaler_tools.cli.simulate import simulate
 
                 return simulate(_simulate_options(args))
-            case "status" | "history" | "pause" | "resume":
+            case "status" | "history" | "pause" | "resume" | "approvals" | "approve" | "reject" | "event":
                 return _operate(args)
     except CommandFailed as failure:
         for line in failure.lines:

@@ -1,14 +1,18 @@
-"""The operator's commands against a deployed stack: status, history, pause and resume.
+"""The operator's commands against a deployed stack: status, history, pause, resume, approvals, approve, reject,
+and planned events (event start, list, cancel).
 
 Each finds the stack's resources as its functions do: the stack's outputs, and the environment CloudFormation
 gave the alarm router (its ControllerSettings), so the policies read are the effective ones, the stack's defaults
 and managed endpoints included. Each prints a table a person reads at a glance (rich; no colour when stdout is
-not a terminal), or one JSON object with --json. pause and resume record the caller's identity as STS reports it.
+not a terminal), or one JSON object with --json. pause and resume record the caller's identity as STS reports it;
+approve and reject send the answer to the stack's approval function signed with the caller's own credentials.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,10 +20,12 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from genai_autoscaler.app.operations import managed_target, managed_targets, pause, resume
+from genai_autoscaler.app.operations import cancel_hold, managed_target, managed_targets, pause, resume
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
 from genai_autoscaler.domain.decision.sagemaker_capacity import forecast_floor
+from genai_autoscaler.domain.guardrails import MAX_HOLD
+from genai_autoscaler.domain.notifications import APPROVAL_TOKEN_LEAD
 from genai_autoscaler.domain.policy import BedrockModelPolicy, SageMakerPolicy, TargetPolicy
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, TargetState
@@ -31,6 +37,10 @@ if TYPE_CHECKING:
     from genai_autoscaler.aws.wiring import AwsController
 
 ROUTER = "AlarmRouterFunction"  # the function whose environment holds the controller's settings
+REQUEST_APPROVAL, AWAIT_APPROVAL = (
+    "RequestApproval",
+    "AwaitApproval",
+)  # states of statemachines/routing.asl.json
 
 
 def clock() -> datetime:
@@ -117,6 +127,8 @@ def target_status(
         observed = ctl.capacity.observe(policy)
         status["capacity"] = _capacity(policy, observed)
         status["cooldowns"] = _cooldowns(policy, state, now)
+        status["hold"] = _hold(state, now)
+        status["events"] = [event.model_dump(mode="json") for event in policy.events]
         floor = forecast_floor(policy, observed, state, now) if observed is not None else None
         status["forecast"] = (
             {"floor": floor[0], "why": floor[1]}
@@ -177,6 +189,26 @@ def _cooldowns(policy: SageMakerPolicy, state: TargetState, now: datetime) -> di
         if last is not None and last + timedelta(seconds=seconds) > now:
             running[name] = (last + timedelta(seconds=seconds)).isoformat()
     return running
+
+
+def _hold(state: TargetState, now: datetime) -> dict[str, Any] | None:
+    """What holds the target now: a planned event's floor, or the hold after a change by hand."""
+    event = state.event_floor
+    if event is not None and event.active(now):
+        return {
+            "kind": "event",
+            "floor": event.capacity,
+            "until": event.until.isoformat(),
+            "reason": event.reason,
+        }
+    if state.manual_hold_until is not None and now < state.manual_hold_until:
+        return {
+            "kind": "changed by hand",
+            "floor": None,
+            "until": state.manual_hold_until.isoformat(),
+            "reason": "",
+        }
+    return None
 
 
 def _no_forecast(policy: SageMakerPolicy, state: TargetState) -> str:
@@ -271,3 +303,241 @@ def resume_target(stack: str, region: str | None, target: str, as_json: bool) ->
 
 def _said(data: dict[str, Any], as_json: bool, line: str) -> None:
     print(json.dumps(data) if as_json else line)
+
+
+# ---------------------------------------------------------------------------------------------------- approvals
+def pending_approvals(deployed: DeployedStack) -> list[dict[str, Any]]:
+    """The commitments routing workflows wait on a person for: the terms RequestApproval stated, the token
+    AwaitApproval published, read from each running execution's history."""
+    sfn = deployed.client("stepfunctions")
+    pending = []
+    pages = sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=deployed.outputs["RoutingWorkflowArn"], statusFilter="RUNNING"
+    )
+    for page in pages:
+        for execution in page["executions"]:
+            waiting = _waiting_on_approval(sfn, execution["executionArn"])
+            if waiting is not None:
+                pending.append(waiting)
+    return pending
+
+
+def _waiting_on_approval(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
+    """The approval an execution waits on now (its terms and task token); None when it waits on none."""
+    history = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=1000)
+    events = sorted(history["events"], key=lambda e: e["id"], reverse=True)  # newest first, whoever serves it
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    if not entered or entered[0] != AWAIT_APPROVAL:
+        return None
+    token = terms = None
+    for event in events:  # newest first: AwaitApproval's last publish, then what RequestApproval stated
+        scheduled = event.get("taskScheduledEventDetails")
+        if token is None and scheduled is not None:
+            message = json.loads(scheduled["parameters"])["Message"]
+            token = message.rsplit(APPROVAL_TOKEN_LEAD, 1)[-1]
+        exited = event.get("stateExitedEventDetails")
+        if exited is not None and exited["name"] == REQUEST_APPROVAL:
+            terms = json.loads(exited["output"])["approval_request"].get("terms")
+            break
+    if token is None or terms is None:
+        return None
+    return {**terms, "execution_arn": execution_arn, "task_token": token}
+
+
+def approvals(stack: str, region: str | None, as_json: bool) -> int:
+    deployed = connect(stack, region)
+    with aws_errors(f"reading the routing workflows of stack {stack}"):
+        pending = pending_approvals(deployed)
+    rows = [{k: v for k, v in p.items() if k != "task_token"} for p in pending]
+    if as_json:
+        print(json.dumps({"stack": stack, "approvals": rows}))
+        return EXIT_OK
+    from genai_autoscaler_tools.cli.tables import approvals_table
+
+    approvals_table(stack, rows)
+    return EXIT_OK
+
+
+def answer_approval(
+    stack: str, region: str | None, execution: str, approved: bool, reason: str | None, as_json: bool
+) -> int:
+    """approve / reject: the answer goes to the stack's approval function, signed with the caller's own
+    credentials, so that the identity AWS authenticates is the one recorded."""
+    deployed = connect(stack, region)
+    with aws_errors(f"reading the routing workflows of stack {stack}"):
+        pending = {p["execution"]: p for p in pending_approvals(deployed)}
+    request = pending.get(execution)
+    if request is None:
+        waiting = ", ".join(sorted(pending)) or "none"
+        raise CommandFailed(
+            EXIT_BAD_INPUT, [f"no approval waits for execution {execution!r}; waiting: {waiting}"]
+        )
+    body: dict[str, Any] = {
+        "target_id": request["target_id"],
+        "execution": execution,
+        "task_token": request["task_token"],
+        "approved": approved,
+        "commitment": request["commitment"],
+        "model_units": request["model_units"],
+    }
+    if reason is not None:
+        body["reason"] = reason
+    url = deployed.outputs.get("ApprovalUrl")
+    if not url:
+        raise CommandFailed(EXIT_AWS, [f"stack {stack} has no ApprovalUrl output"])
+    with aws_errors(f"answering {execution}"):
+        status, answered = send_signed(url, body, region)
+    if status != 200:
+        raise CommandFailed(
+            EXIT_AWS, [f"the approval function answered {status}: {answered.get('error', answered)}"]
+        )
+    verb = "approved" if approved else "rejected"
+    cost = f"{request['model_units']} model unit(s), {request['commitment']}, ${request['hourly_cost_usd']:,.2f}/h"
+    _said(answered, as_json, f"{execution} {verb} by {answered.get('by')}: {request['target']} ({cost})")
+    return EXIT_OK
+
+
+def send_signed(url: str, body: dict[str, Any], region: str | None) -> tuple[int, dict[str, Any]]:
+    """POST `body` to a function URL with AuthType AWS_IAM, signed (SigV4, service lambda) with the caller's
+    credentials; returns the status and the JSON answer."""
+    import boto3
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    session = boto3.Session(region_name=region)
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise CommandFailed(EXIT_AWS, ["no AWS credentials to sign the answer with"])
+    found = re.search(r"\.lambda-url\.([a-z0-9-]+)\.on\.aws", url)
+    signing_region = found[1] if found else session.region_name
+    if signing_region is None:
+        raise CommandFailed(EXIT_AWS, [f"no region to sign for {url}: pass --region"])
+    request = AWSRequest(
+        method="POST", url=url, data=json.dumps(body), headers={"content-type": "application/json"}
+    )
+    SigV4Auth(credentials.get_frozen_credentials(), "lambda", signing_region).add_auth(request)
+    return deliver(request)
+
+
+def deliver(request: Any) -> tuple[int, dict[str, Any]]:
+    """Send a signed request (the local harness serves function URLs in its place)."""
+    from botocore.httpsession import URLLib3Session
+
+    response = URLLib3Session().send(request.prepare())
+    try:
+        answered = json.loads(response.content or b"{}")
+    except ValueError:
+        answered = {"error": response.content.decode(errors="replace")[:500]}
+    return response.status_code, answered if isinstance(answered, dict) else {"answer": answered}
+
+
+# ---------------------------------------------------------------------------------------------------- events
+def event_start(
+    stack: str,
+    region: str | None,
+    target: str,
+    capacity: int,
+    until: datetime | None,
+    duration: timedelta | None,
+    reason: str,
+    as_json: bool,
+) -> int:
+    """A planned scale through the scale workflow: `capacity` for the window, held until its end; afterwards
+    the controller brings it back to what the load needs (its usual scale-in, never below that)."""
+    deployed = connect(stack, region)
+    now = clock()
+    end = until if until is not None else now + (duration or timedelta())
+    if end <= now:
+        raise CommandFailed(EXIT_BAD_INPUT, [f"the event must end in the future, not at {end.isoformat()}"])
+    if end - now > MAX_HOLD:
+        raise CommandFailed(EXIT_BAD_INPUT, [f"an event holds a target {MAX_HOLD.days} days at most"])
+    with aws_errors(f"starting an event on {target}"):
+        policy = managed_target(deployed.controller, target)
+    if not isinstance(policy, SageMakerPolicy):
+        raise CommandFailed(
+            EXIT_BAD_INPUT, [f"{policy.name} is a Bedrock model: events scale SageMaker targets"]
+        )
+    bounds = policy.capacity
+    if not bounds.min <= capacity <= bounds.max:
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [f"--capacity {capacity} is outside {policy.name}'s capacity [{bounds.min}, {bounds.max}]"],
+        )
+    request = {
+        "target": policy.name,
+        "desired_capacity": capacity,
+        "reason": reason,
+        "hold_minutes": math.ceil((end - now).total_seconds() / 60),
+    }
+    name = f"event-{re.sub(r'[^A-Za-z0-9_-]+', '-', policy.name)[:40]}-{now:%Y%m%dT%H%M%S}"
+    with aws_errors(f"starting an event on {policy.name}"):
+        started = deployed.client("stepfunctions").start_execution(
+            stateMachineArn=deployed.outputs["ScaleWorkflowArn"], name=name, input=json.dumps(request)
+        )
+    _said(
+        {"execution": name, "execution_arn": started["executionArn"], **request},
+        as_json,
+        f"{name}: {policy.name} to {capacity} until {end.isoformat(timespec='minutes')} ({reason}); "
+        f"`event list` follows it",
+    )
+    return EXIT_OK
+
+
+def planned_events(deployed: DeployedStack, limit: int) -> list[dict[str, Any]]:
+    """The newest executions of the scale workflow started for a planned event (their input a PlannedScale)."""
+    sfn = deployed.client("stepfunctions")
+    listed = sfn.list_executions(stateMachineArn=deployed.outputs["ScaleWorkflowArn"], maxResults=100)
+    found = []
+    for execution in sorted(listed["executions"], key=lambda e: e["startDate"], reverse=True):
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        try:
+            request = json.loads(described.get("input") or "{}")
+        except ValueError:
+            continue
+        if not isinstance(request, dict) or "desired_capacity" not in request or "plan" in request:
+            continue
+        found.append(
+            {
+                "execution": execution["name"],
+                "status": execution["status"],
+                "started": execution["startDate"].isoformat(),
+                **{key: request.get(key) for key in ("target", "desired_capacity", "reason", "hold_minutes")},
+            }
+        )
+        if len(found) == limit:
+            break
+    return found
+
+
+def event_list(stack: str, region: str | None, limit: int, as_json: bool) -> int:
+    deployed = connect(stack, region)
+    now = clock()
+    ctl = deployed.controller
+    with aws_errors(f"reading the events of stack {stack}"):
+        events = planned_events(deployed, limit)
+        holds = {
+            policy.name: hold
+            for policy in managed_targets(ctl)
+            if (hold := _hold(ctl.state.load(policy.target_id), now))
+        }
+    if as_json:
+        print(json.dumps({"stack": stack, "events": events, "holds": holds}))
+        return EXIT_OK
+    from genai_autoscaler_tools.cli.tables import events_table
+
+    events_table(stack, events, holds)
+    return EXIT_OK
+
+
+def event_cancel(stack: str, region: str | None, target: str, as_json: bool) -> int:
+    deployed = connect(stack, region)
+    with aws_errors(f"cancelling the hold on {target}"):
+        by = deployed.caller()
+        until = cancel_hold(deployed.controller, target, by, clock())
+    _said(
+        {"target": target, "held_until": until.isoformat(), "lifted_by": by},
+        as_json,
+        f"the hold on {target} (until {until.isoformat(timespec='minutes')}) is lifted by {by}; the controller "
+        "decides for it again from its next event",
+    )
+    return EXIT_OK

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from genai_autoscaler.domain.policy import PolicyDocument, SageMakerVariantPolicy
 from genai_autoscaler.domain.signals import alarm_specs
-from genai_autoscaler.errors import validation_problems
+from genai_autoscaler.errors import unknown_name, validation_problems
 from pydantic import ValidationError
 
 from genai_autoscaler_tools.cli.inputs import (
@@ -25,6 +25,7 @@ from genai_autoscaler_tools.cli.inputs import (
     CommandFailed,
     capacity_range,
     load_policies,
+    policies_file,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from genai_autoscaler_tools.sim.traces import Trace
 
 
-SIMULATE_POLICIES = Path("config") / "policies.example.yaml"  # simulate's default, in the current directory
 ALL_POLICIES = "all"
 
 
@@ -91,20 +91,6 @@ class _Progress(StatusLine):
 def _progress(options: SimulateOptions, total: int) -> _Progress | None:
     # Only for a person watching: never in --json mode, nor into a file or a pipe.
     return None if options.json_output or not sys.stderr.isatty() else _Progress(total)
-
-
-def _simulate_policies_path(given: Path | None) -> Path:
-    if given is not None:
-        return given
-    if not SIMULATE_POLICIES.is_file():
-        raise CommandFailed(
-            EXIT_BAD_INPUT,
-            [
-                f"no --policies given, and there is no {SIMULATE_POLICIES} in the current directory "
-                f"({Path.cwd()}): pass --policies FILE"
-            ],
-        )
-    return SIMULATE_POLICIES
 
 
 def simulated_target(document: PolicyDocument, name: str | None, path: Path) -> SageMakerVariantPolicy:
@@ -204,7 +190,7 @@ def endpoint_model(params: tuple[tuple[str, str], ...]) -> EndpointModel:
         raise CommandFailed(
             EXIT_BAD_INPUT,
             [
-                f"--endpoint-param {key}: not a field of the endpoint model; its fields: {', '.join(fields)}"
+                f"--endpoint-param {key}: {unknown_name('endpoint model field', key, list(fields), True)}"
                 for key in unknown
             ],
         )
@@ -212,7 +198,10 @@ def endpoint_model(params: tuple[tuple[str, str], ...]) -> EndpointModel:
     try:
         return EndpointModel.model_validate(overrides)
     except ValidationError as exc:
-        lines = [f"--endpoint-param {where}: {message}" for where, message in validation_problems(exc)]
+        lines = [
+            f"--endpoint-param {where}: {message}"
+            for where, message in validation_problems(exc, model=EndpointModel)
+        ]
         raise CommandFailed(EXIT_BAD_INPUT, lines) from None
 
 
@@ -258,7 +247,7 @@ def sweep_targets(
         if part not in section:
             raise CommandFailed(
                 EXIT_BAD_INPUT,
-                [f"--sweep {field}: {where} has no field {part!r}; its fields: {', '.join(section)}"],
+                [f"--sweep {field}: {where}: {unknown_name('field', part, list(section))}"],
             )
         section = section[part]
 
@@ -268,7 +257,8 @@ def sweep_targets(
             policy = with_changes(target, ((field, _sweep_value(text)),))
         except ValidationError as exc:
             problems += [
-                f"--sweep {field}={text}: {where}: {message}" for where, message in validation_problems(exc)
+                f"--sweep {field}={text}: {where}: {message}"
+                for where, message in validation_problems(exc, model=SageMakerVariantPolicy)
             ]
             continue
         points.append((field_value(policy.model_dump(mode="json"), field), policy))
@@ -457,7 +447,7 @@ def prepare_replay(options: SimulateOptions) -> ReplaySetup:
     from genai_autoscaler_tools.sim.endpoint import RequestProfile
     from genai_autoscaler_tools.sim.replay import ReplayConfig, request_profile
 
-    policies_path = _simulate_policies_path(options.policies_file)
+    policies_path = policies_file(options.policies_file)
     _, document = load_policies(policies_path)
     target = simulated_target(document, options.target, policies_path)
     model = endpoint_model(with_policy_slo(options.endpoint_params, target))

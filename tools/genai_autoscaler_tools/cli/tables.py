@@ -65,6 +65,15 @@ def _activity(row: dict[str, Any]) -> str:
         )
     for name, until in row.get("cooldowns", {}).items():
         lines.append(f"{name.replace('_', '-')} cooldown until {_when(until)}")
+    for event in row.get("events", []):
+        lines.append(
+            f"event {event['name']}: {event['capacity']} for {event['duration_minutes']} min at "
+            f"{event['schedule']} {event['timezone']}"
+        )
+    hold = row.get("hold")
+    if hold:
+        floor = f" at {hold['floor']}+" if hold["floor"] is not None else ""
+        lines.append(f"held{floor} until {_when(hold['until'])} ({hold['kind']})")
     last = row["last_action"]
     if last:
         change = (
@@ -127,3 +136,53 @@ def history_table(target: str, records: list[dict[str, Any]]) -> None:
         console.print(f"{target}: no history in the window asked for")
         return
     console.print(table)
+
+
+def approvals_table(stack: str, rows: list[dict[str, Any]]) -> None:
+    console = _console()
+    if not rows:
+        console.print(f"{stack}: no commitment waits for approval")
+        return
+    table = Table(title=f"{stack}: commitments waiting for approval", title_justify="left")
+    for column in ("execution", "target", "commitment", "cost", "asked (UTC)", "rejected if unanswered by"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            escape(row["execution"]),
+            escape(row["target"]),
+            f"{row['model_units']} model unit(s), {row['commitment']}",
+            f"${row['hourly_cost_usd']:,.2f}/h",
+            _when(row["requested_at"]),
+            _when(row["expires_at"]),
+        )
+    console.print(table)
+    console.print(
+        "answer: genai-autoscaler approve EXECUTION, or reject EXECUTION --reason TEXT", soft_wrap=True
+    )
+
+
+def events_table(stack: str, events: list[dict[str, Any]], holds: dict[str, dict[str, Any]]) -> None:
+    console = _console()
+    if events:
+        table = Table(title=f"{stack}: planned events, newest first", title_justify="left")
+        for column in ("execution", "status", "target", "capacity", "hold", "started (UTC)", "reason"):
+            table.add_column(column, overflow="fold")
+        for event in events:
+            table.add_row(
+                escape(event["execution"]),
+                event["status"],
+                escape(str(event["target"])),
+                str(event["desired_capacity"]),
+                f"{event['hold_minutes'] or 0} min",
+                _when(event["started"]),
+                escape(str(event["reason"])),
+            )
+        console.print(table)
+    else:
+        console.print(f"{stack}: no planned events")
+    for target, hold in holds.items():
+        floor = f" at {hold['floor']} or more" if hold["floor"] is not None else ""
+        console.print(
+            f"{escape(target)} is held{floor} until {_when(hold['until'])} ({escape(hold['kind'])}); "
+            f"`event cancel {escape(target)}` lifts it"
+        )

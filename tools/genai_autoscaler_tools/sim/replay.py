@@ -94,6 +94,12 @@ class PolicyResult:
     def slo_attainment(self) -> float:
         return self.within_slo / self.requests if self.requests else 1.0
 
+    @property
+    def starting_instances(self) -> int | None:
+        """Instances serving at the first step: the fleet the replay starts with, or, for static and the oracle,
+        the count they provision ahead. None for a replay of no step."""
+        return int(self.serving[0]) if self.serving.size else None
+
     def summary(self) -> dict[str, object]:
         """The JSON figures of `simulate --json`."""
         relief = self.relief_times_s
@@ -114,6 +120,7 @@ class PolicyResult:
             "mean_time_to_capacity_s": round(float(np.mean(relief)), 1) if relief else None,
             "max_time_to_capacity_s": round(float(np.max(relief)), 1) if relief else None,
             "overloads_without_capacity": self.overloads_without_capacity,
+            "starting_instances": self.starting_instances,
         }
 
 

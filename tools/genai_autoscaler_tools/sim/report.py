@@ -7,13 +7,18 @@ imported by `plot_results` alone, so that the tables need nothing beyond numpy.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genai_autoscaler_tools.sim.replay import Floats, PolicyResult
+from genai_autoscaler_tools.sim.tuning import dominates
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MISSING = "-"
 HEADROOM = 1.45  # each axis reaches this far above its highest value, which leaves the legend room
@@ -53,6 +58,7 @@ def aligned(rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
 
 
 POLICY_FIGURES = (
+    "instances at the start",
     "requests",
     "served",
     "  within the latency SLO",
@@ -76,6 +82,7 @@ def _policy_column(result: PolicyResult) -> list[str]:
     """One policy's figures, in the order of POLICY_FIGURES."""
     s = result.summary()
     return [
+        _count(s["starting_instances"]),
         _count(s["requests"]),
         _count(round(result.served)),  # not in summary()
         _count(s["served_within_slo"]),
@@ -104,18 +111,16 @@ def policy_table(results: Mapping[str, PolicyResult]) -> list[str]:
 
 
 def pareto_optimal(points: Sequence[tuple[float, float]]) -> list[bool]:
-    """For (SLO attainment, cost) points: True where no other point has both higher attainment and lower cost."""
-    return [
-        not any(other_slo > slo and other_cost < cost for other_slo, other_cost in points)
-        for slo, cost in points
-    ]
+    """For (SLO attainment, cost) points: True where no other point is at least as good on both and better on one
+    (the tuner's frontier, `dominates`)."""
+    return [not any(dominates(other, point) for other in points) for point in points]
 
 
 def sweep_table(field: str, points: Sequence[tuple[Any, PolicyResult]]) -> list[str]:
     """The controller's SLO/cost frontier over a policy field's values; Pareto-optimal rows marked `*`."""
     summaries = [result.summary() for _, result in points]
     optimal = pareto_optimal([(result.slo_attainment, result.cost_usd) for _, result in points])
-    rows = [[field, "SLO attainment", "capacity-hours", "cost (USD)", "p95 latency", "actions", ""]]
+    rows = [[field, "SLO attainment", "capacity-hours", "cost (USD)", "p95 latency", "actions", "start", ""]]
     for (value, _), summary, best in zip(points, summaries, optimal, strict=True):
         rows.append(
             [
@@ -125,13 +130,15 @@ def sweep_table(field: str, points: Sequence[tuple[Any, PolicyResult]]) -> list[
                 _usd(summary["cost_usd"]),
                 _seconds(summary["p95_latency_s"]),
                 _count(summary["actions"]),
+                _count(summary["starting_instances"]),
                 "*" if best else "",
             ]
         )
     return [
         *aligned(rows),
         "",
-        "* Pareto-optimal: no other value has both a higher SLO attainment and a lower cost.",
+        "* Pareto-optimal: no other value does as well on both SLO attainment and cost, and better on one.",
+        "start: the instances InService when the replay begins (a value that moves the capacity limits moves it).",
     ]
 
 
@@ -153,30 +160,71 @@ def _top(values: Any) -> float:
     return max(highest, 1e-3) * HEADROOM
 
 
+def _starts(results: Mapping[str, PolicyResult]) -> str:
+    """What the fleet started with, said once when every policy started alike."""
+    counts = {name: result.starting_instances for name, result in results.items()}
+    if len(set(counts.values())) == 1:
+        return f"every policy starts with {_count(next(iter(counts.values())))} instances InService"
+    each = ", ".join(f"{name} {_count(count)}" for name, count in counts.items())
+    return f"instances InService at the start: {each} (static and the oracle provision their own count ahead)"
+
+
 def plot_results(results: Mapping[str, PolicyResult], step_seconds: float, path: Path) -> list[str]:
-    """Write one panel per policy to the PNG `path`: demand, serving and desired instances with the actions
-    marked, and per-minute p95 latency. Returns notes on what could not be drawn.
+    """Write `plot_figure` to the PNG `path`. Returns notes on what could not be drawn.
 
     Raises ModuleNotFoundError without matplotlib, OSError when the file cannot be written.
+    """
+    figure, notes = plot_figure(results, step_seconds)
+    figure.savefig(path, format="png", dpi=110)
+    return notes
+
+
+def plot_figure(results: Mapping[str, PolicyResult], step_seconds: float) -> tuple[Figure, list[str]]:
+    """One panel per policy: demand, serving and desired instances with the actions and the starting fleet
+    marked, and per-minute p95 latency. Every panel has the same scales, so that the policies compare at a
+    glance. Returns the figure and notes on what could not be drawn.
+
+    Raises ModuleNotFoundError without matplotlib.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     notes: list[str] = []
-    figure = Figure(figsize=(11, 3.2 * len(results)), layout="constrained")
+    latencies: dict[str, tuple[Floats, Floats]] = {}
+    for name, result in results.items():
+        try:
+            latencies[name] = minute_p95(result, step_seconds)
+        except ValueError as exc:
+            notes.append(f"{name}: p95 latency not plotted: {exc}")
+    every = list(results.values())
+    demand_top = _top(np.concatenate([r.demand for r in every]))
+    instances_top = _top(np.concatenate([[1], *(r.serving for r in every), *(r.desired for r in every)]))
+    latency_top = _top(np.concatenate([[0.0], *(p95 for _, p95 in latencies.values())]))
+
+    figure = Figure(figsize=(11, 3.2 * len(results) + 0.4), layout="constrained")
     FigureCanvasAgg(figure)  # Agg: no display, whatever the environment's backend is
+    figure.suptitle(textwrap.fill(_starts(results), 150), x=0.01, ha="left", fontsize="medium")
     panels = figure.subplots(len(results), 1, sharex=True, squeeze=False)[:, 0]
     for panel, (name, result) in zip(panels, results.items(), strict=True):
         hours = np.arange(result.demand.size) * step_seconds / 3600.0
         panel.fill_between(hours, result.demand, step="post", color="0.82", label="demand (requests/s)")
         panel.set_ylabel("requests/s")
-        panel.set_ylim(0, _top(result.demand))
+        panel.set_ylim(0, demand_top)
 
         instances = panel.twinx()
         instances.step(hours, result.serving, where="post", color="tab:blue", label="instances serving")
         instances.step(
             hours, result.desired, where="post", color="tab:blue", linestyle="--", label="instances desired"
         )
+        if result.starting_instances is not None:
+            instances.scatter(
+                [0.0],
+                [result.starting_instances],
+                marker="o",
+                color="tab:blue",
+                zorder=3,
+                label=f"start: {result.starting_instances} InService",
+            )
         outs = [a for a in result.actions if a.to_capacity > a.from_capacity]
         ins = [a for a in result.actions if a.to_capacity < a.from_capacity]
         for actions, marker, color, label in (
@@ -193,17 +241,14 @@ def plot_results(results: Mapping[str, PolicyResult], step_seconds: float, path:
                     label=label,
                 )
         instances.set_ylabel("instances")
-        instances.set_ylim(0, _top(np.concatenate(([1], result.serving, result.desired))))
+        instances.set_ylim(0, instances_top)
 
         latency = panel.twinx()
         latency.spines["right"].set_position(("outward", 55))
-        try:
-            at, p95 = minute_p95(result, step_seconds)
-        except ValueError as exc:
-            notes.append(f"{name}: p95 latency not plotted: {exc}")
-        else:
+        if name in latencies:
+            at, p95 = latencies[name]
             latency.plot(at, p95, color="tab:red", linewidth=1, label="p95 latency per minute")
-            latency.set_ylim(0, _top(p95))
+        latency.set_ylim(0, latency_top)
         latency.set_ylabel("p95 latency (s)")
 
         handles, labels = [], []
@@ -220,5 +265,4 @@ def plot_results(results: Mapping[str, PolicyResult], step_seconds: float, path:
             loc="left",
         )
     panels[-1].set_xlabel("hours since the start of the trace")
-    figure.savefig(path, format="png", dpi=110)
-    return notes
+    return figure, notes

@@ -4,8 +4,12 @@ Two kinds of trace:
 
 - a request log, one request per row (`timestamp,input_tokens,output_tokens`, or the Azure LLM trace's
   `TIMESTAMP,ContextTokens,GeneratedTokens`);
-- a rate series, requests per second per window (`timestamp,rate_rps`, or the ServeGen aggregate file's
-  `model,timestamp,total_rate_rps,active_clients`, one model at a time).
+- a rate series, requests per second per window (`timestamp,rate_rps`, with the mean tokens per request that
+  `trace export` adds for a Bedrock model, `input_tokens,output_tokens`, not read; or the ServeGen aggregate
+  file's `model,timestamp,total_rate_rps,active_clients`, one model at a time).
+
+A file has the columns of its format and no others: a column a reader would skip without a word is more likely
+a mistake, or another format, than a note.
 
 Timestamps are seconds (a float, from any origin) or ISO 8601; every trace is moved to start at 0. Requests
 inside a rate window are drawn as a Poisson process from a seed, so the same seed gives the same requests.
@@ -73,6 +77,8 @@ Trace = RequestLog | RateSeries
 _REQUEST_LOG = ("timestamp", "input_tokens", "output_tokens")
 _TIMESTAMPS = ("timestamp",)  # a request log of arrival times only: the sizes come from a request profile
 _RATE_SERIES = ("timestamp", "rate_rps")
+# What `trace export` writes for a Bedrock model: the mean tokens per request too (not read).
+_RATE_SERIES_WITH_TOKENS = (*_RATE_SERIES, "input_tokens", "output_tokens")
 _AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 _SERVEGEN = ("model", "timestamp", "total_rate_rps", "active_clients")
 
@@ -132,9 +138,9 @@ def _tokens(text: str, where: str, column: str) -> int:
 
 
 def _columns(rows: list[tuple[int, list[str]]], path: Path, names: tuple[str, ...]) -> None:
-    """Raises TraceFormatError at the first row with fewer cells than `names`."""
+    """Raises TraceFormatError at the first row whose cells are not one per column of `names`."""
     for line, row in rows:
-        if len(row) < len(names):
+        if len(row) != len(names):
             raise TraceFormatError(
                 f"{path}:{line}: expected {len(names)} columns ({','.join(names)}), found {len(row)}"
             )
@@ -155,25 +161,49 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, rows
 
 
-def read_trace(path: Path, model: str | None = None) -> Trace:
-    """Read a trace in any of the five formats, told apart by their header.
+def _format(path: Path, header: list[str]) -> tuple[str, ...]:
+    """The format whose columns the header holds; TraceFormatError for an unknown header, or for columns after
+    those of the format it begins with."""
+    columns = tuple(header)
+    if columns == _TIMESTAMPS:
+        return columns
+    # The longer of two formats that begin alike first.
+    formats = (_REQUEST_LOG, _AZURE, _RATE_SERIES_WITH_TOKENS, _RATE_SERIES, _SERVEGEN)
+    begun = next((names for names in formats if columns[: len(names)] == names), None)
+    if begun is None:
+        known = " | ".join(",".join(names) for names in (_TIMESTAMPS, *formats))
+        raise TraceFormatError(f"{path}: unknown header {','.join(header)!r}; expected one of: {known}")
+    if len(columns) > len(begun):
+        raise TraceFormatError(
+            f"{path}: the header has columns its format ({','.join(begun)}) does not define: "
+            + ", ".join(columns[len(begun) :])
+        )
+    return begun
 
-    `model` picks one model of the ServeGen file (required there). Raises TraceFormatError naming the file,
-    line and column of the first problem.
+
+def read_trace(path: Path, model: str | None = None) -> Trace:
+    """Read a trace in any of its formats, told apart by their header.
+
+    `model` picks one model of the ServeGen file (required there, and refused for any other trace). Raises
+    TraceFormatError naming the file, line and column of the first problem.
     """
     header, rows = _rows(path)
-    columns = tuple(header)
     if not rows:
         raise TraceFormatError(f"{path}: no rows after the header")
-    if columns[:3] == _REQUEST_LOG or columns[:3] == _AZURE:
-        return _request_log(path, rows, azure=columns[:3] == _AZURE)
+    columns = _format(path, header)
+    if model is not None and columns != _SERVEGEN:
+        raise TraceFormatError(
+            f"{path}: --model {model}: only a ServeGen trace ({','.join(_SERVEGEN)}) has models, and this one's "
+            f"header is {','.join(header)}"
+        )
+    _columns(rows, path, columns)
+    if columns in (_REQUEST_LOG, _AZURE):
+        return _request_log(path, rows, azure=columns == _AZURE)
     if columns == _TIMESTAMPS:
         return _arrival_times(path, rows)
     if columns[:2] == _RATE_SERIES:
-        _columns(rows, path, _RATE_SERIES)
         return _rate_series(path, [(n, row[0], row[1]) for n, row in rows], gap_when_idle=False)
-    if columns[:4] == _SERVEGEN:
-        _columns(rows, path, _SERVEGEN)
+    if columns == _SERVEGEN:
         models = sorted({row[0] for _, row in rows})
         if model is None or model not in models:
             what = "needs --model" if model is None else f"has no model {model!r}"
@@ -187,14 +217,12 @@ def read_trace(path: Path, model: str | None = None) -> Trace:
         ]
         # A window without a client and without a request is a gap in the data, not an idle service.
         return _rate_series(path, chosen, gap_when_idle=True, name=f"{path.name} ({model})")
-    known = " | ".join(",".join(c) for c in (_REQUEST_LOG, _TIMESTAMPS, _RATE_SERIES, _AZURE, _SERVEGEN))
-    raise TraceFormatError(f"{path}: unknown header {','.join(header)!r}; expected one of: {known}")
+    raise AssertionError(f"unhandled trace format {columns}")
 
 
 def _request_log(path: Path, rows: list[tuple[int, list[str]]], azure: bool) -> RequestLog:
     names = _AZURE if azure else _REQUEST_LOG
     times, inputs, outputs = [], [], []
-    _columns(rows, path, names)
     for line, row in rows:
         where = f"{path}:{line}"
         times.append(_seconds(row[0], where))

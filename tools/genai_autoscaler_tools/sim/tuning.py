@@ -134,17 +134,23 @@ def tune(
     return best, list(replayed.values())
 
 
-def frontier(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """The candidates no other beats on both SLO attainment and cost (at least as good on each, better on one),
-    one per outcome (the first replayed), cheapest first."""
+def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether (SLO attainment, cost) `a` beats `b`: at least as good on each, better on one (attainments closer
+    than SLO_RESOLUTION are the same)."""
+    more = _steps(a[0]) - _steps(b[0])
+    return more >= 0 and a[1] <= b[1] and (more > 0 or a[1] < b[1])
 
-    def dominates(a: Outcome, b: Outcome) -> bool:
-        more = _steps(a.slo_attainment) - _steps(b.slo_attainment)
-        return more >= 0 and a.cost_usd <= b.cost_usd and (more > 0 or a.cost_usd < b.cost_usd)
+
+def frontier(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates no other beats on SLO attainment and cost (`dominates`), one per outcome (the first
+    replayed), cheapest first."""
+
+    def point(outcome: Outcome) -> tuple[float, float]:
+        return outcome.slo_attainment, outcome.cost_usd
 
     kept: dict[tuple[float, float], Candidate] = {}
     for c in candidates:
-        if not any(dominates(o.outcome, c.outcome) for o in candidates):
+        if not any(dominates(point(o.outcome), point(c.outcome)) for o in candidates):
             kept.setdefault((c.outcome.slo_attainment, c.outcome.cost_usd), c)
     return sorted(kept.values(), key=lambda c: (c.outcome.cost_usd, -c.outcome.slo_attainment))
 

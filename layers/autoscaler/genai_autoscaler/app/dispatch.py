@@ -109,6 +109,10 @@ class Dispatch(StrEnum):
     FAILED = "failed"  # an evaluation that could not be made (the others go on)
 
 
+# What counts as an action carried out (the controller's per-action metric): started, reported or held.
+CARRIED_OUT = frozenset({Dispatch.WORKFLOW, Dispatch.NOTIFIED, Dispatch.HELD})
+
+
 class DispatchOutcome(BaseModel):
     model_config = ConfigDict(frozen=True)
 

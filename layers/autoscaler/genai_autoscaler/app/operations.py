@@ -1,4 +1,5 @@
-"""What an operator does to a target without republishing the policy document: pause it, and resume it.
+"""What an operator does to a target without republishing the policy document: pause it, resume it, and end a
+planned event's hold early.
 
 A pause lives in the target's state, beside what the controller remembers; every decision from the next event
 on leaves the target alone (domain/decision), and a workflow already under way spends nothing more
@@ -8,12 +9,13 @@ authenticated the operator as, and the team is told.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
 from genai_autoscaler.app.ports import EndpointDirectory, Notifier, PolicySource, StateStore
 from genai_autoscaler.app.settings import ControllerSettings
-from genai_autoscaler.domain.notifications import for_pause
+from genai_autoscaler.domain.notifications import for_hold_lifted, for_pause
 from genai_autoscaler.domain.policy import PolicyError, TargetPolicy
 from genai_autoscaler.domain.state import ActionRecord, PauseRecord, TargetState
 from genai_autoscaler.domain.targets import MANAGEMENT_TAG
@@ -69,10 +71,9 @@ def pause(ctl: OperatorPorts, target: str, by: str, reason: str, now: datetime) 
     if not by:
         raise InvalidEvent("a pause needs the caller's identity (as STS reports it)")
     record = PauseRecord(by=by, at=now, reason=reason)
-    history = ActionRecord(
-        target_id=policy.target_id, at=now, action="pause", outcome="paused", reason=reason, by=by
+    _recorded(
+        ctl, policy, lambda s: s.model_copy(update={"pause": record}), ("pause", "paused", reason), by, now
     )
-    ctl.state.update(policy.target_id, lambda s: s.model_copy(update={"pause": record}), history)
     notice = for_pause(policy.name, record, resumed_by=None)
     ctl.notifier.publish(notice.subject, notice.message)
     return record
@@ -92,18 +93,27 @@ def resume(ctl: OperatorPorts, target: str, by: str, now: datetime) -> PauseReco
         lifted.append(state.pause)
         return state.model_copy(update={"pause": None})
 
-    history = ActionRecord(
-        target_id=policy.target_id,
-        at=now,
-        action="resume",
-        outcome="resumed",
-        reason="the controller acts on the target again from its next event",
-        by=by,
-    )
-    ctl.state.update(policy.target_id, lift, history)
+    why = "the controller acts on the target again from its next event"
+    _recorded(ctl, policy, lift, ("resume", "resumed", why), by, now)
     notice = for_pause(policy.name, lifted[-1], resumed_by=by)
     ctl.notifier.publish(notice.subject, notice.message)
     return lifted[-1]
+
+
+def _recorded(
+    ctl: OperatorPorts,
+    policy: TargetPolicy,
+    change: Callable[[TargetState], TargetState],
+    what: tuple[str, str, str],
+    by: str,
+    now: datetime,
+) -> None:
+    """Make `change` to the target's state with its history record (action, outcome, reason) in one write."""
+    action, outcome, reason = what
+    record = ActionRecord(
+        target_id=policy.target_id, at=now, action=action, outcome=outcome, reason=reason, by=by
+    )
+    ctl.state.update(policy.target_id, change, record)
 
 
 def _reason(text: str) -> str:
@@ -113,3 +123,29 @@ def _reason(text: str) -> str:
     if len(reason) > MAX_REASON:
         raise InvalidEvent(f"a reason of at most {MAX_REASON} characters, not {len(reason)}")
     return reason
+
+
+def cancel_hold(ctl: OperatorPorts, target: str, by: str, now: datetime) -> datetime:
+    """End now what holds `target`: a planned event's floor (the controller may then scale it in to what the load
+    needs, through its usual scale-in), or the hold after a change by hand. Returns when it would have ended.
+    Raises InvalidEvent for an unknown target or one nothing holds."""
+    policy = managed_target(ctl, target)
+    if not by:
+        raise InvalidEvent("cancelling a hold needs the caller's identity (as STS reports it)")
+    held: list[datetime] = []
+
+    def lift(state: TargetState) -> TargetState:
+        event, manual = state.event_floor, state.manual_hold_until
+        if event is not None and event.active(now):
+            held.append(event.until)
+            return state.model_copy(update={"event_floor": None})
+        if manual is not None and now < manual:
+            held.append(manual)
+            return state.model_copy(update={"manual_hold_until": None})
+        raise InvalidEvent(f"{policy.name} is not held (no planned event or change by hand holds it now)")
+
+    why = "the hold was lifted early: the controller decides for the target again from its next event"
+    _recorded(ctl, policy, lift, ("event_cancel", "cancelled", why), by, now)
+    notice = for_hold_lifted(policy.name, held[-1], by)
+    ctl.notifier.publish(notice.subject, notice.message)
+    return held[-1]

@@ -54,6 +54,34 @@ class StateStore(ABC):
         """The newest history records first (those at `since` or later, when given)."""
 
 
+class Dashboards(ABC):
+    """CloudWatch dashboards."""
+
+    @property
+    @abstractmethod
+    def region(self) -> str:
+        """The region whose metrics a dashboard's widgets show."""
+
+    @abstractmethod
+    def put(self, name: str, body: dict[str, Any]) -> list[str]:
+        """Create or replace the dashboard; returns CloudWatch's validation messages (empty when none)."""
+
+
+class EventSchedules(ABC):
+    """EventBridge Scheduler schedules of recurring events (domain/recurring.py), named from one prefix."""
+
+    @abstractmethod
+    def owned(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Schedule name -> its CreateSchedule parameters as they stand, for every schedule named from `prefix`."""
+
+    @abstractmethod
+    def put(self, request: dict[str, Any], exists: bool) -> None:
+        """Create the schedule, or update it (`exists`), from CreateSchedule's parameters."""
+
+    @abstractmethod
+    def delete(self, name: str) -> None: ...
+
+
 class AlarmDirectory(ABC):
     """CloudWatch alarms owned by the controller."""
 

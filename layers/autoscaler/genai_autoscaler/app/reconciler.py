@@ -6,18 +6,29 @@ management tag changes, and on a schedule.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from genai_autoscaler.app.ports import AlarmDirectory, EndpointDirectory, Notifier, PolicySource
+from genai_autoscaler.app.ports import (
+    AlarmDirectory,
+    Dashboards,
+    EndpointDirectory,
+    EventSchedules,
+    Notifier,
+    PolicySource,
+)
 from genai_autoscaler.app.quotas import QuotaPorts, tokens_per_minute_quota
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.domain.dashboard import dashboard_body, dashboard_name
 from genai_autoscaler.domain.families import by_family
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, TargetPolicy
 from genai_autoscaler.domain.quotas import QuotaFigure
+from genai_autoscaler.domain.recurring import event_schedules, schedule_prefix
 from genai_autoscaler.domain.signals import AlarmSpec, Signal, alarm_specs
 from genai_autoscaler.domain.targets import MANAGEMENT_TAG
+from genai_autoscaler.errors import ActuationRejected
 
 
 class ReconcilePorts(QuotaPorts, Protocol):
@@ -38,6 +49,12 @@ class ReconcilePorts(QuotaPorts, Protocol):
     @property
     def notifier(self) -> Notifier: ...
 
+    @property
+    def dashboards(self) -> Dashboards | None: ...
+
+    @property
+    def schedules(self) -> EventSchedules | None: ...
+
 
 class ReconcileReport(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -50,6 +67,11 @@ class ReconcileReport(BaseModel):
     problems: list[str] = []
     # Quotas that could not be taken from Service Quotas (the policy's figure, or the alarm as it was, stood in).
     quota_notes: list[str] = []
+    dashboard: str | None = None  # the dashboard put, by name
+    # Recurring events' schedules (domain/recurring.py), by name.
+    schedules_created: list[str] = []
+    schedules_updated: list[str] = []
+    schedules_deleted: list[str] = []
 
 
 def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileReport:
@@ -104,6 +126,8 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
     stale = sorted(set(owned) - set(wanted) - kept)
     if stale:
         ctl.alarms.delete(stale)
+    dashboard, problems = _put_dashboard(ctl, document.targets, list(wanted.values()))
+    schedules = _sync_schedules(ctl, document.targets, problems)
     return ReconcileReport(
         targets=[t.name for t in document.targets],
         created=created,
@@ -111,7 +135,57 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
         deleted=stale,
         unchanged=len(set(wanted) | kept) - len(created) - len(updated),
         quota_notes=quota_notes,
+        dashboard=dashboard,
+        problems=problems,
+        **schedules,
     )
+
+
+def _sync_schedules(
+    ctl: ReconcilePorts, targets: Sequence[TargetPolicy], problems: list[str]
+) -> dict[str, list[str]]:
+    """Keep one Scheduler schedule per recurring event, and none for events the document no longer has; a
+    schedule Scheduler refuses (an expression or zone it does not know) is a problem, the others go on."""
+    changed: dict[str, list[str]] = {
+        "schedules_created": [],
+        "schedules_updated": [],
+        "schedules_deleted": [],
+    }
+    settings = ctl.settings
+    if ctl.schedules is None:
+        return changed
+    wanted = {e.name: e for e in event_schedules(settings.stack_name, targets)}
+    if wanted and not settings.event_scheduler_role_arn:
+        problems.append("recurring events need the stack's EventSchedulerRole (EVENT_SCHEDULER_ROLE_ARN)")
+        return changed
+    owned = ctl.schedules.owned(schedule_prefix(settings.stack_name))
+    for name, event in sorted(wanted.items()):
+        request = event.request(settings.scale_workflow_arn, settings.event_scheduler_role_arn)
+        if owned.get(name) == request:
+            continue
+        try:
+            ctl.schedules.put(request, exists=name in owned)
+        except ActuationRejected as exc:
+            problems.append(f"event {event.event.name} of {event.target}: {exc}")
+            continue
+        changed["schedules_updated" if name in owned else "schedules_created"].append(name)
+    for name in sorted(set(owned) - set(wanted)):
+        ctl.schedules.delete(name)
+        changed["schedules_deleted"].append(name)
+    return changed
+
+
+def _put_dashboard(
+    ctl: ReconcilePorts, targets: Sequence[TargetPolicy], alarms: list[AlarmSpec]
+) -> tuple[str | None, list[str]]:
+    """The stack's dashboard, in step with the managed targets; (its name, CloudWatch's complaints)."""
+    if ctl.dashboards is None:
+        return None, []
+    settings = ctl.settings
+    workflows = [arn for arn in (settings.scale_workflow_arn, settings.routing_workflow_arn) if arn]
+    body = dashboard_body(targets, alarms, ctl.dashboards.region, workflows)
+    name = dashboard_name(settings.stack_name)
+    return name, [f"dashboard {name}: {message}" for message in ctl.dashboards.put(name, body)]
 
 
 def _token_quota_alarm_name(ctl: ReconcilePorts, target: TargetPolicy) -> str:

@@ -215,8 +215,22 @@ def request_approval(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: d
     ttl = _lock_ttl(settings)
     ctl.state.update(wf.plan.target_id, lambda state: acquire_lock(state, wf.execution, now, ttl))
     request = notifications.for_approval_request(plan, wf.execution, settings.approval_timeout_seconds)
+    # What is asked, for `genai-autoscaler approvals` to read from the execution's history.
+    terms = {
+        "target_id": plan.target_id,
+        "target": plan.target,
+        "execution": wf.execution,
+        "commitment": plan.commitment,
+        "model_units": plan.model_units,
+        "hourly_cost_usd": plan.hourly_cost_usd,
+        "requested_at": now.isoformat(),
+        "expires_at": (now + timedelta(seconds=settings.approval_timeout_seconds)).isoformat(),
+    }
     # AwaitApproval's timeout, as the published policy says (TimeoutSecondsPath), not the execution's input
-    return {"approval_request": request.model_dump() | {"timeout_seconds": settings.approval_timeout_seconds}}
+    return {
+        "approval_request": request.model_dump()
+        | {"timeout_seconds": settings.approval_timeout_seconds, "terms": terms}
+    }
 
 
 def not_approved(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:

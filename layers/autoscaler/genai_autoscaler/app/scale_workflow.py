@@ -31,6 +31,7 @@ from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, Sage
 from genai_autoscaler.domain.state import (
     ActionRecord,
     AppliedChange,
+    EventFloor,
     ObservedCapacity,
     TargetState,
     acquire_lock,
@@ -381,8 +382,9 @@ def record_success(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) ->
             state = state.model_copy(update={"last_warm_attempt_at": now})  # the warm-up cooldown starts
         if wf.warm_up is not None and wf.warm_up.failures < wf.warm_up.invocations:
             state = state.model_copy(update={"last_warm_at": now})  # the model answered: it is warm
-        if plan.hold_until is not None:
-            state = state.model_copy(update={"manual_hold_until": plan.hold_until})
+        if plan.hold_until is not None and plan.desired_capacity is not None:
+            floor = EventFloor(capacity=plan.desired_capacity, until=plan.hold_until, reason=plan.reason)
+            state = state.model_copy(update={"event_floor": floor})
         return release_lock(state, wf.execution)
 
     ctl.state.update(plan.target_id, succeeded, _record(plan, now, "succeeded", wf.execution, change))

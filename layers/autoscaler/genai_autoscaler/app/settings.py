@@ -26,10 +26,12 @@ _ENV = {
     "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
     "scale_workflow_arn": "SCALE_WORKFLOW_ARN",
     "routing_workflow_arn": "ROUTING_WORKFLOW_ARN",
+    "event_scheduler_role_arn": "EVENT_SCHEDULER_ROLE_ARN",
     "notification_topic_arn": "NOTIFICATION_TOPIC_ARN",
     "managed_endpoints": "MANAGED_ENDPOINTS",
     "default_max_capacity": "DEFAULT_MAX_CAPACITY",
     "default_latency_p95_ms": "DEFAULT_LATENCY_P95_MS",
+    "default_concurrency_per_unit": "DEFAULT_CONCURRENCY_PER_UNIT",
     "default_advisory": "DEFAULT_ADVISORY",
     "max_event_age_seconds": "MAX_EVENT_AGE_SECONDS",
 }
@@ -44,10 +46,12 @@ class ControllerSettings(BaseModel):
     idempotency_table_name: str = ""
     scale_workflow_arn: str = ""
     routing_workflow_arn: str = ""
+    event_scheduler_role_arn: str = ""  # the role EventBridge Scheduler starts recurring events with
     notification_topic_arn: str = ""
     managed_endpoints: tuple[tuple[str, str], ...] = ()
     default_max_capacity: int | None = Field(None, ge=1)
     default_latency_p95_ms: float | None = Field(None, gt=0)
+    default_concurrency_per_unit: float | None = Field(None, gt=0)
     default_advisory: bool = False
     max_event_age_seconds: int = Field(
         900,
@@ -96,8 +100,16 @@ class ControllerSettings(BaseModel):
         base: dict[str, Any] = {}
         if self.default_max_capacity is not None:
             base["capacity"] = {"max": self.default_max_capacity}
-        if self.default_latency_p95_ms is not None:
-            base["signals"] = {"latency_p95_ms": self.default_latency_p95_ms}
+        signals = {
+            name: value
+            for name, value in (
+                ("latency_p95_ms", self.default_latency_p95_ms),
+                ("concurrency_per_unit", self.default_concurrency_per_unit),
+            )
+            if value is not None
+        }
+        if signals:
+            base["signals"] = signals
         if self.default_advisory:
             base["advisory"] = True
         raw = dict(document)

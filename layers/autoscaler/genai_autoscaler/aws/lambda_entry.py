@@ -11,6 +11,7 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from genai_autoscaler.app.settings import ControllerSettings
@@ -27,6 +28,17 @@ if TYPE_CHECKING:
 
 logger = Logger()
 metrics = Metrics()
+
+
+def metric_by(name: str, dimension: str, of: str, value: float) -> None:
+    """One count with a dimension of its own beside the service's (an action's kind, a target), flushed at once:
+    the dashboard's per-action and per-target graphs (domain/dashboard.py)."""
+    if metrics.service is None:
+        return
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=value, default_dimensions={"service": metrics.service}
+    ) as metric:
+        metric.add_dimension(name=dimension, value=of)
 
 
 def deployed_controller(injected: Controller | None = None) -> Controller:

@@ -12,11 +12,13 @@ from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
 from genai_autoscaler.aws.clients import client
 from genai_autoscaler.aws.cloudwatch_alarms import CloudWatchAlarms
+from genai_autoscaler.aws.cloudwatch_dashboards import CloudWatchDashboards
 from genai_autoscaler.aws.cloudwatch_metrics import CloudWatchMetrics
 from genai_autoscaler.aws.dynamodb_state import DynamoDbStateStore
 from genai_autoscaler.aws.sagemaker_capacity import SageMakerCapacity
 from genai_autoscaler.aws.sagemaker_endpoints import SageMakerEndpoints
 from genai_autoscaler.aws.sagemaker_warm_up import SageMakerWarmUp
+from genai_autoscaler.aws.scheduler_events import SchedulerEvents
 from genai_autoscaler.aws.service_quotas import ServiceQuotasSource
 from genai_autoscaler.aws.sns_notifier import SnsNotifier
 from genai_autoscaler.aws.ssm_policies import SsmPolicySource
@@ -50,6 +52,14 @@ class AwsController:
         return CloudWatchAlarms(
             self._client("cloudwatch"), self.settings.alarm_prefix, self.settings.stack_name
         )
+
+    @cached_property
+    def dashboards(self) -> CloudWatchDashboards:
+        return CloudWatchDashboards(self._client("cloudwatch"))
+
+    @cached_property
+    def schedules(self) -> SchedulerEvents:
+        return SchedulerEvents(self._client("scheduler"))
 
     @cached_property
     def metrics(self) -> CloudWatchMetrics:

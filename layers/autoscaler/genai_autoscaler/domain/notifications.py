@@ -11,7 +11,7 @@ from genai_autoscaler.domain import digest
 from genai_autoscaler.domain.alarm_event import SIGNAL_LABELS, format_figure
 from genai_autoscaler.domain.digest import HeldNotifications
 from genai_autoscaler.domain.plan import ROUTING_ACTIONS, Action, Actuation, Plan
-from genai_autoscaler.domain.provisioned import ProvisionedModel
+from genai_autoscaler.domain.provisioned import ProvisionedBill, ProvisionedModel
 from genai_autoscaler.domain.state import PauseRecord
 from genai_autoscaler.domain.targets import capacity_units
 from genai_autoscaler.domain.warm_up import WarmUpReport
@@ -64,19 +64,25 @@ def _body(plan: Plan, headline: str, extra: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _routing_lines(plan: Plan) -> list[str]:
-    """A routing plan's destination and spend: every notification of a spend says its hourly cost."""
+def _routing_lines(plan: Plan, billed: ProvisionedBill | None = None) -> list[str]:
+    """A routing plan's destination and spend: every notification of a spend says its hourly cost (on-demand and
+    a cross-region profile have none: they bill per token). `billed`: what the Provisioned Throughput just deleted
+    cost from its purchase to its deletion, in place of what the route cost from the shift to the decision."""
     if plan.action not in ROUTING_ACTIONS:
         return []
     lines = [f"Route to: {plan.route_to}"] if plan.route_to else []
     if plan.model_units is not None:
         term = "no commitment" if plan.commitment in (None, "none") else f"{plan.commitment} commitment"
         lines.append(f"Provisioned Throughput: {plan.model_units} model unit(s), {term}")
-    if plan.hourly_cost_usd is not None:
+    if plan.hourly_cost_usd:
         lines.append(f"Cost: ${plan.hourly_cost_usd:,.2f} per hour")
+    elif plan.hourly_cost_usd is not None:
+        lines.append("Cost: billed per token, at on-demand prices (no hourly charge)")
     if plan.needs_approval:
         lines.append("A commitment is bought only after a person approves it.")
-    if plan.spent_usd is not None:
+    if billed is not None:
+        lines.append(f"Provisioned Throughput billed: {billed.describe()}")
+    elif plan.spent_usd is not None:
         lines.append(f"Spent on the current route since the shift: ${plan.spent_usd:,.2f}")
     return lines
 
@@ -185,6 +191,21 @@ def for_pause(target: str, pause: PauseRecord, resumed_by: str | None) -> Notifi
     )
 
 
+def for_hold_lifted(target: str, until: datetime, by: str) -> Notification:
+    """An operator ended the hold on `target` (a planned event's window) before `until`."""
+    return Notification(
+        subject=_subject(f"GenAI Autoscaler: {target} hold lifted"),
+        message="\n".join(
+            [
+                f"The hold on {target}, which was to last until {until.isoformat(timespec='seconds')}, was lifted "
+                "early: the controller decides for it again from its next event (back to what the load needs, "
+                "through its usual scale-in).",
+                f"Lifted by: {by}",
+            ]
+        ),
+    )
+
+
 def for_digest(target: str, held: HeldNotifications, now: datetime) -> Notification:
     """What was held back about `target` in the last window, in one message (domain/digest.py)."""
     minutes = digest.WINDOW.total_seconds() / 60
@@ -220,7 +241,10 @@ def for_approval_request(plan: Plan, execution: str, timeout_seconds: int) -> No
     instructions = [
         f"Nothing is bought until someone approves. With no answer within {hours:g} h, it counts as rejected.",
         "",
-        "To answer, POST to the stack's ApprovalUrl output, signed with your own AWS credentials (your identity, as",
+        "To answer: genai-autoscaler approve " + execution + " (or reject " + execution + ' --reason "WHY"),',
+        "with your own AWS credentials: your identity, as AWS authenticates it, is recorded as the approver.",
+        "",
+        "Or POST to the stack's ApprovalUrl output, signed with your own AWS credentials (your identity, as",
         "AWS authenticates it, is recorded as the approver), with the task token at the end of this message:",
         f'  awscurl --service lambda -X POST "$APPROVAL_URL" -d \'{{"target_id": "{plan.target_id}", '
         f'"execution": "{execution}", "approved": true, "commitment": "{plan.commitment}", '
@@ -256,14 +280,21 @@ def for_not_approved(plan: Plan, why: str, execution: str) -> Notification:
     )
 
 
-def for_routing(plan: Plan, route_to: str, execution: str, released: str | None = None) -> Notification:
-    """A routing change made: where callers go now, what it costs, and what was given back."""
+def for_routing(
+    plan: Plan,
+    route_to: str,
+    execution: str,
+    released: str | None = None,
+    billed: ProvisionedBill | None = None,
+) -> Notification:
+    """A routing change made: where callers go now, what it costs, and what was given back (`billed`: what the
+    Provisioned Throughput deleted cost, from its purchase to its deletion)."""
     what = {
         Action.SHIFT_TO_PROFILE: "shifted to its cross-region profile",
         Action.SHIFT_TO_PROVISIONED: "shifted to Provisioned Throughput",
         Action.REVERT_ROUTING: "routed back to on-demand",
     }.get(plan.action, "rerouted")
-    extra = [*_routing_lines(plan), f"Callers now use: {route_to}"]
+    extra = [*_routing_lines(plan, billed), f"Callers now use: {route_to}"]
     if released is not None:
         extra.append(f"Released: {released}")
     extra.append(f"Workflow: {execution}")

@@ -7,9 +7,10 @@ Loaded from YAML by the CLI, from JSON (SSM Parameter Store) by the Lambdas; the
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from genai_autoscaler.domain.slo import LatencySLO
 from genai_autoscaler.domain.targets import (
@@ -18,7 +19,7 @@ from genai_autoscaler.domain.targets import (
     inference_component_target_id,
     variant_target_id,
 )
-from genai_autoscaler.errors import problems_text, validation_problems
+from genai_autoscaler.errors import problems_text, unknown_name, validation_problems
 
 # SageMaker names: 1-63 alphanumerics and hyphens, starting alphanumeric.
 SAGEMAKER_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
@@ -86,6 +87,51 @@ class ScaleInRule(_Block):
         description="Scale in only to a count that keeps concurrency per unit at or below this fraction of "
         "the concurrency threshold, so that the scale-in does not trigger the next scale-out.",
     )
+
+
+# EventBridge Scheduler's recurring expressions (cron with six fields, or rate), as its user guide states them;
+# Scheduler checks each field when the reconciler puts the schedule, and a refusal is reported.
+_SCHEDULE = re.compile(r"cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)")
+# An IANA zone name (Scheduler's ScheduleExpressionTimezone); the zone itself is checked by Scheduler, as the
+# Lambda runtime need not carry the time zone database.
+_ZONE = re.compile(r"UTC|[A-Za-z]+(/[A-Za-z0-9_+-]+){1,2}")
+
+
+class RecurringEvent(_Block):
+    """A planned scale that recurs (a weekday business-hours floor, a nightly batch): at each start, the scale
+    workflow sets `capacity` and holds it as a floor for `duration_minutes`; EventBridge Scheduler starts it,
+    on a schedule the reconciler keeps in step with the document."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,23}$", description="Unique within the target, e.g. business-hours."
+    )
+    schedule: str = Field(
+        description="When each window starts: cron(minutes hours day-of-month month day-of-week year), e.g. "
+        "cron(0 9 ? * MON-FRI *), or rate(1 day)."
+    )
+    timezone: str = Field(
+        "UTC", description="The IANA time zone the cron expression is read in, e.g. Europe/Berlin."
+    )
+    duration_minutes: int = Field(ge=1, le=7 * 24 * 60, description="How long each window holds the floor.")
+    capacity: int = Field(ge=0, description="Instances (or copies) from the start of each window.")
+    reason: str = Field("", max_length=200, description="Said in the notification and the history.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _scheduler_expression(cls, value: str) -> str:
+        if not _SCHEDULE.fullmatch(value):
+            raise ValueError(
+                "not a recurring EventBridge Scheduler expression: cron(minutes hours day-of-month month "
+                "day-of-week year), e.g. cron(0 9 ? * MON-FRI *), or rate(N minutes|hours|days)"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_name(cls, value: str) -> str:
+        if not _ZONE.fullmatch(value):
+            raise ValueError("not an IANA time zone name such as Europe/Berlin or UTC")
+        return value
 
 
 class ForecastRule(_Block):
@@ -361,11 +407,27 @@ class _SageMakerTarget(_TargetPolicy):
     manual_change_hold_seconds: int = Field(
         3600, ge=0, description="After a person changes capacity, leave the target alone this long."
     )
+    events: list[RecurringEvent] = Field(
+        [], max_length=20, description="Recurring planned scales, e.g. a weekday business-hours floor."
+    )
 
     @property
     def capacity_floor(self) -> int:
         """The least capacity the controller may ever set."""
         return self.capacity.min
+
+    @model_validator(mode="after")
+    def _events_within_capacity(self) -> Self:
+        names = [event.name for event in self.events]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two events have the same name: {names}")
+        for event in self.events:
+            if not self.capacity.min <= event.capacity <= self.capacity.max:
+                raise ValueError(
+                    f"event {event.name!r} asks for {event.capacity}, outside capacity "
+                    f"[{self.capacity.min}, {self.capacity.max}]"
+                )
+        return self
 
     @model_validator(mode="after")
     def _latency_from_slo(self) -> Self:
@@ -577,8 +639,12 @@ _DEFAULT_BLOCKS: dict[str, type[BaseModel]] = {
 }
 
 
-def _problems(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[tuple[str, str]]:
-    return validation_problems(exc, prefix, whole="(document)", branches=TargetKind.__members__.values())
+def _problems(
+    exc: ValidationError, model: type[BaseModel], prefix: tuple[int | str, ...] = ()
+) -> list[tuple[str, str]]:
+    return validation_problems(
+        exc, prefix, whole="(document)", branches=TargetKind.__members__.values(), model=model
+    )
 
 
 def parse_policy_document(raw: Any) -> PolicyDocument:
@@ -590,6 +656,22 @@ def parse_policy_document(raw: Any) -> PolicyDocument:
         return _parse(raw)
     except RecursionError:
         raise PolicyError([("(document)", "nested too deeply to be a policy document")]) from None
+
+
+NO_TARGETS = "the document names no target, so it manages nothing: list at least one"
+
+
+def parse_written_document(raw: Any) -> PolicyDocument:
+    """Validate a policy document as a team writes and publishes it (`parse_policy_document`), which must name at
+    least one target; raises PolicyError naming every problem with its path.
+
+    Only the document as written is held to that: the effective one, with the targets the stack adds
+    (ManagedEndpoints, management tags), may well be empty, before anything is named or tagged.
+    """
+    document = parse_policy_document(raw)
+    if not document.targets:
+        raise PolicyError([("targets", NO_TARGETS)])
+    return document
 
 
 # Beyond this an integer is not exact as a JSON number everywhere, nor does any figure of a policy need it.
@@ -629,20 +711,20 @@ def _parse(raw: Any) -> PolicyDocument:
     if isinstance(raw, dict) and isinstance(raw.get("defaults"), dict):
         defaults = dict(raw["defaults"])
         for key in sorted(set(defaults) - set(_DEFAULTABLE)):
-            problems.append((f"defaults.{key}", f"unknown key; allowed: {', '.join(sorted(_DEFAULTABLE))}"))
+            problems.append((f"defaults.{key}", unknown_name("field", key, sorted(_DEFAULTABLE))))
             del defaults[key]
         for key, block in _DEFAULT_BLOCKS.items():
             if key in defaults:
                 try:
                     block.model_validate(defaults[key])
                 except ValidationError as exc:
-                    problems += _problems(exc, ("defaults", key))
+                    problems += _problems(exc, block, ("defaults", key))
                     del defaults[key]
         raw = {**raw, "defaults": defaults}
     try:
         document = PolicyDocument.model_validate(raw)
     except ValidationError as exc:
-        found = _problems(exc)
+        found = _problems(exc, PolicyDocument)
         # A target without its AWS name also lacks the display name derived from it: say it once.
         missing_at: dict[str, int] = {}
         for path, message in found:

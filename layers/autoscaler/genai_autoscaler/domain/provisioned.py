@@ -87,6 +87,51 @@ def may_delete(model: ProvisionedModel, now: datetime) -> tuple[bool, str]:
     return True, f"its {model.commitment} commitment ended at {ends}"
 
 
+class ProvisionedBill(BaseModel):
+    """What a Provisioned Throughput cost from its purchase to its deletion: Bedrock bills it "hourly" from its
+    creation, used or not, and "billing continues until you delete" it (User Guide, prov-throughput.html). The hours
+    are counted pro rata: AWS does not say how it counts a partial hour."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_units: int = Field(ge=1)
+    hourly_price_per_unit_usd: float = Field(gt=0)
+    bought_at: AwareDatetime
+    deleted_at: AwareDatetime
+
+    @classmethod
+    def of(
+        cls, model: ProvisionedModel, hourly_price_per_unit_usd: float, deleted_at: datetime
+    ) -> ProvisionedBill:
+        """The bill of `model`, deleted at `deleted_at`, at the policy's price per model unit and hour."""
+        return cls(
+            model_units=model.model_units,
+            hourly_price_per_unit_usd=hourly_price_per_unit_usd,
+            bought_at=model.created_at,
+            deleted_at=deleted_at,
+        )
+
+    @property
+    def hours(self) -> float:
+        return max(0.0, (self.deleted_at - self.bought_at).total_seconds() / 3600)
+
+    @property
+    def usd(self) -> float:
+        return round(self.model_units * self.hourly_price_per_unit_usd * self.hours, 2)
+
+    def describe(self) -> str:
+        """E.g. `$166.67: 5 model units at $40.00 an hour each for 50 min, from its purchase at ... to its deletion
+        at ...`."""
+        minutes = round(self.hours * 60)
+        span = f"{minutes} min" if minutes < 120 else f"{self.hours:,.1f} h"
+        units = f"{self.model_units} model unit{'s' if self.model_units != 1 else ''}"
+        return (
+            f"${self.usd:,.2f}: {units} at ${self.hourly_price_per_unit_usd:,.2f} an hour each for {span}, from its "
+            f"purchase at {self.bought_at.isoformat(timespec='seconds')} to its deletion at "
+            f"{self.deleted_at.isoformat(timespec='seconds')}"
+        )
+
+
 class SweepVerdict(StrEnum):
     DELETE = "delete"
     REPORT = "report"  # billing, not the controller's to delete now: a person is told

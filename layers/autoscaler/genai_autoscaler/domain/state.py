@@ -63,6 +63,20 @@ class PauseRecord(BaseModel):
     reason: str
 
 
+class EventFloor(BaseModel):
+    """A planned event's capacity, held as a floor for its window: the controller may scale the target out
+    above it, and scales it in no lower until the window ends (then back to what the load needs)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    capacity: int
+    until: datetime
+    reason: str
+
+    def active(self, now: datetime) -> bool:
+        return now < self.until
+
+
 class TargetState(BaseModel):
     """The controller's memory of one target (one DynamoDB item)."""
 
@@ -82,6 +96,8 @@ class TargetState(BaseModel):
     raised_floor: int | None = None
     original_floor: int | None = None
     manual_hold_until: datetime | None = None
+    # A planned event's floor for its window (app/scale_workflow.py; `genai-autoscaler event`).
+    event_floor: EventFloor | None = None
     # The last answer to a commitment's approval request (app/approvals.py), which the purchase requires.
     approval: ApprovalRecord | None = None
     # An operator's pause, until they resume the target (app/operations.py).

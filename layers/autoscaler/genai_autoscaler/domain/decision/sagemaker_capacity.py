@@ -73,7 +73,7 @@ class _Capacity:
         if state.manual_hold_until is not None and self.decision.now < state.manual_hold_until:
             return self.decision.ignore(
                 f"{policy.name} is left alone until {state.manual_hold_until.isoformat()}: a person changed "
-                "or planned its capacity."
+                "its capacity."
             )
         return self._manual_change()
 
@@ -318,12 +318,23 @@ class _Capacity:
 
     def calm(self) -> Plan:
         """Scale out ahead of the demand the forecast expects; else scale in if the target may (never below
-        what the forecast expects); if it stays, keep its models warm when that is due."""
+        what the forecast expects, nor a planned event's floor in its window); if it stays, keep its models
+        warm when that is due."""
         ahead = self._ahead_of_demand()
         if ahead is not None and ahead.action is Action.SCALE_OUT:
             return ahead
         foreseen = self.forecast
         held = (foreseen.units, foreseen.why) if foreseen is not None and foreseen.acts else None
+        event = self.decision.state.event_floor
+        if (
+            event is not None
+            and event.active(self.decision.now)
+            and (held is None or event.capacity > held[0])
+        ):
+            held = (
+                event.capacity,
+                f"a planned event holds it until {event.until.isoformat()} ({event.reason})",
+            )
         plan = scale_in(self.decision, self.policy, self.observed, held)
         if plan.action is Action.IGNORE:
             # What an advisory forecast would do is said when nothing else is done (it changes nothing).
