@@ -176,6 +176,14 @@ class BedrockDemo(Narration):
             None,
         )
         held = (self.events["revert"] - self.events["ok"]).total_seconds() if "revert" in self.events else 0
+        deleted_at = next(
+            (i.at for i in aws.lambdas.invocations if i.event.get("step") == "release_provisioned"), None
+        )
+        billed = (
+            5 * UNIT_PRICE * (deleted_at - bought_at).total_seconds() / 3600
+            if bought_at is not None and deleted_at is not None
+            else None
+        )
         spend = [n["message"] for n in self.notifications if "Cost: " in n["message"]]
         return [
             (
@@ -210,11 +218,12 @@ class BedrockDemo(Narration):
                 and aws.target_state(TARGET_ID).lock is None,
             ),
             (
-                "each routing notification gave the route's cost (the PT's per hour, on-demand's per token), "
-                "the last what was spent",
+                "each routing notification gave the route's cost (the PT's per hour, on-demand's per token), the "
+                "last what the PT was billed from its purchase to its deletion",
                 len(spend) == 2
                 and "Cost: $200.00 per hour" in spend[0]
                 and "Cost: billed per token" in spend[-1]
-                and "Spent on the current route since the shift" in spend[-1],
+                and billed is not None
+                and f"Provisioned Throughput billed: ${billed:,.2f}: 5 model units" in spend[-1],
             ),
         ]

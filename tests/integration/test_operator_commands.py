@@ -1,12 +1,16 @@
-"""The operator's commands (status, history, pause, resume) against the stack deployed in moto, as an operator
-runs them: the CLI finds the stack's resources from CloudFormation and signs as the caller."""
+"""The operator's side against the stack deployed in moto, as an operator runs it: the commands (status,
+history, pause, resume, approvals, approve, reject, event) find the stack's resources from CloudFormation and
+sign as the caller; with a chat topic, the team's channel gets cards."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import boto3
 import pytest
 from genai_autoscaler.app.dispatch import Dispatch
 from genai_autoscaler_local.harness import REGION
@@ -301,3 +305,56 @@ def test_an_event_outside_the_policy_or_in_the_past_starts_nothing(launch: Launc
     assert "7 days at most" in too_long.err
     assert "is not held" in not_held.err
     assert scenario.executions() == []
+
+
+# ---------------------------------------------------------------------------------------------------- chat
+CHAT_TOPIC = "arn:aws:sns:us-east-1:123456789012:team-chat"
+
+
+def chat_inbox() -> Callable[[], list[dict[str, Any]]]:
+    """The chat topic (the team's, made before the stack names it), read through a queue: its cards."""
+    sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    sns.create_topic(Name="team-chat")
+    url = sqs.create_queue(QueueName="team-chat-cards")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=CHAT_TOPIC, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+    )
+
+    def cards() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    return cards
+
+
+def test_with_a_chat_topic_the_team_gets_cards_and_the_email_keeps_its_prose(launch: Launch, cli) -> None:  # type: ignore[no-untyped-def]
+    scenario = launch(
+        document(llm_policy()), endpoints={"llm-prod": 1}, parameters={"ChatTopicArn": CHAT_TOPIC}
+    )
+    cards = chat_inbox()
+
+    # When a scale-out runs (a workflow step's report) and an operator pauses the target (a use case's)
+    scenario.alarm(LLM, "latency_p95", "ALARM", [9.1e6])
+    (run,) = scenario.workflows()
+    assert run.status == "SUCCEEDED"
+    assert cli(scenario, "pause", LLM, "--reason", "load test").code == 0
+
+    # Then the chat topic has a card for each, in Amazon Q Developer's custom-notification format
+    received = cards()
+    assert [c["content"]["title"] for c in received] == [f"{LLM} scaled out to 2 instances", f"{LLM} paused"]
+    for card in received:
+        assert (card["version"], card["source"], card["content"]["textType"]) == (
+            "1.0",
+            "custom",
+            "client-markdown",
+        )
+        assert card["metadata"]["threadId"] == f"genai-local/{LLM}"
+    assert received[1]["content"]["nextSteps"] == [f"`genai-autoscaler resume {LLM} --stack genai-local`"]
+    # And the e-mail topic still carries prose, not JSON
+    emails = scenario.notifications()
+    assert [e["subject"] for e in emails] == [
+        f"GenAI Autoscaler: {LLM} scaled out to 2 instances",
+        f"GenAI Autoscaler: {LLM} paused",
+    ]
+    assert all(not e["message"].lstrip().startswith("{") for e in emails)

@@ -330,7 +330,8 @@ def test_when_calm_returns_callers_go_back_on_demand_and_the_pt_is_deleted_after
     (note,) = scenario.notifications()
     assert "routed back to on-demand" in note["subject"]
     assert f"deleted {pt['provisionedModelArn']}" in note["message"]
-    assert "Spent on the current route since the shift" in note["message"]
+    assert "Provisioned Throughput billed: $" in note["message"]
+    assert "since the shift" not in note["message"]
 
 
 # ---------------------------------------------------------------------------------------------- redelivery

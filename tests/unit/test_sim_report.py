@@ -60,7 +60,7 @@ def test_every_panel_of_the_plot_has_the_same_scales_and_the_start_is_stated() -
         assert len({axis.get_ylim() for axis in figure.axes if axis.get_ylabel() == label}) == 1
     # And the title says what each started with, and each panel's legend marks it
     assert figure.get_suptitle().startswith("instances InService at the start: controller 2, static 9")
-    legends = [axis.get_legend() for axis in figure.axes if axis.get_legend() is not None]
+    legends = [legend for axis in figure.axes if (legend := axis.get_legend()) is not None]
     starts = [
         t.get_text() for legend in legends for t in legend.get_texts() if t.get_text().startswith("start")
     ]

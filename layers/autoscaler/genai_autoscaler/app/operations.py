@@ -75,7 +75,7 @@ def pause(ctl: OperatorPorts, target: str, by: str, reason: str, now: datetime) 
         ctl, policy, lambda s: s.model_copy(update={"pause": record}), ("pause", "paused", reason), by, now
     )
     notice = for_pause(policy.name, record, resumed_by=None)
-    ctl.notifier.publish(notice.subject, notice.message)
+    ctl.notifier.send(notice)
     return record
 
 
@@ -96,7 +96,7 @@ def resume(ctl: OperatorPorts, target: str, by: str, now: datetime) -> PauseReco
     why = "the controller acts on the target again from its next event"
     _recorded(ctl, policy, lift, ("resume", "resumed", why), by, now)
     notice = for_pause(policy.name, lifted[-1], resumed_by=by)
-    ctl.notifier.publish(notice.subject, notice.message)
+    ctl.notifier.send(notice)
     return lifted[-1]
 
 
@@ -147,5 +147,5 @@ def cancel_hold(ctl: OperatorPorts, target: str, by: str, now: datetime) -> date
     why = "the hold was lifted early: the controller decides for the target again from its next event"
     _recorded(ctl, policy, lift, ("event_cancel", "cancelled", why), by, now)
     notice = for_hold_lifted(policy.name, held[-1], by)
-    ctl.notifier.publish(notice.subject, notice.message)
+    ctl.notifier.send(notice)
     return held[-1]

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
+from genai_autoscaler.domain.notifications import Notification
 from genai_autoscaler.domain.plan import Workflow
 from genai_autoscaler.domain.policy import SageMakerPolicy
 from genai_autoscaler.domain.provisioned import ProvisionedModel
@@ -130,7 +131,16 @@ class MetricReader(ABC):
 
 class Notifier(ABC):
     @abstractmethod
-    def publish(self, subject: str, message: str) -> None: ...
+    def publish(self, subject: str, message: str) -> None:
+        """The prose, to the notification topic (its e-mail subscribers)."""
+
+    def chat(self, notification: Notification) -> None:  # noqa: B027 (none by default)
+        """The card, to the team's chat channel where the stack has one (domain/chat.py); never raises."""
+
+    def send(self, notification: Notification) -> None:
+        """Tell the team: the prose to the notification topic, then the card to the chat channel."""
+        self.publish(notification.subject, notification.message)
+        self.chat(notification)
 
 
 class WorkflowStarter(ABC):

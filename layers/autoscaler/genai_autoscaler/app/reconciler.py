@@ -23,6 +23,7 @@ from genai_autoscaler.app.quotas import QuotaPorts, tokens_per_minute_quota
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.dashboard import dashboard_body, dashboard_name
 from genai_autoscaler.domain.families import by_family
+from genai_autoscaler.domain.notifications import Notification
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, TargetPolicy
 from genai_autoscaler.domain.quotas import QuotaFigure
 from genai_autoscaler.domain.recurring import event_schedules, schedule_prefix
@@ -86,12 +87,19 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
     except PolicyError as exc:
         problems = [f"{path}: {message}" for path, message in exc.problems]
         if report_problems:
-            ctl.notifier.publish(
-                "GenAI Autoscaler: the policy document is invalid; nothing was changed",
-                f"The policy document in {ctl.settings.policy_parameter_name or 'the policy parameter'} does not "
-                "validate, so the alarms and every target's behaviour stay as they were.\n\n"
-                + "\n".join(f"  {p}" for p in problems)
-                + "\n\nCheck it with `genai-autoscaler validate-config FILE` and publish it again.",
+            ctl.notifier.send(
+                Notification(
+                    subject="GenAI Autoscaler: the policy document is invalid; nothing was changed",
+                    message=f"The policy document in {ctl.settings.policy_parameter_name or 'the policy parameter'} "
+                    "does not validate, so the alarms and every target's behaviour stay as they were.\n\n"
+                    + "\n".join(f"  {p}" for p in problems)
+                    + "\n\nCheck it with `genai-autoscaler validate-config FILE` and publish it again.",
+                    event_type="invalid_policy",
+                    next_steps=(
+                        "genai-autoscaler validate-config FILE",
+                        "genai-autoscaler publish-config FILE",
+                    ),
+                )
             )
         return ReconcileReport(problems=problems)
     owned = ctl.alarms.owned()

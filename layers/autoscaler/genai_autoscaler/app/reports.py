@@ -67,7 +67,7 @@ def remember(ctl: ReportPorts, plan: Plan) -> bool:
     if message is not None and sends[0]:
         # Sent after it is remembered: a failed publish fails the event, whose retry finds the window taken and
         # holds the report for the digest, rather than losing it or sending it twice.
-        ctl.notifier.publish(message.subject, message.message)
+        ctl.notifier.send(message)
         with suppress(AutoscalerError):  # the stack's count is a bound, not a record: best effort
             _count(ctl, now)
     return sends[0]
@@ -121,7 +121,7 @@ def send_digest(ctl: ReportPorts, target_id: str, target: str, state: TargetStat
     if held is None or not digest.due(held, now):
         return False
     message = notifications.for_digest(target, held, now)
-    ctl.notifier.publish(message.subject, message.message)
+    ctl.notifier.send(message)
 
     def sent(current: TargetState) -> TargetState:
         if current.held_notifications != held:

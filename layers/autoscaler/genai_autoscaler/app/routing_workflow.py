@@ -23,7 +23,13 @@ from typing import Any, Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from genai_autoscaler.app.approvals import approval_problem
-from genai_autoscaler.app.ports import PolicySource, ProvisionedThroughputs, RouteRegistry, StateStore
+from genai_autoscaler.app.ports import (
+    Notifier,
+    PolicySource,
+    ProvisionedThroughputs,
+    RouteRegistry,
+    StateStore,
+)
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ExecutionState
 from genai_autoscaler.domain import notifications
@@ -31,7 +37,13 @@ from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind, bought
 from genai_autoscaler.domain.guardrails import pause_problems, purchase_problems, route_problems
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, ProvisionedThroughputSettings
-from genai_autoscaler.domain.provisioned import ProvisionedModelStatus, may_delete, purchase_prefix
+from genai_autoscaler.domain.provisioned import (
+    ProvisionedBill,
+    ProvisionedModel,
+    ProvisionedModelStatus,
+    may_delete,
+    purchase_prefix,
+)
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import TAG_MANAGED_BY, TAG_TARGET
 from genai_autoscaler.domain.state import ActionRecord, TargetState, acquire_lock, release_lock
@@ -65,6 +77,11 @@ class RoutingWorkflowPorts(Protocol):
 
     @property
     def provisioned(self) -> ProvisionedThroughputs | None: ...
+
+    @property
+    def notifier(self) -> Notifier:
+        """For the chat card of what a step reports (the state machine publishes the e-mail)."""
+        ...
 
 
 class Approval(BaseModel):
@@ -387,19 +404,21 @@ def publish_route(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: date
     return result
 
 
-def _delete_if_allowed(provisioned: ProvisionedThroughputs, arn: str, now: datetime, stack_name: str) -> str:
+def _delete_if_allowed(
+    provisioned: ProvisionedThroughputs, arn: str, now: datetime, stack_name: str
+) -> tuple[str, ProvisionedModel | None]:
     """Delete `arn` when Bedrock allows it (see domain.provisioned.may_delete) and it is the stack's purchase by
-    name (purchase_prefix); says what became of it."""
+    name (purchase_prefix); says what became of it, with the model when this call deleted it."""
     model = provisioned.describe(arn)
     if model is None:
-        return f"{arn} was already gone"
+        return f"{arn} was already gone", None
     if not model.name.startswith(purchase_prefix(stack_name)):
-        return f"kept {arn}: its name ({model.name}) is not one this stack gives what it buys"
+        return f"kept {arn}: its name ({model.name}) is not one this stack gives what it buys", None
     deletable, why = may_delete(model, now)
     if not deletable:
-        return f"kept {arn}: {why}; the sweeper deletes it once it can"
+        return f"kept {arn}: {why}; the sweeper deletes it once it can", None
     provisioned.delete(arn)
-    return f"deleted {arn} ({why})"
+    return f"deleted {arn} ({why})", model
 
 
 def release_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
@@ -407,10 +426,19 @@ def release_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now
     _, provisioned = _ports(ctl)
     if wf.release is None:
         raise InvalidEvent("nothing to release")
-    verdict = _delete_if_allowed(provisioned, wf.release.provisioned_arn, now, ctl.settings.stack_name)
+    verdict, deleted = _delete_if_allowed(
+        provisioned, wf.release.provisioned_arn, now, ctl.settings.stack_name
+    )
     ctl.state.update(wf.plan.target_id, lambda s: release_lock(s, wf.execution))
     route_to = wf.route.model if wf.route else wf.policy.model_id
-    notification = notifications.for_routing(wf.plan, route_to, wf.execution, released=verdict)
+    # What Bedrock billed, from the purchase to this deletion (the plan's figure runs from the shift to the decision).
+    pt = wf.policy.bedrock.provisioned_throughput
+    bill = (
+        None
+        if deleted is None or pt is None
+        else ProvisionedBill.of(deleted, pt.hourly_price_per_unit_usd, now)
+    )
+    notification = notifications.for_routing(wf.plan, route_to, wf.execution, released=verdict, billed=bill)
     return {"released": verdict, "notification": notification.model_dump()}
 
 
@@ -452,7 +480,7 @@ def abandon_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now
     else:
         try:
             _, provisioned = _ports(ctl)
-            safe.append(_delete_if_allowed(provisioned, wf.provisioned_arn, now, ctl.settings.stack_name))
+            safe.append(_delete_if_allowed(provisioned, wf.provisioned_arn, now, ctl.settings.stack_name)[0])
         except AutoscalerError as exc:
             safe.append(f"could NOT delete {wf.provisioned_arn} ({exc}): the sweeper retries")
     if wf.release is not None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from genai_autoscaler.app.ports import (
     CapacityActuator,
     EndpointDirectory,
+    Notifier,
     PolicySource,
     StateStore,
     WarmUpInvoker,
@@ -80,6 +81,11 @@ class ScaleWorkflowPorts(Protocol):
 
     @property
     def endpoints(self) -> EndpointDirectory: ...
+
+    @property
+    def notifier(self) -> Notifier:
+        """For the chat card of what a step reports (the state machine publishes the e-mail)."""
+        ...
 
 
 class CapacityCheck(BaseModel):

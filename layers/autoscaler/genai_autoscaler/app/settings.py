@@ -28,6 +28,7 @@ _ENV = {
     "routing_workflow_arn": "ROUTING_WORKFLOW_ARN",
     "event_scheduler_role_arn": "EVENT_SCHEDULER_ROLE_ARN",
     "notification_topic_arn": "NOTIFICATION_TOPIC_ARN",
+    "chat_topic_arn": "CHAT_TOPIC_ARN",
     "managed_endpoints": "MANAGED_ENDPOINTS",
     "default_max_capacity": "DEFAULT_MAX_CAPACITY",
     "default_latency_p95_ms": "DEFAULT_LATENCY_P95_MS",
@@ -48,6 +49,7 @@ class ControllerSettings(BaseModel):
     routing_workflow_arn: str = ""
     event_scheduler_role_arn: str = ""  # the role EventBridge Scheduler starts recurring events with
     notification_topic_arn: str = ""
+    chat_topic_arn: str = ""  # where chat cards go (Amazon Q Developer in chat applications); none: no cards
     managed_endpoints: tuple[tuple[str, str], ...] = ()
     default_max_capacity: int | None = Field(None, ge=1)
     default_latency_p95_ms: float | None = Field(None, gt=0)

@@ -152,7 +152,7 @@ def sweep_provisioned(ctl: SweeperPorts, now: datetime) -> SweepReport:
             now,
         )
         try:
-            ctl.notifier.publish(message.subject, message.message)
+            ctl.notifier.send(message)
             reported = sorted(due)
         except Exception as exc:
             errors.append(f"notifying: {type(exc).__name__}: {exc}")

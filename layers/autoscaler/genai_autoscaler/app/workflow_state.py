@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
 from genai_autoscaler.app.ports import StateStore
-from genai_autoscaler.domain.notifications import for_unreadable_input
+from genai_autoscaler.domain.notifications import Notification, for_unreadable_input
 from genai_autoscaler.domain.plan import Plan
 from genai_autoscaler.domain.policy import TargetPolicy
 from genai_autoscaler.domain.state import release_lock
@@ -87,9 +87,15 @@ class ExecutionState(BaseModel):
         except InvalidEvent as exc:
             if step == cls.FAILURE_STEP:
                 _give_back_lock(ctl.state, document)
-                return unreadable_input(cls.WORKFLOW, document, exc)
+                answered = unreadable_input(cls.WORKFLOW, document, exc)
+                ctl.notifier.chat(Notification.model_validate(answered["notification"]))
+                return answered
             raise
-        return {**document, **steps[step](ctl, wf, now)}
+        result = steps[step](ctl, wf, now)
+        if result.get("notification"):
+            # The state machine publishes the e-mail (its SNS task); the chat card goes from here.
+            ctl.notifier.chat(Notification.model_validate(result["notification"]))
+        return {**document, **result}
 
     @property
     def plan(self) -> Plan:

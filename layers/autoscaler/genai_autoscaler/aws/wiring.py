@@ -67,7 +67,10 @@ class AwsController:
 
     @cached_property
     def notifier(self) -> SnsNotifier:
-        return SnsNotifier(self._client("sns"), self.settings.notification_topic_arn)
+        settings = self.settings
+        return SnsNotifier(
+            self._client("sns"), settings.notification_topic_arn, settings.chat_topic_arn, settings.stack_name
+        )
 
     @cached_property
     def workflows(self) -> StepFunctionsWorkflows:

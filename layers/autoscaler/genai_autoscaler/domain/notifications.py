@@ -20,10 +20,16 @@ SUBJECT_LIMIT = 99  # SNS Publish: "less than 100 characters", ASCII, no line br
 
 
 class Notification(BaseModel):
+    """What the team is told: the prose of an e-mail (subject, message), and for a chat card (domain/chat.py)
+    the target it is about, what kind of news it is, and the commands that are the next step."""
+
     model_config = ConfigDict(frozen=True)
 
     subject: str
     message: str
+    target: str | None = None
+    event_type: str = "report"
+    next_steps: tuple[str, ...] = ()
 
 
 def _subject(text: str) -> str:
@@ -105,10 +111,16 @@ def for_decision(plan: Plan) -> Notification:
         return Notification(
             subject=_subject(f"GenAI Autoscaler [advisory]: {plan.target} {verb.get(plan.action, '')}"),
             message=_body(plan, headline, extra),
+            target=plan.target,
+            event_type="advisory",
+            next_steps=(f"genai-autoscaler status {plan.target}",),
         )
     return Notification(
         subject=_subject(f"GenAI Autoscaler: {plan.target} needs attention"),
         message=_body(plan, f"{plan.target}: reported, nothing changed.", []),
+        target=plan.target,
+        event_type="attention",
+        next_steps=(f"genai-autoscaler status {plan.target}", f"genai-autoscaler history {plan.target}"),
     )
 
 
@@ -134,6 +146,9 @@ def for_success(
     return Notification(
         subject=_subject(f"GenAI Autoscaler: {plan.target} {what}"),
         message=_body(plan, f"{plan.target} {what}; it is InService.", extra),
+        target=plan.target,
+        event_type=plan.action.value,
+        next_steps=(f"genai-autoscaler history {plan.target}",),
     )
 
 
@@ -145,6 +160,9 @@ def for_failure(plan: Plan, error: str, cause: str, safe_state: str, execution: 
             f"The {plan.action.value.replace('_', '-')} of {plan.target} failed: {error}.",
             [f"Cause: {cause}", f"Safe state: {safe_state}", f"Workflow: {execution}"],
         ),
+        target=plan.target,
+        event_type="failure",
+        next_steps=(f"genai-autoscaler history {plan.target}", f"genai-autoscaler status {plan.target}"),
     )
 
 
@@ -178,6 +196,9 @@ def for_pause(target: str, pause: PauseRecord, resumed_by: str | None) -> Notifi
                     f"To resume: genai-autoscaler resume {target}",
                 ]
             ),
+            target=target,
+            event_type="paused",
+            next_steps=(f"genai-autoscaler resume {target}",),
         )
     return Notification(
         subject=_subject(f"GenAI Autoscaler: {target} resumed"),
@@ -188,6 +209,8 @@ def for_pause(target: str, pause: PauseRecord, resumed_by: str | None) -> Notifi
                 f"It was paused by {pause.by} at {since}: {pause.reason}",
             ]
         ),
+        target=target,
+        event_type="resumed",
     )
 
 
@@ -203,6 +226,9 @@ def for_hold_lifted(target: str, until: datetime, by: str) -> Notification:
                 f"Lifted by: {by}",
             ]
         ),
+        target=target,
+        event_type="hold_lifted",
+        next_steps=(f"genai-autoscaler status {target}",),
     )
 
 
@@ -228,6 +254,9 @@ def for_digest(target: str, held: HeldNotifications, now: datetime) -> Notificat
     return Notification(
         subject=_subject(f"GenAI Autoscaler: {held.count} more report(s) about {target}"),
         message="\n".join(lines),
+        target=target,
+        event_type="digest",
+        next_steps=(f"genai-autoscaler history {target}",),
     )
 
 
@@ -266,6 +295,13 @@ def for_approval_request(plan: Plan, execution: str, timeout_seconds: int) -> No
         + "\n\n"
         + "\n".join(instructions)
         + APPROVAL_TOKEN_LEAD,
+        target=plan.target,
+        event_type="approval_request",
+        next_steps=(
+            f"genai-autoscaler approve {execution}",
+            f'genai-autoscaler reject {execution} --reason "WHY"',
+            "genai-autoscaler approvals",
+        ),
     )
 
 
@@ -277,6 +313,9 @@ def for_not_approved(plan: Plan, why: str, execution: str) -> Notification:
             f"The {plan.commitment} commitment for {plan.target} was not bought: {why}.",
             [*_routing_lines(plan), "Routing is unchanged.", f"Workflow: {execution}"],
         ),
+        target=plan.target,
+        event_type="not_approved",
+        next_steps=(f"genai-autoscaler history {plan.target}",),
     )
 
 
@@ -301,6 +340,9 @@ def for_routing(
     return Notification(
         subject=_subject(f"GenAI Autoscaler: {plan.target} {what}"),
         message=_body(plan, f"{plan.target} {what}.", extra),
+        target=plan.target,
+        event_type=plan.action.value,
+        next_steps=(f"genai-autoscaler status {plan.target}",),
     )
 
 
