@@ -20,6 +20,8 @@ def handler(event: dict[str, Any], controller: Controller) -> dict[str, Any]:
     if report.problems:
         logger.error("policy document invalid; nothing changed", extra={"problems": report.problems})
     else:
+        if report.warnings:
+            logger.warning("not all of the document could be kept", extra={"warnings": report.warnings})
         # Under one key: the report's `created` is a LogRecord attribute, which logging refuses to overwrite.
         logger.info("reconciled", extra={"alarms": report.model_dump()})
     if report.quota_notes:

@@ -197,8 +197,12 @@ class LocalAws:
                 FunctionName=self.stack.resource("AlarmRouterFunction")
             )
             settings = ControllerSettings.from_env(function["Configuration"]["Environment"]["Variables"])
-        running = self.lambdas.running  # the function whose handler asks, if one does
-        credentials = self.role_credentials.get(running) if running else None
+        running = self.lambdas.running  # the function whose handler asks on this thread, if one does
+        credentials = None
+        if running is not None and self.enforce_iam:
+            credentials = self.role_credentials[
+                running
+            ]  # every function has its role's: never the operator's
         return LocalController(settings, self.world, self.bedrock, self.clock, credentials)
 
     def _subscribe_inbox(self) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -47,6 +48,7 @@ _TRANSACTIONS = {
 }
 _ROLE_OF = {"AWS::Lambda::Function": "Role", "AWS::StepFunctions::StateMachine": "RoleArn"}  # the property
 Credentials = dict[str, str]  # boto3.client's keyword arguments
+_CLIENTS = threading.Lock()
 
 
 def operator_credentials(region: str) -> dict[str, str]:
@@ -128,6 +130,10 @@ def revoke(stack: LocalStack, logical_id: str, action: str, region: str) -> None
         document = _document(iam.get_role_policy(RoleName=role_name, PolicyName=policy)["PolicyDocument"])
         for statement in document["Statement"]:
             statement["Action"] = [a for a in statement["Action"] if a not in names]
+            # A transaction stays allowed only while an action of its items does.
+            for transaction in set(_TRANSACTIONS.values()) & set(statement["Action"]):
+                if not any(_TRANSACTIONS.get(a) == transaction for a in statement["Action"]):
+                    statement["Action"].remove(transaction)
         document["Statement"] = [s for s in document["Statement"] if s["Action"]]
         if not document["Statement"]:
             iam.delete_role_policy(RoleName=role_name, PolicyName=policy)
@@ -156,7 +162,8 @@ def enforced(credentials: dict[str, Credentials]) -> Iterator[None]:
         # moto's own signs every workflow call with the key "ak", which an enforcing moto does not know.
         config = Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1})
         signer = credentials[_running_state_machine()]
-        return boto3.client(service, region_name=region, config=config, **signer)  # type: ignore[call-overload]
+        with _CLIENTS:  # boto3's default session is not safe to share between threads making clients
+            return boto3.client(service, region_name=region, config=config, **signer)  # type: ignore[call-overload]
 
     with ExitStack() as stack:
         stack.enter_context(enable_iam_authentication())

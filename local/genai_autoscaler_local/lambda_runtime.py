@@ -61,11 +61,15 @@ class InProcessLambdas:
     controller_for: Callable[[ControllerSettings], Controller]
     environment_overrides: dict[str, str] = field(default_factory=dict)
     invocations: list[Invocation] = field(default_factory=list)
-    running: str | None = (
-        None  # the function whose handler runs now (one at a time), for whom its AWS calls are
-    )
     _modules: dict[str, ModuleType] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    # Per thread: a workflow's thread runs a handler while the test's thread calls AWS as the operator.
+    _local: threading.local = field(default_factory=threading.local)
+
+    @property
+    def running(self) -> str | None:
+        """The function whose handler runs on this thread now (None: none), for whom its AWS calls are."""
+        return getattr(self._local, "running", None)
 
     def _module(self, function_name: str) -> ModuleType:
         if function_name not in self._modules:
@@ -104,7 +108,7 @@ class InProcessLambdas:
         invocation = Invocation(function=name, event=event)
         variables = {k: str(v) for k, v in environment.items()} | self.environment_overrides
         with self._lock, mock.patch.dict(os.environ, variables):
-            self.running = name
+            outer, self._local.running = self.running, name
             try:
                 # Lambda reads the log level once, at a cold start; here one process runs every invocation.
                 logger.setLevel(variables.get("POWERTOOLS_LOG_LEVEL", "INFO"))
@@ -126,6 +130,6 @@ class InProcessLambdas:
                     }
                 )
             finally:
-                self.running = None
+                self._local.running = outer
                 self.invocations.append(invocation)
         return payload.encode()

@@ -93,6 +93,14 @@ def deploy(root: Path, stack_name: str, parameters: dict[str, str], region: str)
     }
     for key in later:
         del cfn_template["Outputs"][key]
+    # What others refer to by Ref and moto's CloudFormation does not create is made first, and its name put
+    # in place of each Ref to it.
+    made_first: dict[str, str] = {}
+    for logical_id, resource in list(cfn_template["Resources"].items()):
+        if resource["Type"] in _MADE_FIRST:
+            made_first[logical_id] = _MADE_FIRST[resource["Type"]](stack_name, logical_id, region)
+            del cfn_template["Resources"][logical_id]
+    cfn_template = _with_refs_resolved(cfn_template, made_first)
 
     cfn = boto3.client("cloudformation", region_name=region)
     stack_id = cfn.create_stack(
@@ -105,7 +113,7 @@ def deploy(root: Path, stack_name: str, parameters: dict[str, str], region: str)
         r["LogicalResourceId"]: r["PhysicalResourceId"]
         for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
         if "LogicalResourceId" in r and "PhysicalResourceId" in r
-    }
+    } | made_first
     described = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     local = LocalStack(
@@ -203,6 +211,37 @@ def _function_url(logical_id: str, props: dict[str, Any], stack: LocalStack, reg
         FunctionName=props["TargetFunctionArn"], AuthType=props["AuthType"]
     )
     return str(response["FunctionUrl"])
+
+
+def _schedule_group(stack_name: str, logical_id: str, region: str) -> str:
+    """A schedule group named as CloudFormation would (stack, resource, a suffix; 64 characters at most)."""
+    name = f"{stack_name[:40]}-{logical_id[:16]}-LOCAL"
+    boto3.client("scheduler", region_name=region).create_schedule_group(Name=name)
+    return name
+
+
+_MADE_FIRST: dict[str, Callable[[str, str, str], str]] = {"AWS::Scheduler::ScheduleGroup": _schedule_group}
+
+
+def _with_refs_resolved(template: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """`template` with every Ref to a resource of `names`, and each ${name} in an Fn::Sub, replaced by its name."""
+
+    def resolved(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"Ref"} and value["Ref"] in names:
+                return names[value["Ref"]]
+            if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+                text = value["Fn::Sub"]
+                for logical_id, name in names.items():
+                    text = text.replace("${" + logical_id + "}", name)
+                return {"Fn::Sub": text}
+            return {key: resolved(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [resolved(item) for item in value]
+        return value
+
+    resolved_template: dict[str, Any] = resolved(template)
+    return resolved_template
 
 
 _API_CREATORS: dict[str, Callable[[str, dict[str, Any], LocalStack, str], str]] = {

@@ -55,7 +55,7 @@ def test_status_shows_each_target_with_capacity_alarms_mode_and_last_action(laun
     assert ran.code == 0, ran.err
     assert ran.json()["dashboard"] == (
         f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}"
-        f"#dashboards/dashboard/{scenario.aws.stack_name}"
+        f"#dashboards/dashboard/{scenario.aws.stack_name}-{REGION}"
     )
     (row,) = ran.json()["targets"]
     assert row["target"] == LLM
@@ -265,7 +265,7 @@ def test_a_planned_event_scales_holds_and_can_be_lifted_early(launch: Launch, cl
     (run,) = scenario.workflows()
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert scenario.aws.instance_count("llm-prod") == 3
-    floor = scenario.state().event_floor
+    floor = scenario.state().event_floor(now)
     assert floor is not None
     assert (floor.capacity, floor.until) == (3, now + timedelta(hours=2))
     listed = cli(scenario, "event", "list", "--json").json()
@@ -282,7 +282,7 @@ def test_a_planned_event_scales_holds_and_can_be_lifted_early(launch: Launch, cl
     cancelled = cli(scenario, "event", "cancel", LLM)
 
     assert cancelled.code == 0, cancelled.err
-    assert scenario.state().event_floor is None
+    assert scenario.state().event_floor(now) is None
     assert scenario.history()[0].action == "event_cancel"
     assert scenario.history()[0].by == OPERATOR
     assert any(n["subject"] == f"GenAI Autoscaler: {LLM} hold lifted" for n in scenario.notifications())
@@ -358,3 +358,21 @@ def test_with_a_chat_topic_the_team_gets_cards_and_the_email_keeps_its_prose(lau
         f"GenAI Autoscaler: {LLM} paused",
     ]
     assert all(not e["message"].lstrip().startswith("{") for e in emails)
+
+
+def test_an_event_below_what_the_target_has_holds_it_there_and_scales_nothing(launch: Launch, cli) -> None:  # type: ignore[no-untyped-def]
+    # Given llm-prod at 3 instances
+    scenario = launch(document(llm_policy()), endpoints={"llm-prod": 3})
+    now = scenario.aws.clock.now()
+
+    # When an event asks for 2 for an hour
+    assert cli(scenario, "event", "start", LLM, "--capacity", "2", "--for", "1h", "--reason", "x").code == 0
+    (run,) = scenario.workflows()
+
+    # Then nothing is scaled (never in, for an event), and 2 is held as the floor for the hour
+    assert run.status == "SUCCEEDED"
+    assert scenario.visited(run)[-1] == "FloorHeld"
+    assert scenario.aws.instance_count("llm-prod") == 3
+    floor = scenario.state().event_floor(now)
+    assert floor is not None
+    assert (floor.capacity, floor.until) == (2, now + timedelta(hours=1))

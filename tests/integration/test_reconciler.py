@@ -208,7 +208,7 @@ class Reconciled:
 @pytest.fixture(scope="module")
 def reconciled() -> Reconciled:
     """The policy document published once; what the reconciler made of it, read back as plain data."""
-    with LocalAws(stack_name=STACK, quiet=True) as aws:
+    with LocalAws(stack_name=STACK, quiet=True, enforce_iam=True) as aws:
         aws.publish_policies(POLICIES)
         scenario = Scenario(aws)
         report = scenario.last_reconcile()
@@ -553,7 +553,7 @@ def test_the_reconciler_keeps_the_stacks_dashboard_in_step_with_the_targets(laun
     # Given llm-prod managed, its dashboard put by the reconciler
     scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1})
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-    name = scenario.aws.stack_name
+    name = f"{scenario.aws.stack_name}-{REGION}"
     assert scenario.last_reconcile()["dashboard"] == name
     body = json.loads(cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"])
     metrics = [m for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]]
@@ -591,7 +591,8 @@ def test_recurring_events_become_schedules_that_start_the_scale_workflow(launch:
     scheduler = boto3.client("scheduler", region_name=REGION)
     # Then the reconciler made one schedule for it, starting the scale workflow with a planned scale
     (name,) = scenario.last_reconcile()["schedules_created"]
-    schedule = scheduler.get_schedule(Name=name)
+    group = scenario.aws.stack.resource("EventScheduleGroup")
+    schedule = scheduler.get_schedule(GroupName=group, Name=name)
     assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (
         "cron(0 9 ? * MON-FRI *)",
         "Europe/Berlin",
@@ -614,7 +615,7 @@ def test_recurring_events_become_schedules_that_start_the_scale_workflow(launch:
     # Then the target has its 3 instances, held as a floor for the nine hours
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert scenario.aws.instance_count("llm-prod") == 3
-    floor = scenario.state().event_floor
+    floor = scenario.state().event_floor(started_at)
     assert floor is not None
     assert (floor.capacity, floor.until) == (3, started_at + timedelta(minutes=540))
 
@@ -635,5 +636,6 @@ def test_a_changed_event_updates_its_schedule(launch: Launch) -> None:
     scenario.aws.publish_policies(document(llm_policy(events=[BUSINESS_HOURS | {"capacity": 4}])))
 
     assert scenario.last_reconcile()["schedules_updated"] == [name]
-    schedule = boto3.client("scheduler", region_name=REGION).get_schedule(Name=name)
+    group = scenario.aws.stack.resource("EventScheduleGroup")
+    schedule = boto3.client("scheduler", region_name=REGION).get_schedule(GroupName=group, Name=name)
     assert json.loads(schedule["Target"]["Input"])["desired_capacity"] == 4

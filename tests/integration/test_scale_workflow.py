@@ -575,8 +575,9 @@ def test_planned_launch_scales_to_the_requested_count_and_holds_it(launch: Launc
     # And the target is held for the launch, and the team told why
     state = scenario.state()
     assert state.lock is None
-    assert state.event_floor is not None
-    assert (state.event_floor.capacity, state.event_floor.until) == (6, requested_at + timedelta(minutes=180))
+    floor = state.event_floor(requested_at)
+    assert floor is not None
+    assert (floor.capacity, floor.until) == (6, requested_at + timedelta(minutes=180))
     assert state.manual_hold_until is None  # a floor, not a hold: the controller may still scale it out
     (record,) = scenario.history()
     assert (record.action, record.outcome, record.from_capacity, record.to_capacity) == (

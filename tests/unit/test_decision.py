@@ -492,17 +492,36 @@ def test_a_planned_events_floor_holds_scale_in_for_its_window_and_not_scale_out(
     )
     event = EventFloor(capacity=5, until=NOW + timedelta(hours=1), reason="Planned by a person: launch")
     # Given 6 instances whose load needs 2, held at 5 or more by a launch for another hour
-    plan = decide(calm, policy, observed(6), state(event_floor=event), NOW)
+    plan = decide(calm, policy, observed(6), state(event_floors=(event,)), NOW)
     # Then scale-in stops at the event's floor, and says why
     assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 5)
-    assert "a planned event holds it until" in plan.reason
+    assert "a planned event holds it at 5 until" in plan.reason
     # And an alarm during the window still scales out above it
-    plan = decide(alarm(latency(ALARM, 9100)), policy, observed(5), state(event_floor=event), NOW)
+    plan = decide(alarm(latency(ALARM, 9100)), policy, observed(5), state(event_floors=(event,)), NOW)
     assert (plan.action, plan.desired_capacity) == (Action.SCALE_OUT, 6)
     # And once the window is over, the target goes back to what the load needs
     over = EventFloor(capacity=5, until=NOW - timedelta(seconds=1), reason="launch")
-    plan = decide(calm, policy, observed(6), state(event_floor=over), NOW)
+    plan = decide(calm, policy, observed(6), state(event_floors=(over,)), NOW)
     assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 2)
+
+
+def test_below_an_events_floor_the_target_is_scaled_out_to_it_and_the_highest_floor_holds() -> None:
+    calm = evaluation(latency(OK, 900, since=ago(5000)), concurrency(OK, 1, since=ago(5000)))
+    policy = variant(
+        capacity={"min": 1, "max": 8}, scale_in={"cooldown_seconds": 600, "stabilization_seconds": 900}
+    )
+    day = EventFloor(capacity=4, until=NOW + timedelta(hours=8), reason="business hours")
+    batch = EventFloor(capacity=6, until=NOW + timedelta(hours=1), reason="batch")
+    over = EventFloor(capacity=8, until=NOW - timedelta(minutes=1), reason="yesterday")
+    remembered = state(event_floors=(day, batch, over))
+    # Given 2 instances while a batch holds 6 (the business day 4; yesterday's 8 is over)
+    plan = decide(calm, policy, observed(2), remembered, NOW)
+    # Then the controller scales out to the highest floor that holds (its own workflow may have been dropped)
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_OUT, 6)
+    assert "A planned event holds it at 6" in plan.reason
+    # And after the batch, the business day's floor still holds scale-in
+    plan = decide(calm, policy, observed(6), remembered, NOW + timedelta(hours=2))
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 4)
 
 
 def test_manual_change_is_adopted_with_a_hold() -> None:

@@ -222,7 +222,7 @@ def test_an_operators_planned_scale_becomes_a_plan_with_a_hold() -> None:
         doc = run_step(ctl, step, doc, NOW)
     # Then the count is set (no step limit: a person chose it) and the target is held for the window
     assert ctl.capacity.changes == [(TARGET, "set_capacity", 6)]  # type: ignore[attr-defined]
-    floor = ctl.state.load(TARGET).event_floor
+    floor = ctl.state.load(TARGET).event_floor(NOW)
     assert floor is not None
     assert (floor.capacity, floor.until) == (6, NOW + timedelta(minutes=180))
 

@@ -36,6 +36,11 @@ class PlanRefused(AutoscalerError):
     was changed, and the message names what disagreed."""
 
 
+class FloorHeld(AutoscalerError):
+    """A planned scale whose target already has at least its capacity: its floor is held for the window (the
+    controller keeps the target there), and there is nothing to scale."""
+
+
 class TargetNotFound(AutoscalerError):
     """The SageMaker endpoint, variant or inference component does not exist."""
 

@@ -52,13 +52,17 @@ EXIT_BAD_INPUT = 2
 EXIT_AWS = 3
 
 
+EXIT_UNEXPECTED = 4  # a failure the command did not foresee (a defect): its traceback goes to stderr
+
+
 EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports of `cat` or `grep` when their reader goes away
 
 
 EXIT_CODES = """\
 exit codes: 0 done; 1 the policy document was read and is invalid; 2 bad usage, or an input that cannot be
   read or used (a missing or unreadable file, the policy document's included); 3 AWS refused or could not be
-  reached; 141 stdout was closed by its reader (e.g. `| head`) before everything was written.
+  reached; 4 an unexpected failure (a defect: its traceback is on stderr); 141 stdout was closed by its reader
+  (e.g. `| head`) before everything was written.
 """
 
 

@@ -56,6 +56,7 @@ import functools
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,6 +77,7 @@ from genai_autoscaler_tools.cli.inputs import (
     EXIT_CODES,
     EXIT_OK,
     EXIT_OUTPUT_CLOSED,
+    EXIT_UNEXPECTED,
     PROG,
     STACK_NAME,
     STATE_FORMAT,
@@ -642,6 +644,15 @@ def main(argv: list[str] | None = None) -> int:
         for line in failure.lines:
             print(line, file=sys.stderr)
         return failure.exit_code
+    except (BrokenPipeError, KeyboardInterrupt):
+        raise
+    except Exception:  # a defect: said as one, with its own exit code (1 means an invalid policy document)
+        traceback.print_exc()
+        print(
+            f"{PROG}: unexpected failure (a defect; please report it with the traceback above)",
+            file=sys.stderr,
+        )
+        return EXIT_UNEXPECTED
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,12 +27,19 @@ from genai_autoscaler.domain.alarm_event import AlarmSnapshot
 from genai_autoscaler.domain.decision.sagemaker_capacity import forecast_floor
 from genai_autoscaler.domain.guardrails import MAX_HOLD
 from genai_autoscaler.domain.notifications import APPROVAL_TOKEN_LEAD
-from genai_autoscaler.domain.policy import BedrockModelPolicy, SageMakerPolicy, TargetPolicy
+from genai_autoscaler.domain.plan import Action
+from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, SageMakerPolicy, TargetPolicy
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, TargetState
 from genai_autoscaler.errors import AutoscalerError, InvalidEvent
 
-from genai_autoscaler_tools.cli.inputs import EXIT_AWS, EXIT_BAD_INPUT, EXIT_OK, CommandFailed
+from genai_autoscaler_tools.cli.inputs import (
+    EXIT_AWS,
+    EXIT_BAD_INPUT,
+    EXIT_INVALID_POLICIES,
+    EXIT_OK,
+    CommandFailed,
+)
 
 if TYPE_CHECKING:
     from genai_autoscaler.aws.wiring import AwsController
@@ -84,6 +92,16 @@ def connect(stack: str, region: str | None) -> DeployedStack:
     return DeployedStack(stack, outputs, AwsController(settings, client=client), client)
 
 
+def output(deployed: DeployedStack, key: str) -> str:
+    """One of the stack's outputs; CommandFailed (exit 3) naming it when the stack lacks it (an older template)."""
+    value = deployed.outputs.get(key)
+    if not value:
+        raise CommandFailed(
+            EXIT_AWS, [f"stack {deployed.name} has no {key} output: deploy this version of template.yaml"]
+        )
+    return value
+
+
 @contextmanager
 def aws_errors(doing: str) -> Iterator[None]:
     """AWS's refusals and unreachable endpoints as CommandFailed (exit 3), naming what was being done; the
@@ -92,6 +110,10 @@ def aws_errors(doing: str) -> Iterator[None]:
 
     try:
         yield
+    except PolicyError as exc:
+        raise CommandFailed(
+            EXIT_INVALID_POLICIES, [f"the published policy document is invalid: {exc}"]
+        ) from None
     except InvalidEvent as exc:
         raise CommandFailed(EXIT_BAD_INPUT, [str(exc)]) from None
     except (ClientError, BotoCoreError, AutoscalerError) as exc:
@@ -193,8 +215,8 @@ def _cooldowns(policy: SageMakerPolicy, state: TargetState, now: datetime) -> di
 
 def _hold(state: TargetState, now: datetime) -> dict[str, Any] | None:
     """What holds the target now: a planned event's floor, or the hold after a change by hand."""
-    event = state.event_floor
-    if event is not None and event.active(now):
+    event = state.event_floor(now)
+    if event is not None:
         return {
             "kind": "event",
             "floor": event.capacity,
@@ -278,11 +300,12 @@ def history(
 def pause_target(stack: str, region: str | None, target: str, reason: str, as_json: bool) -> int:
     deployed = connect(stack, region)
     with aws_errors(f"pausing {target}"):
-        record = pause(deployed.controller, target, deployed.caller(), reason, clock())
+        record, untold = pause(deployed.controller, target, deployed.caller(), reason, clock())
     _said(
         {"target": target, "paused": True, **record.model_dump(mode="json")},
         as_json,
         f"{target} paused by {record.by}: the controller leaves it alone until `resume {target}`",
+        untold,
     )
     return EXIT_OK
 
@@ -291,18 +314,22 @@ def resume_target(stack: str, region: str | None, target: str, as_json: bool) ->
     deployed = connect(stack, region)
     with aws_errors(f"resuming {target}"):
         by = deployed.caller()
-        lifted = resume(deployed.controller, target, by, clock())
+        lifted, untold = resume(deployed.controller, target, by, clock())
     _said(
         {"target": target, "paused": False, "resumed_by": by, "was": lifted.model_dump(mode="json")},
         as_json,
         f"{target} resumed by {by} (paused by {lifted.by}: {lifted.reason}); the controller acts on it "
         "again from its next event",
+        untold,
     )
     return EXIT_OK
 
 
-def _said(data: dict[str, Any], as_json: bool, line: str) -> None:
-    print(json.dumps(data) if as_json else line)
+def _said(data: dict[str, Any], as_json: bool, line: str, untold: str | None = None) -> None:
+    """What was done, on stdout; that the team was not told of it (it stands), on stderr."""
+    print(json.dumps(data | ({"untold": untold} if untold else {})) if as_json else line)
+    if untold:
+        print(f"warning: {untold}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------------- approvals
@@ -312,7 +339,7 @@ def pending_approvals(deployed: DeployedStack) -> list[dict[str, Any]]:
     sfn = deployed.client("stepfunctions")
     pending = []
     pages = sfn.get_paginator("list_executions").paginate(
-        stateMachineArn=deployed.outputs["RoutingWorkflowArn"], statusFilter="RUNNING"
+        stateMachineArn=output(deployed, "RoutingWorkflowArn"), statusFilter="RUNNING"
     )
     for page in pages:
         for execution in page["executions"]:
@@ -382,14 +409,14 @@ def answer_approval(
     }
     if reason is not None:
         body["reason"] = reason
-    url = deployed.outputs.get("ApprovalUrl")
-    if not url:
-        raise CommandFailed(EXIT_AWS, [f"stack {stack} has no ApprovalUrl output"])
+    url = output(deployed, "ApprovalUrl")
     with aws_errors(f"answering {execution}"):
         status, answered = send_signed(url, body, region)
     if status != 200:
+        # 400 and 409 are the answer's own trouble (a stale token, a request already answered); 403 and 5xx AWS's.
+        code = EXIT_BAD_INPUT if status in (400, 409) else EXIT_AWS
         raise CommandFailed(
-            EXIT_AWS, [f"the approval function answered {status}: {answered.get('error', answered)}"]
+            code, [f"the approval function answered {status}: {answered.get('error', answered)}"]
         )
     verb = "approved" if approved else "rejected"
     cost = f"{request['model_units']} model unit(s), {request['commitment']}, ${request['hourly_cost_usd']:,.2f}/h"
@@ -472,7 +499,7 @@ def event_start(
     name = f"event-{re.sub(r'[^A-Za-z0-9_-]+', '-', policy.name)[:40]}-{now:%Y%m%dT%H%M%S}"
     with aws_errors(f"starting an event on {policy.name}"):
         started = deployed.client("stepfunctions").start_execution(
-            stateMachineArn=deployed.outputs["ScaleWorkflowArn"], name=name, input=json.dumps(request)
+            stateMachineArn=output(deployed, "ScaleWorkflowArn"), name=name, input=json.dumps(request)
         )
     _said(
         {"execution": name, "execution_arn": started["executionArn"], **request},
@@ -483,12 +510,22 @@ def event_start(
     return EXIT_OK
 
 
-def planned_events(deployed: DeployedStack, limit: int) -> list[dict[str, Any]]:
-    """The newest executions of the scale workflow started for a planned event (their input a PlannedScale)."""
+def planned_events(deployed: DeployedStack, limit: int, scanned: int = 1000) -> list[dict[str, Any]]:
+    """The newest `limit` executions of the scale workflow started for a planned event (their input a
+    PlannedScale), looked for among the newest `scanned` executions (ListExecutions lists the newest first).
+    Those the controller started (named after their action) are passed over without reading their input."""
     sfn = deployed.client("stepfunctions")
-    listed = sfn.list_executions(stateMachineArn=deployed.outputs["ScaleWorkflowArn"], maxResults=100)
-    found = []
-    for execution in sorted(listed["executions"], key=lambda e: e["startDate"], reverse=True):
+    controllers = tuple(f"{action.value}-" for action in Action)
+    found: list[dict[str, Any]] = []
+    pages = sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=output(deployed, "ScaleWorkflowArn"), PaginationConfig={"MaxItems": scanned}
+    )
+    executions = sorted(
+        (e for page in pages for e in page["executions"]), key=lambda e: e["startDate"], reverse=True
+    )
+    for execution in executions:
+        if execution["name"].startswith(controllers):
+            continue
         described = sfn.describe_execution(executionArn=execution["executionArn"])
         try:
             request = json.loads(described.get("input") or "{}")
@@ -500,7 +537,7 @@ def planned_events(deployed: DeployedStack, limit: int) -> list[dict[str, Any]]:
             {
                 "execution": execution["name"],
                 "status": execution["status"],
-                "started": execution["startDate"].isoformat(),
+                "started": execution["startDate"].astimezone(UTC).isoformat(),
                 **{key: request.get(key) for key in ("target", "desired_capacity", "reason", "hold_minutes")},
             }
         )
@@ -533,11 +570,12 @@ def event_cancel(stack: str, region: str | None, target: str, as_json: bool) -> 
     deployed = connect(stack, region)
     with aws_errors(f"cancelling the hold on {target}"):
         by = deployed.caller()
-        until = cancel_hold(deployed.controller, target, by, clock())
+        until, untold = cancel_hold(deployed.controller, target, by, clock())
     _said(
         {"target": target, "held_until": until.isoformat(), "lifted_by": by},
         as_json,
         f"the hold on {target} (until {until.isoformat(timespec='minutes')}) is lifted by {by}; the controller "
         "decides for it again from its next event",
+        untold,
     )
     return EXIT_OK

@@ -15,11 +15,11 @@ from typing import Protocol
 
 from genai_autoscaler.app.ports import EndpointDirectory, Notifier, PolicySource, StateStore
 from genai_autoscaler.app.settings import ControllerSettings
-from genai_autoscaler.domain.notifications import for_hold_lifted, for_pause
-from genai_autoscaler.domain.policy import PolicyError, TargetPolicy
+from genai_autoscaler.domain.notifications import Notification, for_hold_lifted, for_pause
+from genai_autoscaler.domain.policy import TargetPolicy
 from genai_autoscaler.domain.state import ActionRecord, PauseRecord, TargetState
 from genai_autoscaler.domain.targets import MANAGEMENT_TAG
-from genai_autoscaler.errors import InvalidEvent
+from genai_autoscaler.errors import AutoscalerError, InvalidEvent
 
 MAX_REASON = 1000
 
@@ -43,13 +43,10 @@ class OperatorPorts(Protocol):
 
 def managed_targets(ctl: OperatorPorts) -> list[TargetPolicy]:
     """Every target the controller manages, as the reconciler finds them: the published document's, with the
-    stack's defaults, its managed endpoints and the variants tagged for management. Raises InvalidEvent when
-    the published document is invalid."""
+    stack's defaults, its managed endpoints and the variants tagged for management. Raises PolicyError when the
+    published document is invalid."""
     tagged = ctl.endpoints.tagged_variants(MANAGEMENT_TAG)
-    try:
-        return list(ctl.settings.effective_policies(ctl.policies.load(), tagged).targets)
-    except PolicyError as exc:
-        raise InvalidEvent(f"the published policy document is invalid: {exc}") from None
+    return list(ctl.settings.effective_policies(ctl.policies.load(), tagged).targets)
 
 
 def managed_target(ctl: OperatorPorts, target: str) -> TargetPolicy:
@@ -63,9 +60,12 @@ def managed_target(ctl: OperatorPorts, target: str) -> TargetPolicy:
     return found
 
 
-def pause(ctl: OperatorPorts, target: str, by: str, reason: str, now: datetime) -> PauseRecord:
-    """Pause `target` (name or id) for `by` (the caller's ARN), recorded and told. Pausing a paused target
-    records the new reason. Raises InvalidEvent for an unknown target, a missing reason or caller."""
+def pause(
+    ctl: OperatorPorts, target: str, by: str, reason: str, now: datetime
+) -> tuple[PauseRecord, str | None]:
+    """Pause `target` (name or id) for `by` (the caller's ARN), recorded and told; returns the pause and, when
+    the team could not be told, why. Pausing a paused target records the new reason. Raises InvalidEvent for
+    an unknown target, a missing reason or caller."""
     policy = managed_target(ctl, target)
     reason = _reason(reason)
     if not by:
@@ -74,14 +74,13 @@ def pause(ctl: OperatorPorts, target: str, by: str, reason: str, now: datetime) 
     _recorded(
         ctl, policy, lambda s: s.model_copy(update={"pause": record}), ("pause", "paused", reason), by, now
     )
-    notice = for_pause(policy.name, record, resumed_by=None)
-    ctl.notifier.send(notice)
-    return record
+    return record, _tell(ctl, for_pause(policy.name, record, resumed_by=None))
 
 
-def resume(ctl: OperatorPorts, target: str, by: str, now: datetime) -> PauseRecord:
-    """Lift the pause of `target` (name or id); returns the pause lifted. Raises InvalidEvent for an unknown
-    target or one that is not paused (nothing is recorded)."""
+def resume(ctl: OperatorPorts, target: str, by: str, now: datetime) -> tuple[PauseRecord, str | None]:
+    """Lift the pause of `target` (name or id); returns the pause lifted and, when the team could not be told,
+    why. What the target's capacity became meanwhile is the controller's from now on (not a change by hand to
+    hold for). Raises InvalidEvent for an unknown target or one that is not paused (nothing is recorded)."""
     policy = managed_target(ctl, target)
     if not by:
         raise InvalidEvent("a resume needs the caller's identity (as STS reports it)")
@@ -91,13 +90,21 @@ def resume(ctl: OperatorPorts, target: str, by: str, now: datetime) -> PauseReco
         if state.pause is None:
             raise InvalidEvent(f"{policy.name} is not paused")
         lifted.append(state.pause)
-        return state.model_copy(update={"pause": None})
+        return state.model_copy(update={"pause": None, "last_known_capacity": None})
 
     why = "the controller acts on the target again from its next event"
     _recorded(ctl, policy, lift, ("resume", "resumed", why), by, now)
-    notice = for_pause(policy.name, lifted[-1], resumed_by=by)
-    ctl.notifier.send(notice)
-    return lifted[-1]
+    return lifted[-1], _tell(ctl, for_pause(policy.name, lifted[-1], resumed_by=by))
+
+
+def _tell(ctl: OperatorPorts, notice: Notification) -> str | None:
+    """Tell the team, after what they are told of was recorded: None when told, else why not (what was done
+    stands; the operator is shown why the team does not know)."""
+    try:
+        ctl.notifier.send(notice)
+    except AutoscalerError as exc:
+        return f"the team was not told: {exc}"
+    return None
 
 
 def _recorded(
@@ -125,7 +132,7 @@ def _reason(text: str) -> str:
     return reason
 
 
-def cancel_hold(ctl: OperatorPorts, target: str, by: str, now: datetime) -> datetime:
+def cancel_hold(ctl: OperatorPorts, target: str, by: str, now: datetime) -> tuple[datetime, str | None]:
     """End now what holds `target`: a planned event's floor (the controller may then scale it in to what the load
     needs, through its usual scale-in), or the hold after a change by hand. Returns when it would have ended.
     Raises InvalidEvent for an unknown target or one nothing holds."""
@@ -135,17 +142,18 @@ def cancel_hold(ctl: OperatorPorts, target: str, by: str, now: datetime) -> date
     held: list[datetime] = []
 
     def lift(state: TargetState) -> TargetState:
-        event, manual = state.event_floor, state.manual_hold_until
-        if event is not None and event.active(now):
-            held.append(event.until)
-            return state.model_copy(update={"event_floor": None})
-        if manual is not None and now < manual:
-            held.append(manual)
-            return state.model_copy(update={"manual_hold_until": None})
-        raise InvalidEvent(f"{policy.name} is not held (no planned event or change by hand holds it now)")
+        """Every hold at once: the events' floors and the hold after a change by hand."""
+        manual = (
+            state.manual_hold_until if state.manual_hold_until and now < state.manual_hold_until else None
+        )
+        ends = [floor.until for floor in state.event_floors if floor.active(now)] + (
+            [manual] if manual else []
+        )
+        if not ends:
+            raise InvalidEvent(f"{policy.name} is not held (no planned event or change by hand holds it now)")
+        held.append(max(ends))
+        return state.model_copy(update={"event_floors": (), "manual_hold_until": None})
 
     why = "the hold was lifted early: the controller decides for the target again from its next event"
     _recorded(ctl, policy, lift, ("event_cancel", "cancelled", why), by, now)
-    notice = for_hold_lifted(policy.name, held[-1], by)
-    ctl.notifier.send(notice)
-    return held[-1]
+    return held[-1], _tell(ctl, for_hold_lifted(policy.name, held[-1], by))

@@ -29,7 +29,7 @@ from genai_autoscaler.domain.quotas import QuotaFigure
 from genai_autoscaler.domain.recurring import event_schedules, schedule_prefix
 from genai_autoscaler.domain.signals import AlarmSpec, Signal, alarm_specs
 from genai_autoscaler.domain.targets import MANAGEMENT_TAG
-from genai_autoscaler.errors import ActuationRejected
+from genai_autoscaler.errors import AutoscalerError
 
 
 class ReconcilePorts(QuotaPorts, Protocol):
@@ -69,6 +69,8 @@ class ReconcileReport(BaseModel):
     # Quotas that could not be taken from Service Quotas (the policy's figure, or the alarm as it was, stood in).
     quota_notes: list[str] = []
     dashboard: str | None = None  # the dashboard put, by name
+    # What could not be kept although the document is valid: a schedule Scheduler refused, the dashboard.
+    warnings: list[str] = []
     # Recurring events' schedules (domain/recurring.py), by name.
     schedules_created: list[str] = []
     schedules_updated: list[str] = []
@@ -134,8 +136,19 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
     stale = sorted(set(owned) - set(wanted) - kept)
     if stale:
         ctl.alarms.delete(stale)
-    dashboard, problems = _put_dashboard(ctl, document.targets, list(wanted.values()))
-    schedules = _sync_schedules(ctl, document.targets, problems)
+    warnings: list[str] = []
+    schedules = _sync_schedules(ctl, document.targets, warnings)
+    dashboard = _put_dashboard(ctl, document.targets, list(wanted.values()), warnings)
+    if warnings and report_problems:
+        ctl.notifier.send(
+            Notification(
+                subject="GenAI Autoscaler: the policy document applies, but not all of it could be kept",
+                message="The alarms are in step with the policy document, but:\n\n"
+                + "\n".join(f"  {w}" for w in warnings),
+                event_type="reconcile_warning",
+                next_steps=("genai-autoscaler status",),
+            )
+        )
     return ReconcileReport(
         targets=[t.name for t in document.targets],
         created=created,
@@ -144,13 +157,13 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
         unchanged=len(set(wanted) | kept) - len(created) - len(updated),
         quota_notes=quota_notes,
         dashboard=dashboard,
-        problems=problems,
+        warnings=warnings,
         **schedules,
     )
 
 
 def _sync_schedules(
-    ctl: ReconcilePorts, targets: Sequence[TargetPolicy], problems: list[str]
+    ctl: ReconcilePorts, targets: Sequence[TargetPolicy], warnings: list[str]
 ) -> dict[str, list[str]]:
     """Keep one Scheduler schedule per recurring event, and none for events the document no longer has; a
     schedule Scheduler refuses (an expression or zone it does not know) is a problem, the others go on."""
@@ -163,37 +176,54 @@ def _sync_schedules(
     if ctl.schedules is None:
         return changed
     wanted = {e.name: e for e in event_schedules(settings.stack_name, targets)}
-    if wanted and not settings.event_scheduler_role_arn:
-        problems.append("recurring events need the stack's EventSchedulerRole (EVENT_SCHEDULER_ROLE_ARN)")
+    if wanted and not (settings.event_scheduler_role_arn and settings.event_schedule_group):
+        warnings.append(
+            "recurring events need the stack's EventSchedulerRole and EventScheduleGroup "
+            "(EVENT_SCHEDULER_ROLE_ARN, EVENT_SCHEDULE_GROUP)"
+        )
         return changed
-    owned = ctl.schedules.owned(schedule_prefix(settings.stack_name))
+    try:
+        owned = ctl.schedules.owned(schedule_prefix(settings.stack_name))
+    except AutoscalerError as exc:
+        warnings.append(f"the recurring events' schedules could not be read: {exc}")
+        return changed
     for name, event in sorted(wanted.items()):
         request = event.request(settings.scale_workflow_arn, settings.event_scheduler_role_arn)
         if owned.get(name) == request:
             continue
         try:
             ctl.schedules.put(request, exists=name in owned)
-        except ActuationRejected as exc:
-            problems.append(f"event {event.event.name} of {event.target}: {exc}")
+        except AutoscalerError as exc:
+            warnings.append(f"event {event.event.name} of {event.target}: {exc}")
             continue
         changed["schedules_updated" if name in owned else "schedules_created"].append(name)
     for name in sorted(set(owned) - set(wanted)):
-        ctl.schedules.delete(name)
+        try:
+            ctl.schedules.delete(name)
+        except AutoscalerError as exc:
+            warnings.append(f"schedule {name} of an event no longer in the document: {exc}")
+            continue
         changed["schedules_deleted"].append(name)
     return changed
 
 
 def _put_dashboard(
-    ctl: ReconcilePorts, targets: Sequence[TargetPolicy], alarms: list[AlarmSpec]
-) -> tuple[str | None, list[str]]:
-    """The stack's dashboard, in step with the managed targets; (its name, CloudWatch's complaints)."""
+    ctl: ReconcilePorts, targets: Sequence[TargetPolicy], alarms: list[AlarmSpec], warnings: list[str]
+) -> str | None:
+    """The stack's dashboard, in step with the managed targets; its name (None when it could not be put)."""
     if ctl.dashboards is None:
-        return None, []
+        return None
     settings = ctl.settings
     workflows = [arn for arn in (settings.scale_workflow_arn, settings.routing_workflow_arn) if arn]
-    body = dashboard_body(targets, alarms, ctl.dashboards.region, workflows)
-    name = dashboard_name(settings.stack_name)
-    return name, [f"dashboard {name}: {message}" for message in ctl.dashboards.put(name, body)]
+    region = ctl.dashboards.region
+    name = dashboard_name(settings.stack_name, region)
+    try:
+        complaints = ctl.dashboards.put(name, dashboard_body(targets, alarms, region, workflows))
+    except AutoscalerError as exc:
+        warnings.append(f"dashboard {name}: {exc}")
+        return None
+    warnings.extend(f"dashboard {name}: {message}" for message in complaints)
+    return name
 
 
 def _token_quota_alarm_name(ctl: ReconcilePorts, target: TargetPolicy) -> str:

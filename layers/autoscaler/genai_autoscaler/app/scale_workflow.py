@@ -47,6 +47,7 @@ from genai_autoscaler.errors import (
     ActuationRejected,
     AutoscalerError,
     CaughtError,
+    FloorHeld,
     InServiceTimeout,
     InvalidEvent,
     LockHeld,
@@ -159,6 +160,8 @@ def plan_requested(ctl: ScaleWorkflowPorts, document: Any, now: datetime) -> dic
     if not observed.in_service:
         raise StalePlan(f"{policy.name} is {observed.status}; start the planned scale once it is InService")
     hold_until = now + timedelta(minutes=request.hold_minutes) if request.hold_minutes else None
+    if hold_until is not None:
+        _hold_floor(ctl, policy, request, hold_until, observed, now)
     try:
         plan = plan_requested_scale(
             policy, observed, request.desired_capacity, request.reason, hold_until, now
@@ -166,6 +169,30 @@ def plan_requested(ctl: ScaleWorkflowPorts, document: Any, now: datetime) -> dic
     except ValueError as exc:
         raise InvalidEvent(str(exc)) from None
     return {"request": ScaleRequest(plan=plan, policy=policy.model_dump(mode="json")).model_dump(mode="json")}
+
+
+def _hold_floor(
+    ctl: ScaleWorkflowPorts,
+    policy: SageMakerPolicy,
+    request: PlannedScale,
+    until: datetime,
+    observed: ObservedCapacity,
+    now: datetime,
+) -> None:
+    """Hold the event's capacity as a floor for its window, written before anything is scaled: however this
+    execution ends (the lock taken by another workflow, a failure), the controller keeps the target at the floor
+    or above until `until`. Raises FloorHeld when the target already has the capacity (nothing to scale)."""
+    floor = EventFloor(capacity=request.desired_capacity, until=until, reason=request.reason)
+    ctl.state.update(policy.target_id, lambda state: state.with_event_floor(floor, now))
+    # Under Application Auto Scaling the floor is its MinCapacity, which its own policies may scale down to.
+    scalable = observed.scalable_target
+    has = observed.desired if scalable is None else scalable.min_capacity
+    if request.desired_capacity <= has:
+        raise FloorHeld(
+            f"{policy.name} has {has}{'' if scalable is None else ' as its MinCapacity'}, at least the "
+            f"{request.desired_capacity} asked: held at {request.desired_capacity} or more until "
+            f"{until.isoformat()} ({request.reason}); nothing to scale"
+        )
 
 
 def _published(ctl: ScaleWorkflowPorts, wf: WorkflowState) -> SageMakerPolicy:
@@ -388,9 +415,6 @@ def record_success(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) ->
             state = state.model_copy(update={"last_warm_attempt_at": now})  # the warm-up cooldown starts
         if wf.warm_up is not None and wf.warm_up.failures < wf.warm_up.invocations:
             state = state.model_copy(update={"last_warm_at": now})  # the model answered: it is warm
-        if plan.hold_until is not None and plan.desired_capacity is not None:
-            floor = EventFloor(capacity=plan.desired_capacity, until=plan.hold_until, reason=plan.reason)
-            state = state.model_copy(update={"event_floor": floor})
         return release_lock(state, wf.execution)
 
     ctl.state.update(plan.target_id, succeeded, _record(plan, now, "succeeded", wf.execution, change))

@@ -27,6 +27,7 @@ _ENV = {
     "scale_workflow_arn": "SCALE_WORKFLOW_ARN",
     "routing_workflow_arn": "ROUTING_WORKFLOW_ARN",
     "event_scheduler_role_arn": "EVENT_SCHEDULER_ROLE_ARN",
+    "event_schedule_group": "EVENT_SCHEDULE_GROUP",
     "notification_topic_arn": "NOTIFICATION_TOPIC_ARN",
     "chat_topic_arn": "CHAT_TOPIC_ARN",
     "managed_endpoints": "MANAGED_ENDPOINTS",
@@ -48,6 +49,7 @@ class ControllerSettings(BaseModel):
     scale_workflow_arn: str = ""
     routing_workflow_arn: str = ""
     event_scheduler_role_arn: str = ""  # the role EventBridge Scheduler starts recurring events with
+    event_schedule_group: str = ""  # the stack's schedule group, where their schedules are
     notification_topic_arn: str = ""
     chat_topic_arn: str = ""  # where chat cards go (Amazon Q Developer in chat applications); none: no cards
     managed_endpoints: tuple[tuple[str, str], ...] = ()

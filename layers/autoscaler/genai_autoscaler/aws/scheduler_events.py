@@ -1,4 +1,4 @@
-"""EventSchedules on EventBridge Scheduler (the default schedule group)."""
+"""EventSchedules on EventBridge Scheduler, in the stack's own schedule group."""
 
 from __future__ import annotations
 
@@ -20,19 +20,19 @@ _COMPARED = (
 
 
 class SchedulerEvents(EventSchedules):
-    def __init__(self, scheduler: Any):
+    def __init__(self, scheduler: Any, group: str):
         self._scheduler = scheduler
+        self._group = group
 
     def owned(self, prefix: str) -> dict[str, dict[str, Any]]:
         try:
-            names = [
-                schedule["Name"]
-                for page in self._scheduler.get_paginator("list_schedules").paginate(NamePrefix=prefix)
-                for schedule in page["Schedules"]
-            ]
+            pages = self._scheduler.get_paginator("list_schedules").paginate(
+                GroupName=self._group, NamePrefix=prefix
+            )
+            names = [schedule["Name"] for page in pages for schedule in page["Schedules"]]
             found = {}
             for name in names:
-                described = self._scheduler.get_schedule(Name=name)
+                described = self._scheduler.get_schedule(GroupName=self._group, Name=name)
                 request = {key: described.get(key) for key in _COMPARED}
                 target = described.get("Target", {})
                 request["Target"] = {key: target.get(key) for key in ("Arn", "RoleArn", "Input")}
@@ -44,15 +44,15 @@ class SchedulerEvents(EventSchedules):
     def put(self, request: dict[str, Any], exists: bool) -> None:
         try:
             if exists:
-                self._scheduler.update_schedule(**request)
+                self._scheduler.update_schedule(GroupName=self._group, **request)
             else:
-                self._scheduler.create_schedule(**request)
+                self._scheduler.create_schedule(GroupName=self._group, **request)
         except ClientError as exc:
             raise translate(exc, f"putting schedule {request['Name']}") from exc
 
     def delete(self, name: str) -> None:
         try:
-            self._scheduler.delete_schedule(Name=name)
+            self._scheduler.delete_schedule(GroupName=self._group, Name=name)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return

@@ -59,7 +59,7 @@ class AwsController:
 
     @cached_property
     def schedules(self) -> SchedulerEvents:
-        return SchedulerEvents(self._client("scheduler"))
+        return SchedulerEvents(self._client("scheduler"), self.settings.event_schedule_group)
 
     @cached_property
     def metrics(self) -> CloudWatchMetrics:

@@ -32,9 +32,10 @@ _CONTROLLER_METRICS = (
 )
 
 
-def dashboard_name(stack_name: str) -> str:
-    """The dashboard's name: the stack's (letters, digits, hyphens: within PutDashboard's rules)."""
-    return stack_name
+def dashboard_name(stack_name: str, region: str) -> str:
+    """The dashboard's name: the stack's and its region's (dashboards are global to the account, so stacks of
+    one name in two regions keep one each; letters, digits and hyphens are within PutDashboard's rules)."""
+    return f"{stack_name}-{region}"
 
 
 def dashboard_body(
@@ -208,7 +209,6 @@ def _controller(region: str, workflow_arns: Sequence[str]) -> list[dict[str, Any
                     {
                         "expression": f"SEARCH('{{{CONTROLLER_NAMESPACE},action,service}} "
                         f"MetricName=\"{ACTION_METRIC}\"', 'Sum', 300)",
-                        "label": "",
                         "id": "actions",
                     }
                 ]

@@ -94,7 +94,7 @@ class ScaleInRule(_Block):
 _SCHEDULE = re.compile(r"cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)")
 # An IANA zone name (Scheduler's ScheduleExpressionTimezone); the zone itself is checked by Scheduler, as the
 # Lambda runtime need not carry the time zone database.
-_ZONE = re.compile(r"UTC|[A-Za-z]+(/[A-Za-z0-9_+-]+){1,2}")
+_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}")
 
 
 class RecurringEvent(_Block):

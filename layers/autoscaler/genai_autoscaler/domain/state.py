@@ -96,8 +96,9 @@ class TargetState(BaseModel):
     raised_floor: int | None = None
     original_floor: int | None = None
     manual_hold_until: datetime | None = None
-    # A planned event's floor for its window (app/scale_workflow.py; `genai-autoscaler event`).
-    event_floor: EventFloor | None = None
+    # Planned events' floors for their windows (app/scale_workflow.py; `genai-autoscaler event`): the highest
+    # of those not over holds.
+    event_floors: tuple[EventFloor, ...] = ()
     # The last answer to a commitment's approval request (app/approvals.py), which the purchase requires.
     approval: ApprovalRecord | None = None
     # An operator's pause, until they resume the target (app/operations.py).
@@ -124,6 +125,17 @@ class TargetState(BaseModel):
     # deletion that failed), by ARN: when the sweeper last told the team, so that it tells them once a day.
     orphans_reported_at: dict[str, AwareDatetime] = {}
     version: int = 0
+
+    def event_floor(self, now: datetime) -> EventFloor | None:
+        """The planned event's floor that holds now: the highest of those whose window is not over."""
+        active = [floor for floor in self.event_floors if floor.active(now)]
+        return max(active, key=lambda floor: (floor.capacity, floor.until)) if active else None
+
+    def with_event_floor(self, floor: EventFloor, now: datetime) -> TargetState:
+        """The state with `floor` among its floors, those that are over dropped (once: a retried step adds it
+        once)."""
+        kept = tuple(f for f in self.event_floors if f.active(now) and f != floor)
+        return self.model_copy(update={"event_floors": (*kept, floor)})
 
     def lock_held(self, now: datetime) -> bool:
         return self.lock is not None and self.lock.held_at(now)

@@ -320,21 +320,24 @@ class _Capacity:
         """Scale out ahead of the demand the forecast expects; else scale in if the target may (never below
         what the forecast expects, nor a planned event's floor in its window); if it stays, keep its models
         warm when that is due."""
+        event = self.decision.state.event_floor(self.decision.now)
+        event_why = (
+            f"a planned event holds it at {event.capacity} until {event.until.isoformat()} ({event.reason})"
+            if event is not None
+            else ""
+        )
+        if event is not None and event.capacity > self.observed.desired:
+            # Below an event's floor (its own workflow was dropped, failed, or found the lock taken): up to it.
+            return self._scale_out(
+                min(event.capacity, self.ceiling[0]), event_why[0].upper() + event_why[1:], [], {}
+            )
         ahead = self._ahead_of_demand()
         if ahead is not None and ahead.action is Action.SCALE_OUT:
             return ahead
         foreseen = self.forecast
         held = (foreseen.units, foreseen.why) if foreseen is not None and foreseen.acts else None
-        event = self.decision.state.event_floor
-        if (
-            event is not None
-            and event.active(self.decision.now)
-            and (held is None or event.capacity > held[0])
-        ):
-            held = (
-                event.capacity,
-                f"a planned event holds it until {event.until.isoformat()} ({event.reason})",
-            )
+        if event is not None and (held is None or event.capacity > held[0]):
+            held = (event.capacity, event_why)
         plan = scale_in(self.decision, self.policy, self.observed, held)
         if plan.action is Action.IGNORE:
             # What an advisory forecast would do is said when nothing else is done (it changes nothing).
