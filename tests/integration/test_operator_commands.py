@@ -376,3 +376,16 @@ def test_an_event_below_what_the_target_has_holds_it_there_and_scales_nothing(la
     floor = scenario.state().event_floor(now)
     assert floor is not None
     assert (floor.capacity, floor.until) == (2, now + timedelta(hours=1))
+
+
+def test_an_event_on_a_target_managed_by_its_tag_only_is_refused_by_name(launch: Launch, cli) -> None:  # type: ignore[no-untyped-def]
+    scenario = launch(document(llm_policy()), endpoints={"llm-prod": 1})
+    scenario.aws.create_endpoint("chat-prod", instances=1, tags={"genai-autoscaler:managed": "true"})
+
+    ran = cli(
+        scenario, "event", "start", "chat-prod/AllTraffic", "--capacity", "2", "--for", "1h", "--reason", "x"
+    )
+
+    assert ran.code == 2
+    assert "chat-prod/AllTraffic is managed by its tag only" in ran.err
+    assert scenario.executions() == []

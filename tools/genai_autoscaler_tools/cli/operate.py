@@ -484,6 +484,17 @@ def event_start(
         raise CommandFailed(
             EXIT_BAD_INPUT, [f"{policy.name} is a Bedrock model: events scale SageMaker targets"]
         )
+    ctl = deployed.controller
+    with aws_errors(f"reading the policy document of stack {stack}"):
+        named = {t.target_id for t in ctl.settings.effective_policies(ctl.policies.load()).targets}
+    if policy.target_id not in named:
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [
+                f"{policy.name} is managed by its tag only: a planned scale needs it in the policy document "
+                "(or the stack's ManagedEndpoints), where the scale workflow finds it"
+            ],
+        )
     bounds = policy.capacity
     if not bounds.min <= capacity <= bounds.max:
         raise CommandFailed(
