@@ -430,3 +430,26 @@ def test_a_hand_started_purchase_beyond_the_published_policy_buys_nothing(launch
     (note,) = scenario.notifications()
     assert "PlanRefused" in note["message"]
     assert "buys 50 model units, more than the policy's max_model_units allows (10)" in note["message"]
+
+
+def test_a_slow_first_token_moves_a_streaming_model_up_the_ladder(launch: Launch) -> None:
+    # Given Claude whose team states its SLO as the time to the first token of a streamed answer
+    scenario = launch(document(claude(bedrock={"cross_region_profile": PROFILE, "ttft_p95_ms": 800})))
+    alarms = scenario.alarms()
+    (ttft,) = [a for a in alarms.values() if a.get("MetricName") == "TimeToFirstToken"]
+    assert (ttft["Namespace"], ttft["ExtendedStatistic"], ttft["Period"], ttft["Threshold"]) == (
+        "AWS/Bedrock",
+        "p95",
+        60,
+        800,
+    )
+    assert ttft["Dimensions"] == [{"Name": "ModelId", "Value": CLAUDE}]
+    assert ttft["TreatMissingData"] == "notBreaching"  # nothing streamed in a minute is no slow first token
+    # When its p95 time to first token reaches 1.9 s
+    outcome = scenario.alarm(CLAUDE, "ttft_p95", "ALARM", [1900])
+    # Then callers go to the cross-region profile, and the reason says what was slow
+    assert outcome["plan"]["action"] == "shift_to_profile"
+    assert "p95 time to first token 1,900 ms (threshold 800 ms)" in outcome["plan"]["reason"]
+    run = routing_run(scenario)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert published(scenario) == PROFILE

@@ -102,7 +102,7 @@ def llm_prod_at(count: int, **state: Any) -> dict[str, Any]:
             "anthropic.claude-3-5-sonnet-20240620-v1:0",
             "bedrock_model",
             "capacity -",
-            "signals throttles, token_quota, latency_p95",
+            "signals throttles, token_quota, latency_p95, ttft_p95",
         ),
         ("meta.llama3-1-70b-instruct-v1:0", "bedrock_model", "capacity -", "signals throttles"),
         ("amazon.nova-pro-v1:0", "bedrock_model", "capacity -", "signals throttles"),

@@ -175,6 +175,7 @@ SIGNAL_LABELS = {
     Signal.NO_CAPACITY: "requests refused for lack of capacity",
     Signal.THROTTLES: "throttled requests",
     Signal.TOKEN_QUOTA: "tokens per minute",
+    Signal.TTFT_P95: "p95 time to first token",
 }
 
 

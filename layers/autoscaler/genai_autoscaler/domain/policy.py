@@ -316,6 +316,12 @@ class BedrockSettings(_Block):
 
     throttles_per_minute: int = Field(1, ge=1, description="InvocationThrottles (Sum per minute) threshold.")
     latency_p95_ms: float | None = Field(None, gt=0, description="p95 InvocationLatency threshold, ms.")
+    ttft_p95_ms: float | None = Field(
+        None,
+        gt=0,
+        description="p95 TimeToFirstToken threshold, ms: the latency of streamed responses (ConverseStream, "
+        "InvokeModelWithResponseStream) as LLM teams state their SLOs. Beside or instead of latency_p95_ms.",
+    )
     tokens_per_minute_quota: int | None = Field(
         None,
         gt=0,

@@ -44,6 +44,7 @@ class Signal(StrEnum):
     NO_CAPACITY = "no_capacity"
     THROTTLES = "throttles"
     TOKEN_QUOTA = "token_quota"  # Bedrock: input + output tokens per minute against the model's quota
+    TTFT_P95 = "ttft_p95"  # Bedrock: p95 time to the first token of streamed responses
 
 
 # Signals whose ALARM asks for more capacity; how far above threshold says how much more.
@@ -67,6 +68,9 @@ MODEL_LOADING_WAIT = SignalMetric(SAGEMAKER_NAMESPACE, "ModelLoadingWaitTime", S
 NO_CAPACITY = SignalMetric(SAGEMAKER_NAMESPACE, "NoCapacityInvocationFailures", Signal.NO_CAPACITY)
 INVOCATION_THROTTLES = SignalMetric(BEDROCK_NAMESPACE, "InvocationThrottles", Signal.THROTTLES)
 INVOCATION_LATENCY = SignalMetric(BEDROCK_NAMESPACE, "InvocationLatency", Signal.LATENCY_P95)
+# Since March 2026, per minute, in milliseconds, for the streaming APIs (ConverseStream,
+# InvokeModelWithResponseStream) and successful requests only: no datapoint where nothing streams.
+TIME_TO_FIRST_TOKEN = SignalMetric(BEDROCK_NAMESPACE, "TimeToFirstToken", Signal.TTFT_P95)
 # A metric-math alarm's label, not a metric Bedrock publishes: its events are recognised by the alarm's tags.
 TOKENS_PER_MINUTE = SignalMetric(BEDROCK_NAMESPACE, "TokensPerMinute", Signal.TOKEN_QUOTA)
 
@@ -80,6 +84,7 @@ _SIGNAL_OF_METRIC = {
         NO_CAPACITY,
         INVOCATION_THROTTLES,
         INVOCATION_LATENCY,
+        TIME_TO_FIRST_TOKEN,
     )
 }
 
@@ -382,6 +387,20 @@ def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> lis
                 "Milliseconds",
                 "notBreaching",
                 f"p95 InvocationLatency above {target.bedrock.latency_p95_ms:g} ms",
+                extended_statistic="p95",
+            )
+        )
+    if target.bedrock.ttft_p95_ms is not None:
+        specs.append(
+            _spec(
+                target,
+                TIME_TO_FIRST_TOKEN,
+                dims,
+                AlarmEvaluation(),
+                target.bedrock.ttft_p95_ms,
+                "Milliseconds",
+                "notBreaching",  # no streamed request in a minute is no news of a slow first token
+                f"p95 TimeToFirstToken above {target.bedrock.ttft_p95_ms:g} ms",
                 extended_statistic="p95",
             )
         )
