@@ -639,3 +639,30 @@ def test_a_changed_event_updates_its_schedule(launch: Launch) -> None:
     group = scenario.aws.stack.resource("EventScheduleGroup")
     schedule = boto3.client("scheduler", region_name=REGION).get_schedule(GroupName=group, Name=name)
     assert json.loads(schedule["Target"]["Input"])["desired_capacity"] == 4
+
+
+def test_a_model_whose_output_burns_its_quota_down_counts_its_output_tokens_as_many_times(
+    launch: Launch,
+) -> None:
+    # Given a Claude 4-class model whose output tokens burn the tokens-per-minute quota down 5 times
+    scenario = launch(
+        document(
+            {
+                "type": "bedrock_model",
+                "model_id": CLAUDE,
+                "bedrock": {"tokens_per_minute_quota": 400_000, "output_token_burndown": 5},
+            }
+        )
+    )
+    name = scenario.aws.alarm_name(CLAUDE, "token_quota")
+    # Then the token-quota alarm weighs them so, against 80% of the quota
+    alarm = scenario.alarms()[name]
+    total, *terms = alarm["Metrics"]
+    assert total["Expression"] == "m0 + 5 * m1"
+    assert [t["MetricStat"]["Metric"]["MetricName"] for t in terms] == ["InputTokenCount", "OutputTokenCount"]
+    assert alarm["Threshold"] == 320_000.0
+    # And a second reconcile finds it as wanted (the expression reads back as it was put)
+    scenario.advance(60)
+    scenario.aws.deployed()
+    report = scenario.last_reconcile()
+    assert (report["created"], report["updated"], report["deleted"]) == ([], [], [])

@@ -474,3 +474,19 @@ def test_model_units_not_known_fall_back_and_say_so(
     assert outcome.note is not None
     assert said in outcome.note
     assert outcome.dispatch is not Dispatch.FAILED
+
+
+def test_the_demand_that_sizes_and_routes_back_counts_output_tokens_by_their_burndown() -> None:
+    # Given a model whose output burns its quota down 5 times, busiest minute 100,000 in and 60,000 out
+    ctl = controller(document(output_token_burndown=5))
+    ctl.metrics.peaks[(TARGET_ID, "InputTokenCount")] = 100_000
+    ctl.metrics.peaks[(TARGET_ID, "OutputTokenCount")] = 60_000
+    ctl.metrics.peaks[(TARGET_ID, "Invocations")] = 100
+    # Then its demand is the quota it used: 100,000 + 5 x 60,000, above its 400,000 quota's 70%
+    demand = bedrock_demand(ctl, policy_of(ctl), NOW)
+    assert demand.tokens_per_minute == 400_000
+    assert demand.tokens_per_invocation == 4_000
+    # And without a burndown, the plain sum
+    plain = controller(document())
+    plain.metrics.peaks.update(ctl.metrics.peaks)
+    assert bedrock_demand(plain, policy_of(plain), NOW).tokens_per_minute == 160_000

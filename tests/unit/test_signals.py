@@ -76,3 +76,32 @@ def test_alarm_names_are_readable_and_valid() -> None:
         identify_metric("AWS/Bedrock", "InvocationThrottles", {"ModelId": "m.x:0"}).kind
         is TargetKind.BEDROCK_MODEL
     )  # type: ignore[union-attr]
+
+
+def test_a_token_quota_alarm_weighs_output_tokens_by_their_burndown() -> None:
+    from genai_autoscaler.domain.policy import parse_policy_document
+    from genai_autoscaler.domain.quotas import QuotaFigure
+
+    model = parse_policy_document(
+        {
+            "targets": [
+                {
+                    "type": "bedrock_model",
+                    "model_id": "anthropic.claude-x",
+                    "bedrock": {"output_token_burndown": 5},
+                }
+            ]
+        }
+    ).targets[0]
+    (quota,) = [
+        s for s in alarm_specs(model, QuotaFigure(100_000, "policy")) if s.signal is Signal.TOKEN_QUOTA
+    ]
+    assert quota.expression() == "m0 + 5 * m1"
+    assert "input + 5 x output tokens per minute above 80%" in quota.description
+    plain = model.model_copy(
+        update={"bedrock": model.bedrock.model_copy(update={"output_token_burndown": 1})}
+    )
+    (quota,) = [
+        s for s in alarm_specs(plain, QuotaFigure(100_000, "policy")) if s.signal is Signal.TOKEN_QUOTA
+    ]
+    assert quota.expression() == "m0 + m1"

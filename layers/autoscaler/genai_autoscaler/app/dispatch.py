@@ -339,7 +339,13 @@ def bedrock_demand(
     queries = bedrock_demand_queries(policy)
     peak = {name: ctl.metrics.peak(query, now - DEMAND_WINDOW, now) for name, query in queries.items()}
     tokens_in, tokens_out = peak["InputTokenCount"], peak["OutputTokenCount"]
-    tokens = None if tokens_in is None and tokens_out is None else (tokens_in or 0.0) + (tokens_out or 0.0)
+    # In quota tokens: output tokens count as many times as they burn the quota down.
+    burndown = policy.bedrock.output_token_burndown
+    tokens = (
+        None
+        if tokens_in is None and tokens_out is None
+        else (tokens_in or 0.0) + burndown * (tokens_out or 0.0)
+    )
     invocations = peak["Invocations"]
     return BedrockDemand(
         tokens_per_minute=tokens,

@@ -67,7 +67,8 @@ def bought(
 class BedrockDemand:
     """What the model was asked for lately, from CloudWatch and Service Quotas; None where unknown."""
 
-    tokens_per_minute: float | None = None  # InputTokenCount + OutputTokenCount, the busiest recent minute
+    # InputTokenCount + burndown x OutputTokenCount (the quota tokens they use), the busiest recent minute
+    tokens_per_minute: float | None = None
     throttled_per_minute: float | None = None  # InvocationThrottles in that minute
     tokens_per_invocation: float | None = None  # tokens per served invocation, to price what was throttled
     on_demand_quota_tpm: int | None = None  # the model's tokens-per-minute quota (Service Quotas or policy)

@@ -150,7 +150,7 @@ def _signal(spec: AlarmSpec, region: str) -> dict[str, Any]:
             _metric(spec.namespace, name, spec.dimensions, id=f"m{i}", visible=False)
             for i, name in enumerate(spec.summed_metrics)
         ]
-        expression = " + ".join(f"m{i}" for i in range(len(spec.summed_metrics)))
+        expression = spec.expression()
         metrics.append([{"expression": expression, "label": label, "id": "summed"}])
     else:
         metrics = [_metric(spec.namespace, spec.metric_name, spec.dimensions, label=label)]

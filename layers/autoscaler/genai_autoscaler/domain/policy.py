@@ -316,6 +316,15 @@ class BedrockSettings(_Block):
 
     throttles_per_minute: int = Field(1, ge=1, description="InvocationThrottles (Sum per minute) threshold.")
     latency_p95_ms: float | None = Field(None, gt=0, description="p95 InvocationLatency threshold, ms.")
+    output_token_burndown: float = Field(
+        1,
+        ge=1,
+        le=100,
+        description="Quota tokens one output token consumes: 5 for the models whose output burns the "
+        "tokens-per-minute quota down 5 times (the Claude 4 family and others; Bedrock user guide, 'token "
+        "burndown'), else 1. The token-quota alarm and the demand that sizes Provisioned Throughput and the "
+        "way back count input + this x output tokens.",
+    )
     ttft_p95_ms: float | None = Field(
         None,
         gt=0,

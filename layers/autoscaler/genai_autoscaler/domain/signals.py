@@ -123,6 +123,8 @@ class AlarmSpec:
     description: str = ""
     # A metric-math alarm: the sum of these metrics (each Sum per period, same dimensions) is what is judged.
     summed_metrics: tuple[str, ...] = ()
+    # Each summed metric's factor (1 where not given): a model's output tokens burn its quota down faster.
+    weights: tuple[float, ...] = ()
 
     @property
     def stat(self) -> str:
@@ -191,8 +193,20 @@ class AlarmSpec:
             }
             for term_id, metric in zip(ids, self.summed_metrics, strict=True)
         ]
-        total = {"Id": "total", "Expression": " + ".join(ids), "Label": self.metric_name, "ReturnData": True}
+        total = {
+            "Id": "total",
+            "Expression": self.expression(),
+            "Label": self.metric_name,
+            "ReturnData": True,
+        }
         return [total, *terms]
+
+    def expression(self) -> str:
+        """The metric-math sum of the summed metrics `m0`, `m1`, ... with their weights: `m0 + 5 * m1`."""
+        weights = self.weights or (1.0,) * len(self.summed_metrics)
+        return " + ".join(
+            f"m{i}" if weight == 1 else f"{weight:g} * m{i}" for i, weight in enumerate(weights)
+        )
 
     def alarm_name(self, prefix: str) -> str:
         # The name is for people and for listing; nothing reads a target back out of it.
@@ -340,6 +354,10 @@ def _sagemaker_specs(
     return specs
 
 
+def _burned(burndown: float) -> str:
+    return "" if burndown == 1 else f"{burndown:g} x "
+
+
 def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> list[AlarmSpec]:
     dims = (("ModelId", target.model_id),)
     minute = AlarmEvaluation(period_seconds=60, evaluation_periods=1, datapoints_to_alarm=1)
@@ -359,6 +377,7 @@ def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> lis
     ]
     if quota is not None:
         share = target.bedrock.token_quota_alarm_share
+        burndown = target.bedrock.output_token_burndown
         specs.append(
             replace(
                 _spec(
@@ -369,11 +388,12 @@ def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> lis
                     quota.value * share,
                     "Count",
                     "notBreaching",
-                    f"input + output tokens per minute above {share:.0%} of the {quota.value:,} quota "
-                    f"({quota.source})",
+                    f"input + {_burned(burndown)}output tokens per minute above {share:.0%} of the "
+                    f"{quota.value:,} quota ({quota.source})",
                     statistic="Sum",
                 ),
                 summed_metrics=("InputTokenCount", "OutputTokenCount"),
+                weights=(1.0, burndown),
             )
         )
     if target.bedrock.latency_p95_ms is not None:
