@@ -666,3 +666,49 @@ def test_a_model_whose_output_burns_its_quota_down_counts_its_output_tokens_as_m
     scenario.aws.deployed()
     report = scenario.last_reconcile()
     assert (report["created"], report["updated"], report["deleted"]) == ([], [], [])
+
+
+def test_where_bedrock_publishes_the_quota_used_the_token_quota_alarm_watches_it(launch: Launch) -> None:
+    # Given a model for which Bedrock publishes EstimatedTPMQuotaUsage (burndown and cache writes included)
+    model = {
+        "type": "bedrock_model",
+        "model_id": CLAUDE,
+        "bedrock": {
+            "tokens_per_minute_quota": 400_000,
+            "output_token_burndown": 5,
+            "cross_region_profile": f"us.{CLAUDE}",
+        },
+    }
+    scenario = launch()
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch.put_metric_data(
+        Namespace="AWS/Bedrock",
+        MetricData=[
+            {
+                "MetricName": "EstimatedTPMQuotaUsage",
+                "Dimensions": [{"Name": "ModelId", "Value": CLAUDE}],
+                "Timestamp": scenario.aws.clock.now(),
+                "Value": 90_000,
+            }
+        ],
+    )
+    # When the policy is published
+    scenario.aws.publish_policies(document(model))
+    # Then the token-quota alarm is on that metric, per minute, against 80% of the quota (no metric math)
+    name = scenario.aws.alarm_name(CLAUDE, "token_quota")
+    alarm = scenario.alarms()[name]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == (
+        "AWS/Bedrock",
+        "EstimatedTPMQuotaUsage",
+        "Sum",
+        60,
+    )
+    assert alarm["Dimensions"] == [{"Name": "ModelId", "Value": CLAUDE}]
+    assert alarm["Threshold"] == 320_000.0
+    assert "Metrics" not in alarm or not alarm["Metrics"]
+    # And when it fires, the router knows it as the model's token-quota signal and climbs the ladder
+    outcome = scenario.routed(
+        scenario.aws.cloudwatch.set_state(name, "ALARM", [352_000.0, 360_000.0], scenario.aws.clock.now())
+    )
+    assert outcome["plan"]["signal"] == "token_quota"
+    assert outcome["plan"]["action"] == "shift_to_profile"

@@ -490,3 +490,11 @@ def test_the_demand_that_sizes_and_routes_back_counts_output_tokens_by_their_bur
     plain = controller(document())
     plain.metrics.peaks.update(ctl.metrics.peaks)
     assert bedrock_demand(plain, policy_of(plain), NOW).tokens_per_minute == 160_000
+
+
+def test_where_bedrock_publishes_the_quota_used_the_demand_is_that_figure() -> None:
+    ctl = controller(document(output_token_burndown=5))
+    ctl.metrics.peaks[(TARGET_ID, "InputTokenCount")] = 100_000
+    ctl.metrics.peaks[(TARGET_ID, "OutputTokenCount")] = 60_000
+    ctl.metrics.peaks[(TARGET_ID, "EstimatedTPMQuotaUsage")] = 430_000  # cache writes included
+    assert bedrock_demand(ctl, policy_of(ctl), NOW).tokens_per_minute == 430_000

@@ -172,6 +172,12 @@ class MemoryMetrics(MetricReader):
     peaks: dict[tuple[str, str], float] = field(default_factory=dict)
     points: dict[tuple[str, str], list[tuple[datetime, float]]] = field(default_factory=dict)
     queries: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    recent: set[tuple[str, str, tuple[tuple[str, str], ...]]] = field(
+        default_factory=set
+    )  # as ListMetrics lists
+
+    def published(self, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...]) -> bool:
+        return (namespace, name, tuple(sorted(dimensions))) in self.recent
 
     def peak(self, query: MetricQuery, start: datetime, end: datetime) -> float | None:
         self.queries.append((query.metric_name, start, end))

@@ -127,9 +127,11 @@ def _not_ours(note: str) -> DispatchOutcome:
 
 
 def _spec_for(
-    policy: TargetPolicy, signal: Signal, token_quota: QuotaFigure | None = None
+    policy: TargetPolicy, signal: Signal, token_quota: QuotaFigure | None = None, quota_usage: bool = False
 ) -> AlarmSpec | None:
-    return next((spec for spec in alarm_specs(policy, token_quota) if spec.signal is signal), None)
+    return next(
+        (spec for spec in alarm_specs(policy, token_quota, quota_usage) if spec.signal is signal), None
+    )
 
 
 def _quotas_of(ctl: DispatchPorts, policy: TargetPolicy) -> BedrockQuotas | None:
@@ -184,11 +186,17 @@ def dispatch_alarm(event: AlarmStateChangeEvent, ctl: DispatchPorts, now: dateti
     )
     if policy is None:
         return _not_ours(f"{identity.target_id} is not a managed target")
-    spec = _spec_for(policy, identity.signal)  # a single-metric alarm: the token quota plays no part
+    quotas = None
+    if identity.signal is Signal.TOKEN_QUOTA:
+        # On Bedrock's EstimatedTPMQuotaUsage: the threshold is a share of the model's quota.
+        quotas = _quotas_of(ctl, policy)
+        spec = _spec_for(policy, identity.signal, _token_quota(quotas), quota_usage=True)
+    else:
+        spec = _spec_for(policy, identity.signal)  # the token quota plays no part
     if spec is None or spec.summed_metrics or spec.stat != metric.stat or spec.period != metric.period:
         # Someone else's alarm on a managed target's metric (another statistic or period): not ours.
         return _not_ours(f"alarm on {metric.metric.name} {metric.stat}/{metric.period}s is not one of ours")
-    return _transition(event, ctl, now, policy, spec, _quotas_of(ctl, policy))
+    return _transition(event, ctl, now, policy, spec, quotas or _quotas_of(ctl, policy))
 
 
 def _route_math_alarm(event: AlarmStateChangeEvent, ctl: DispatchPorts, now: datetime) -> DispatchOutcome:
@@ -339,13 +347,12 @@ def bedrock_demand(
     queries = bedrock_demand_queries(policy)
     peak = {name: ctl.metrics.peak(query, now - DEMAND_WINDOW, now) for name, query in queries.items()}
     tokens_in, tokens_out = peak["InputTokenCount"], peak["OutputTokenCount"]
-    # In quota tokens: output tokens count as many times as they burn the quota down.
+    # In quota tokens: Bedrock's own figure where it publishes one; else output tokens counted as many times as
+    # they burn the quota down.
     burndown = policy.bedrock.output_token_burndown
-    tokens = (
-        None
-        if tokens_in is None and tokens_out is None
-        else (tokens_in or 0.0) + burndown * (tokens_out or 0.0)
-    )
+    tokens = peak["EstimatedTPMQuotaUsage"]
+    if tokens is None and (tokens_in is not None or tokens_out is not None):
+        tokens = (tokens_in or 0.0) + burndown * (tokens_out or 0.0)
     invocations = peak["Invocations"]
     return BedrockDemand(
         tokens_per_minute=tokens,

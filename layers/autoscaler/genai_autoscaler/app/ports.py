@@ -118,6 +118,10 @@ class MetricReader(ABC):
         values = [value for _, value in self.series(query, start, end)]
         return max(values) if values else None
 
+    def published(self, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...]) -> bool:
+        """Whether the metric has datapoints of late (CloudWatch ListMetrics lists it); none by default."""
+        return False
+
     def per_period(self, query: MetricQuery, start: datetime, end: datetime) -> list[float | None]:
         """The metric period by period from `start` (a period's start) to `end`, None for a period without a
         datapoint: gaps stay gaps."""

@@ -16,6 +16,7 @@ from genai_autoscaler.app.ports import (
     Dashboards,
     EndpointDirectory,
     EventSchedules,
+    MetricReader,
     Notifier,
     PolicySource,
 )
@@ -27,7 +28,7 @@ from genai_autoscaler.domain.notifications import Notification
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, TargetPolicy
 from genai_autoscaler.domain.quotas import QuotaFigure
 from genai_autoscaler.domain.recurring import event_schedules, schedule_prefix
-from genai_autoscaler.domain.signals import AlarmSpec, Signal, alarm_specs
+from genai_autoscaler.domain.signals import ESTIMATED_TPM_QUOTA_USAGE, AlarmSpec, Signal, alarm_specs
 from genai_autoscaler.domain.targets import MANAGEMENT_TAG
 from genai_autoscaler.errors import AutoscalerError
 
@@ -52,6 +53,9 @@ class ReconcilePorts(QuotaPorts, Protocol):
 
     @property
     def dashboards(self) -> Dashboards | None: ...
+
+    @property
+    def metrics(self) -> MetricReader: ...
 
     @property
     def schedules(self) -> EventSchedules | None: ...
@@ -118,9 +122,24 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
             kept.update({_token_quota_alarm_name(ctl, model)} & set(owned))
         return reading.figure
 
+    def quota_usage(model: BedrockModelPolicy) -> bool:
+        """Whether Bedrock publishes the model's EstimatedTPMQuotaUsage (else its alarm is metric math)."""
+        dims = (("ModelId", model.model_id),)
+        try:
+            return ctl.metrics.published(
+                ESTIMATED_TPM_QUOTA_USAGE.namespace, ESTIMATED_TPM_QUOTA_USAGE.name, dims
+            )
+        except AutoscalerError as exc:
+            quota_notes.append(
+                f"{model.name}: whether EstimatedTPMQuotaUsage is published is unknown ({exc})"
+            )
+            kept.update({_token_quota_alarm_name(ctl, model)} & set(owned))
+            return False
+
     for target in document.targets:
         quota = by_family(target, sagemaker=lambda _: None, bedrock=token_quota)
-        for spec in alarm_specs(target, quota):
+        usage = by_family(target, sagemaker=lambda _: False, bedrock=quota_usage)
+        for spec in alarm_specs(target, quota, usage):
             wanted[ctl.alarms.alarm_name(spec)] = spec
     created, updated = [], []
     for name, spec in sorted(wanted.items()):

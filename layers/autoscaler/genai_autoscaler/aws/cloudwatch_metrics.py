@@ -50,3 +50,21 @@ class CloudWatchMetrics(MetricReader):
         except ClientError as exc:
             raise translate(exc, f"reading {query.metric_name} of {query.target_id}") from exc
         return sorted(points)
+
+    def published(self, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...]) -> bool:
+        """ListMetrics with RecentlyActive (PT3H, the one value it takes): a metric with datapoints in the last
+        three hours, for exactly these dimensions."""
+        try:
+            listed = self._cloudwatch.list_metrics(
+                Namespace=namespace,
+                MetricName=name,
+                Dimensions=[{"Name": key, "Value": value} for key, value in dimensions],
+                RecentlyActive="PT3H",
+            )
+        except ClientError as exc:
+            raise translate(exc, f"listing {namespace} {name}") from exc
+        wanted = sorted(dimensions)
+        return any(
+            sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])) == wanted
+            for metric in listed.get("Metrics", [])
+        )

@@ -73,6 +73,9 @@ INVOCATION_LATENCY = SignalMetric(BEDROCK_NAMESPACE, "InvocationLatency", Signal
 TIME_TO_FIRST_TOKEN = SignalMetric(BEDROCK_NAMESPACE, "TimeToFirstToken", Signal.TTFT_P95)
 # A metric-math alarm's label, not a metric Bedrock publishes: its events are recognised by the alarm's tags.
 TOKENS_PER_MINUTE = SignalMetric(BEDROCK_NAMESPACE, "TokensPerMinute", Signal.TOKEN_QUOTA)
+# Since March 2026, per minute, successful requests only: the tokens-per-minute quota used, burndown and cache
+# writes included. Where Bedrock publishes it for a model, the token-quota alarm watches it.
+ESTIMATED_TPM_QUOTA_USAGE = SignalMetric(BEDROCK_NAMESPACE, "EstimatedTPMQuotaUsage", Signal.TOKEN_QUOTA)
 
 _SIGNAL_OF_METRIC = {
     (metric.namespace, metric.name): metric.signal
@@ -85,6 +88,7 @@ _SIGNAL_OF_METRIC = {
         INVOCATION_THROTTLES,
         INVOCATION_LATENCY,
         TIME_TO_FIRST_TOKEN,
+        ESTIMATED_TPM_QUOTA_USAGE,
     )
 }
 
@@ -251,17 +255,21 @@ def _spec(
     )
 
 
-def alarm_specs(target: TargetPolicy, token_quota: QuotaFigure | None = None) -> list[AlarmSpec]:
+def alarm_specs(
+    target: TargetPolicy, token_quota: QuotaFigure | None = None, quota_usage: bool = False
+) -> list[AlarmSpec]:
     """The alarms that watch a target, as its policy turns its signals on.
 
     `token_quota` is a Bedrock model's tokens-per-minute quota as the controller found it (Service Quotas, see
-    app/quotas.py); without it, the policy's `tokens_per_minute_quota`. Other targets ignore it.
+    app/quotas.py); without it, the policy's `tokens_per_minute_quota`. `quota_usage`: Bedrock publishes
+    EstimatedTPMQuotaUsage for the model, which its token-quota alarm then watches (else metric math over the
+    token counts). Other targets ignore both.
     """
     return by_kind(
         target,
         variant=_variant_specs,
         component=_component_specs,
-        bedrock=lambda model: _bedrock_specs(model, token_quota or policy_token_quota(model)),
+        bedrock=lambda model: _bedrock_specs(model, token_quota or policy_token_quota(model), quota_usage),
     )
 
 
@@ -358,7 +366,9 @@ def _burned(burndown: float) -> str:
     return "" if burndown == 1 else f"{burndown:g} x "
 
 
-def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> list[AlarmSpec]:
+def _bedrock_specs(
+    target: BedrockModelPolicy, quota: QuotaFigure | None, quota_usage: bool
+) -> list[AlarmSpec]:
     dims = (("ModelId", target.model_id),)
     minute = AlarmEvaluation(period_seconds=60, evaluation_periods=1, datapoints_to_alarm=1)
     specs = [
@@ -375,7 +385,23 @@ def _bedrock_specs(target: BedrockModelPolicy, quota: QuotaFigure | None) -> lis
             comparison="GreaterThanOrEqualToThreshold",
         )
     ]
-    if quota is not None:
+    if quota is not None and quota_usage:
+        share = target.bedrock.token_quota_alarm_share
+        specs.append(
+            _spec(
+                target,
+                ESTIMATED_TPM_QUOTA_USAGE,
+                dims,
+                AlarmEvaluation(period_seconds=60, evaluation_periods=3, datapoints_to_alarm=2),
+                quota.value * share,
+                "Count",
+                "notBreaching",
+                f"tokens-per-minute quota used (EstimatedTPMQuotaUsage: burndown and cache writes included) "
+                f"above {share:.0%} of the {quota.value:,} quota ({quota.source})",
+                statistic="Sum",
+            )
+        )
+    elif quota is not None:
         share = target.bedrock.token_quota_alarm_share
         burndown = target.bedrock.output_token_burndown
         specs.append(
@@ -455,8 +481,15 @@ def identify_metric(namespace: str, metric_name: str, dimensions: dict[str, str]
     return None
 
 
-# Bedrock's per-model invocation metrics that size Provisioned Throughput and decide the way back.
-BEDROCK_DEMAND_METRICS = ("InputTokenCount", "OutputTokenCount", "InvocationThrottles", "Invocations")
+# Bedrock's per-model invocation metrics that size Provisioned Throughput and decide the way back (the quota used,
+# where Bedrock publishes it; else the token counts, output weighed by its burndown).
+BEDROCK_DEMAND_METRICS = (
+    "InputTokenCount",
+    "OutputTokenCount",
+    "InvocationThrottles",
+    "Invocations",
+    "EstimatedTPMQuotaUsage",
+)
 
 
 def bedrock_demand_queries(target: BedrockModelPolicy) -> dict[str, MetricQuery]:
