@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from genai_autoscaler.app.operations import cancel_hold, managed_target, managed_targets, pause, resume
+from genai_autoscaler.app.operations import cancel_hold, managed_document, managed_target, pause, resume
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
 from genai_autoscaler.domain.decision.sagemaker_capacity import forecast_floor
@@ -45,10 +45,8 @@ if TYPE_CHECKING:
     from genai_autoscaler.aws.wiring import AwsController
 
 ROUTER = "AlarmRouterFunction"  # the function whose environment holds the controller's settings
-REQUEST_APPROVAL, AWAIT_APPROVAL = (
-    "RequestApproval",
-    "AwaitApproval",
-)  # states of statemachines/routing.asl.json
+# States of statemachines/routing.asl.json that `approvals` reads an execution's history for.
+REQUEST_APPROVAL, AWAIT_APPROVAL = "RequestApproval", "AwaitApproval"
 
 
 def clock() -> datetime:
@@ -223,13 +221,8 @@ def _hold(state: TargetState, now: datetime) -> dict[str, Any] | None:
             "until": event.until.isoformat(),
             "reason": event.reason,
         }
-    if state.manual_hold_until is not None and now < state.manual_hold_until:
-        return {
-            "kind": "changed by hand",
-            "floor": None,
-            "until": state.manual_hold_until.isoformat(),
-            "reason": "",
-        }
+    if (held_until := state.held_by_hand_until(now)) is not None:
+        return {"kind": "changed by hand", "floor": None, "until": held_until.isoformat(), "reason": ""}
     return None
 
 
@@ -267,7 +260,7 @@ def status(stack: str, region: str | None, target: str | None, as_json: bool) ->
     now = clock()
     ctl = deployed.controller
     with aws_errors(f"reading the status of stack {stack}"):
-        policies = [managed_target(ctl, target)] if target is not None else managed_targets(ctl)
+        policies = [managed_target(ctl, target)] if target is not None else managed_document(ctl).targets
         alarms = ctl.alarms.snapshot()
         rows = [target_status(deployed, policy, alarms, now) for policy in policies]
     dashboard = deployed.outputs.get("DashboardUrl")
@@ -478,22 +471,25 @@ def event_start(
         raise CommandFailed(EXIT_BAD_INPUT, [f"the event must end in the future, not at {end.isoformat()}"])
     if end - now > MAX_HOLD:
         raise CommandFailed(EXIT_BAD_INPUT, [f"an event holds a target {MAX_HOLD.days} days at most"])
+    ctl = deployed.controller
     with aws_errors(f"starting an event on {target}"):
-        policy = managed_target(deployed.controller, target)
+        # Where the scale workflow looks for it: the document and the stack's ManagedEndpoints, not the tags.
+        document = ctl.settings.effective_policies(ctl.policies.load())
+        policy = document.by_name(target) or document.find(target)
+        if policy is None:
+            tagged = managed_target(
+                ctl, target
+            )  # raises, naming the managed targets, when it is none of them
+            raise CommandFailed(
+                EXIT_BAD_INPUT,
+                [
+                    f"{tagged.name} is managed by its tag only: a planned scale needs it in the policy document "
+                    "(or the stack's ManagedEndpoints), where the scale workflow finds it"
+                ],
+            )
     if not isinstance(policy, SageMakerPolicy):
         raise CommandFailed(
             EXIT_BAD_INPUT, [f"{policy.name} is a Bedrock model: events scale SageMaker targets"]
-        )
-    ctl = deployed.controller
-    with aws_errors(f"reading the policy document of stack {stack}"):
-        named = {t.target_id for t in ctl.settings.effective_policies(ctl.policies.load()).targets}
-    if policy.target_id not in named:
-        raise CommandFailed(
-            EXIT_BAD_INPUT,
-            [
-                f"{policy.name} is managed by its tag only: a planned scale needs it in the policy document "
-                "(or the stack's ManagedEndpoints), where the scale workflow finds it"
-            ],
         )
     bounds = policy.capacity
     if not bounds.min <= capacity <= bounds.max:
@@ -565,7 +561,7 @@ def event_list(stack: str, region: str | None, limit: int, as_json: bool) -> int
         events = planned_events(deployed, limit)
         holds = {
             policy.name: hold
-            for policy in managed_targets(ctl)
+            for policy in managed_document(ctl).targets
             if (hold := _hold(ctl.state.load(policy.target_id), now))
         }
     if as_json:

@@ -16,7 +16,7 @@ from typing import Protocol
 from genai_autoscaler.app.ports import EndpointDirectory, Notifier, PolicySource, StateStore
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.notifications import Notification, for_hold_lifted, for_pause
-from genai_autoscaler.domain.policy import TargetPolicy
+from genai_autoscaler.domain.policy import PolicyDocument, TargetPolicy
 from genai_autoscaler.domain.state import ActionRecord, PauseRecord, TargetState
 from genai_autoscaler.domain.targets import MANAGEMENT_TAG
 from genai_autoscaler.errors import AutoscalerError, InvalidEvent
@@ -41,21 +41,21 @@ class OperatorPorts(Protocol):
     def endpoints(self) -> EndpointDirectory: ...
 
 
-def managed_targets(ctl: OperatorPorts) -> list[TargetPolicy]:
+def managed_document(ctl: OperatorPorts) -> PolicyDocument:
     """Every target the controller manages, as the reconciler finds them: the published document's, with the
     stack's defaults, its managed endpoints and the variants tagged for management. Raises PolicyError when the
     published document is invalid."""
     tagged = ctl.endpoints.tagged_variants(MANAGEMENT_TAG)
-    return list(ctl.settings.effective_policies(ctl.policies.load(), tagged).targets)
+    return ctl.settings.effective_policies(ctl.policies.load(), tagged)
 
 
 def managed_target(ctl: OperatorPorts, target: str) -> TargetPolicy:
     """The managed target `target` names (its name or target id). Raises InvalidEvent naming the managed
     targets when it names none."""
-    targets = managed_targets(ctl)
-    found = next((t for t in targets if target in (t.name, t.target_id)), None)
+    document = managed_document(ctl)
+    found = document.by_name(target) or document.find(target)
     if found is None:
-        names = ", ".join(t.name for t in targets) or "none"
+        names = ", ".join(t.name for t in document.targets) or "none"
         raise InvalidEvent(f"{target!r} is not a managed target; the managed targets: {names}")
     return found
 
@@ -68,8 +68,6 @@ def pause(
     an unknown target, a missing reason or caller."""
     policy = managed_target(ctl, target)
     reason = _reason(reason)
-    if not by:
-        raise InvalidEvent("a pause needs the caller's identity (as STS reports it)")
     record = PauseRecord(by=by, at=now, reason=reason)
     _recorded(
         ctl, policy, lambda s: s.model_copy(update={"pause": record}), ("pause", "paused", reason), by, now
@@ -82,8 +80,6 @@ def resume(ctl: OperatorPorts, target: str, by: str, now: datetime) -> tuple[Pau
     why. What the target's capacity became meanwhile is the controller's from now on (not a change by hand to
     hold for). Raises InvalidEvent for an unknown target or one that is not paused (nothing is recorded)."""
     policy = managed_target(ctl, target)
-    if not by:
-        raise InvalidEvent("a resume needs the caller's identity (as STS reports it)")
     lifted: list[PauseRecord] = []
 
     def lift(state: TargetState) -> TargetState:
@@ -115,8 +111,11 @@ def _recorded(
     by: str,
     now: datetime,
 ) -> None:
-    """Make `change` to the target's state with its history record (action, outcome, reason) in one write."""
+    """Make `change` to the target's state with its history record (action, outcome, reason) in one write.
+    Raises InvalidEvent without the caller's identity: what an operator does is recorded with who did it."""
     action, outcome, reason = what
+    if not by:
+        raise InvalidEvent(f"{action.replace('_', ' ')} needs the caller's identity (as STS reports it)")
     record = ActionRecord(
         target_id=policy.target_id, at=now, action=action, outcome=outcome, reason=reason, by=by
     )
@@ -137,15 +136,11 @@ def cancel_hold(ctl: OperatorPorts, target: str, by: str, now: datetime) -> tupl
     needs, through its usual scale-in), or the hold after a change by hand. Returns when it would have ended.
     Raises InvalidEvent for an unknown target or one nothing holds."""
     policy = managed_target(ctl, target)
-    if not by:
-        raise InvalidEvent("cancelling a hold needs the caller's identity (as STS reports it)")
     held: list[datetime] = []
 
     def lift(state: TargetState) -> TargetState:
         """Every hold at once: the events' floors and the hold after a change by hand."""
-        manual = (
-            state.manual_hold_until if state.manual_hold_until and now < state.manual_hold_until else None
-        )
+        manual = state.held_by_hand_until(now)
         ends = [floor.until for floor in state.event_floors if floor.active(now)] + (
             [manual] if manual else []
         )

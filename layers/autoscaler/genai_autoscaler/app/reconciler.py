@@ -24,7 +24,7 @@ from genai_autoscaler.app.quotas import QuotaPorts, tokens_per_minute_quota
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.dashboard import dashboard_body, dashboard_name
 from genai_autoscaler.domain.families import by_family
-from genai_autoscaler.domain.notifications import Notification
+from genai_autoscaler.domain.notifications import for_invalid_policy, for_not_all_kept
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, TargetPolicy
 from genai_autoscaler.domain.quotas import QuotaFigure
 from genai_autoscaler.domain.recurring import event_schedules, schedule_prefix
@@ -93,20 +93,7 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
     except PolicyError as exc:
         problems = [f"{path}: {message}" for path, message in exc.problems]
         if report_problems:
-            ctl.notifier.send(
-                Notification(
-                    subject="GenAI Autoscaler: the policy document is invalid; nothing was changed",
-                    message=f"The policy document in {ctl.settings.policy_parameter_name or 'the policy parameter'} "
-                    "does not validate, so the alarms and every target's behaviour stay as they were.\n\n"
-                    + "\n".join(f"  {p}" for p in problems)
-                    + "\n\nCheck it with `genai-autoscaler validate-config FILE` and publish it again.",
-                    event_type="invalid_policy",
-                    next_steps=(
-                        "genai-autoscaler validate-config FILE",
-                        "genai-autoscaler publish-config FILE",
-                    ),
-                )
-            )
+            ctl.notifier.send(for_invalid_policy(ctl.settings.policy_parameter_name, problems))
         return ReconcileReport(problems=problems)
     owned = ctl.alarms.owned()
     wanted: dict[str, AlarmSpec] = {}
@@ -159,15 +146,7 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
     schedules = _sync_schedules(ctl, document.targets, warnings)
     dashboard = _put_dashboard(ctl, document.targets, list(wanted.values()), warnings)
     if warnings and report_problems:
-        ctl.notifier.send(
-            Notification(
-                subject="GenAI Autoscaler: the policy document applies, but not all of it could be kept",
-                message="The alarms are in step with the policy document, but:\n\n"
-                + "\n".join(f"  {w}" for w in warnings),
-                event_type="reconcile_warning",
-                next_steps=("genai-autoscaler status",),
-            )
-        )
+        ctl.notifier.send(for_not_all_kept(warnings))
     return ReconcileReport(
         targets=[t.name for t in document.targets],
         created=created,

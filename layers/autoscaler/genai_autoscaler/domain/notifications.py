@@ -232,6 +232,31 @@ def for_hold_lifted(target: str, until: datetime, by: str) -> Notification:
     )
 
 
+def for_invalid_policy(parameter_name: str, problems: Sequence[str]) -> Notification:
+    """The published policy document does not validate: nothing changed, and what is wrong."""
+    return Notification(
+        subject="GenAI Autoscaler: the policy document is invalid; nothing was changed",
+        message=f"The policy document in {parameter_name or 'the policy parameter'} does not validate, so the "
+        "alarms and every target's behaviour stay as they were.\n\n"
+        + "\n".join(f"  {p}" for p in problems)
+        + "\n\nCheck it with `genai-autoscaler validate-config FILE` and publish it again.",
+        event_type="invalid_policy",
+        next_steps=("genai-autoscaler validate-config FILE", "genai-autoscaler publish-config FILE"),
+    )
+
+
+def for_not_all_kept(warnings: Sequence[str]) -> Notification:
+    """A valid document whose alarms are in step, but of which something could not be kept (a schedule
+    Scheduler refused, the dashboard)."""
+    return Notification(
+        subject="GenAI Autoscaler: the policy document applies, but not all of it could be kept",
+        message="The alarms are in step with the policy document, but:\n\n"
+        + "\n".join(f"  {w}" for w in warnings),
+        event_type="reconcile_warning",
+        next_steps=("genai-autoscaler status",),
+    )
+
+
 def for_digest(target: str, held: HeldNotifications, now: datetime) -> Notification:
     """What was held back about `target` in the last window, in one message (domain/digest.py)."""
     minutes = digest.WINDOW.total_seconds() / 60

@@ -131,6 +131,11 @@ class TargetState(BaseModel):
         active = [floor for floor in self.event_floors if floor.active(now)]
         return max(active, key=lambda floor: (floor.capacity, floor.until)) if active else None
 
+    def held_by_hand_until(self, now: datetime) -> datetime | None:
+        """When the hold after a change by hand ends, while it holds; None when none holds now."""
+        until = self.manual_hold_until
+        return until if until is not None and now < until else None
+
     def with_event_floor(self, floor: EventFloor, now: datetime) -> TargetState:
         """The state with `floor` among its floors, those that are over dropped (once: a retried step adds it
         once)."""

@@ -70,10 +70,9 @@ class _Capacity:
         policy, observed, state = self.policy, self.observed, self.decision.state
         if not observed.in_service:
             return self.decision.ignore(f"{policy.name} is {observed.status}; waiting for it to settle.")
-        if state.manual_hold_until is not None and self.decision.now < state.manual_hold_until:
+        if (held_until := state.held_by_hand_until(self.decision.now)) is not None:
             return self.decision.ignore(
-                f"{policy.name} is left alone until {state.manual_hold_until.isoformat()}: a person changed "
-                "its capacity."
+                f"{policy.name} is left alone until {held_until.isoformat()}: a person changed its capacity."
             )
         return self._manual_change()
 
