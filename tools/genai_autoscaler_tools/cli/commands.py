@@ -37,6 +37,7 @@ from genai_autoscaler_tools.memory import (
     RecordingWorkflows,
     memory_controller,
 )
+from genai_autoscaler_tools.provisioned_offers import eligibility_warnings
 
 
 def _summary_rows(document: PolicyDocument) -> list[str]:
@@ -68,6 +69,9 @@ def validate_config(path: Path) -> int:
     print(f"{path}: valid, {count} target{'' if count == 1 else 's'}")
     for row in _summary_rows(document):
         print(f"  {row}")
+    # What a policy asks to buy that AWS does not sell: worth knowing before publishing, not an error.
+    for warning in eligibility_warnings(document):
+        print(f"  warning: {warning}")
     return EXIT_OK
 
 
