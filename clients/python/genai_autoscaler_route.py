@@ -3,11 +3,15 @@
     from genai_autoscaler_route import ModelRoute
 
     route = ModelRoute("anthropic.claude-3-5-sonnet-20240620-v1:0", stack="genai-autoscaler")  # once
-    bedrock.converse(modelId=route.model_id(), messages=...)                                  # per call
+    bedrock.converse(**route.converse_args(), messages=...)                                   # per call
+    bedrock.invoke_model(**route.invoke_model_args(), body=...)                               # or this
 
 The controller publishes, per base model, the SSM parameter `/genai-autoscaler/<stack>/routes/<model>`
 holding JSON whose `model_id` is what to call: the model itself, a cross-region inference profile or a
-Provisioned Throughput ARN. `ModelRoute.model_id()` reads it at most once per `ttl_seconds` and never raises:
+Provisioned Throughput ARN; and whose `service_tier` is the tier to ask for (`default`, or `priority` when
+the controller answers a latency alarm with Bedrock's Priority tier). `converse_args()` and
+`invoke_model_args()` give both in each API's form; `model_id()` the model alone. They read the parameter at
+most once per `ttl_seconds` and never raise:
 with no parameter it answers the base model ID; when SSM fails or the value is unreadable, the last good
 answer (or the base model ID) and one warning per outage.
 
@@ -23,12 +27,12 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 from botocore.config import Config
 
-__all__ = ["ModelRoute", "route_parameter_name"]
+__all__ = ["ModelRoute", "Route", "route_parameter_name"]
 
 _LOG = logging.getLogger("genai_autoscaler_route")
 
@@ -47,6 +51,13 @@ def route_parameter_name(stack: str, model_id: str) -> str:
         raise ValueError("a model ID is required")
     segment = "".join(chr(byte) if byte in _KEPT else f"_{byte:02X}" for byte in model_id.encode())
     return f"/genai-autoscaler/{stack}/routes/{segment}"
+
+
+class Route(NamedTuple):
+    """Where to send one call: `model_id` as modelId, `service_tier` as serviceTier."""
+
+    model_id: str
+    service_tier: str = "default"
 
 
 def _ssm_client(region_name: str | None) -> Any:
@@ -83,12 +94,33 @@ class ModelRoute:
         self._clock = clock
         self._lock = threading.Lock()  # guards the three fields below
         self._refreshing = threading.Lock()  # held by the one thread asking SSM
-        self._current: str | None = None
+        self._current: Route | None = None
         self._fresh_until = float("-inf")
         self._failing = False  # warned about the current outage
 
     def model_id(self) -> str:
         """What to pass as `modelId` now. Never raises."""
+        return self.route().model_id
+
+    def converse_args(self) -> dict[str, Any]:
+        """`modelId` and, off the Standard tier, `serviceTier` for Converse and ConverseStream. Never raises."""
+        route = self.route()
+        args: dict[str, Any] = {"modelId": route.model_id}
+        if route.service_tier != "default":
+            args["serviceTier"] = {"type": route.service_tier}
+        return args
+
+    def invoke_model_args(self) -> dict[str, Any]:
+        """`modelId` and, off the Standard tier, `serviceTier` (a header) for InvokeModel and
+        InvokeModelWithResponseStream. Never raises."""
+        route = self.route()
+        args: dict[str, Any] = {"modelId": route.model_id}
+        if route.service_tier != "default":
+            args["serviceTier"] = route.service_tier
+        return args
+
+    def route(self) -> Route:
+        """The model to call and the tier to ask for, now. Never raises."""
         with self._lock:
             if self._current is not None and self._clock() < self._fresh_until:
                 return self._current
@@ -96,7 +128,7 @@ class ModelRoute:
         # Only one thread asks SSM. Threads that already have an answer keep it meanwhile; the very first
         # callers wait for the first answer rather than guess.
         if not self._refreshing.acquire(blocking=previous is None):
-            return previous if previous is not None else self.base_model_id
+            return previous if previous is not None else Route(self.base_model_id)
         try:
             with self._lock:
                 if self._current is not None and self._clock() < self._fresh_until:
@@ -109,22 +141,22 @@ class ModelRoute:
         finally:
             self._refreshing.release()
 
-    def _resolve(self, previous: str | None) -> str:
-        fallback = previous if previous is not None else self.base_model_id
+    def _resolve(self, previous: Route | None) -> Route:
+        fallback = previous if previous is not None else Route(self.base_model_id)
         try:
             value = self._ssm.get_parameter(Name=self.parameter_name)["Parameter"]["Value"]
         except Exception as exc:  # the caller's request must not fail for want of a route
             if _error_code(exc) == "ParameterNotFound":
                 self._recovered()
-                return self.base_model_id  # the controller has never routed this model elsewhere
-            self._warn(f"cannot read {self.parameter_name} ({exc}); calling {fallback}")
+                return Route(self.base_model_id)  # the controller has never routed this model elsewhere
+            self._warn(f"cannot read {self.parameter_name} ({exc}); calling {fallback.model_id}")
             return fallback
-        model_id = _model_id_of(value)
-        if model_id is None:
-            self._warn(f"{self.parameter_name} holds no route ({value[:200]!r}); calling {fallback}")
+        route = _route_of(value)
+        if route is None:
+            self._warn(f"{self.parameter_name} holds no route ({value[:200]!r}); calling {fallback.model_id}")
             return fallback
         self._recovered()
-        return model_id
+        return route
 
     def _warn(self, message: str) -> None:
         if not self._failing:
@@ -144,11 +176,19 @@ def _error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def _model_id_of(value: Any) -> str | None:
-    """The `model_id` of the parameter's JSON object; None when it is not one."""
+_TIERS = frozenset({"default", "priority", "flex", "reserved"})  # botocore's ServiceTierType
+
+
+def _route_of(value: Any) -> Route | None:
+    """The route in the parameter's JSON object; None when it is not one (no model_id, or a tier botocore
+    does not know)."""
     try:
         document = json.loads(value)
     except (TypeError, ValueError):
         return None
-    model_id = document.get("model_id") if isinstance(document, dict) else None
-    return model_id if isinstance(model_id, str) and model_id else None
+    if not isinstance(document, dict):
+        return None
+    model_id, tier = document.get("model_id"), document.get("service_tier", "default")
+    if not isinstance(model_id, str) or not model_id or tier not in _TIERS:
+        return None
+    return Route(model_id, tier)

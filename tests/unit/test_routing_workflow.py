@@ -656,7 +656,7 @@ def test_callers_go_only_to_the_published_profile(world: World) -> None:
     # When it publishes the route, it is refused, and the callers stay where they were
     with pytest.raises(
         PlanRefused,
-        match=f"sends callers to us.meta.llama3-70b-instruct-v1:0, but the published profile is {re.escape(PROFILE)}",
+        match=f"sends callers to us.meta.llama3-70b-instruct-v1:0, but it names {re.escape(PROFILE)} in the published",
     ):
         world.step("publish_route", document)
     assert world.published() is None

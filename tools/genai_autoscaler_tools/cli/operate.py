@@ -158,11 +158,18 @@ def target_status(
     elif isinstance(policy, BedrockModelPolicy):
         route = state.route
         status["route"] = (
-            {"kind": "on_demand", "model": policy.model_id, "model_units": None, "hourly_cost_usd": 0.0}
+            {
+                "kind": "on_demand",
+                "model": policy.model_id,
+                "service_tier": "default",
+                "model_units": None,
+                "hourly_cost_usd": 0.0,
+            }
             if route is None
             else {
                 "kind": route.kind.value,
                 "model": route.model,
+                "service_tier": route.service_tier.value,
                 "model_units": route.model_units,
                 "hourly_cost_usd": route.hourly_cost_usd,
                 "since": route.since.isoformat(),

@@ -31,7 +31,8 @@ def _capacity(row: dict[str, Any]) -> str:
             if route["model_units"]
             else ""
         )
-        return escape(f"{route['kind']}: {route['model']}{units}")
+        tier = ", Priority tier" if route.get("service_tier") == "priority" else ""
+        return escape(f"{route['kind']}: {route['model']}{units}{tier}")
     capacity = row["capacity"]
     bounds = f"[{capacity['min']}, {capacity['max']}]"
     if not capacity["found"]:

@@ -3,7 +3,7 @@ app/scale_workflow.py does for SageMaker: each takes the execution's state docum
 machine merges into it.
 
 Paths:
-- to a cross-region profile: acquire_lock -> publish_route;
+- to a cross-region profile (geographic or global) or the Priority tier: acquire_lock -> publish_route;
 - to Provisioned Throughput: acquire_lock -> [request_approval -> (the person's answer) -> not_approved, for a
   commitment] -> buy_provisioned -> check_provisioned (polled until InService; past its deadline,
   InServiceTimeout) -> publish_route; any error after the lock -> abandon_provisioned (delete what this execution
@@ -33,7 +33,14 @@ from genai_autoscaler.app.ports import (
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ExecutionState
 from genai_autoscaler.domain import notifications
-from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind, bought
+from genai_autoscaler.domain.bedrock import (
+    BedrockRoute,
+    RouteKind,
+    ServiceTier,
+    bought,
+    on_demand,
+    profile_kind,
+)
 from genai_autoscaler.domain.guardrails import pause_problems, purchase_problems, route_problems
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, ProvisionedThroughputSettings
@@ -349,7 +356,11 @@ def _new_route(
 ) -> BedrockRoute:
     plan = wf.plan
     if plan.action is Action.SHIFT_TO_PROFILE and plan.route_to:
-        return BedrockRoute(kind=RouteKind.PROFILE, model=plan.route_to, since=now)
+        return BedrockRoute(kind=profile_kind(plan.route_to), model=plan.route_to, since=now)
+    if plan.action is Action.SHIFT_TO_PRIORITY_TIER and plan.route_to:
+        # The same model (or profile) as now, served at the Priority tier.
+        current = ctl.state.load(plan.target_id).route or on_demand(policy, now)
+        return current.model_copy(update={"since": now, "service_tier": ServiceTier.PRIORITY})
     if plan.action is Action.SHIFT_TO_PROVISIONED and wf.provisioned_arn:
         _, provisioned = _ports(ctl)
         model = provisioned.describe(wf.provisioned_arn)

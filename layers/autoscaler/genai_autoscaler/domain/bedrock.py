@@ -2,30 +2,59 @@
 and when the traffic goes back to on-demand. Pure; `decision.bedrock_routing` puts its choices in Plans.
 
 A Bedrock on-demand model has no capacity to add. When it throttles or slows down, the traffic moves up the
-policy's ladder: to a cross-region inference profile (no spend, a larger quota), then to Provisioned Throughput
-(model units, bought within the policy's maximum, the account's quota and the hourly budget). When every signal
-has stayed OK for the hold period and demand fits the on-demand quota with margin, it comes back.
+policy's ladder, rung by rung in the policy's order: a geographic cross-region inference profile (no spend, a
+larger quota), a global one (the same, where the policy lets data leave the geography), the Priority service
+tier (the same model and quota served ahead of Standard, at a premium per token: for latency alarms only, since
+it relieves no quota), Provisioned Throughput (model units, bought within the policy's maximum, the account's
+quota and the hourly budget). When every signal has stayed OK for the hold period and demand fits the on-demand
+quota with margin, it comes back to the model itself at the Standard tier.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from genai_autoscaler.domain.policy import BedrockModelPolicy, ProvisionedThroughputSettings
+from genai_autoscaler.domain.policy import (
+    BedrockModelPolicy,
+    PriorityTier,
+    ProvisionedThroughputSettings,
+    is_global_profile,
+)
+from genai_autoscaler.domain.signals import Signal
 
 
 class RouteKind(StrEnum):
     ON_DEMAND = "on_demand"
-    PROFILE = "profile"
+    PROFILE = "profile"  # a geographic cross-region inference profile
+    GLOBAL_PROFILE = "global_profile"
     PROVISIONED = "provisioned"
 
 
-RUNG_OF_ROUTE = {RouteKind.PROFILE: "cross_region_profile", RouteKind.PROVISIONED: "provisioned_throughput"}
+class ServiceTier(StrEnum):
+    """The service tiers the controller sends callers to (botocore's ServiceTierType; `flex` and `reserved`
+    are the team's own choices, never the controller's)."""
+
+    DEFAULT = "default"  # Standard
+    PRIORITY = "priority"
+
+
+# Alarms a Priority tier answers: it serves sooner, on the same on-demand quota as Standard.
+LATENCY_SIGNALS = frozenset({Signal.LATENCY_P95, Signal.TTFT_P95})
+_RUNG_OF_KIND = {
+    RouteKind.PROFILE: "cross_region_profile",
+    RouteKind.GLOBAL_PROFILE: "global_profile",
+    RouteKind.PROVISIONED: "provisioned_throughput",
+}
+
+
+def profile_kind(profile_id: str) -> RouteKind:
+    """The route kind of sending callers to the inference profile `profile_id`."""
+    return RouteKind.GLOBAL_PROFILE if is_global_profile(profile_id) else RouteKind.PROFILE
 
 
 class BedrockRoute(BaseModel):
@@ -41,6 +70,20 @@ class BedrockRoute(BaseModel):
     commitment: str | None = None
     hourly_cost_usd: float = 0.0
     created_by_controller: bool = False
+    service_tier: ServiceTier = ServiceTier.DEFAULT  # what callers pass as serviceTier
+
+    @property
+    def rung(self) -> str | None:
+        """The ladder's rung this route is on; None on-demand at the Standard tier."""
+        if self.service_tier is ServiceTier.PRIORITY:
+            return "priority_tier"
+        return _RUNG_OF_KIND.get(self.kind)
+
+    @property
+    def describe(self) -> str:
+        tier = " at the Priority tier" if self.service_tier is ServiceTier.PRIORITY else ""
+        where = "on-demand" if self.kind is RouteKind.ON_DEMAND else f"on {self.kind.value} ({self.model})"
+        return where + tier
 
 
 def on_demand(policy: BedrockModelPolicy, since: datetime) -> BedrockRoute:
@@ -141,10 +184,23 @@ class RoutingChoice:
     hourly_cost_usd: float | None = None
     commitment: str | None = None
     needs_approval: bool = False
+    service_tier: ServiceTier | None = None
+    price_note: str | None = None  # what a per-token premium costs (the Priority tier)
 
 
 def _seconds(delta: timedelta) -> str:
     return f"{max(0, math.ceil(delta.total_seconds()))} s"
+
+
+def priority_price_note(tier: PriorityTier, demand: BedrockDemand) -> str:
+    """What the Priority tier costs over Standard: the policy's premium, and per hour at the recent demand
+    where Standard's token price is known."""
+    note = f"Priority tier: Standard's token price + {tier.price_premium:.0%}"
+    tokens = demand.tokens_per_minute
+    if tier.standard_usd_per_million_tokens is not None and tokens is not None:
+        extra = tokens * 60 / 1e6 * tier.standard_usd_per_million_tokens * tier.price_premium
+        note += f", about ${extra:,.2f}/h more at the recent {tokens:,.0f} tokens/min"
+    return note
 
 
 def climb(
@@ -153,27 +209,51 @@ def climb(
     demand: BedrockDemand,
     last_shift_at: datetime | None,
     now: datetime,
+    alarming: frozenset[Signal] = frozenset(),
 ) -> RoutingChoice:
-    """The next rung above `route` that the policy gives the means for; notify-only when there is none."""
+    """The next rung above `route` that the policy gives the means for, and that answers the `alarming`
+    signals; notify-only when there is none."""
     settings = policy.bedrock
     if last_shift_at is not None and now - last_shift_at < timedelta(seconds=settings.cooldown_seconds):
         ready = last_shift_at + timedelta(seconds=settings.cooldown_seconds)
         return RoutingChoice("ignore", f"the routing cooldown has {_seconds(ready - now)} left")
-    current = RUNG_OF_ROUTE.get(route.kind)
     rungs = list(settings.ladder)
+    current = route.rung
     above = rungs[rungs.index(current) + 1 :] if current in rungs else rungs
     skipped: list[str] = []
     for rung in above:
-        if rung == "cross_region_profile":
-            if settings.cross_region_profile is None:
-                skipped.append("no cross-region profile is named")
+        if rung == "cross_region_profile" or rung == "global_profile":
+            profile = (
+                settings.cross_region_profile if rung == "cross_region_profile" else settings.global_profile
+            )
+            if profile is None:
+                skipped.append(
+                    f"no {'global' if rung == 'global_profile' else 'cross-region'} profile is named"
+                )
                 continue
+            where = "any commercial Region" if rung == "global_profile" else "the geography"
             return RoutingChoice(
                 "shift_to_profile",
-                f"send callers to the cross-region inference profile {settings.cross_region_profile} "
-                "(no added spend, a larger quota)",
-                route_to=settings.cross_region_profile,
+                f"send callers to the {'global' if rung == 'global_profile' else 'cross-region'} inference "
+                f"profile {profile} (served within {where}; no added spend, a larger quota)",
+                route_to=profile,
                 hourly_cost_usd=0.0,
+                service_tier=ServiceTier.DEFAULT,
+            )
+        if rung == "priority_tier":
+            problem = _priority_problem(settings.priority_tier, route, alarming)
+            if problem:
+                skipped.append(problem)
+                continue
+            assert settings.priority_tier is not None  # _priority_problem says so otherwise
+            note = priority_price_note(settings.priority_tier, demand)
+            return RoutingChoice(
+                "shift_to_priority_tier",
+                f"send callers' requests to {route.model} at the Priority service tier (served ahead of "
+                f"Standard, on the same quota; {note})",
+                route_to=route.model,
+                service_tier=ServiceTier.PRIORITY,
+                price_note=note,
             )
         sizing = size_provisioned_throughput(policy, demand)
         if sizing.units < 1:
@@ -195,10 +275,26 @@ def climb(
             hourly_cost_usd=sizing.hourly_cost_usd,
             commitment=pt.commitment,
             needs_approval=committed,
+            service_tier=ServiceTier.DEFAULT,
         )
-    at = "on-demand" if route.kind is RouteKind.ON_DEMAND else f"on {route.kind.value} ({route.model})"
     why = "; ".join(skipped) if skipped else "it is at the top of its ladder"
-    return RoutingChoice("notify_only", f"traffic stays {at}: {why}")
+    return RoutingChoice("notify_only", f"traffic stays {route.describe}: {why}")
+
+
+def _priority_problem(
+    tier: PriorityTier | None, route: BedrockRoute, alarming: frozenset[Signal]
+) -> str | None:
+    """Why the Priority tier is no answer now: no settings, a route without tiers, or an alarm it cannot
+    relieve (a throttle or the token quota: Priority shares the on-demand quota)."""
+    if tier is None:
+        return "no priority_tier settings are given"
+    if route.kind is RouteKind.PROVISIONED:
+        return "Provisioned Throughput has no service tiers"
+    quota_bound = sorted(signal.value for signal in alarming - LATENCY_SIGNALS)
+    if quota_bound or not alarming:
+        what = ", ".join(quota_bound) if quota_bound else "no latency alarm"
+        return f"the Priority tier relieves latency only, not {what} (it shares the on-demand quota)"
+    return None
 
 
 def descend(
@@ -211,17 +307,25 @@ def descend(
 ) -> RoutingChoice:
     """Whether every signal has been OK long enough, and demand fits on-demand with margin, to route back."""
     settings = policy.bedrock
-    if route.kind is RouteKind.ON_DEMAND:
+    if route.rung is None:
         return RoutingChoice("ignore", "traffic is on-demand")
     calm_since = max(ok_since, route.since)
     hold = timedelta(seconds=settings.hold_seconds)
     if now - calm_since < hold:
-        return RoutingChoice(
-            "ignore", f"the hold on {route.kind.value} has {_seconds(calm_since + hold - now)} left"
-        )
+        on = "the Priority tier" if route.service_tier is ServiceTier.PRIORITY else route.kind.value
+        return RoutingChoice("ignore", f"the hold on {on} has {_seconds(calm_since + hold - now)} left")
     if last_shift_at is not None and now - last_shift_at < timedelta(seconds=settings.cooldown_seconds):
         ready = last_shift_at + timedelta(seconds=settings.cooldown_seconds)
         return RoutingChoice("ignore", f"the routing cooldown has {_seconds(ready - now)} left")
+    back = RoutingChoice(
+        "revert_routing",
+        "",
+        route_to=policy.model_id,
+        hourly_cost_usd=0.0,
+        service_tier=ServiceTier.DEFAULT,
+    )
+    if route.kind is RouteKind.ON_DEMAND:  # the Priority tier, on the on-demand quota: no quota to fit into
+        return replace(back, reason=f"send callers' requests to {policy.model_id} at the Standard tier again")
     quota = demand.on_demand_quota_tpm or settings.tokens_per_minute_quota
     estimated = demand.estimated_tokens_per_minute
     if quota is None or estimated is None:
@@ -233,7 +337,7 @@ def descend(
         return RoutingChoice(
             "ignore",
             f"demand {estimated:,.0f} tokens/min is above {settings.revert_below_quota:.0%} of the on-demand "
-            f"quota ({quota:,}): staying on {route.kind.value}",
+            f"quota ({quota:,}): staying {route.describe}",
         )
     tail = ""
     if route.kind is RouteKind.PROVISIONED:
@@ -241,10 +345,9 @@ def descend(
             tail = "; the committed Provisioned Throughput is kept until its term ends (never deleted early)"
         elif route.created_by_controller:
             tail = "; its no-commitment Provisioned Throughput is deleted once in-flight traffic has drained"
-    return RoutingChoice(
-        "revert_routing",
-        f"demand {estimated:,.0f} tokens/min fits the on-demand quota ({quota:,}) with margin: route callers "
-        f"back to {policy.model_id}{tail}",
-        route_to=policy.model_id,
-        hourly_cost_usd=0.0,
+    tier = " at the Standard tier" if route.service_tier is ServiceTier.PRIORITY else ""
+    return replace(
+        back,
+        reason=f"demand {estimated:,.0f} tokens/min fits the on-demand quota ({quota:,}) with margin: route "
+        f"callers back to {policy.model_id}{tier}{tail}",
     )

@@ -96,11 +96,27 @@ def purchase_problems(plan: Plan, policy: BedrockModelPolicy) -> list[str]:
 
 
 def route_problems(plan: Plan, policy: BedrockModelPolicy) -> list[str]:
-    """Why `plan` may not send `policy`'s callers where it says: a profile other than the published one, or a
-    target the policy leaves alone. (A Provisioned Throughput route is checked as it is bought.)"""
+    """Why `plan` may not send `policy`'s callers where it says: a profile the published policy does not name
+    (or a global one where it keeps data within the geography), a Priority tier it does not offer, or a target
+    the policy leaves alone. (A Provisioned Throughput route is checked as it is bought.)"""
     problems = [] if plan.action is Action.REVERT_ROUTING else _hands_off(policy)
-    profile = policy.bedrock.cross_region_profile
-    if plan.action is Action.SHIFT_TO_PROFILE and plan.route_to != profile:
-        published = f"the published profile is {profile}" if profile else "the published policy names none"
-        problems.append(f"the plan sends callers to {plan.route_to}, but {published}")
+    settings = policy.bedrock
+    if plan.action is Action.SHIFT_TO_PROFILE:
+        named = {
+            settings.cross_region_profile: "cross_region_profile" in settings.ladder,
+            settings.global_profile: "global_profile" in settings.ladder
+            and settings.data_may_leave_geography,
+        }
+        if not named.get(plan.route_to, False):
+            profiles = [p for p, allowed in named.items() if p is not None and allowed]
+            published = f"it names {', '.join(profiles)}" if profiles else "it names none on its ladder"
+            problems.append(
+                f"the plan sends callers to {plan.route_to}, but {published} in the published policy"
+            )
+    if plan.action is Action.SHIFT_TO_PRIORITY_TIER and (
+        settings.priority_tier is None or "priority_tier" not in settings.ladder
+    ):
+        problems.append(
+            "the published policy has no priority_tier rung: the Priority tier costs more per token"
+        )
     return problems

@@ -11,6 +11,7 @@ from genai_autoscaler.domain import digest
 from genai_autoscaler.domain.alarm_event import SIGNAL_LABELS, format_figure
 from genai_autoscaler.domain.digest import HeldNotifications
 from genai_autoscaler.domain.plan import ROUTING_ACTIONS, Action, Actuation, Plan
+from genai_autoscaler.domain.policy import is_global_profile
 from genai_autoscaler.domain.provisioned import ProvisionedBill, ProvisionedModel
 from genai_autoscaler.domain.state import PauseRecord
 from genai_autoscaler.domain.targets import capacity_units
@@ -70,6 +71,10 @@ def _body(plan: Plan, headline: str, extra: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _profile_word(plan: Plan) -> str:
+    return "global" if plan.route_to and is_global_profile(plan.route_to) else "cross-region"
+
+
 def _routing_lines(plan: Plan, billed: ProvisionedBill | None = None) -> list[str]:
     """A routing plan's destination and spend: every notification of a spend says its hourly cost (on-demand and
     a cross-region profile have none: they bill per token). `billed`: what the Provisioned Throughput just deleted
@@ -77,6 +82,8 @@ def _routing_lines(plan: Plan, billed: ProvisionedBill | None = None) -> list[st
     if plan.action not in ROUTING_ACTIONS:
         return []
     lines = [f"Route to: {plan.route_to}"] if plan.route_to else []
+    if plan.service_tier == "priority":
+        lines.append("Service tier: priority (callers pass serviceTier; the route client does it for them)")
     if plan.model_units is not None:
         term = "no commitment" if plan.commitment in (None, "none") else f"{plan.commitment} commitment"
         lines.append(f"Provisioned Throughput: {plan.model_units} model unit(s), {term}")
@@ -84,6 +91,8 @@ def _routing_lines(plan: Plan, billed: ProvisionedBill | None = None) -> list[st
         lines.append(f"Cost: ${plan.hourly_cost_usd:,.2f} per hour")
     elif plan.hourly_cost_usd is not None:
         lines.append("Cost: billed per token, at on-demand prices (no hourly charge)")
+    if plan.price_note:
+        lines.append(f"Cost: {plan.price_note}")
     if plan.needs_approval:
         lines.append("A commitment is bought only after a person approves it.")
     if billed is not None:
@@ -100,7 +109,8 @@ def for_decision(plan: Plan) -> Notification:
             Action.SCALE_OUT: "would scale out",
             Action.SCALE_IN: "would scale in",
             Action.WARM: "would warm",
-            Action.SHIFT_TO_PROFILE: "would shift to its cross-region profile",
+            Action.SHIFT_TO_PROFILE: f"would shift to its {_profile_word(plan)} profile",
+            Action.SHIFT_TO_PRIORITY_TIER: "would shift to the Priority tier",
             Action.SHIFT_TO_PROVISIONED: "would shift to Provisioned Throughput",
             Action.REVERT_ROUTING: "would route back to on-demand",
         }
@@ -354,7 +364,8 @@ def for_routing(
     """A routing change made: where callers go now, what it costs, and what was given back (`billed`: what the
     Provisioned Throughput deleted cost, from its purchase to its deletion)."""
     what = {
-        Action.SHIFT_TO_PROFILE: "shifted to its cross-region profile",
+        Action.SHIFT_TO_PROFILE: f"shifted to its {_profile_word(plan)} profile",
+        Action.SHIFT_TO_PRIORITY_TIER: "shifted to the Priority tier",
         Action.SHIFT_TO_PROVISIONED: "shifted to Provisioned Throughput",
         Action.REVERT_ROUTING: "routed back to on-demand",
     }.get(plan.action, "rerouted")

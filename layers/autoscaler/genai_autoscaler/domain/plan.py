@@ -18,7 +18,8 @@ class Action(StrEnum):
     NOTIFY_ONLY = "notify_only"
     IGNORE = "ignore"
     # Bedrock: where callers send the model's traffic.
-    SHIFT_TO_PROFILE = "shift_to_profile"
+    SHIFT_TO_PROFILE = "shift_to_profile"  # a geographic or a global cross-region inference profile
+    SHIFT_TO_PRIORITY_TIER = "shift_to_priority_tier"
     SHIFT_TO_PROVISIONED = "shift_to_provisioned"
     REVERT_ROUTING = "revert_routing"
 
@@ -41,7 +42,14 @@ class Workflow(StrEnum):
 
 
 CAPACITY_ACTIONS = frozenset({Action.SCALE_OUT, Action.SCALE_IN})
-ROUTING_ACTIONS = frozenset({Action.SHIFT_TO_PROFILE, Action.SHIFT_TO_PROVISIONED, Action.REVERT_ROUTING})
+ROUTING_ACTIONS = frozenset(
+    {
+        Action.SHIFT_TO_PROFILE,
+        Action.SHIFT_TO_PRIORITY_TIER,
+        Action.SHIFT_TO_PROVISIONED,
+        Action.REVERT_ROUTING,
+    }
+)
 
 
 class Plan(BaseModel):
@@ -83,6 +91,10 @@ class Plan(BaseModel):
         None, description="Provisioned Throughput term: none, OneMonth, SixMonths."
     )
     needs_approval: bool = Field(False, description="A commitment: bought only after a person approves.")
+    service_tier: str | None = Field(
+        None, description="The service tier callers are to pass (default or priority)."
+    )
+    price_note: str | None = Field(None, description="What a per-token premium (the Priority tier) costs.")
     spent_usd: float | None = Field(
         None, description="What the route in use has cost since the shift to it (Provisioned Throughput)."
     )

@@ -311,6 +311,43 @@ class ProvisionedThroughputSettings(_Block):
     )
 
 
+LadderRung = Literal["cross_region_profile", "global_profile", "priority_tier", "provisioned_throughput"]
+# An inference profile: its ID (a geography such as us, eu, apac, us-gov, or `global`; a dot; the model ID it
+# serves) or its ARN (system-defined or application inference profiles).
+INFERENCE_PROFILE_ID = (
+    r"^(?:[a-z-]{2,8}\.[a-z0-9-]{1,63}\.[A-Za-z0-9._:-]{1,200}"
+    r"|arn:aws[a-z-]*:bedrock:[a-z0-9-]+:[0-9]{12}:(?:application-)?inference-profile/[A-Za-z0-9._:/-]{1,200})$"
+)
+
+
+def is_inference_profile(model: str) -> bool:
+    """Whether `model` (what a caller passes as modelId) names an inference profile, not a model."""
+    return re.fullmatch(INFERENCE_PROFILE_ID, model) is not None
+
+
+def is_global_profile(profile_id: str) -> bool:
+    """Whether `profile_id` is a global cross-region inference profile (served in any commercial Region)."""
+    return profile_id.rsplit("/", 1)[-1].startswith("global.")
+
+
+class PriorityTier(_Block):
+    """Bedrock's Priority service tier: the same model and on-demand quota, served ahead of Standard requests,
+    at a premium per token (InvokeModel/Converse `serviceTier`; Bedrock user guide, 'service tiers')."""
+
+    price_premium: float = Field(
+        gt=0,
+        le=10,
+        description="Priority's token price above Standard's, as a share (0.75: 75 % more), from the model's "
+        "row of the Bedrock pricing page. Told in every notification of the shift.",
+    )
+    standard_usd_per_million_tokens: float | None = Field(
+        None,
+        gt=0,
+        description="Standard's price per million quota tokens (input and output blended), to state the "
+        "premium per hour at the recent demand.",
+    )
+
+
 class BedrockSettings(_Block):
     """Bedrock thresholds, and the ladder of responses when the model throttles or slows down."""
 
@@ -350,10 +387,30 @@ class BedrockSettings(_Block):
         le=1,
         description="Alarm when input + output tokens per minute pass this share of the quota: before throttling.",
     )
-    cross_region_profile: str | None = Field(None, description="Inference profile ID, e.g. us.<model-id>.")
-    ladder: tuple[Literal["cross_region_profile", "provisioned_throughput"], ...] = Field(
+    cross_region_profile: str | None = Field(
+        None,
+        pattern=INFERENCE_PROFILE_ID,
+        description="Geographic cross-region inference profile ID (us., eu., apac., ...): its own, larger "
+        "quota, requests served within the geography.",
+    )
+    global_profile: str | None = Field(
+        None,
+        pattern=INFERENCE_PROFILE_ID,
+        description="Global cross-region inference profile ID (global.<model-id>): requests may be served in any "
+        "commercial Region. Needs data_may_leave_geography.",
+    )
+    data_may_leave_geography: bool = Field(
+        False,
+        description="Whether the model's requests may be served outside the geography of its Region (a global "
+        "profile). The default keeps them within it.",
+    )
+    priority_tier: PriorityTier | None = Field(
+        None, description="Bedrock's Priority service tier, for the priority_tier rung."
+    )
+    ladder: tuple[LadderRung, ...] = Field(
         ("cross_region_profile", "provisioned_throughput"),
-        description="The responses, in the order they are tried; a rung the policy gives no means for is skipped.",
+        description="The responses, in the order they are tried; a rung the policy gives no means for is skipped, "
+        "and priority_tier answers only latency alarms (tiers share the on-demand quota).",
     )
     provisioned_throughput: ProvisionedThroughputSettings | None = None
     max_model_units: int = Field(
@@ -378,6 +435,23 @@ class BedrockSettings(_Block):
     def _ladder_once(self) -> Self:
         if len(set(self.ladder)) != len(self.ladder):
             raise ValueError(f"ladder names a response twice: {list(self.ladder)}")
+        return self
+
+    @model_validator(mode="after")
+    def _geography(self) -> Self:
+        """A global profile only where the policy lets data leave the geography; each profile in its field."""
+        if self.cross_region_profile is not None and is_global_profile(self.cross_region_profile):
+            raise ValueError(
+                f"cross_region_profile {self.cross_region_profile} is a global profile: name it as "
+                "global_profile (with data_may_leave_geography: true)"
+            )
+        if self.global_profile is not None and not is_global_profile(self.global_profile):
+            raise ValueError(f"global_profile {self.global_profile} does not start with 'global.'")
+        if self.global_profile is not None and not self.data_may_leave_geography:
+            raise ValueError(
+                f"global_profile {self.global_profile} serves requests in any commercial Region: set "
+                "data_may_leave_geography: true to allow it, or remove it"
+            )
         return self
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
+from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind, ServiceTier
 
 ROUTES_ROOT = "/genai-autoscaler"
 _KEPT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
@@ -76,6 +76,10 @@ class PublishedRoute(BaseModel):
     kind: RouteKind
     since: AwareDatetime = Field(description="When callers were sent there (UTC).")
     target: str = Field(min_length=1, max_length=2048, description="The base model ID the route is for.")
+    service_tier: ServiceTier = Field(
+        ServiceTier.DEFAULT,
+        description="What callers pass as serviceTier (InvokeModel's header, Converse's serviceTier.type).",
+    )
 
     @field_validator("since")
     @classmethod
@@ -93,7 +97,13 @@ class PublishedRoute(BaseModel):
     @classmethod
     def of(cls, route: BedrockRoute, target: str) -> PublishedRoute:
         """The published form of the controller's remembered route for the model `target`."""
-        return cls(model_id=route.model, kind=route.kind, since=route.since, target=target)
+        return cls(
+            model_id=route.model,
+            kind=route.kind,
+            since=route.since,
+            target=target,
+            service_tier=route.service_tier,
+        )
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -298,6 +298,7 @@ def remember_decision(state: TargetState, plan: Plan) -> TargetState:
             "scale_in": "last_scale_in_at",
             "warm": "last_warm_attempt_at",
             "shift_to_profile": "last_shift_at",
+            "shift_to_priority_tier": "last_shift_at",
             "shift_to_provisioned": "last_shift_at",
             "revert_routing": "last_shift_at",
         }

@@ -49,7 +49,14 @@ class _Routing:
         """Up the ladder, on the first firing signal; only the alarm's first firing is told when it cannot."""
         decision, policy = self.decision, self.policy
         lead = alarming[0]
-        choice = climb(policy, self.route, self.demand, decision.state.last_shift_at, decision.now)
+        choice = climb(
+            policy,
+            self.route,
+            self.demand,
+            decision.state.last_shift_at,
+            decision.now,
+            frozenset(reading.signal for reading in alarming),
+        )
         if choice.action == Action.NOTIFY_ONLY and not decision.newly_alarming:
             return decision.ignore(f"{lead.describe()}; {choice.reason}.", **figures(lead))
         return self._plan(choice, f"{lead.describe()} on {policy.name}", figures(lead))
@@ -91,5 +98,7 @@ class _Routing:
                 "hourly_cost_usd": choice.hourly_cost_usd,
                 "commitment": choice.commitment,
                 "needs_approval": choice.needs_approval,
+                "service_tier": choice.service_tier,
+                "price_note": choice.price_note,
             }
         return decision.plan(action, f"{lead}: {choice.reason}.", **fields)

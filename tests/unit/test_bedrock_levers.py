@@ -1,0 +1,366 @@
+"""Bedrock's newer levers on the ladder: the global cross-region profile (only where data may leave the
+geography) and the Priority service tier (for latency alarms only); the routing workflow that carries them
+out, the guardrail that holds them to the published policy, and the route callers read with its tier."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from botocore.validate import ParamValidator
+from genai_autoscaler.app.routing_workflow import run_routing_step
+from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
+from genai_autoscaler.domain.bedrock import BedrockDemand, BedrockRoute, RouteKind, ServiceTier
+from genai_autoscaler.domain.decision import AlarmTransition, Evaluation, decide
+from genai_autoscaler.domain.guardrails import route_problems
+from genai_autoscaler.domain.notifications import for_decision
+from genai_autoscaler.domain.plan import Action
+from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, parse_policy_document
+from genai_autoscaler.domain.routes import PublishedRoute
+from genai_autoscaler.domain.signals import Signal
+from genai_autoscaler.domain.state import TargetState
+from genai_autoscaler_local.bedrock_fake import FakeBedrock
+from genai_autoscaler_local.clock import SimClock
+from genai_autoscaler_route import ModelRoute
+
+from tests.unit.builders import NOW
+from tests.unit.test_routing_workflow import TARGET_ID, World
+
+MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+GEO = f"us.{MODEL}"
+GLOBAL = f"global.{MODEL}"
+PT = {"tokens_per_minute_per_unit": 100_000, "hourly_price_per_unit_usd": 40.0}
+PRIORITY = {"price_premium": 0.75, "standard_usd_per_million_tokens": 6.0}
+DEMAND = BedrockDemand(tokens_per_minute=200_000, on_demand_quota_tpm=400_000)
+
+
+def model(**bedrock: Any) -> BedrockModelPolicy:
+    raw = {
+        "type": "bedrock_model",
+        "model_id": MODEL,
+        "bedrock": {"throttles_per_minute": 5, "latency_p95_ms": 4000, "ttft_p95_ms": 800, **bedrock},
+    }
+    target = parse_policy_document({"targets": [raw]}).targets[0]
+    assert isinstance(target, BedrockModelPolicy)
+    return target
+
+
+def reading(signal: Signal, state: AlarmState = AlarmState.ALARM, since: Any = NOW) -> SignalReading:
+    figures = {
+        Signal.THROTTLES: (37, 5, "Count"),
+        Signal.LATENCY_P95: (6100, 4000, "Milliseconds"),
+        Signal.TTFT_P95: (1900, 800, "Milliseconds"),
+        Signal.TOKEN_QUOTA: (390_000, 320_000, "Count"),
+    }[signal]
+    value = figures[0] if state is AlarmState.ALARM else 0
+    return SignalReading(signal, state, since, value, figures[1], figures[2])
+
+
+def firing(*signals: Signal) -> Evaluation:
+    return Evaluation(tuple(reading(signal) for signal in signals))
+
+
+def on(
+    model_id: str, kind: RouteKind, tier: ServiceTier = ServiceTier.DEFAULT, hours: float = 2
+) -> TargetState:
+    route = BedrockRoute(kind=kind, model=model_id, since=NOW - timedelta(hours=hours), service_tier=tier)
+    return TargetState(target_id=TARGET_ID, route=route)
+
+
+ON_DEMAND = TargetState(target_id=TARGET_ID)
+EVERY_RUNG = {
+    "cross_region_profile": GEO,
+    "global_profile": GLOBAL,
+    "data_may_leave_geography": True,
+    "priority_tier": PRIORITY,
+    "provisioned_throughput": PT,
+    "max_model_units": 10,
+    "hourly_budget_usd": 500,
+    "ladder": ["priority_tier", "cross_region_profile", "global_profile", "provisioned_throughput"],
+}
+
+
+# --- the policy ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bedrock", "problem"),
+    [
+        ({"global_profile": GLOBAL}, "set data_may_leave_geography: true"),
+        ({"cross_region_profile": GLOBAL, "data_may_leave_geography": True}, "is a global profile"),
+        ({"global_profile": GEO, "data_may_leave_geography": True}, "does not start with 'global.'"),
+        ({"cross_region_profile": "anthropic claude"}, "cross_region_profile"),
+        ({"priority_tier": {"price_premium": 0}}, "price_premium"),
+        ({"ladder": ["priority_tier", "priority_tier"]}, "names a response twice"),
+    ],
+)
+def test_a_policy_that_would_send_data_or_money_where_it_may_not_is_refused_naming_why(
+    bedrock: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(PolicyError, match=problem):
+        model(**bedrock)
+
+
+def test_profiles_may_be_named_by_arn_and_a_global_arn_is_a_global_profile() -> None:
+    arn = f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{GLOBAL}"
+    assert model(global_profile=arn, data_may_leave_geography=True).bedrock.global_profile == arn
+    with pytest.raises(PolicyError, match="is a global profile"):
+        model(cross_region_profile=arn)
+
+
+# --- the ladder ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "signals", "action", "route_to", "tier", "reason"),
+    [
+        # a latency alarm on-demand: Priority first, on the model itself
+        (ON_DEMAND, [Signal.LATENCY_P95], Action.SHIFT_TO_PRIORITY_TIER, MODEL, "priority", "same quota"),
+        (ON_DEMAND, [Signal.TTFT_P95], Action.SHIFT_TO_PRIORITY_TIER, MODEL, "priority", "+ 75%"),
+        # a throttle skips Priority (it shares the quota) for the geographic profile
+        (ON_DEMAND, [Signal.THROTTLES], Action.SHIFT_TO_PROFILE, GEO, "default", "within the geography"),
+        (ON_DEMAND, [Signal.TOKEN_QUOTA], Action.SHIFT_TO_PROFILE, GEO, "default", "a larger quota"),
+        # latency and a throttle together: Priority would not relieve the throttle
+        (
+            ON_DEMAND,
+            [Signal.LATENCY_P95, Signal.THROTTLES],
+            Action.SHIFT_TO_PROFILE,
+            GEO,
+            "default",
+            "geography",
+        ),
+        # on Priority, still slow: the geographic profile, at the Standard tier
+        (
+            on(MODEL, RouteKind.ON_DEMAND, ServiceTier.PRIORITY),
+            [Signal.LATENCY_P95],
+            Action.SHIFT_TO_PROFILE,
+            GEO,
+            "default",
+            "geography",
+        ),
+        # on the geographic profile, throttling: the global one
+        (
+            on(GEO, RouteKind.PROFILE),
+            [Signal.THROTTLES],
+            Action.SHIFT_TO_PROFILE,
+            GLOBAL,
+            "default",
+            "any commercial Region",
+        ),
+        # on the global profile, throttling: Provisioned Throughput
+        (
+            on(GLOBAL, RouteKind.GLOBAL_PROFILE),
+            [Signal.THROTTLES],
+            Action.SHIFT_TO_PROVISIONED,
+            None,
+            "default",
+            "no commitment",
+        ),
+    ],
+)
+def test_each_alarm_takes_the_next_rung_that_answers_it(
+    state: TargetState, signals: list[Signal], action: Action, route_to: str | None, tier: str, reason: str
+) -> None:
+    plan = decide(firing(*signals), model(**EVERY_RUNG), DEMAND, state, NOW)
+    assert plan.action is action, plan.reason
+    assert reason in plan.reason
+    if route_to is not None:
+        assert plan.route_to == route_to
+    assert plan.service_tier == tier
+
+
+def test_priority_on_a_profile_keeps_the_profile() -> None:
+    policy = model(
+        cross_region_profile=GEO, priority_tier=PRIORITY, ladder=["cross_region_profile", "priority_tier"]
+    )
+    plan = decide(firing(Signal.LATENCY_P95), policy, DEMAND, on(GEO, RouteKind.PROFILE), NOW)
+    assert (plan.action, plan.route_to, plan.service_tier) == (Action.SHIFT_TO_PRIORITY_TIER, GEO, "priority")
+
+
+def test_without_a_rung_that_answers_it_a_throttle_is_only_told() -> None:
+    policy = model(priority_tier=PRIORITY, ladder=["priority_tier"])
+    plan = decide(AlarmTransition(reading(Signal.THROTTLES), AlarmState.OK), policy, DEMAND, ON_DEMAND, NOW)
+    assert plan.action is Action.NOTIFY_ONLY
+    assert "relieves latency only, not throttles" in plan.reason
+
+
+def test_a_global_profile_not_on_the_ladder_is_never_used() -> None:
+    policy = model(cross_region_profile=GEO, global_profile=GLOBAL, data_may_leave_geography=True)
+    newly = AlarmTransition(reading(Signal.THROTTLES), AlarmState.OK)
+    plan = decide(newly, policy, DEMAND, on(GEO, RouteKind.PROFILE), NOW)
+    # the default ladder is the geographic profile, then Provisioned Throughput (none set)
+    assert plan.action is Action.NOTIFY_ONLY
+
+
+def test_the_premium_is_priced_per_hour_where_the_token_price_is_given() -> None:
+    priced = decide(firing(Signal.LATENCY_P95), model(**EVERY_RUNG), DEMAND, ON_DEMAND, NOW)
+    # 200,000 tokens/min x 60 / 1e6 x $6 x 0.75
+    assert priced.price_note == (
+        "Priority tier: Standard's token price + 75%, about $54.00/h more at the recent 200,000 tokens/min"
+    )
+    unpriced = model(**{**EVERY_RUNG, "priority_tier": {"price_premium": 0.75}})
+    plan = decide(firing(Signal.LATENCY_P95), unpriced, DEMAND, ON_DEMAND, NOW)
+    assert plan.price_note == "Priority tier: Standard's token price + 75%"
+    advisory = for_decision(plan.model_copy(update={"advisory": True}))
+    assert "would shift to the Priority tier" in advisory.message
+    assert "Cost: Priority tier: Standard's token price + 75%" in advisory.message
+
+
+@pytest.mark.parametrize(
+    ("state", "demand", "action", "reason"),
+    [
+        # Priority on the model itself: no quota to fit back into, back once calm for the hold
+        (
+            on(MODEL, RouteKind.ON_DEMAND, ServiceTier.PRIORITY),
+            BedrockDemand(),
+            Action.REVERT_ROUTING,
+            "at the Standard tier again",
+        ),
+        # Priority on a profile: back only when demand fits the on-demand quota
+        (
+            on(GEO, RouteKind.PROFILE, ServiceTier.PRIORITY),
+            BedrockDemand(tokens_per_minute=390_000, on_demand_quota_tpm=400_000),
+            Action.IGNORE,
+            "staying on profile",
+        ),
+        (
+            on(GLOBAL, RouteKind.GLOBAL_PROFILE),
+            BedrockDemand(tokens_per_minute=100_000, on_demand_quota_tpm=400_000),
+            Action.REVERT_ROUTING,
+            "fits the on-demand quota",
+        ),
+        (
+            on(MODEL, RouteKind.ON_DEMAND, ServiceTier.PRIORITY, hours=0.1),
+            BedrockDemand(),
+            Action.IGNORE,
+            "the hold on the Priority tier",
+        ),
+    ],
+)
+def test_the_way_back_is_to_the_model_at_the_standard_tier(
+    state: TargetState, demand: BedrockDemand, action: Action, reason: str
+) -> None:
+    calm = Evaluation(
+        tuple(reading(s, AlarmState.OK, NOW - timedelta(hours=1)) for s in (Signal.LATENCY_P95,))
+    )
+    plan = decide(calm, model(**EVERY_RUNG), demand, state, NOW)
+    assert plan.action is action, plan.reason
+    assert reason in plan.reason
+    if action is Action.REVERT_ROUTING:
+        assert (plan.route_to, plan.service_tier) == (MODEL, "default")
+
+
+# --- the guardrail and the workflow --------------------------------------------------------------------------
+
+
+def test_the_published_policy_must_still_offer_the_rung_when_callers_are_moved() -> None:
+    plan = decide(firing(Signal.LATENCY_P95), model(**EVERY_RUNG), DEMAND, ON_DEMAND, NOW)
+    assert route_problems(plan, model(**EVERY_RUNG)) == []
+    no_priority = model(**{**EVERY_RUNG, "ladder": ["cross_region_profile"]})
+    assert route_problems(plan, no_priority) == [
+        "the published policy has no priority_tier rung: the Priority tier costs more per token"
+    ]
+    to_global = plan.model_copy(update={"action": Action.SHIFT_TO_PROFILE, "route_to": GLOBAL})
+    kept_home = model(**{**EVERY_RUNG, "global_profile": None, "data_may_leave_geography": False})
+    assert route_problems(to_global, kept_home) == [
+        f"the plan sends callers to {GLOBAL}, but it names {GEO} in the published policy"
+    ]
+
+
+def test_the_priority_tier_is_published_with_the_route_and_the_way_back_drops_it(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    world = World(clock, bedrock, on(GEO, RouteKind.PROFILE))
+    policy = model(**{**EVERY_RUNG, "ladder": ["cross_region_profile", "priority_tier"]})
+    document = world.start(policy, "priority-1", firing(Signal.TTFT_P95))
+    for step in ("acquire_lock", "publish_route"):
+        document = world.step(step, document)
+    published = world.routes.current(MODEL)
+    assert published is not None
+    assert (published.model_id, published.kind, published.service_tier) == (
+        GEO,
+        RouteKind.PROFILE,
+        "priority",
+    )
+    assert world.state.route is not None
+    assert world.state.route.rung == "priority_tier"
+    told = document["notification"]
+    assert "shifted to the Priority tier" in told["subject"]
+    assert "Standard's token price + 75%" in told["message"]
+    # An hour of calm later, with demand within the on-demand quota: back to the model, Standard tier
+    clock.advance(3600)
+    calm = Evaluation((reading(Signal.TTFT_P95, AlarmState.OK, clock.now() - timedelta(minutes=45)),))
+    back = world.start(
+        policy, "back-1", calm, BedrockDemand(tokens_per_minute=10_000, on_demand_quota_tpm=400_000)
+    )
+    for step in ("acquire_lock", "publish_route"):
+        back = run_routing_step(world.ctl, step, back, clock.now())
+    published = world.routes.current(MODEL)
+    assert published is not None
+    assert (published.model_id, published.kind, published.service_tier) == (
+        MODEL,
+        RouteKind.ON_DEMAND,
+        "default",
+    )
+
+
+def test_a_global_route_is_published_as_such(clock: SimClock, bedrock: FakeBedrock) -> None:
+    world = World(clock, bedrock, on(GEO, RouteKind.PROFILE))
+    document = world.start(model(**EVERY_RUNG), "global-1", firing(Signal.THROTTLES))
+    for step in ("acquire_lock", "publish_route"):
+        document = world.step(step, document)
+    published = world.routes.current(MODEL)
+    assert published is not None
+    assert (published.model_id, published.kind) == (GLOBAL, RouteKind.GLOBAL_PROFILE)
+    assert "shifted to its global profile" in document["notification"]["subject"]
+
+
+# --- what callers read ---------------------------------------------------------------------------------------
+
+
+class _Ssm:
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def get_parameter(self, Name: str) -> dict[str, Any]:
+        return {"Parameter": {"Name": Name, "Value": self.value}}
+
+
+@pytest.fixture(scope="module")
+def runtime_model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("bedrock-runtime")
+
+
+@pytest.mark.parametrize("tier", [ServiceTier.PRIORITY, ServiceTier.DEFAULT])
+def test_the_route_client_passes_the_tier_as_each_api_takes_it(tier: ServiceTier, runtime_model: Any) -> None:
+    route = BedrockRoute(kind=RouteKind.PROFILE, model=GEO, since=NOW, service_tier=tier)
+    client = ModelRoute(MODEL, ssm_client=_Ssm(PublishedRoute.of(route, MODEL).to_json()))
+    converse = client.converse_args()
+    invoke = client.invoke_model_args()
+    if tier is ServiceTier.PRIORITY:
+        assert converse == {"modelId": GEO, "serviceTier": {"type": "priority"}}
+        assert invoke == {"modelId": GEO, "serviceTier": "priority"}
+    else:
+        assert converse == invoke == {"modelId": GEO}  # the Standard tier is what Bedrock serves unasked
+    # botocore accepts both as it would send them
+    validator = ParamValidator()
+    messages = [{"role": "user", "content": [{"text": "hi"}]}]
+    converse_shape = runtime_model.operation_model("Converse").input_shape
+    invoke_shape = runtime_model.operation_model("InvokeModel").input_shape
+    assert not validator.validate({**converse, "messages": messages}, converse_shape).has_errors()
+    assert not validator.validate({**invoke, "body": b"{}"}, invoke_shape).has_errors()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # a tier botocore does not know
+        ('{"model_id": "x.y", "service_tier": "express"}', (MODEL, "default")),
+        ('{"model_id": "x.y"}', ("x.y", "default")),  # a route published before tiers
+    ],
+)
+def test_a_route_with_an_unknown_tier_is_not_a_route(value: str, expected: tuple[str, str]) -> None:
+    assert tuple(ModelRoute(MODEL, ssm_client=_Ssm(value)).route()) == expected
