@@ -20,8 +20,9 @@ from typing import Any
 import boto3
 from genai_autoscaler.domain.alarm_event import format_figure
 
-from genai_autoscaler_local.demo_bedrock import MODEL, BedrockDemo
+from genai_autoscaler_local.demo_bedrock import MODEL, TEAM_ALARM, BedrockDemo
 from genai_autoscaler_local.demo_bedrock import POLICY as BEDROCK_POLICY
+from genai_autoscaler_local.demo_bedrock import prepare as prepare_bedrock
 from genai_autoscaler_local.harness import REGION, LocalAws
 from genai_autoscaler_local.lambda_runtime import Invocation
 from genai_autoscaler_local.timeline import Narration, Timeline, section
@@ -137,6 +138,11 @@ class Demo(Narration):
         aws.create_endpoint(ENDPOINT, instances=1)
         print(f"  SageMaker endpoint {ENDPOINT} (variant AllTraffic): 1 x ml.g4dn.xlarge, InService")
 
+        prepare_bedrock(aws)
+        print(
+            f"  CloudWatch alarm {TEAM_ALARM}: the chat team's own, on {MODEL}'s TimeToFirstToken p95 > 1,200 ms"
+        )
+
         section("2. Deploy: the policy is published and the reconciler creates the alarms")
         # Two events run the reconciler: the policy's publication and the deploy's stack-status event. Each run
         # makes the alarms what the policy says, so the second finds them made and changes nothing.
@@ -168,6 +174,8 @@ class Demo(Narration):
                 f"    {alarm['AlarmName']}: {metric} > "
                 f"{alarm['Threshold']:,.0f} ({alarm['DatapointsToAlarm']} of {alarm['EvaluationPeriods']})"
             )
+        for rule in report.get("adopted_rules", []):
+            print(f"    EventBridge rule {rule}: brings {TEAM_ALARM}'s state changes to the router (adopted)")
         self.alarms = [a for a in alarms if a.get("Namespace") == "AWS/SageMaker"]
         self.alarm("latency_p95", "OK", [1_200_000.0])
         self.alarm("concurrency", "OK", [0.8])

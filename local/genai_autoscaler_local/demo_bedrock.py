@@ -1,8 +1,11 @@
-"""`make demo`, the Bedrock part: a model throttles, the controller buys Provisioned Throughput and moves its
-callers there once it is InService; when calm returns it routes them back, waits for the drain and deletes what
-it bought. The real alarm router, routing workflow (moto's Step Functions interpreter) and evaluator run on
-simulated time; Provisioned Throughput is the fake Bedrock client (moto has none); callers resolve their model
-with the helper applications copy (clients/python/genai_autoscaler_route.py), reading the route from moto's SSM.
+"""`make demo`, the Bedrock part: the chat team's own alarm on the model's time to first token (adopted by the
+policy) fires, and the controller sends the model's callers to Bedrock's Priority tier; then the model throttles
+(its token-quota alarm on EstimatedTPMQuotaUsage), and the controller buys Provisioned Throughput and moves its
+callers there once it is InService; when calm returns it routes them back to the model at the Standard tier,
+waits for the drain and deletes what it bought. The real alarm router, routing workflow (moto's Step Functions
+interpreter) and evaluator run on simulated time; Provisioned Throughput is the fake Bedrock client (moto has
+none); callers resolve their model with the helper applications copy (clients/python/genai_autoscaler_route.py),
+reading the route from moto's SSM.
 """
 
 from __future__ import annotations
@@ -20,12 +23,19 @@ from genai_autoscaler_local.timeline import Narration, Timeline, section
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 TARGET_ID = f"bedrock/{MODEL}"
 UNIT_PRICE = 40.0
+TEAM_ALARM = "team-claude-chat-ttft"  # the chat team's own alarm, adopted by the policy as the TTFT signal
+SLOW_FIRST_TOKENS = [1_850.0, 1_920.0, 2_010.0]  # p95 TimeToFirstToken, ms, against the team's 1,200
 POLICY: dict[str, Any] = {
     "type": "bedrock_model",
     "model_id": MODEL,
+    "adopted_alarms": [{"alarm_name": TEAM_ALARM, "signal": "ttft_p95"}],
     "bedrock": {
         "throttles_per_minute": 5,
         "tokens_per_minute_quota": 400_000,
+        # Latency first answered by the Priority tier (the same quota, served sooner, at a premium per token);
+        # throttling by Provisioned Throughput.
+        "priority_tier": {"price_premium": 0.75, "standard_usd_per_million_tokens": 6.0},
+        "ladder": ["priority_tier", "provisioned_throughput"],
         "provisioned_throughput": {
             "tokens_per_minute_per_unit": 100_000,  # illustrative; take the model's figure from the console
             "hourly_price_per_unit_usd": UNIT_PRICE,
@@ -43,6 +53,29 @@ BUSY = {"input_tokens": 300_000, "output_tokens": 80_000, "invocations": 250}  #
 # Busy minutes before the alarms change: the token-quota alarm needs 2 of its 3 minutes above its threshold.
 BUSY_MINUTES = 2
 CALM = {"input_tokens": 90_000, "output_tokens": 24_000, "invocations": 75}
+
+
+def prepare(aws: LocalAws) -> None:
+    """Before the policy is published: the chat team's own TTFT alarm (OK), and Bedrock publishing the model's
+    EstimatedTPMQuotaUsage, so the reconciler's token-quota alarm watches it."""
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch.put_metric_alarm(
+        AlarmName=TEAM_ALARM,
+        AlarmDescription="The chat team's p95 time to first token on Claude",
+        Namespace="AWS/Bedrock",
+        MetricName="TimeToFirstToken",
+        Dimensions=[{"Name": "ModelId", "Value": MODEL}],
+        ExtendedStatistic="p95",
+        Period=60,
+        EvaluationPeriods=3,
+        Threshold=1_200,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+    cloudwatch.set_alarm_state(
+        AlarmName=TEAM_ALARM, StateValue="OK", StateReason="first tokens within 1,200 ms"
+    )
+    aws.bedrock_traffic(MODEL, **CALM, quota_usage=True)
 
 
 def _caller_route(stack: str) -> Any:
@@ -72,9 +105,9 @@ def _step_lines(timeline: Timeline, invocations: list[Invocation]) -> None:
                 f"{result['provisioned']['status']} at {timeline.at(invocation.at)}",
             )
         elif step == "publish_route":
-            timeline.line(
-                invocation.at, "workflow", f"route published: callers use {result['route']['model']}"
-            )
+            route = result["route"]
+            tier = " at the Priority tier" if route.get("service_tier") == "priority" else ""
+            timeline.line(invocation.at, "workflow", f"route published: callers use {route['model']}{tier}")
         elif step == "release_provisioned":
             timeline.line(invocation.at, "workflow", f"after the drain: {result['released']}")
 
@@ -84,7 +117,7 @@ class BedrockDemo(Narration):
 
     def __init__(self, aws: LocalAws, timeline: Timeline):
         super().__init__(aws, timeline)
-        self.resolved: dict[str, str] = {}
+        self.resolved: dict[str, Any] = {}
         self.caller = _caller_route(aws.stack_name)
         self.plan: dict[str, Any] = {}  # what the router decided when the model throttled
 
@@ -103,15 +136,36 @@ class BedrockDemo(Narration):
         self.move_alarm(MODEL, "token_quota", state, per_minute, figure)
 
     def _caller_resolves(self, when: str) -> None:
-        self.resolved[when] = self.caller.model_id()
-        self.timeline.line(self.aws.clock.now(), "caller", f"ModelRoute.model_id() -> {self.resolved[when]}")
+        args = self.caller.converse_args()
+        self.resolved[when] = args
+        self.timeline.line(self.aws.clock.now(), "caller", f"ModelRoute.converse_args() -> {args}")
+
+    def _team_alarm(self, state: str, first_tokens: list[float]) -> None:
+        """The chat team's own alarm moves; its event reaches the router through the reconciler's rule."""
+        figure = ", ".join(f"{ms:,.0f} ms" for ms in first_tokens)
+        self.timeline.line(self.aws.clock.now(), "CloudWatch", f"{TEAM_ALARM} -> {state} [{figure}]")
+        for delivery in self.aws.cloudwatch.set_state(TEAM_ALARM, state, first_tokens, self.aws.clock.now()):
+            result = delivery.result or {}
+            plan = result.get("plan") or {}
+            what = (
+                delivery.error
+                or f"{plan.get('action', 'ignore')}: {plan.get('reason') or result.get('note')}"
+            )
+            self.timeline.line(self.aws.clock.now(), "router", f"(rule {delivery.rule}) {what}")
+            if plan.get("action") == "shift_to_priority_tier":
+                self.tier_plan = plan
 
     def play(self) -> None:
         aws = self.aws
-        section(f"6. Bedrock: {MODEL} throttles")
+        section(f"6. Bedrock: {MODEL} answers slowly (the chat team's alarm), then throttles")
         self._caller_resolves("before")
+        self.tier_plan: dict[str, Any] = {}
+        self._team_alarm("ALARM", SLOW_FIRST_TOKENS)
+        self.run_workflows()
+        self._caller_resolves("priority")
+        aws.clock.advance(POLICY["bedrock"]["cooldown_seconds"])  # the routing cooldown, before the next rung
         busy = BUSY["input_tokens"] + BUSY["output_tokens"]
-        aws.bedrock_traffic(MODEL, **BUSY, minutes=BUSY_MINUTES)
+        aws.bedrock_traffic(MODEL, **BUSY, minutes=BUSY_MINUTES, quota_usage=True)
         self.timeline.line(
             aws.clock.now(),
             "Bedrock",
@@ -132,11 +186,12 @@ class BedrockDemo(Narration):
         section("7. The peak passes: throttling stops, demand falls back within the on-demand quota")
         aws.clock.advance(300)
         calm = CALM["input_tokens"] + CALM["output_tokens"]
-        aws.bedrock_traffic(MODEL, **CALM)
+        aws.bedrock_traffic(MODEL, **CALM, quota_usage=True)
         self.timeline.line(
             aws.clock.now(), "Bedrock", f"{calm:,} tokens/min over {CALM['invocations']} invocations"
         )
         self._alarm("OK", 0.0)
+        self._team_alarm("OK", [640.0, 610.0, 590.0])
         # One calm minute leaves 2 of the token-quota alarm's 3 above its threshold: it is OK a minute later,
         # on two calm minutes out of three.
         aws.clock.advance(60)
@@ -185,10 +240,23 @@ class BedrockDemo(Narration):
             else None
         )
         spend = [n["message"] for n in self.notifications if "Cost: " in n["message"]]
+        shifted = self.resolved["shifted"]
         return [
             (
-                "the reconciler created the model's throttle alarm and its token-quota alarm (metric math)",
-                {a.get("MetricName", "math") for a in alarms} == {"InvocationThrottles", "math"},
+                "the reconciler created the model's throttle alarm and its token-quota alarm on "
+                "EstimatedTPMQuotaUsage (Bedrock publishes it for the model), and adopted the team's TTFT alarm",
+                {a.get("MetricName") for a in alarms} == {"InvocationThrottles", "EstimatedTPMQuotaUsage"}
+                and boto3.client("events", region_name=REGION).describe_rule(
+                    Name=f"{aws.stack_name}-adopted-1"
+                )["State"]
+                == "ENABLED",
+            ),
+            (
+                "the team's TTFT alarm sent callers to the Priority tier of the same model, priced in the "
+                "notification (Standard's price + 75%, per hour at the recent demand), and the caller asked for it",
+                self.tier_plan.get("service_tier") == "priority"
+                and self.resolved["priority"] == {"modelId": MODEL, "serviceTier": {"type": "priority"}}
+                and any("Standard's token price + 75%" in message for message in spend),
             ),
             (
                 "Provisioned Throughput was sized from demand, throttled requests included: "
@@ -196,16 +264,18 @@ class BedrockDemo(Narration):
                 units == 5 and self.plan.get("hourly_cost_usd") == 5 * UNIT_PRICE,
             ),
             (
-                "callers were sent to it only once it was InService (10 minutes after the purchase)",
+                "callers were sent to it only once it was InService (10 minutes after the purchase), at the "
+                "Standard tier (Provisioned Throughput has no tiers)",
                 bought_at is not None
                 and published_at is not None
                 and (published_at - bought_at).total_seconds() >= 600
                 and len(self.pt) == 1
-                and self.resolved["shifted"] == self.pt[0]["provisionedModelArn"],
+                and shifted == {"modelId": self.pt[0]["provisionedModelArn"]},
             ),
             (
-                "the caller's helper resolved the model, then the PT, then the model again",
-                self.resolved["before"] == MODEL and self.resolved["reverted"] == MODEL,
+                "the caller's helper resolved the model, its Priority tier, the PT, then the model again",
+                self.resolved["before"] == {"modelId": MODEL}
+                and self.resolved["reverted"] == {"modelId": MODEL},
             ),
             ("the way back waited for the 1,800 s hold with every signal OK", held >= 1800),
             (
@@ -213,15 +283,15 @@ class BedrockDemo(Narration):
                 "revert" in self.events and self.left == [],
             ),
             (
-                "both routing workflows succeeded and released the model's lock",
-                [r.status for r in self.runs] == ["SUCCEEDED", "SUCCEEDED"]
+                "the three routing workflows succeeded and released the model's lock",
+                [r.status for r in self.runs] == ["SUCCEEDED"] * 3
                 and aws.target_state(TARGET_ID).lock is None,
             ),
             (
-                "each routing notification gave the route's cost (the PT's per hour, on-demand's per token), the "
-                "last what the PT was billed from its purchase to its deletion",
-                len(spend) == 2
-                and "Cost: $200.00 per hour" in spend[0]
+                "each routing notification gave the route's cost (Priority's premium, the PT's per hour, "
+                "on-demand's per token), the last what the PT was billed from its purchase to its deletion",
+                len(spend) == 3
+                and "Cost: $200.00 per hour" in spend[1]
                 and "Cost: billed per token" in spend[-1]
                 and billed is not None
                 and f"Provisioned Throughput billed: ${billed:,.2f}: 5 model units" in spend[-1],

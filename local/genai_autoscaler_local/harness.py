@@ -322,14 +322,19 @@ class LocalAws:
         output_tokens: float,
         invocations: float,
         minutes: int = 1,
+        quota_usage: bool = False,
     ) -> None:
         """A Bedrock model's traffic per minute for the last `minutes` whole minutes and from now on, as AWS/Bedrock
-        publishes it (ModelId dimension); its throttles are the throttle alarm's datapoints."""
+        publishes it (ModelId dimension); its throttles are the throttle alarm's datapoints. `quota_usage`: with
+        EstimatedTPMQuotaUsage (input + output: a model without output burndown), as Bedrock publishes it for
+        the models it covers."""
         figures = {
             "InputTokenCount": input_tokens,
             "OutputTokenCount": output_tokens,
             "Invocations": invocations,
         }
+        if quota_usage:
+            figures["EstimatedTPMQuotaUsage"] = input_tokens + output_tokens
         for ago in range(minutes, 0, -1):
             minute = self.clock.now() - timedelta(minutes=ago)
             for name, value in figures.items():

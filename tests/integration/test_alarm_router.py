@@ -339,7 +339,7 @@ def test_an_alarm_event_past_its_maximum_age_is_recorded_and_not_acted_on(
 ) -> None:
     # Given the stack (events older than 900 s are not acted on), and a latency ALARM sent `age` ago
     scenario = launch_router_stack(launch)
-    event = with_prefix(sample_event("alarm_latency_alarm.json"))
+    event = sample_event("alarm_latency_alarm.json")
     event["time"] = (scenario.aws.clock.now() - age).isoformat()
 
     # When EventBridge delivers it (a redrive of the failed-events queue does the same)
@@ -352,3 +352,59 @@ def test_an_alarm_event_past_its_maximum_age_is_recorded_and_not_acted_on(
     (record,) = scenario.history(LLM_ID)
     assert (record.action, record.outcome) == ("ignore", "event_too_old")
     assert "the limit is 900 s" in record.reason
+
+
+# ------------------------------------------------------------------------------------------- adopted alarms
+
+ADOPTED = "team-claude-prod-p95"
+
+
+def test_a_teams_own_alarm_adopted_by_the_policy_reaches_the_router_and_is_its_signal(launch: Launch) -> None:
+    # Given the stack, and the team's own p95 latency alarm on Claude (no tags, its own name)
+    scenario = launch(endpoints={"llm-prod": 1}, stack_name=STACK)
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch.put_metric_alarm(
+        AlarmName=ADOPTED,
+        Namespace="AWS/Bedrock",
+        MetricName="InvocationLatency",
+        Dimensions=[{"Name": "ModelId", "Value": CLAUDE}],
+        ExtendedStatistic="p95",
+        Period=60,
+        EvaluationPeriods=3,
+        Threshold=18_000,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    claude = {
+        "type": "bedrock_model",
+        "model_id": CLAUDE,
+        "bedrock": {"throttles_per_minute": 5, "cross_region_profile": f"us.{CLAUDE}"},
+        "adopted_alarms": [
+            {"alarm_name": ADOPTED, "signal": "latency_p95"},
+            {"alarm_name": "team-claude-never-made", "signal": "ttft_p95"},
+        ],
+    }
+    # When a policy adopting it is published
+    scenario.aws.publish_policies(document(llm_policy(), claude))
+    report = scenario.last_reconcile()
+    # Then the reconciler keeps a rule that brings its events to the router, and names the alarm that is missing
+    assert report["adopted_rules"] == [f"{STACK}-adopted-1"]
+    assert report["adopted_missing"] == ["team-claude-never-made"]
+    events = boto3.client("events", region_name=REGION)
+    rule = events.describe_rule(Name=f"{STACK}-adopted-1")
+    assert json.loads(rule["EventPattern"])["detail"]["alarmName"] == ["team-claude-never-made", ADOPTED]
+    (target,) = events.list_targets_by_rule(Rule=f"{STACK}-adopted-1")["Targets"]
+    assert "AlarmRouterFunction" in target["Arn"]
+    assert target["DeadLetterConfig"]["Arn"].startswith(f"arn:aws:sqs:{REGION}:")
+    # And when the team's alarm fires, its event reaches the router through that rule, which climbs the ladder
+    deliveries = scenario.aws.cloudwatch.set_state(
+        ADOPTED, "ALARM", [21_540, 22_870, 24_110], scenario.aws.clock.now()
+    )
+    assert [d.rule for d in deliveries] == [f"{STACK}-adopted-1"]
+    outcome = scenario.routed(deliveries)
+    assert outcome["dispatch"] == Dispatch.WORKFLOW
+    assert outcome["plan"]["action"] == "shift_to_profile"
+    assert f"alarm {ADOPTED}" in outcome["plan"]["reason"]
+    assert outcome["plan"]["observed_value"] == 24_110
+    # The team's alarm is left as it was: untagged
+    arn = cloudwatch.describe_alarms(AlarmNames=[ADOPTED])["MetricAlarms"][0]["AlarmArn"]
+    assert cloudwatch.list_tags_for_resource(ResourceARN=arn)["Tags"] == []

@@ -18,7 +18,7 @@ def test_every_sample_alarm_event_parses(path: Path) -> None:
     event = AlarmStateChangeEvent.model_validate(json.loads(path.read_text()))
     assert event.detail.state.value in AlarmState
     assert event.alarm_arn.startswith("arn:aws:cloudwatch:")
-    is_single_metric = path.stem not in ("alarm_composite", "alarm_metric_math")
+    is_single_metric = path.stem not in ("alarm_composite", "alarm_metric_math", "alarm_adopted_composite")
     assert (event.single_metric is not None) is is_single_metric
 
 

@@ -339,6 +339,22 @@ SAMPLE_EVENTS = [
     ),
     SampleEvent("alarm_foreign_latency_average.json", "ignore", None, None, "nothing", "not one of ours"),
     SampleEvent("alarm_composite.json", "ignore", None, None, "nothing", "composite"),
+    SampleEvent(
+        "alarm_adopted_latency.json",
+        "shift_to_profile",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        None,
+        "workflow_started",
+        "p95 latency (alarm team-claude-prod-p95) 24,110 ms (threshold 18,000 ms)",
+    ),
+    SampleEvent(
+        "alarm_adopted_composite.json",
+        "shift_to_profile",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        None,
+        "workflow_started",
+        "p95 time to first token (alarm team-claude-chat-degraded): ALARM (threshold 1,500 ms)",
+    ),
     SampleEvent("alarm_metric_math.json", "ignore", None, None, "nothing", "metric math"),
 ]
 
@@ -409,7 +425,8 @@ def test_plan_reports_the_notification_it_would_send(
     # Given a Bedrock throttling alarm on a model the example policies keep advisory
     claude, nova = "anthropic.claude-3-5-sonnet-20240620-v1:0", "amazon.nova-pro-v1:0"
     event = tmp_path / "nova.json"
-    event.write_text((EVENTS / "alarm_bedrock_throttles.json").read_text().replace(claude, nova))
+    named = (EVENTS / "alarm_bedrock_throttles.json").read_text().replace(claude, nova)
+    event.write_text(named.replace(claude.replace(":", "-"), nova.replace(":", "-")))  # the alarm's name too
     # When it is planned
     result = run(capsys, "plan", "--event", event)
 

@@ -89,6 +89,7 @@ def test_a_tagged_endpoint_not_in_the_document_gets_the_default_policy() -> None
     )
     raw["detail"]["configuration"]["metrics"][0]["metricStat"]["period"] = 60
     raw["detail"]["alarmTags"]["genai-autoscaler:target"] = "variant/tagged-ep/AllTraffic"
+    raw["detail"]["alarmName"] = "genai-autoscaler.variant-tagged-ep-AllTraffic-latency_p95"
     # When it fires (9,100 ms against the 4,000 ms threshold the alarm evaluated)
     ctl = memory_controller({}, {"variant/tagged-ep/AllTraffic": observed(1)}, settings=SETTINGS)
     outcome = dispatch_alarm(AlarmStateChangeEvent.model_validate(raw), ctl, NOW)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from genai_autoscaler.app.ports import (
+    AdoptedAlarmRules,
     AlarmDirectory,
     CapacityActuator,
     Dashboards,
@@ -29,7 +30,7 @@ from genai_autoscaler.app.ports import (
     WorkflowStarter,
 )
 from genai_autoscaler.app.settings import ControllerSettings
-from genai_autoscaler.domain.alarm_event import AlarmSnapshot
+from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmStanding
 from genai_autoscaler.domain.plan import Workflow
 from genai_autoscaler.domain.policy import SageMakerPolicy
 from genai_autoscaler.domain.quotas import ServiceQuota
@@ -145,9 +146,13 @@ class MemoryAlarms(AlarmDirectory):
     prefix: str = "local."
     alarms: dict[str, AlarmSpec] = field(default_factory=dict)
     states: dict[str, AlarmSnapshot] = field(default_factory=dict)
+    others: dict[str, AlarmStanding] = field(default_factory=dict)  # alarms the controller did not create
 
     def alarm_name(self, spec: AlarmSpec) -> str:
         return spec.alarm_name(self.prefix)
+
+    def standing(self, alarm_names: Sequence[str]) -> dict[str, AlarmStanding]:
+        return {name: self.others[name] for name in alarm_names if name in self.others}
 
     def put(self, spec: AlarmSpec) -> None:
         self.alarms[self.alarm_name(spec)] = spec
@@ -273,6 +278,7 @@ class StaticController:
     tasks: TaskTokens = field(default_factory=lambda: RecordingTaskTokens())
     dashboards: Dashboards | None = None
     schedules: EventSchedules | None = None
+    adopted_rules: AdoptedAlarmRules | None = None
 
     def now(self) -> datetime:
         return self.clock()

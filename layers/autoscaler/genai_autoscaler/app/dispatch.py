@@ -30,8 +30,10 @@ from genai_autoscaler.app.ports import (
 from genai_autoscaler.app.quotas import BedrockQuotas, QuotaPorts, bedrock_quotas
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.app.workflow_state import ScaleRequest
+from genai_autoscaler.domain.adopted import adopted_reading
 from genai_autoscaler.domain.alarm_event import (
     AlarmSnapshot,
+    AlarmStanding,
     AlarmState,
     AlarmStateChangeEvent,
     SignalReading,
@@ -49,6 +51,7 @@ from genai_autoscaler.domain.demand import DemandTrend, trend_window
 from genai_autoscaler.domain.families import by_family
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import (
+    AdoptedAlarm,
     BedrockModelPolicy,
     SageMakerPolicy,
     TargetPolicy,
@@ -168,6 +171,10 @@ def dispatch_alarm(event: AlarmStateChangeEvent, ctl: DispatchPorts, now: dateti
     managed_by = tags.get(TAG_MANAGED_BY)
     if managed_by is not None and managed_by != ctl.settings.stack_name:
         return _not_ours(f"alarm is managed by {managed_by}, not {ctl.settings.stack_name}")
+    if managed_by is None:
+        adopted = ctl.settings.effective_policies(ctl.policies.load()).adopter_of(event.detail.alarm_name)
+        if adopted is not None:
+            return _route_adopted(event, ctl, now, *adopted)
     metric = event.single_metric
     if metric is None:
         return _route_math_alarm(event, ctl, now)
@@ -196,7 +203,40 @@ def dispatch_alarm(event: AlarmStateChangeEvent, ctl: DispatchPorts, now: dateti
     if spec is None or spec.summed_metrics or spec.stat != metric.stat or spec.period != metric.period:
         # Someone else's alarm on a managed target's metric (another statistic or period): not ours.
         return _not_ours(f"alarm on {metric.metric.name} {metric.stat}/{metric.period}s is not one of ours")
-    return _transition(event, ctl, now, policy, spec, quotas or _quotas_of(ctl, policy))
+    if event.detail.alarm_name != ctl.alarms.alarm_name(spec):
+        # The same metric and statistic, but not the alarm the reconciler keeps, nor one a policy adopted.
+        return _not_ours(
+            f"{event.detail.alarm_name} is neither the controller's alarm on {metric.metric.name} "
+            f"({ctl.alarms.alarm_name(spec)}) nor adopted by a policy"
+        )
+    return _transition(event, ctl, now, policy, _own_reading(event, spec), quotas or _quotas_of(ctl, policy))
+
+
+def _own_reading(event: AlarmStateChangeEvent, spec: AlarmSpec) -> SignalReading:
+    state = event.detail.state
+    return reading_from_state(spec.signal, state.value, state.timestamp, state.reason_data, spec.unit)
+
+
+def _route_adopted(
+    event: AlarmStateChangeEvent,
+    ctl: DispatchPorts,
+    now: datetime,
+    policy: TargetPolicy,
+    adopted: AdoptedAlarm,
+) -> DispatchOutcome:
+    """A team's own alarm, adopted by `policy` as one of its signals: the figures its event carries, or, for a
+    composite alarm, the policy's threshold and (for a signal that sizes a scale-out) its metric's peak now."""
+    signal = Signal(adopted.signal)
+    quotas = _quotas_of(ctl, policy)
+    spec = _spec_for(policy, signal, _token_quota(quotas))
+    state = event.detail.state
+    composite = event.detail.configuration.alarm_rule is not None
+    reading = adopted_reading(
+        adopted, policy, spec, state.value, state.timestamp, state.reason_data, composite
+    )
+    if composite and spec is not None and state.value is AlarmState.ALARM and signal in PROPORTIONAL_SIGNALS:
+        reading = _peak_now(ctl, spec, reading, timedelta(seconds=spec.period * spec.evaluation_periods), now)
+    return _transition(event, ctl, now, policy, reading, quotas)
 
 
 def _route_math_alarm(event: AlarmStateChangeEvent, ctl: DispatchPorts, now: datetime) -> DispatchOutcome:
@@ -220,7 +260,7 @@ def _route_math_alarm(event: AlarmStateChangeEvent, ctl: DispatchPorts, now: dat
     spec = _spec_for(policy, signal, _token_quota(quotas))
     if spec is None or not spec.summed_metrics:
         return _noted(_not_ours(f"{policy.name} has no {signal} metric-math alarm"), quotas)
-    return _transition(event, ctl, now, policy, spec, quotas)
+    return _transition(event, ctl, now, policy, _own_reading(event, spec), quotas)
 
 
 def _transition(
@@ -228,15 +268,12 @@ def _transition(
     ctl: DispatchPorts,
     now: datetime,
     policy: TargetPolicy,
-    spec: AlarmSpec,
+    reading: SignalReading,
     quotas: BedrockQuotas | None = None,
 ) -> DispatchOutcome:
-
-    state = event.detail.state
     age = now - event.time
     if abs(age) > timedelta(seconds=ctl.settings.max_event_age_seconds):
         return _too_old(ctl, event, policy, age, now)
-    reading = reading_from_state(spec.signal, state.value, state.timestamp, state.reason_data, spec.unit)
     previous = event.detail.previous_state.value if event.detail.previous_state else None
     return _decide_and_dispatch(ctl, AlarmTransition(reading, previous), policy, now, event.id, quotas)
 
@@ -279,6 +316,24 @@ def readings_for(
     return readings
 
 
+def adopted_readings(
+    policy: TargetPolicy, standing: dict[str, AlarmStanding], token_quota: QuotaFigure | None = None
+) -> list[SignalReading]:
+    """The readings of the alarms `policy` adopted, from a listing of them; alarms that do not exist are left
+    out (the reconciler reports them)."""
+    readings = []
+    for adopted in policy.adopted_alarms:
+        alarm = standing.get(adopted.alarm_name)
+        if alarm is not None:
+            spec = _spec_for(policy, Signal(adopted.signal), token_quota)
+            readings.append(
+                adopted_reading(
+                    adopted, policy, spec, alarm.state, alarm.since, alarm.reason_data, alarm.composite
+                )
+            )
+    return readings
+
+
 def evaluate_targets(ctl: DispatchPorts, now: datetime) -> list[DispatchOutcome]:
     """Evaluate every managed target from one listing of the controller's alarms."""
     snapshot = ctl.alarms.snapshot()
@@ -292,11 +347,12 @@ def evaluate_targets(ctl: DispatchPorts, now: datetime) -> list[DispatchOutcome]
             tagged.append((alarm.dimensions["EndpointName"], alarm.dimensions["VariantName"]))
     if tagged:
         document = ctl.settings.effective_policies(raw, tagged)
+    adopted = ctl.alarms.standing([a.alarm_name for t in document.targets for a in t.adopted_alarms])
     outcomes = []
     slot = now.strftime("%Y%m%dT%H%M")
     for policy in document.targets:
         try:
-            outcomes.append(_evaluate(ctl, policy, snapshot, now, f"eval-{slot}"))
+            outcomes.append(_evaluate(ctl, policy, snapshot, adopted, now, f"eval-{slot}"))
         except Exception as exc:
             # One target's trouble (throttling, a refused call, a network error, a bad state item) must not
             # stop the evaluation of the others; the handler logs and counts it.
@@ -308,7 +364,12 @@ def evaluate_targets(ctl: DispatchPorts, now: datetime) -> list[DispatchOutcome]
 
 
 def _evaluate(
-    ctl: DispatchPorts, policy: TargetPolicy, snapshot: dict[str, AlarmSnapshot], now: datetime, cause: str
+    ctl: DispatchPorts,
+    policy: TargetPolicy,
+    snapshot: dict[str, AlarmSnapshot],
+    adopted: dict[str, AlarmStanding],
+    now: datetime,
+    cause: str,
 ) -> DispatchOutcome:
     state = locks.release_if_ended(ctl, ctl.state.load(policy.target_id), now)
     # The digest of what was held, once its window has passed: sent before the decision, which may fail, and
@@ -317,7 +378,10 @@ def _evaluate(
         with suppress(AutoscalerError):
             reports.send_digest(ctl, policy.target_id, policy.name, state, now)
     quotas = _quotas_of(ctl, policy)
-    readings = tuple(readings_for(policy, snapshot, ctl, _token_quota(quotas)))
+    readings = tuple(
+        readings_for(policy, snapshot, ctl, _token_quota(quotas))
+        + adopted_readings(policy, adopted, _token_quota(quotas))
+    )
     observed = _observe(ctl, policy, now, quotas)
     window = utilization_window(policy, readings, state, now)
     if window is not None:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from genai_autoscaler.domain.alarm_event import AlarmSnapshot
+from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmStanding
 from genai_autoscaler.domain.notifications import Notification
 from genai_autoscaler.domain.plan import Workflow
 from genai_autoscaler.domain.policy import SageMakerPolicy
@@ -68,6 +68,22 @@ class Dashboards(ABC):
         """Create or replace the dashboard; returns CloudWatch's validation messages (empty when none)."""
 
 
+class AdoptedAlarmRules(ABC):
+    """The EventBridge rules that bring adopted alarms' state changes to the alarm router (domain/adopted.py),
+    named `<prefix><n>`."""
+
+    @abstractmethod
+    def owned(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Rule name -> its event pattern, for the rules named `prefix*` that deliver to the router."""
+
+    @abstractmethod
+    def put(self, name: str, pattern: dict[str, Any]) -> None:
+        """Create or update the rule `name` with `pattern`, delivering to the router (retries, dead letters)."""
+
+    @abstractmethod
+    def delete(self, name: str) -> None: ...
+
+
 class EventSchedules(ABC):
     """EventBridge Scheduler schedules of recurring events (domain/recurring.py), named from one prefix."""
 
@@ -103,6 +119,11 @@ class AlarmDirectory(ABC):
 
     @abstractmethod
     def alarm_name(self, spec: AlarmSpec) -> str: ...
+
+    @abstractmethod
+    def standing(self, alarm_names: Sequence[str]) -> dict[str, AlarmStanding]:
+        """The named alarms (anyone's: metric, metric-math, anomaly-detection or composite) as they stand now,
+        by name; a name with no alarm is left out."""
 
 
 class MetricReader(ABC):

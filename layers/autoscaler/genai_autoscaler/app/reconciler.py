@@ -7,11 +7,12 @@ management tag changes, and on a schedule.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from genai_autoscaler.app.ports import (
+    AdoptedAlarmRules,
     AlarmDirectory,
     Dashboards,
     EndpointDirectory,
@@ -22,6 +23,7 @@ from genai_autoscaler.app.ports import (
 )
 from genai_autoscaler.app.quotas import QuotaPorts, tokens_per_minute_quota
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.domain.adopted import MAX_ADOPTED_RULES, MAX_RULE_NAME, rule_patterns, rule_prefix
 from genai_autoscaler.domain.dashboard import dashboard_body, dashboard_name
 from genai_autoscaler.domain.families import by_family
 from genai_autoscaler.domain.notifications import for_invalid_policy, for_not_all_kept
@@ -60,6 +62,9 @@ class ReconcilePorts(QuotaPorts, Protocol):
     @property
     def schedules(self) -> EventSchedules | None: ...
 
+    @property
+    def adopted_rules(self) -> AdoptedAlarmRules | None: ...
+
 
 class ReconcileReport(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -79,6 +84,9 @@ class ReconcileReport(BaseModel):
     schedules_created: list[str] = []
     schedules_updated: list[str] = []
     schedules_deleted: list[str] = []
+    # The EventBridge rules that bring adopted alarms' events to the router, by name; adopted alarms not found.
+    adopted_rules: list[str] = []
+    adopted_missing: list[str] = []
 
 
 def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileReport:
@@ -144,6 +152,7 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
         ctl.alarms.delete(stale)
     warnings: list[str] = []
     schedules = _sync_schedules(ctl, document.targets, warnings)
+    adopted = _sync_adopted(ctl, document.targets, warnings)
     dashboard = _put_dashboard(ctl, document.targets, list(wanted.values()), warnings)
     if warnings and report_problems:
         ctl.notifier.send(for_not_all_kept(warnings))
@@ -157,6 +166,7 @@ def reconcile(ctl: ReconcilePorts, report_problems: bool = True) -> ReconcileRep
         dashboard=dashboard,
         warnings=warnings,
         **schedules,
+        **adopted,
     )
 
 
@@ -203,6 +213,60 @@ def _sync_schedules(
             continue
         changed["schedules_deleted"].append(name)
     return changed
+
+
+def _sync_adopted(
+    ctl: ReconcilePorts, targets: Sequence[TargetPolicy], warnings: list[str]
+) -> dict[str, Any]:
+    """Keep the rules that bring the adopted alarms' state changes to the router (none when nothing is
+    adopted), and say which adopted alarms do not exist (their events would never come)."""
+    adopters = {a.alarm_name: t.name for t in targets for a in t.adopted_alarms}
+    found: dict[str, Any] = {"adopted_rules": [], "adopted_missing": []}
+    if adopters:
+        try:
+            standing = ctl.alarms.standing(list(adopters))
+        except AutoscalerError as exc:
+            warnings.append(f"the adopted alarms could not be read: {exc}")
+        else:
+            found["adopted_missing"] = sorted(set(adopters) - set(standing))
+            warnings.extend(
+                f"adopted alarm {name!r} of {adopters[name]} does not exist: its signal is not watched"
+                for name in found["adopted_missing"]
+            )
+    if ctl.adopted_rules is None:
+        return found
+    settings = ctl.settings
+    prefix = rule_prefix(settings.stack_name)
+    patterns, left = rule_patterns(sorted(adopters))
+    if patterns and not settings.alarm_router_arn:
+        warnings.append(
+            "adopted alarms need the alarm router's ARN (ALARM_ROUTER_ARN): their events are not routed"
+        )
+        return found
+    if patterns and len(f"{prefix}{len(patterns)}") > MAX_RULE_NAME:
+        warnings.append(
+            f"adopted alarms need rules named {prefix}<n>, longer than EventBridge's {MAX_RULE_NAME} characters: "
+            "a stack name of at most 54 characters routes them"
+        )
+        return found
+    warnings.extend(
+        f"adopted alarm {name!r} of {adopters[name]} does not fit the {MAX_ADOPTED_RULES} rules' patterns: "
+        "its events are not routed"
+        for name in left
+    )
+    wanted = {f"{prefix}{n}": pattern for n, pattern in enumerate(patterns, start=1)}
+    try:
+        owned = ctl.adopted_rules.owned(prefix)
+        for name, pattern in wanted.items():
+            if owned.get(name) != pattern:
+                ctl.adopted_rules.put(name, pattern)
+        for name in sorted(set(owned) - set(wanted)):
+            ctl.adopted_rules.delete(name)
+    except AutoscalerError as exc:
+        warnings.append(f"the rules of adopted alarms could not be kept: {exc}")
+        return found
+    found["adopted_rules"] = sorted(wanted)
+    return found
 
 
 def _put_dashboard(

@@ -28,6 +28,8 @@ _ENV = {
     "routing_workflow_arn": "ROUTING_WORKFLOW_ARN",
     "event_scheduler_role_arn": "EVENT_SCHEDULER_ROLE_ARN",
     "event_schedule_group": "EVENT_SCHEDULE_GROUP",
+    "alarm_router_arn": "ALARM_ROUTER_ARN",
+    "failed_events_queue_arn": "FAILED_EVENTS_QUEUE_ARN",
     "notification_topic_arn": "NOTIFICATION_TOPIC_ARN",
     "chat_topic_arn": "CHAT_TOPIC_ARN",
     "managed_endpoints": "MANAGED_ENDPOINTS",
@@ -50,6 +52,8 @@ class ControllerSettings(BaseModel):
     routing_workflow_arn: str = ""
     event_scheduler_role_arn: str = ""  # the role EventBridge Scheduler starts recurring events with
     event_schedule_group: str = ""  # the stack's schedule group, where their schedules are
+    alarm_router_arn: str = ""  # where the rules of adopted alarms deliver (the reconciler's)
+    failed_events_queue_arn: str = ""  # their dead-letter queue
     notification_topic_arn: str = ""
     chat_topic_arn: str = ""  # where chat cards go (Amazon Q Developer in chat applications); none: no cards
     managed_endpoints: tuple[tuple[str, str], ...] = ()

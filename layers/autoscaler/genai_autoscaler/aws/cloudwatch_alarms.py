@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from genai_autoscaler.app.ports import AlarmDirectory
 from genai_autoscaler.aws.errors import translate
-from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState
+from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmStanding, AlarmState
 from genai_autoscaler.domain.signals import (
     TAG_MANAGED_BY,
     TAG_SIGNAL,
@@ -91,6 +91,29 @@ class CloudWatchAlarms(AlarmDirectory):
                 self._cloudwatch.tag_resource(ResourceARN=alarm["AlarmArn"], Tags=tag_list)
         except ClientError as exc:
             raise translate(exc, f"putting alarm {request['AlarmName']}") from exc
+
+    def standing(self, alarm_names: Sequence[str]) -> dict[str, AlarmStanding]:
+        standing: dict[str, AlarmStanding] = {}
+        names = sorted(set(alarm_names))
+        for start in range(0, len(names), _DESCRIBE_BATCH):
+            batch = names[start : start + _DESCRIBE_BATCH]
+            try:
+                pages = self._cloudwatch.get_paginator("describe_alarms").paginate(
+                    AlarmNames=batch, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+                )
+                for page in pages:
+                    for kind in ("MetricAlarms", "CompositeAlarms"):
+                        for alarm in page.get(kind, []):
+                            standing[alarm["AlarmName"]] = AlarmStanding(
+                                state=AlarmState(alarm["StateValue"]),
+                                since=alarm.get("StateTransitionedTimestamp")
+                                or alarm["StateUpdatedTimestamp"],
+                                reason_data=alarm.get("StateReasonData"),
+                                composite=kind == "CompositeAlarms",
+                            )
+            except ClientError as exc:
+                raise translate(exc, "describing adopted alarms") from exc
+        return standing
 
     def _described(self, **filters: Any) -> Iterator[dict[str, Any]]:
         try:

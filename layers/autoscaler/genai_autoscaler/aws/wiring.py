@@ -15,6 +15,7 @@ from genai_autoscaler.aws.cloudwatch_alarms import CloudWatchAlarms
 from genai_autoscaler.aws.cloudwatch_dashboards import CloudWatchDashboards
 from genai_autoscaler.aws.cloudwatch_metrics import CloudWatchMetrics
 from genai_autoscaler.aws.dynamodb_state import DynamoDbStateStore
+from genai_autoscaler.aws.eventbridge_rules import EventBridgeAdoptedRules
 from genai_autoscaler.aws.sagemaker_capacity import SageMakerCapacity
 from genai_autoscaler.aws.sagemaker_endpoints import SageMakerEndpoints
 from genai_autoscaler.aws.sagemaker_warm_up import SageMakerWarmUp
@@ -60,6 +61,13 @@ class AwsController:
     @cached_property
     def schedules(self) -> SchedulerEvents:
         return SchedulerEvents(self._client("scheduler"), self.settings.event_schedule_group)
+
+    @cached_property
+    def adopted_rules(self) -> EventBridgeAdoptedRules:
+        settings = self.settings
+        return EventBridgeAdoptedRules(
+            self._client("events"), settings.alarm_router_arn, settings.failed_events_queue_arn
+        )
 
     @cached_property
     def metrics(self) -> CloudWatchMetrics:

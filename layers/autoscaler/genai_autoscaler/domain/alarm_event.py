@@ -146,7 +146,12 @@ class AlarmStateChangeEvent(_EventModel):
         if state.value is not AlarmState.ALARM or self.detail.configuration.alarm_rule:
             return self
         data = _reason_object(state.reason_data) if state.reason_data is not None else {}
-        missing = [key for key in ("recentDatapoints", "threshold") if key not in data]
+        # An anomaly-detection alarm's threshold is a band (ThresholdMetricId), not one figure.
+        band = any(
+            "ANOMALY_DETECTION_BAND" in (m.expression or "") for m in self.detail.configuration.metrics
+        )
+        required = ("recentDatapoints",) if band else ("recentDatapoints", "threshold")
+        missing = [key for key in required if key not in data]
         if missing:
             raise ValueError(
                 f"detail.state.reasonData: an ALARM of a metric alarm gives {' and '.join(missing)}, and this "
@@ -198,12 +203,19 @@ class SignalReading:
     value: float | None = None
     threshold: float | None = None
     unit: str | None = None
+    adopted_from: str | None = None  # the team's own alarm this reading came from (`adopted_alarms`)
 
     def describe(self) -> str:
         """E.g. `p95 latency 8200 ms (threshold 5000 ms)`, in units a person reads."""
         label = SIGNAL_LABELS[self.signal]
+        if self.adopted_from is not None:
+            label = f"{label} (alarm {self.adopted_from})"
         if self.value is None:
-            return label if self.state is AlarmState.INSUFFICIENT_DATA else f"{label}: {self.state}"
+            if self.state is AlarmState.INSUFFICIENT_DATA:
+                return label
+            if self.threshold is not None:
+                return f"{label}: {self.state} (threshold {format_figure(self.threshold, self.unit)})"
+            return f"{label}: {self.state}"
         figure = format_figure(self.value, self.unit)
         if self.threshold is None:
             return f"{label} {figure}"
@@ -248,6 +260,16 @@ def reading_from_state(
 ) -> SignalReading:
     figures = reason_figures(reason_data)
     return SignalReading(signal, state, since, figures.value, figures.threshold, unit)
+
+
+@dataclass(frozen=True)
+class AlarmStanding:
+    """Any alarm's state as DescribeAlarms shows it (a metric or a composite alarm)."""
+
+    state: AlarmState
+    since: datetime
+    reason_data: str | None = None
+    composite: bool = False
 
 
 @dataclass(frozen=True)

@@ -455,6 +455,31 @@ class BedrockSettings(_Block):
         return self
 
 
+# The signals a team's own alarm may stand for, by the family of target it watches.
+BEDROCK_SIGNALS = ("latency_p95", "throttles", "token_quota", "ttft_p95")
+SAGEMAKER_SIGNALS = ("latency_p95", "concurrency", "model_loading_wait", "no_capacity")
+
+
+class AdoptedAlarm(_Block):
+    """A CloudWatch alarm the team already has, treated as one of the target's signals."""
+
+    alarm_name: str = Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The alarm's name (a metric, metric-math, anomaly-detection or composite alarm).",
+    )
+    signal: Literal[
+        "latency_p95",
+        "concurrency",
+        "model_loading_wait",
+        "no_capacity",
+        "throttles",
+        "token_quota",
+        "ttft_p95",
+    ] = Field(description="The signal its state changes are, for this target.")
+
+
 def _name_is_derived(schema: dict[str, Any]) -> None:
     # PolicyDocument fills `name` from the target's AWS name before validation, so documents may omit it.
     schema["required"] = [field for field in schema.get("required", []) if field != "name"]
@@ -469,6 +494,28 @@ class _TargetPolicy(_Block):
     )
     advisory: bool = Field(False, description="Decide and notify what would be done, but change nothing.")
     paused: bool = Field(False, description="Leave the target alone; alarms are only reported.")
+    adopted_alarms: list[AdoptedAlarm] = Field(
+        [],
+        max_length=20,
+        description="The team's own CloudWatch alarms, by name, whose state changes are this target's signals.",
+    )
+
+    @model_validator(mode="after")
+    def _adopted_signals_fit(self) -> Self:
+        names = [alarm.alarm_name for alarm in self.adopted_alarms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"adopted_alarms names an alarm twice: {names}")
+        family = BEDROCK_SIGNALS if self.kind is TargetKind.BEDROCK_MODEL else SAGEMAKER_SIGNALS
+        for alarm in self.adopted_alarms:
+            if alarm.signal not in family:
+                raise ValueError(
+                    f"adopted alarm {alarm.alarm_name!r}: {alarm.signal} is no signal of a {self.kind.value} "
+                    f"(one of {', '.join(family)})"
+                )
+        loading = any(alarm.signal == "model_loading_wait" for alarm in self.adopted_alarms)
+        if loading and not getattr(self, "multi_model", False):
+            raise ValueError("an adopted model_loading_wait alarm applies only to multi_model endpoints")
+        return self
 
     @property
     def kind(self) -> TargetKind:
@@ -689,6 +736,28 @@ class PolicyDocument(_Block):
                 target["name"] = name
             merged.append(target)
         return {**data, "targets": merged}
+
+    @model_validator(mode="after")
+    def _adopted_once(self) -> Self:
+        """An alarm is one signal of one target."""
+        adopters: dict[str, str] = {}
+        for target in self.targets:
+            for alarm in target.adopted_alarms:
+                if alarm.alarm_name in adopters:
+                    raise ValueError(
+                        f"alarm {alarm.alarm_name!r} is adopted by both {adopters[alarm.alarm_name]} and "
+                        f"{target.name}: an alarm may stand for one target's signal"
+                    )
+                adopters[alarm.alarm_name] = target.name
+        return self
+
+    def adopter_of(self, alarm_name: str) -> tuple[TargetPolicy, AdoptedAlarm] | None:
+        """The target that adopted the alarm `alarm_name`, and how; None when none did."""
+        for target in self.targets:
+            for alarm in target.adopted_alarms:
+                if alarm.alarm_name == alarm_name:
+                    return target, alarm
+        return None
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
