@@ -134,7 +134,7 @@ def test_the_patterns_match_every_name_once_within_the_quota(names: list[str]) -
 def test_a_teams_metric_alarm_is_the_signal_it_was_adopted_as_with_its_own_figures() -> None:
     outcome = dispatch_alarm(parsed(raw_event("alarm_adopted_latency")), controller(), NOW)
     assert outcome.plan is not None
-    assert (outcome.plan.action, outcome.plan.signal) == (Action.SHIFT_TO_PROFILE, Signal.LATENCY_P95)
+    assert (outcome.plan.action, outcome.plan.signal) == (Action.SHIFT_TO_PRIORITY_TIER, Signal.LATENCY_P95)
     assert (outcome.plan.observed_value, outcome.plan.threshold) == (24_110.0, 18_000.0)
     assert "alarm team-claude-prod-p95" in outcome.plan.reason
 
@@ -142,7 +142,7 @@ def test_a_teams_metric_alarm_is_the_signal_it_was_adopted_as_with_its_own_figur
 def test_a_composite_alarm_brings_its_state_and_the_policys_threshold() -> None:
     outcome = dispatch_alarm(parsed(raw_event("alarm_adopted_composite")), controller(), NOW)
     assert outcome.plan is not None
-    assert (outcome.plan.action, outcome.plan.signal) == (Action.SHIFT_TO_PROFILE, Signal.TTFT_P95)
+    assert (outcome.plan.action, outcome.plan.signal) == (Action.SHIFT_TO_PRIORITY_TIER, Signal.TTFT_P95)
     assert (outcome.plan.observed_value, outcome.plan.threshold) == (None, 1500.0)
 
 
@@ -170,7 +170,7 @@ def test_metric_math_and_anomaly_detection_alarms_give_what_they_have() -> None:
     outcome = dispatch_alarm(parsed(band), controller(), NOW)
     assert outcome.plan is not None
     assert (outcome.plan.action, outcome.plan.observed_value, outcome.plan.threshold) == (
-        Action.SHIFT_TO_PROFILE,
+        Action.SHIFT_TO_PRIORITY_TIER,
         24_110.0,
         None,
     )

@@ -340,8 +340,24 @@ SAMPLE_EVENTS = [
     SampleEvent("alarm_foreign_latency_average.json", "ignore", None, None, "nothing", "not one of ours"),
     SampleEvent("alarm_composite.json", "ignore", None, None, "nothing", "composite"),
     SampleEvent(
-        "alarm_adopted_latency.json",
+        "alarm_bedrock_ttft.json",
+        "shift_to_priority_tier",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        None,
+        "workflow_started",
+        "p95 time to first token 1,880 ms (threshold 1,500 ms)",
+    ),
+    SampleEvent(
+        "alarm_bedrock_quota_usage.json",
         "shift_to_profile",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        None,
+        "workflow_started",
+        "tokens per minute 371,000 (threshold 320,000)",
+    ),
+    SampleEvent(
+        "alarm_adopted_latency.json",
+        "shift_to_priority_tier",
         "anthropic.claude-3-5-sonnet-20240620-v1:0",
         None,
         "workflow_started",
@@ -349,7 +365,7 @@ SAMPLE_EVENTS = [
     ),
     SampleEvent(
         "alarm_adopted_composite.json",
-        "shift_to_profile",
+        "shift_to_priority_tier",
         "anthropic.claude-3-5-sonnet-20240620-v1:0",
         None,
         "workflow_started",
@@ -389,7 +405,7 @@ def test_plan_decides_each_sample_event(
     assert case.reason in decision["reason"]
     # The workflow input is exactly the plan, and a notification goes out only for a notify-only plan.
     if case.dispatch == "workflow_started":
-        assert decision["workflow"] == ("routing" if case.action == "shift_to_profile" else "scale")
+        assert decision["workflow"] == ("routing" if case.action.startswith("shift_to") else "scale")
         request = ScaleRequest.model_validate(decision["workflow_input"])
         assert request.plan.model_dump(mode="json").items() <= decision.items()
         assert request.target_policy.name == case.target

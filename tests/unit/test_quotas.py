@@ -498,3 +498,13 @@ def test_where_bedrock_publishes_the_quota_used_the_demand_is_that_figure() -> N
     ctl.metrics.peaks[(TARGET_ID, "OutputTokenCount")] = 60_000
     ctl.metrics.peaks[(TARGET_ID, "EstimatedTPMQuotaUsage")] = 430_000  # cache writes included
     assert bedrock_demand(ctl, policy_of(ctl), NOW).tokens_per_minute == 430_000
+
+
+def test_with_the_callers_max_tokens_the_demand_counts_what_the_quota_reserves() -> None:
+    # Given callers asking for 2,000 tokens, 100 invocations answering 600 on average in the busiest minute
+    ctl = controller(document(output_token_burndown=5, max_tokens=2_000))
+    ctl.metrics.peaks[(TARGET_ID, "InputTokenCount")] = 100_000
+    ctl.metrics.peaks[(TARGET_ID, "OutputTokenCount")] = 60_000
+    ctl.metrics.peaks[(TARGET_ID, "Invocations")] = 100
+    # Then the demand is what their starts reserved: 100,000 + 5 x 100 x 2,000
+    assert bedrock_demand(ctl, policy_of(ctl), NOW).tokens_per_minute == 1_100_000

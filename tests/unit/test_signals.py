@@ -105,3 +105,41 @@ def test_a_token_quota_alarm_weighs_output_tokens_by_their_burndown() -> None:
         s for s in alarm_specs(plain, QuotaFigure(100_000, "policy")) if s.signal is Signal.TOKEN_QUOTA
     ]
     assert quota.expression() == "m0 + m1"
+
+
+def test_with_the_callers_max_tokens_the_token_quota_alarm_counts_what_the_quota_reserves() -> None:
+    from botocore.session import get_session
+    from botocore.validate import ParamValidator
+    from genai_autoscaler.domain.policy import parse_policy_document
+    from genai_autoscaler.domain.quotas import QuotaFigure
+
+    model = parse_policy_document(
+        {
+            "targets": [
+                {
+                    "type": "bedrock_model",
+                    "model_id": "anthropic.claude-x",
+                    "bedrock": {"output_token_burndown": 5, "max_tokens": 4096},
+                }
+            ]
+        }
+    ).targets[0]
+    (quota,) = [
+        s for s in alarm_specs(model, QuotaFigure(1_000_000, "policy")) if s.signal is Signal.TOKEN_QUOTA
+    ]
+    assert quota.expression() == "m0 + 5 * MAX([m1, r])"
+    assert quota.summed_metrics == ("InputTokenCount", "OutputTokenCount", "Invocations")
+    assert "input + 5 x max(output, 4,096 x invocations) tokens per minute" in quota.description
+    # A minute of 10 short answers (300 tokens each) is judged at what their starts reserved
+    assert quota.value_of({"InputTokenCount": 20_000, "OutputTokenCount": 3_000, "Invocations": 10}) == (
+        20_000 + 5 * 40_960
+    )
+    # and a minute whose output passed the reservation (no max_tokens on some calls) at what it used
+    assert quota.value_of({"InputTokenCount": 20_000, "OutputTokenCount": 50_000, "Invocations": 10}) == (
+        20_000 + 5 * 50_000
+    )
+    request = quota.put_request("genai-autoscaler.m-token_quota")
+    reserved = next(m for m in request["Metrics"] if m["Id"] == "r")
+    assert (reserved["Expression"], reserved["ReturnData"]) == ("4096 * m2", False)
+    operation = get_session().get_service_model("cloudwatch").operation_model("PutMetricAlarm")
+    assert not ParamValidator().validate(request, operation.input_shape).has_errors()

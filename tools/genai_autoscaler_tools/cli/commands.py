@@ -44,6 +44,8 @@ def _summary_rows(document: PolicyDocument) -> list[str]:
     rows = []
     for policy in document.targets:
         signals = ", ".join(spec.signal.value for spec in alarm_specs(policy)) or "none"
+        if policy.adopted_alarms:
+            signals += "; adopted " + ", ".join(f"{a.alarm_name} ({a.signal})" for a in policy.adopted_alarms)
         flags = [flag for flag in ("advisory", "paused") if getattr(policy, flag)]
         rows.append(
             (

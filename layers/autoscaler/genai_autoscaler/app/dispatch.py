@@ -39,7 +39,7 @@ from genai_autoscaler.domain.alarm_event import (
     SignalReading,
     reading_from_state,
 )
-from genai_autoscaler.domain.bedrock import BedrockDemand
+from genai_autoscaler.domain.bedrock import BedrockDemand, quota_tokens
 from genai_autoscaler.domain.decision import (
     AlarmTransition,
     Evaluation,
@@ -412,12 +412,11 @@ def bedrock_demand(
     peak = {name: ctl.metrics.peak(query, now - DEMAND_WINDOW, now) for name, query in queries.items()}
     tokens_in, tokens_out = peak["InputTokenCount"], peak["OutputTokenCount"]
     # In quota tokens: Bedrock's own figure where it publishes one; else output tokens counted as many times as
-    # they burn the quota down.
-    burndown = policy.bedrock.output_token_burndown
+    # they burn the quota down, and at least at the callers' max_tokens (what the quota reserves).
     tokens = peak["EstimatedTPMQuotaUsage"]
-    if tokens is None and (tokens_in is not None or tokens_out is not None):
-        tokens = (tokens_in or 0.0) + burndown * (tokens_out or 0.0)
     invocations = peak["Invocations"]
+    if tokens is None and (tokens_in is not None or tokens_out is not None):
+        tokens = quota_tokens(policy.bedrock, tokens_in or 0.0, tokens_out or 0.0, invocations or 0.0)
     return BedrockDemand(
         tokens_per_minute=tokens,
         throttled_per_minute=peak["InvocationThrottles"],

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from genai_autoscaler.domain.policy import (
     BedrockModelPolicy,
+    BedrockSettings,
     PriorityTier,
     ProvisionedThroughputSettings,
     is_global_profile,
@@ -104,6 +105,14 @@ def bought(
         hourly_cost_usd=hourly_cost_usd or 0.0,
         created_by_controller=True,
     )
+
+
+def quota_tokens(settings: BedrockSettings, tokens_in: float, tokens_out: float, invocations: float) -> float:
+    """A minute's use of the tokens-per-minute quota from its token counts: input + burndown x output, the output
+    at least max_tokens per invocation where the policy gives it (the quota reserves max_tokens as a request
+    starts); the same sum as the token-quota alarm's metric math."""
+    reserved = settings.max_tokens * invocations if settings.max_tokens is not None else 0.0
+    return tokens_in + settings.output_token_burndown * max(tokens_out, reserved)
 
 
 @dataclass(frozen=True)

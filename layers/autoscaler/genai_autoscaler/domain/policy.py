@@ -362,6 +362,15 @@ class BedrockSettings(_Block):
         "burndown'), else 1. The token-quota alarm and the demand that sizes Provisioned Throughput and the "
         "way back count input + this x output tokens.",
     )
+    max_tokens: int | None = Field(
+        None,
+        gt=0,
+        le=1_000_000,
+        description="The max_tokens the model's callers ask for. Bedrock reserves a request's input + max_tokens "
+        "(output burndown included) of the quota when it starts, and gives back what it did not use when it ends: "
+        "with it, the token-quota fallback (metric math, where EstimatedTPMQuotaUsage is not published) and the "
+        "demand count each invocation's output at least at max_tokens.",
+    )
     ttft_p95_ms: float | None = Field(
         None,
         gt=0,

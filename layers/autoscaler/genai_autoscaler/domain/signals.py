@@ -129,6 +129,9 @@ class AlarmSpec:
     summed_metrics: tuple[str, ...] = ()
     # Each summed metric's factor (1 where not given): a model's output tokens burn its quota down faster.
     weights: tuple[float, ...] = ()
+    # A Bedrock token-quota alarm whose callers' max_tokens is known: the second summed metric (output tokens)
+    # counts at least this many per invocation (the third, Invocations), as the quota reserves them.
+    reserved_per_invocation: int | None = None
 
     @property
     def stat(self) -> str:
@@ -203,14 +206,35 @@ class AlarmSpec:
             "Label": self.metric_name,
             "ReturnData": True,
         }
+        if self.reserved_per_invocation is not None:
+            reserved = {
+                "Id": "r",
+                "Expression": f"{self.reserved_per_invocation} * m2",
+                "Label": "max_tokens reserved",
+                "ReturnData": False,
+            }
+            return [total, *terms, reserved]
         return [total, *terms]
 
     def expression(self) -> str:
-        """The metric-math sum of the summed metrics `m0`, `m1`, ... with their weights: `m0 + 5 * m1`."""
+        """The metric-math sum of the summed metrics `m0`, `m1`, ... with their weights: `m0 + 5 * m1`; with a
+        reservation, `m0 + 5 * MAX([m1, r])`, `r` being `4096 * m2` (max_tokens times invocations)."""
         weights = self.weights or (1.0,) * len(self.summed_metrics)
+        terms = [f"m{i}" for i in range(len(self.summed_metrics))]
+        if self.reserved_per_invocation is not None:
+            terms = [terms[0], "MAX([m1, r])"]
         return " + ".join(
-            f"m{i}" if weight == 1 else f"{weight:g} * m{i}" for i, weight in enumerate(weights)
+            term if weight == 1 else f"{weight:g} * {term}"
+            for term, weight in zip(terms, weights, strict=False)
         )
+
+    def value_of(self, figures: dict[str, float]) -> float:
+        """What the metric-math alarm judges, from one period's figure of each summed metric (by name)."""
+        values = [figures.get(name, 0.0) for name in self.summed_metrics]
+        weights = self.weights or (1.0,) * len(values)
+        if self.reserved_per_invocation is not None:
+            values = [values[0], max(values[1], self.reserved_per_invocation * values[2])]
+        return sum(weight * value for weight, value in zip(weights, values, strict=False))
 
     def alarm_name(self, prefix: str) -> str:
         # The name is for people and for listing; nothing reads a target back out of it.
@@ -404,6 +428,7 @@ def _bedrock_specs(
     elif quota is not None:
         share = target.bedrock.token_quota_alarm_share
         burndown = target.bedrock.output_token_burndown
+        reserve = target.bedrock.max_tokens
         specs.append(
             replace(
                 _spec(
@@ -414,12 +439,18 @@ def _bedrock_specs(
                     quota.value * share,
                     "Count",
                     "notBreaching",
-                    f"input + {_burned(burndown)}output tokens per minute above {share:.0%} of the "
-                    f"{quota.value:,} quota ({quota.source})",
+                    f"input + {_burned(burndown)}"
+                    + (f"max(output, {reserve:,} x invocations)" if reserve else "output")
+                    + f" tokens per minute above {share:.0%} of the {quota.value:,} quota ({quota.source})",
                     statistic="Sum",
                 ),
-                summed_metrics=("InputTokenCount", "OutputTokenCount"),
+                summed_metrics=(
+                    "InputTokenCount",
+                    "OutputTokenCount",
+                    *(("Invocations",) if reserve else ()),
+                ),
                 weights=(1.0, burndown),
+                reserved_per_invocation=reserve,
             )
         )
     if target.bedrock.latency_p95_ms is not None:
