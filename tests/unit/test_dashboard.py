@@ -4,6 +4,7 @@ dimensions, each alarm's threshold across its signal."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,21 @@ def test_the_controllers_metrics_are_where_the_template_tells_powertools_to_put_
     environment = template["Globals"]["Function"]["Environment"]["Variables"]
     assert environment["POWERTOOLS_METRICS_NAMESPACE"] == CONTROLLER_NAMESPACE
     assert environment["POWERTOOLS_SERVICE_NAME"] == CONTROLLER_SERVICE
+
+
+def test_every_id_a_widgets_expression_names_is_defined_in_that_widget() -> None:
+    # Given a model whose token-quota alarm counts what max_tokens reserves (an expression over another one)
+    document = json.loads(json.dumps(DOCUMENT))
+    document["targets"][1]["bedrock"] |= {"output_token_burndown": 5, "max_tokens": 4096}
+    targets = parse_policy_document(document).targets
+    built = dashboard_body(targets, [s for t in targets for s in alarm_specs(t)], "us-east-1", WORKFLOWS)
+    for widget in metric_widgets(built):
+        rows = widget["properties"]["metrics"]
+        ids = {row[-1]["id"] for row in rows if isinstance(row[-1], dict) and "id" in row[-1]}
+        ids |= {row[0]["id"] for row in rows if isinstance(row[0], dict) and "id" in row[0]}
+        for row in rows:
+            if isinstance(row[0], dict) and "expression" in row[0] and "SEARCH" not in row[0]["expression"]:
+                named = set(re.findall(r"\b([a-z]\w*)\b", row[0]["expression"])) - {"MAX"}
+                assert named <= ids, (widget["properties"]["title"], row[0]["expression"], ids)
+    (quota,) = titled(built, "tokens per minute")
+    assert quota["properties"]["metrics"][-1][0]["expression"] == "m0 + 5 * MAX([m1, r])"

@@ -150,8 +150,10 @@ def _signal(spec: AlarmSpec, region: str) -> dict[str, Any]:
             _metric(spec.namespace, name, spec.dimensions, id=f"m{i}", visible=False)
             for i, name in enumerate(spec.summed_metrics)
         ]
-        expression = spec.expression()
-        metrics.append([{"expression": expression, "label": label, "id": "summed"}])
+        if spec.reserved_per_invocation is not None:  # `r` of the expression: max_tokens x invocations
+            reserved = f"{spec.reserved_per_invocation} * m2"
+            metrics.append([{"expression": reserved, "id": "r", "visible": False}])
+        metrics.append([{"expression": spec.expression(), "label": label, "id": "summed"}])
     else:
         metrics = [_metric(spec.namespace, spec.metric_name, spec.dimensions, label=label)]
     return _properties(
