@@ -50,6 +50,7 @@ bench: install
 	@failed=""; \
 	$(BIN)/python scripts/bench_cold_start.py || failed="$$failed bench_cold_start"; \
 	$(BIN)/python scripts/bench_policies.py --check || failed="$$failed bench_policies"; \
+	$(BIN)/python scripts/bench_bedrock.py --check || failed="$$failed bench_bedrock"; \
 	$(BIN)/python scripts/bench_forecast.py || failed="$$failed bench_forecast"; \
 	if [ -n "$$failed" ]; then echo "make bench: a verdict failed in:$$failed" >&2; exit 1; fi
 

@@ -12,9 +12,9 @@ from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_
 from genai_autoscaler_tools.memory import MemoryState
 from genai_autoscaler_tools.sim.compare import POLICIES, compare
 from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile, serve_step
+from genai_autoscaler_tools.sim.events import EPOCH
 from genai_autoscaler_tools.sim.policies import ControllerPolicy, bridge_gaps
 from genai_autoscaler_tools.sim.replay import (
-    EPOCH,
     PolicyResult,
     ReplayConfig,
     Sizing,

@@ -9,7 +9,7 @@
     genai-autoscaler simulate --trace FILE [--target NAME] [--policy NAME|all] [--policies FILE] [--json]
         [--model NAME] [--rate-scale X] [--time-scale X] [--seed N] [--step SECONDS]
         [--endpoint-param KEY=VALUE ...] [--slo TTFT+TPOT] [--initial-capacity N] [--plot FILE.png]
-        [--sweep FIELD=V1,V2,...]
+        [--sweep FIELD=V1,V2,...] [--bedrock-param KEY=VALUE ...]
     genai-autoscaler tune --trace FILE [--target NAME] [--policies FILE] [--slo-goal SHARE] [--json]
         [the trace options of simulate]
 
@@ -37,7 +37,8 @@ document without an `observed` entry is taken to exist, InService, at its `capac
 TargetState fields (its `target_id` is the key); times carry a time zone.
 
 `simulate` replays a trace through the simulator (`genai_autoscaler_tools.sim`) against one SageMaker variant
-target of the policies: the controller's own code and the policies it is compared with, on simulated time.
+target of the policies, or a bedrock_model target: the controller's own code and the policies it is compared
+with, on simulated time.
 
 Results go to stdout, problems to stderr. Every command's exit code means the same: 0 done; 1 the policy
 document was read and is invalid; 2 bad usage, or an input that cannot be read or used (any missing or
@@ -202,6 +203,12 @@ policies: controller (GenAI Autoscaler's own code), target-tracking (Application
 --sweep FIELD=V1,V2,... replays the controller once per value of a field of the target's policy, e.g.
   signals.concurrency_per_unit=4,6,8 or scale_in.stabilization_seconds=300,900, and prints the SLO/cost
   frontier. Values are JSON (null turns a signal off).
+
+a bedrock_model target (--target): its requests meet simulated Bedrock quotas, retries, latency and Provisioned
+  Throughput (genai_autoscaler_tools/sim/bedrock_service.py, BedrockModel); policies controller, on_demand_only,
+  static_pt (Provisioned Throughput for the busiest minute, all along), oracle (the cheapest mix that throttles
+  nothing). --bedrock-param KEY=VALUE sets a field of BedrockModel, e.g. on_demand_rpm=200 or
+  retry_mode=legacy; --endpoint-param, --slo, --sweep, --plot and --initial-capacity do not apply.
 """
 
 POLICIES_HELP = "policy document (default: the repository's config/policies.example.yaml)"
@@ -214,7 +221,8 @@ def _replay_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument(
         "--target",
         metavar="NAME",
-        help="a sagemaker_variant target of the policies, by name or target id (default: the first one)",
+        help="a sagemaker_variant target of the policies, by name or target id (default: the first one); "
+        "simulate also takes a bedrock_model target",
     )
     sim.add_argument("--policies", type=Path, metavar="FILE", help=POLICIES_HELP)
     sim.add_argument(
@@ -378,7 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="controller, target-tracking, target-tracking-concurrency, static, oracle or all (default: "
-        "all); repeatable",
+        "all); for a bedrock_model target controller, on_demand_only, static_pt, oracle; repeatable",
+    )
+    sim.add_argument(
+        "--bedrock-param",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a field of the simulated Bedrock model, for a bedrock_model target (below); repeatable",
     )
     sim.add_argument(
         "--json", action="store_true", help="print one JSON object, a key per policy, and nothing else"
@@ -525,6 +541,7 @@ def _simulate_options(args: argparse.Namespace) -> SimulateOptions:
         plot=getattr(args, "plot", None),
         sweep=getattr(args, "sweep", None),
         initial_capacity=args.initial_capacity,
+        bedrock_params=tuple(getattr(args, "bedrock_param", ())),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genai_autoscaler.domain.policy import PolicyDocument, SageMakerVariantPolicy
+from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyDocument, SageMakerVariantPolicy
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.errors import unknown_name, validation_problems
 from pydantic import ValidationError
@@ -56,6 +56,7 @@ class SimulateOptions:
     plot: Path | None = None
     sweep: tuple[str, tuple[str, ...]] | None = None  # (dotted field, values as written)
     initial_capacity: int | None = None  # None: what the first cold start's worth of demand needs
+    bedrock_params: tuple[tuple[str, str], ...] = ()  # --bedrock-param, for a bedrock_model target
 
 
 class StatusLine:
@@ -510,7 +511,27 @@ def prepare_replay(options: SimulateOptions) -> ReplaySetup:
     return ReplaySetup(trace, target, policies_path, model, config, needs, initial, header)
 
 
+def _bedrock_target(options: SimulateOptions) -> tuple[BedrockModelPolicy, Path] | None:
+    """The bedrock_model target `--target` names, with the document's path; None for any other (or none)."""
+    if options.target is None:
+        return None
+    path = policies_file(options.policies_file)
+    _, document = load_policies(path)
+    target = document.by_name(options.target) or document.find(options.target)
+    return (target, path) if isinstance(target, BedrockModelPolicy) else None
+
+
 def simulate(options: SimulateOptions) -> int:
+    bedrock = _bedrock_target(options)
+    if bedrock is not None:
+        from genai_autoscaler_tools.cli.bedrock_simulate import simulate_bedrock
+
+        return simulate_bedrock(options, *bedrock, _load_trace, lambda total: _progress(options, total))
+    if options.bedrock_params:
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            ["--bedrock-param: applies to bedrock_model targets; name one with --target"],
+        )
     if options.sweep is not None and options.policies:
         raise CommandFailed(EXIT_BAD_INPUT, ["--sweep replays the controller only: leave out --policy"])
     if options.sweep is not None and options.plot is not None:

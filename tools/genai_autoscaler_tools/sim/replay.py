@@ -6,13 +6,10 @@ against every chosen policy, each reported as a `PolicyResult`.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
@@ -29,6 +26,7 @@ from genai_autoscaler_tools.sim.endpoint import (
     RequestProfile,
     serve_step,
 )
+from genai_autoscaler_tools.sim.events import Scheduler
 from genai_autoscaler_tools.sim.fleet import Fleet
 from genai_autoscaler_tools.sim.traces import RequestLog, Trace
 
@@ -39,7 +37,6 @@ HIGH_LOAD = 0.8  # utilization from which a queue's build-up over time matters (
 SAFETY_FACTOR = (
     0.5  # SageMaker's load-testing guidance: target = MAX_RPS x SAFETY_FACTOR x 60, starting at 0.5
 )
-EPOCH = datetime(2025, 1, 1, tzinfo=UTC)  # simulated time 0, so that runs are identical
 
 
 @dataclass(frozen=True)
@@ -141,49 +138,18 @@ class ScalingPolicy(ABC):
         """Called at the start of every step, after scheduled events and alarm evaluations."""
 
 
-class Replay:
+class Replay(Scheduler):
     """The simulated world of one policy's run: time, the fleet, CloudWatch, and scheduled events."""
 
     def __init__(self, model: EndpointModel, config: ReplayConfig, initial_capacity: int):
         self.model = model
         self.config = config
-        self.now = 0.0
+        super().__init__()
         self.fleet = Fleet(model, initial_capacity)
         self.cloudwatch = SimCloudWatch(
             config.step_seconds, config.visibility_delay_s, config.high_resolution_delay_s
         )
         self.actions: list[ScaleAction] = []
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []
-        self._order = itertools.count()
-
-    def moment(self, seconds: float) -> datetime:
-        return EPOCH + timedelta(seconds=seconds)
-
-    def seconds(self, moment: datetime) -> float:
-        return (moment - EPOCH).total_seconds()
-
-    def at(self, when: float, action: Callable[[], None]) -> None:
-        """Run `action` at the first step boundary at or after `when`."""
-        heapq.heappush(self._queue, (when, next(self._order), action))
-
-    def every(self, interval: float, action: Callable[[], None]) -> None:
-        def repeat() -> None:
-            action()
-            self.at(self.now + interval, repeat)
-
-        self.at(interval, repeat)
-
-    def run(self, process: Generator[float, None, None]) -> None:
-        """Run a process now; each number it yields is how long it waits before it goes on."""
-
-        def resume() -> None:
-            try:
-                delay = next(process)
-            except StopIteration:
-                return
-            self.at(self.now + delay, resume)
-
-        resume()
 
     def request_capacity(self, count: int, by: str) -> None:
         """UpdateEndpointWeightsAndCapacities; raises UpdateRefused while the endpoint is Updating."""
@@ -193,11 +159,6 @@ class Replay:
 
     def record_action(self, count: int, by: str, before: int) -> None:
         self.actions.append(ScaleAction(self.now, before, count, by))
-
-    def run_due(self) -> None:
-        while self._queue and self._queue[0][0] <= self.now + 1e-9:
-            _, _, action = heapq.heappop(self._queue)
-            action()
 
 
 def request_profile(trace: Trace, tokens: RequestProfile | None) -> RequestProfile:
