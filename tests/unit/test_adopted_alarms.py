@@ -299,3 +299,75 @@ def test_a_stack_name_too_long_for_the_rules_is_said() -> None:
     report = reconcile(ctl)
     assert rules.rules == {}
     assert any("at most 54 characters" in w for w in report.warnings)
+
+
+# --- what the review found -----------------------------------------------------------------------------------
+
+
+def test_an_adopted_alarm_without_data_is_no_news_and_does_not_hold_the_way_back() -> None:
+    # Given the team's alarm gone to INSUFFICIENT_DATA (CloudWatch's default for missing data: no traffic)
+    raw = raw_event("alarm_adopted_latency")
+    raw["detail"]["state"] = {"value": "INSUFFICIENT_DATA", "reason": "no data", "timestamp": raw["time"]}
+    outcome = dispatch_alarm(parsed(raw), controller(), NOW)
+    assert outcome.dispatch is Dispatch.NOTHING
+    assert "has no data" in (outcome.note or "")
+    # And in the evaluation it is left out, rather than holding the target as a signal without data would
+    ctl = controller()
+    alarms: MemoryAlarms = ctl.alarms
+    alarms.others["team-claude-prod-p95"] = AlarmStanding(AlarmState.INSUFFICIENT_DATA, ago(3600))
+    claude = next(o for o in evaluate_targets(ctl, NOW) if o.plan is not None and o.plan.target == CLAUDE)
+    assert claude.plan is not None
+    assert "alarm team-claude-prod-p95" not in claude.plan.reason
+
+
+def test_an_adopted_metric_alarm_on_another_targets_metric_is_refused() -> None:
+    # Given the team's alarm watching Llama's latency, adopted as Claude's latency signal (a copy-paste error)
+    raw = raw_event("alarm_adopted_latency")
+    dims = raw["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]
+    dims["ModelId"] = "meta.llama3-1-70b-instruct-v1:0"
+    outcome = dispatch_alarm(parsed(raw), controller(), NOW)
+    assert outcome.dispatch is Dispatch.NOTHING
+    assert "watches InvocationLatency of bedrock/meta.llama3-1-70b-instruct-v1:0" in (outcome.note or "")
+
+
+def test_the_evaluation_keeps_an_adopted_alarms_own_figures() -> None:
+    # Given llm-prod adopting a team's concurrency alarm (Average > 3, in ALARM at 4), the controller's own
+    # Maximum peak at 8
+    document = copy.deepcopy(EXAMPLE)
+    llm = next(t for t in document["targets"] if t.get("endpoint_name") == "llm-prod")
+    llm["adopted_alarms"] = [{"alarm_name": "team-llm-concurrency", "signal": "concurrency"}]
+    ctl = controller(document)
+    ctl.metrics.peaks[("variant/llm-prod/AllTraffic", "concurrency")] = 8.0
+    alarms: MemoryAlarms = ctl.alarms
+    alarms.others["team-llm-concurrency"] = AlarmStanding(
+        AlarmState.ALARM, ago(120), json.dumps({"recentDatapoints": [4.0], "threshold": 3.0})
+    )
+    outcomes = evaluate_targets(ctl, NOW)
+    llm_outcome = next(o for o in outcomes if o.plan is not None and o.plan.target == "llm-prod/AllTraffic")
+    assert llm_outcome.plan is not None
+    # Then it is sized from the team alarm's figures against its own threshold, not the controller's peak
+    assert "concurrency per unit (alarm team-llm-concurrency) 4 (threshold 3)" in llm_outcome.plan.reason
+    assert llm_outcome.plan.desired_capacity == 4  # 2 x 4 / 3, not 2 x 8 / 3
+
+
+def test_a_target_eventbridge_refuses_is_not_reported_as_kept() -> None:
+    import boto3
+    from botocore.stub import Stubber
+    from genai_autoscaler.aws.eventbridge_rules import EventBridgeAdoptedRules
+    from genai_autoscaler.errors import ActuationRejected
+
+    events = boto3.client("events", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    rules = EventBridgeAdoptedRules(events, "arn:aws:lambda:us-east-1:123456789012:function:router", "")
+    with Stubber(events) as stub:
+        stub.add_response("put_rule", {"RuleArn": "arn:aws:events:us-east-1:123456789012:rule/s-adopted-1"})
+        stub.add_response(
+            "put_targets",
+            {
+                "FailedEntryCount": 1,
+                "FailedEntries": [
+                    {"TargetId": "alarm-router", "ErrorCode": "AccessDenied", "ErrorMessage": "no"}
+                ],
+            },
+        )
+        with pytest.raises(ActuationRejected, match="EventBridge refused the alarm router as the target"):
+            rules.put("s-adopted-1", rule_patterns(["a"])[0][0])

@@ -364,3 +364,80 @@ def test_the_route_client_passes_the_tier_as_each_api_takes_it(tier: ServiceTier
 )
 def test_a_route_with_an_unknown_tier_is_not_a_route(value: str, expected: tuple[str, str]) -> None:
     assert tuple(ModelRoute(MODEL, ssm_client=_Ssm(value)).route()) == expected
+
+
+# --- a route the policy no longer allows, throttling on the route, a larger Provisioned Throughput -------------
+
+
+def test_callers_leave_a_global_profile_the_policy_no_longer_allows() -> None:
+    # Given callers on the global profile, and a policy that has since withdrawn its consent
+    kept_home = model(
+        cross_region_profile=GEO, priority_tier=PRIORITY, ladder=["priority_tier", "cross_region_profile"]
+    )
+    on_global = on(GLOBAL, RouteKind.GLOBAL_PROFILE)
+    # When a latency alarm fires, or when all is calm
+    for trigger in (
+        firing(Signal.LATENCY_P95),
+        Evaluation((reading(Signal.LATENCY_P95, AlarmState.OK, ago_h(1)),)),
+    ):
+        plan = decide(trigger, kept_home, DEMAND, on_global, NOW)
+        # Then callers go straight back to the model, at the Standard tier
+        assert (plan.action, plan.route_to, plan.service_tier) == (Action.REVERT_ROUTING, MODEL, "default")
+        assert f"the policy no longer allows the profile {GLOBAL}" in plan.reason
+    # And a Priority shift that would keep them there is refused as callers are moved
+    consenting = model(
+        global_profile=GLOBAL,
+        data_may_leave_geography=True,
+        priority_tier=PRIORITY,
+        ladder=["global_profile", "priority_tier"],
+    )
+    priority = decide(firing(Signal.LATENCY_P95), consenting, DEMAND, on_global, NOW)
+    assert priority.action is Action.SHIFT_TO_PRIORITY_TIER
+    assert route_problems(priority, kept_home) == [
+        f"the plan keeps callers on {GLOBAL} at the Priority tier, but the published policy does not allow that route"
+    ]
+
+
+def ago_h(hours: float) -> Any:
+    return NOW - timedelta(hours=hours)
+
+
+def test_throttling_on_the_route_itself_climbs_though_the_models_alarms_are_calm() -> None:
+    # Given callers on the geographic profile, the model's own alarms OK (its traffic has moved), and the
+    # profile throttling (its metrics are under its own ID)
+    calm = Evaluation((reading(Signal.THROTTLES, AlarmState.OK, ago_h(0.5)),))
+    throttled = BedrockDemand(
+        tokens_per_minute=900_000,
+        throttled_per_minute=40,
+        tokens_per_invocation=2_000,
+        on_demand_quota_tpm=400_000,
+    )
+    plan = decide(calm, model(**EVERY_RUNG), throttled, on(GEO, RouteKind.PROFILE), NOW)
+    # Then it climbs to the next rung for a throttle (the global profile), not back
+    assert (plan.action, plan.route_to) == (Action.SHIFT_TO_PROFILE, GLOBAL)
+    assert "40 requests/min throttled on on profile" in plan.reason
+
+
+def test_still_throttled_on_its_provisioned_throughput_the_controller_buys_a_larger_one() -> None:
+    # Given callers on 4 units the controller bought without commitment, still throttled
+    route = BedrockRoute(
+        kind=RouteKind.PROVISIONED,
+        model="arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc",
+        since=ago_h(1),
+        provisioned_model_arn="arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc",
+        model_units=4,
+        commitment="none",
+        hourly_cost_usd=160.0,
+        created_by_controller=True,
+    )
+    state = TargetState(target_id=TARGET_ID, route=route)
+    busy = BedrockDemand(tokens_per_minute=700_000, throttled_per_minute=20, tokens_per_invocation=2_000)
+    plan = decide(firing(Signal.THROTTLES), model(**EVERY_RUNG), busy, state, NOW)
+    # Then it buys one sized for the demand (700k + 20 x 2k) / 100k -> 8 units, to replace the 4
+    assert (plan.action, plan.model_units, plan.hourly_cost_usd) == (Action.SHIFT_TO_PROVISIONED, 8, 320.0)
+    assert "replace its 4 model units of Provisioned Throughput, still throttled" in plan.reason
+    # And not when the demand asks for no more than it has
+    enough = BedrockDemand(tokens_per_minute=350_000, throttled_per_minute=10, tokens_per_invocation=2_000)
+    unchanged = decide(firing(Signal.THROTTLES), model(**EVERY_RUNG), enough, state, NOW)
+    assert unchanged.action is Action.IGNORE  # (told once, when the alarm first fired)
+    assert "it is at the top of its ladder" in unchanged.reason

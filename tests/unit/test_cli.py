@@ -944,15 +944,15 @@ def test_plan_sizes_provisioned_throughput_from_the_metrics_it_is_given(
     state = state_file(tmp_path, {CLAUDE_ID: {"state": {"route": route}, "metrics": BUSIEST_MINUTE}})
     # When its throttle alarm is planned
     result = run(capsys, "plan", "--event", EVENTS / "alarm_bedrock_throttles.json", "--state", state)
-    # Then the next rung is Provisioned Throughput: demand needs (380k + 37 x 1,520) / 100k -> 5 units, but the
-    # example allows at most 4 and $300 an hour, which buys 3 at $88
+    # Then the next rung is Provisioned Throughput: demand needs (380k + 37 / 3 attempts x 1,520) / 100k -> 4
+    # units (the example's callers retry 3 times), but $300 an hour buys 3 at $88
     decision = result.decision
     assert (decision["action"], decision["model_units"], decision["hourly_cost_usd"]) == (
         "shift_to_provisioned",
         3,
         264.0,
     )
-    assert "limited by the policy's max_model_units, the hourly budget of $300" in decision["reason"]
+    assert "demand needs 4; 3 model units (limited by the hourly budget of $300)" in decision["reason"]
     assert (decision["commitment"], decision["needs_approval"], decision["advisory"]) == (
         "none",
         False,

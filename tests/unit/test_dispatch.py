@@ -245,6 +245,7 @@ def test_a_bedrock_throttle_alarm_sizes_provisioned_throughput_from_cloudwatch()
         "provisioned_throughput": {"tokens_per_minute_per_unit": 100_000, "hourly_price_per_unit_usd": 40.0},
         "max_model_units": 10,
         "hourly_budget_usd": 400,
+        "caller_max_attempts": 1,  # each throttled attempt a request of its own
     }
     ctl = controller(document)
     route = BedrockRoute(kind=RouteKind.PROFILE, model=f"us.{claude}", since=NOW - timedelta(hours=1))

@@ -322,7 +322,9 @@ def test_the_router_recognises_a_token_quota_alarm_made_from_service_quotas() ->
 def test_the_way_back_is_judged_against_the_service_quotas_value() -> None:
     # Given 900,000 tokens a minute: above 70% of the policy's 400,000, well below 70% of the applied 2,000,000
     quotas = MemoryQuotas({("bedrock", TPM_CODE): quota()})
-    ctl = controller(document(tokens_per_minute_quota_code=TPM_CODE), quotas)
+    ctl = controller(
+        document(tokens_per_minute_quota_code=TPM_CODE, cross_region_profile=f"us.{MODEL}"), quotas
+    )
     ctl.metrics.peaks[(TARGET_ID, "InputTokenCount")] = 700_000
     ctl.metrics.peaks[(TARGET_ID, "OutputTokenCount")] = 200_000
     demand = bedrock_demand(ctl, policy_of(ctl), NOW)
@@ -508,3 +510,28 @@ def test_with_the_callers_max_tokens_the_demand_counts_what_the_quota_reserves()
     ctl.metrics.peaks[(TARGET_ID, "Invocations")] = 100
     # Then the demand is what their starts reserved: 100,000 + 5 x 100 x 2,000
     assert bedrock_demand(ctl, policy_of(ctl), NOW).tokens_per_minute == 1_100_000
+
+
+def test_the_demand_is_read_under_every_id_the_callers_use() -> None:
+    # Given callers on the cross-region profile for an hour: Bedrock counts their calls under the profile's ID
+    profile = f"us.{MODEL}"
+    ctl = controller(document(cross_region_profile=profile, caller_max_attempts=2))
+    for name, value in {"InputTokenCount": 50_000, "OutputTokenCount": 10_000, "Invocations": 20}.items():
+        ctl.metrics.peaks[(TARGET_ID, name)] = value  # a few callers still on the model itself
+    for name, value in {
+        "InputTokenCount": 500_000,
+        "OutputTokenCount": 140_000,
+        "Invocations": 300,
+        "InvocationThrottles": 30,
+    }.items():
+        ctl.metrics.peaks[(TARGET_ID, f"{name}@{profile}")] = value
+    route = BedrockRoute(kind=RouteKind.PROFILE, model=profile, since=NOW - timedelta(hours=1))
+    demand = bedrock_demand(ctl, policy_of(ctl), NOW, route=route)
+    # Then its demand is the sum over both IDs, and its throttled requests the profile's attempts / 2
+    assert demand.tokens_per_minute == 700_000
+    assert demand.throttled_per_minute == 15
+    # And just after a shift, the throttles of before it (the previous route's) are not read
+    ctl.metrics.queries.clear()
+    just_moved = route.model_copy(update={"since": NOW - timedelta(seconds=30)})
+    assert bedrock_demand(ctl, policy_of(ctl), NOW, route=just_moved).throttled_per_minute is None
+    assert "InvocationThrottles" not in [name for name, _, _ in ctl.metrics.queries]

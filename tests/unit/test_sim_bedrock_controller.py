@@ -229,12 +229,17 @@ def test_a_latency_alarm_sends_callers_to_the_priority_tier_which_is_faster_and_
     assert result.cost_usd == result.premium_usd
 
 
-def test_counted_under_the_id_callers_call_the_controller_never_sees_the_profile_throttle() -> None:
-    # Given CloudWatch counting a profile's calls under the profile's ID (the model's own metrics go quiet)
+def test_counted_under_the_id_callers_call_the_controller_still_sees_the_route_throttle() -> None:
+    # Given CloudWatch counting a profile's and a Provisioned Throughput's calls under the ID they were made with
+    # (the model's own metrics, which its alarms watch, go quiet once callers have left it)
     called = SERVICE.model_copy(update={"metrics_model_id": "called"})
-    result, controller = run_controller(target(), called)
-    # Then the controller moves callers to the profile once, and no further, however much the profile throttles
-    assert [action.action for action in result.actions] == ["shift_to_profile"]
-    assert result.throttled > 0
-    # (with metrics under the model's own ID it climbs on: see the step test above)
-    assert controller.world.provisioned == {}
+    result, _ = run_controller(target(), called)
+    # Then the controller reads the demand under every ID its callers use: it sees the profile throttle and
+    # climbs to Provisioned Throughput, and comes back once the step has passed
+    assert [action.action for action in result.actions] == [
+        "shift_to_profile",
+        "shift_to_provisioned",
+        "revert_routing",
+    ]
+    plain, _ = run_controller(target())
+    assert result.throttled <= 1.5 * plain.throttled

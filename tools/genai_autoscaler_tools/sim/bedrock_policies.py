@@ -174,8 +174,10 @@ class _BedrockMetrics(MetricReader):
 
     def series(self, query: MetricQuery, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
         world = self.world
+        called = dict(query.dimensions).get("ModelId", world.target.model_id)
+        suffix = "" if called == world.target.model_id else f"@{called}"  # as the replay publishes them
         points = world.cloudwatch.datapoints(
-            f"{query.metric_name}/{query.stat}",
+            f"{query.metric_name}/{query.stat}{suffix}",
             query.period,
             world.seconds(start),
             world.seconds(end),

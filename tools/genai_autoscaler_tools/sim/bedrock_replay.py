@@ -422,7 +422,20 @@ class RequestEngine:
         self.throttled_attempts = 0
         self.priority_tokens = 0.0
         self.served_by: dict[str, int] = {}
-        self.minutes = _Minutes(math.ceil(world.end_s / 60) + TAIL_MINUTES)
+        self._size = math.ceil(world.end_s / 60) + TAIL_MINUTES
+        # AWS/Bedrock's figures per ModelId: the model's own, and (with metrics_model_id=called) each other ID a
+        # call was made with (a profile, a Provisioned Throughput ARN).
+        self.minutes_by_id: dict[str, _Minutes] = {target.model_id: _Minutes(self._size)}
+        self.minutes = self.minutes_by_id[target.model_id]
+
+    def _minutes_of(self, place: Destination) -> _Minutes:
+        """Where a call to `place` is counted: under the model's ID, or under the ID it was made with."""
+        if place.counted or not place.model_id:
+            return self.minutes
+        found = self.minutes_by_id.get(place.model_id)
+        if found is None:
+            found = self.minutes_by_id[place.model_id] = _Minutes(self._size)
+        return found
 
     def serve_until(self, until: float) -> None:
         """Every attempt before `until`, in time order."""
@@ -459,8 +472,8 @@ class RequestEngine:
         place.finish(end, self.refund[request])
         kind = place.kind.value
         self.served_by[kind] = self.served_by.get(kind, 0) + 1
-        if place.counted and self.world.publishing:
-            minutes = self.minutes
+        if self.world.publishing:
+            minutes = self._minutes_of(place)
             m = minutes.index(end)
             minutes.invocations[m] += 1
             minutes.input_tokens[m] += self.inputs[request]
@@ -476,8 +489,9 @@ class RequestEngine:
 
     def _throttled(self, request: int, attempt: int, now: float, place: Destination) -> None:
         self.throttled_attempts += 1
-        if place.counted and self.world.publishing:
-            self.minutes.throttles[self.minutes.index(now)] += 1
+        if self.world.publishing:
+            minutes = self._minutes_of(place)
+            minutes.throttles[minutes.index(now)] += 1
         back = now + self.response
         if attempt < self.attempts:
             heapq.heappush(
@@ -488,39 +502,40 @@ class RequestEngine:
             self.latency[request] = back - self.arrivals[request]
 
     def close_minute(self, minute: int) -> None:
-        """Publish minute `minute`'s datapoints (it has ended: nothing more can end in it)."""
-        minutes, world = self.minutes, self.world
-        if minute >= minutes.size:
+        """Publish minute `minute`'s datapoints (it has ended: nothing more can end in it), under each ModelId."""
+        if minute >= self._size:
             return
-        series = world.cloudwatch.series
+        for model_id, minutes in self.minutes_by_id.items():
+            own = model_id == self.world.target.model_id
+            self._publish(minute, minutes, "" if own else f"@{model_id}", own)
+
+    def _publish(self, minute: int, minutes: _Minutes, suffix: str, own: bool) -> None:
+        """One ModelId's datapoints of the minute, under series keys `<metric>/<stat><suffix>`."""
+        world = self.world
         start = minute * 60.0
+        points: dict[str, float] = {}
         invocations, throttles = minutes.invocations[minute], minutes.throttles[minute]
         if invocations or throttles:
-            series.setdefault("InvocationThrottles/Sum", {})[start] = float(throttles)
-        if not invocations:
-            return
-        sums = {
-            "Invocations": float(invocations),
-            "InputTokenCount": minutes.input_tokens[minute],
-            "OutputTokenCount": minutes.output_tokens[minute],
-        }
-        for name, value in sums.items():
-            series.setdefault(f"{name}/Sum", {})[start] = value
-        series.setdefault("InvocationLatency/p95", {})[start] = float(
-            np.percentile(minutes.latency_ms[minute], 95)
-        )
-        series.setdefault("TimeToFirstToken/p95", {})[start] = float(
-            np.percentile(minutes.ttft_ms[minute], 95)
-        )
-        if world.model.quota_usage_metric:
-            used = (
-                sums["InputTokenCount"]
-                + world.target.bedrock.output_token_burndown * sums["OutputTokenCount"]
-            )
-            series.setdefault("EstimatedTPMQuotaUsage/Sum", {})[start] = used
-        for key, spec in world.math.items():
-            series.setdefault(key, {})[start] = math_value(spec, sums)
-        minutes.latency_ms[minute] = minutes.ttft_ms[minute] = []  # no longer needed
+            points["InvocationThrottles/Sum"] = float(throttles)
+        if invocations:
+            sums = {
+                "Invocations": float(invocations),
+                "InputTokenCount": minutes.input_tokens[minute],
+                "OutputTokenCount": minutes.output_tokens[minute],
+            }
+            points |= {f"{name}/Sum": value for name, value in sums.items()}
+            points["InvocationLatency/p95"] = float(np.percentile(minutes.latency_ms[minute], 95))
+            points["TimeToFirstToken/p95"] = float(np.percentile(minutes.ttft_ms[minute], 95))
+            if world.model.quota_usage_metric:
+                burndown = world.target.bedrock.output_token_burndown
+                points["EstimatedTPMQuotaUsage/Sum"] = (
+                    sums["InputTokenCount"] + burndown * sums["OutputTokenCount"]
+                )
+            if own:  # the controller's metric-math alarms watch the model's own ModelId
+                points |= {key: math_value(spec, sums) for key, spec in world.math.items()}
+            minutes.latency_ms[minute] = minutes.ttft_ms[minute] = []  # no longer needed
+        for key, value in points.items():
+            world.cloudwatch.series.setdefault(f"{key}{suffix}", {})[start] = value
 
 
 def math_value(spec: AlarmSpec, figures: dict[str, float]) -> float:

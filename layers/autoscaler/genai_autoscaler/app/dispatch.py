@@ -39,7 +39,7 @@ from genai_autoscaler.domain.alarm_event import (
     SignalReading,
     reading_from_state,
 )
-from genai_autoscaler.domain.bedrock import BedrockDemand, quota_tokens
+from genai_autoscaler.domain.bedrock import BedrockDemand, BedrockRoute, caller_model_ids, quota_tokens
 from genai_autoscaler.domain.decision import (
     AlarmTransition,
     Evaluation,
@@ -58,6 +58,7 @@ from genai_autoscaler.domain.policy import (
 )
 from genai_autoscaler.domain.quotas import QuotaFigure
 from genai_autoscaler.domain.signals import (
+    BEDROCK_DEMAND_METRICS,
     PROPORTIONAL_SIGNALS,
     TAG_MANAGED_BY,
     TAG_SIGNAL,
@@ -69,7 +70,7 @@ from genai_autoscaler.domain.signals import (
     identify_metric,
     invocations_query,
 )
-from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity
+from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, TargetState
 from genai_autoscaler.domain.targets import TargetKind
 from genai_autoscaler.errors import AutoscalerError, LockHeld
 
@@ -143,13 +144,13 @@ def _quotas_of(ctl: DispatchPorts, policy: TargetPolicy) -> BedrockQuotas | None
 
 
 def _observe(
-    ctl: DispatchPorts, policy: TargetPolicy, now: datetime, quotas: BedrockQuotas | None
+    ctl: DispatchPorts, policy: TargetPolicy, now: datetime, quotas: BedrockQuotas | None, state: TargetState
 ) -> ObservedCapacity | BedrockDemand | None:
     """What the decision is made on: a SageMaker target's capacity (None: not found), a Bedrock model's demand."""
     return by_family(
         policy,
         sagemaker=ctl.capacity.observe,
-        bedrock=lambda model: bedrock_demand(ctl, model, now, quotas),
+        bedrock=lambda model: bedrock_demand(ctl, model, now, quotas, state.route),
     )
 
 
@@ -227,9 +228,21 @@ def _route_adopted(
     """A team's own alarm, adopted by `policy` as one of its signals: the figures its event carries, or, for a
     composite alarm, the policy's threshold and (for a signal that sizes a scale-out) its metric's peak now."""
     signal = Signal(adopted.signal)
+    state = event.detail.state
+    if state.value is AlarmState.INSUFFICIENT_DATA:
+        # A team's alarm often treats missing data as missing: no traffic is then no news of the target.
+        return _not_ours(f"adopted alarm {adopted.alarm_name} has no data: no news of {policy.name}")
+    metric = event.single_metric
+    watched = metric and identify_metric(
+        metric.metric.namespace, metric.metric.name, metric.metric.dimensions
+    )
+    if metric and watched and (watched.target_id != policy.target_id or watched.signal is not signal):
+        return _not_ours(
+            f"adopted alarm {adopted.alarm_name} watches {metric.metric.name} of {watched.target_id}, not "
+            f"{signal} of {policy.name}: check the policy's adopted_alarms"
+        )
     quotas = _quotas_of(ctl, policy)
     spec = _spec_for(policy, signal, _token_quota(quotas))
-    state = event.detail.state
     composite = event.detail.configuration.alarm_rule is not None
     reading = adopted_reading(
         adopted, policy, spec, state.value, state.timestamp, state.reason_data, composite
@@ -324,7 +337,8 @@ def adopted_readings(
     readings = []
     for adopted in policy.adopted_alarms:
         alarm = standing.get(adopted.alarm_name)
-        if alarm is not None:
+        # Without data, a team's alarm (missing data treated as missing, CloudWatch's default) says nothing.
+        if alarm is not None and alarm.state is not AlarmState.INSUFFICIENT_DATA:
             spec = _spec_for(policy, Signal(adopted.signal), token_quota)
             readings.append(
                 adopted_reading(
@@ -382,7 +396,7 @@ def _evaluate(
         readings_for(policy, snapshot, ctl, _token_quota(quotas))
         + adopted_readings(policy, adopted, _token_quota(quotas))
     )
-    observed = _observe(ctl, policy, now, quotas)
+    observed = _observe(ctl, policy, now, quotas, state)
     window = utilization_window(policy, readings, state, now)
     if window is not None:
         readings = _with_current_concurrency(ctl, policy, readings, window, now)
@@ -396,20 +410,34 @@ DEMAND_WINDOW = timedelta(minutes=15)
 
 
 def bedrock_demand(
-    ctl: DispatchPorts, policy: BedrockModelPolicy, now: datetime, quotas: BedrockQuotas | None = None
+    ctl: DispatchPorts,
+    policy: BedrockModelPolicy,
+    now: datetime,
+    quotas: BedrockQuotas | None = None,
+    route: BedrockRoute | None = None,
 ) -> BedrockDemand:
     """The model's busiest recent minute (GetMetricData over DEMAND_WINDOW): tokens, throttles, invocations;
     and its quotas (`quotas`, read here when not given): the on-demand tokens-per-minute quota from Service
     Quotas, else the policy's `tokens_per_minute_quota`, and the account's model units still available for the
     policy's kind of Provisioned Throughput (None: unknown, only the policy bounds a purchase).
 
-    Each figure is its own peak, so tokens per invocation and the total are on the high side: the side that
-    buys enough and routes back late.
+    Each figure is its own peak, summed over every ID the callers may be calling (`caller_model_ids`: Bedrock
+    publishes a call's metrics under the ID it was made with), so tokens per invocation and the total are on the
+    high side: the side that buys enough and routes back late. Throttles count from a minute after the route's
+    last change (those before it were the previous route's), in requests: InvocationThrottles counts each
+    refused attempt, so it is divided by the callers' attempts.
     """
     if quotas is None:
         quotas = bedrock_quotas(ctl, policy)
-    queries = bedrock_demand_queries(policy)
-    peak = {name: ctl.metrics.peak(query, now - DEMAND_WINDOW, now) for name, query in queries.items()}
+    start = now - DEMAND_WINDOW
+    throttles_from = max(start, route.since + timedelta(minutes=1)) if route is not None else start
+    peak: dict[str, float | None] = dict.fromkeys(BEDROCK_DEMAND_METRICS)
+    for model_id in caller_model_ids(policy, route):
+        for name, query in bedrock_demand_queries(policy, model_id).items():
+            since = throttles_from if name == "InvocationThrottles" else start
+            value = ctl.metrics.peak(query, since, now) if since < now else None
+            if value is not None:
+                peak[name] = (peak[name] or 0.0) + value
     tokens_in, tokens_out = peak["InputTokenCount"], peak["OutputTokenCount"]
     # In quota tokens: Bedrock's own figure where it publishes one; else output tokens counted as many times as
     # they burn the quota down, and at least at the callers' max_tokens (what the quota reserves).
@@ -419,7 +447,9 @@ def bedrock_demand(
         tokens = quota_tokens(policy.bedrock, tokens_in or 0.0, tokens_out or 0.0, invocations or 0.0)
     return BedrockDemand(
         tokens_per_minute=tokens,
-        throttled_per_minute=peak["InvocationThrottles"],
+        throttled_per_minute=None
+        if peak["InvocationThrottles"] is None
+        else peak["InvocationThrottles"] / policy.bedrock.caller_max_attempts,
         tokens_per_invocation=tokens / invocations if tokens is not None and invocations else None,
         on_demand_quota_tpm=_figure_value(quotas.tokens_per_minute.figure),
         model_units_available=_figure_value(quotas.model_units_available.figure),
@@ -442,7 +472,14 @@ def _firing_figures_now(
     fresh = []
     for reading in readings:
         spec = _spec_for(policy, reading.signal)
-        if reading.state is AlarmState.ALARM and reading.signal in PROPORTIONAL_SIGNALS and spec is not None:
+        # An adopted alarm's figures are its own (against its own threshold), but for a composite's, which has none.
+        own_figures = reading.adopted_from is not None and reading.value is not None
+        if (
+            reading.state is AlarmState.ALARM
+            and reading.signal in PROPORTIONAL_SIGNALS
+            and spec is not None
+            and not own_figures
+        ):
             reading = _peak_now(
                 ctl, spec, reading, timedelta(seconds=spec.period * spec.evaluation_periods), now
             )
@@ -520,8 +557,8 @@ def _decide_and_dispatch(
     cause: str,
     quotas: BedrockQuotas | None = None,
 ) -> DispatchOutcome:
-    observed = _observe(ctl, policy, now, quotas)
     state = locks.release_if_ended(ctl, ctl.state.load(policy.target_id), now)
+    observed = _observe(ctl, policy, now, quotas, state)
     plan = decide(trigger, policy, observed, state, now, _demand_trend(ctl, policy, trigger.readings, now))
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 

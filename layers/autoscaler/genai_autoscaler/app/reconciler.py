@@ -255,6 +255,8 @@ def _sync_adopted(
         for name in left
     )
     wanted = {f"{prefix}{n}": pattern for n, pattern in enumerate(patterns, start=1)}
+    if len(prefix) >= MAX_RULE_NAME:
+        return found  # no rule of this stack can have been made (their names would not fit): none to list
     try:
         owned = ctl.adopted_rules.owned(prefix)
         for name, pattern in wanted.items():

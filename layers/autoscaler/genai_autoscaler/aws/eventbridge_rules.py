@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from genai_autoscaler.app.ports import AdoptedAlarmRules
 from genai_autoscaler.aws.errors import translate
+from genai_autoscaler.errors import ActuationRejected
 
 TARGET_ID = "alarm-router"
 # As the stack's AlarmStateChange rule: an alarm's state change is worth acting on for an hour at most.
@@ -49,15 +50,27 @@ class EventBridgeAdoptedRules(AdoptedAlarmRules):
                 State="ENABLED",
                 Description="GenAI Autoscaler: state changes of the alarms a policy adopted, to the alarm router",
             )
-            self._events.put_targets(Rule=name, Targets=[target])
+            answer = self._events.put_targets(Rule=name, Targets=[target])
         except ClientError as exc:
             raise translate(exc, f"putting rule {name}") from exc
+        _refused(answer, f"the alarm router as the target of rule {name}")
 
     def delete(self, name: str) -> None:
         try:
-            self._events.remove_targets(Rule=name, Ids=[TARGET_ID])
+            answer = self._events.remove_targets(Rule=name, Ids=[TARGET_ID])
+            _refused(answer, f"removing the targets of rule {name}")
             self._events.delete_rule(Name=name)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return
             raise translate(exc, f"deleting rule {name}") from exc
+
+
+def _refused(answer: dict[str, Any], what: str) -> None:
+    """PutTargets and RemoveTargets answer 200 with the entries they refused (FailedEntryCount, FailedEntries)."""
+    if answer.get("FailedEntryCount"):
+        failed = "; ".join(
+            f"{entry.get('ErrorCode')}: {entry.get('ErrorMessage')}"
+            for entry in answer.get("FailedEntries", [])
+        )
+        raise ActuationRejected(f"EventBridge refused {what}: {failed}")

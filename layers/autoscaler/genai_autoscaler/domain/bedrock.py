@@ -87,6 +87,43 @@ class BedrockRoute(BaseModel):
         return where + tier
 
 
+def allowed_profiles(policy: BedrockModelPolicy) -> set[str]:
+    """The inference profiles the policy lets callers be sent to now: those it names on its ladder, a global one
+    only while data may leave the geography."""
+    settings = policy.bedrock
+    allowed = set()
+    if settings.cross_region_profile and "cross_region_profile" in settings.ladder:
+        allowed.add(settings.cross_region_profile)
+    if settings.global_profile and "global_profile" in settings.ladder and settings.data_may_leave_geography:
+        allowed.add(settings.global_profile)
+    return allowed
+
+
+def disallowed(policy: BedrockModelPolicy, route: BedrockRoute) -> str | None:
+    """Why the policy no longer lets callers stay where `route` sends them (a profile it no longer names or
+    allows, the Priority tier it no longer offers); None when it does."""
+    if route.kind in (RouteKind.PROFILE, RouteKind.GLOBAL_PROFILE) and route.model not in allowed_profiles(
+        policy
+    ):
+        return f"the policy no longer allows the profile {route.model}"
+    tier = policy.bedrock.priority_tier
+    if route.service_tier is ServiceTier.PRIORITY and (
+        tier is None or "priority_tier" not in policy.bedrock.ladder
+    ):
+        return "the policy no longer offers the Priority tier"
+    return None
+
+
+def caller_model_ids(policy: BedrockModelPolicy, route: BedrockRoute | None) -> list[str]:
+    """Every ID the model's callers may be calling now: the model's, the profiles the policy names, and the route's
+    (a Provisioned Throughput ARN). Bedrock publishes a call's metrics under the ID it was made with."""
+    settings = policy.bedrock
+    ids = [policy.model_id, settings.cross_region_profile, settings.global_profile]
+    if route is not None:
+        ids.append(route.model)
+    return list(dict.fromkeys(i for i in ids if i))
+
+
 def on_demand(policy: BedrockModelPolicy, since: datetime) -> BedrockRoute:
     return BedrockRoute(kind=RouteKind.ON_DEMAND, model=policy.model_id, since=since)
 
@@ -286,8 +323,42 @@ def climb(
             needs_approval=committed,
             service_tier=ServiceTier.DEFAULT,
         )
+    larger = _larger_provisioned(policy, route, demand)
+    if larger is not None:
+        return larger
     why = "; ".join(skipped) if skipped else "it is at the top of its ladder"
     return RoutingChoice("notify_only", f"traffic stays {route.describe}: {why}")
+
+
+def _larger_provisioned(
+    policy: BedrockModelPolicy, route: BedrockRoute, demand: BedrockDemand
+) -> RoutingChoice | None:
+    """On Provisioned Throughput the controller bought without commitment, still throttled: a larger one, to
+    replace it (the routing workflow buys it, moves the callers once it is InService, then deletes the old one
+    after the drain). None when the demand asks for no more units, or the policy allows no more."""
+    pt = policy.bedrock.provisioned_throughput
+    if (
+        route.kind is not RouteKind.PROVISIONED
+        or not route.created_by_controller
+        or route.commitment not in (None, "none")
+        or pt is None
+        or pt.commitment != "none"
+    ):
+        return None
+    sizing = size_provisioned_throughput(policy, demand)
+    current = route.model_units or 0
+    if sizing.units <= current:
+        return None
+    return RoutingChoice(
+        "shift_to_provisioned",
+        f"replace its {current} model unit{'s' if current != 1 else ''} of Provisioned Throughput, still "
+        f"throttled, with {sizing.explanation} (${sizing.hourly_cost_usd:,.2f}/h, no commitment); callers move "
+        "once it is InService, and the old one is deleted after the drain",
+        model_units=sizing.units,
+        hourly_cost_usd=sizing.hourly_cost_usd,
+        commitment=pt.commitment,
+        service_tier=ServiceTier.DEFAULT,
+    )
 
 
 def _priority_problem(

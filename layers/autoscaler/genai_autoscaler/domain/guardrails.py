@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from genai_autoscaler.domain.bedrock import purchase_caps
+from genai_autoscaler.domain.bedrock import allowed_profiles, purchase_caps
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, SageMakerPolicy, TargetPolicy
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
@@ -101,18 +101,15 @@ def route_problems(plan: Plan, policy: BedrockModelPolicy) -> list[str]:
     the policy leaves alone. (A Provisioned Throughput route is checked as it is bought.)"""
     problems = [] if plan.action is Action.REVERT_ROUTING else _hands_off(policy)
     settings = policy.bedrock
-    if plan.action is Action.SHIFT_TO_PROFILE:
-        named = {
-            settings.cross_region_profile: "cross_region_profile" in settings.ladder,
-            settings.global_profile: "global_profile" in settings.ladder
-            and settings.data_may_leave_geography,
-        }
-        if not named.get(plan.route_to, False):
-            profiles = [p for p, allowed in named.items() if p is not None and allowed]
-            published = f"it names {', '.join(profiles)}" if profiles else "it names none on its ladder"
-            problems.append(
-                f"the plan sends callers to {plan.route_to}, but {published} in the published policy"
-            )
+    allowed = allowed_profiles(policy)
+    if plan.action is Action.SHIFT_TO_PROFILE and plan.route_to not in allowed:
+        published = f"it names {', '.join(sorted(allowed))}" if allowed else "it names none on its ladder"
+        problems.append(f"the plan sends callers to {plan.route_to}, but {published} in the published policy")
+    if plan.action is Action.SHIFT_TO_PRIORITY_TIER and plan.route_to not in {policy.model_id, *allowed}:
+        problems.append(
+            f"the plan keeps callers on {plan.route_to} at the Priority tier, but the published policy does not "
+            "allow that route"
+        )
     if plan.action is Action.SHIFT_TO_PRIORITY_TIER and (
         settings.priority_tier is None or "priority_tier" not in settings.ladder
     ):

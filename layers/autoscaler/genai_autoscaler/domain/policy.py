@@ -371,6 +371,15 @@ class BedrockSettings(_Block):
         "with it, the token-quota fallback (metric math, where EstimatedTPMQuotaUsage is not published) and the "
         "demand count each invocation's output at least at max_tokens.",
     )
+    caller_max_attempts: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="The attempts the callers' SDK makes for a request (botocore's standard retry mode: 3, its "
+        "legacy mode: 5). InvocationThrottles counts every refused attempt, so the throttled demand that sizes "
+        "Provisioned Throughput counts InvocationThrottles / caller_max_attempts requests. The default, 1, counts "
+        "each refused attempt as a request: it buys enough, and more than enough when callers retry.",
+    )
     ttft_p95_ms: float | None = Field(
         None,
         gt=0,

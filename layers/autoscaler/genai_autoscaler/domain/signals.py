@@ -523,11 +523,15 @@ BEDROCK_DEMAND_METRICS = (
 )
 
 
-def bedrock_demand_queries(target: BedrockModelPolicy) -> dict[str, MetricQuery]:
-    """Per-minute sums of the model's token, throttle and invocation counts, by metric name."""
-    dims = (("ModelId", target.model_id),)
+def bedrock_demand_queries(target: BedrockModelPolicy, model_id: str | None = None) -> dict[str, MetricQuery]:
+    """Per-minute sums of the model's token, throttle and invocation counts, by metric name: under the model's
+    own ID, or under `model_id`, another ID its callers are sent to (a profile, a Provisioned Throughput ARN;
+    Bedrock publishes a call's metrics under the ID it was made with), labelled `<metric>@<id>`."""
+    called = model_id or target.model_id
+    dims = (("ModelId", called),)
+    suffix = "" if called == target.model_id else f"@{called}"
     return {
-        name: MetricQuery(target.target_id, name, BEDROCK_NAMESPACE, name, dims, 60, "Sum")
+        name: MetricQuery(target.target_id, f"{name}{suffix}", BEDROCK_NAMESPACE, name, dims, 60, "Sum")
         for name in BEDROCK_DEMAND_METRICS
     }
 

@@ -11,13 +11,16 @@ from genai_autoscaler.domain.bedrock import (
     BedrockDemand,
     BedrockRoute,
     RoutingChoice,
+    ServiceTier,
     climb,
     descend,
+    disallowed,
     on_demand,
 )
 from genai_autoscaler.domain.decision.core import Decision, figures
 from genai_autoscaler.domain.plan import ROUTING_ACTIONS, Action, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy
+from genai_autoscaler.domain.signals import Signal
 from genai_autoscaler.domain.state import Lock
 
 
@@ -45,9 +48,26 @@ class _Routing:
     def settling(self) -> Plan | None:
         return None  # a model has no capacity of its own to settle or for a person to change
 
+    def leave(self) -> Plan | None:
+        """Callers off a route the policy no longer allows (a profile it no longer names or lets data leave the
+        geography to, the Priority tier it no longer offers): straight back to the model at the Standard tier."""
+        why = disallowed(self.policy, self.route)
+        if why is None:
+            return None
+        choice = RoutingChoice(
+            "revert_routing",
+            f"{why}: route callers back to {self.policy.model_id} at the Standard tier",
+            route_to=self.policy.model_id,
+            hourly_cost_usd=0.0,
+            service_tier=ServiceTier.DEFAULT,
+        )
+        return self._plan(choice, f"Callers are {self.route.describe} ({self.policy.name})", {})
+
     def alarming(self, alarming: list[SignalReading]) -> Plan:
         """Up the ladder, on the first firing signal; only the alarm's first firing is told when it cannot."""
         decision, policy = self.decision, self.policy
+        if (left := self.leave()) is not None:
+            return left
         lead = alarming[0]
         choice = climb(
             policy,
@@ -74,8 +94,30 @@ class _Routing:
         return self.decision.ignore(f"Not every signal of {self.policy.name} has data: its routing is held.")
 
     def calm(self) -> Plan:
-        """Down the ladder, once every signal has stayed OK for the hold and demand fits on-demand."""
-        decision = self.decision
+        """Down the ladder, once every signal has stayed OK for the hold and demand fits on-demand; but up it
+        when the route itself throttles (its metrics are under its own ID, which the model's alarms do not
+        watch: a profile's, a Provisioned Throughput's)."""
+        decision, policy = self.decision, self.policy
+        if (left := self.leave()) is not None:
+            return left
+        throttled = self.demand.throttled_per_minute
+        if (
+            self.route.rung is not None
+            and throttled is not None
+            and throttled >= policy.bedrock.throttles_per_minute
+        ):
+            choice = climb(
+                policy,
+                self.route,
+                self.demand,
+                decision.state.last_shift_at,
+                decision.now,
+                frozenset({Signal.THROTTLES}),
+            )
+            lead = f"{throttled:,.0f} requests/min throttled on {self.route.describe}"
+            if choice.action in (Action.NOTIFY_ONLY, Action.IGNORE):
+                return decision.ignore(f"{lead}; {choice.reason}.")
+            return self._plan(choice, f"{lead} ({policy.name})", {})
         ok_since = max(r.since for r in decision.readings)
         choice = descend(
             self.policy, self.route, self.demand, ok_since, decision.state.last_shift_at, decision.now
