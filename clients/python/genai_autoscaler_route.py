@@ -54,10 +54,12 @@ def route_parameter_name(stack: str, model_id: str) -> str:
 
 
 class Route(NamedTuple):
-    """Where to send one call: `model_id` as modelId, `service_tier` as serviceTier."""
+    """Where to send one call: `model_id` as modelId, `service_tier` as serviceTier; `overflow`, where to go
+    next, in order, when `model_id` throttles the call."""
 
     model_id: str
     service_tier: str = "default"
+    overflow: tuple[str, ...] = ()
 
 
 def _ssm_client(region_name: str | None) -> Any:
@@ -119,8 +121,31 @@ class ModelRoute:
             args["serviceTier"] = route.service_tier
         return args
 
+    def converse(self, client: Any, **kwargs: Any) -> Any:
+        """`client.converse(...)` on the route, going on to the route's overflow, in order, while a call is
+        throttled (ThrottlingException, after the client's own retries). Raises what the last call raised."""
+        return self._call(client.converse, kwargs, structured=True)
+
+    def invoke_model(self, client: Any, **kwargs: Any) -> Any:
+        """`client.invoke_model(...)`, as `converse` does."""
+        return self._call(client.invoke_model, kwargs, structured=False)
+
+    def _call(self, method: Callable[..., Any], kwargs: dict[str, Any], structured: bool) -> Any:
+        route = self.route()
+        first = dict(kwargs, modelId=route.model_id)
+        if route.service_tier != "default":  # the tier is the route's own, not its overflow's
+            first["serviceTier"] = {"type": route.service_tier} if structured else route.service_tier
+        calls = [first, *(dict(kwargs, modelId=model_id) for model_id in route.overflow)]
+        for args in calls[:-1]:
+            try:
+                return method(**args)
+            except Exception as exc:
+                if _error_code(exc) != "ThrottlingException":
+                    raise
+        return method(**calls[-1])
+
     def route(self) -> Route:
-        """The model to call and the tier to ask for, now. Never raises."""
+        """The model to call, the tier to ask for and the overflow, now. Never raises."""
         with self._lock:
             if self._current is not None and self._clock() < self._fresh_until:
                 return self._current
@@ -189,6 +214,9 @@ def _route_of(value: Any) -> Route | None:
     if not isinstance(document, dict):
         return None
     model_id, tier = document.get("model_id"), document.get("service_tier", "default")
+    overflow = document.get("overflow", [])
     if not isinstance(model_id, str) or not model_id or tier not in _TIERS:
         return None
-    return Route(model_id, tier)
+    if not isinstance(overflow, list) or not all(isinstance(o, str) and o for o in overflow):
+        return None
+    return Route(model_id, tier, tuple(overflow))

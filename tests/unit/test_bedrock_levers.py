@@ -20,6 +20,7 @@ from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, pars
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import Signal
 from genai_autoscaler.domain.state import TargetState
+from genai_autoscaler.errors import PlanRefused
 from genai_autoscaler_local.bedrock_fake import FakeBedrock
 from genai_autoscaler_local.clock import SimClock
 from genai_autoscaler_route import ModelRoute
@@ -363,7 +364,7 @@ def test_the_route_client_passes_the_tier_as_each_api_takes_it(tier: ServiceTier
     ],
 )
 def test_a_route_with_an_unknown_tier_is_not_a_route(value: str, expected: tuple[str, str]) -> None:
-    assert tuple(ModelRoute(MODEL, ssm_client=_Ssm(value)).route()) == expected
+    assert tuple(ModelRoute(MODEL, ssm_client=_Ssm(value)).route())[:2] == expected
 
 
 # --- a route the policy no longer allows, throttling on the route, a larger Provisioned Throughput -------------
@@ -441,3 +442,153 @@ def test_still_throttled_on_its_provisioned_throughput_the_controller_buys_a_lar
     unchanged = decide(firing(Signal.THROTTLES), model(**EVERY_RUNG), enough, state, NOW)
     assert unchanged.action is Action.IGNORE  # (told once, when the alarm first fired)
     assert "it is at the top of its ladder" in unchanged.reason
+
+
+# --- overflow: Provisioned Throughput first, the free quotas after it -------------------------------------------
+
+PT_ROUTE = BedrockRoute(
+    kind=RouteKind.PROVISIONED,
+    model="arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc",
+    since=NOW - timedelta(hours=1),
+    provisioned_model_arn="arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc",
+    model_units=6,
+    commitment="none",
+    created_by_controller=True,
+)
+OVERFLOWING = {
+    **EVERY_RUNG,
+    "overflow": True,
+    "tokens_per_minute_quota": 400_000,
+    "profile_tokens_per_minute_quota": 800_000,
+    "global_profile_tokens_per_minute_quota": 1_000_000,
+}
+
+
+def test_a_route_overflows_to_the_free_quotas_the_policy_allows_in_the_ladders_order() -> None:
+    from genai_autoscaler.domain.bedrock import with_overflow
+
+    policy = model(**OVERFLOWING)
+    assert with_overflow(policy, PT_ROUTE).overflow == (GEO, GLOBAL, MODEL)
+    on_geo = BedrockRoute(kind=RouteKind.PROFILE, model=GEO, since=NOW)
+    assert with_overflow(policy, on_geo).overflow == (GLOBAL, MODEL)
+    # Not at the Priority tier (its overflow would be Standard), not on-demand, not with overflow off
+    priority = on_geo.model_copy(update={"service_tier": ServiceTier.PRIORITY})
+    assert with_overflow(policy, priority).overflow == ()
+    assert (
+        with_overflow(policy, BedrockRoute(kind=RouteKind.ON_DEMAND, model=MODEL, since=NOW)).overflow == ()
+    )
+    assert with_overflow(model(**EVERY_RUNG), PT_ROUTE).overflow == ()
+    # And the route callers read carries it
+    assert PublishedRoute.of(with_overflow(policy, PT_ROUTE), MODEL).overflow == (GEO, GLOBAL, MODEL)
+
+
+def test_with_overflow_provisioned_throughput_is_sized_for_what_the_free_quotas_cannot_carry() -> None:
+    from genai_autoscaler.domain.bedrock import size_provisioned_throughput
+
+    demand = BedrockDemand(tokens_per_minute=3_500_000, throttled_per_minute=0, on_demand_quota_tpm=400_000)
+    # free: 80% of 400k + 800k + 1,000k = 1,760,000; (3,500,000 - 1,760,000) / 100,000 -> 18 units
+    assert size_provisioned_throughput(model(**OVERFLOWING), demand).wanted == 18
+    # without overflow, the whole demand: 35 units
+    assert size_provisioned_throughput(model(**EVERY_RUNG), demand).wanted == 35
+
+
+def test_with_overflow_the_way_back_steps_down_to_the_profile_once_the_free_quotas_carry_the_demand() -> None:
+    calm = Evaluation((reading(Signal.THROTTLES, AlarmState.OK, ago_h(1)),))
+    state = TargetState(target_id=TARGET_ID, route=PT_ROUTE)
+    # 1,000,000 tokens/min: above 70% of the model's 400k, within 70% of the 2,200,000 of the model and profiles
+    fits = BedrockDemand(tokens_per_minute=1_000_000, throttled_per_minute=0, on_demand_quota_tpm=400_000)
+    plan = decide(calm, model(**OVERFLOWING), fits, state, NOW)
+    assert (plan.action, plan.route_to) == (Action.SHIFT_TO_PROFILE, GEO)
+    assert "fits the free quotas (2,200,000" in plan.reason
+    # Above that, it stays; without overflow (callers pass one modelId), it stays too
+    busy = BedrockDemand(tokens_per_minute=1_700_000, throttled_per_minute=0, on_demand_quota_tpm=400_000)
+    assert decide(calm, model(**OVERFLOWING), busy, state, NOW).action is Action.IGNORE
+    assert decide(calm, model(**EVERY_RUNG), fits, state, NOW).action is Action.IGNORE
+
+
+class _Runtime:
+    """A bedrock-runtime client whose calls to the listed model IDs are throttled."""
+
+    def __init__(self, throttled: set[str], error: str = "ThrottlingException") -> None:
+        self.throttled, self.error, self.calls = throttled, error, list[dict[str, Any]]()
+
+    def converse(self, **kwargs: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        self.calls.append(kwargs)
+        if kwargs["modelId"] in self.throttled:
+            raise ClientError({"Error": {"Code": self.error, "Message": "slow down"}}, "Converse")
+        return {"output": {"message": {"role": "assistant", "content": [{"text": kwargs["modelId"]}]}}}
+
+    invoke_model = converse
+
+
+def test_the_route_client_goes_on_to_the_overflow_while_a_call_is_throttled() -> None:
+    route = with_overflow_route()
+    client = ModelRoute(MODEL, ssm_client=_Ssm(PublishedRoute.of(route, MODEL).to_json()))
+    runtime = _Runtime({PT_ROUTE.model, GEO})
+    answer = client.converse(runtime, messages=[])
+    # The PT throttled, then the profile: the model itself answered; the tier went only with the first call
+    assert answer["output"]["message"]["content"][0]["text"] == MODEL
+    assert [c["modelId"] for c in runtime.calls] == [PT_ROUTE.model, GEO, MODEL]
+    # Every destination throttling: the last one's error is the caller's
+    import botocore.exceptions
+
+    with pytest.raises(botocore.exceptions.ClientError, match="ThrottlingException"):
+        client.invoke_model(_Runtime({PT_ROUTE.model, GEO, MODEL}), body=b"{}")
+    # Another error is not overflowed: it is the caller's at once
+    other = _Runtime({PT_ROUTE.model}, error="ValidationException")
+    with pytest.raises(botocore.exceptions.ClientError, match="ValidationException"):
+        client.converse(other, messages=[])
+    assert len(other.calls) == 1
+
+
+def with_overflow_route() -> BedrockRoute:
+    from genai_autoscaler.domain.bedrock import with_overflow
+
+    return with_overflow(
+        model(**{**OVERFLOWING, "global_profile": None, "data_may_leave_geography": False}), PT_ROUTE
+    )
+
+
+def test_beyond_what_the_free_quotas_carry_callers_go_to_the_profile_while_provisioned_throughput_is_bought(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given callers overflowing, the profile's quota stated, and a first throttle already 2,000,000 tokens/min:
+    # beyond the 960,000 the model's and the profile's quotas carry (80% of 400k + 800k)
+    policy = model(
+        **{
+            **OVERFLOWING,
+            "global_profile": None,
+            "data_may_leave_geography": False,
+            "ladder": ["cross_region_profile", "provisioned_throughput"],
+        }
+    )
+    busy = BedrockDemand(tokens_per_minute=2_000_000, throttled_per_minute=0, on_demand_quota_tpm=400_000)
+    plan = decide(AlarmTransition(reading(Signal.THROTTLES), AlarmState.OK), policy, busy, ON_DEMAND, NOW)
+    # Then one plan sends callers to the profile now and buys the rest at once: (2,000,000 - 960,000) / 100k
+    # -> 11 units, within the policy's 10
+    assert (plan.action, plan.route_to, plan.model_units) == (Action.SHIFT_TO_PROVISIONED, GEO, 10)
+    assert "demand needs 11; 10 model units (limited by the policy's max_model_units)" in plan.reason
+    assert "beyond what the free quotas carry (960,000)" in plan.reason
+    # And the workflow moves callers to the profile as it buys, before the units are InService
+    world = World(clock, bedrock)
+    document = world.start(
+        policy, "interim-1", AlarmTransition(reading(Signal.THROTTLES), AlarmState.OK), busy
+    )
+    for step in ("acquire_lock", "buy_provisioned"):
+        document = world.step(step, document)
+    published = world.routes.current(MODEL)
+    assert published is not None
+    assert (published.model_id, published.overflow) == (GEO, (MODEL,))
+    # A plan whose interim profile the published policy no longer allows moves nobody
+    other = World(clock, bedrock)
+    refused = other.start(
+        policy, "interim-2", AlarmTransition(reading(Signal.THROTTLES), AlarmState.OK), busy
+    )
+    other.publish(model(**{**OVERFLOWING, "cross_region_profile": None, "global_profile": None}))
+    refused = other.step("acquire_lock", refused)
+    with pytest.raises(PlanRefused):
+        other.step("buy_provisioned", refused)
+    assert other.routes.current(MODEL) is None
+    assert bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"][1:] == []  # only the first

@@ -944,15 +944,16 @@ def test_plan_sizes_provisioned_throughput_from_the_metrics_it_is_given(
     state = state_file(tmp_path, {CLAUDE_ID: {"state": {"route": route}, "metrics": BUSIEST_MINUTE}})
     # When its throttle alarm is planned
     result = run(capsys, "plan", "--event", EVENTS / "alarm_bedrock_throttles.json", "--state", state)
-    # Then the next rung is Provisioned Throughput: demand needs (380k + 37 / 3 attempts x 1,520) / 100k -> 4
-    # units (the example's callers retry 3 times), but $300 an hour buys 3 at $88
+    # Then the next rung is Provisioned Throughput, sized for what the free quotas cannot carry (the example's
+    # callers overflow to the profile, then the model): 380k + 37 / 3 attempts x 1,520 tokens is within 80% of
+    # the model's 400k and the profile's 800k, so the least purchase, 1 unit at $88
     decision = result.decision
     assert (decision["action"], decision["model_units"], decision["hourly_cost_usd"]) == (
         "shift_to_provisioned",
-        3,
-        264.0,
+        1,
+        88.0,
     )
-    assert "demand needs 4; 3 model units (limited by the hourly budget of $300)" in decision["reason"]
+    assert "demand needs 1; 1 model unit" in decision["reason"]
     assert (decision["commitment"], decision["needs_approval"], decision["advisory"]) == (
         "none",
         False,

@@ -246,6 +246,7 @@ def test_a_bedrock_throttle_alarm_sizes_provisioned_throughput_from_cloudwatch()
         "max_model_units": 10,
         "hourly_budget_usd": 400,
         "caller_max_attempts": 1,  # each throttled attempt a request of its own
+        "overflow": False,  # callers pass one modelId: the units carry the whole demand
     }
     ctl = controller(document)
     route = BedrockRoute(kind=RouteKind.PROFILE, model=f"us.{claude}", since=NOW - timedelta(hours=1))

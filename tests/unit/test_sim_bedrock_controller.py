@@ -243,3 +243,29 @@ def test_counted_under_the_id_callers_call_the_controller_still_sees_the_route_t
     ]
     plain, _ = run_controller(target())
     assert result.throttled <= 1.5 * plain.throttled
+
+
+def test_every_purchase_is_billed_though_an_earlier_one_was_deleted() -> None:
+    # Given a step so large that the first purchase falls short and is replaced by a larger one
+    result, controller = run_controller(
+        target(max_model_units=40, hourly_budget_usd=800), requests=step_requests(8.0)
+    )
+    records = list(controller.world.provisioned.values())
+    # Then each purchase keeps its own record (a deleted one's ARN is never reused), and the bill is their sum
+    assert len({record.arn for record in records}) == len(records) >= 2
+    assert [a.action for a in result.actions].count("shift_to_provisioned") == len(records)
+    end = controller.world.end_s
+    assert result.unit_hours == pytest.approx(sum(r.units * r.hours(end) for r in records))
+
+
+def test_with_overflow_callers_use_the_free_quotas_beside_a_smaller_provisioned_throughput() -> None:
+    # Given the same step, callers that overflow (the route client) and the profile's quota stated
+    whole, _ = run_controller(target())
+    overflowing = target(overflow=True, profile_tokens_per_minute_quota=2 * QUOTA)
+    result, _ = run_controller(overflowing)
+    # Then the controller buys fewer units for the same step, and throttles no more
+    assert result.unit_hours < whole.unit_hours
+    assert result.throttled <= whole.throttled
+    # And while it was on its Provisioned Throughput, the profile and the model served the overflow
+    assert result.served_by.get("profile", 0) > 0
+    assert "provisioned" in result.served_by

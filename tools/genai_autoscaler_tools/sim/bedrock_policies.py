@@ -91,7 +91,16 @@ class _SimRoutes(MemoryRoutes):
     def publish(self, model_id: str, route: PublishedRoute) -> None:
         super().publish(model_id, route)
         assert self.world is not None
-        self.world.publish(_KIND[route.kind], route.model_id, route.service_tier == "priority")
+        settings = self.world.target.bedrock
+        kinds = {
+            route.target: Kind.ON_DEMAND,
+            settings.cross_region_profile: Kind.PROFILE,
+            settings.global_profile: Kind.GLOBAL_PROFILE,
+        }
+        overflow = tuple(kinds[i] for i in route.overflow if i in kinds)
+        self.world.publish(
+            _KIND[route.kind], route.model_id, route.service_tier == "priority", overflow=overflow
+        )
 
 
 @dataclass
@@ -116,7 +125,8 @@ class SimProvisionedThroughputs(ProvisionedThroughputs):
         if client_token in self.by_token:
             return self.by_token[client_token]
         world = self.world
-        arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:provisioned-model/{len(self.models) + 1:012x}"
+        # Numbered by purchase, never reused (a deleted one leaves `models`, not the bill)
+        arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:provisioned-model/{len(self.by_token) + 1:012x}"
         created = world.moment(world.now)
         term = {"OneMonth": 30, "SixMonths": 182}.get(commitment or "")
         self.models[arn] = ProvisionedModel(

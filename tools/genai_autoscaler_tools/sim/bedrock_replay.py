@@ -147,6 +147,7 @@ class _Published:
     kind: Kind
     model_id: str
     priority: bool
+    overflow: tuple[Kind, ...] = ()  # where callers go next when it throttles them (the route client)
 
 
 class BedrockWorld(Scheduler):
@@ -205,10 +206,18 @@ class BedrockWorld(Scheduler):
 
     # ---------------------------------------------------------------------------------------- routes
 
-    def publish(self, kind: Kind, model_id: str, priority: bool = False, delay: float | None = None) -> None:
-        """Tell callers to call `model_id` from now on; they do `route_delay_s` later (or after `delay`)."""
+    def publish(
+        self,
+        kind: Kind,
+        model_id: str,
+        priority: bool = False,
+        delay: float | None = None,
+        overflow: tuple[Kind, ...] = (),
+    ) -> None:
+        """Tell callers to call `model_id` from now on, and `overflow` when it throttles them; they do
+        `route_delay_s` later (or after `delay`)."""
         wait = self.model.route_delay_s if delay is None else delay
-        self._published.append(_Published(self.now + wait, kind, model_id, priority))
+        self._published.append(_Published(self.now + wait, kind, model_id, priority, overflow))
 
     def route_at(self, now: float) -> Route:
         """Where callers send an attempt at `now` (attempts come in time order)."""
@@ -242,7 +251,13 @@ class BedrockWorld(Scheduler):
                 target = self.global_profile or self.nowhere
             case _:
                 target = self.provisioned_destination(published.model_id, now)
-        return Route((target,), published.priority)
+        free = {
+            Kind.ON_DEMAND: self.on_demand,
+            Kind.PROFILE: self.profile,
+            Kind.GLOBAL_PROFILE: self.global_profile,
+        }
+        overflow = tuple(place for kind in published.overflow if (place := free.get(kind)) is not None)
+        return Route((target, *overflow), published.priority)
 
     def provisioned_destination(self, arn: str, now: float) -> Destination:
         """The Provisioned Throughput `arn` as it serves at `now`: one that refuses everything when it is not

@@ -58,11 +58,12 @@ class BedrockModel(BaseModel):
         description="The model's on-demand tokens-per-minute quota (default: the policy's "
         "tokens_per_minute_quota, what the controller itself believes).",
     )
-    on_demand_rpm: int = Field(
-        50,
+    on_demand_rpm: int | None = Field(
+        None,
         gt=0,
-        description="The model's on-demand requests-per-minute quota: 50 for Claude 3.5 Sonnet on the Bedrock "
-        "quotas page (2024), beside its 400,000 tokens per minute.",
+        description="The model's on-demand requests-per-minute quota; default: the policy's "
+        "requests_per_minute_quota, else DEFAULT_RPM (50: Claude 3.5 Sonnet on the Bedrock quotas page, 2024, "
+        "beside its 400,000 tokens per minute).",
     )
     profile_quota_factor: float = Field(
         2.0,
@@ -176,14 +177,15 @@ class Quotas:
 
 
 def quotas(model: BedrockModel, policy: BedrockModelPolicy) -> Quotas:
-    """The destinations' quotas, from `model` and the policy. Raises ValueError without an on-demand TPM."""
+    """The destinations' quotas, from `model` (an explicit figure), else the policy's (the quotas it states),
+    else `model`'s factors of the on-demand ones. Raises ValueError without an on-demand TPM."""
     tpm = model.on_demand_tpm or policy.bedrock.tokens_per_minute_quota
     if tpm is None:
         raise ValueError(
             f"{policy.name} states no on-demand tokens-per-minute quota: set bedrock.tokens_per_minute_quota "
             "in its policy, or --bedrock-param on_demand_tpm=N"
         )
-    rpm = model.on_demand_rpm
+    rpm = model.on_demand_rpm or policy.bedrock.requests_per_minute_quota or DEFAULT_RPM
 
     def scaled(tokens: int | None, requests: int | None, factor: float) -> Quota:
         return Quota(float(tokens or tpm * factor), float(requests or rpm * factor))
@@ -193,10 +195,18 @@ def quotas(model: BedrockModel, policy: BedrockModelPolicy) -> Quotas:
         on_demand=Quota(float(tpm), float(rpm)),
         profile=None
         if settings.cross_region_profile is None
-        else scaled(model.profile_tpm, model.profile_rpm, model.profile_quota_factor),
+        else scaled(
+            model.profile_tpm or settings.profile_tokens_per_minute_quota,
+            model.profile_rpm,
+            model.profile_quota_factor,
+        ),
         global_profile=None
         if settings.global_profile is None
-        else scaled(model.global_tpm, model.global_rpm, model.global_quota_factor),
+        else scaled(
+            model.global_tpm or settings.global_profile_tokens_per_minute_quota,
+            model.global_rpm,
+            model.global_quota_factor,
+        ),
     )
 
 
@@ -305,6 +315,7 @@ class RetryPolicy:
 
 
 DEFAULT_MAX_TOKENS = 4096
+DEFAULT_RPM = 50  # Claude 3.5 Sonnet's on-demand requests per minute on the Bedrock quotas page (2024)
 
 
 def callers_max_tokens(model: BedrockModel, policy: BedrockModelPolicy) -> int:

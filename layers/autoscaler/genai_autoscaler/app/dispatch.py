@@ -453,6 +453,7 @@ def bedrock_demand(
         tokens_per_invocation=tokens / invocations if tokens is not None and invocations else None,
         on_demand_quota_tpm=_figure_value(quotas.tokens_per_minute.figure),
         model_units_available=_figure_value(quotas.model_units_available.figure),
+        invocations_per_minute=invocations,
     )
 
 

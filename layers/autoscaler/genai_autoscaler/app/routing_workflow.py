@@ -5,7 +5,8 @@ machine merges into it.
 Paths:
 - to a cross-region profile (geographic or global) or the Priority tier: acquire_lock -> publish_route;
 - to Provisioned Throughput: acquire_lock -> [request_approval -> (the person's answer) -> not_approved, for a
-  commitment] -> buy_provisioned -> check_provisioned (polled until InService; past its deadline,
+  commitment] -> buy_provisioned (a plan that names a profile sends callers there first, overflowing to the
+  model, while the units provision) -> check_provisioned (polled until InService; past its deadline,
   InServiceTimeout) -> publish_route; any error after the lock -> abandon_provisioned (delete what this execution
   bought, leave the routing as it was);
 - back to on-demand: acquire_lock -> publish_route -> (wait drain_seconds) -> release_provisioned.
@@ -40,6 +41,7 @@ from genai_autoscaler.domain.bedrock import (
     bought,
     on_demand,
     profile_kind,
+    with_overflow,
 )
 from genai_autoscaler.domain.guardrails import pause_problems, purchase_problems, route_problems
 from genai_autoscaler.domain.plan import Action, Plan
@@ -307,6 +309,8 @@ def buy_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: da
             raise ActuationRejected(
                 f"a {settings.commitment} commitment for {policy.name} {problem}: nothing was bought"
             )
+    if plan.route_to is not None:  # checked, and callers moved to the free quotas, before anything is bought
+        _interim(ctl, wf, plan.route_to, now)
     name, token = purchase_identity(ctl.settings.stack_name, wf.execution)
     arn = provisioned.create(
         model_id=settings.model_arn or policy.model_id,
@@ -318,6 +322,22 @@ def buy_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: da
     )
     deadline = now + timedelta(seconds=settings.in_service_timeout_seconds)
     return {"provisioned_arn": arn, "deadline": deadline.isoformat()}
+
+
+def _interim(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, profile: str, now: datetime) -> None:
+    """While the Provisioned Throughput provisions, callers go to the profile the plan names (the free quotas,
+    overflowing to the model), when the published policy allows it; the lock stays held."""
+    policy = _published(ctl, wf)
+    refused = route_problems(wf.plan.model_copy(update={"action": Action.SHIFT_TO_PROFILE}), policy)
+    if refused:
+        raise PlanRefused(f"{'; '.join(refused)}: callers were not moved")
+    state = ctl.state.load(wf.plan.target_id)
+    if state.route is not None and state.route.model == profile:
+        return  # a retried step: callers are there already
+    routes, _ = _ports(ctl)
+    route = with_overflow(policy, BedrockRoute(kind=profile_kind(profile), model=profile, since=now))
+    routes.publish(policy.model_id, PublishedRoute.of(route, policy.model_id))
+    ctl.state.update(wf.plan.target_id, lambda current: current.model_copy(update={"route": route}))
 
 
 def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
@@ -387,7 +407,7 @@ def publish_route(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: date
         raise PlanRefused(f"{'; '.join(refused)}: callers were not moved")
     before = ctl.state.load(plan.target_id)
     previous = before.route
-    route = _new_route(ctl, wf, policy, now)
+    route = with_overflow(policy, _new_route(ctl, wf, policy, now))
     routes.publish(policy.model_id, PublishedRoute.of(route, policy.model_id))
     if _own(before, wf) and previous is not None and previous.model == route.model and before.pending_release:
         leaving: str | None = before.pending_release  # a retry: the first attempt found what callers left

@@ -72,6 +72,9 @@ class BedrockRoute(BaseModel):
     hourly_cost_usd: float = 0.0
     created_by_controller: bool = False
     service_tier: ServiceTier = ServiceTier.DEFAULT  # what callers pass as serviceTier
+    # Where callers go next, in order, when the route's destination throttles them (the route client's converse
+    # and invoke_model): the other free quotas the policy allows.
+    overflow: tuple[str, ...] = ()
 
     @property
     def rung(self) -> str | None:
@@ -112,6 +115,50 @@ def disallowed(policy: BedrockModelPolicy, route: BedrockRoute) -> str | None:
     ):
         return "the policy no longer offers the Priority tier"
     return None
+
+
+def with_overflow(policy: BedrockModelPolicy, route: BedrockRoute) -> BedrockRoute:
+    """`route` with where its callers go next when its destination throttles them: the profiles the policy
+    allows, in the ladder's order, then the model itself (its on-demand quota). None on-demand (nothing cheaper
+    to go to) or at the Priority tier (the overflow would be served at Standard speed), or with overflow off."""
+    if (
+        not policy.bedrock.overflow
+        or route.kind is RouteKind.ON_DEMAND
+        or route.service_tier is ServiceTier.PRIORITY
+    ):
+        return route.model_copy(update={"overflow": ()})
+    settings, allowed = policy.bedrock, allowed_profiles(policy)
+    named = {"cross_region_profile": settings.cross_region_profile, "global_profile": settings.global_profile}
+    profiles = [named[rung] for rung in settings.ladder if named.get(rung) in allowed]
+    overflow = tuple(dict.fromkeys(i for i in (*profiles, policy.model_id) if i and i != route.model))
+    return route.model_copy(update={"overflow": overflow})
+
+
+def profile_quotas(policy: BedrockModelPolicy) -> list[tuple[str, int]]:
+    """The profiles the policy allows whose tokens-per-minute quota it states, in the ladder's order."""
+    settings, allowed = policy.bedrock, allowed_profiles(policy)
+    stated = {
+        "cross_region_profile": (settings.cross_region_profile, settings.profile_tokens_per_minute_quota),
+        "global_profile": (settings.global_profile, settings.global_profile_tokens_per_minute_quota),
+    }
+    return [
+        (profile, quota)
+        for rung in settings.ladder
+        if rung in stated
+        for profile, quota in [stated[rung]]
+        if profile in allowed and quota
+    ]
+
+
+def free_tokens_per_minute(policy: BedrockModelPolicy, demand: BedrockDemand) -> float:
+    """What the quotas callers overflow to carry, free of hourly charge, per minute: the model's on-demand quota
+    and the profiles' quotas the policy states, each up to the token-quota alarm's share; 0 with overflow off."""
+    settings = policy.bedrock
+    if not settings.overflow:
+        return 0.0
+    quota = demand.on_demand_quota_tpm or settings.tokens_per_minute_quota or 0
+    total = quota + sum(q for _, q in profile_quotas(policy))
+    return float(total * settings.token_quota_alarm_share)
 
 
 def caller_model_ids(policy: BedrockModelPolicy, route: BedrockRoute | None) -> list[str]:
@@ -162,6 +209,7 @@ class BedrockDemand:
     tokens_per_invocation: float | None = None  # tokens per served invocation, to price what was throttled
     on_demand_quota_tpm: int | None = None  # the model's tokens-per-minute quota (Service Quotas or policy)
     model_units_available: int | None = None  # the account's granted model units not yet in use
+    invocations_per_minute: float | None = None  # Invocations in the busiest recent minute
 
     @property
     def estimated_tokens_per_minute(self) -> float | None:
@@ -210,7 +258,9 @@ def size_provisioned_throughput(policy: BedrockModelPolicy, demand: BedrockDeman
     estimated = demand.estimated_tokens_per_minute
     if estimated is None:
         return ProvisionedSizing(0, None, 0.0, ("no token figures to size by",))
-    wanted = max(1, math.ceil(estimated / settings.tokens_per_minute_per_unit - 1e-9))
+    # With overflow, the free quotas carry what they can: the units carry the rest.
+    beyond = estimated - free_tokens_per_minute(policy, demand)
+    wanted = max(1, math.ceil(beyond / settings.tokens_per_minute_per_unit - 1e-9))
     units, limits = wanted, list[str]()
     for cap, name in purchase_caps(policy, settings, demand.model_units_available):
         if cap < units:
@@ -278,6 +328,9 @@ def climb(
                 )
                 continue
             where = "any commercial Region" if rung == "global_profile" else "the geography"
+            beyond = _beyond_the_free_quotas(policy, demand, profile)
+            if beyond is not None:
+                return beyond
             return RoutingChoice(
                 "shift_to_profile",
                 f"send callers to the {'global' if rung == 'global_profile' else 'cross-region'} inference "
@@ -361,6 +414,39 @@ def _larger_provisioned(
     )
 
 
+def _beyond_the_free_quotas(
+    policy: BedrockModelPolicy, demand: BedrockDemand, profile: str
+) -> RoutingChoice | None:
+    """With overflow, and the profile's quota stated: when the demand measured is already beyond what the free
+    quotas carry together, callers go to the profile now and Provisioned Throughput is bought at once for the
+    rest (not one cooldown and one alarm later). None when they carry it, or nothing may be bought."""
+    settings = policy.bedrock
+    stated = dict(profile_quotas(policy))
+    estimated = demand.estimated_tokens_per_minute
+    if not settings.overflow or profile not in stated or estimated is None:
+        return None
+    if "provisioned_throughput" not in settings.ladder or settings.provisioned_throughput is None:
+        return None
+    free = free_tokens_per_minute(policy, demand)
+    if estimated <= free:
+        return None
+    sizing = size_provisioned_throughput(policy, demand)
+    pt = settings.provisioned_throughput
+    if sizing.units < 1 or pt.commitment != "none":
+        return None
+    return RoutingChoice(
+        "shift_to_provisioned",
+        f"demand {estimated:,.0f} tokens/min is beyond what the free quotas carry ({free:,.0f}): send callers to "
+        f"{profile} now, overflowing to the model, and buy Provisioned Throughput for the rest "
+        f"({sizing.explanation}, ${sizing.hourly_cost_usd:,.2f}/h, no commitment), used first once it is InService",
+        route_to=profile,
+        model_units=sizing.units,
+        hourly_cost_usd=sizing.hourly_cost_usd,
+        commitment=pt.commitment,
+        service_tier=ServiceTier.DEFAULT,
+    )
+
+
 def _priority_problem(
     tier: PriorityTier | None, route: BedrockRoute, alarming: frozenset[Signal]
 ) -> str | None:
@@ -375,6 +461,36 @@ def _priority_problem(
         what = ", ".join(quota_bound) if quota_bound else "no latency alarm"
         return f"the Priority tier relieves latency only, not {what} (it shares the on-demand quota)"
     return None
+
+
+def _step_down(
+    policy: BedrockModelPolicy, route: BedrockRoute, estimated: float, quota: int
+) -> RoutingChoice | None:
+    """Off the Provisioned Throughput the controller bought without commitment, to the first profile the policy
+    allows (overflowing to the model), when demand fits their quotas together with margin; None otherwise."""
+    settings = policy.bedrock
+    profiles = profile_quotas(policy)
+    if (
+        not settings.overflow
+        or not profiles
+        or route.kind is not RouteKind.PROVISIONED
+        or not route.created_by_controller
+        or route.commitment not in (None, "none")
+    ):
+        return None
+    free = quota + sum(q for _, q in profiles)
+    if estimated > free * settings.revert_below_quota:
+        return None
+    profile = profiles[0][0]
+    return RoutingChoice(
+        "shift_to_profile",
+        f"demand {estimated:,.0f} tokens/min fits the free quotas ({free:,}: the model's and its profiles') with "
+        f"margin: send callers to {profile} (overflowing to the model); the no-commitment Provisioned Throughput "
+        "is deleted once in-flight traffic has drained",
+        route_to=profile,
+        hourly_cost_usd=0.0,
+        service_tier=ServiceTier.DEFAULT,
+    )
 
 
 def descend(
@@ -412,8 +528,19 @@ def descend(
         return RoutingChoice(
             "ignore", "no token figures or on-demand quota to tell whether demand fits on-demand: staying"
         )
+    requests = (demand.invocations_per_minute or 0.0) + (demand.throttled_per_minute or 0.0)
+    rpm = settings.requests_per_minute_quota
+    if rpm is not None and requests > rpm * settings.revert_below_quota:
+        return RoutingChoice(
+            "ignore",
+            f"{requests:,.0f} requests/min is above {settings.revert_below_quota:.0%} of the on-demand requests "
+            f"quota ({rpm:,}): staying {route.describe}",
+        )
     limit = quota * settings.revert_below_quota
     if estimated > limit:
+        down = _step_down(policy, route, estimated, quota)
+        if down is not None:
+            return down
         return RoutingChoice(
             "ignore",
             f"demand {estimated:,.0f} tokens/min is above {settings.revert_below_quota:.0%} of the on-demand "

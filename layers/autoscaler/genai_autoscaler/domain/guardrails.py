@@ -102,7 +102,8 @@ def route_problems(plan: Plan, policy: BedrockModelPolicy) -> list[str]:
     problems = [] if plan.action is Action.REVERT_ROUTING else _hands_off(policy)
     settings = policy.bedrock
     allowed = allowed_profiles(policy)
-    if plan.action is Action.SHIFT_TO_PROFILE and plan.route_to not in allowed:
+    interim = plan.action is Action.SHIFT_TO_PROVISIONED and plan.route_to is not None
+    if (plan.action is Action.SHIFT_TO_PROFILE or interim) and plan.route_to not in allowed:
         published = f"it names {', '.join(sorted(allowed))}" if allowed else "it names none on its ladder"
         problems.append(f"the plan sends callers to {plan.route_to}, but {published} in the published policy")
     if plan.action is Action.SHIFT_TO_PRIORITY_TIER and plan.route_to not in {policy.model_id, *allowed}:

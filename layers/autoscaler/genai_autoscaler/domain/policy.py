@@ -371,6 +371,24 @@ class BedrockSettings(_Block):
         "with it, the token-quota fallback (metric math, where EstimatedTPMQuotaUsage is not published) and the "
         "demand count each invocation's output at least at max_tokens.",
     )
+    overflow: bool = Field(
+        False,
+        description="The model's callers call through the route client's converse or invoke_model, which go on, "
+        "when a route throttles them, to the other free quotas the policy allows (its profiles, then the model "
+        "itself). Then Provisioned Throughput, paid by the hour, is used first and is sized only for what those "
+        "quotas cannot carry, and it is given back for a profile once they can. Off (callers pass one modelId): "
+        "each route is one destination, and Provisioned Throughput carries the whole demand.",
+    )
+    profile_tokens_per_minute_quota: int | None = Field(
+        None,
+        gt=0,
+        description="The geographic profile's tokens-per-minute quota (Service Quotas' cross-Region figure for the "
+        "model), counted as free capacity when Provisioned Throughput is sized for the overflow; unknown: not "
+        "counted.",
+    )
+    global_profile_tokens_per_minute_quota: int | None = Field(
+        None, gt=0, description="The global profile's tokens-per-minute quota, counted likewise."
+    )
     caller_max_attempts: int = Field(
         1,
         ge=1,
@@ -391,6 +409,13 @@ class BedrockSettings(_Block):
         gt=0,
         description="The model's tokens-per-minute quota where Service Quotas has none for it (no "
         "tokens_per_minute_quota_code, no such quota, or Service Quotas cannot be read).",
+    )
+    requests_per_minute_quota: int | None = Field(
+        None,
+        gt=0,
+        description="The model's on-demand requests-per-minute quota (Service Quotas, 'On-demand ... requests per "
+        "minute'). With it, the way back to on-demand also waits until the busiest recent minute's invocations "
+        "(throttled requests included) are within revert_below_quota of it: a quota no alarm watches.",
     )
     tokens_per_minute_quota_code: str | None = Field(
         None,

@@ -80,6 +80,11 @@ class PublishedRoute(BaseModel):
         ServiceTier.DEFAULT,
         description="What callers pass as serviceTier (InvokeModel's header, Converse's serviceTier.type).",
     )
+    overflow: tuple[str, ...] = Field(
+        (),
+        max_length=4,
+        description="Where callers go next, in order, when model_id throttles them (the route client does it).",
+    )
 
     @field_validator("since")
     @classmethod
@@ -103,6 +108,7 @@ class PublishedRoute(BaseModel):
             since=route.since,
             target=target,
             service_tier=route.service_tier,
+            overflow=route.overflow,
         )
 
     def to_json(self) -> str:
