@@ -593,3 +593,18 @@ def test_beyond_what_the_free_quotas_carry_callers_go_to_the_profile_while_provi
     assert other.routes.current(MODEL) is None
     bought = bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
     assert len(bought) == 1  # the first plan's: the refused one bought nothing
+
+
+def test_growing_its_own_provisioned_throughput_waits_for_no_cooldown() -> None:
+    # Given callers on 4 units bought 5 minutes ago (the routing cooldown is 10), throttled since they got there
+    route = PT_ROUTE.model_copy(update={"model_units": 4, "since": NOW - timedelta(minutes=5)})
+    state = TargetState(target_id=TARGET_ID, route=route, last_shift_at=NOW - timedelta(minutes=5))
+    throttled = BedrockDemand(tokens_per_minute=700_000, throttled_per_minute=20, tokens_per_invocation=2_000)
+    plan = decide(firing(Signal.THROTTLES), model(**EVERY_RUNG), throttled, state, NOW)
+    # Then it buys the larger one now: waiting would only be more minutes of throttling
+    assert (plan.action, plan.model_units) == (Action.SHIFT_TO_PROVISIONED, 8)
+    # But with no throttle measured since callers got there, the cooldown holds
+    quiet = BedrockDemand(tokens_per_minute=700_000, throttled_per_minute=None, tokens_per_invocation=2_000)
+    held = decide(firing(Signal.THROTTLES), model(**EVERY_RUNG), quiet, state, NOW)
+    assert held.action is Action.IGNORE
+    assert "the routing cooldown has 300 s left" in held.reason

@@ -310,6 +310,12 @@ def climb(
     """The next rung above `route` that the policy gives the means for, and that answers the `alarming`
     signals; notify-only when there is none."""
     settings = policy.bedrock
+    # Growing the controller's own Provisioned Throughput, throttled since callers reached it, waits for no
+    # cooldown: it only ever grows, and each minute of waiting is a minute of throttling.
+    if route.kind is RouteKind.PROVISIONED and (demand.throttled_per_minute or 0.0) > 0:
+        larger = _larger_provisioned(policy, route, demand)
+        if larger is not None:
+            return larger
     if last_shift_at is not None and now - last_shift_at < timedelta(seconds=settings.cooldown_seconds):
         ready = last_shift_at + timedelta(seconds=settings.cooldown_seconds)
         return RoutingChoice("ignore", f"the routing cooldown has {_seconds(ready - now)} left")
