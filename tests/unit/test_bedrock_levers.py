@@ -608,3 +608,75 @@ def test_growing_its_own_provisioned_throughput_waits_for_no_cooldown() -> None:
     held = decide(firing(Signal.THROTTLES), model(**EVERY_RUNG), quiet, state, NOW)
     assert held.action is Action.IGNORE
     assert "the routing cooldown has 300 s left" in held.reason
+
+
+# --- what the second review found ---------------------------------------------------------------------------
+
+
+def test_with_overflow_only_the_models_own_refusals_are_demand_not_met() -> None:
+    from genai_autoscaler.app.dispatch import bedrock_demand
+    from genai_autoscaler.app.settings import ControllerSettings
+    from genai_autoscaler.domain.bedrock import with_overflow
+    from genai_autoscaler_tools.memory import memory_controller
+
+    policy = model(**OVERFLOWING)
+    on_pt = with_overflow(policy, PT_ROUTE)
+    ctl = memory_controller(
+        {"targets": [policy.model_dump(mode="json")]}, settings=ControllerSettings(stack_name="s")
+    )
+    # The PT refuses 880 calls a minute by design (they overflow); the model itself refuses none
+    ctl.metrics.peaks[(TARGET_ID, f"InvocationThrottles@{PT_ROUTE.model}")] = 880
+    ctl.metrics.peaks[(TARGET_ID, "InvocationThrottles")] = 0
+    ctl.metrics.peaks[(TARGET_ID, f"InputTokenCount@{PT_ROUTE.model}")] = 1_000_000
+    demand = bedrock_demand(ctl, policy, NOW, route=on_pt)
+    assert demand.throttled_per_minute == 0
+    # So the PT is not bought again: its overflow is served
+    state = TargetState(target_id=TARGET_ID, route=on_pt, last_shift_at=NOW - timedelta(hours=1))
+    plan = decide(firing(Signal.THROTTLES), policy, demand, state, NOW)
+    assert plan.action is not Action.SHIFT_TO_PROVISIONED
+
+
+def test_no_interim_profile_from_provisioned_throughput_and_no_overflow_where_the_policy_no_longer_allows() -> (
+    None
+):
+    # Provisioned Throughput first on the ladder: on the controller's own PT, no plan leaves it for a profile
+    # and buys another (the PT being left would not be released)
+    pt_first = model(**{**OVERFLOWING, "ladder": ["provisioned_throughput", "cross_region_profile"]})
+    state = TargetState(target_id=TARGET_ID, route=PT_ROUTE, last_shift_at=NOW - timedelta(hours=1))
+    busy = BedrockDemand(tokens_per_minute=3_000_000, throttled_per_minute=0, on_demand_quota_tpm=400_000)
+    plan = decide(firing(Signal.THROTTLES), pt_first, busy, state, NOW)
+    assert not (plan.action is Action.SHIFT_TO_PROVISIONED and plan.route_to is not None)
+    # A route overflowing to a global profile the policy has since stopped allowing is left at once
+    from genai_autoscaler.domain.bedrock import with_overflow
+
+    on_pt = with_overflow(model(**OVERFLOWING), PT_ROUTE)
+    kept_home = model(**{**OVERFLOWING, "global_profile": None, "data_may_leave_geography": False})
+    left = decide(
+        firing(Signal.THROTTLES), kept_home, busy, TargetState(target_id=TARGET_ID, route=on_pt), NOW
+    )
+    assert left.action is Action.REVERT_ROUTING
+    assert f"no longer allows {GLOBAL}, which callers overflow to" in left.reason
+
+
+def test_overflow_needs_a_way_back_below_the_purchase_threshold() -> None:
+    with pytest.raises(PolicyError, match=r"revert_below_quota .* must be below token_quota_alarm_share"):
+        model(**{**OVERFLOWING, "revert_below_quota": 0.9, "token_quota_alarm_share": 0.8})
+
+
+def test_the_requests_quota_holds_the_way_back_and_the_step_down() -> None:
+    calm = Evaluation((reading(Signal.THROTTLES, AlarmState.OK, ago_h(1)),))
+    state = TargetState(target_id=TARGET_ID, route=PT_ROUTE)
+    policy = model(**{**OVERFLOWING, "requests_per_minute_quota": 100})
+    # Demand within the free quotas' tokens, but 500 requests a minute against the model's 100 (the profile's
+    # requests quota is not in the policy, so nothing shows it would carry them)
+    many = BedrockDemand(
+        tokens_per_minute=1_000_000,
+        throttled_per_minute=0,
+        on_demand_quota_tpm=400_000,
+        invocations_per_minute=500,
+    )
+    plan = decide(calm, policy, many, state, NOW)
+    assert plan.action is Action.IGNORE
+    assert "500 requests/min is above 70% of the on-demand requests quota (100)" in plan.reason
+    few = many.__class__(**{**many.__dict__, "invocations_per_minute": 50})
+    assert decide(calm, policy, few, state, NOW).action is Action.SHIFT_TO_PROFILE

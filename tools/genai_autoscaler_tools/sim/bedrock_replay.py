@@ -478,7 +478,9 @@ class RequestEngine:
             if place.admit(now, reserve):
                 break
         else:
-            self._throttled(request, attempt, now, route.destinations[0])
+            self._throttled(
+                request, attempt, now, route.destinations[-1]
+            )  # the last refusal, as the caller saw
             return
         first = self.first_token[request] + place.extra_latency_s
         output = self.outputs[request]

@@ -432,8 +432,17 @@ def bedrock_demand(
     start = now - DEMAND_WINDOW
     throttles_from = max(start, route.since + timedelta(minutes=1)) if route is not None else start
     peak: dict[str, float | None] = dict.fromkeys(BEDROCK_DEMAND_METRICS)
+    # With overflow, a call the route's destination refuses goes on to the next: only the refusals of the last
+    # of the chain, the model itself, are demand not met (the others were served further down).
+    final_refusals = {policy.model_id} if route is not None and route.overflow else None
     for model_id in caller_model_ids(policy, route):
         for name, query in bedrock_demand_queries(policy, model_id).items():
+            if (
+                name == "InvocationThrottles"
+                and final_refusals is not None
+                and model_id not in final_refusals
+            ):
+                continue
             since = throttles_from if name == "InvocationThrottles" else start
             value = ctl.metrics.peak(query, since, now) if since < now else None
             if value is not None:

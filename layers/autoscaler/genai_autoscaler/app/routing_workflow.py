@@ -334,10 +334,14 @@ def _interim(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, profile: str, 
     state = ctl.state.load(wf.plan.target_id)
     if state.route is not None and state.route.model == profile:
         return  # a retried step: callers are there already
+    if not _own(state, wf):
+        raise StalePlan(f"{policy.name}'s lock is no longer this execution's: callers were not moved")
     routes, _ = _ports(ctl)
     route = with_overflow(policy, BedrockRoute(kind=profile_kind(profile), model=profile, since=now))
     routes.publish(policy.model_id, PublishedRoute.of(route, policy.model_id))
-    ctl.state.update(wf.plan.target_id, lambda current: current.model_copy(update={"route": route}))
+    ctl.state.update(
+        wf.plan.target_id, lambda current: current.model_copy(update={"route": route, "last_shift_at": now})
+    )
 
 
 def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
@@ -516,7 +520,10 @@ def abandon_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now
             safe.append(f"could NOT delete {wf.provisioned_arn} ({exc}): the sweeper retries")
     if wf.release is not None:
         safe.append(f"{wf.release.provisioned_arn}, which callers had left, is left to the sweeper")
-    if wf.route is None and adopted is None and published != wf.provisioned_arn:
+    interim = wf.plan.route_to if wf.plan.action is Action.SHIFT_TO_PROVISIONED else None
+    if interim is not None and state is not None and state.route is not None and state.route.model == interim:
+        safe.append(f"callers were sent to {interim} while it provisioned, and stay there")
+    elif wf.route is None and adopted is None and published != wf.provisioned_arn:
         safe.append("routing unchanged")
     error = wf.error or CaughtError.model_validate({"Error": "Unknown", "Cause": ""})
     summary = "; ".join(safe)

@@ -105,10 +105,12 @@ def allowed_profiles(policy: BedrockModelPolicy) -> set[str]:
 def disallowed(policy: BedrockModelPolicy, route: BedrockRoute) -> str | None:
     """Why the policy no longer lets callers stay where `route` sends them (a profile it no longer names or
     allows, the Priority tier it no longer offers); None when it does."""
-    if route.kind in (RouteKind.PROFILE, RouteKind.GLOBAL_PROFILE) and route.model not in allowed_profiles(
-        policy
-    ):
+    allowed = allowed_profiles(policy)
+    if route.kind in (RouteKind.PROFILE, RouteKind.GLOBAL_PROFILE) and route.model not in allowed:
         return f"the policy no longer allows the profile {route.model}"
+    stray = [i for i in route.overflow if i != policy.model_id and i not in allowed]
+    if stray:
+        return f"the policy no longer allows {', '.join(stray)}, which callers overflow to"
     tier = policy.bedrock.priority_tier
     if route.service_tier is ServiceTier.PRIORITY and (
         tier is None or "priority_tier" not in policy.bedrock.ladder
@@ -312,7 +314,11 @@ def climb(
     settings = policy.bedrock
     # Growing the controller's own Provisioned Throughput, throttled since callers reached it, waits for no
     # cooldown: it only ever grows, and each minute of waiting is a minute of throttling.
-    if route.kind is RouteKind.PROVISIONED and (demand.throttled_per_minute or 0.0) > 0:
+    if (
+        route.kind is RouteKind.PROVISIONED
+        and not settings.overflow
+        and (demand.throttled_per_minute or 0.0) > 0
+    ):
         larger = _larger_provisioned(policy, route, demand)
         if larger is not None:
             return larger
@@ -334,7 +340,7 @@ def climb(
                 )
                 continue
             where = "any commercial Region" if rung == "global_profile" else "the geography"
-            beyond = _beyond_the_free_quotas(policy, demand, profile)
+            beyond = _beyond_the_free_quotas(policy, route, demand, profile)
             if beyond is not None:
                 return beyond
             return RoutingChoice(
@@ -421,7 +427,7 @@ def _larger_provisioned(
 
 
 def _beyond_the_free_quotas(
-    policy: BedrockModelPolicy, demand: BedrockDemand, profile: str
+    policy: BedrockModelPolicy, route: BedrockRoute, demand: BedrockDemand, profile: str
 ) -> RoutingChoice | None:
     """With overflow, and the profile's quota stated: when the demand measured is already beyond what the free
     quotas carry together, callers go to the profile now and Provisioned Throughput is bought at once for the
@@ -429,7 +435,12 @@ def _beyond_the_free_quotas(
     settings = policy.bedrock
     stated = dict(profile_quotas(policy))
     estimated = demand.estimated_tokens_per_minute
-    if not settings.overflow or profile not in stated or estimated is None:
+    if (
+        not settings.overflow
+        or profile not in stated
+        or estimated is None
+        or route.kind is RouteKind.PROVISIONED
+    ):
         return None
     if "provisioned_throughput" not in settings.ladder or settings.provisioned_throughput is None:
         return None
@@ -534,6 +545,8 @@ def descend(
         return RoutingChoice(
             "ignore", "no token figures or on-demand quota to tell whether demand fits on-demand: staying"
         )
+    # The requests quota no alarm watches holds the way back, and the step down too: the profiles' requests
+    # quotas are not in the policy, so they cannot be shown to carry the requests either.
     requests = (demand.invocations_per_minute or 0.0) + (demand.throttled_per_minute or 0.0)
     rpm = settings.requests_per_minute_quota
     if rpm is not None and requests > rpm * settings.revert_below_quota:

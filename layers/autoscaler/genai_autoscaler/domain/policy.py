@@ -481,6 +481,18 @@ class BedrockSettings(_Block):
         return self
 
     @model_validator(mode="after")
+    def _overflow_hysteresis(self) -> Self:
+        """With overflow, Provisioned Throughput is bought above token_quota_alarm_share of the free quotas and
+        given back below revert_below_quota of them: the second must be the lower, or the two would flap."""
+        if self.overflow and self.revert_below_quota >= self.token_quota_alarm_share:
+            raise ValueError(
+                f"with overflow, revert_below_quota ({self.revert_below_quota:g}) must be below "
+                f"token_quota_alarm_share ({self.token_quota_alarm_share:g}): between them lies the margin that "
+                "keeps a purchase from being given back at once"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _geography(self) -> Self:
         """A global profile only where the policy lets data leave the geography; each profile in its field."""
         if self.cross_region_profile is not None and is_global_profile(self.cross_region_profile):
