@@ -680,3 +680,14 @@ def test_the_requests_quota_holds_the_way_back_and_the_step_down() -> None:
     assert "500 requests/min is above 70% of the on-demand requests quota (100)" in plan.reason
     few = many.__class__(**{**many.__dict__, "invocations_per_minute": 50})
     assert decide(calm, policy, few, state, NOW).action is Action.SHIFT_TO_PROFILE
+
+
+def test_off_the_model_the_token_quota_alarm_alone_moves_no_one() -> None:
+    # Given callers on the profile, and the model's token-quota alarm firing (its own on-demand quota near)
+    quota = AlarmTransition(reading(Signal.TOKEN_QUOTA), AlarmState.OK)
+    plan = decide(quota, model(**EVERY_RUNG), DEMAND, on(GEO, RouteKind.PROFILE), NOW)
+    # Then nothing is bought: callers no longer rely on that quota (a throttle where they are would move them)
+    assert plan.action is Action.IGNORE
+    assert "off the model's own on-demand quota this alarm watches" in plan.reason
+    # On-demand, the same alarm climbs, before throttling starts
+    assert decide(quota, model(**EVERY_RUNG), DEMAND, ON_DEMAND, NOW).action is Action.SHIFT_TO_PROFILE

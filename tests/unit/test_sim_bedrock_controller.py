@@ -246,16 +246,20 @@ def test_counted_under_the_id_callers_call_the_controller_still_sees_the_route_t
 
 
 def test_every_purchase_is_billed_though_an_earlier_one_was_deleted() -> None:
-    # Given a step so large that the first purchase falls short and is replaced by a larger one
-    result, controller = run_controller(
-        target(max_model_units=40, hourly_budget_usd=800), requests=step_requests(8.0)
-    )
-    records = list(controller.world.provisioned.values())
-    # Then each purchase keeps its own record (a deleted one's ARN is never reused), and the bill is their sum
-    assert len({record.arn for record in records}) == len(records) >= 2
-    assert [a.action for a in result.actions].count("shift_to_provisioned") == len(records)
-    end = controller.world.end_s
-    assert result.unit_hours == pytest.approx(sum(r.units * r.hours(end) for r in records))
+    # Given the simulated account after a replay (its one purchase deleted by the way back)
+    _, controller = run_controller(target())
+    port, world = controller.provisioned, controller.world
+    (first,) = world.provisioned
+    assert first not in port.models
+    # When two more are bought
+    world.now = world.end_s - 3600
+    second = port.create(MODEL, 3, "b", None, "token-2", {})
+    third = port.create(MODEL, 4, "c", None, "token-3", {})
+    # Then each has an ARN of its own (a deleted one's is never reused) and the bill counts all three
+    assert len({first, second, third}) == 3
+    records = world.provisioned.values()
+    assert world.unit_hours() == pytest.approx(sum(r.units * r.hours(world.end_s) for r in records))
+    assert world.provisioned[second].units == 3
 
 
 def test_with_overflow_callers_use_the_free_quotas_beside_a_smaller_provisioned_throughput() -> None:

@@ -69,6 +69,13 @@ class _Routing:
         if (left := self.leave()) is not None:
             return left
         lead = alarming[0]
+        if self.route.rung is not None and all(r.signal is Signal.TOKEN_QUOTA for r in alarming):
+            # The token-quota alarm warns that the model's own on-demand quota is near: callers sent elsewhere
+            # no longer rely on it (a throttle where they are, measured every minute, moves them on).
+            return decision.ignore(
+                f"{lead.describe()}; callers are {self.route.describe}, off the model's own on-demand quota "
+                "this alarm watches: a throttle there would move them on."
+            )
         choice = climb(
             policy,
             self.route,
