@@ -691,3 +691,23 @@ def test_off_the_model_the_token_quota_alarm_alone_moves_no_one() -> None:
     assert "off the model's own on-demand quota this alarm watches" in plan.reason
     # On-demand, the same alarm climbs, before throttling starts
     assert decide(quota, model(**EVERY_RUNG), DEMAND, ON_DEMAND, NOW).action is Action.SHIFT_TO_PROFILE
+
+
+def test_with_overflow_growth_waits_for_no_cooldown_on_the_models_own_refusals() -> None:
+    from genai_autoscaler.domain.bedrock import with_overflow
+
+    policy = model(**OVERFLOWING)
+    route = with_overflow(
+        policy, PT_ROUTE.model_copy(update={"model_units": 2, "since": NOW - timedelta(minutes=3)})
+    )
+    state = TargetState(target_id=TARGET_ID, route=route, last_shift_at=NOW - timedelta(minutes=3))
+    # 2,500,000 tokens/min against 1,760,000 free and 2 units: the model itself refuses 30 calls a minute
+    unmet = BedrockDemand(
+        tokens_per_minute=2_500_000,
+        throttled_per_minute=30,
+        tokens_per_invocation=2_000,
+        on_demand_quota_tpm=400_000,
+    )
+    plan = decide(firing(Signal.THROTTLES), policy, unmet, state, NOW)
+    # (2,500,000 + 30 x 2,000 - 1,760,000) / 100,000 -> 8 units, at once
+    assert (plan.action, plan.model_units) == (Action.SHIFT_TO_PROVISIONED, 8)

@@ -314,11 +314,7 @@ def climb(
     settings = policy.bedrock
     # Growing the controller's own Provisioned Throughput, throttled since callers reached it, waits for no
     # cooldown: it only ever grows, and each minute of waiting is a minute of throttling.
-    if (
-        route.kind is RouteKind.PROVISIONED
-        and not settings.overflow
-        and (demand.throttled_per_minute or 0.0) > 0
-    ):
+    if route.kind is RouteKind.PROVISIONED and (demand.throttled_per_minute or 0.0) > 0:
         larger = _larger_provisioned(policy, route, demand)
         if larger is not None:
             return larger
