@@ -21,12 +21,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm, evaluate_targets
 from genai_autoscaler.app.ports import MetricReader, ProvisionedThroughputs, WorkflowStarter
 from genai_autoscaler.app.quotas import bedrock_quotas
 from genai_autoscaler.app.routing_workflow import run_routing_step
 from genai_autoscaler.app.settings import ControllerSettings
-from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, AlarmStateChangeEvent
 from genai_autoscaler.domain.bedrock import RouteKind
 from genai_autoscaler.domain.plan import Workflow
 from genai_autoscaler.domain.policy import BedrockModelPolicy
@@ -34,16 +32,12 @@ from genai_autoscaler.domain.provisioned import ProvisionedModel, ProvisionedMod
 from genai_autoscaler.domain.quotas import BEDROCK_SERVICE_CODE, ServiceQuota
 from genai_autoscaler.domain.routes import PublishedRoute
 from genai_autoscaler.domain.signals import (
-    TAG_MANAGED_BY,
-    TAG_SIGNAL,
     TAG_TARGET,
-    AlarmSpec,
     MetricQuery,
     alarm_specs,
 )
 from genai_autoscaler.errors import ActuationRejected, AutoscalerError
 
-from genai_autoscaler_tools.alarm_events import state_change_event
 from genai_autoscaler_tools.asl import SUCCEEDED, ExecutionResult, StateMachine, TaskFailed
 from genai_autoscaler_tools.memory import (
     FixedLatencyWarmUp,
@@ -57,15 +51,12 @@ from genai_autoscaler_tools.memory import (
     RecordingNotifier,
     StaticController,
 )
-from genai_autoscaler_tools.sim.alarms import TreatMissingData
 from genai_autoscaler_tools.sim.bedrock_replay import BedrockAction, BedrockWorld, Route, RoutingPolicy
 from genai_autoscaler_tools.sim.bedrock_service import Destination, Kind
-from genai_autoscaler_tools.sim.cloudwatch import SimAlarm
-from genai_autoscaler_tools.sim.policies import SimulationError
+from genai_autoscaler_tools.sim.controller_alarms import ControllerAlarms, SimulationError
 
 STACK = "sim"
 REGION, ACCOUNT = "us-east-1", "000000000000"
-ALARM_ARN = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:"
 ROUTING_WORKFLOW = Path(__file__).resolve().parents[3] / "statemachines" / "routing.asl.json"
 ROUTING_STEPS = "routing-steps"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}"
@@ -228,7 +219,6 @@ class BedrockControllerPolicy(RoutingPolicy):
 
     def __init__(self, target: BedrockModelPolicy):
         self.target = target
-        self.events = 0
         self.executions: list[tuple[str, ExecutionResult]] = []
 
     def attach(self, world: BedrockWorld) -> None:
@@ -257,29 +247,14 @@ class BedrockControllerPolicy(RoutingPolicy):
         # The reconciler's alarms: with the quota as the controller reads it (Service Quotas where the policy
         # names a code, else the policy's), on EstimatedTPMQuotaUsage where Bedrock publishes it.
         token_quota = bedrock_quotas(self.ctl, target).tokens_per_minute.figure
-        self.specs: dict[str, AlarmSpec] = {}
+        # Tagged: the token-quota alarm's metric math is recognised by its tags.
+        self.alarms = ControllerAlarms(self.ctl, self.alarm_directory, world.cloudwatch, world, tagged=True)
         for spec in alarm_specs(target, token_quota, world.model.quota_usage_metric):
-            name = self.alarm_directory.alarm_name(spec)
-            self.alarm_directory.put(spec)
-            self.specs[name] = spec
+            self.alarms.add(spec)
             if spec.summed_metrics:
                 world.math[f"{spec.metric_name}/{spec.stat}"] = spec
-            world.cloudwatch.add_alarm(
-                SimAlarm(
-                    name=name,
-                    metric=spec.metric_name,
-                    stat=spec.stat,
-                    period=spec.period,
-                    evaluation_periods=spec.evaluation_periods,
-                    datapoints_to_alarm=spec.datapoints_to_alarm,
-                    threshold=spec.threshold,
-                    comparison=spec.comparison,
-                    treat_missing=TreatMissingData(spec.treat_missing_data),
-                    listener=self._alarm_changed,
-                )
-            )
         self.machine = self._routing_workflow()
-        world.every(60.0, self._evaluate)
+        world.every(60.0, self.alarms.evaluate)
 
     def _service_quotas(self) -> MemoryQuotas | None:
         """Service Quotas as the account has it: the model's on-demand TPM quota under the policy's code."""
@@ -294,43 +269,6 @@ class BedrockControllerPolicy(RoutingPolicy):
             True,
         )
         return MemoryQuotas({(BEDROCK_SERVICE_CODE, code): quota})
-
-    def _alarm_changed(self, alarm: SimAlarm, previous: AlarmState, now: float) -> None:
-        spec = self.specs[alarm.name]
-        moment = self.world.moment(now)
-        self.alarm_directory.states[alarm.name] = AlarmSnapshot(
-            namespace=spec.namespace,
-            metric_name=spec.metric_name,
-            dimensions=dict(spec.dimensions),
-            stat=spec.stat,
-            period=spec.period,
-            state=alarm.state,
-            since=moment,
-            reason_data=alarm.reason_data(),
-        )
-        self.events += 1
-        # The reconciler tags every alarm it owns; alarm tag propagation puts the tags in the event.
-        tags = {TAG_MANAGED_BY: STACK, TAG_TARGET: spec.target_id, TAG_SIGNAL: spec.signal.value}
-        raw = state_change_event(
-            spec.put_request(alarm.name),
-            ALARM_ARN + alarm.name,
-            alarm.state,
-            previous,
-            list(alarm.recent),
-            moment,
-            event_id=f"sim-{self.events}",
-            tags=tags,
-        )
-        event = AlarmStateChangeEvent.model_validate(raw)
-        self.world.at(now, lambda: self._route_event(event))
-
-    def _route_event(self, event: AlarmStateChangeEvent) -> None:
-        dispatch_alarm(event, self.ctl, self.ctl.now())
-
-    def _evaluate(self) -> None:
-        for outcome in evaluate_targets(self.ctl, self.ctl.now()):
-            if outcome.dispatch is Dispatch.FAILED:
-                raise SimulationError(f"the controller's evaluation failed: {outcome.note}")
 
     def execute(self, name: str, request: dict[str, Any]) -> Generator[float, None, None]:
         """One execution of routing.asl.json, on simulated time; its outcome is recorded as an action."""

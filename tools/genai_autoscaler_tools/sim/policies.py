@@ -23,23 +23,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm, evaluate_targets
 from genai_autoscaler.app.forecasting import refresh_forecasts
 from genai_autoscaler.app.ports import CapacityActuator, MetricReader, WarmUpInvoker, WorkflowStarter
 from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import (
-    AlarmSnapshot,
     AlarmState,
-    AlarmStateChangeEvent,
 )
 from genai_autoscaler.domain.plan import Workflow
 from genai_autoscaler.domain.policy import SageMakerPolicy, SageMakerVariantPolicy
-from genai_autoscaler.domain.signals import AlarmSpec, MetricQuery, alarm_specs
+from genai_autoscaler.domain.signals import MetricQuery, alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity
 from genai_autoscaler.errors import ActuationRejected, AutoscalerError
 
-from genai_autoscaler_tools.alarm_events import state_change_event
 from genai_autoscaler_tools.asl import ExecutionResult, StateMachine
 from genai_autoscaler_tools.memory import (
     MemoryAlarms,
@@ -51,21 +47,17 @@ from genai_autoscaler_tools.memory import (
 )
 from genai_autoscaler_tools.sim.alarms import TreatMissingData
 from genai_autoscaler_tools.sim.cloudwatch import CONCURRENCY, INVOCATIONS_PER_INSTANCE, SimAlarm
+from genai_autoscaler_tools.sim.controller_alarms import ControllerAlarms, SimulationError
 from genai_autoscaler_tools.sim.fleet import UpdateRefused
 from genai_autoscaler_tools.sim.replay import Replay, ScalingPolicy
 
 Ints = npt.NDArray[np.int64]
 STACK = "sim"
-ALARM_ARN = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:"
 # The workflow as deployed: the simulator runs the file itself (the repository's, beside the tools).
 SCALE_WORKFLOW = Path(__file__).resolve().parents[3] / "statemachines" / "scale.asl.json"
 SCALE_STEPS = "scale-steps"
 NOTIFICATION_TOPIC = f"arn:aws:sns:us-east-1:000000000000:{STACK}"
 FORECAST_INTERVAL_S = 3600.0  # the forecaster's schedule in template.yaml: rate(1 hour)
-
-
-class SimulationError(RuntimeError):
-    """The simulated world went wrong (not the controller's decision): the replay stops."""
 
 
 # ------------------------------------------------------------------------------------------ the controller
@@ -143,7 +135,6 @@ class ControllerPolicy(ScalingPolicy):
         if not isinstance(target, SageMakerVariantPolicy):
             raise ValueError("the simulator models SageMaker variants; inference components are not modelled")
         self.target = target
-        self.events = 0
 
     def attach(self, replay: Replay) -> None:
         self.replay = replay
@@ -162,67 +153,14 @@ class ControllerPolicy(ScalingPolicy):
             warm_up=_SimWarmUp(replay),
             clock=lambda: replay.moment(replay.now),
         )
-        self.specs: dict[str, AlarmSpec] = {}
+        self.alarms = ControllerAlarms(self.ctl, self.alarm_directory, replay.cloudwatch, replay)
         for spec in alarm_specs(self.target):
-            name = self.alarm_directory.alarm_name(spec)
-            self.alarm_directory.put(spec)
-            self.specs[name] = spec
-            replay.cloudwatch.add_alarm(
-                SimAlarm(
-                    name=name,
-                    metric=spec.metric_name,
-                    stat=spec.stat,
-                    period=spec.period,
-                    evaluation_periods=spec.evaluation_periods,
-                    datapoints_to_alarm=spec.datapoints_to_alarm,
-                    threshold=spec.threshold,
-                    comparison=spec.comparison,
-                    treat_missing=TreatMissingData(spec.treat_missing_data),
-                    listener=self._alarm_changed,
-                )
-            )
+            self.alarms.add(spec)
         self.scale_workflow = self._scale_workflow()
         self.executions: list[ExecutionResult] = []
-        replay.every(60.0, self._evaluate)
+        replay.every(60.0, self.alarms.evaluate)
         # The forecaster's schedule: online, each forecast made from the datapoints visible at the time.
         replay.every(FORECAST_INTERVAL_S, self._forecast)
-
-    def _alarm_changed(self, alarm: SimAlarm, previous: AlarmState, now: float) -> None:
-        spec = self.specs[alarm.name]
-        moment = self.replay.moment(now)
-        self.alarm_directory.states[alarm.name] = AlarmSnapshot(
-            namespace=spec.namespace,
-            metric_name=spec.metric_name,
-            dimensions=dict(spec.dimensions),
-            stat=spec.stat,
-            period=spec.period,
-            state=alarm.state,
-            since=moment,
-            reason_data=alarm.reason_data(),
-        )
-        self.events += 1
-        raw = state_change_event(
-            spec.put_request(alarm.name),
-            ALARM_ARN + alarm.name,
-            alarm.state,
-            previous,
-            list(alarm.recent),
-            moment,
-            event_id=f"sim-{self.events}",
-        )
-        event = AlarmStateChangeEvent.model_validate(raw)
-        # Delivery takes about a second: within the step, as target tracking's alarm actions are.
-        self.replay.at(now, lambda: self._route(event))
-
-    def _route(self, event: AlarmStateChangeEvent) -> None:
-        dispatch_alarm(event, self.ctl, self.ctl.now())
-
-    def _evaluate(self) -> None:
-        for outcome in evaluate_targets(self.ctl, self.ctl.now()):
-            # In Lambda a target's failed evaluation is logged and the others go on; here it is a fault of the
-            # simulation, and it must not pass unseen.
-            if outcome.dispatch is Dispatch.FAILED:
-                raise SimulationError(f"the controller's evaluation failed: {outcome.note}")
 
     def _forecast(self) -> None:
         refresh_forecasts(self.ctl, self.ctl.now())
