@@ -14,10 +14,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from genai_autoscaler.domain.policy import BedrockModelPolicy
 from genai_autoscaler.domain.signals import alarm_specs
-from genai_autoscaler.errors import unknown_name, validation_problems
-from pydantic import ValidationError
 
-from genai_autoscaler_tools.cli.inputs import EXIT_BAD_INPUT, EXIT_OK, CommandFailed
+from genai_autoscaler_tools.cli.inputs import EXIT_BAD_INPUT, EXIT_OK, CommandFailed, simulated_model
 
 if TYPE_CHECKING:
     from genai_autoscaler_tools.sim.bedrock_compare import BedrockDemand
@@ -67,24 +65,7 @@ def bedrock_model(params: tuple[tuple[str, str], ...]) -> BedrockModel:
     CommandFailed (exit 2) naming each unknown field and each value the model refuses."""
     from genai_autoscaler_tools.sim.bedrock_service import BedrockModel
 
-    fields = BedrockModel.model_fields
-    unknown = [key for key, _ in params if key not in fields]
-    if unknown:
-        raise CommandFailed(
-            EXIT_BAD_INPUT,
-            [
-                f"--bedrock-param {key}: {unknown_name('Bedrock model field', key, list(fields), True)}"
-                for key in unknown
-            ],
-        )
-    try:
-        return BedrockModel.model_validate(dict(params))
-    except ValidationError as exc:
-        lines = [
-            f"--bedrock-param {where}: {message}"
-            for where, message in validation_problems(exc, model=BedrockModel)
-        ]
-        raise CommandFailed(EXIT_BAD_INPUT, lines) from None
+    return simulated_model(BedrockModel, params, "--bedrock-param", "Bedrock model field")
 
 
 def _sagemaker_only(options: BedrockOptions) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from genai_autoscaler.domain.alarm_event import AlarmStateChangeEvent
 from genai_autoscaler.domain.policy import (
@@ -18,7 +18,7 @@ from genai_autoscaler.domain.policy import (
 )
 from genai_autoscaler.domain.signals import BEDROCK_DEMAND_METRICS
 from genai_autoscaler.domain.state import Lock, ObservedCapacity, ScalableTargetFloor, TargetState
-from genai_autoscaler.errors import validation_problems
+from genai_autoscaler.errors import unknown_name, validation_problems
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROG = "genai-autoscaler"
@@ -342,3 +342,25 @@ def policies_file(given: Path | None) -> Path:
             ],
         )
     return DEFAULT_POLICIES
+
+
+Simulated = TypeVar("Simulated", bound=BaseModel)
+
+
+def simulated_model(
+    model: type[Simulated], params: tuple[tuple[str, str], ...], option: str, what: str
+) -> Simulated:
+    """`model`'s defaults with the `option NAME=VALUE` overrides (the last one of a name wins). Raises
+    CommandFailed (exit 2) naming each unknown field (`what` says whose) and each value the model refuses."""
+    fields = model.model_fields
+    unknown = [key for key, _ in params if key not in fields]
+    if unknown:
+        raise CommandFailed(
+            EXIT_BAD_INPUT,
+            [f"{option} {key}: {unknown_name(what, key, list(fields), True)}" for key in unknown],
+        )
+    try:
+        return model.model_validate(dict(params))
+    except ValidationError as exc:
+        lines = [f"{option} {where}: {message}" for where, message in validation_problems(exc, model=model)]
+        raise CommandFailed(EXIT_BAD_INPUT, lines) from None

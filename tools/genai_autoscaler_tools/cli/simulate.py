@@ -26,6 +26,7 @@ from genai_autoscaler_tools.cli.inputs import (
     capacity_range,
     load_policies,
     policies_file,
+    simulated_model,
 )
 
 if TYPE_CHECKING:
@@ -185,25 +186,7 @@ def endpoint_model(params: tuple[tuple[str, str], ...]) -> EndpointModel:
     key wins). Raises CommandFailed (exit 2) naming each unknown field and each value the model refuses."""
     from genai_autoscaler_tools.sim.endpoint import EndpointModel
 
-    fields = EndpointModel.model_fields
-    unknown = [key for key, _ in params if key not in fields]
-    if unknown:
-        raise CommandFailed(
-            EXIT_BAD_INPUT,
-            [
-                f"--endpoint-param {key}: {unknown_name('endpoint model field', key, list(fields), True)}"
-                for key in unknown
-            ],
-        )
-    overrides = dict(params)
-    try:
-        return EndpointModel.model_validate(overrides)
-    except ValidationError as exc:
-        lines = [
-            f"--endpoint-param {where}: {message}"
-            for where, message in validation_problems(exc, model=EndpointModel)
-        ]
-        raise CommandFailed(EXIT_BAD_INPUT, lines) from None
+    return simulated_model(EndpointModel, params, "--endpoint-param", "endpoint model field")
 
 
 def _load_trace(options: SimulateOptions) -> Trace:
