@@ -90,16 +90,40 @@ class BedrockRoute(BaseModel):
         return where + tier
 
 
+PROFILE_RUNGS = ("cross_region_profile", "global_profile")
+
+
+def _profile_of(settings: BedrockSettings, rung: str) -> tuple[str | None, int | None]:
+    """The profile a profile rung of the ladder sends callers to, and its quota as the policy states it."""
+    if rung == "global_profile":
+        return settings.global_profile, settings.global_profile_tokens_per_minute_quota
+    return settings.cross_region_profile, settings.profile_tokens_per_minute_quota
+
+
 def allowed_profiles(policy: BedrockModelPolicy) -> set[str]:
     """The inference profiles the policy lets callers be sent to now: those it names on its ladder, a global one
     only while data may leave the geography."""
     settings = policy.bedrock
-    allowed = set()
-    if settings.cross_region_profile and "cross_region_profile" in settings.ladder:
-        allowed.add(settings.cross_region_profile)
-    if settings.global_profile and "global_profile" in settings.ladder and settings.data_may_leave_geography:
-        allowed.add(settings.global_profile)
-    return allowed
+    return {
+        profile
+        for rung in PROFILE_RUNGS
+        for profile, _ in [_profile_of(settings, rung)]
+        if profile
+        and rung in settings.ladder
+        and (rung != "global_profile" or settings.data_may_leave_geography)
+    }
+
+
+def _profiles_in_order(policy: BedrockModelPolicy) -> list[tuple[str, int | None]]:
+    """The profiles the policy allows now, in the ladder's order, with the quota it states for each."""
+    settings, allowed = policy.bedrock, allowed_profiles(policy)
+    return [
+        (profile, quota)
+        for rung in settings.ladder
+        if rung in PROFILE_RUNGS
+        for profile, quota in [_profile_of(settings, rung)]
+        if profile in allowed
+    ]
 
 
 def disallowed(policy: BedrockModelPolicy, route: BedrockRoute) -> str | None:
@@ -129,27 +153,19 @@ def with_overflow(policy: BedrockModelPolicy, route: BedrockRoute) -> BedrockRou
         or route.service_tier is ServiceTier.PRIORITY
     ):
         return route.model_copy(update={"overflow": ()})
-    settings, allowed = policy.bedrock, allowed_profiles(policy)
-    named = {"cross_region_profile": settings.cross_region_profile, "global_profile": settings.global_profile}
-    profiles = [named[rung] for rung in settings.ladder if named.get(rung) in allowed]
-    overflow = tuple(dict.fromkeys(i for i in (*profiles, policy.model_id) if i and i != route.model))
+    profiles = [profile for profile, _ in _profiles_in_order(policy)]
+    overflow = tuple(dict.fromkeys(i for i in (*profiles, policy.model_id) if i != route.model))
     return route.model_copy(update={"overflow": overflow})
 
 
 def profile_quotas(policy: BedrockModelPolicy) -> list[tuple[str, int]]:
     """The profiles the policy allows whose tokens-per-minute quota it states, in the ladder's order."""
-    settings, allowed = policy.bedrock, allowed_profiles(policy)
-    stated = {
-        "cross_region_profile": (settings.cross_region_profile, settings.profile_tokens_per_minute_quota),
-        "global_profile": (settings.global_profile, settings.global_profile_tokens_per_minute_quota),
-    }
-    return [
-        (profile, quota)
-        for rung in settings.ladder
-        if rung in stated
-        for profile, quota in [stated[rung]]
-        if profile in allowed and quota
-    ]
+    return [(profile, quota) for profile, quota in _profiles_in_order(policy) if quota]
+
+
+def _free_quota(policy: BedrockModelPolicy, on_demand_quota: int) -> int:
+    """The quotas callers overflow to, per minute, in tokens: the model's and the profiles' the policy states."""
+    return on_demand_quota + sum(quota for _, quota in profile_quotas(policy))
 
 
 def free_tokens_per_minute(policy: BedrockModelPolicy, demand: BedrockDemand) -> float:
@@ -159,8 +175,7 @@ def free_tokens_per_minute(policy: BedrockModelPolicy, demand: BedrockDemand) ->
     if not settings.overflow:
         return 0.0
     quota = demand.on_demand_quota_tpm or settings.tokens_per_minute_quota or 0
-    total = quota + sum(q for _, q in profile_quotas(policy))
-    return float(total * settings.token_quota_alarm_share)
+    return float(_free_quota(policy, quota) * settings.token_quota_alarm_share)
 
 
 def caller_model_ids(policy: BedrockModelPolicy, route: BedrockRoute | None) -> list[str]:
@@ -326,10 +341,8 @@ def climb(
     above = rungs[rungs.index(current) + 1 :] if current in rungs else rungs
     skipped: list[str] = []
     for rung in above:
-        if rung == "cross_region_profile" or rung == "global_profile":
-            profile = (
-                settings.cross_region_profile if rung == "cross_region_profile" else settings.global_profile
-            )
+        if rung in PROFILE_RUNGS:
+            profile, _ = _profile_of(settings, rung)
             if profile is None:
                 skipped.append(
                     f"no {'global' if rung == 'global_profile' else 'cross-region'} profile is named"
@@ -491,7 +504,7 @@ def _step_down(
         or route.commitment not in (None, "none")
     ):
         return None
-    free = quota + sum(q for _, q in profiles)
+    free = _free_quota(policy, quota)
     if estimated > free * settings.revert_below_quota:
         return None
     profile = profiles[0][0]

@@ -48,6 +48,13 @@ class _Routing:
     def settling(self) -> Plan | None:
         return None  # a model has no capacity of its own to settle or for a person to change
 
+    def _climb(self, alarming: frozenset[Signal]) -> RoutingChoice:
+        """The ladder's next rung for the `alarming` signals, from where callers are now."""
+        decision = self.decision
+        return climb(
+            self.policy, self.route, self.demand, decision.state.last_shift_at, decision.now, alarming
+        )
+
     def leave(self) -> Plan | None:
         """Callers off a route the policy no longer allows (a profile it no longer names or lets data leave the
         geography to, the Priority tier it no longer offers): straight back to the model at the Standard tier."""
@@ -76,14 +83,7 @@ class _Routing:
                 f"{lead.describe()}; callers are {self.route.describe}, off the model's own on-demand quota "
                 "this alarm watches: a throttle there would move them on."
             )
-        choice = climb(
-            policy,
-            self.route,
-            self.demand,
-            decision.state.last_shift_at,
-            decision.now,
-            frozenset(reading.signal for reading in alarming),
-        )
+        choice = self._climb(frozenset(reading.signal for reading in alarming))
         if choice.action == Action.NOTIFY_ONLY and not decision.newly_alarming:
             return decision.ignore(f"{lead.describe()}; {choice.reason}.", **figures(lead))
         return self._plan(choice, f"{lead.describe()} on {policy.name}", figures(lead))
@@ -113,14 +113,7 @@ class _Routing:
             and throttled is not None
             and throttled >= policy.bedrock.throttles_per_minute
         ):
-            choice = climb(
-                policy,
-                self.route,
-                self.demand,
-                decision.state.last_shift_at,
-                decision.now,
-                frozenset({Signal.THROTTLES}),
-            )
+            choice = self._climb(frozenset({Signal.THROTTLES}))
             lead = f"{throttled:,.0f} requests/min throttled on {self.route.describe}"
             if choice.action in (Action.NOTIFY_ONLY, Action.IGNORE):
                 return decision.ignore(f"{lead}; {choice.reason}.")
