@@ -168,29 +168,19 @@ class BedrockWorld(Scheduler):
         counted = model.metrics_model_id == "model"
         settings = target.bedrock
         self.on_demand = destination(Kind.ON_DEMAND, target.model_id, quotas.on_demand, 0.0, 0.0, True)
-        self.profile = (
-            None
-            if quotas.profile is None or settings.cross_region_profile is None
-            else destination(
-                Kind.PROFILE,
-                settings.cross_region_profile,
-                quotas.profile,
-                0.0,
-                model.profile_extra_latency_s,
-                counted,
-            )
+
+        def profile(
+            kind: Kind, profile_id: str | None, quota: Quota | None, extra_s: float
+        ) -> Destination | None:
+            if quota is None or profile_id is None:
+                return None
+            return destination(kind, profile_id, quota, 0.0, extra_s, counted)
+
+        self.profile = profile(
+            Kind.PROFILE, settings.cross_region_profile, quotas.profile, model.profile_extra_latency_s
         )
-        self.global_profile = (
-            None
-            if quotas.global_profile is None or settings.global_profile is None
-            else destination(
-                Kind.GLOBAL_PROFILE,
-                settings.global_profile,
-                quotas.global_profile,
-                0.0,
-                model.global_extra_latency_s,
-                counted,
-            )
+        self.global_profile = profile(
+            Kind.GLOBAL_PROFILE, settings.global_profile, quotas.global_profile, model.global_extra_latency_s
         )
         self.nowhere = destination(Kind.PROVISIONED, "", Quota(0.0, None), 0.0, 0.0, False)
         self.provisioned: dict[str, ProvisionedRecord] = {}
