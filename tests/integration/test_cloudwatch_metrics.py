@@ -49,3 +49,44 @@ def test_a_variants_invocations_are_read_oldest_first(cloudwatch: Any) -> None:
     # And another variant has none
     other = target.model_copy(update={"endpoint_name": "other"})
     assert metrics.series(invocations_query(other), START, START + timedelta(minutes=5)) == []
+
+
+def test_many_peaks_in_one_read_are_each_querys_own(cloudwatch: Any) -> None:
+    from genai_autoscaler.domain.policy import BedrockModelPolicy
+    from genai_autoscaler.domain.signals import bedrock_demand_queries
+
+    model = parse_policy_document(
+        {"targets": [{"type": "bedrock_model", "model_id": "anthropic.m-v1:0"}]}
+    ).targets[0]
+    assert isinstance(model, BedrockModelPolicy)
+    queries = bedrock_demand_queries(model)
+    profile = bedrock_demand_queries(model, "us.anthropic.m-v1:0")
+    # Given a quarter of an hour of token counts under the model and its profile, throttles early and late
+    for minute in range(15):
+        for model_id, tokens, throttles in (
+            ("anthropic.m-v1:0", 1000 + minute, 9 if minute < 5 else 2),
+            ("us.anthropic.m-v1:0", 500 + 2 * minute, 0),
+        ):
+            cloudwatch.put_metric_data(
+                Namespace="AWS/Bedrock",
+                MetricData=[
+                    {
+                        "MetricName": name,
+                        "Dimensions": [{"Name": "ModelId", "Value": model_id}],
+                        "Timestamp": START + timedelta(minutes=minute, seconds=10),
+                        "Value": value,
+                    }
+                    for name, value in (("InputTokenCount", tokens), ("InvocationThrottles", throttles))
+                ],
+            )
+    reader = CloudWatchMetrics(cloudwatch)
+    end = START + timedelta(minutes=15)
+    windows = [
+        (queries["InputTokenCount"], START),
+        (profile["InputTokenCount"], START),
+        (queries["InvocationThrottles"], START + timedelta(minutes=7, seconds=30)),  # after a shift
+        (queries["Invocations"], START),  # nothing published
+    ]
+    # When they are read in one request, each is what a request of its own reads
+    assert reader.peak_of_each(windows, end) == [reader.peak(q, s, end) for q, s in windows]
+    assert reader.peak_of_each(windows, end) == [1014.0, 528.0, 2.0, None]

@@ -64,6 +64,7 @@ from genai_autoscaler.domain.signals import (
     TAG_SIGNAL,
     TAG_TARGET,
     AlarmSpec,
+    MetricQuery,
     Signal,
     alarm_specs,
     bedrock_demand_queries,
@@ -435,6 +436,7 @@ def bedrock_demand(
     # With overflow, a call the route's destination refuses goes on to the next: only the refusals of the last
     # of the chain, the model itself, are demand not met (the others were served further down).
     final_refusals = {policy.model_id} if route is not None and route.overflow else None
+    wanted: list[tuple[str, MetricQuery, datetime]] = []
     for model_id in caller_model_ids(policy, route):
         for name, query in bedrock_demand_queries(policy, model_id).items():
             if (
@@ -444,9 +446,12 @@ def bedrock_demand(
             ):
                 continue
             since = throttles_from if name == "InvocationThrottles" else start
-            value = ctl.metrics.peak(query, since, now) if since < now else None
-            if value is not None:
-                peak[name] = (peak[name] or 0.0) + value
+            if since < now:
+                wanted.append((name, query, since))
+    values = ctl.metrics.peak_of_each([(query, since) for _, query, since in wanted], now) if wanted else []
+    for (name, _, _), value in zip(wanted, values, strict=True):
+        if value is not None:
+            peak[name] = (peak[name] or 0.0) + value
     tokens_in, tokens_out = peak["InputTokenCount"], peak["OutputTokenCount"]
     # In quota tokens: Bedrock's own figure where it publishes one; else output tokens counted as many times as
     # they burn the quota down, and at least at the callers' max_tokens (what the quota reserves).

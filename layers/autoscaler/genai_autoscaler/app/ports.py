@@ -139,6 +139,12 @@ class MetricReader(ABC):
         values = [value for _, value in self.series(query, start, end)]
         return max(values) if values else None
 
+    def peak_of_each(
+        self, windows: Sequence[tuple[MetricQuery, datetime]], end: datetime
+    ) -> list[float | None]:
+        """`peak` of each query over [its start, end), in order: one read where the reader can batch them."""
+        return [self.peak(query, start, end) for query, start in windows]
+
     def published(self, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...]) -> bool:
         """Whether the metric has datapoints of late (CloudWatch ListMetrics lists it); none by default."""
         return False

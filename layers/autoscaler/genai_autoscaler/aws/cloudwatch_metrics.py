@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -10,6 +11,8 @@ from botocore.exceptions import ClientError
 from genai_autoscaler.app.ports import MetricReader
 from genai_autoscaler.aws.errors import translate
 from genai_autoscaler.domain.signals import MetricQuery
+
+_QUERIES_PER_REQUEST = 500  # GetMetricData's most MetricDataQueries a request
 
 
 def metric_data_query(query: MetricQuery, query_id: str = "signal") -> dict[str, Any]:
@@ -50,6 +53,34 @@ class CloudWatchMetrics(MetricReader):
         except ClientError as exc:
             raise translate(exc, f"reading {query.metric_name} of {query.target_id}") from exc
         return sorted(points)
+
+    def peak_of_each(
+        self, windows: Sequence[tuple[MetricQuery, datetime]], end: datetime
+    ) -> list[float | None]:
+        """One GetMetricData for every query (up to its limit of 500 a request), from the earliest start; each
+        query's peak over the datapoints from its own start."""
+        found: list[float | None] = []
+        for first in range(0, len(windows), _QUERIES_PER_REQUEST):
+            batch = windows[first : first + _QUERIES_PER_REQUEST]
+            points: dict[str, list[tuple[datetime, float]]] = {f"q{i}": [] for i in range(len(batch))}
+            start = min(query_start for _, query_start in batch)  # (rounded down by CloudWatch, as each is)
+            requests = [metric_data_query(query, f"q{i}") for i, (query, _) in enumerate(batch)]
+            try:
+                for page in self._cloudwatch.get_paginator("get_metric_data").paginate(
+                    MetricDataQueries=requests, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+                ):
+                    for result in page.get("MetricDataResults", []):
+                        points[result["Id"]] += zip(
+                            result.get("Timestamps", []), map(float, result.get("Values", [])), strict=True
+                        )
+            except ClientError as exc:
+                raise translate(exc, f"reading {len(batch)} metrics") from exc
+            for i, (query, query_start) in enumerate(batch):
+                # As a request of its own would: GetMetricData takes a StartTime down to its period's start.
+                since = query_start - timedelta(seconds=query_start.timestamp() % query.period)
+                values = [value for at, value in points[f"q{i}"] if at >= since]
+                found.append(max(values) if values else None)
+        return found
 
     def published(self, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...]) -> bool:
         """ListMetrics with RecentlyActive (PT3H, the one value it takes): a metric with datapoints in the last
