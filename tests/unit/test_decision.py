@@ -466,6 +466,32 @@ def test_a_scale_out_is_sized_for_the_demand_one_measured_cold_start_ahead() -> 
     assert decide(alarm(concurrency(ALARM, 12)), policy, observed(2), remembered, NOW).desired_capacity == 5
 
 
+def test_a_calm_target_is_scaled_out_ahead_of_a_ramp_its_trend_shows() -> None:
+    # Given 4 instances at 7 in flight each (threshold 8: calm), invocations rising 10 a minute from 100 to 190,
+    # and a cold start of 330 s: by then 190 + 60 = 250 a minute, 1.32x today's, 9.2 per instance
+    policy = variant(scale_out={"cooldown_seconds": 300}, capacity={"min": 1, "max": 20})
+    ramp = DemandTrend(tuple(100.0 + 10 * i for i in range(10)), age_seconds=30)
+    remembered = state(cold_start_seconds=330.0)
+    calm = evaluation(latency(OK, 900, since=ago(60)), concurrency(OK, 7, since=ago(60)))
+    plan = decide(calm, policy, observed(4), remembered, NOW, ramp)
+    # Then it scales out before the alarm fires, to keep the threshold then: 4 x 9.2 / 8 = 4.6, so 5
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_OUT, 5)
+    assert plan.reason.startswith(
+        "Invocations rising: concurrency per instance at 7.0 now, 9.2 expected in 330 s"
+    )
+    # But not while the scale-out cooldown runs, nor when the trend keeps it under the threshold
+    cooling = state(cold_start_seconds=330.0, last_scale_out_at=ago(60))
+    assert decide(calm, policy, observed(4), cooling, NOW, ramp).action is not Action.SCALE_OUT
+    low = evaluation(latency(OK, 900, since=ago(60)), concurrency(OK, 5, since=ago(60)))
+    assert decide(low, policy, observed(4), remembered, NOW, ramp).action is not Action.SCALE_OUT
+    # Nor on minutes that do not rise beyond their noise (a flat level with one high minute)
+    noise = DemandTrend(
+        (150.0, 160.0, 140.0, 155.0, 145.0, 150.0, 140.0, 160.0, 145.0, 190.0), age_seconds=30
+    )
+    assert not noise.rising
+    assert decide(calm, policy, observed(4), remembered, NOW, noise).action is not Action.SCALE_OUT
+
+
 def test_latency_alone_is_not_grown_for() -> None:
     trend = DemandTrend(tuple(100.0 + 10 * i for i in range(10)))
     plan = decide(alarm(latency(ALARM, 9100)), variant(), observed(2), state(), NOW, trend)

@@ -59,3 +59,20 @@ def test_a_minute_without_a_datapoint_is_a_gap_not_a_neighbour() -> None:
     trend = DemandTrend(tuple(ramp), age_seconds=30)
     # Then the slope is still the ramp's (closing the gaps would make it 10 x 9 / 7)
     assert trend.slope == pytest.approx(10.0)
+
+
+def test_a_ramp_rises_beyond_its_noise_and_noise_does_not() -> None:
+    # A ramp of 10 a minute under noise of +-15 still rises (Mann-Kendall at 95%)
+    wobble = (15.0, -15.0, 5.0, -10.0, 15.0, -5.0, 0.0, -15.0, 10.0, 5.0)
+    assert DemandTrend(tuple(100.0 + 10 * i + w for i, w in enumerate(wobble))).rising
+    # The same noise on a level does not; nor does a fall, an idle target, or too few minutes
+    assert not DemandTrend(tuple(100.0 + w for w in wobble)).rising
+    assert not DemandTrend(tuple(300.0 - 20 * i for i in range(10))).rising
+    assert not DemandTrend((0.0,) * 10).rising
+    assert not DemandTrend((10.0, 20.0, 30.0)).rising
+
+
+@given(st.lists(st.floats(0, 1e6), min_size=0, max_size=14))
+def test_minutes_that_never_rise_never_pass_for_a_ramp(values: list[float]) -> None:
+    falling = tuple(sorted(values, reverse=True))
+    assert not DemandTrend(falling).rising

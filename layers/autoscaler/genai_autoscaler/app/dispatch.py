@@ -399,10 +399,13 @@ def _evaluate(
     )
     observed = _observe(ctl, policy, now, quotas, state)
     window = utilization_window(policy, readings, state, now)
+    watching = _watching_for_ramps(policy, readings)
     if window is not None:
         readings = _with_current_concurrency(ctl, policy, readings, window, now)
+    elif watching:
+        readings = _with_current_concurrency(ctl, policy, readings, RAMP_WINDOW, now)
     readings = _firing_figures_now(ctl, policy, readings, now)
-    trend = _demand_trend(ctl, policy, readings, now)
+    trend = _demand_trend(ctl, policy, readings, now, watching)
     plan = decide(Evaluation(readings), policy, observed, state, now, trend)
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
@@ -509,12 +512,32 @@ def _peak_now(
     return replace(reading, value=ctl.metrics.peak(spec.query, now - window, now))
 
 
+# A calm target's concurrency "now", for a ramp its trend projects: the peak of its last two minutes.
+RAMP_WINDOW = timedelta(minutes=2)
+
+
+def _watching_for_ramps(policy: TargetPolicy, readings: tuple[SignalReading, ...]) -> bool:
+    """Whether the evaluation looks for a ramp the alarms have not yet caught: a SageMaker target with a
+    concurrency signal, every signal OK. It costs two metric reads a minute (concurrency and invocations)."""
+    return (
+        by_family(policy, sagemaker=lambda _: True, bedrock=lambda _: False)
+        and _spec_for(policy, Signal.CONCURRENCY) is not None
+        and bool(readings)
+        and all(r.state is AlarmState.OK for r in readings)
+    )
+
+
 def _demand_trend(
-    ctl: DispatchPorts, policy: TargetPolicy, readings: tuple[SignalReading, ...], now: datetime
+    ctl: DispatchPorts,
+    policy: TargetPolicy,
+    readings: tuple[SignalReading, ...],
+    now: datetime,
+    watching: bool = False,
 ) -> DemandTrend | None:
-    """A SageMaker target's invocations per minute over the trend's minutes, read only when a signal is in
-    ALARM (a scale-out is sized for their trend); None otherwise, for a Bedrock model, or without datapoints."""
-    if not any(r.state is AlarmState.ALARM for r in readings):
+    """A SageMaker target's invocations per minute over the trend's minutes, read when a signal is in ALARM
+    (a scale-out is sized for their trend) or when `watching` a calm target for a ramp; None otherwise, for a
+    Bedrock model, or without datapoints."""
+    if not watching and not any(r.state is AlarmState.ALARM for r in readings):
         return None
     return by_family(
         policy,

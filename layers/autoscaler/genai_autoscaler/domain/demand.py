@@ -7,10 +7,16 @@ ahead, from the trend of the per-minute `Invocations` (which, unlike concurrency
 of a fleet that is short). The trend is the Theil-Sen slope (the median of the pairwise slopes) of the last
 minutes: a ramp shows in it, a step that has just happened does not (most pairs lie on either side of it, and
 the concurrency it raised already says how far off the fleet is).
+
+A calm target is also scaled out ahead of a ramp its alarms have not yet caught, but only on a rise that the
+minutes show beyond their noise: the Mann-Kendall test (the pairs of minutes that rise against those that fall,
+against what chance would give) at 95%, one-sided. Noise alone passes it one time in twenty, and then only
+grows a scale-out the concurrency already nearly asks for.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +28,8 @@ TREND_MINUTES = 10
 MIN_TREND_POINTS = 4
 # The most a scale-out is grown for what the trend projects: a guess beyond that is not evidence.
 MAX_GROWTH = 2.0
+# Mann-Kendall's one-sided z for a rise at 95%: a trend that passes is a ramp, not the minutes' noise.
+RISE_Z = 1.645
 # Before the controller has timed one of the target's scale-outs: AWS quotes 5 to 10 minutes for an LLM endpoint.
 DEFAULT_COLD_START_SECONDS = 600.0
 
@@ -53,6 +61,17 @@ class DemandTrend:
         if len(points) < MIN_TREND_POINTS:
             return None
         return statistics.median((b - a) / (j - i) for (i, a), (j, b) in combinations(points, 2))
+
+    @property
+    def rising(self) -> bool:
+        """Whether the minutes rise beyond their noise (Mann-Kendall at 95%, one-sided; ties count as neither)."""
+        points = self._points()
+        n = len(points)
+        if n < MIN_TREND_POINTS:
+            return False
+        score = sum((b > a) - (b < a) for (_, a), (_, b) in combinations(points, 2))
+        variance = n * (n - 1) * (2 * n + 5) / 18
+        return (score - 1) / math.sqrt(variance) > RISE_Z
 
     def growth(self, horizon_seconds: float) -> float:
         """How many times today's demand is expected `horizon_seconds` from now (1 when it is not growing, or

@@ -3,8 +3,10 @@
 Scale-out answers the firing signals in proportion to their overshoot (for concurrency, the in-flight demand it
 measures), grown for the demand expected once new capacity serves, in one step: within the policy's optional step
 guard, its bounds and Application Auto Scaling's MaxCapacity. A surge (Knative's panic) does not wait for the
-scale-out cooldown. A target at its ceiling whose models load slowly is warmed instead.
-Capacity a person changed is adopted and left alone for a while. Scale-in is `sagemaker_scale_in`'s.
+scale-out cooldown. A calm target whose invocations rise beyond their noise is scaled out before its concurrency
+alarm fires, when their trend would take it there within a cold start. A target at its ceiling whose models load
+slowly is warmed instead. Capacity a person changed is adopted and left alone for a while. Scale-in is
+`sagemaker_scale_in`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import SageMakerPolicy
 from genai_autoscaler.domain.signals import PROPORTIONAL_SIGNALS, Signal
 from genai_autoscaler.domain.state import Lock, ObservedCapacity, TargetState
-from genai_autoscaler.domain.targets import capacity_units
+from genai_autoscaler.domain.targets import capacity_unit, capacity_units
 
 
 def decide(decision: Decision, policy: SageMakerPolicy) -> Plan:
@@ -260,6 +262,36 @@ class _Capacity:
         notes = [f"the forecast asks for {foreseen.units}; limited by {limited_by}"] if limited_by else []
         return self._scale_out(desired, "Ahead of the demand: " + foreseen.why, notes, {})
 
+    def _ahead_of_trend(self) -> Plan | None:
+        """A scale-out ahead of a ramp the alarms have not yet caught: while every signal is OK, invocations
+        that rise beyond their noise (`DemandTrend.rising`) and would, by their trend, lift the concurrency past
+        its threshold within one cold start. Sized to keep it at the threshold then (the alarm's scale-out
+        sizes with the band to spare, once it fires), within the cooldown, the step guard and the ceiling; None
+        when nothing says so."""
+        policy, decision, current = self.policy, self.decision, self.observed.desired
+        reading = next((r for r in decision.readings if r.signal is Signal.CONCURRENCY), None)
+        trend = decision.demand
+        if reading is None or reading.value is None or reading.threshold is None or current == 0:
+            return None
+        if trend is None or not trend.rising:
+            return None
+        expected = reading.value * self.growth
+        if expected <= reading.threshold:
+            return None
+        if time_left(decision.state.last_scale_out_at, policy.scale_out.cooldown_seconds, decision.now):
+            return None
+        wanted = max(current + 1, math.ceil(current * expected / reading.threshold - 1e-9))
+        desired, limited_by = self._limited(wanted)
+        if desired <= current:
+            return None
+        why = (
+            f"Invocations rising: concurrency per {capacity_unit(policy.kind)} at {reading.value:.1f} now, "
+            f"{expected:.1f} expected in {self.cold_start_seconds:.0f} s (the trend of the last minutes, "
+            f"{self.growth:.2f}x), past its threshold {reading.threshold:g}"
+        )
+        notes = [f"the trend asks for {wanted}; limited by {limited_by}"] if limited_by else []
+        return self._scale_out(desired, why, notes, {})
+
     def _at_ceiling(self, lead: SignalReading, ceiling: str) -> Plan:
         """No more capacity to add: warm the models if they load slowly, else tell a person (once)."""
         policy, decision = self.policy, self.decision
@@ -316,9 +348,9 @@ class _Capacity:
         return self.decision.ignore(f"No alarms watch {self.policy.name} yet; the reconciler creates them.")
 
     def calm(self) -> Plan:
-        """Scale out ahead of the demand the forecast expects; else scale in if the target may (never below
-        what the forecast expects, nor a planned event's floor in its window); if it stays, keep its models
-        warm when that is due."""
+        """Scale out ahead of the demand the forecast expects, or of a ramp the invocations show; else scale in
+        if the target may (never below what the forecast expects, nor a planned event's floor in its window); if
+        it stays, keep its models warm when that is due."""
         event = self.decision.state.event_floor(self.decision.now)
         event_why = (
             f"a planned event holds it at {event.capacity} until {event.until.isoformat()} ({event.reason})"
@@ -333,6 +365,9 @@ class _Capacity:
         ahead = self._ahead_of_demand()
         if ahead is not None and ahead.action is Action.SCALE_OUT:
             return ahead
+        rising = self._ahead_of_trend()
+        if rising is not None:
+            return rising
         foreseen = self.forecast
         held = (foreseen.units, foreseen.why) if foreseen is not None and foreseen.acts else None
         if event is not None and (held is None or event.capacity > held[0]):
