@@ -65,8 +65,12 @@ def test_a_ramp_rises_beyond_its_noise_and_noise_does_not() -> None:
     # A ramp of 10 a minute under noise of +-15 still rises (Mann-Kendall at 95%)
     wobble = (15.0, -15.0, 5.0, -10.0, 15.0, -5.0, 0.0, -15.0, 10.0, 5.0)
     assert DemandTrend(tuple(100.0 + 10 * i + w for i, w in enumerate(wobble))).rising
-    # The same noise on a level does not; nor does a fall, an idle target, or too few minutes
+    # The same noise on a level does not; nor does a step midway (a burst: its whole window has a slope, its halves
+    # none), a fall, an idle target, or too few minutes
     assert not DemandTrend(tuple(100.0 + w for w in wobble)).rising
+    step = DemandTrend((0.0,) * 5 + (600.0,) * 5)
+    assert (step.slope or 0.0) > 0
+    assert not step.rising
     assert not DemandTrend(tuple(300.0 - 20 * i for i in range(10))).rising
     assert not DemandTrend((0.0,) * 10).rising
     assert not DemandTrend((10.0, 20.0, 30.0)).rising

@@ -10,8 +10,9 @@ the concurrency it raised already says how far off the fleet is).
 
 A calm target is also scaled out ahead of a ramp its alarms have not yet caught, but only on a rise that the
 minutes show beyond their noise: the Mann-Kendall test (the pairs of minutes that rise against those that fall,
-against what chance would give) at 95%, one-sided. Noise alone passes it one time in twenty, and then only
-grows a scale-out the concurrency already nearly asks for.
+against what chance would give) at 95%, one-sided, and a Theil-Sen slope above zero in each half of the minutes,
+so that a step or a burst midway (from one level to another: the whole window's slope sees a ramp in it) is not
+taken for one. Noise alone passes rarely, and then only grows a scale-out the concurrency already nearly asks for.
 """
 
 from __future__ import annotations
@@ -58,20 +59,22 @@ class DemandTrend:
     def slope(self) -> float | None:
         """Invocations per minute gained each minute (Theil-Sen); None with too few minutes to tell."""
         points = self._points()
-        if len(points) < MIN_TREND_POINTS:
-            return None
-        return statistics.median((b - a) / (j - i) for (i, a), (j, b) in combinations(points, 2))
+        return _slope(points) if len(points) >= MIN_TREND_POINTS else None
 
     @property
     def rising(self) -> bool:
-        """Whether the minutes rise beyond their noise (Mann-Kendall at 95%, one-sided; ties count as neither)."""
+        """Whether the minutes rise beyond their noise (Mann-Kendall at 95%, one-sided; ties count as neither),
+        and in both halves of them: a step or a burst between two levels is no ramp to project."""
         points = self._points()
         n = len(points)
         if n < MIN_TREND_POINTS:
             return False
         score = sum((b > a) - (b < a) for (_, a), (_, b) in combinations(points, 2))
         variance = n * (n - 1) * (2 * n + 5) / 18
-        return (score - 1) / math.sqrt(variance) > RISE_Z
+        if (score - 1) / math.sqrt(variance) <= RISE_Z:
+            return False
+        half = n // 2
+        return all(_slope(part) > 0 for part in (points[:half], points[half:]))
 
     def growth(self, horizon_seconds: float) -> float:
         """How many times today's demand is expected `horizon_seconds` from now (1 when it is not growing, or
@@ -87,3 +90,10 @@ class DemandTrend:
             return 1.0
         minutes_ahead = (horizon_seconds + self.age_seconds) / 60.0
         return min(MAX_GROWTH, (level + slope * minutes_ahead) / level)
+
+
+def _slope(points: list[tuple[int, float]]) -> float:
+    """The Theil-Sen slope of (minute, value) points; 0 for fewer than two."""
+    if len(points) < 2:
+        return 0.0
+    return statistics.median((b - a) / (j - i) for (i, a), (j, b) in combinations(points, 2))
