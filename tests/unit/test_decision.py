@@ -645,6 +645,33 @@ def test_scale_in_is_held_when_the_forecast_expects_the_demand_back() -> None:
     assert "the forecast daily" in plan.reason
 
 
+def test_a_trusted_forecast_shortens_the_stabilization_window_to_the_time_to_add_capacity_back() -> None:
+    # Given 8 instances whose load needs 2, every signal OK for 700 s (the policy's window is 900 s), and a
+    # forecast expecting 20 a minute over the next cold start (300 s) and margin (300 s)
+    calm = evaluation(latency(OK, 900, since=ago(700)), concurrency(OK, 1, since=ago(700)))
+    plan = decide(calm, variant(**FORECASTING), observed(8), _expecting(20, 20), NOW)
+    # Then it scales in: the forecast holds scale-in above what it expects for that long, which is what the
+    # long window insured against
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 2)
+    # But not before 600 s; nor while the forecast stands aside or is only advisory: the policy's window then
+    early = evaluation(latency(OK, 900, since=ago(500)), concurrency(OK, 1, since=ago(500)))
+    assert (
+        "stabilization window has 100 s left"
+        in decide(early, variant(**FORECASTING), observed(8), _expecting(20, 20), NOW).reason
+    )
+    aside = _expecting(20, 20)
+    assert aside.forecast is not None
+    aside = aside.model_copy(
+        update={"forecast": aside.forecast.model_copy(update={"stands_aside": "its error is above 25%"})}
+    )
+    assert (
+        "stabilization window has 200 s left"
+        in decide(calm, variant(**FORECASTING), observed(8), aside, NOW).reason
+    )
+    advisory = variant(**UNLIMITED, forecast={"margin_seconds": 300, "mode": "advisory"})
+    assert decide(calm, advisory, observed(8), _expecting(20, 20), NOW).action is not Action.SCALE_IN
+
+
 def test_the_forecast_raises_a_scale_out_but_never_lowers_one() -> None:
     spike = alarm(concurrency(ALARM, 12))
     raised = decide(spike, variant(**FORECASTING), observed(2), _expecting(300, 300), NOW)

@@ -18,7 +18,7 @@ from functools import cached_property
 
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.decision.core import Decision, Evaluation, figures, in_seconds, time_left
-from genai_autoscaler.domain.decision.sagemaker_scale_in import scale_in
+from genai_autoscaler.domain.decision.sagemaker_scale_in import scale_in, stabilization
 from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import SageMakerPolicy
@@ -320,7 +320,7 @@ class _Capacity:
             )
         return self.decision.ignore(
             f"{reading.describe()} is OK; scale-in is considered once every signal has stayed OK for "
-            f"{policy.scale_in.stabilization_seconds} s."
+            f"{stabilization(policy, self.decision.state, self.decision.now).total_seconds():.0f} s."
         )
 
     def missing(self, missing: list[SignalReading]) -> Plan:

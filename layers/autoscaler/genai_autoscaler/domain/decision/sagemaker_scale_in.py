@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.decision.core import Decision, in_seconds, time_left
+from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import SageMakerPolicy
 from genai_autoscaler.domain.signals import Signal
@@ -25,6 +26,23 @@ def stable_since(readings: tuple[SignalReading, ...], state: TargetState) -> dat
     return ok_since if state.last_scale_at is None else max(ok_since, state.last_scale_at)
 
 
+def stabilization(policy: SageMakerPolicy, state: TargetState, now: datetime) -> timedelta:
+    """How long every signal must stay OK before a scale-in: the policy's window, or, while the target's own
+    forecast is trusted and acts, no longer than it takes to add capacity back (the last cold start, and the
+    forecast's margin). The long window insures against demand that returns; a forecast that has shown it
+    foresees this traffic (it stands aside otherwise: history too short, error too large, random bursts) holds
+    scale-in above what it expects over that time, and does the insuring instead."""
+    window = timedelta(seconds=policy.scale_in.stabilization_seconds)
+    expected = state.forecast
+    if policy.forecast.mode != "act" or expected is None or expected.inflight_per_invocation is None:
+        return window
+    cold_start = state.cold_start_seconds or DEFAULT_COLD_START_SECONDS
+    back = timedelta(seconds=cold_start + policy.forecast.margin_seconds)
+    if expected.peak(now, now + back) is None:  # standing aside, or stale
+        return window
+    return min(window, back)
+
+
 def utilization_window(
     policy: SageMakerPolicy, readings: tuple[SignalReading, ...], state: TargetState, now: datetime
 ) -> timedelta | None:
@@ -34,7 +52,7 @@ def utilization_window(
         return None
     if not readings or any(r.state is not AlarmState.OK for r in readings):
         return None
-    window = timedelta(seconds=policy.scale_in.stabilization_seconds)
+    window = stabilization(policy, state, now)
     return window if now - stable_since(readings, state) >= window else None
 
 
@@ -48,9 +66,10 @@ def scale_in(
     capacity the forecast expects to need soon, and why); IGNORE saying why when none."""
     now, state = decision.now, decision.state
     ok_since = stable_since(decision.readings, state)
-    window = time_left(ok_since, policy.scale_in.stabilization_seconds, now)
-    if window is not None:
-        return decision.ignore(f"All signals OK; stabilization window has {in_seconds(window)} left.")
+    window = stabilization(policy, state, now)
+    left = time_left(ok_since, round(window.total_seconds()), now)
+    if left is not None:
+        return decision.ignore(f"All signals OK; stabilization window has {in_seconds(left)} left.")
     cooldown = time_left(state.last_scale_at, policy.scale_in.cooldown_seconds, now)
     if cooldown is not None:
         return decision.ignore(f"Scale-in cooldown has {in_seconds(cooldown)} left.")
