@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -467,27 +467,28 @@ def test_a_scale_out_is_sized_for_the_demand_one_measured_cold_start_ahead() -> 
 
 
 def test_a_calm_target_is_scaled_out_ahead_of_a_ramp_its_trend_shows() -> None:
-    # Given 4 instances at 7 in flight each (threshold 8: calm), invocations rising 10 a minute from 100 to 190,
-    # and a cold start of 330 s: by then 190 + 60 = 250 a minute, 1.32x today's, 9.2 per instance
+    # Given 4 instances peaking at 7 in flight each now (threshold 8: calm), invocations rising 10 a minute from
+    # 100 to 190, and a cold start of 330 s: by then 190 + 60 = 250 a minute, 1.32x today's, 9.2 per instance
     policy = variant(scale_out={"cooldown_seconds": 300}, capacity={"min": 1, "max": 20})
-    ramp = DemandTrend(tuple(100.0 + 10 * i for i in range(10)), age_seconds=30)
+    ramp = DemandTrend(tuple(100.0 + 10 * i for i in range(10)), age_seconds=30, concurrency_now=7)
     remembered = state(cold_start_seconds=330.0)
-    calm = evaluation(latency(OK, 900, since=ago(60)), concurrency(OK, 7, since=ago(60)))
+    # (the alarm's own figure is older and higher: the ramp goes by the concurrency's peak of now)
+    calm = evaluation(latency(OK, 900, since=ago(60)), concurrency(OK, 9.5, since=ago(60)))
     plan = decide(calm, policy, observed(4), remembered, NOW, ramp)
     # Then it scales out before the alarm fires, to keep the threshold then: 4 x 9.2 / 8 = 4.6, so 5
     assert (plan.action, plan.desired_capacity) == (Action.SCALE_OUT, 5)
     assert plan.reason.startswith(
         "Invocations rising: concurrency per instance at 7.0 now, 9.2 expected in 330 s"
     )
-    # But not while the scale-out cooldown runs, nor when the trend keeps it under the threshold
+    # But not while the scale-out cooldown runs, nor when the trend keeps it under the threshold, nor without the
+    # concurrency of now
     cooling = state(cold_start_seconds=330.0, last_scale_out_at=ago(60))
     assert decide(calm, policy, observed(4), cooling, NOW, ramp).action is not Action.SCALE_OUT
-    low = evaluation(latency(OK, 900, since=ago(60)), concurrency(OK, 5, since=ago(60)))
-    assert decide(low, policy, observed(4), remembered, NOW, ramp).action is not Action.SCALE_OUT
+    for other in (replace(ramp, concurrency_now=5.0), replace(ramp, concurrency_now=None)):
+        assert decide(calm, policy, observed(4), remembered, NOW, other).action is not Action.SCALE_OUT
     # Nor on minutes that do not rise beyond their noise (a flat level with one high minute)
-    noise = DemandTrend(
-        (150.0, 160.0, 140.0, 155.0, 145.0, 150.0, 140.0, 160.0, 145.0, 190.0), age_seconds=30
-    )
+    flat = (150.0, 160.0, 140.0, 155.0, 145.0, 150.0, 140.0, 160.0, 145.0, 190.0)
+    noise = DemandTrend(flat, age_seconds=30, concurrency_now=7)
     assert not noise.rising
     assert decide(calm, policy, observed(4), remembered, NOW, noise).action is not Action.SCALE_OUT
 

@@ -3,6 +3,9 @@ does not, and what it projects stays within bounds."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import pytest
 from genai_autoscaler.domain.demand import MAX_GROWTH, DemandTrend
 from hypothesis import given
@@ -74,9 +77,26 @@ def test_a_ramp_rises_beyond_its_noise_and_noise_does_not() -> None:
     assert not DemandTrend(tuple(300.0 - 20 * i for i in range(10))).rising
     assert not DemandTrend((0.0,) * 10).rising
     assert not DemandTrend((10.0, 20.0, 30.0)).rising
+    assert not DemandTrend(tuple(100.0 + 10 * i for i in range(7))).rising  # a ramp, but 7 minutes of it
 
 
 @given(st.lists(st.floats(0, 1e6), min_size=0, max_size=14))
 def test_minutes_that_never_rise_never_pass_for_a_ramp(values: list[float]) -> None:
     falling = tuple(sorted(values, reverse=True))
     assert not DemandTrend(falling).rising
+
+
+def test_a_noisy_step_midway_is_seldom_a_ramp_and_a_noisy_ramp_mostly_is() -> None:
+    # 5% noise on a step from 300 to 600 a minute at minutes 3 to 6 of ten, and on a ramp of 20 a minute from 300
+    rng = random.Random(1)
+
+    def share(values: Callable[[int], float]) -> float:
+        draws = [
+            DemandTrend(tuple(values(i) * (1 + rng.gauss(0, 0.05)) for i in range(10))).rising
+            for _ in range(500)
+        ]
+        return sum(draws) / len(draws)
+
+    for at in range(3, 7):
+        assert share(lambda i, at=at: 300.0 if i < at else 600.0) < 0.1
+    assert share(lambda i: 300.0 + 20 * i) > 0.8

@@ -187,12 +187,12 @@ def test_missing_data_is_notified_once() -> None:
 def test_scale_in_is_sized_by_the_current_peak_not_the_alarms_last_figure() -> None:
     ctl = controller(**{LLM: observed(4)})
     _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
-    # With a current peak of 2.5 per instance, 4 instances need ceil(10 / (10 x 0.8)) = 2: to 2, at once
-    ctl.metrics.peaks[(LLM, "concurrency")] = 2.5
+    # With a current peak of 2.0 per instance, 4 instances need ceil(8 / (9 x 0.8)) = 2: to 2, at once
+    ctl.metrics.peaks[(LLM, "concurrency")] = 2.0
     (sized,) = [o for o in evaluate_targets(ctl, NOW) if o.plan and o.plan.target == "llm-prod/AllTraffic"]
     assert sized.plan is not None
     assert (sized.plan.action, sized.plan.desired_capacity) == (Action.SCALE_IN, 2)
-    assert "peak concurrency 10.0 needs 2" in sized.plan.reason
+    assert "peak concurrency 8.0 needs 2" in sized.plan.reason
     # ... read over the stabilization window that just ended
     (metric, start, end) = next(q for q in ctl.metrics.queries if q[0] == "ConcurrentRequestsPerModel")
     assert (metric, end - start, end) == ("ConcurrentRequestsPerModel", timedelta(seconds=1800), NOW)
@@ -297,26 +297,81 @@ def test_a_firing_alarm_sizes_the_scale_out_for_the_invocations_trend() -> None:
     assert outcome.plan.desired_capacity > 6
 
 
-def test_a_calm_evaluation_watches_for_a_ramp_its_alarms_have_not_caught() -> None:
-    # Given llm-prod calm for 10 minutes since its last scale-out, 4 instances peaking at 9 in flight each over
-    # the last two minutes (threshold 10: calm), and invocations rising 40 a minute over the last ten whole minutes
-    only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
-    ctl = controller(only_llm, **{LLM: observed(4)})
-    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 6.0)})
-    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600), last_scale_at=ago(600))
-    ctl.metrics.peaks[(LLM, "concurrency")] = 9.0
+def _rising(ctl: Any) -> None:
+    """llm-prod's invocations rising 40 a minute over the last ten whole minutes (and a minute under way)."""
     minute = NOW.replace(second=0, microsecond=0)
     ctl.metrics.points[(LLM, "Invocations")] = [
         (minute - timedelta(minutes=10 - i), 400.0 + 40 * i) for i in range(11)
     ]
+
+
+def _peaks_by_window(ctl: Any, peaks: dict[timedelta, float | Exception]) -> None:
+    """The concurrency's peak by how far back a read reaches (an exception: the read fails)."""
+
+    def peak(query: Any, start: Any, end: Any) -> float | None:
+        ctl.metrics.queries.append((query.metric_name, start, end))
+        value = peaks[end - start]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    ctl.metrics.peak = peak
+
+
+def test_a_calm_evaluation_watches_for_a_ramp_its_alarms_have_not_caught() -> None:
+    # Given llm-prod calm for 10 minutes since its last scale-out, 4 instances peaking at 8 in flight each over
+    # the last two minutes (threshold 9: calm), and invocations rising 40 a minute over the last ten whole minutes
+    only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
+    ctl = controller(only_llm, **{LLM: observed(4)})
+    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 6.0)})
+    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600))
+    ctl.metrics.peaks[(LLM, "concurrency")] = 8.0
+    _rising(ctl)
     (llm,) = evaluate_targets(ctl, NOW)
     # Then it read the concurrency of the last two minutes and the invocations, and scaled out ahead of the alarm
     (_metric, start, end) = next(q for q in ctl.metrics.queries if q[0] == "ConcurrentRequestsPerModel")
     assert (end - start, end) == (timedelta(minutes=2), NOW)
     assert llm.plan is not None
     assert llm.plan.action is Action.SCALE_OUT
-    assert llm.plan.reason.startswith("Invocations rising: concurrency per instance at 9.0 now")
-    assert llm.plan.desired_capacity == 6  # 4 x 9 x 1.55 / 10, the threshold kept one cold start on
+    assert llm.plan.reason.startswith("Invocations rising: concurrency per instance at 8.0 now")
+    assert llm.plan.desired_capacity == 6  # 4 x 8 x 1.55 / 9, the threshold kept one cold start on
+
+
+def test_a_ramp_is_projected_from_the_concurrency_of_now_not_the_scale_in_windows_peak() -> None:
+    # Given llm-prod calm for an hour, its concurrency peaking at 8.5 over the stabilization window but at 4 over
+    # the last two minutes, and invocations rising 40 a minute
+    ctl = controller(**{LLM: observed(4)})
+    _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
+    _peaks_by_window(ctl, {timedelta(seconds=1800): 8.5, timedelta(minutes=2): 4.0})
+    _rising(ctl)
+    (llm,) = [o for o in evaluate_targets(ctl, NOW) if o.plan and o.plan.target == "llm-prod/AllTraffic"]
+    # Then the ramp goes by 4 x 1.55 (under 9): no scale-out; the window's peak sizes only the scale-in
+    assert llm.plan is not None
+    assert llm.plan.action is not Action.SCALE_OUT
+    assert "peak concurrency 34.0 needs 5" in llm.plan.reason
+
+
+def test_a_ramp_is_read_from_the_last_scale_on_and_a_failed_read_is_no_ramp() -> None:
+    only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
+    # Given llm-prod scaled 30 s ago: the concurrency is read from then (per unit of the capacity of now)
+    ctl = controller(only_llm, **{LLM: observed(4)})
+    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 6.0)})
+    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600), last_scale_in_at=ago(30))
+    _rising(ctl)
+    evaluate_targets(ctl, NOW)
+    (_metric, start, end) = next(q for q in ctl.metrics.queries if q[0] == "ConcurrentRequestsPerModel")
+    assert (start, end) == (ago(30), NOW)
+    # And a concurrency read CloudWatch throttles is no ramp: the evaluation goes on (here: nothing to do)
+    ctl = controller(only_llm, **{LLM: observed(4)})
+    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 6.0)})
+    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600))
+    throttled = TransientAwsError("reading ConcurrentRequestsPerModel: ThrottlingException: Rate exceeded")
+    _peaks_by_window(ctl, {timedelta(minutes=2): throttled})
+    _rising(ctl)
+    (llm,) = evaluate_targets(ctl, NOW)
+    assert llm.dispatch is not Dispatch.FAILED
+    assert llm.plan is not None
+    assert llm.plan.action is Action.IGNORE
 
 
 def test_a_calm_target_watching_no_concurrency_reads_no_invocations() -> None:
@@ -329,19 +384,19 @@ def test_a_calm_target_watching_no_concurrency_reads_no_invocations() -> None:
 
 
 def test_a_firing_alarm_is_sized_on_its_figure_of_now_not_the_one_it_fired_with() -> None:
-    # Given llm-prod's concurrency alarm, fired at 25 per instance (threshold 10: a surge) and still in ALARM,
+    # Given llm-prod's concurrency alarm, fired at 20 per instance (threshold 9: a surge) and still in ALARM,
     # and the scale-out it asked for serving 4 instances since 30 s
     only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
     ctl = controller(only_llm, **{LLM: observed(4)})
-    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.ALARM, 25.0)})
+    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.ALARM, 20.0)})
     ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=NOW - timedelta(seconds=30))
     # When the evaluator looks, with the 4 instances now at 10 per instance
-    ctl.metrics.peaks[(LLM, "concurrency")] = 12.0
+    ctl.metrics.peaks[(LLM, "concurrency")] = 10.0
     (llm,) = evaluate_targets(ctl, NOW)
-    # Then no surge is seen in the old figure: the cooldown holds (25 x 4 instances would have asked for 13)
+    # Then no surge is seen in the old figure: the cooldown holds (20 x 4 instances would have asked for 12)
     assert llm.plan is not None
     assert llm.plan.action is Action.IGNORE
-    assert "concurrency per unit 12 (threshold 10); scale-out cooldown" in llm.plan.reason
+    assert "concurrency per unit 10 (threshold 9); scale-out cooldown" in llm.plan.reason
 
 
 def test_a_failed_read_of_the_invocations_still_answers_the_alarm() -> None:

@@ -399,13 +399,12 @@ def _evaluate(
     )
     observed = _observe(ctl, policy, now, quotas, state)
     window = utilization_window(policy, readings, state, now)
-    watching = _watching_for_ramps(policy, readings)
     if window is not None:
         readings = _with_current_concurrency(ctl, policy, readings, window, now)
-    elif watching:
-        readings = _with_current_concurrency(ctl, policy, readings, RAMP_WINDOW, now)
     readings = _firing_figures_now(ctl, policy, readings, now)
-    trend = _demand_trend(ctl, policy, readings, now, watching)
+    trend = _demand_trend(ctl, policy, readings, now)
+    if _watching_for_ramps(policy, readings):
+        trend = _ramp(ctl, policy, state, now)
     plan = decide(Evaluation(readings), policy, observed, state, now, trend)
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
@@ -527,17 +526,30 @@ def _watching_for_ramps(policy: TargetPolicy, readings: tuple[SignalReading, ...
     )
 
 
+def _ramp(ctl: DispatchPorts, policy: TargetPolicy, state: TargetState, now: datetime) -> DemandTrend | None:
+    """A calm target's invocations trend, with its concurrency's peak since the later of RAMP_WINDOW ago and
+    its last scale (figures from before a scale are per unit of another capacity); None when either cannot be
+    read (a ramp then waits for the next minute, or for the alarm), or the target was scaled just now."""
+    spec = _spec_for(policy, Signal.CONCURRENCY)
+    since = now - RAMP_WINDOW
+    if state.last_scale_at is not None:
+        since = max(since, state.last_scale_at)
+    if spec is None or since >= now:
+        return None
+    try:
+        recent = ctl.metrics.peak(spec.query, since, now)
+    except AutoscalerError:
+        return None
+    trend = by_family(policy, sagemaker=lambda target: _invocations(ctl, target, now), bedrock=lambda _: None)
+    return None if trend is None or recent is None else replace(trend, concurrency_now=recent)
+
+
 def _demand_trend(
-    ctl: DispatchPorts,
-    policy: TargetPolicy,
-    readings: tuple[SignalReading, ...],
-    now: datetime,
-    watching: bool = False,
+    ctl: DispatchPorts, policy: TargetPolicy, readings: tuple[SignalReading, ...], now: datetime
 ) -> DemandTrend | None:
-    """A SageMaker target's invocations per minute over the trend's minutes, read when a signal is in ALARM
-    (a scale-out is sized for their trend) or when `watching` a calm target for a ramp; None otherwise, for a
-    Bedrock model, or without datapoints."""
-    if not watching and not any(r.state is AlarmState.ALARM for r in readings):
+    """A SageMaker target's invocations per minute over the trend's minutes, read only when a signal is in
+    ALARM (a scale-out is sized for their trend); None otherwise, for a Bedrock model, or without datapoints."""
+    if not any(r.state is AlarmState.ALARM for r in readings):
         return None
     return by_family(
         policy,

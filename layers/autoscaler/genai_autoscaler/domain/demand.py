@@ -10,9 +10,10 @@ the concurrency it raised already says how far off the fleet is).
 
 A calm target is also scaled out ahead of a ramp its alarms have not yet caught, but only on a rise that the
 minutes show beyond their noise: the Mann-Kendall test (the pairs of minutes that rise against those that fall,
-against what chance would give) at 95%, one-sided, and a Theil-Sen slope above zero in each half of the minutes,
-so that a step or a burst midway (from one level to another: the whole window's slope sees a ramp in it) is not
-taken for one. Noise alone passes rarely, and then only grows a scale-out the concurrency already nearly asks for.
+against what chance would give) at 95%, one-sided, and a Theil-Sen slope of at least half the whole's in each half
+of the minutes, so that a step or a burst (from one level to another: the whole window's slope sees a ramp in it)
+is not taken for one. Noise alone passes rarely, and then only grows a scale-out the concurrency already nearly
+asks for.
 """
 
 from __future__ import annotations
@@ -27,10 +28,16 @@ from itertools import combinations
 TREND_MINUTES = 10
 # The least minutes with datapoints for a trend: fewer say nothing about one.
 MIN_TREND_POINTS = 4
+# The least minutes with datapoints for a calm target's rise: a scale-out before any alarm wants most of the
+# trend's minutes behind it, not a few that may be a new target's first.
+MIN_RISE_POINTS = 8
 # The most a scale-out is grown for what the trend projects: a guess beyond that is not evidence.
 MAX_GROWTH = 2.0
 # Mann-Kendall's one-sided z for a rise at 95%: a trend that passes is a ramp, not the minutes' noise.
 RISE_Z = 1.645
+# Each half of a ramp's minutes rises at this share of the whole's slope at least: a step between two levels,
+# noisy or not, puts nearly all the rise in one half.
+RISE_SHARE = 0.5
 # Before the controller has timed one of the target's scale-outs: AWS quotes 5 to 10 minutes for an LLM endpoint.
 DEFAULT_COLD_START_SECONDS = 600.0
 
@@ -49,6 +56,8 @@ class DemandTrend:
 
     per_minute: tuple[float | None, ...]  # None: a minute without a datapoint
     age_seconds: float = 30.0
+    # For a calm target: its concurrency's peak per unit over the last minutes, what the trend projects from.
+    concurrency_now: float | None = None
 
     def _points(self) -> list[tuple[int, float]]:
         """(minute, invocations) of the last TREND_MINUTES minutes that have a figure."""
@@ -64,17 +73,18 @@ class DemandTrend:
     @property
     def rising(self) -> bool:
         """Whether the minutes rise beyond their noise (Mann-Kendall at 95%, one-sided; ties count as neither),
-        and in both halves of them: a step or a burst between two levels is no ramp to project."""
+        and in both halves of them, each at half the whole's slope or more: a step or a burst between two
+        levels is no ramp to project."""
         points = self._points()
         n = len(points)
-        if n < MIN_TREND_POINTS:
+        if n < MIN_RISE_POINTS:
             return False
         score = sum((b > a) - (b < a) for (_, a), (_, b) in combinations(points, 2))
         variance = n * (n - 1) * (2 * n + 5) / 18
         if (score - 1) / math.sqrt(variance) <= RISE_Z:
             return False
-        half = n // 2
-        return all(_slope(part) > 0 for part in (points[:half], points[half:]))
+        whole, half = _slope(points), n // 2
+        return all(_slope(part) >= RISE_SHARE * whole > 0 for part in (points[:half], points[half:]))
 
     def growth(self, horizon_seconds: float) -> float:
         """How many times today's demand is expected `horizon_seconds` from now (1 when it is not growing, or

@@ -271,23 +271,27 @@ class _Capacity:
         policy, decision, current = self.policy, self.decision, self.observed.desired
         reading = next((r for r in decision.readings if r.signal is Signal.CONCURRENCY), None)
         trend = decision.demand
-        if reading is None or reading.value is None or reading.threshold is None or current == 0:
+        if reading is None or reading.threshold is None or current == 0:
             return None
-        if trend is None or not trend.rising:
+        if trend is None or trend.concurrency_now is None or not trend.rising:
             return None
-        expected = reading.value * self.growth
-        if expected <= reading.threshold:
+        now_per_unit, threshold = trend.concurrency_now, reading.threshold
+        expected = now_per_unit * self.growth
+        if expected <= threshold:
             return None
-        if time_left(decision.state.last_scale_out_at, policy.scale_out.cooldown_seconds, decision.now):
+        cooldown = time_left(
+            decision.state.last_scale_out_at, policy.scale_out.cooldown_seconds, decision.now
+        )
+        if cooldown is not None:
             return None
-        wanted = max(current + 1, math.ceil(current * expected / reading.threshold - 1e-9))
+        wanted = max(current + 1, math.ceil(current * expected / threshold - 1e-9))
         desired, limited_by = self._limited(wanted)
         if desired <= current:
             return None
         why = (
-            f"Invocations rising: concurrency per {capacity_unit(policy.kind)} at {reading.value:.1f} now, "
+            f"Invocations rising: concurrency per {capacity_unit(policy.kind)} at {now_per_unit:.1f} now, "
             f"{expected:.1f} expected in {self.cold_start_seconds:.0f} s (the trend of the last minutes, "
-            f"{self.growth:.2f}x), past its threshold {reading.threshold:g}"
+            f"{self.growth:.2f}x), past its threshold {threshold:g}"
         )
         notes = [f"the trend asks for {wanted}; limited by {limited_by}"] if limited_by else []
         return self._scale_out(desired, why, notes, {})

@@ -40,7 +40,7 @@ def stabilization(policy: SageMakerPolicy, state: TargetState, now: datetime) ->
     back = timedelta(seconds=cold_start + policy.forecast.margin_seconds)
     if expected.peak(now, now + back) is None:  # standing aside, or stale
         return window
-    return min(window, back)
+    return min(window, timedelta(seconds=math.ceil(back.total_seconds())))
 
 
 def utilization_window(
@@ -67,7 +67,7 @@ def scale_in(
     now, state = decision.now, decision.state
     ok_since = stable_since(decision.readings, state)
     window = stabilization(policy, state, now)
-    left = time_left(ok_since, round(window.total_seconds()), now)
+    left = time_left(ok_since, int(window.total_seconds()), now)
     if left is not None:
         return decision.ignore(f"All signals OK; stabilization window has {in_seconds(left)} left.")
     cooldown = time_left(state.last_scale_at, policy.scale_in.cooldown_seconds, now)
