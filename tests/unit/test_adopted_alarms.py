@@ -347,7 +347,7 @@ def test_the_evaluation_keeps_an_adopted_alarms_own_figures() -> None:
     assert llm_outcome.plan is not None
     # Then it is sized from the team alarm's figures against its own threshold, not the controller's peak
     assert "concurrency per unit (alarm team-llm-concurrency) 4 (threshold 3)" in llm_outcome.plan.reason
-    assert llm_outcome.plan.desired_capacity == 4  # 2 x 4 / 3, not 2 x 8 / 3
+    assert llm_outcome.plan.desired_capacity == 3  # 2 x 4 / (3 x 0.9), not 2 x 8 / (3 x 0.9)
 
 
 def test_a_target_eventbridge_refuses_is_not_reported_as_kept() -> None:

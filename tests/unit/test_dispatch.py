@@ -187,12 +187,12 @@ def test_missing_data_is_notified_once() -> None:
 def test_scale_in_is_sized_by_the_current_peak_not_the_alarms_last_figure() -> None:
     ctl = controller(**{LLM: observed(4)})
     _snapshot(ctl, EXAMPLE, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)})
-    # With a current peak of 2.0 per instance, 4 instances need ceil(8 / (9 x 0.8)) = 2: to 2, at once
-    ctl.metrics.peaks[(LLM, "concurrency")] = 2.0
+    # With a current peak of 2.5 per instance, 4 instances need ceil(10 / (9 x 0.9)) = 2: to 2, at once
+    ctl.metrics.peaks[(LLM, "concurrency")] = 2.5
     (sized,) = [o for o in evaluate_targets(ctl, NOW) if o.plan and o.plan.target == "llm-prod/AllTraffic"]
     assert sized.plan is not None
     assert (sized.plan.action, sized.plan.desired_capacity) == (Action.SCALE_IN, 2)
-    assert "peak concurrency 8.0 needs 2" in sized.plan.reason
+    assert "peak concurrency 10.0 needs 2" in sized.plan.reason
     # ... read over the stabilization window that just ended
     (metric, start, end) = next(q for q in ctl.metrics.queries if q[0] == "ConcurrentRequestsPerModel")
     assert (metric, end - start, end) == ("ConcurrentRequestsPerModel", timedelta(seconds=1800), NOW)
