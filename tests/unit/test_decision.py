@@ -14,6 +14,7 @@ from genai_autoscaler.domain.decision import (
     decide,
     plan_requested_scale,
 )
+from genai_autoscaler.domain.decision.sagemaker_scale_in import stabilization, utilization_window
 from genai_autoscaler.domain.demand import DemandTrend
 from genai_autoscaler.domain.forecast import DemandForecast
 from genai_autoscaler.domain.plan import Action, Actuation
@@ -671,6 +672,19 @@ def test_a_trusted_forecast_shortens_the_stabilization_window_to_the_time_to_add
     )
     advisory = variant(**UNLIMITED, forecast={"margin_seconds": 300, "mode": "advisory"})
     assert decide(calm, advisory, observed(8), _expecting(20, 20), NOW).action is not Action.SCALE_IN
+
+
+def test_a_shortened_window_is_whole_seconds_for_the_dispatch_and_the_decision_alike() -> None:
+    # Given a cold start timed at 300.4 s: the window is 300.4 + 300 s, rounded up to 601 s
+    remembered = _expecting(20, 20).model_copy(update={"cold_start_seconds": 300.4})
+    assert stabilization(variant(**FORECASTING), remembered, NOW) == timedelta(seconds=601)
+    # The dispatch reads the window's peak exactly when the decision may scale in by it: at 601 s, not before
+    for ok_for, scales_in in ((600.6, False), (601.0, True)):
+        calm = evaluation(latency(OK, 900, since=ago(ok_for)), concurrency(OK, 1, since=ago(ok_for)))
+        window = utilization_window(variant(**FORECASTING), calm.readings, remembered, NOW)
+        plan = decide(calm, variant(**FORECASTING), observed(8), remembered, NOW)
+        assert (window is not None) is scales_in
+        assert (plan.action is Action.SCALE_IN) is scales_in
 
 
 def test_the_forecast_raises_a_scale_out_but_never_lowers_one() -> None:

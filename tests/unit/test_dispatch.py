@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -335,6 +336,40 @@ def test_a_calm_evaluation_watches_for_a_ramp_its_alarms_have_not_caught() -> No
     assert llm.plan.action is Action.SCALE_OUT
     assert llm.plan.reason.startswith("Invocations rising: concurrency per instance at 8.0 now")
     assert llm.plan.desired_capacity == 6  # 4 x 8 x 1.55 / 9, the threshold kept one cold start on
+
+
+def test_a_ramp_is_measured_against_the_policys_threshold_not_the_alarms_old_one() -> None:
+    # Given llm-prod's concurrency alarm whose last change recorded a threshold of 20 (before the policy's 9),
+    # 4 instances peaking at 8 now, and invocations rising 40 a minute
+    only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
+    ctl = controller(only_llm, **{LLM: observed(4)})
+    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 6.0)})
+    alarms: MemoryAlarms = ctl.alarms
+    for name, alarm in alarms.states.items():
+        if alarm.metric_name == "ConcurrentRequestsPerModel":
+            stale = json.dumps({"recentDatapoints": [6.0], "threshold": 20.0})
+            alarms.states[name] = dataclasses.replace(alarm, reason_data=stale)
+    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600))
+    ctl.metrics.peaks[(LLM, "concurrency")] = 8.0
+    _rising(ctl)
+    (llm,) = evaluate_targets(ctl, NOW)
+    # Then 8 x 1.55 is past the policy's 9: a scale-out ahead of the ramp
+    assert llm.plan is not None
+    assert llm.plan.action is Action.SCALE_OUT
+    assert "past its threshold 9" in llm.plan.reason
+
+
+def test_a_calm_target_whose_invocations_do_not_rise_costs_one_read() -> None:
+    only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
+    ctl = controller(only_llm, **{LLM: observed(4)})
+    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 6.0)})
+    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600))
+    minute = NOW.replace(second=0, microsecond=0)
+    ctl.metrics.points[(LLM, "Invocations")] = [
+        (minute - timedelta(minutes=10 - i), 400.0) for i in range(11)
+    ]
+    evaluate_targets(ctl, NOW)
+    assert [q[0] for q in ctl.metrics.queries] == ["Invocations"]
 
 
 def test_a_ramp_is_projected_from_the_concurrency_of_now_not_the_scale_in_windows_peak() -> None:

@@ -517,7 +517,8 @@ RAMP_WINDOW = timedelta(minutes=2)
 
 def _watching_for_ramps(policy: TargetPolicy, readings: tuple[SignalReading, ...]) -> bool:
     """Whether the evaluation looks for a ramp the alarms have not yet caught: a SageMaker target with a
-    concurrency signal, every signal OK. It costs two metric reads a minute (concurrency and invocations)."""
+    concurrency signal, every signal OK. It costs a metric read a minute (the invocations), two while they
+    rise (the concurrency too)."""
     return (
         by_family(policy, sagemaker=lambda _: True, bedrock=lambda _: False)
         and _spec_for(policy, Signal.CONCURRENCY) is not None
@@ -527,21 +528,25 @@ def _watching_for_ramps(policy: TargetPolicy, readings: tuple[SignalReading, ...
 
 
 def _ramp(ctl: DispatchPorts, policy: TargetPolicy, state: TargetState, now: datetime) -> DemandTrend | None:
-    """A calm target's invocations trend, with its concurrency's peak since the later of RAMP_WINDOW ago and
-    its last scale (figures from before a scale are per unit of another capacity); None when either cannot be
-    read (a ramp then waits for the next minute, or for the alarm), or the target was scaled just now."""
+    """A calm target's invocations trend when it rises, with its concurrency's peak since the later of
+    RAMP_WINDOW ago and its last scale decision (figures from well before are per unit of another capacity;
+    CloudWatch reads whole periods, so the one the decision falls in is read too); None when they do not rise,
+    when either cannot be read (a ramp then waits for the next minute, or for the alarm), or when the target
+    was scaled just now."""
     spec = _spec_for(policy, Signal.CONCURRENCY)
     since = now - RAMP_WINDOW
     if state.last_scale_at is not None:
         since = max(since, state.last_scale_at)
     if spec is None or since >= now:
         return None
+    trend = by_family(policy, sagemaker=lambda target: _invocations(ctl, target, now), bedrock=lambda _: None)
+    if trend is None or not trend.rising:
+        return None
     try:
         recent = ctl.metrics.peak(spec.query, since, now)
     except AutoscalerError:
         return None
-    trend = by_family(policy, sagemaker=lambda target: _invocations(ctl, target, now), bedrock=lambda _: None)
-    return None if trend is None or recent is None else replace(trend, concurrency_now=recent)
+    return None if recent is None else replace(trend, concurrency_now=recent)
 
 
 def _demand_trend(

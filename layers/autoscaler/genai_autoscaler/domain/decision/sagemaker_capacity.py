@@ -269,13 +269,13 @@ class _Capacity:
         sizes with the band to spare, once it fires), within the cooldown, the step guard and the ceiling; None
         when nothing says so."""
         policy, decision, current = self.policy, self.decision, self.observed.desired
-        reading = next((r for r in decision.readings if r.signal is Signal.CONCURRENCY), None)
-        trend = decision.demand
-        if reading is None or reading.threshold is None or current == 0:
+        # The policy's threshold: an alarm's own figures date from its last change, and may predate the policy's.
+        threshold, trend = policy.signals.concurrency_per_unit, decision.demand
+        if threshold is None or current == 0:
             return None
         if trend is None or trend.concurrency_now is None or not trend.rising:
             return None
-        now_per_unit, threshold = trend.concurrency_now, reading.threshold
+        now_per_unit = trend.concurrency_now
         expected = now_per_unit * self.growth
         if expected <= threshold:
             return None
