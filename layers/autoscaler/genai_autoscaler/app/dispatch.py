@@ -402,9 +402,8 @@ def _evaluate(
     if window is not None:
         readings = _with_current_concurrency(ctl, policy, readings, window, now)
     readings = _firing_figures_now(ctl, policy, readings, now)
-    trend = _demand_trend(ctl, policy, readings, now)
-    if _watching_for_ramps(policy, readings):
-        trend = _ramp(ctl, policy, state, now)
+    # A firing alarm's trend, or a calm target's ramp (the one reads only in ALARM, the other only when all OK).
+    trend = _demand_trend(ctl, policy, readings, now) or _ramp(ctl, policy, readings, state, now)
     plan = decide(Evaluation(readings), policy, observed, state, now, trend)
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
@@ -515,29 +514,26 @@ def _peak_now(
 RAMP_WINDOW = timedelta(minutes=2)
 
 
-def _watching_for_ramps(policy: TargetPolicy, readings: tuple[SignalReading, ...]) -> bool:
-    """Whether the evaluation looks for a ramp the alarms have not yet caught: a SageMaker target with a
-    concurrency signal, every signal OK. It costs a metric read a minute (the invocations), two while they
-    rise (the concurrency too)."""
-    return (
-        by_family(policy, sagemaker=lambda _: True, bedrock=lambda _: False)
-        and _spec_for(policy, Signal.CONCURRENCY) is not None
-        and bool(readings)
-        and all(r.state is AlarmState.OK for r in readings)
-    )
-
-
-def _ramp(ctl: DispatchPorts, policy: TargetPolicy, state: TargetState, now: datetime) -> DemandTrend | None:
-    """A calm target's invocations trend when it rises, with its concurrency's peak since the later of
-    RAMP_WINDOW ago and its last scale decision (figures from well before are per unit of another capacity;
-    CloudWatch reads whole periods, so the one the decision falls in is read too); None when they do not rise,
-    when either cannot be read (a ramp then waits for the next minute, or for the alarm), or when the target
-    was scaled just now."""
+def _ramp(
+    ctl: DispatchPorts,
+    policy: TargetPolicy,
+    readings: tuple[SignalReading, ...],
+    state: TargetState,
+    now: datetime,
+) -> DemandTrend | None:
+    """For a target that watches concurrency (a SageMaker one) with every signal OK: its invocations trend
+    when it rises, with its concurrency's peak since the later of RAMP_WINDOW ago and its last scale decision
+    (figures from well before are per unit of another capacity; CloudWatch reads whole periods, so the one the
+    decision falls in is read too). It costs a metric read a minute (the invocations), two while they rise.
+    None for any other target, when they do not rise, when either cannot be read (a ramp then waits for the
+    next minute, or for the alarm), or when the target was scaled just now."""
     spec = _spec_for(policy, Signal.CONCURRENCY)
+    if spec is None or not readings or any(r.state is not AlarmState.OK for r in readings):
+        return None
     since = now - RAMP_WINDOW
     if state.last_scale_at is not None:
         since = max(since, state.last_scale_at)
-    if spec is None or since >= now:
+    if since >= now:
         return None
     trend = by_family(policy, sagemaker=lambda target: _invocations(ctl, target, now), bedrock=lambda _: None)
     if trend is None or not trend.rising:

@@ -18,7 +18,7 @@ from functools import cached_property
 
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.decision.core import Decision, Evaluation, figures, in_seconds, time_left
-from genai_autoscaler.domain.decision.sagemaker_scale_in import scale_in, stabilization
+from genai_autoscaler.domain.decision.sagemaker_scale_in import forecast_horizon, scale_in, stabilization
 from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import SageMakerPolicy
@@ -161,7 +161,7 @@ class _Capacity:
         per_unit = policy.signals.concurrency_per_unit
         if policy.forecast.mode == "off" or expected is None or per_unit is None:
             return None
-        horizon = timedelta(seconds=self.cold_start_seconds + policy.forecast.margin_seconds)
+        horizon = forecast_horizon(policy, state)
         peak = expected.peak(now, now + horizon)
         if peak is None or expected.inflight_per_invocation is None:
             return None

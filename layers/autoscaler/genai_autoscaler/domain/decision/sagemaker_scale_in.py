@@ -26,6 +26,13 @@ def stable_since(readings: tuple[SignalReading, ...], state: TargetState) -> dat
     return ok_since if state.last_scale_at is None else max(ok_since, state.last_scale_at)
 
 
+def forecast_horizon(policy: SageMakerPolicy, state: TargetState) -> timedelta:
+    """How long until capacity added now would serve, with the forecast's margin: the last cold start (AWS's
+    upper figure until one was timed) and `forecast.margin_seconds`. The forecast is read that far ahead."""
+    cold_start = state.cold_start_seconds or DEFAULT_COLD_START_SECONDS
+    return timedelta(seconds=cold_start + policy.forecast.margin_seconds)
+
+
 def stabilization(policy: SageMakerPolicy, state: TargetState, now: datetime) -> timedelta:
     """How long every signal must stay OK before a scale-in: the policy's window, or, while the target's own
     forecast is trusted and acts, no longer than it takes to add capacity back (the last cold start, and the
@@ -36,8 +43,7 @@ def stabilization(policy: SageMakerPolicy, state: TargetState, now: datetime) ->
     expected = state.forecast
     if policy.forecast.mode != "act" or expected is None or expected.inflight_per_invocation is None:
         return window
-    cold_start = state.cold_start_seconds or DEFAULT_COLD_START_SECONDS
-    back = timedelta(seconds=cold_start + policy.forecast.margin_seconds)
+    back = forecast_horizon(policy, state)
     if expected.peak(now, now + back) is None:  # standing aside, or stale
         return window
     return min(window, timedelta(seconds=math.ceil(back.total_seconds())))
