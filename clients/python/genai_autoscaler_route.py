@@ -106,20 +106,12 @@ class ModelRoute:
 
     def converse_args(self) -> dict[str, Any]:
         """`modelId` and, off the Standard tier, `serviceTier` for Converse and ConverseStream. Never raises."""
-        route = self.route()
-        args: dict[str, Any] = {"modelId": route.model_id}
-        if route.service_tier != "default":
-            args["serviceTier"] = {"type": route.service_tier}
-        return args
+        return _route_args(self.route(), structured=True)
 
     def invoke_model_args(self) -> dict[str, Any]:
         """`modelId` and, off the Standard tier, `serviceTier` (a header) for InvokeModel and
         InvokeModelWithResponseStream. Never raises."""
-        route = self.route()
-        args: dict[str, Any] = {"modelId": route.model_id}
-        if route.service_tier != "default":
-            args["serviceTier"] = route.service_tier
-        return args
+        return _route_args(self.route(), structured=False)
 
     def converse(self, client: Any, **kwargs: Any) -> Any:
         """`client.converse(...)` on the route, going on to the route's overflow, in order, while a call is
@@ -132,9 +124,8 @@ class ModelRoute:
 
     def _call(self, method: Callable[..., Any], kwargs: dict[str, Any], structured: bool) -> Any:
         route = self.route()
-        first = dict(kwargs, modelId=route.model_id)
-        if route.service_tier != "default":  # the tier is the route's own, not its overflow's
-            first["serviceTier"] = {"type": route.service_tier} if structured else route.service_tier
+        # The tier is the route's own, not its overflow's.
+        first = dict(kwargs, **_route_args(route, structured))
         calls = [first, *(dict(kwargs, modelId=model_id) for model_id in route.overflow)]
         for args in calls[:-1]:
             try:
@@ -192,6 +183,15 @@ class ModelRoute:
         if self._failing:
             self._failing = False
             _LOG.info("genai-autoscaler route: %s is readable again", self.parameter_name)
+
+
+def _route_args(route: Route, structured: bool) -> dict[str, Any]:
+    """`modelId` and, off the Standard tier, `serviceTier`: a structure for Converse (`structured`), a header
+    string for InvokeModel."""
+    args: dict[str, Any] = {"modelId": route.model_id}
+    if route.service_tier != "default":
+        args["serviceTier"] = {"type": route.service_tier} if structured else route.service_tier
+    return args
 
 
 def _error_code(exc: Exception) -> str:

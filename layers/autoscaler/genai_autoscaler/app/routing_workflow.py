@@ -36,11 +36,10 @@ from genai_autoscaler.app.workflow_state import ExecutionState
 from genai_autoscaler.domain import notifications
 from genai_autoscaler.domain.bedrock import (
     BedrockRoute,
-    RouteKind,
     ServiceTier,
     bought,
     on_demand,
-    profile_kind,
+    on_profile,
     with_overflow,
 )
 from genai_autoscaler.domain.guardrails import pause_problems, purchase_problems, route_problems
@@ -328,7 +327,7 @@ def _interim(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, profile: str, 
     """While the Provisioned Throughput provisions, callers go to the profile the plan names (the free quotas,
     overflowing to the model), when the published policy allows it; the lock stays held."""
     policy = _published(ctl, wf)
-    refused = route_problems(wf.plan.model_copy(update={"action": Action.SHIFT_TO_PROFILE}), policy)
+    refused = route_problems(wf.plan, policy)  # a purchase's interim route is checked as a shift to it
     if refused:
         raise PlanRefused(f"{'; '.join(refused)}: callers were not moved")
     state = ctl.state.load(wf.plan.target_id)
@@ -337,7 +336,7 @@ def _interim(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, profile: str, 
     if not _own(state, wf):
         raise StalePlan(f"{policy.name}'s lock is no longer this execution's: callers were not moved")
     routes, _ = _ports(ctl)
-    route = with_overflow(policy, BedrockRoute(kind=profile_kind(profile), model=profile, since=now))
+    route = with_overflow(policy, on_profile(profile, now))
     routes.publish(policy.model_id, PublishedRoute.of(route, policy.model_id))
     ctl.state.update(
         wf.plan.target_id, lambda current: current.model_copy(update={"route": route, "last_shift_at": now})
@@ -380,7 +379,7 @@ def _new_route(
 ) -> BedrockRoute:
     plan = wf.plan
     if plan.action is Action.SHIFT_TO_PROFILE and plan.route_to:
-        return BedrockRoute(kind=profile_kind(plan.route_to), model=plan.route_to, since=now)
+        return on_profile(plan.route_to, now)
     if plan.action is Action.SHIFT_TO_PRIORITY_TIER and plan.route_to:
         # The same model (or profile) as now, served at the Priority tier.
         current = ctl.state.load(plan.target_id).route or on_demand(policy, now)
@@ -394,7 +393,7 @@ def _new_route(
         cost = model.model_units * pt.hourly_price_per_unit_usd if pt else plan.hourly_cost_usd
         return bought(model.arn, now, model.model_units, model.commitment, cost)
     if plan.action is Action.REVERT_ROUTING:
-        return BedrockRoute(kind=RouteKind.ON_DEMAND, model=policy.model_id, since=now)
+        return on_demand(policy, now)
     raise InvalidEvent(f"a {plan.action} plan has no route to publish")
 
 

@@ -36,23 +36,29 @@ class CloudWatchMetrics(MetricReader):
     def __init__(self, cloudwatch: Any):
         self._cloudwatch = cloudwatch
 
-    def series(self, query: MetricQuery, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
-        request = metric_data_query(query)
-        points: list[tuple[datetime, float]] = []
+    def _fetch(
+        self, requests: list[dict[str, Any]], start: datetime, end: datetime, what: str
+    ) -> dict[str, list[tuple[datetime, float]]]:
+        """The datapoints of each MetricDataQuery in `requests`, by its Id, oldest first (one GetMetricData,
+        paginated); a refusal is translated, saying it was `what` being read."""
+        points: dict[str, list[tuple[datetime, float]]] = {request["Id"]: [] for request in requests}
         try:
             for page in self._cloudwatch.get_paginator("get_metric_data").paginate(
-                MetricDataQueries=[request], StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+                MetricDataQueries=requests, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
             ):
                 for result in page.get("MetricDataResults", []):
-                    points += [
-                        (at, float(value))
-                        for at, value in zip(
-                            result.get("Timestamps", []), result.get("Values", []), strict=True
-                        )
-                    ]
+                    points[result["Id"]] += zip(
+                        result.get("Timestamps", []), map(float, result.get("Values", [])), strict=True
+                    )
         except ClientError as exc:
-            raise translate(exc, f"reading {query.metric_name} of {query.target_id}") from exc
-        return sorted(points)
+            raise translate(exc, f"reading {what}") from exc
+        return points
+
+    def series(self, query: MetricQuery, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+        request = metric_data_query(query)
+        return sorted(
+            self._fetch([request], start, end, f"{query.metric_name} of {query.target_id}")["signal"]
+        )
 
     def peak_of_each(
         self, windows: Sequence[tuple[MetricQuery, datetime]], end: datetime
@@ -62,19 +68,9 @@ class CloudWatchMetrics(MetricReader):
         found: list[float | None] = []
         for first in range(0, len(windows), _QUERIES_PER_REQUEST):
             batch = windows[first : first + _QUERIES_PER_REQUEST]
-            points: dict[str, list[tuple[datetime, float]]] = {f"q{i}": [] for i in range(len(batch))}
             start = min(query_start for _, query_start in batch)  # (rounded down by CloudWatch, as each is)
             requests = [metric_data_query(query, f"q{i}") for i, (query, _) in enumerate(batch)]
-            try:
-                for page in self._cloudwatch.get_paginator("get_metric_data").paginate(
-                    MetricDataQueries=requests, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
-                ):
-                    for result in page.get("MetricDataResults", []):
-                        points[result["Id"]] += zip(
-                            result.get("Timestamps", []), map(float, result.get("Values", [])), strict=True
-                        )
-            except ClientError as exc:
-                raise translate(exc, f"reading {len(batch)} metrics") from exc
+            points = self._fetch(requests, start, end, f"{len(batch)} metrics")
             for i, (query, query_start) in enumerate(batch):
                 # As a request of its own would: GetMetricData takes a StartTime down to its period's start.
                 since = query_start - timedelta(seconds=query_start.timestamp() % query.period)

@@ -135,12 +135,14 @@ def disallowed(policy: BedrockModelPolicy, route: BedrockRoute) -> str | None:
     stray = [i for i in route.overflow if i != policy.model_id and i not in allowed]
     if stray:
         return f"the policy no longer allows {', '.join(stray)}, which callers overflow to"
-    tier = policy.bedrock.priority_tier
-    if route.service_tier is ServiceTier.PRIORITY and (
-        tier is None or "priority_tier" not in policy.bedrock.ladder
-    ):
+    if route.service_tier is ServiceTier.PRIORITY and not priority_offered(policy.bedrock):
         return "the policy no longer offers the Priority tier"
     return None
+
+
+def priority_offered(settings: BedrockSettings) -> bool:
+    """Whether the policy offers the Priority tier: a priority_tier rung on its ladder, with its settings."""
+    return settings.priority_tier is not None and "priority_tier" in settings.ladder
 
 
 def with_overflow(policy: BedrockModelPolicy, route: BedrockRoute) -> BedrockRoute:
@@ -190,6 +192,11 @@ def caller_model_ids(policy: BedrockModelPolicy, route: BedrockRoute | None) -> 
 
 def on_demand(policy: BedrockModelPolicy, since: datetime) -> BedrockRoute:
     return BedrockRoute(kind=RouteKind.ON_DEMAND, model=policy.model_id, since=since)
+
+
+def on_profile(profile: str, since: datetime) -> BedrockRoute:
+    """Callers on an inference profile (geographic or global, as its ID says)."""
+    return BedrockRoute(kind=profile_kind(profile), model=profile, since=since)
 
 
 def bought(
@@ -382,8 +389,9 @@ def climb(
         pt = settings.provisioned_throughput
         assert pt is not None  # size_provisioned_throughput gives no units without settings
         committed = pt.commitment != "none"
-        return RoutingChoice(
-            "shift_to_provisioned",
+        return _purchase(
+            sizing,
+            pt,
             f"buy Provisioned Throughput ({sizing.explanation}, ${sizing.hourly_cost_usd:,.2f}/h"
             + (
                 f", a {pt.commitment} commitment: only once a person approves"
@@ -391,17 +399,29 @@ def climb(
                 else ", no commitment"
             )
             + ") and send callers to it once it is InService",
-            model_units=sizing.units,
-            hourly_cost_usd=sizing.hourly_cost_usd,
-            commitment=pt.commitment,
-            needs_approval=committed,
-            service_tier=ServiceTier.DEFAULT,
         )
     larger = _larger_provisioned(policy, route, demand)
     if larger is not None:
         return larger
     why = "; ".join(skipped) if skipped else "it is at the top of its ladder"
     return RoutingChoice("notify_only", f"traffic stays {route.describe}: {why}")
+
+
+def _purchase(
+    sizing: ProvisionedSizing, pt: ProvisionedThroughputSettings, reason: str, route_to: str | None = None
+) -> RoutingChoice:
+    """The ladder's choice to buy Provisioned Throughput of `sizing` on the policy's terms `pt` (a commitment
+    only once a person approves; PT has no service tier), callers to `route_to` meanwhile when given."""
+    return RoutingChoice(
+        "shift_to_provisioned",
+        reason,
+        route_to=route_to,
+        model_units=sizing.units,
+        hourly_cost_usd=sizing.hourly_cost_usd,
+        commitment=pt.commitment,
+        needs_approval=pt.commitment != "none",
+        service_tier=ServiceTier.DEFAULT,
+    )
 
 
 def _larger_provisioned(
@@ -423,15 +443,12 @@ def _larger_provisioned(
     current = route.model_units or 0
     if sizing.units <= current:
         return None
-    return RoutingChoice(
-        "shift_to_provisioned",
+    return _purchase(
+        sizing,
+        pt,
         f"replace its {current} model unit{'s' if current != 1 else ''} of Provisioned Throughput, still "
         f"throttled, with {sizing.explanation} (${sizing.hourly_cost_usd:,.2f}/h, no commitment); callers move "
         "once it is InService, and the old one is deleted after the drain",
-        model_units=sizing.units,
-        hourly_cost_usd=sizing.hourly_cost_usd,
-        commitment=pt.commitment,
-        service_tier=ServiceTier.DEFAULT,
     )
 
 
@@ -460,16 +477,13 @@ def _beyond_the_free_quotas(
     pt = settings.provisioned_throughput
     if sizing.units < 1 or pt.commitment != "none":
         return None
-    return RoutingChoice(
-        "shift_to_provisioned",
+    return _purchase(
+        sizing,
+        pt,
         f"demand {estimated:,.0f} tokens/min is beyond what the free quotas carry ({free:,.0f}): send callers to "
         f"{profile} now, overflowing to the model, and buy Provisioned Throughput for the rest "
         f"({sizing.explanation}, ${sizing.hourly_cost_usd:,.2f}/h, no commitment), used first once it is InService",
         route_to=profile,
-        model_units=sizing.units,
-        hourly_cost_usd=sizing.hourly_cost_usd,
-        commitment=pt.commitment,
-        service_tier=ServiceTier.DEFAULT,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from genai_autoscaler.domain.bedrock import allowed_profiles, purchase_caps
+from genai_autoscaler.domain.bedrock import allowed_profiles, priority_offered, purchase_caps
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, SageMakerPolicy, TargetPolicy
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
@@ -111,9 +111,7 @@ def route_problems(plan: Plan, policy: BedrockModelPolicy) -> list[str]:
             f"the plan keeps callers on {plan.route_to} at the Priority tier, but the published policy does not "
             "allow that route"
         )
-    if plan.action is Action.SHIFT_TO_PRIORITY_TIER and (
-        settings.priority_tier is None or "priority_tier" not in settings.ladder
-    ):
+    if plan.action is Action.SHIFT_TO_PRIORITY_TIER and not priority_offered(settings):
         problems.append(
             "the published policy has no priority_tier rung: the Priority tier costs more per token"
         )
