@@ -103,26 +103,19 @@ def _profile_of(settings: BedrockSettings, rung: str) -> tuple[str | None, int |
 def allowed_profiles(policy: BedrockModelPolicy) -> set[str]:
     """The inference profiles the policy lets callers be sent to now: those it names on its ladder, a global one
     only while data may leave the geography."""
-    settings = policy.bedrock
-    return {
-        profile
-        for rung in PROFILE_RUNGS
-        for profile, _ in [_profile_of(settings, rung)]
-        if profile
-        and rung in settings.ladder
-        and (rung != "global_profile" or settings.data_may_leave_geography)
-    }
+    return {profile for profile, _ in _profiles_in_order(policy)}
 
 
 def _profiles_in_order(policy: BedrockModelPolicy) -> list[tuple[str, int | None]]:
-    """The profiles the policy allows now, in the ladder's order, with the quota it states for each."""
-    settings, allowed = policy.bedrock, allowed_profiles(policy)
+    """The profiles the policy allows now (see `allowed_profiles`), in the ladder's order, with the quota it
+    states for each."""
+    settings = policy.bedrock
     return [
         (profile, quota)
         for rung in settings.ladder
-        if rung in PROFILE_RUNGS
+        if rung in PROFILE_RUNGS and (rung != "global_profile" or settings.data_may_leave_geography)
         for profile, quota in [_profile_of(settings, rung)]
-        if profile in allowed
+        if profile
     ]
 
 
