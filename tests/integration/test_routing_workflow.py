@@ -453,3 +453,33 @@ def test_a_slow_first_token_moves_a_streaming_model_up_the_ladder(launch: Launch
     run = routing_run(scenario)
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert published(scenario) == PROFILE
+
+
+def test_a_purchase_the_demand_outgrows_while_it_provisions_is_replaced_by_one_its_size(
+    launch: Launch,
+) -> None:
+    # Given Claude's traffic at 380,000 tokens a minute (4 units of 100,000: the policy states no overflow)
+    scenario = launch(document(claude()))
+    scenario.aws.bedrock_traffic(CLAUDE, **BUSY)
+    now = scenario.aws.clock.now()
+    # When an operator starts a purchase of 1 unit by hand (sized for 90,000 tokens a minute)
+    policy = BedrockModelPolicy.model_validate(claude(name=CLAUDE))
+    reading = SignalReading(Signal.THROTTLES, AlarmState.ALARM, now, 37.0, 5.0, "Count")
+    small = BedrockDemand(tokens_per_minute=90_000, throttled_per_minute=0, tokens_per_invocation=1_520)
+    plan = decide(AlarmTransition(reading, AlarmState.OK), policy, small, scenario.state(CLAUDE_ID), now)
+    assert plan.model_units == 1
+    start_routing(scenario, ScaleRequest(plan=plan, policy=policy.model_dump(mode="json")), "small-purchase")
+    run = routing_run(scenario)
+    # Then the workflow, reading the demand as its own role may (CloudWatch, Service Quotas, the account's
+    # units), replaced it by 4 units while it provisioned, deleted the small one, and sent callers to the large
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    (pt,) = provisioned(scenario)
+    assert (pt["status"], pt["modelUnits"]) == ("InService", 4)
+    assert published(scenario) == pt["provisionedModelArn"]
+    state = scenario.state(CLAUDE_ID)
+    assert state.route is not None
+    assert state.route.model_units == 4
+    assert state.provisioning_seconds is not None
+    assert state.provisioning_seconds >= PROVISIONING
+    (note,) = scenario.notifications()
+    assert "Grown while it provisioned, from 1 to 4 model units" in note["message"]

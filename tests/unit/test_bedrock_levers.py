@@ -614,7 +614,7 @@ def test_growing_its_own_provisioned_throughput_waits_for_no_cooldown() -> None:
 
 
 def test_with_overflow_only_the_models_own_refusals_are_demand_not_met() -> None:
-    from genai_autoscaler.app.dispatch import bedrock_demand
+    from genai_autoscaler.app.bedrock_demand import bedrock_demand
     from genai_autoscaler.app.settings import ControllerSettings
     from genai_autoscaler.domain.bedrock import with_overflow
     from genai_autoscaler_tools.memory import memory_controller

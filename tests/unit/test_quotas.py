@@ -15,7 +15,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from genai_autoscaler.app.dispatch import Dispatch, bedrock_demand, dispatch_alarm, evaluate_targets
+from genai_autoscaler.app.bedrock_demand import bedrock_demand
+from genai_autoscaler.app.dispatch import Dispatch, dispatch_alarm, evaluate_targets
 from genai_autoscaler.app.quotas import model_units_available, tokens_per_minute_quota
 from genai_autoscaler.app.reconciler import reconcile
 from genai_autoscaler.app.settings import ControllerSettings

@@ -33,10 +33,11 @@ from genai_autoscaler.errors import (
     InvalidEvent,
     PlanRefused,
     StalePlan,
+    TransientAwsError,
 )
 from genai_autoscaler_local.bedrock_fake import FakeBedrock, service_model
 from genai_autoscaler_local.clock import SimClock
-from genai_autoscaler_tools.memory import MemoryRoutes, StaticController, memory_controller
+from genai_autoscaler_tools.memory import MemoryMetrics, MemoryRoutes, StaticController, memory_controller
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -824,3 +825,150 @@ def test_a_model_paused_before_the_purchase_buys_nothing(clock: SimClock, bedroc
     with pytest.raises(PlanRefused, match=r"paused by arn:aws:iam::123456789012:user/ops .*budget review"):
         world.step("buy_provisioned", document)
     assert bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"] == []
+
+
+# ------------------------------------------------------------------------------ growing while it provisions
+
+
+def outgrown(world: World, tokens: float = 1_600_000) -> None:
+    """The model's busiest minute since the purchase: `tokens` quota tokens (the test policy has no overflow, so
+    units carry it all: 16 units at 1.6M)."""
+    world.ctl.metrics.peaks[(TARGET_ID, "InputTokenCount")] = tokens  # type: ignore[attr-defined]
+    world.ctl.metrics.peaks[(TARGET_ID, "Invocations")] = 1_000  # type: ignore[attr-defined]
+
+
+def bought_units(world: World, name: str, commitment: str = "none") -> tuple[dict[str, Any], str]:
+    """A 5-unit purchase (the start's demand) just made, Creating."""
+    document = world.step("acquire_lock", world.start(policy(commitment), name))
+    if commitment != "none":
+        document = world.approve(document)
+    document = world.step("buy_provisioned", document)
+    return document, document["provisioned_arn"]
+
+
+def outgrown_purchase(clock: SimClock, bedrock: FakeBedrock, name: str) -> tuple[World, dict[str, Any], str]:
+    """5 units bought on the profile, and a minute later a demand of 16 units."""
+    world = World(clock, bedrock, on_profile(clock))
+    document, first = bought_units(world, name)
+    clock.advance(60)
+    outgrown(world)
+    return world, document, first
+
+
+def test_a_purchase_the_demand_outgrows_while_it_provisions_is_replaced_by_a_larger_one(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given 5 units bought and Creating, and a minute later a demand of 1.6M tokens/min: 16 units, 3x and more
+    world, document, first = outgrown_purchase(clock, bedrock, "grow-1")
+    # When the workflow checks on it
+    before = document
+    document = world.step("check_provisioned", document)
+    # Then a larger one is bought in its place, as many units as the published policy allows (max 10)
+    second = document["provisioned_arn"]
+    assert second != first
+    assert bedrock.get_provisioned_model_throughput(provisionedModelId=second)["modelUnits"] == 10
+    assert (document["grown"]["from_units"], document["grown"]["to_units"]) == (5, 10)
+    assert document["request"]["plan"]["model_units"] == 10
+    assert "Grown while it provisioned, from 5 to 10 model units" in document["request"]["plan"]["reason"]
+    assert document["provisioned"]["ready"] is False
+    # And a retried check (its result lost) buys the larger one again by its token: nothing more
+    assert world.step("check_provisioned", before)["provisioned_arn"] == second
+    assert len(bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]) == 2
+    # And the next check deletes the small one
+    clock.advance(60)
+    document = world.step("check_provisioned", document)
+    assert document["replaced_arn"] is None
+    assert document["replaced"].startswith(f"deleted {first}")
+    listed = bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
+    assert [s["provisionedModelArn"] for s in listed] == [second]
+    # And once it is InService callers go to it, with its units and cost; how long it took is remembered
+    clock.advance(PROVISIONING)
+    document = world.step("check_provisioned", document)
+    assert document["provisioned"]["ready"] is True
+    world.step("publish_route", document)
+    route = world.state.route
+    assert route is not None
+    assert (route.model, route.model_units, route.hourly_cost_usd) == (second, 10, 400.0)
+    assert world.state.provisioning_seconds == PROVISIONING + 60  # as the polls saw it: bought 11 minutes ago
+
+
+@pytest.mark.parametrize(
+    ("tokens", "measured", "waited"),
+    [(1_400_000, None, 60), (1_600_000, 200.0, 120)],
+    ids=["demand under 3x what is coming", "past half the provisioning the model's last purchase took"],
+)
+def test_a_purchase_is_left_to_finish_when_growing_it_does_not_pay(
+    clock: SimClock, bedrock: FakeBedrock, tokens: float, measured: float | None, waited: int
+) -> None:
+    state = on_profile(clock).model_copy(update={"provisioning_seconds": measured})
+    world = World(clock, bedrock, state)
+    document, first = bought_units(world, "grow-2")
+    clock.advance(waited)
+    outgrown(world, tokens)
+    document = world.step("check_provisioned", document)
+    assert document["provisioned_arn"] == first
+    assert "grown" not in document
+    assert len(bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]) == 1
+
+
+def test_a_committed_purchase_or_one_the_published_policy_no_longer_allows_to_grow_is_left_to_finish(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # A commitment: never replaced (it cannot be deleted, and its term was approved as it is)
+    world = World(clock, bedrock, on_profile(clock))
+    document, first = bought_units(world, "grow-3", "OneMonth")
+    clock.advance(60)
+    outgrown(world)
+    assert world.step("check_provisioned", document)["provisioned_arn"] == first
+    # A published policy that now allows no more units than were bought (max_model_units 5)
+    world = World(clock, bedrock, on_profile(clock))
+    document, first = bought_units(world, "grow-4")
+    raw = policy().model_dump(mode="json")
+    raw["bedrock"]["max_model_units"] = 5
+    world.ctl.policies.document = {"targets": [raw]}  # type: ignore[attr-defined]
+    clock.advance(60)
+    outgrown(world)
+    assert world.step("check_provisioned", document)["provisioned_arn"] == first
+    # A model paused meanwhile
+    world = World(clock, bedrock, on_profile(clock))
+    document, first = bought_units(world, "grow-5")
+    pause = PauseRecord(by="arn:aws:iam::123456789012:user/ops", at=clock.now(), reason="budget review")
+    world.ctl.state.update(TARGET_ID, lambda s: s.model_copy(update={"pause": pause}))
+    clock.advance(60)
+    outgrown(world)
+    assert world.step("check_provisioned", document)["provisioned_arn"] == first
+
+
+def test_a_demand_that_cannot_be_read_leaves_the_purchase_to_finish(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    class Unreadable(MemoryMetrics):
+        def peak(self, query: Any, start: Any, end: Any) -> float | None:
+            raise TransientAwsError("GetMetricData was throttled")
+
+    world = World(clock, bedrock, on_profile(clock))
+    world.ctl = dataclasses.replace(world.ctl, metrics=Unreadable())
+    document, first = bought_units(world, "grow-6")
+    clock.advance(60)
+    checked = world.step("check_provisioned", document)
+    assert (checked["provisioned_arn"], checked["provisioned"]["ready"]) == (first, False)
+    assert checked["not_grown"] == (
+        "TransientAwsError: GetMetricData was throttled; the purchase in progress goes on"
+    )
+
+
+def test_a_workflow_that_fails_after_growing_deletes_both_purchases(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a purchase replaced by a larger one, the small one not yet deleted
+    world, document, first = outgrown_purchase(clock, bedrock, "grow-7")
+    document = world.step("check_provisioned", document)
+    assert document["replaced_arn"] == first
+    # When the workflow fails then (the Catch hands the document to the failure step)
+    result = world.step("abandon_provisioned", document)
+    # Then neither is left billing, and callers stay on the profile
+    assert result["abandoned"].count("deleted arn:") == 2
+    assert bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"] == []
+    assert world.state.route is not None
+    assert world.state.route.kind is RouteKind.PROFILE
+    assert world.state.lock is None

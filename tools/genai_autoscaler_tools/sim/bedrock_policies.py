@@ -273,12 +273,12 @@ class BedrockControllerPolicy(RoutingPolicy):
     def execute(self, name: str, request: dict[str, Any]) -> Generator[float, None, None]:
         """One execution of routing.asl.json, on simulated time; its outcome is recorded as an action."""
         plan = request["plan"]
-        started = self.world.now
+        started, started_at = self.world.now, self.ctl.now()
         result = yield from self.machine.run(request, name)
         self.executions.append((name, result))
         if result.error == "States.Runtime":
             raise SimulationError(f"the routing workflow {name} could not run: {result.cause}")
-        self.world.actions.append(_action(plan, started, result))
+        self.world.actions.append(_action(plan, started, result, started_at))
 
     def _routing_workflow(self) -> StateMachine:
         if not ROUTING_WORKFLOW.is_file():
@@ -314,13 +314,19 @@ class BedrockControllerPolicy(RoutingPolicy):
         )
 
 
-def _action(plan: dict[str, Any], started: float, result: ExecutionResult) -> BedrockAction:
+def _action(
+    plan: dict[str, Any], started: float, result: ExecutionResult, started_at: datetime
+) -> BedrockAction:
     action = plan["action"]
     units = plan.get("model_units")
     wanted = re.search(r"demand needs (\d+)", plan.get("reason", ""))
     bought = f"{units} units" + (
         f" (demand asked for {wanted[1]})" if wanted and int(wanted[1]) != units else ""
     )
+    grown = (result.output or {}).get("grown") if isinstance(result.output, dict) else None
+    if grown:  # replaced by a larger purchase while it provisioned (app.routing_workflow._grown)
+        minutes = int((started + (datetime.fromisoformat(grown["at"]) - started_at).total_seconds()) // 60)
+        bought += f", grown to {grown['to_units']} at {minutes // 60}:{minutes % 60:02d}"
     detail = {
         "shift_to_profile": plan.get("route_to") or "",
         "shift_to_priority_tier": "Priority tier",

@@ -31,6 +31,7 @@ from typing import Literal
 
 import numpy as np
 from genai_autoscaler.domain.policy import BedrockModelPolicy
+from genai_autoscaler.domain.provisioned import ASSUMED_PROVISIONING_SECONDS
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -131,9 +132,10 @@ class BedrockModel(BaseModel):
         20.0, gt=0, description="Standard mode's cap on one backoff (botocore's _MAX_BACKOFF)."
     )
     pt_provisioning_s: float = Field(
-        1200,
+        ASSUMED_PROVISIONING_SECONDS,
         ge=0,
-        description="From a Provisioned Throughput purchase to InService (AWS does not document it: assumed).",
+        description="From a Provisioned Throughput purchase to InService (AWS does not document it: assumed, "
+        "as the controller assumes it until it has timed one).",
     )
     route_delay_s: float = Field(
         15,

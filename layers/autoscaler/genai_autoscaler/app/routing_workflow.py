@@ -7,7 +7,8 @@ Paths:
 - to Provisioned Throughput: acquire_lock -> [request_approval -> (the person's answer) -> not_approved, for a
   commitment] -> buy_provisioned (a plan that names a profile sends callers there first, overflowing to the
   model, while the units provision) -> check_provisioned (polled until InService; past its deadline,
-  InServiceTimeout) -> publish_route; any error after the lock -> abandon_provisioned (delete what this execution
+  InServiceTimeout; a no-commitment purchase the demand has outgrown meanwhile is replaced by a larger one)
+  -> publish_route; any error after the lock -> abandon_provisioned (delete what this execution
   bought, leave the routing as it was);
 - back to on-demand: acquire_lock -> publish_route -> (wait drain_seconds) -> release_provisioned.
 
@@ -18,12 +19,14 @@ release_provisioned under `$.release`, with the lock kept through the drain.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from genai_autoscaler.app.approvals import approval_problem
+from genai_autoscaler.app.bedrock_demand import DemandPorts, bedrock_demand
 from genai_autoscaler.app.ports import (
     Notifier,
     PolicySource,
@@ -40,12 +43,14 @@ from genai_autoscaler.domain.bedrock import (
     bought,
     on_demand,
     on_profile,
+    size_provisioned_throughput,
     with_overflow,
 )
 from genai_autoscaler.domain.guardrails import pause_problems, purchase_problems, route_problems
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, ProvisionedThroughputSettings
 from genai_autoscaler.domain.provisioned import (
+    ASSUMED_PROVISIONING_SECONDS,
     ProvisionedBill,
     ProvisionedModel,
     ProvisionedModelStatus,
@@ -67,9 +72,17 @@ from genai_autoscaler.errors import (
 
 LOCK_MARGIN = timedelta(minutes=30)
 
+# A purchase still provisioning is replaced only when the demand needs at least this many times its units, and
+# only in the first part of its provisioning (this share of the time the model's last purchase took): each
+# replacement starts the provisioning over, losing the time the one it replaces has had. Growing by doubling
+# bounds how often (log2 of the policy's max_model_units); late in a provisioning, the units about to serve are
+# worth more than larger ones a whole provisioning away.
+GROWTH_TO_REPLACE = 3
+GROWTH_WITHIN_SHARE = 0.5
 
-class RoutingWorkflowPorts(Protocol):
-    """What the routing workflow's steps use."""
+
+class RoutingWorkflowPorts(DemandPorts, Protocol):
+    """What the routing workflow's steps use (CloudWatch and the quotas: to grow a purchase while it provisions)."""
 
     @property
     def settings(self) -> ControllerSettings: ...
@@ -82,9 +95,6 @@ class RoutingWorkflowPorts(Protocol):
 
     @property
     def routes(self) -> RouteRegistry | None: ...
-
-    @property
-    def provisioned(self) -> ProvisionedThroughputs | None: ...
 
     @property
     def notifier(self) -> Notifier:
@@ -116,6 +126,7 @@ class RoutingWorkflowState(ExecutionState):
 
     approval: Approval | None = None  # the person's answer, for a commitment
     provisioned_arn: str | None = None  # what this execution bought
+    replaced_arn: str | None = None  # what it bought before, replaced by a larger purchase: to delete
     deadline: AwareDatetime | None = None
     route: BedrockRoute | None = None  # where publish_route sent the callers
     release: Release | None = None
@@ -351,6 +362,9 @@ def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: 
     _, provisioned = _ports(ctl)
     if wf.provisioned_arn is None:
         raise InvalidEvent("nothing was bought to check")
+    replaced = (
+        {} if wf.replaced_arn is None else {"replaced_arn": None, "replaced": _delete_replaced(ctl, wf, now)}
+    )
     model = provisioned.describe(wf.provisioned_arn)
     if model is None:
         raise ActuationRejected(f"{wf.provisioned_arn} no longer exists")
@@ -361,7 +375,101 @@ def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: 
         raise InServiceTimeout(f"{wf.provisioned_arn} is {model.status.value} after its deadline")
     # WaitForProvisioning's interval, as the published policy says, not the execution's input
     poll = 0 if ready else _poll_seconds(ctl, wf)
-    return {"provisioned": {"ready": ready, "status": model.status.value, "poll_seconds": poll}}
+    if ready:
+        _timed(ctl, wf, model, now)
+    checked = {"provisioned": {"ready": ready, "status": model.status.value, "poll_seconds": poll}}
+    grown = None if ready else _grown(ctl, wf, model, now)
+    return replaced | checked | (grown or {})
+
+
+def _timed(
+    ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, model: ProvisionedModel, now: datetime
+) -> None:
+    """Remember how long the purchase took to be InService (the next one's growth is judged against it)."""
+    took = max(0.0, (now - model.created_at).total_seconds())
+    with suppress(AutoscalerError):  # only a later growth's judgement hangs on it
+        ctl.state.update(wf.plan.target_id, lambda s: s.model_copy(update={"provisioning_seconds": took}))
+
+
+def _grown(
+    ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, model: ProvisionedModel, now: datetime
+) -> dict[str, Any] | None:
+    """A larger purchase in place of the no-commitment one still provisioning, when the demand needs at least
+    GROWTH_TO_REPLACE times its units even as measured from below; None to keep waiting for it.
+
+    The first purchase is sized from the minutes that tripped the alarm, which may show little of the demand.
+    While it provisions, the free quotas carry what they can and refuse the rest, and the fewest units that
+    demand can be said to need (`least_provisioned_throughput`: the free quotas' whole worth, and the refusals
+    measured) tells a purchase that is too small from the ladder's own figure, which adds up peaks and so sits
+    on the high side. A purchase of the ladder's size bought now serves one provisioning earlier than the
+    replacement the ladder would buy once the first had served, throttled. It is held to the published policy
+    as every purchase is (units, budget, the account's units, a pause), and made only in the first part of the
+    provisioning (GROWTH_WITHIN_SHARE of the last one's time); the one it replaces is deleted (no
+    commitment: Bedrock allows it at any time), or left to the sweeper when that fails. Whatever cannot be read
+    or bought leaves the purchase in progress to finish, and is said under `not_grown`."""
+    _, provisioned = _ports(ctl)
+    if model.commitment is not None or wf.plan.needs_approval:
+        return None
+    try:
+        policy = _published(ctl, wf)
+        state = ctl.state.load(wf.plan.target_id)
+        if not _own(state, wf) or pause_problems(state):
+            return None
+        provisioning = state.provisioning_seconds or ASSUMED_PROVISIONING_SECONDS
+        if (now - model.created_at).total_seconds() > GROWTH_WITHIN_SHARE * provisioning:
+            return None
+        demand = bedrock_demand(ctl, policy, now, route=state.route)
+        settings = policy.bedrock.provisioned_throughput
+        if settings is None or settings.commitment != "none":
+            return None
+        sizing = size_provisioned_throughput(policy, demand)  # what the ladder would buy now
+        if sizing.wanted is None or sizing.wanted < GROWTH_TO_REPLACE * model.model_units:
+            return None
+        if sizing.units <= model.model_units:  # the caps allow no more
+            return None
+        reason = (
+            f"{wf.plan.reason} Grown while it provisioned, from {model.model_units} to {sizing.units} model units "
+            f"({sizing.explanation}, ${sizing.hourly_cost_usd:,.2f}/h, no commitment)."
+        )
+        plan = wf.plan.model_copy(
+            update={"model_units": sizing.units, "hourly_cost_usd": sizing.hourly_cost_usd, "reason": reason}
+        )
+        if purchase_problems(plan, policy):
+            return None
+        # A token of its own per size: a retried step buys this one again, not another.
+        name, token = purchase_identity(ctl.settings.stack_name, f"{wf.execution}-{sizing.units}")
+        arn = provisioned.create(
+            model_id=settings.model_arn or policy.model_id,
+            model_units=sizing.units,
+            name=name,
+            commitment=None,
+            client_token=token,
+            tags={TAG_MANAGED_BY: ctl.settings.stack_name, TAG_TARGET: plan.target_id},
+        )
+    except AutoscalerError as exc:
+        # Said in the execution's history (this step's output), where whoever wonders why it did not grow looks.
+        return {"not_grown": f"{type(exc).__name__}: {exc}; the purchase in progress goes on"}
+    deadline = now + timedelta(seconds=settings.in_service_timeout_seconds)
+    request = wf.request.model_copy(update={"plan": plan})
+    return {
+        "request": request.model_dump(mode="json"),
+        "provisioned_arn": arn,
+        "deadline": deadline.isoformat(),
+        # Deleted by the next check, not here: a retry of this step, its result lost, finds the one it replaces
+        # still there and buys the larger one again by its token (nothing more), where it would find it gone.
+        "replaced_arn": model.arn,
+        "grown": {"at": now.isoformat(), "from_units": model.model_units, "to_units": sizing.units},
+    }
+
+
+def _delete_replaced(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> str:
+    """Delete the purchase this execution replaced by a larger one; says what became of it."""
+    assert wf.replaced_arn is not None
+    try:
+        _, provisioned = _ports(ctl)
+        return _delete_if_allowed(provisioned, wf.replaced_arn, now, ctl.settings.stack_name)[0]
+    except AutoscalerError as exc:
+        return f"could NOT delete {wf.replaced_arn} ({exc}): the sweeper retries"
 
 
 def _poll_seconds(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState) -> int:
@@ -517,6 +625,8 @@ def abandon_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now
             safe.append(_delete_if_allowed(provisioned, wf.provisioned_arn, now, ctl.settings.stack_name)[0])
         except AutoscalerError as exc:
             safe.append(f"could NOT delete {wf.provisioned_arn} ({exc}): the sweeper retries")
+    if wf.replaced_arn is not None:
+        safe.append(_delete_replaced(ctl, wf, now))
     if wf.release is not None:
         safe.append(f"{wf.release.provisioned_arn}, which callers had left, is left to the sweeper")
     interim = wf.plan.route_to if wf.plan.action is Action.SHIFT_TO_PROVISIONED else None

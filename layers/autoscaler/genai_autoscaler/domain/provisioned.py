@@ -17,6 +17,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 Commitment = Literal["OneMonth", "SixMonths"]  # CommitmentDuration in the botocore service model
 
 
+# From a purchase to InService, until one of the model's own purchases was timed: AWS documents no figure (an
+# assumption, the simulator's default as well).
+ASSUMED_PROVISIONING_SECONDS = 1200
+
+
 class ProvisionedModelStatus(StrEnum):
     """ProvisionedModelStatus in the botocore service model."""
 

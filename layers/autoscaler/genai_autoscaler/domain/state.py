@@ -90,6 +90,8 @@ class TargetState(BaseModel):
     last_known_capacity: int | None = None
     # How long the last scale-out took from decision to serving: the cold start the next one is sized across.
     cold_start_seconds: float | None = None
+    # A Bedrock model: how long its last Provisioned Throughput took from purchase to InService.
+    provisioning_seconds: float | None = None
     # The demand the target's history says is coming (the forecaster's, hourly).
     forecast: DemandForecast | None = None
     # Application Auto Scaling: the MinCapacity the controller raised, and the one it found before.
