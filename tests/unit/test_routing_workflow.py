@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from genai_autoscaler.app.approvals import answer
 from genai_autoscaler.app.dispatch import ScaleRequest, execution_name
 from genai_autoscaler.app.routing_workflow import STEPS, purchase_identity, run_routing_step
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.app.sweeper import sweep_provisioned
 from genai_autoscaler.aws.bedrock_provisioned import BedrockProvisionedThroughputs
 from genai_autoscaler.domain.alarm_event import AlarmState
 from genai_autoscaler.domain.bedrock import BedrockDemand, BedrockRoute, RouteKind, bought
@@ -846,9 +847,11 @@ def bought_units(world: World, name: str, commitment: str = "none") -> tuple[dic
     return document, document["provisioned_arn"]
 
 
-def outgrown_purchase(clock: SimClock, bedrock: FakeBedrock, name: str) -> tuple[World, dict[str, Any], str]:
+def outgrown_purchase(
+    clock: SimClock, bedrock: FakeBedrock, name: str, world: World | None = None
+) -> tuple[World, dict[str, Any], str]:
     """5 units bought on the profile, and a minute later a demand of 16 units."""
-    world = World(clock, bedrock, on_profile(clock))
+    world = world or World(clock, bedrock, on_profile(clock))
     document, first = bought_units(world, name)
     clock.advance(60)
     outgrown(world)
@@ -928,7 +931,9 @@ def test_a_committed_purchase_or_one_the_published_policy_no_longer_allows_to_gr
     world.ctl.policies.document = {"targets": [raw]}  # type: ignore[attr-defined]
     clock.advance(60)
     outgrown(world)
-    assert world.step("check_provisioned", document)["provisioned_arn"] == first
+    checked = world.step("check_provisioned", document)
+    assert checked["provisioned_arn"] == first
+    assert checked["not_grown"] == "the published bounds allow no more than its 5 units"
     # A model paused meanwhile
     world = World(clock, bedrock, on_profile(clock))
     document, first = bought_units(world, "grow-5")
@@ -936,7 +941,9 @@ def test_a_committed_purchase_or_one_the_published_policy_no_longer_allows_to_gr
     world.ctl.state.update(TARGET_ID, lambda s: s.model_copy(update={"pause": pause}))
     clock.advance(60)
     outgrown(world)
-    assert world.step("check_provisioned", document)["provisioned_arn"] == first
+    checked = world.step("check_provisioned", document)
+    assert checked["provisioned_arn"] == first
+    assert "paused by arn:aws:iam::123456789012:user/ops" in checked["not_grown"]
 
 
 def test_a_demand_that_cannot_be_read_leaves_the_purchase_to_finish(
@@ -972,3 +979,91 @@ def test_a_workflow_that_fails_after_growing_deletes_both_purchases(
     assert world.state.route is not None
     assert world.state.route.kind is RouteKind.PROFILE
     assert world.state.lock is None
+
+
+def purchases(bedrock: FakeBedrock) -> set[str]:
+    return {
+        s["provisionedModelArn"]
+        for s in bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
+    }
+
+
+def test_a_retry_that_would_decide_otherwise_takes_up_the_larger_purchase_its_lost_attempt_made(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a check, a second before half the assumed provisioning (600 of 1,200 s), that grew 5 units to 10;
+    # Step Functions never saw its result
+    world = World(clock, bedrock, on_profile(clock))
+    document, first = bought_units(world, "grow-8")
+    clock.advance(599)
+    outgrown(world)
+    lost = world.step("check_provisioned", document)["provisioned_arn"]
+    # When the Retry runs it 2 s later, past half the provisioning, where it would not grow
+    clock.advance(2)
+    retried = world.step("check_provisioned", document)
+    # Then it takes up the larger purchase (found by the name it was given), to wait for and to route to
+    assert retried["provisioned_arn"] == lost
+    assert (retried["replaced_arn"], retried["request"]["plan"]["model_units"]) == (first, 10)
+    clock.advance(PROVISIONING)
+    retried = world.step("check_provisioned", retried)
+    assert retried["provisioned"]["ready"] is True
+    assert purchases(bedrock) == {lost}
+    world.step("publish_route", retried)
+    assert world.published() == lost
+
+
+def test_a_growth_holds_the_lock_for_the_whole_wait_of_the_larger_purchase(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a model whose last purchase took 57 minutes, and a policy timing a 5-minute approval, an hour's
+    # provisioning and a 5-minute drain (the lock: 30 + 5 + 60 + 5 minutes from AcquireLock)
+    raw = policy().model_dump(mode="json")
+    raw["bedrock"] |= {"max_model_units": 60, "hourly_budget_usd": 10_000}
+    raw["bedrock"]["provisioned_throughput"] |= {
+        "approval_timeout_seconds": 300,
+        "in_service_timeout_seconds": 3600,
+        "drain_seconds": 300,
+    }
+    target = parse_policy_document({"targets": [raw]}).targets[0]
+    assert isinstance(target, BedrockModelPolicy)
+    bedrock.provisioning_seconds = 3000
+    world = World(clock, bedrock, on_profile(clock).model_copy(update={"provisioning_seconds": 3400.0}))
+    document = world.step("buy_provisioned", world.step("acquire_lock", world.start(target, "grow-9")))
+    # When it grows twice, 28 minutes apart
+    for tokens in (1_600_000, 5_500_000):
+        clock.advance(1690)
+        outgrown(world, tokens)
+        document = world.step("check_provisioned", document)
+        assert "grown" in document
+    # Then the lock outlasts the last purchase's deadline, and the sweeper leaves what the workflow waits on
+    lock = world.state.lock
+    assert lock is not None
+    assert lock.expires_at >= datetime.fromisoformat(document["deadline"])
+    clock.advance(3500)
+    assert document["provisioned_arn"] not in sweep_provisioned(world.ctl, clock.now()).deleted
+
+
+def test_a_replaced_purchase_whose_deletion_fails_is_tried_again_at_the_next_poll(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    class ThrottledOnce(BedrockProvisionedThroughputs):
+        failures = 1
+
+        def delete(self, arn: str) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise TransientAwsError("DeleteProvisionedModelThroughput: ThrottlingException")
+            super().delete(arn)
+
+    world = World(clock, bedrock, on_profile(clock))
+    world.ctl = dataclasses.replace(world.ctl, provisioned=ThrottledOnce(bedrock))
+    world, document, first = outgrown_purchase(clock, bedrock, "grow-10", world)
+    document = world.step("check_provisioned", document)
+    clock.advance(60)
+    document = world.step("check_provisioned", document)
+    assert "could NOT delete" in document["replaced"]
+    assert document["replaced_arn"] == first
+    clock.advance(60)
+    document = world.step("check_provisioned", document)
+    assert document["replaced_arn"] is None
+    assert first not in purchases(bedrock)

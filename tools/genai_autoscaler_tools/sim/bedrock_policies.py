@@ -138,10 +138,10 @@ class SimProvisionedThroughputs(ProvisionedThroughputs):
         return arn
 
     def describe(self, arn: str) -> ProvisionedModel | None:
-        model = self.models.get(arn)
+        model = self.models.get(arn) or next((m for m in self.models.values() if m.name == arn), None)
         if model is None:
             return None
-        record = self.world.provisioned[arn]
+        record = self.world.provisioned[model.arn]
         ready = self.world.now >= record.in_service_at
         status = ProvisionedModelStatus.IN_SERVICE if ready else ProvisionedModelStatus.CREATING
         return model.model_copy(update={"status": status})

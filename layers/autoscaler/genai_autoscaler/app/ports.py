@@ -254,7 +254,8 @@ class ProvisionedThroughputs(ABC):
 
     @abstractmethod
     def describe(self, arn: str) -> ProvisionedModel | None:
-        """The provisioned model as it stands; None when it does not exist (any more)."""
+        """The provisioned model as it stands, by its ARN or its name (GetProvisionedModelThroughput takes
+        either); None when it does not exist (any more)."""
 
     @abstractmethod
     def delete(self, arn: str) -> None:

@@ -72,11 +72,12 @@ from genai_autoscaler.errors import (
 
 LOCK_MARGIN = timedelta(minutes=30)
 
-# A purchase still provisioning is replaced only when the demand needs at least this many times its units, and
-# only in the first part of its provisioning (this share of the time the model's last purchase took): each
-# replacement starts the provisioning over, losing the time the one it replaces has had. Growing by doubling
-# bounds how often (log2 of the policy's max_model_units); late in a provisioning, the units about to serve are
-# worth more than larger ones a whole provisioning away.
+# A purchase still provisioning is replaced only when the ladder's figure for the demand is at least this many
+# times its units (that figure adds up peaks, and may reach twice the demand: more than that shows the purchase
+# too small), and only in the first part of its provisioning (this share of the time the model's last purchase
+# took): each replacement starts the provisioning over, losing the time the one it replaces has had. Growth by
+# a factor bounds how often (log3 of the policy's max_model_units); late in a provisioning, the units about to
+# serve are worth more than larger ones a whole provisioning away.
 GROWTH_TO_REPLACE = 3
 GROWTH_WITHIN_SHARE = 0.5
 
@@ -355,31 +356,37 @@ def _interim(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, profile: str, 
 
 
 def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
-    """Whether the purchase is InService (Bedrock emits no event for it: the workflow polls).
+    """Whether the purchase is InService (Bedrock emits no event for it: the workflow polls); while it provisions,
+    a larger one in its place when the demand has outgrown it (`_grown`).
 
     Raises ActuationRejected when it Failed (or vanished), InServiceTimeout past the deadline.
     """
     _, provisioned = _ports(ctl)
     if wf.provisioned_arn is None:
         raise InvalidEvent("nothing was bought to check")
-    replaced = (
-        {} if wf.replaced_arn is None else {"replaced_arn": None, "replaced": _delete_replaced(ctl, wf, now)}
-    )
+    result = {} if wf.replaced_arn is None else _delete_replaced(ctl, wf, now)
     model = provisioned.describe(wf.provisioned_arn)
     if model is None:
         raise ActuationRejected(f"{wf.provisioned_arn} no longer exists")
+    deadline = wf.deadline
+    # A retry decides afresh: a larger purchase an attempt whose result was lost made in its place is taken up
+    # first (found by the name it was given), never left to bill unowned.
+    successor = provisioned.describe(_successor_identity(ctl, wf, model.arn)[0])
+    if successor is not None and successor.arn != model.arn:
+        result |= _replaced_by(ctl, wf, model, successor, now)
+        model, deadline = successor, datetime.fromisoformat(result["deadline"])
     if model.status is ProvisionedModelStatus.FAILED:
-        raise ActuationRejected(f"{wf.provisioned_arn} failed: {model.failure_message or 'no reason given'}")
+        raise ActuationRejected(f"{model.arn} failed: {model.failure_message or 'no reason given'}")
     ready = model.status is ProvisionedModelStatus.IN_SERVICE
-    if not ready and wf.deadline is not None and now >= wf.deadline:
-        raise InServiceTimeout(f"{wf.provisioned_arn} is {model.status.value} after its deadline")
+    if not ready and deadline is not None and now >= deadline:
+        raise InServiceTimeout(f"{model.arn} is {model.status.value} after its deadline")
     # WaitForProvisioning's interval, as the published policy says, not the execution's input
     poll = 0 if ready else _poll_seconds(ctl, wf)
     if ready:
         _timed(ctl, wf, model, now)
-    checked = {"provisioned": {"ready": ready, "status": model.status.value, "poll_seconds": poll}}
-    grown = None if ready else _grown(ctl, wf, model, now)
-    return replaced | checked | (grown or {})
+    elif successor is None:
+        result |= _grown(ctl, wf, model, now)
+    return result | {"provisioned": {"ready": ready, "status": model.status.value, "poll_seconds": poll}}
 
 
 def _timed(
@@ -391,53 +398,56 @@ def _timed(
         ctl.state.update(wf.plan.target_id, lambda s: s.model_copy(update={"provisioning_seconds": took}))
 
 
+def _successor_identity(
+    ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, replaced_arn: str
+) -> tuple[str, str]:
+    """The name and clientRequestToken of the purchase that replaces `replaced_arn` in this execution: one per
+    purchase replaced, whatever its size, so that a retry finds it by name (GetProvisionedModelThroughput takes
+    a name) and a create repeated with the token buys nothing more."""
+    return purchase_identity(ctl.settings.stack_name, f"{wf.execution}-{replaced_arn.rsplit('/', 1)[-1]}")
+
+
 def _grown(
     ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, model: ProvisionedModel, now: datetime
-) -> dict[str, Any] | None:
-    """A larger purchase in place of the no-commitment one still provisioning, when the demand needs at least
-    GROWTH_TO_REPLACE times its units even as measured from below; None to keep waiting for it.
+) -> dict[str, Any]:
+    """A larger purchase in place of the no-commitment one still provisioning, when the ladder's figure for the
+    demand is GROWTH_TO_REPLACE times its units or more; nothing to keep waiting for it.
 
-    The first purchase is sized from the minutes that tripped the alarm, which may show little of the demand.
-    While it provisions, the free quotas carry what they can and refuse the rest, and the fewest units that
-    demand can be said to need (`least_provisioned_throughput`: the free quotas' whole worth, and the refusals
-    measured) tells a purchase that is too small from the ladder's own figure, which adds up peaks and so sits
-    on the high side. A purchase of the ladder's size bought now serves one provisioning earlier than the
-    replacement the ladder would buy once the first had served, throttled. It is held to the published policy
-    as every purchase is (units, budget, the account's units, a pause), and made only in the first part of the
-    provisioning (GROWTH_WITHIN_SHARE of the last one's time); the one it replaces is deleted (no
-    commitment: Bedrock allows it at any time), or left to the sweeper when that fails. Whatever cannot be read
-    or bought leaves the purchase in progress to finish, and is said under `not_grown`."""
+    The first purchase is sized from the minutes that tripped the alarm, which may show little of the demand. A
+    purchase of the ladder's size bought now serves one provisioning earlier than the replacement the ladder
+    would buy once the first had served, throttled. It is held to the published policy as every purchase is
+    (units, budget, the account's units, a pause), made only in the first part of the provisioning
+    (GROWTH_WITHIN_SHARE of the time the model's last purchase took), and the lock is extended for its whole
+    wait first. The one it replaces is deleted at the next poll. Whatever refuses it, or cannot be read or
+    bought, leaves the purchase in progress to finish, and is said under `not_grown` (the execution's history)."""
     _, provisioned = _ports(ctl)
     if model.commitment is not None or wf.plan.needs_approval:
-        return None
+        return {}  # a term approved as it is; it could not be deleted either
     try:
         policy = _published(ctl, wf)
         state = ctl.state.load(wf.plan.target_id)
-        if not _own(state, wf) or pause_problems(state):
-            return None
         provisioning = state.provisioning_seconds or ASSUMED_PROVISIONING_SECONDS
         if (now - model.created_at).total_seconds() > GROWTH_WITHIN_SHARE * provisioning:
-            return None
-        demand = bedrock_demand(ctl, policy, now, route=state.route)
+            return {}
         settings = policy.bedrock.provisioned_throughput
         if settings is None or settings.commitment != "none":
-            return None
-        sizing = size_provisioned_throughput(policy, demand)  # what the ladder would buy now
+            return {"not_grown": f"{policy.name}'s published policy no longer buys without commitment"}
+        sizing = size_provisioned_throughput(policy, bedrock_demand(ctl, policy, now, route=state.route))
         if sizing.wanted is None or sizing.wanted < GROWTH_TO_REPLACE * model.model_units:
-            return None
-        if sizing.units <= model.model_units:  # the caps allow no more
-            return None
-        reason = (
-            f"{wf.plan.reason} Grown while it provisioned, from {model.model_units} to {sizing.units} model units "
-            f"({sizing.explanation}, ${sizing.hourly_cost_usd:,.2f}/h, no commitment)."
-        )
+            return {}
         plan = wf.plan.model_copy(
-            update={"model_units": sizing.units, "hourly_cost_usd": sizing.hourly_cost_usd, "reason": reason}
+            update={"model_units": sizing.units, "hourly_cost_usd": sizing.hourly_cost_usd}
         )
-        if purchase_problems(plan, policy):
-            return None
-        # A token of its own per size: a retried step buys this one again, not another.
-        name, token = purchase_identity(ctl.settings.stack_name, f"{wf.execution}-{sizing.units}")
+        refused = purchase_problems(plan, policy) + pause_problems(state)
+        if sizing.units <= model.model_units:
+            refused.append(f"the published bounds allow no more than its {model.model_units} units")
+        if not _own(state, wf):
+            refused.append("the model's lock is no longer this execution's")
+        if refused:
+            return {"not_grown": "; ".join(refused)}
+        # The lock holds for the whole wait of the larger purchase, as AcquireLock times it.
+        ctl.state.update(wf.plan.target_id, lambda s: acquire_lock(s, wf.execution, now, _lock_ttl(settings)))
+        name, token = _successor_identity(ctl, wf, model.arn)
         arn = provisioned.create(
             model_id=settings.model_arn or policy.model_id,
             model_units=sizing.units,
@@ -446,30 +456,57 @@ def _grown(
             client_token=token,
             tags={TAG_MANAGED_BY: ctl.settings.stack_name, TAG_TARGET: plan.target_id},
         )
+        successor = provisioned.describe(arn)
     except AutoscalerError as exc:
-        # Said in the execution's history (this step's output), where whoever wonders why it did not grow looks.
+        # A purchase an unclear failure made after all is found by its name at the next poll.
         return {"not_grown": f"{type(exc).__name__}: {exc}; the purchase in progress goes on"}
-    deadline = now + timedelta(seconds=settings.in_service_timeout_seconds)
-    request = wf.request.model_copy(update={"plan": plan})
+    if successor is None:
+        return {"not_grown": f"{arn} was bought but cannot be found; the next poll looks again"}
+    return _replaced_by(ctl, wf, model, successor, now, sizing.explanation)
+
+
+def _replaced_by(
+    ctl: RoutingWorkflowPorts,
+    wf: RoutingWorkflowState,
+    model: ProvisionedModel,
+    successor: ProvisionedModel,
+    now: datetime,
+    why: str | None = None,
+) -> dict[str, Any]:
+    """The document's change when `successor` replaces `model`: the plan restated with its units and hourly cost
+    (what the notification and the record give), its own deadline, and `model` to delete at the next poll (not
+    at once: a retry must still find what it replaced)."""
+    pt = wf.provisioning
+    with suppress(AutoscalerError):
+        pt = _published(ctl, wf).bedrock.provisioned_throughput or pt
+    cost = successor.model_units * pt.hourly_price_per_unit_usd
+    reason = (
+        f"{wf.plan.reason} Grown while it provisioned, from {model.model_units} to {successor.model_units} model "
+        f"units ({why + ', ' if why else ''}${cost:,.2f}/h, no commitment)."
+    )
+    plan = wf.plan.model_copy(
+        update={"model_units": successor.model_units, "hourly_cost_usd": cost, "reason": reason}
+    )
+    deadline = successor.created_at + timedelta(seconds=pt.in_service_timeout_seconds)
     return {
-        "request": request.model_dump(mode="json"),
-        "provisioned_arn": arn,
+        "request": wf.request.model_copy(update={"plan": plan}).model_dump(mode="json"),
+        "provisioned_arn": successor.arn,
         "deadline": deadline.isoformat(),
-        # Deleted by the next check, not here: a retry of this step, its result lost, finds the one it replaces
-        # still there and buys the larger one again by its token (nothing more), where it would find it gone.
         "replaced_arn": model.arn,
-        "grown": {"at": now.isoformat(), "from_units": model.model_units, "to_units": sizing.units},
+        "grown": {"at": now.isoformat(), "from_units": model.model_units, "to_units": successor.model_units},
     }
 
 
-def _delete_replaced(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> str:
-    """Delete the purchase this execution replaced by a larger one; says what became of it."""
+def _delete_replaced(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
+    """Delete the purchase this execution replaced by a larger one: what became of it, and `replaced_arn`
+    cleared once it is gone (a failed deletion is tried again at the next poll, and by the failure step)."""
     assert wf.replaced_arn is not None
     try:
         _, provisioned = _ports(ctl)
-        return _delete_if_allowed(provisioned, wf.replaced_arn, now, ctl.settings.stack_name)[0]
+        verdict = _delete_if_allowed(provisioned, wf.replaced_arn, now, ctl.settings.stack_name)[0]
     except AutoscalerError as exc:
-        return f"could NOT delete {wf.replaced_arn} ({exc}): the sweeper retries"
+        return {"replaced": f"could NOT delete {wf.replaced_arn} ({exc}): tried again at the next poll"}
+    return {"replaced": verdict, "replaced_arn": None}
 
 
 def _poll_seconds(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState) -> int:
@@ -626,7 +663,7 @@ def abandon_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now
         except AutoscalerError as exc:
             safe.append(f"could NOT delete {wf.provisioned_arn} ({exc}): the sweeper retries")
     if wf.replaced_arn is not None:
-        safe.append(_delete_replaced(ctl, wf, now))
+        safe.append(_delete_replaced(ctl, wf, now)["replaced"])
     if wf.release is not None:
         safe.append(f"{wf.release.provisioned_arn}, which callers had left, is left to the sweeper")
     interim = wf.plan.route_to if wf.plan.action is Action.SHIFT_TO_PROVISIONED else None
