@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 from genai_autoscaler.domain.demand import MAX_GROWTH, DemandTrend
 from hypothesis import given
@@ -100,3 +101,15 @@ def test_a_noisy_step_midway_is_seldom_a_ramp_and_a_noisy_ramp_mostly_is() -> No
     for at in range(3, 7):
         assert share(lambda i, at=at: 300.0 if i < at else 600.0) < 0.1
     assert share(lambda i: 300.0 + 20 * i) > 0.8
+
+
+def test_flat_demand_holds_and_a_fall_does_not() -> None:
+    rng = np.random.default_rng(7)
+    # Flat Poisson minutes hold 99% of the time (4 deviations below the busiest of ten)
+    held = sum(DemandTrend(tuple(map(float, rng.poisson(300, 10)))).held for _ in range(1000))
+    assert held >= 990
+    # A burst that ended (600 a minute, then 300) does not; nor a slow fall of 5% a minute
+    assert not DemandTrend((600.0,) * 6 + (300.0,) * 4).held
+    assert not DemandTrend(tuple(600.0 * 0.95**i for i in range(10))).held
+    # Nor too few minutes to tell
+    assert not DemandTrend((300.0,) * 7).held

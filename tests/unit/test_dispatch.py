@@ -363,7 +363,7 @@ def test_a_calm_target_whose_invocations_do_not_rise_costs_one_read() -> None:
     only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
     ctl = controller(only_llm, **{LLM: observed(4)})
     _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 6.0)})
-    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600))
+    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(300))
     minute = NOW.replace(second=0, microsecond=0)
     ctl.metrics.points[(LLM, "Invocations")] = [
         (minute - timedelta(minutes=10 - i), 400.0) for i in range(11)
@@ -445,3 +445,31 @@ def test_a_failed_read_of_the_invocations_still_answers_the_alarm() -> None:
     assert outcome.dispatch is Dispatch.WORKFLOW
     assert outcome.plan is not None
     assert outcome.plan.desired_capacity == 6  # sized on the concurrency alone
+
+
+def test_capacity_a_scale_out_added_that_the_demand_never_used_is_given_back_after_the_cooldown() -> None:
+    # Given llm-prod scaled out to 8 ten minutes ago (the scale-in cooldown), every signal OK since, its
+    # invocations flat at 400 a minute since (held: nothing has fallen that could return), and its concurrency
+    # peaking at 2 per instance over those ten minutes
+    only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
+    ctl = controller(only_llm, **{LLM: observed(8)})
+    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 2.0)})
+    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600))
+    minute = NOW.replace(second=0, microsecond=0)
+    flat = [(minute - timedelta(minutes=10 - i), 400.0) for i in range(11)]
+    ctl.metrics.points[(LLM, "Invocations")] = flat
+    _peaks_by_window(ctl, {timedelta(seconds=600): 2.0})
+    (llm,) = evaluate_targets(ctl, NOW)
+    # Then it read the concurrency over those ten minutes and scaled in to what they need: 8 x 2 / (9 x 0.9) -> 2
+    assert llm.plan is not None
+    assert (llm.plan.action, llm.plan.desired_capacity) == (Action.SCALE_IN, 2)
+    # But not once the invocations have fallen from their busiest (a burst that ended may return): the
+    # policy's 30-minute window then
+    ctl = controller(only_llm, **{LLM: observed(8)})
+    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 2.0)})
+    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600))
+    ctl.metrics.points[(LLM, "Invocations")] = [*flat[:6], *((at, 100.0) for at, _ in flat[6:])]
+    (llm,) = evaluate_targets(ctl, NOW)
+    assert llm.plan is not None
+    assert llm.plan.action is not Action.SCALE_IN
+    assert [q[0] for q in ctl.metrics.queries] == ["Invocations"]

@@ -391,12 +391,14 @@ def _evaluate(
         + adopted_readings(policy, adopted, _token_quota(quotas))
     )
     observed = _observe(ctl, policy, now, quotas, state)
-    window = utilization_window(policy, readings, state, now)
+    # A calm target's invocations: whether they rise (a ramp), or have held since a scale-out (its window).
+    calm = _calm_invocations(ctl, policy, readings, state, now)
+    window = utilization_window(policy, readings, state, now, calm)
     if window is not None:
         readings = _with_current_concurrency(ctl, policy, readings, window, now)
     readings = _firing_figures_now(ctl, policy, readings, now)
-    # A firing alarm's trend, or a calm target's ramp (the one reads only in ALARM, the other only when all OK).
-    trend = _demand_trend(ctl, policy, readings, now) or _ramp(ctl, policy, readings, state, now)
+    # A firing alarm's trend (read only in ALARM), or a calm target's, with its ramp's concurrency where it rises.
+    trend = _demand_trend(ctl, policy, readings, now) or _ramp(ctl, policy, calm, state, now)
     plan = decide(Evaluation(readings), policy, observed, state, now, trend)
     return _noted(dispatch(ctl, plan, policy, cause), quotas)
 
@@ -439,35 +441,57 @@ def _peak_now(
 RAMP_WINDOW = timedelta(minutes=2)
 
 
-def _ramp(
+def _calm_invocations(
     ctl: DispatchPorts,
     policy: TargetPolicy,
     readings: tuple[SignalReading, ...],
     state: TargetState,
     now: datetime,
 ) -> DemandTrend | None:
-    """For a target that watches concurrency (a SageMaker one) with every signal OK: its invocations trend
-    when it rises, with its concurrency's peak since the later of RAMP_WINDOW ago and its last scale decision
-    (figures from well before are per unit of another capacity; CloudWatch reads whole periods, so the one the
-    decision falls in is read too). It costs a metric read a minute (the invocations), two while they rise.
-    None for any other target, when they do not rise, when either cannot be read (a ramp then waits for the
-    next minute, or for the alarm), or when the target was scaled just now."""
-    spec = _spec_for(policy, Signal.CONCURRENCY)
-    if spec is None or not readings or any(r.state is not AlarmState.OK for r in readings):
+    """For a target that watches concurrency (a SageMaker one) with every signal OK: its invocations per minute,
+    one metric read a minute: over the trend's minutes, and back to its last scale-out when that was the last
+    scale and lies within the stabilization window (whether the demand has held since is read from them all).
+    None for any other target, or when they cannot be read (a ramp then waits for the next minute, or for the
+    alarm; scale-in for the whole window)."""
+    if _spec_for(policy, Signal.CONCURRENCY) is None:
         return None
+    if not readings or any(r.state is not AlarmState.OK for r in readings):
+        return None
+
+    def read(target: SageMakerPolicy) -> DemandTrend | None:
+        since = state.last_scale_out_at if state.last_scale_out_at == state.last_scale_at else None
+        if since is not None and now - since > timedelta(seconds=target.scale_in.stabilization_seconds):
+            since = None
+        return _invocations(ctl, target, now, since)
+
+    return by_family(policy, sagemaker=read, bedrock=lambda _: None)
+
+
+def _ramp(
+    ctl: DispatchPorts,
+    policy: TargetPolicy,
+    calm: DemandTrend | None,
+    state: TargetState,
+    now: datetime,
+) -> DemandTrend | None:
+    """A calm target's invocations (`_calm_invocations`), with, when they rise, its concurrency's peak since the
+    later of RAMP_WINDOW ago and its last scale decision (figures from well before are per unit of another
+    capacity; CloudWatch reads whole periods, so the one the decision falls in is read too): what a ramp is
+    projected from. A second metric read while they rise; the invocations alone when the concurrency cannot be
+    read, or when the target was scaled just now (no ramp is projected without it)."""
+    spec = _spec_for(policy, Signal.CONCURRENCY)
+    if calm is None or spec is None or not calm.rising:
+        return calm
     since = now - RAMP_WINDOW
     if state.last_scale_at is not None:
         since = max(since, state.last_scale_at)
     if since >= now:
-        return None
-    trend = by_family(policy, sagemaker=lambda target: _invocations(ctl, target, now), bedrock=lambda _: None)
-    if trend is None or not trend.rising:
-        return None
+        return calm
     try:
         recent = ctl.metrics.peak(spec.query, since, now)
     except AutoscalerError:
-        return None
-    return None if recent is None else replace(trend, concurrency_now=recent)
+        return calm
+    return calm if recent is None else replace(calm, concurrency_now=recent)
 
 
 def _demand_trend(
@@ -484,8 +508,13 @@ def _demand_trend(
     )
 
 
-def _invocations(ctl: DispatchPorts, target: SageMakerPolicy, now: datetime) -> DemandTrend | None:
+def _invocations(
+    ctl: DispatchPorts, target: SageMakerPolicy, now: datetime, since: datetime | None = None
+) -> DemandTrend | None:
+    """The target's invocations per minute over the trend's minutes, from the minute of `since` when earlier."""
     start, end = trend_window(now)
+    if since is not None:
+        start = min(start, since.replace(second=0, microsecond=0))
     try:
         minutes = ctl.metrics.per_period(invocations_query(target), start, end)
     except AutoscalerError:

@@ -28,7 +28,6 @@ __all__ = [
     "decide",
     "plan_requested_scale",
     "utilization_window",
-    "wants_current_utilization",
 ]
 
 
@@ -65,21 +64,19 @@ def decide(
 
 
 def utilization_window(
-    policy: TargetPolicy, readings: tuple[SignalReading, ...], state: TargetState, now: datetime
+    policy: TargetPolicy,
+    readings: tuple[SignalReading, ...],
+    state: TargetState,
+    now: datetime,
+    demand: DemandTrend | None = None,
 ) -> timedelta | None:
     """The window over which an evaluation should read the target's peak concurrency, because it may scale
-    in by it: a SageMaker target watching concurrency, every signal OK for its stabilization window. None when
-    it may not (a Bedrock model has no capacity to size). An alarm's own figures date from its last transition.
+    in by it: a SageMaker target watching concurrency, every signal OK for its stabilization window (which
+    `demand`, its invocations of the last minutes, may shorten). None when it may not (a Bedrock model has no
+    capacity to size). An alarm's own figures date from its last transition.
     """
     return by_family(
         policy,
-        sagemaker=lambda target: _sagemaker_window(target, readings, state, now),
+        sagemaker=lambda target: _sagemaker_window(target, readings, state, now, demand),
         bedrock=lambda _: None,
     )
-
-
-def wants_current_utilization(
-    policy: TargetPolicy, readings: tuple[SignalReading, ...], state: TargetState, now: datetime
-) -> bool:
-    """Whether an evaluation may scale in by concurrency (see `utilization_window`)."""
-    return utilization_window(policy, readings, state, now) is not None

@@ -322,9 +322,11 @@ class _Capacity:
                 f"{capacity_units(policy.kind, self.observed.desired)}; a team notification follows "
                 f"if it lasts {policy.signals.insufficient_data_notify_after_seconds} s."
             )
-        return self.decision.ignore(
+        decision = self.decision
+        window = stabilization(policy, decision.state, decision.now, decision.demand)
+        return decision.ignore(
             f"{reading.describe()} is OK; scale-in is considered once every signal has stayed OK for "
-            f"{stabilization(policy, self.decision.state, self.decision.now).total_seconds():.0f} s."
+            f"{window.total_seconds():.0f} s."
         )
 
     def missing(self, missing: list[SignalReading]) -> Plan:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.decision.core import Decision, in_seconds, time_left
-from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS
+from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS, DemandTrend
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import SageMakerPolicy
 from genai_autoscaler.domain.signals import Signal
@@ -33,13 +33,25 @@ def forecast_horizon(policy: SageMakerPolicy, state: TargetState) -> timedelta:
     return timedelta(seconds=cold_start + policy.forecast.margin_seconds)
 
 
-def stabilization(policy: SageMakerPolicy, state: TargetState, now: datetime) -> timedelta:
-    """How long every signal must stay OK before a scale-in: the policy's window, or, while the target's own
-    forecast is trusted and acts, no longer than it takes to add capacity back (the last cold start, and the
-    forecast's margin). The long window insures against demand that returns; a forecast that has shown it
-    foresees this traffic (it stands aside otherwise: history too short, error too large, random bursts) holds
-    scale-in above what it expects over that time, and does the insuring instead."""
+def stabilization(
+    policy: SageMakerPolicy, state: TargetState, now: datetime, demand: DemandTrend | None = None
+) -> timedelta:
+    """How long every signal must stay OK before a scale-in: the policy's window, or shorter where nothing is
+    left for it to insure. The long window insures against demand that returns, once it has fallen.
+
+    - After a scale-out, while the invocations have held where they were at their busiest (`DemandTrend.held`:
+      the demand has not fallen, so nothing can return) and do not rise (a ramp is the ramp watch's, and wants
+      the window), no longer than the scale-in cooldown: capacity the demand never came to use (a scale-out
+      sized from a queue that swelled the concurrency, a surge's) is given back once measured, not insured for
+      the whole window.
+    - While the target's own forecast is trusted and acts, no longer than it takes to add capacity back (the
+      last cold start, and the forecast's margin): a forecast that has shown it foresees this traffic (it
+      stands aside otherwise: history too short, error too large, random bursts) holds scale-in above what it
+      expects over that time, and does the insuring instead."""
     window = timedelta(seconds=policy.scale_in.stabilization_seconds)
+    scaled_out_last = state.last_scale_out_at is not None and state.last_scale_out_at == state.last_scale_at
+    if scaled_out_last and demand is not None and demand.held and not demand.rising:
+        window = min(window, timedelta(seconds=policy.scale_in.cooldown_seconds))
     expected = state.forecast
     if policy.forecast.mode != "act" or expected is None or expected.inflight_per_invocation is None:
         return window
@@ -50,7 +62,11 @@ def stabilization(policy: SageMakerPolicy, state: TargetState, now: datetime) ->
 
 
 def utilization_window(
-    policy: SageMakerPolicy, readings: tuple[SignalReading, ...], state: TargetState, now: datetime
+    policy: SageMakerPolicy,
+    readings: tuple[SignalReading, ...],
+    state: TargetState,
+    now: datetime,
+    demand: DemandTrend | None = None,
 ) -> timedelta | None:
     """The stabilization window, when an evaluation may scale in by concurrency (every signal OK that long, a
     concurrency signal watched); None when it may not."""
@@ -58,7 +74,7 @@ def utilization_window(
         return None
     if not readings or any(r.state is not AlarmState.OK for r in readings):
         return None
-    window = stabilization(policy, state, now)
+    window = stabilization(policy, state, now, demand)
     return window if now - stable_since(readings, state) >= window else None
 
 
@@ -72,7 +88,7 @@ def scale_in(
     capacity the forecast expects to need soon, and why); IGNORE saying why when none."""
     now, state = decision.now, decision.state
     ok_since = stable_since(decision.readings, state)
-    window = stabilization(policy, state, now)
+    window = stabilization(policy, state, now, decision.demand)
     left = time_left(ok_since, int(window.total_seconds()), now)
     if left is not None:
         return decision.ignore(f"All signals OK; stabilization window has {in_seconds(left)} left.")
