@@ -747,15 +747,18 @@ def test_after_a_scale_out_the_demand_never_used_is_given_back_after_the_cooldow
     assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 2)
     assert stabilization(variant(**UNLIMITED), scaled_out, NOW, flat) == timedelta(seconds=600)
     # Not when the invocations fell from their busiest (beyond 4 Poisson deviations: 410 - 81), nor while they
-    # rise (the ramp watch's), nor after a scale-in, nor without the minutes: the policy's window
+    # rise (the ramp watch's), nor after a scale-in, nor a window after the scale-out, nor without the minutes:
+    # the policy's window
     fell = _invocations(400, 410, 395, 402, 398, 405, 330, 300, 280, 320)
     rising = _invocations(*(300 + 20 * i for i in range(10)))
     scaled_in = state(last_scale_in_at=ago(600))
+    long_ago = state(last_scale_out_at=ago(3600))  # calm since an alarm that scaled nothing: the whole window
     for remembered, trend in (
         (scaled_out, fell),
         (scaled_out, rising),
         (scaled_in, flat),
         (scaled_out, None),
+        (long_ago, flat),
     ):
         assert stabilization(variant(**UNLIMITED), remembered, NOW, trend) == timedelta(seconds=900)
         assert (
