@@ -737,9 +737,10 @@ def _invocations(*per_minute: float) -> DemandTrend:
 
 
 def test_after_a_scale_out_the_demand_never_used_is_given_back_after_the_cooldown_not_the_window() -> None:
-    # Given 8 instances a scale-out made 600 s ago (the scale-in cooldown; the window is 900 s), every signal OK
-    # since, their load needing 2, and invocations flat at 400 a minute (within noise of their busiest)
-    scaled_out = state(last_scale_out_at=ago(600))
+    # Given 8 instances a scale-out an alarm sized made 600 s ago (the scale-in cooldown; the window is 900 s),
+    # every signal OK since, their load needing 2, and invocations flat at 400 a minute (within noise of their
+    # busiest)
+    scaled_out = state(last_scale_out_at=ago(600), alarm_scale_out_decided_at=ago(900))
     calm = evaluation(latency(OK, 900, since=ago(600)), concurrency(OK, 1, since=ago(600)))
     flat = _invocations(400, 410, 395, 402, 398, 405, 399, 401, 396, 404)
     plan = decide(calm, variant(**UNLIMITED), observed(8), scaled_out, NOW, flat)
@@ -747,18 +748,23 @@ def test_after_a_scale_out_the_demand_never_used_is_given_back_after_the_cooldow
     assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 2)
     assert stabilization(variant(**UNLIMITED), scaled_out, NOW, flat) == timedelta(seconds=600)
     # Not when the invocations fell from their busiest (beyond 4 Poisson deviations: 410 - 81), nor while they
-    # rise (the ramp watch's), nor after a scale-in, nor a window after the scale-out, nor without the minutes:
-    # the policy's window
+    # rise (the ramp watch's), nor after a scale-in, nor a window after the scale-out, nor without the minutes,
+    # nor after a scale-out no alarm sized: the policy's window
     fell = _invocations(400, 410, 395, 402, 398, 405, 330, 300, 280, 320)
     rising = _invocations(*(300 + 20 * i for i in range(10)))
-    scaled_in = state(last_scale_in_at=ago(600))
-    long_ago = state(last_scale_out_at=ago(3600))  # calm since an alarm that scaled nothing: the whole window
+    scaled_in = state(last_scale_in_at=ago(600), alarm_scale_out_decided_at=ago(4000))
+    # calm since an alarm that scaled nothing: the whole window
+    long_ago = state(last_scale_out_at=ago(3600), alarm_scale_out_decided_at=ago(3900))
+    planned = state(
+        last_scale_out_at=ago(600)
+    )  # a person's plan, an event, the forecast: capacity on purpose
     for remembered, trend in (
         (scaled_out, fell),
         (scaled_out, rising),
         (scaled_in, flat),
         (scaled_out, None),
         (long_ago, flat),
+        (planned, flat),
     ):
         assert stabilization(variant(**UNLIMITED), remembered, NOW, trend) == timedelta(seconds=900)
         assert (

@@ -105,11 +105,33 @@ def test_a_noisy_step_midway_is_seldom_a_ramp_and_a_noisy_ramp_mostly_is() -> No
 
 def test_flat_demand_holds_and_a_fall_does_not() -> None:
     rng = np.random.default_rng(7)
-    # Flat Poisson minutes hold 99% of the time (4 deviations below the busiest of ten)
-    held = sum(DemandTrend(tuple(map(float, rng.poisson(300, 10)))).held for _ in range(1000))
-    assert held >= 990
+
+    def held(*levels: tuple[float, int]) -> float:
+        """The share of 2,000 draws of Poisson minutes at `levels` (rate, minutes), in order, that hold."""
+        draws = [
+            DemandTrend(tuple(float(v) for rate, n in levels for v in rng.poisson(rate, n))).held
+            for _ in range(2000)
+        ]
+        return sum(draws) / len(draws)
+
+    # Flat minutes hold nearly always, Poisson or burstier (10% of the level as noise on top), ten or thirty
+    assert held((300, 10)) >= 0.95
+    assert held((300, 31)) >= 0.9
+    burstier = [
+        DemandTrend(tuple(float(v) for v in rng.poisson(np.clip(rng.normal(300, 30, 31), 0, None)))).held
+        for _ in range(2000)
+    ]
+    assert sum(burstier) / len(burstier) >= 0.8
+    # A fall of two fifths at 300 or 100 a minute, of four fifths at a dozen, three minutes ago: seldom
+    assert held((300, 7), (180, 3)) <= 0.01
+    assert held((100, 7), (60, 3)) <= 0.1
+    assert held((12, 7), (2.4, 3)) <= 0.15
+    # ... and after twenty minutes at the level, a fall of a fifth at 300 a minute, ten minutes ago: never
+    assert held((300, 20), (240, 10)) <= 0.02
     # A burst that ended (600 a minute, then 300) does not; nor a slow fall of 5% a minute
     assert not DemandTrend((600.0,) * 6 + (300.0,) * 4).held
     assert not DemandTrend(tuple(600.0 * 0.95**i for i in range(10))).held
-    # Nor too few minutes to tell
+    # Nor too few minutes, or too few requests, to tell: 16 a minute falling to none is no hold
     assert not DemandTrend((300.0,) * 7).held
+    assert not DemandTrend((16.0,) * 7 + (0.0,) * 3).held
+    assert not DemandTrend((12.0,) * 7 + (1.0,) * 3).held

@@ -447,29 +447,43 @@ def test_a_failed_read_of_the_invocations_still_answers_the_alarm() -> None:
     assert outcome.plan.desired_capacity == 6  # sized on the concurrency alone
 
 
-def test_capacity_a_scale_out_added_that_the_demand_never_used_is_given_back_after_the_cooldown() -> None:
-    # Given llm-prod scaled out to 8 ten minutes ago (the scale-in cooldown), every signal OK since, its
-    # invocations flat at 400 a minute since (held: nothing has fallen that could return), and its concurrency
-    # peaking at 2 per instance over those ten minutes
+def _scaled_out_by_an_alarm(minutes: list[float]) -> Any:
+    """llm-prod at 8 instances, every signal OK, a scale-out an alarm sized decided 16 minutes ago and serving for
+    ten (the scale-in cooldown), its concurrency peaking at 2 per instance over those ten, and `minutes` of
+    invocations, one a minute, ending with the last whole minute."""
     only_llm = {**EXAMPLE, "targets": EXAMPLE["targets"][:1]}
     ctl = controller(only_llm, **{LLM: observed(8)})
     _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 2.0)})
-    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600))
+    ctl.state.states[LLM] = TargetState(
+        target_id=LLM, last_scale_out_at=ago(600), alarm_scale_out_decided_at=ago(960)
+    )
     minute = NOW.replace(second=0, microsecond=0)
-    flat = [(minute - timedelta(minutes=10 - i), 400.0) for i in range(11)]
-    ctl.metrics.points[(LLM, "Invocations")] = flat
+    ctl.metrics.points[(LLM, "Invocations")] = [
+        (minute - timedelta(minutes=len(minutes) - i), value) for i, value in enumerate(minutes)
+    ]
     _peaks_by_window(ctl, {timedelta(seconds=600): 2.0})
+    return ctl
+
+
+def test_capacity_a_scale_out_added_that_the_demand_never_used_is_given_back_after_the_cooldown() -> None:
+    # Given invocations flat at 400 a minute since the scale-out's decision (held: nothing has fallen that
+    # could return)
+    ctl = _scaled_out_by_an_alarm([400.0] * 17)
     (llm,) = evaluate_targets(ctl, NOW)
-    # Then it read the concurrency over those ten minutes and scaled in to what they need: 8 x 2 / (9 x 0.9) -> 2
+    # Then it read them back to the decision, read the concurrency over the ten minutes the new capacity served,
+    # and scaled in to what they need: 8 x 2 / (9 x 0.9) -> 2
+    (_, start, _end) = next(q for q in ctl.metrics.queries if q[0] == "Invocations")
+    assert start == ago(960).replace(second=0)
     assert llm.plan is not None
     assert (llm.plan.action, llm.plan.desired_capacity) == (Action.SCALE_IN, 2)
-    # But not once the invocations have fallen from their busiest (a burst that ended may return): the
-    # policy's 30-minute window then
-    ctl = controller(only_llm, **{LLM: observed(8)})
-    _snapshot(ctl, only_llm, {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 2.0)})
-    ctl.state.states[LLM] = TargetState(target_id=LLM, last_scale_out_at=ago(600))
-    ctl.metrics.points[(LLM, "Invocations")] = [*flat[:6], *((at, 100.0) for at, _ in flat[6:])]
+
+
+def test_a_burst_that_ended_since_the_scale_out_was_decided_keeps_the_whole_window() -> None:
+    # Given a burst of 1,200 a minute that ended 13 minutes ago, before the capacity it asked for served, and
+    # 200 a minute since: the demand fell, and may return
+    ctl = _scaled_out_by_an_alarm([1200.0] * 4 + [200.0] * 13)
     (llm,) = evaluate_targets(ctl, NOW)
+    # Then the policy's 30-minute window holds: no scale-in, no concurrency read
     assert llm.plan is not None
     assert llm.plan.action is not Action.SCALE_IN
     assert [q[0] for q in ctl.metrics.queries] == ["Invocations"]

@@ -225,6 +225,8 @@ def test_an_operators_planned_scale_becomes_a_plan_with_a_hold() -> None:
     floor = ctl.state.load(TARGET).event_floor(NOW)
     assert floor is not None
     assert (floor.capacity, floor.until) == (6, NOW + timedelta(minutes=180))
+    # And no alarm sized it: what it added is not given back sooner than the policy's window
+    assert ctl.state.load(TARGET).alarm_scale_out_decided_at is None
 
 
 @pytest.mark.parametrize(

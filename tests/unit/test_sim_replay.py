@@ -268,6 +268,10 @@ def test_the_controller_policy_runs_the_controller() -> None:
     assert remembered.last_scale_out_at is not None
     assert remembered.cold_start_seconds is not None
     assert MODEL.cold_start_s <= remembered.cold_start_seconds <= MODEL.cold_start_s + 60
+    # (an alarm sized it, so when it was decided is kept: what it added may go back sooner if unused)
+    assert remembered.alarm_scale_out_decided_at == remembered.last_scale_out_at - timedelta(
+        seconds=remembered.cold_start_seconds
+    )
     record = next(r for r in state.records if r.target_id == target.target_id)
     assert (record.action, record.outcome) == ("scale_out", "succeeded")
     assert (record.from_capacity, record.to_capacity) == (first.from_capacity, first.to_capacity)

@@ -45,6 +45,7 @@ from genai_autoscaler.domain.decision import (
     Evaluation,
     Trigger,
     decide,
+    just_scaled_out,
     utilization_window,
 )
 from genai_autoscaler.domain.demand import DemandTrend, trend_window
@@ -449,8 +450,9 @@ def _calm_invocations(
     now: datetime,
 ) -> DemandTrend | None:
     """For a target that watches concurrency (a SageMaker one) with every signal OK: its invocations per minute,
-    one metric read a minute: over the trend's minutes, and back to its last scale-out when that was the last
-    scale and lies within the stabilization window (whether the demand has held since is read from them all).
+    one metric read a minute: over the trend's minutes, and back to the decision of its last scale-out when an
+    alarm sized it and it serves since no longer than the stabilization window (`just_scaled_out`: whether the
+    demand has held since is read from them all, a burst that ended during the cold start included).
     None for any other target, or when they cannot be read (a ramp then waits for the next minute, or for the
     alarm; scale-in for the whole window)."""
     if _spec_for(policy, Signal.CONCURRENCY) is None:
@@ -459,9 +461,8 @@ def _calm_invocations(
         return None
 
     def read(target: SageMakerPolicy) -> DemandTrend | None:
-        since = state.last_scale_out_at if state.last_scale_out_at == state.last_scale_at else None
-        if since is not None and now - since > timedelta(seconds=target.scale_in.stabilization_seconds):
-            since = None
+        window = timedelta(seconds=target.scale_in.stabilization_seconds)
+        since = state.alarm_scale_out_decided_at if just_scaled_out(state, window, now) else None
         return _invocations(ctl, target, now, since)
 
     return by_family(policy, sagemaker=read, bedrock=lambda _: None)

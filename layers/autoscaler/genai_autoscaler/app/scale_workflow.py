@@ -409,7 +409,7 @@ def record_success(ctl: ScaleWorkflowPorts, wf: WorkflowState, now: datetime) ->
     def succeeded(state: Any) -> Any:
         if change is not None:
             state = after_capacity_change(
-                state, change, plan.action is Action.SCALE_OUT, now, plan.decided_at
+                state, change, plan.action is Action.SCALE_OUT, now, plan.decided_at, plan.signal is not None
             )
         if plan.action is Action.WARM or wf.warm_up is not None:
             state = state.model_copy(update={"last_warm_attempt_at": now})  # the warm-up cooldown starts

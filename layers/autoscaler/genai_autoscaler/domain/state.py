@@ -90,6 +90,9 @@ class TargetState(BaseModel):
     last_known_capacity: int | None = None
     # How long the last scale-out took from decision to serving: the cold start the next one is sized across.
     cold_start_seconds: float | None = None
+    # When the last scale-out was decided, if an alarm's figure sized it (not a plan a person started, a planned
+    # event, the forecast or the ramp watch): what it added may be given back sooner (sagemaker_scale_in).
+    alarm_scale_out_decided_at: datetime | None = None
     # A Bedrock model: how long its last Provisioned Throughput took from purchase to InService.
     provisioning_seconds: float | None = None
     # The demand the target's history says is coming (the forecaster's, hourly).
@@ -231,12 +234,16 @@ def after_capacity_change(
     scaled_out: bool,
     now: datetime,
     decided_at: datetime | None = None,
+    sized_by_alarm: bool = False,
 ) -> TargetState:
     """The state after a capacity change that reached InService: cooldowns start, the new baseline is known,
-    and a scale-out decided at `decided_at` gives the time new capacity takes to serve."""
+    and a scale-out decided at `decided_at` gives the time new capacity takes to serve (and, `sized_by_alarm`,
+    when an alarm's figure asked for it)."""
     update: dict[str, object] = {"last_scale_out_at" if scaled_out else "last_scale_in_at": now}
     if scaled_out and decided_at is not None:
         update["cold_start_seconds"] = max(0.0, (now - decided_at).total_seconds())
+    if scaled_out:
+        update["alarm_scale_out_decided_at"] = decided_at if sized_by_alarm else None
     match change.actuation:
         case "set_capacity":
             update["last_known_capacity"] = change.new

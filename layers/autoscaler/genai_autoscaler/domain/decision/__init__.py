@@ -14,6 +14,7 @@ from genai_autoscaler.domain.bedrock import BedrockDemand
 from genai_autoscaler.domain.decision import bedrock_routing, sagemaker_capacity
 from genai_autoscaler.domain.decision.core import AlarmTransition, Decision, Evaluation, Trigger
 from genai_autoscaler.domain.decision.sagemaker_planned import plan_requested_scale
+from genai_autoscaler.domain.decision.sagemaker_scale_in import just_scaled_out
 from genai_autoscaler.domain.decision.sagemaker_scale_in import utilization_window as _sagemaker_window
 from genai_autoscaler.domain.demand import DemandTrend
 from genai_autoscaler.domain.families import by_family
@@ -26,6 +27,7 @@ __all__ = [
     "Evaluation",
     "Trigger",
     "decide",
+    "just_scaled_out",
     "plan_requested_scale",
     "utilization_window",
 ]

@@ -33,27 +33,36 @@ def forecast_horizon(policy: SageMakerPolicy, state: TargetState) -> timedelta:
     return timedelta(seconds=cold_start + policy.forecast.margin_seconds)
 
 
+def just_scaled_out(state: TargetState, window: timedelta, now: datetime) -> bool:
+    """Whether the last scale was a scale-out an alarm's figure sized (a person's plan, a planned event, the
+    forecast and the ramp watch add capacity on purpose), serving since no longer than `window`: within it, the
+    minutes since its decision are what the demand was read from; after it, what calm has lasted decides."""
+    out = state.last_scale_out_at
+    return (
+        out is not None
+        and state.alarm_scale_out_decided_at is not None
+        and out == state.last_scale_at
+        and now - out <= window
+    )
+
+
 def stabilization(
     policy: SageMakerPolicy, state: TargetState, now: datetime, demand: DemandTrend | None = None
 ) -> timedelta:
     """How long every signal must stay OK before a scale-in: the policy's window, or shorter where nothing is
     left for it to insure. The long window insures against demand that returns, once it has fallen.
 
-    - Within a window of a scale-out, while the invocations have held where they were at their busiest since
-      (`DemandTrend.held`: the demand has not fallen, so nothing can return) and do not rise (a ramp is the
-      ramp watch's, and wants the window), no longer than the scale-in cooldown: capacity the demand never
-      came to use (a scale-out sized from a queue that swelled the concurrency, a surge's) is given back once
-      measured, not insured for the whole window.
+    - Within a window of a scale-out an alarm sized (`just_scaled_out`), while the invocations since its
+      decision have held where they were at their busiest (`DemandTrend.held`: the demand has not fallen, so
+      nothing can return) and do not rise (a ramp is the ramp watch's, and wants the window), no longer than the
+      scale-in cooldown: capacity the demand never came to use (a scale-out sized from a queue that swelled the
+      concurrency, a surge's) is given back once measured, not insured for the whole window.
     - While the target's own forecast is trusted and acts, no longer than it takes to add capacity back (the
       last cold start, and the forecast's margin): a forecast that has shown it foresees this traffic (it
       stands aside otherwise: history too short, error too large, random bursts) holds scale-in above what it
       expects over that time, and does the insuring instead."""
     window = timedelta(seconds=policy.scale_in.stabilization_seconds)
-    out = state.last_scale_out_at
-    # Within a window of the scale-out (the minutes since it are what `demand` was read from, and after that the
-    # question is no longer what the scale-out added but what calm has lasted)
-    just_scaled_out = out is not None and out == state.last_scale_at and now - out <= window
-    if just_scaled_out and demand is not None and demand.held and not demand.rising:
+    if just_scaled_out(state, window, now) and demand is not None and demand.held and not demand.rising:
         window = min(window, timedelta(seconds=policy.scale_in.cooldown_seconds))
     expected = state.forecast
     if policy.forecast.mode != "act" or expected is None or expected.inflight_per_invocation is None:
