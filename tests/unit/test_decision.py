@@ -771,3 +771,18 @@ def test_after_a_scale_out_the_demand_never_used_is_given_back_after_the_cooldow
             "stabilization window has 300 s left"
             in decide(calm, variant(**UNLIMITED), observed(8), remembered, NOW, trend).reason
         )
+
+
+def test_an_ok_transition_after_a_scale_out_an_alarm_sized_says_the_window_may_be_the_cooldown() -> None:
+    # Given a concurrency alarm going OK 600 s after a scale-out an alarm sized (decided without the invocations)
+    recovered = AlarmTransition(concurrency(OK, 1, since=NOW), AlarmState.ALARM)
+    scaled_out = state(last_scale_out_at=ago(600), alarm_scale_out_decided_at=ago(900))
+    plan = decide(recovered, variant(**UNLIMITED), observed(8), scaled_out, NOW)
+    # Then it says both: the window, and the cooldown the minute's evaluation may find stands for it
+    assert plan.reason.endswith(
+        "scale-in is considered once every signal has stayed OK for 900 s "
+        "(600 s if the invocations hold where they were since the scale-out)."
+    )
+    # After a person's planned scale-out, the window alone
+    planned = decide(recovered, variant(**UNLIMITED), observed(8), state(last_scale_out_at=ago(600)), NOW)
+    assert planned.reason.endswith("scale-in is considered once every signal has stayed OK for 900 s.")

@@ -18,7 +18,12 @@ from functools import cached_property
 
 from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
 from genai_autoscaler.domain.decision.core import Decision, Evaluation, figures, in_seconds, time_left
-from genai_autoscaler.domain.decision.sagemaker_scale_in import forecast_horizon, scale_in, stabilization
+from genai_autoscaler.domain.decision.sagemaker_scale_in import (
+    forecast_horizon,
+    just_scaled_out,
+    scale_in,
+    stabilization,
+)
 from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import SageMakerPolicy
@@ -324,9 +329,19 @@ class _Capacity:
             )
         decision = self.decision
         window = stabilization(policy, decision.state, decision.now, decision.demand)
+        full = timedelta(seconds=policy.scale_in.stabilization_seconds)
+        # A transition is decided without the invocations: after a scale-out an alarm sized, the minute's
+        # evaluation may find the demand held, and the cooldown then stands for the window.
+        sooner = (
+            f" ({policy.scale_in.cooldown_seconds} s if the invocations hold where they were since the scale-out)"
+            if decision.demand is None
+            and just_scaled_out(decision.state, full, decision.now)
+            and policy.scale_in.cooldown_seconds < window.total_seconds()
+            else ""
+        )
         return decision.ignore(
             f"{reading.describe()} is OK; scale-in is considered once every signal has stayed OK for "
-            f"{window.total_seconds():.0f} s."
+            f"{window.total_seconds():.0f} s{sooner}."
         )
 
     def missing(self, missing: list[SignalReading]) -> Plan:
