@@ -838,9 +838,18 @@ def outgrown(world: World, tokens: float = 1_600_000) -> None:
     world.ctl.metrics.peaks[(TARGET_ID, "Invocations")] = 1_000  # type: ignore[attr-defined]
 
 
+def room_to_grow(commitment: str = "none") -> BedrockModelPolicy:
+    """The test policy, its bounds raised to 20 units ($800 an hour): room for a purchase of 5 to triple."""
+    raw = policy(commitment).model_dump(mode="json")
+    raw["bedrock"] |= {"max_model_units": 20, "hourly_budget_usd": 800}
+    target = parse_policy_document({"targets": [raw]}).targets[0]
+    assert isinstance(target, BedrockModelPolicy)
+    return target
+
+
 def bought_units(world: World, name: str, commitment: str = "none") -> tuple[dict[str, Any], str]:
-    """A 5-unit purchase (the start's demand) just made, Creating."""
-    document = world.step("acquire_lock", world.start(policy(commitment), name))
+    """A 5-unit purchase (the start's demand) just made, Creating, under a policy with room to grow."""
+    document = world.step("acquire_lock", world.start(room_to_grow(commitment), name))
     if commitment != "none":
         document = world.approve(document)
     document = world.step("buy_provisioned", document)
@@ -866,13 +875,13 @@ def test_a_purchase_the_demand_outgrows_while_it_provisions_is_replaced_by_a_lar
     # When the workflow checks on it
     before = document
     document = world.step("check_provisioned", document)
-    # Then a larger one is bought in its place, as many units as the published policy allows (max 10)
+    # Then a larger one is bought in its place, the 16 units the demand needs
     second = document["provisioned_arn"]
     assert second != first
-    assert bedrock.get_provisioned_model_throughput(provisionedModelId=second)["modelUnits"] == 10
-    assert (document["grown"]["from_units"], document["grown"]["to_units"]) == (5, 10)
-    assert document["request"]["plan"]["model_units"] == 10
-    assert "Grown while it provisioned, from 5 to 10 model units" in document["request"]["plan"]["reason"]
+    assert bedrock.get_provisioned_model_throughput(provisionedModelId=second)["modelUnits"] == 16
+    assert (document["grown"]["from_units"], document["grown"]["to_units"]) == (5, 16)
+    assert document["request"]["plan"]["model_units"] == 16
+    assert "Grown while it provisioned, from 5 to 16 model units" in document["request"]["plan"]["reason"]
     assert document["provisioned"]["ready"] is False
     # And a retried check (its result lost) buys the larger one again by its token: nothing more
     assert world.step("check_provisioned", before)["provisioned_arn"] == second
@@ -891,7 +900,7 @@ def test_a_purchase_the_demand_outgrows_while_it_provisions_is_replaced_by_a_lar
     world.step("publish_route", document)
     route = world.state.route
     assert route is not None
-    assert (route.model, route.model_units, route.hourly_cost_usd) == (second, 10, 400.0)
+    assert (route.model, route.model_units, route.hourly_cost_usd) == (second, 16, 640.0)
     assert world.state.provisioning_seconds == PROVISIONING + 60  # as the polls saw it: bought 11 minutes ago
 
 
@@ -923,17 +932,22 @@ def test_a_committed_purchase_or_one_the_published_policy_no_longer_allows_to_gr
     clock.advance(60)
     outgrown(world)
     assert world.step("check_provisioned", document)["provisioned_arn"] == first
-    # A published policy that now allows no more units than were bought (max_model_units 5)
-    world = World(clock, bedrock, on_profile(clock))
-    document, first = bought_units(world, "grow-4")
-    raw = policy().model_dump(mode="json")
-    raw["bedrock"]["max_model_units"] = 5
-    world.ctl.policies.document = {"targets": [raw]}  # type: ignore[attr-defined]
-    clock.advance(60)
-    outgrown(world)
-    checked = world.step("check_provisioned", document)
-    assert checked["provisioned_arn"] == first
-    assert checked["not_grown"] == "the published bounds allow no more than its 5 units"
+    # A published policy that now allows no more units than were bought (max 5), or a marginal gain (max 6: the
+    # provisioning would start over for one unit more)
+    for name, most in (("grow-4", 5), ("grow-4b", 6)):
+        world = World(clock, bedrock, on_profile(clock))
+        document, first = bought_units(world, name)
+        raw = policy().model_dump(mode="json")
+        raw["bedrock"]["max_model_units"] = most
+        world.ctl.policies.document = {"targets": [raw]}  # type: ignore[attr-defined]
+        clock.advance(60)
+        outgrown(world)
+        checked = world.step("check_provisioned", document)
+        assert checked["provisioned_arn"] == first
+        assert checked["not_grown"].startswith(f"the published bounds allow {most} units")
+        assert checked["not_grown"].endswith(
+            "under 3x the 5 coming: not worth starting the provisioning over"
+        )
     # A model paused meanwhile
     world = World(clock, bedrock, on_profile(clock))
     document, first = bought_units(world, "grow-5")
@@ -1003,7 +1017,7 @@ def test_a_retry_that_would_decide_otherwise_takes_up_the_larger_purchase_its_lo
     retried = world.step("check_provisioned", document)
     # Then it takes up the larger purchase (found by the name it was given), to wait for and to route to
     assert retried["provisioned_arn"] == lost
-    assert (retried["replaced_arn"], retried["request"]["plan"]["model_units"]) == (first, 10)
+    assert (retried["replaced_arn"], retried["request"]["plan"]["model_units"]) == (first, 16)
     clock.advance(PROVISIONING)
     retried = world.step("check_provisioned", retried)
     assert retried["provisioned"]["ready"] is True
@@ -1067,3 +1081,40 @@ def test_a_replaced_purchase_whose_deletion_fails_is_tried_again_at_the_next_pol
     document = world.step("check_provisioned", document)
     assert document["replaced_arn"] is None
     assert first not in purchases(bedrock)
+
+
+def test_no_second_growth_while_the_purchase_the_first_replaced_is_still_to_delete(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    class Undeletable(BedrockProvisionedThroughputs):
+        def delete(self, arn: str) -> None:
+            raise TransientAwsError("DeleteProvisionedModelThroughput: ThrottlingException")
+
+    # Given 5 units grown to 16, and the 5 not deletable for now
+    world = World(clock, bedrock, on_profile(clock))
+    world.ctl = dataclasses.replace(world.ctl, provisioned=Undeletable(bedrock))
+    world, document, first = outgrown_purchase(clock, bedrock, "grow-11", world)
+    document = world.step("check_provisioned", document)
+    second = document["provisioned_arn"]
+    # When the demand asks for three times 16 at the next poll
+    clock.advance(60)
+    outgrown(world, 5_000_000)
+    raw = room_to_grow().model_dump(mode="json")
+    raw["bedrock"] |= {"max_model_units": 60, "hourly_budget_usd": 10_000}
+    world.ctl.policies.document = {"targets": [raw]}  # type: ignore[attr-defined]
+    document = world.step("check_provisioned", document)
+    # Then it waits on the 16 and keeps the 5 to delete: none is dropped from the document
+    assert (document["provisioned_arn"], document["replaced_arn"]) == (second, first)
+    assert purchases(bedrock) == {first, second}
+
+
+def test_the_failure_step_deletes_a_larger_purchase_a_lost_growth_made(
+    clock: SimClock, bedrock: FakeBedrock
+) -> None:
+    # Given a growth whose result Step Functions never saw, then a failure before any retry
+    world, document, _ = outgrown_purchase(clock, bedrock, "grow-12")
+    lost = world.step("check_provisioned", document)["provisioned_arn"]
+    result = world.step("abandon_provisioned", document)
+    # Then neither the purchase in the document nor the one the lost attempt made is left billing
+    assert f"deleted {lost}" in result["abandoned"]
+    assert purchases(bedrock) == set()

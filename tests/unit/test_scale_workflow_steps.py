@@ -11,7 +11,15 @@ from genai_autoscaler.app.dispatch import ScaleRequest
 from genai_autoscaler.app.scale_workflow import run_step
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
 from genai_autoscaler.domain.policy import TargetPolicy
-from genai_autoscaler.domain.state import Lock, ObservedCapacity, PauseRecord, TargetState
+from genai_autoscaler.domain.state import (
+    Lock,
+    ObservedCapacity,
+    PauseRecord,
+    TargetState,
+    after_failure,
+    remember_decision,
+)
+from genai_autoscaler.domain.targets import TargetKind
 from genai_autoscaler.errors import (
     ActuationRejected,
     InServiceTimeout,
@@ -571,3 +579,22 @@ def test_a_target_paused_since_the_decision_is_not_changed() -> None:
     ):
         run_step(ctl, "apply", doc, NOW)
     assert ctl.capacity.changes == []  # type: ignore[attr-defined]
+
+
+def test_a_failed_or_advisory_scale_out_forgets_the_alarm_sized_one_before() -> None:
+    # Given a target whose last successful scale-out an alarm sized
+    remembered = TargetState(target_id=TARGET, alarm_scale_out_decided_at=NOW - timedelta(hours=3))
+    # After a failed scale-out, or one advisory mode only reported, nothing was added to give back sooner
+    failed = after_failure(remembered, True, None, 4, None, NOW)
+    assert (failed.last_scale_out_at, failed.alarm_scale_out_decided_at) == (NOW, None)
+    advisory = Plan(
+        action=Action.SCALE_OUT,
+        target="llm-prod/AllTraffic",
+        target_id=TARGET,
+        kind=TargetKind.SAGEMAKER_VARIANT,
+        reason="r",
+        decided_at=NOW,
+        advisory=True,
+    )
+    reported = remember_decision(remembered, advisory)
+    assert (reported.last_scale_out_at, reported.alarm_scale_out_decided_at) == (NOW, None)

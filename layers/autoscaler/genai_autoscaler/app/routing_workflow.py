@@ -384,7 +384,8 @@ def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: 
     poll = 0 if ready else _poll_seconds(ctl, wf)
     if ready:
         _timed(ctl, wf, model, now)
-    elif successor is None:
+    elif successor is None and result.get("replaced_arn", wf.replaced_arn) is None:
+        # (not while a purchase it replaced is still to delete: one at a time, so that none is dropped)
         result |= _grown(ctl, wf, model, now)
     return result | {"provisioned": {"ready": ready, "status": model.status.value, "poll_seconds": poll}}
 
@@ -435,12 +436,15 @@ def _grown(
         sizing = size_provisioned_throughput(policy, bedrock_demand(ctl, policy, now, route=state.route))
         if sizing.wanted is None or sizing.wanted < GROWTH_TO_REPLACE * model.model_units:
             return {}
+        if sizing.units < GROWTH_TO_REPLACE * model.model_units:  # what may be bought, within the bounds
+            return {
+                "not_grown": f"the published bounds allow {sizing.units} units ({sizing.explanation}), under "
+                f"{GROWTH_TO_REPLACE}x the {model.model_units} coming: not worth starting the provisioning over"
+            }
         plan = wf.plan.model_copy(
             update={"model_units": sizing.units, "hourly_cost_usd": sizing.hourly_cost_usd}
         )
         refused = purchase_problems(plan, policy) + pause_problems(state)
-        if sizing.units <= model.model_units:
-            refused.append(f"the published bounds allow no more than its {model.model_units} units")
         if not _own(state, wf):
             refused.append("the model's lock is no longer this execution's")
         if refused:
@@ -495,6 +499,23 @@ def _replaced_by(
         "replaced_arn": model.arn,
         "grown": {"at": now.isoformat(), "from_units": model.model_units, "to_units": successor.model_units},
     }
+
+
+def _delete_lost_successor(
+    ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, replaced_arn: str, now: datetime
+) -> list[str]:
+    """For the failure step: delete a larger purchase a growth whose result was lost made in place of
+    `replaced_arn` (found by its name); what became of it, if there was one."""
+    try:
+        _, provisioned = _ports(ctl)
+        successor = provisioned.describe(_successor_identity(ctl, wf, replaced_arn)[0])
+        if successor is None:
+            return []
+        return [_delete_if_allowed(provisioned, successor.arn, now, ctl.settings.stack_name)[0]]
+    except AutoscalerError as exc:
+        return [
+            f"could NOT look for or delete the purchase that replaced {replaced_arn} ({exc}): the sweeper does"
+        ]
 
 
 def _delete_replaced(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
@@ -664,6 +685,8 @@ def abandon_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now
             safe.append(f"could NOT delete {wf.provisioned_arn} ({exc}): the sweeper retries")
     if wf.replaced_arn is not None:
         safe.append(_delete_replaced(ctl, wf, now)["replaced"])
+    if wf.provisioned_arn is not None:
+        safe.extend(_delete_lost_successor(ctl, wf, wf.provisioned_arn, now))
     if wf.release is not None:
         safe.append(f"{wf.release.provisioned_arn}, which callers had left, is left to the sweeper")
     interim = wf.plan.route_to if wf.plan.action is Action.SHIFT_TO_PROVISIONED else None

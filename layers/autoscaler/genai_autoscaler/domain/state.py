@@ -273,6 +273,8 @@ def after_failure(
     one the controller found stays recorded as raised, so that a later scale-in lowers it.
     """
     update: dict[str, object] = {"last_scale_out_at" if scaled_out else "last_scale_in_at": now}
+    if scaled_out:
+        update["alarm_scale_out_decided_at"] = None  # nothing was added that could be given back sooner
     if observed_capacity is not None:
         update["last_known_capacity"] = observed_capacity
     if change is not None and change.actuation != "set_capacity" and floor_now is not None:
@@ -313,4 +315,6 @@ def remember_decision(state: TargetState, plan: Plan) -> TargetState:
         }
         if plan.action.value in cooldown:
             update[cooldown[plan.action.value]] = plan.decided_at
+        if plan.action.value == "scale_out":
+            update["alarm_scale_out_decided_at"] = None  # reported, not added: nothing to give back sooner
     return state.model_copy(update=update) if update else state
