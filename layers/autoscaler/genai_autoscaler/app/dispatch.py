@@ -37,6 +37,7 @@ from genai_autoscaler.domain.alarm_event import (
     AlarmState,
     AlarmStateChangeEvent,
     SignalReading,
+    every_signal_ok,
     reading_from_state,
 )
 from genai_autoscaler.domain.bedrock import BedrockDemand
@@ -457,7 +458,7 @@ def _calm_invocations(
     alarm; scale-in for the whole window)."""
     if _spec_for(policy, Signal.CONCURRENCY) is None:
         return None
-    if not readings or any(r.state is not AlarmState.OK for r in readings):
+    if not every_signal_ok(readings):
         return None
 
     def read(target: SageMakerPolicy) -> DemandTrend | None:

@@ -368,26 +368,49 @@ def check_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: 
     model = provisioned.describe(wf.provisioned_arn)
     if model is None:
         raise ActuationRejected(f"{wf.provisioned_arn} no longer exists")
-    deadline = wf.deadline
     # A retry decides afresh: a larger purchase an attempt whose result was lost made in its place is taken up
     # first (found by the name it was given), never left to bill unowned.
     successor = provisioned.describe(_successor_identity(ctl, wf, model.arn)[0])
-    if successor is not None and successor.arn != model.arn:
-        result |= _replaced_by(ctl, wf, model, successor, now)
+    if successor is not None and successor.arn == model.arn:
+        successor = None
+    ready = (successor or model).status is ProvisionedModelStatus.IN_SERVICE
+    # The published policy, read once, where one of its figures is needed: the wait between checks, the price of
+    # a purchase taken up, a growth's bounds.
+    policy, unreadable = _published_or_why(ctl, wf) if successor is not None or not ready else (None, None)
+    deadline = wf.deadline
+    if successor is not None:
+        result |= _replaced_by(wf, model, successor, now, _settings(wf, policy))
         model, deadline = successor, datetime.fromisoformat(result["deadline"])
     if model.status is ProvisionedModelStatus.FAILED:
         raise ActuationRejected(f"{model.arn} failed: {model.failure_message or 'no reason given'}")
-    ready = model.status is ProvisionedModelStatus.IN_SERVICE
     if not ready and deadline is not None and now >= deadline:
         raise InServiceTimeout(f"{model.arn} is {model.status.value} after its deadline")
     # WaitForProvisioning's interval, as the published policy says, not the execution's input
-    poll = 0 if ready else _poll_seconds(ctl, wf)
+    poll = 0 if ready else _settings(wf, policy).poll_interval_seconds
     if ready:
         _timed(ctl, wf, model, now)
     elif successor is None and result.get("replaced_arn", wf.replaced_arn) is None:
         # (not while a purchase it replaced is still to delete: one at a time, so that none is dropped)
-        result |= _grown(ctl, wf, model, now)
+        result |= _grown(ctl, wf, model, now, policy, unreadable)
     return result | {"provisioned": {"ready": ready, "status": model.status.value, "poll_seconds": poll}}
+
+
+def _published_or_why(
+    ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState
+) -> tuple[BedrockModelPolicy | None, AutoscalerError | None]:
+    """The published policy (`_published`), or why it cannot be had."""
+    try:
+        return _published(ctl, wf), None
+    except AutoscalerError as exc:
+        return None, exc
+
+
+def _settings(
+    wf: RoutingWorkflowState, published: BedrockModelPolicy | None
+) -> ProvisionedThroughputSettings:
+    """The published policy's Provisioned Throughput settings; the input's when the published policy cannot be
+    read or no longer has them (only a wait and a price hang on them: a purchase made is not abandoned for it)."""
+    return (published.bedrock.provisioned_throughput if published else None) or wf.provisioning
 
 
 def _timed(
@@ -409,7 +432,12 @@ def _successor_identity(
 
 
 def _grown(
-    ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, model: ProvisionedModel, now: datetime
+    ctl: RoutingWorkflowPorts,
+    wf: RoutingWorkflowState,
+    model: ProvisionedModel,
+    now: datetime,
+    policy: BedrockModelPolicy | None,
+    unreadable: AutoscalerError | None,
 ) -> dict[str, Any]:
     """A larger purchase in place of the no-commitment one still provisioning, when the ladder's figure for the
     demand is GROWTH_TO_REPLACE times its units or more; nothing to keep waiting for it.
@@ -420,12 +448,15 @@ def _grown(
     (units, budget, the account's units, a pause), made only in the first part of the provisioning
     (GROWTH_WITHIN_SHARE of the time the model's last purchase took), and the lock is extended for its whole
     wait first. The one it replaces is deleted at the next poll. Whatever refuses it, or cannot be read or
-    bought, leaves the purchase in progress to finish, and is said under `not_grown` (the execution's history)."""
+    bought, leaves the purchase in progress to finish, and is said under `not_grown` (the execution's history).
+    `policy` is the published one, read by the check (`unreadable`: why it could not be)."""
     _, provisioned = _ports(ctl)
     if model.commitment is not None or wf.plan.needs_approval:
         return {}  # a term approved as it is; it could not be deleted either
+    if policy is None:
+        assert unreadable is not None
+        return _not_grown(unreadable)
     try:
-        policy = _published(ctl, wf)
         state = ctl.state.load(wf.plan.target_id)
         provisioning = state.provisioning_seconds or ASSUMED_PROVISIONING_SECONDS
         if (now - model.created_at).total_seconds() > GROWTH_WITHIN_SHARE * provisioning:
@@ -463,26 +494,27 @@ def _grown(
         successor = provisioned.describe(arn)
     except AutoscalerError as exc:
         # A purchase an unclear failure made after all is found by its name at the next poll.
-        return {"not_grown": f"{type(exc).__name__}: {exc}; the purchase in progress goes on"}
+        return _not_grown(exc)
     if successor is None:
         return {"not_grown": f"{arn} was bought but cannot be found; the next poll looks again"}
-    return _replaced_by(ctl, wf, model, successor, now, sizing.explanation)
+    return _replaced_by(wf, model, successor, now, settings, sizing.explanation)
+
+
+def _not_grown(exc: AutoscalerError) -> dict[str, Any]:
+    return {"not_grown": f"{type(exc).__name__}: {exc}; the purchase in progress goes on"}
 
 
 def _replaced_by(
-    ctl: RoutingWorkflowPorts,
     wf: RoutingWorkflowState,
     model: ProvisionedModel,
     successor: ProvisionedModel,
     now: datetime,
+    pt: ProvisionedThroughputSettings,
     why: str | None = None,
 ) -> dict[str, Any]:
     """The document's change when `successor` replaces `model`: the plan restated with its units and hourly cost
-    (what the notification and the record give), its own deadline, and `model` to delete at the next poll (not
-    at once: a retry must still find what it replaced)."""
-    pt = wf.provisioning
-    with suppress(AutoscalerError):
-        pt = _published(ctl, wf).bedrock.provisioned_throughput or pt
+    at `pt`'s price (what the notification and the record give), its own deadline, and `model` to delete at the
+    next poll (not at once: a retry must still find what it replaced)."""
     cost = successor.model_units * pt.hourly_price_per_unit_usd
     reason = (
         f"{wf.plan.reason} Grown while it provisioned, from {model.model_units} to {successor.model_units} model "
@@ -509,35 +541,27 @@ def _delete_lost_successor(
     try:
         _, provisioned = _ports(ctl)
         successor = provisioned.describe(_successor_identity(ctl, wf, replaced_arn)[0])
-        if successor is None:
-            return []
-        return [_delete_if_allowed(provisioned, successor.arn, now, ctl.settings.stack_name)[0]]
     except AutoscalerError as exc:
-        return [
-            f"could NOT look for or delete the purchase that replaced {replaced_arn} ({exc}): the sweeper does"
-        ]
+        return [f"could NOT look for the purchase that replaced {replaced_arn} ({exc}): the sweeper does"]
+    return [] if successor is None else [_delete_or_say(ctl, successor.arn, now, "the sweeper retries")[0]]
 
 
 def _delete_replaced(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now: datetime) -> dict[str, Any]:
     """Delete the purchase this execution replaced by a larger one: what became of it, and `replaced_arn`
     cleared once it is gone (a failed deletion is tried again at the next poll, and by the failure step)."""
     assert wf.replaced_arn is not None
+    verdict, done = _delete_or_say(ctl, wf.replaced_arn, now, "tried again at the next poll")
+    return {"replaced": verdict, "replaced_arn": None} if done else {"replaced": verdict}
+
+
+def _delete_or_say(ctl: RoutingWorkflowPorts, arn: str, now: datetime, otherwise: str) -> tuple[str, bool]:
+    """`_delete_if_allowed`, saying what became of `arn`, and whether the attempt went through (False: an AWS
+    error, said with what happens `otherwise`)."""
     try:
         _, provisioned = _ports(ctl)
-        verdict = _delete_if_allowed(provisioned, wf.replaced_arn, now, ctl.settings.stack_name)[0]
+        return _delete_if_allowed(provisioned, arn, now, ctl.settings.stack_name)[0], True
     except AutoscalerError as exc:
-        return {"replaced": f"could NOT delete {wf.replaced_arn} ({exc}): tried again at the next poll"}
-    return {"replaced": verdict, "replaced_arn": None}
-
-
-def _poll_seconds(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState) -> int:
-    """The published policy's wait between checks of a purchase; the input's when the published policy cannot be
-    read or no longer has the settings (only a wait hangs on it: a purchase made is not abandoned for it)."""
-    try:
-        settings = _published(ctl, wf).bedrock.provisioned_throughput
-    except AutoscalerError:
-        settings = None
-    return (settings or wf.provisioning).poll_interval_seconds
+        return f"could NOT delete {arn} ({exc}): {otherwise}", False
 
 
 def _new_route(
@@ -678,11 +702,7 @@ def abandon_provisioned(ctl: RoutingWorkflowPorts, wf: RoutingWorkflowState, now
             plan = wf.plan
             adopted = bought(published, now, plan.model_units, plan.commitment, plan.hourly_cost_usd)
     else:
-        try:
-            _, provisioned = _ports(ctl)
-            safe.append(_delete_if_allowed(provisioned, wf.provisioned_arn, now, ctl.settings.stack_name)[0])
-        except AutoscalerError as exc:
-            safe.append(f"could NOT delete {wf.provisioned_arn} ({exc}): the sweeper retries")
+        safe.append(_delete_or_say(ctl, wf.provisioned_arn, now, "the sweeper retries")[0])
     if wf.replaced_arn is not None:
         safe.append(_delete_replaced(ctl, wf, now)["replaced"])
     if wf.provisioned_arn is not None:

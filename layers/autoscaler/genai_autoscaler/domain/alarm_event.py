@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -227,6 +228,11 @@ class SignalReading:
         if self.value is None or not self.threshold:
             return None
         return self.value / self.threshold
+
+
+def every_signal_ok(readings: Sequence[SignalReading]) -> bool:
+    """Whether there are readings and every one is OK: a calm target (its scale-in and its ramp watch)."""
+    return bool(readings) and all(reading.state is AlarmState.OK for reading in readings)
 
 
 @dataclass(frozen=True)

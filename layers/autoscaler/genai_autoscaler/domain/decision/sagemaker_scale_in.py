@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from genai_autoscaler.domain.alarm_event import AlarmState, SignalReading
+from genai_autoscaler.domain.alarm_event import SignalReading, every_signal_ok
 from genai_autoscaler.domain.decision.core import Decision, in_seconds, time_left
 from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS, DemandTrend
 from genai_autoscaler.domain.plan import Action, Actuation, Plan
@@ -84,7 +84,7 @@ def utilization_window(
     concurrency signal watched); None when it may not."""
     if policy.signals.concurrency_per_unit is None:
         return None
-    if not readings or any(r.state is not AlarmState.OK for r in readings):
+    if not every_signal_ok(readings):
         return None
     window = stabilization(policy, state, now, demand)
     return window if now - stable_since(readings, state) >= window else None
