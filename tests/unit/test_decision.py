@@ -19,6 +19,7 @@ from genai_autoscaler.domain.demand import DemandTrend
 from genai_autoscaler.domain.forecast import DemandForecast
 from genai_autoscaler.domain.plan import Action, Actuation
 from genai_autoscaler.domain.policy import TargetPolicy, parse_policy_document
+from genai_autoscaler.domain.returns import ReturnWindow
 from genai_autoscaler.domain.signals import Signal
 from genai_autoscaler.domain.state import EventFloor, Lock, ObservedCapacity, PauseRecord, TargetState
 
@@ -672,6 +673,53 @@ def test_a_trusted_forecast_shortens_the_stabilization_window_to_the_time_to_add
     )
     advisory = variant(**UNLIMITED, forecast={"margin_seconds": 300, "mode": "advisory"})
     assert decide(calm, advisory, observed(8), _expecting(20, 20), NOW).action is not Action.SCALE_IN
+
+
+def test_the_window_its_returning_demand_asks_for_shortens_the_policys_while_fresh_and_acting() -> None:
+    # Given 8 instances whose load needs 2, every signal OK for 700 s of the policy's 900, and the forecaster's
+    # measure an hour ago that this target's demand, once fallen, does not come back within 600 s
+    measure = ReturnWindow(measured_at=ago(3600), seconds=600, why="its demand stays down")
+    calm = evaluation(latency(OK, 900, since=ago(700)), concurrency(OK, 1, since=ago(700)))
+    measured = state(scale_in_window=measure)
+    plan = decide(calm, variant(**UNLIMITED), observed(8), measured, NOW)
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 2)
+    assert stabilization(variant(**UNLIMITED), measured, NOW) == timedelta(seconds=600)
+    # Not once the measure is stale (the forecaster has not run for hours), nor in advisory mode or off
+    stale = state(scale_in_window=measure.model_copy(update={"measured_at": ago(3 * 3600)}))
+    assert "window has 200 s left" in decide(calm, variant(**UNLIMITED), observed(8), stale, NOW).reason
+    for mode in ("advisory", "off"):
+        policy = variant(**UNLIMITED, forecast={"mode": mode})
+        assert decide(calm, policy, observed(8), measured, NOW).action is not Action.SCALE_IN
+    # And it never lengthens the policy's window
+    longer = state(scale_in_window=measure.model_copy(update={"seconds": 3600}))
+    assert stabilization(variant(**UNLIMITED), longer, NOW) == timedelta(seconds=900)
+
+
+def test_the_window_of_the_lulls_is_for_a_fall_and_a_trim_waits_the_whole_window() -> None:
+    # Given 10 instances, every signal OK for 700 s, and a measured window of 600 s (the policy's is 900 s)
+    measured = state(scale_in_window=ReturnWindow(measured_at=ago(60), seconds=600, why="it stays down"))
+    policy = variant(**UNLIMITED)
+    readings = evaluation(latency(OK, 900, since=ago(700)), concurrency(OK, 1, since=ago(700))).readings
+    # The peak is read over the 600 s
+    assert utilization_window(policy, readings, measured, NOW) == timedelta(seconds=600)
+
+    def at(peak: float, calm_for: float) -> str:
+        calm = evaluation(latency(OK, 900, since=ago(calm_for)), concurrency(OK, peak, since=ago(calm_for)))
+        plan = decide(calm, policy, observed(10), measured, NOW)
+        return f"{plan.action} {plan.desired_capacity}" if plan.action is Action.SCALE_IN else plan.reason
+
+    # A fall, to at most 70% of the capacity (the scale-in target: the band below the alarm), goes at once: a
+    # peak of 3.5 per instance needs 35 / (8 x 0.7) -> 7
+    assert at(3.5, 700) == "scale_in 7"
+    # A trim, to more than 70%, waits the rest of the policy's window: a peak of 5 needs 50 / 5.6 -> 9
+    assert at(5.0, 700) == (
+        "All signals OK; a trim of llm-prod/AllTraffic from 10 instances to 9 instances is no fall: it waits the "
+        "stabilization window, 200 s left."
+    )
+    # Then it goes as before, with the peak read over the whole window
+    assert at(5.0, 900) == "scale_in 9"
+    whole = evaluation(latency(OK, 900, since=ago(900)), concurrency(OK, 1, since=ago(900))).readings
+    assert utilization_window(policy, whole, measured, NOW) == timedelta(seconds=900)
 
 
 def test_a_shortened_window_is_whole_seconds_for_the_dispatch_and_the_decision_alike() -> None:

@@ -103,3 +103,27 @@ def test_one_targets_failure_does_not_stop_the_others() -> None:
     assert ctl.state.load(LLM).forecast is None
     assert other.problem is None
     assert ctl.state.load("variant/chat-prod/AllTraffic").forecast is not None
+
+
+def test_the_scale_in_window_its_returning_demand_asks_for_is_kept_beside_the_forecast() -> None:
+    # Given llm-prod with three days of the daily shape: its demand falls each evening and stays down until the
+    # morning's ramp, which no window would have waited for (policy window 30 minutes, cooldown 10)
+    ctl = memory_controller(document())
+    with_history(ctl.metrics, 3)  # type: ignore[arg-type]
+    (report,) = refresh_forecasts(ctl, NOW)
+    # Then the forecaster keeps the shortest window in its state, measured now, and reports it
+    window = ctl.state.load(LLM).scale_in_window
+    assert window is not None
+    assert (window.seconds, window.measured_at, report.scale_in_window_seconds) == (600, NOW, 600)
+    assert window.why.startswith("over its last 24 h, a 10-minute window")
+
+
+def test_too_short_a_history_measures_no_scale_in_window() -> None:
+    ctl = memory_controller(document())
+    end = NOW.replace(second=0, microsecond=0)
+    ctl.metrics.points[(LLM, "Invocations")] = [  # type: ignore[attr-defined]
+        (end - timedelta(minutes=m), 100.0) for m in range(90, 0, -1)
+    ]
+    (report,) = refresh_forecasts(ctl, NOW)
+    assert report.scale_in_window_seconds is None
+    assert ctl.state.load(LLM).scale_in_window is None

@@ -25,6 +25,7 @@ from genai_autoscaler.app.operations import cancel_hold, managed_document, manag
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
 from genai_autoscaler.domain.decision.sagemaker_capacity import forecast_floor
+from genai_autoscaler.domain.decision.sagemaker_scale_in import stabilization
 from genai_autoscaler.domain.guardrails import MAX_HOLD
 from genai_autoscaler.domain.notifications import APPROVAL_TOKEN_LEAD
 from genai_autoscaler.domain.plan import Action
@@ -155,6 +156,12 @@ def target_status(
             if floor is not None
             else {"floor": None, "why": _no_forecast(policy, state)}
         )
+        # How long every signal must stay OK before a scale-in now, and what the target's history measured.
+        measured = state.scale_in_window
+        status["scale_in_window"] = {
+            "seconds": math.ceil(stabilization(policy, state, now).total_seconds()),
+            "measured": None if measured is None else measured.model_dump(mode="json"),
+        }
     elif isinstance(policy, BedrockModelPolicy):
         route = state.route
         status["route"] = (

@@ -3,8 +3,10 @@
 A scheduled use case (functions/forecaster). For each target whose policy does not turn the forecast off, it
 reads the per-minute `Invocations` of the last 14 days and, of the last day, the concurrency and invocations per
 instance that turn demand into capacity; `domain.forecast` makes the forecast (or says why it stands aside), and
-it is kept in the target's state, where every decision reads it. Nothing is scaled here: the evaluator raises
-capacity ahead of the demand the forecast expects, the minute it is due.
+it is kept in the target's state, where every decision reads it. From the same invocations, `domain.returns`
+measures how long the target's demand takes to come back once it has fallen: the scale-in window it needs, kept
+beside the forecast. Nothing is scaled here: the evaluator raises capacity ahead of the demand the forecast
+expects, the minute it is due, and scales in after the window measured.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pydantic import BaseModel, ConfigDict
 
 from genai_autoscaler.app.ports import MetricReader, PolicySource, StateStore
 from genai_autoscaler.app.settings import ControllerSettings
+from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS
 from genai_autoscaler.domain.forecast import DAY, DemandForecast, forecast, history_window, inflight_ratio
 from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.domain.returns import measure_window
 from genai_autoscaler.domain.signals import Signal, alarm_specs, invocations_query
 from genai_autoscaler.domain.state import TargetState
 
@@ -50,6 +54,8 @@ class ForecastReport(BaseModel):
     error: float | None = None
     next_hour_peak_per_minute: float | None = None
     stands_aside: str | None = None
+    # The scale-in window its returning demand asks for (None: too little history to tell).
+    scale_in_window_seconds: int | None = None
     problem: str | None = None  # why no forecast could be made this hour (the last one ages out)
 
 
@@ -61,8 +67,8 @@ def refresh_forecasts(ctl: ForecastPorts, now: datetime) -> list[ForecastReport]
         if not isinstance(policy, SageMakerPolicy) or policy.forecast.mode == "off":
             continue
         try:
-            made = target_forecast(ctl.metrics, policy, now)
-            ctl.state.update(policy.target_id, partial(_with_forecast, made))
+            invocations, made = target_forecast(ctl.metrics, policy, now)
+            kept = ctl.state.update(policy.target_id, partial(_with_forecast, made, invocations, policy, now))
         except Exception as exc:
             # One target's trouble (a throttled read, a state conflict) must not stop the others' forecasts;
             # the handler logs it, and the target's last forecast stands aside once it no longer reaches.
@@ -76,17 +82,35 @@ def refresh_forecasts(ctl: ForecastPorts, now: datetime) -> list[ForecastReport]
                 error=made.error,
                 next_hour_peak_per_minute=peak,
                 stands_aside=made.stands_aside,
+                scale_in_window_seconds=kept.scale_in_window and kept.scale_in_window.seconds,
             )
         )
     return reports
 
 
-def _with_forecast(made: DemandForecast, state: TargetState) -> TargetState:
-    return state.model_copy(update={"forecast": made})
+def _with_forecast(
+    made: DemandForecast,
+    invocations: list[float | None],
+    policy: SageMakerPolicy,
+    now: datetime,
+    state: TargetState,
+) -> TargetState:
+    """The state with the forecast and the scale-in window measured across the target's last cold start."""
+    window = measure_window(
+        invocations,
+        now,
+        policy.scale_in.stabilization_seconds,
+        policy.scale_in.cooldown_seconds,
+        state.cold_start_seconds or DEFAULT_COLD_START_SECONDS,
+        policy.scale_in.target_utilization,
+    )
+    return state.model_copy(update={"forecast": made, "scale_in_window": window})
 
 
-def target_forecast(metrics: MetricReader, policy: SageMakerPolicy, now: datetime) -> DemandForecast:
-    """The target's forecast made at `now` from its CloudWatch history."""
+def target_forecast(
+    metrics: MetricReader, policy: SageMakerPolicy, now: datetime
+) -> tuple[list[float | None], DemandForecast]:
+    """The target's per-minute invocations over the history, and the forecast made at `now` from them."""
     start, end = history_window(now)
     invocations = metrics.per_period(invocations_query(policy), start, end)
     ratio = None
@@ -100,4 +124,4 @@ def target_forecast(metrics: MetricReader, policy: SageMakerPolicy, now: datetim
             metrics.per_period(invocations_query(policy, per_unit=True), day_start, end),
             policy.signals.concurrency_per_unit,
         )
-    return forecast(invocations, start, now, ratio, policy.forecast.max_error)
+    return invocations, forecast(invocations, start, now, ratio, policy.forecast.max_error)

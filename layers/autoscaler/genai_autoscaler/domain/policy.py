@@ -78,7 +78,10 @@ class ScaleInRule(_Block):
     )
     cooldown_seconds: int = Field(600, ge=0, description="Least time after any scale before a scale-in.")
     stabilization_seconds: int = Field(
-        900, ge=0, description="How long every signal must have stayed OK before scaling in."
+        900,
+        ge=0,
+        description="How long every signal must have stayed OK before scaling in; while the forecast acts, "
+        "shorter where the target's own history shows its demand does not come back that soon.",
     )
     target_utilization: float = Field(
         0.7,

@@ -10,6 +10,7 @@ from genai_autoscaler.domain.bedrock import BedrockRoute
 from genai_autoscaler.domain.digest import HeldNotifications, NotificationWindow
 from genai_autoscaler.domain.forecast import DemandForecast
 from genai_autoscaler.domain.plan import Plan
+from genai_autoscaler.domain.returns import ReturnWindow
 from genai_autoscaler.errors import LockHeld
 
 IN_SERVICE = "InService"
@@ -97,6 +98,9 @@ class TargetState(BaseModel):
     provisioning_seconds: float | None = None
     # The demand the target's history says is coming (the forecaster's, hourly).
     forecast: DemandForecast | None = None
+    # How long its demand takes to come back once it has fallen: the scale-in window its history asks for (the
+    # forecaster's, hourly).
+    scale_in_window: ReturnWindow | None = None
     # Application Auto Scaling: the MinCapacity the controller raised, and the one it found before.
     raised_floor: int | None = None
     original_floor: int | None = None

@@ -47,7 +47,11 @@ def just_scaled_out(state: TargetState, window: timedelta, now: datetime) -> boo
 
 
 def stabilization(
-    policy: SageMakerPolicy, state: TargetState, now: datetime, demand: DemandTrend | None = None
+    policy: SageMakerPolicy,
+    state: TargetState,
+    now: datetime,
+    demand: DemandTrend | None = None,
+    lulls: bool = True,
 ) -> timedelta:
     """How long every signal must stay OK before a scale-in: the policy's window, or shorter where nothing is
     left for it to insure. The long window insures against demand that returns, once it has fallen.
@@ -57,11 +61,19 @@ def stabilization(
       nothing can return) and do not rise (a ramp is the ramp watch's, and wants the window), no longer than the
       scale-in cooldown: capacity the demand never came to use (a scale-out sized from a queue that swelled the
       concurrency, a surge's) is given back once measured, not insured for the whole window.
+    - While the forecast acts (and `lulls`), no longer than the target's own history says its demand takes to
+      come back once it has fallen (`domain.returns`, measured hourly by the forecaster): traffic that falls and
+      stays down is followed down sooner; bursty traffic keeps the window its lulls need. That window is for a
+      fall: `scale_in` lets a trim within the band below the alarm (to more than `target_utilization` of the
+      capacity) wait for the rest.
     - While the target's own forecast is trusted and acts, no longer than it takes to add capacity back (the
       last cold start, and the forecast's margin): a forecast that has shown it foresees this traffic (it
       stands aside otherwise: history too short, error too large, random bursts) holds scale-in above what it
       expects over that time, and does the insuring instead."""
     window = timedelta(seconds=policy.scale_in.stabilization_seconds)
+    measured = state.scale_in_window
+    if lulls and policy.forecast.mode == "act" and measured is not None and measured.fresh(now):
+        window = min(window, timedelta(seconds=measured.seconds))
     if just_scaled_out(state, window, now) and demand is not None and demand.held and not demand.rising:
         window = min(window, timedelta(seconds=policy.scale_in.cooldown_seconds))
     expected = state.forecast
@@ -80,14 +92,20 @@ def utilization_window(
     now: datetime,
     demand: DemandTrend | None = None,
 ) -> timedelta | None:
-    """The stabilization window, when an evaluation may scale in by concurrency (every signal OK that long, a
-    concurrency signal watched); None when it may not."""
+    """The window whose concurrency peak a scale-in is sized by, when an evaluation may scale in by concurrency
+    (every signal OK that long, a concurrency signal watched); None when it may not. Once every signal has been
+    OK for the whole stabilization window, that window; before, the shorter one the target's lulls ask for (a
+    scale-in then goes ahead only for a fall)."""
     if policy.signals.concurrency_per_unit is None:
         return None
     if not every_signal_ok(readings):
         return None
+    calm_for = now - stable_since(readings, state)
+    whole = stabilization(policy, state, now, demand, lulls=False)
+    if calm_for >= whole:
+        return whole
     window = stabilization(policy, state, now, demand)
-    return window if now - stable_since(readings, state) >= window else None
+    return window if calm_for >= window else None
 
 
 def scale_in(
@@ -134,6 +152,16 @@ def scale_in(
         return decision.ignore(
             f"All signals OK, but {policy.name} keeps {capacity_units(policy.kind, current)}: {why}."
         )
+    if desired > math.floor(current * policy.scale_in.target_utilization + 1e-9):
+        # Not a fall, the noise of a level: the window the target's lulls ask for is not for that.
+        whole = stabilization(policy, state, now, decision.demand, lulls=False)
+        left = time_left(ok_since, int(whole.total_seconds()), now)
+        if left is not None:
+            return decision.ignore(
+                f"All signals OK; a trim of {policy.name} from {capacity_units(policy.kind, current)} to "
+                f"{capacity_units(policy.kind, desired)} is no fall: it waits the stabilization window, "
+                f"{in_seconds(left)} left."
+            )
     return decision.plan(
         Action.SCALE_IN,
         f"All signals OK for {in_seconds(now - ok_since)}: scale {policy.name} in from "

@@ -1,0 +1,140 @@
+"""How long a SageMaker target's demand takes to come back once it has fallen: the scale-in window its own
+history asks for.
+
+The scale-in window (`scale_in.stabilization_seconds`) insures against demand that returns once it has fallen:
+a fleet scaled in during a lull takes a cold start to grow back when the next burst comes. Traffic that falls
+and stays down (an evening's decline, the end of a surge) pays the whole window for nothing. So the forecaster
+measures, every hour, what a shorter window would have cost this target, by replaying scale-in against its own
+per-minute `Invocations`:
+
+- at each minute of the last day, a window of `w` minutes would have sized the fleet to the busiest minute in
+  it; it would have been caught short if, within the time it takes to add capacity back (the last cold start),
+  the demand rose beyond that busiest minute by more than the band between the scale-in target and the alarm
+  (`1 / scale_in.target_utilization`): an alarm, a cold start, and requests waiting meanwhile;
+- the shortest `w` (in steps of five minutes, from the scale-in cooldown) that is caught short no more often
+  than the policy's whole window, give or take RISK_SLACK of the minutes, is the window the target needs.
+
+The minutes are compared as five-minute means (as the forecast reads them), so that a noisy minute is no return;
+traffic too sparse or too noisy to tell keeps the policy's window, which is never lengthened. Until the history
+has MIN_HISTORY_MINUTES of figures, nothing is measured. The decision uses the measured window only while it is
+fresh, and only for a fall (`sagemaker_scale_in`): a trim within the band, the noise of a level, waits the
+policy's window, as it did (a 10-minute window let a flat peak be trimmed and alarm again within the hour).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from genai_autoscaler.domain.forecast import DAY, smoothed_minutes
+
+# The history a window is measured on: the last day, so that yesterday's bursts still count and last week's
+# do not.
+RETURN_HISTORY_MINUTES = DAY
+# Fewer minutes with figures than this say nothing about how demand comes back.
+MIN_HISTORY_MINUTES = 120
+# Candidate windows, in minutes apart.
+WINDOW_STEP_MINUTES = 5
+# How much more often than the policy's window a shorter one may be caught short, as a share of the minutes:
+# what the five-minute means' noise gives a flat load of a few hundred requests a minute, and well under what
+# the lulls of bursty traffic give.
+RISK_SLACK = 0.005
+# A measured window is used for this long after it was measured (the forecaster runs hourly; one run may fail).
+FRESH_FOR = timedelta(hours=2, minutes=30)
+
+
+class ReturnWindow(BaseModel):
+    """The scale-in window a target's history asks for, as measured at `measured_at`, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    measured_at: AwareDatetime
+    seconds: int
+    why: str
+
+    def fresh(self, now: datetime) -> bool:
+        return now - self.measured_at <= FRESH_FOR
+
+
+def caught_short(
+    per_minute: Sequence[float | None], window: int, horizon: int, band: float
+) -> tuple[int, int]:
+    """Over the minutes of `per_minute` (five-minute means, None for gaps), how often a fleet sized to the busiest
+    minute of the last `window` would have seen the demand rise beyond `band` times that within `horizon`
+    minutes; returns (minutes caught short, minutes judged). Minutes without a full window and horizon of
+    figures are not judged."""
+    past, ahead = _sliding_max(per_minute, window), _sliding_max(per_minute, horizon)
+    short = judged = 0
+    for t in range(len(per_minute) - horizon):
+        sized, coming = past[t], ahead[t + horizon]
+        if sized is None or coming is None:
+            continue
+        judged += 1
+        short += coming > sized * band
+    return short, judged
+
+
+def _sliding_max(values: Sequence[float | None], width: int) -> list[float | None]:
+    """The maximum of each `width` values ending at each index; None where they are not all known."""
+    out: list[float | None] = []
+    candidates: deque[int] = deque()  # indices of a falling run of values, the window's maximum first
+    last_gap = -1
+    for i, value in enumerate(values):
+        if value is None:
+            last_gap, candidates = i, deque()
+            out.append(None)
+            continue
+        while candidates and values[candidates[-1]] <= value:  # type: ignore[operator]
+            candidates.pop()
+        candidates.append(i)
+        if candidates[0] <= i - width:
+            candidates.popleft()
+        out.append(values[candidates[0]] if i - last_gap >= width else None)
+    return out
+
+
+def measure_window(
+    per_minute: Sequence[float | None],
+    now: datetime,
+    policy_window_seconds: int,
+    cooldown_seconds: int,
+    cold_start_seconds: float,
+    target_utilization: float,
+) -> ReturnWindow | None:
+    """The scale-in window the per-minute invocations (oldest first, the last one just before `now`) ask for;
+    None with too little history to tell, or when the policy's window is no longer than the cooldown."""
+    recent = list(per_minute[-RETURN_HISTORY_MINUTES:])
+    if sum(v is not None for v in recent) < MIN_HISTORY_MINUTES:
+        return None
+    longest = policy_window_seconds // 60
+    shortest = max(WINDOW_STEP_MINUTES, math.ceil(cooldown_seconds / 60))
+    if longest <= shortest:
+        return None
+    means = smoothed_minutes(recent)
+    horizon = max(1, math.ceil(cold_start_seconds / 60))
+    band = 1 / target_utilization
+    base_short, base_judged = caught_short(means, longest, horizon, band)
+    if base_judged < MIN_HISTORY_MINUTES // 2:
+        return None
+    allowed = base_short / base_judged + RISK_SLACK
+    for window in range(shortest, longest, WINDOW_STEP_MINUTES):
+        short, judged = caught_short(means, window, horizon, band)
+        if judged and short / judged <= allowed:
+            return ReturnWindow(
+                measured_at=now,
+                seconds=window * 60,
+                why=(
+                    f"over its last {len(recent) // 60} h, a {window}-minute window would have been caught short "
+                    f"by returning demand {short / judged:.1%} of the time, its policy's {longest} minutes "
+                    f"{base_short / base_judged:.1%}"
+                ),
+            )
+    return ReturnWindow(
+        measured_at=now,
+        seconds=longest * 60,
+        why=f"its demand comes back within the policy's {longest} minutes",
+    )
