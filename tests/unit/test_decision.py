@@ -21,7 +21,14 @@ from genai_autoscaler.domain.plan import Action, Actuation
 from genai_autoscaler.domain.policy import TargetPolicy, parse_policy_document
 from genai_autoscaler.domain.returns import ReturnWindow
 from genai_autoscaler.domain.signals import Signal
-from genai_autoscaler.domain.state import EventFloor, Lock, ObservedCapacity, PauseRecord, TargetState
+from genai_autoscaler.domain.state import (
+    EventFloor,
+    Lock,
+    ObservedCapacity,
+    PauseRecord,
+    ScalableTargetFloor,
+    TargetState,
+)
 
 from tests.unit.builders import NOW, ago, component, concurrency, latency, observed, variant
 
@@ -678,7 +685,9 @@ def test_a_trusted_forecast_shortens_the_stabilization_window_to_the_time_to_add
 def test_the_window_its_returning_demand_asks_for_shortens_the_policys_while_fresh_and_acting() -> None:
     # Given 8 instances whose load needs 2, every signal OK for 700 s of the policy's 900, and the forecaster's
     # measure an hour ago that this target's demand, once fallen, does not come back within 600 s
-    measure = ReturnWindow(measured_at=ago(3600), seconds=600, why="its demand stays down")
+    measure = ReturnWindow(
+        measured_at=ago(3600), seconds=600, policy_window_seconds=900, why="its demand stays down"
+    )
     calm = evaluation(latency(OK, 900, since=ago(700)), concurrency(OK, 1, since=ago(700)))
     measured = state(scale_in_window=measure)
     plan = decide(calm, variant(**UNLIMITED), observed(8), measured, NOW)
@@ -690,14 +699,65 @@ def test_the_window_its_returning_demand_asks_for_shortens_the_policys_while_fre
     for mode in ("advisory", "off"):
         policy = variant(**UNLIMITED, forecast={"mode": mode})
         assert decide(calm, policy, observed(8), measured, NOW).action is not Action.SCALE_IN
+    # Nor once the policy's window has changed since it was measured
+    changed = variant(**{**UNLIMITED, "scale_in": {**UNLIMITED["scale_in"], "stabilization_seconds": 1200}})
+    assert stabilization(changed, measured, NOW) == timedelta(seconds=1200)
+    # Fresh for two and a half hours
+    for age, seconds in ((9000, 600), (9001, 900)):
+        aged = state(scale_in_window=measure.model_copy(update={"measured_at": ago(age)}))
+        assert stabilization(variant(**UNLIMITED), aged, NOW) == timedelta(seconds=seconds)
     # And it never lengthens the policy's window
     longer = state(scale_in_window=measure.model_copy(update={"seconds": 3600}))
     assert stabilization(variant(**UNLIMITED), longer, NOW) == timedelta(seconds=900)
 
 
+def test_the_lulls_window_never_lengthens_what_a_held_demand_shortens() -> None:
+    # Given a scale-out an alarm sized 1000 s ago whose demand has held, and a measured window of 900 s (the
+    # policy's is 1800 s, the cooldown 600 s)
+    policy = variant(**{**UNLIMITED, "scale_in": {"cooldown_seconds": 600, "stabilization_seconds": 1800}})
+    held = DemandTrend((300.0,) * 12)
+    assert held.held
+    scaled = state(
+        last_scale_out_at=ago(1000),
+        alarm_scale_out_decided_at=ago(1400),
+        scale_in_window=ReturnWindow(measured_at=ago(60), seconds=900, policy_window_seconds=1800, why="-"),
+    )
+    # Then the window is the cooldown's, with the measure or without it
+    assert stabilization(policy, scaled, NOW, held) == timedelta(seconds=600)
+    assert stabilization(policy, scaled, NOW, held, lulls=False) == timedelta(seconds=600)
+
+
+def test_a_fall_goes_within_the_policys_step_and_an_aas_floor_trim_waits_too() -> None:
+    measure = ReturnWindow(measured_at=ago(60), seconds=600, policy_window_seconds=900, why="it stays down")
+    calm = evaluation(latency(OK, 900, since=ago(700)), concurrency(OK, 1, since=ago(700)))
+    # A fall from 10 to what 2 need, with a step of 1: one step down now, not a trim to wait for
+    stepped = variant(**{**UNLIMITED, "scale_in": {**UNLIMITED["scale_in"], "max_step": 1}})
+    plan = decide(calm, stepped, observed(10), state(scale_in_window=measure), NOW)
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 9)
+    # A MinCapacity the controller raised to 10, for a peak of 5 per instance (a trim: 9 of 10) waits the window
+    aas = ObservedCapacity(
+        desired=10,
+        current=10,
+        status="InService",
+        scalable_target=ScalableTargetFloor(min_capacity=10, max_capacity=20),
+    )
+    trim = evaluation(latency(OK, 900, since=ago(700)), concurrency(OK, 5, since=ago(700)))
+    raised = state(scale_in_window=measure, raised_floor=10, original_floor=1, last_known_capacity=10)
+    plan = decide(trim, variant(**UNLIMITED), aas, raised, NOW)
+    assert plan.action is Action.IGNORE
+    assert "its MinCapacity 10: a trim, no fall, waits the stabilization window, 200 s left" in plan.reason
+    # A fall of it goes
+    plan = decide(calm, variant(**UNLIMITED), aas, raised, NOW)
+    assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 2)
+
+
 def test_the_window_of_the_lulls_is_for_a_fall_and_a_trim_waits_the_whole_window() -> None:
     # Given 10 instances, every signal OK for 700 s, and a measured window of 600 s (the policy's is 900 s)
-    measured = state(scale_in_window=ReturnWindow(measured_at=ago(60), seconds=600, why="it stays down"))
+    measured = state(
+        scale_in_window=ReturnWindow(
+            measured_at=ago(60), seconds=600, policy_window_seconds=900, why="it stays down"
+        )
+    )
     policy = variant(**UNLIMITED)
     readings = evaluation(latency(OK, 900, since=ago(700)), concurrency(OK, 1, since=ago(700))).readings
     # The peak is read over the 600 s
@@ -713,7 +773,7 @@ def test_the_window_of_the_lulls_is_for_a_fall_and_a_trim_waits_the_whole_window
     assert at(3.5, 700) == "scale_in 7"
     # A trim, to more than 70%, waits the rest of the policy's window: a peak of 5 needs 50 / 5.6 -> 9
     assert at(5.0, 700) == (
-        "All signals OK; a trim of llm-prod/AllTraffic from 10 instances to 9 instances is no fall: it waits the "
+        "All signals OK, but llm-prod/AllTraffic needs 9 instances of 10 instances: a trim, no fall, waits the "
         "stabilization window, 200 s left."
     )
     # Then it goes as before, with the peak read over the whole window

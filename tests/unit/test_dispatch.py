@@ -15,6 +15,7 @@ from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, AlarmStateChangeEvent
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
 from genai_autoscaler.domain.plan import Action, Workflow
+from genai_autoscaler.domain.returns import ReturnWindow
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
 from genai_autoscaler.errors import TransientAwsError
@@ -131,7 +132,12 @@ def test_a_manual_change_is_reported_once_and_then_left_alone() -> None:
     assert "left alone until" in held.plan.reason
 
 
-def _snapshot(ctl: Any, document: dict[str, Any], states: dict[str, tuple[AlarmState, float | None]]) -> None:
+def _snapshot(
+    ctl: Any,
+    document: dict[str, Any],
+    states: dict[str, tuple[AlarmState, float | None]],
+    since_seconds: float = 2000,
+) -> None:
     alarms: MemoryAlarms = ctl.alarms
     policy = ctl.settings.effective_policies(document).by_name("llm-prod/AllTraffic")
     for spec in alarm_specs(policy):
@@ -148,7 +154,7 @@ def _snapshot(ctl: Any, document: dict[str, Any], states: dict[str, tuple[AlarmS
             spec.stat,
             spec.period,
             state,
-            ago(2000),
+            ago(since_seconds),
             reason,
         )
 
@@ -204,6 +210,27 @@ def test_scale_in_is_sized_by_the_current_peak_not_the_alarms_last_figure() -> N
     assert llm.plan is not None
     assert llm.plan.action is Action.IGNORE
     assert "no concurrency figures" in llm.plan.reason
+
+
+def test_a_fall_is_sized_over_the_window_the_targets_lulls_ask_for() -> None:
+    # Given 4 instances, every signal OK for 700 s of the example's 1800, and the forecaster's measure a minute
+    # ago that this target's demand, once fallen, does not come back within 600 s
+    ctl = controller(**{LLM: observed(4)})
+    _snapshot(
+        ctl,
+        EXAMPLE,
+        {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)},
+        since_seconds=700,
+    )
+    measure = ReturnWindow(measured_at=ago(60), seconds=600, policy_window_seconds=1800, why="it stays down")
+    ctl.state.update(LLM, lambda state: state.model_copy(update={"scale_in_window": measure}))
+    ctl.metrics.peaks[(LLM, "concurrency")] = 1.0
+    (llm,) = [o for o in evaluate_targets(ctl, NOW) if o.plan and o.plan.target == "llm-prod/AllTraffic"]
+    # Then the peak is read over those 600 s, and the fall (4 to the minimum of 2) goes at once
+    assert llm.plan is not None
+    assert (llm.plan.action, llm.plan.desired_capacity) == (Action.SCALE_IN, 2)
+    (_, start, end) = next(q for q in ctl.metrics.queries if q[0] == "ConcurrentRequestsPerModel")
+    assert (end - start, end) == (timedelta(seconds=600), NOW)
 
 
 def test_one_targets_failure_does_not_stop_the_others() -> None:

@@ -11,6 +11,7 @@ from genai_autoscaler.domain.returns import (
     _sliding_max,
     caught_short,
     measure_window,
+    trailing_means,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -43,9 +44,10 @@ def test_bursts_keep_a_window_as_long_as_their_lulls(on: int, off: int) -> None:
     # On/off bursts: `on` minutes at 1,000 a minute, `off` minutes nearly idle, all day
     bursts = [1000.0 if m % (on + off) < on else 5.0 for m in range(1440)]
     window = measured(poisson(bursts))
-    # A window shorter than a lull would scale in during it and be caught short by the next burst
+    # A window shorter than a lull would scale in during it and be caught short by the next burst; the
+    # policy's 30 minutes are more than these lulls need
     assert window is not None
-    assert window >= off * 60
+    assert off * 60 <= window < WINDOW
 
 
 def test_a_lull_longer_than_the_policys_window_does_not_lengthen_it() -> None:
@@ -58,8 +60,22 @@ def test_too_little_history_or_no_room_below_the_window_measures_nothing() -> No
     assert measured([None] * 1440) is None
     flat = poisson([240.0] * 1440)
     assert measure_window(flat, NOW, 600, 600, COLD_START, UTILIZATION) is None
+    assert measure_window(flat, NOW, 300, 0, COLD_START, UTILIZATION) is None
     # Gaps are not figures: a day with one minute in two missing still has enough
     assert measured([v if i % 2 else None for i, v in enumerate(flat)]) == COOLDOWN
+
+
+def test_demand_that_comes_back_within_the_window_keeps_it_exactly() -> None:
+    # 50-minute lulls, and a policy window of 1,799 s: the measure keeps the window as it is, not 29 minutes
+    bursts = poisson([1000.0 if m % 60 < 10 else 5.0 for m in range(1440)])
+    window = measure_window(bursts, NOW, 1799, COOLDOWN, COLD_START, UTILIZATION)
+    assert window is not None
+    assert (window.seconds, window.policy_window_seconds) == (1799, 1799)
+
+
+def test_a_minute_is_judged_by_the_minutes_up_to_it() -> None:
+    assert trailing_means([1.0, 2.0, None, 4.0, 5.0, 6.0], 3) == [1.0, 1.5, 1.5, 3.0, 4.5, 5.0]
+    assert trailing_means([None, None], 2) == [None, None]
 
 
 def test_the_window_says_why() -> None:

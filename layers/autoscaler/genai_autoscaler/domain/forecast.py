@@ -88,7 +88,7 @@ class DemandForecast(BaseModel):
         return f"forecast {self.method}, error {self.error:.0%} over the last day"
 
 
-def smoothed_minutes(values: Sequence[float | None]) -> list[float | None]:
+def _smoothed(values: Sequence[float | None]) -> list[float | None]:
     """The mean of the known values within SMOOTHING minutes of each minute (None where none is known)."""
     known = [0.0 if v is None else v for v in values]
     counts = [0 if v is None else 1 for v in values]
@@ -177,7 +177,7 @@ def forecast(
     datapoint) made at `now`: the better of the seasonal methods the history allows, or standing aside saying
     why. Its first value is for the minute `now` is in."""
     made = math.floor((now - history_start).total_seconds() / 60)
-    smoothed = smoothed_minutes(list(invocations)[:made])
+    smoothed = _smoothed(list(invocations)[:made])
     smoothed += [None] * (made - len(smoothed))
     known_days = sum(v is not None for v in smoothed) / DAY
     aside = DemandForecast(

@@ -14,7 +14,8 @@ per-minute `Invocations`:
 - the shortest `w` (in steps of five minutes, from the scale-in cooldown) that is caught short no more often
   than the policy's whole window, give or take RISK_SLACK of the minutes, is the window the target needs.
 
-The minutes are compared as five-minute means (as the forecast reads them), so that a noisy minute is no return;
+The minutes are compared as five-minute means, each of the minutes up to it (no look-ahead into what a window
+would have sized), so that a noisy minute is no return;
 traffic too sparse or too noisy to tell keeps the policy's window, which is never lengthened. Until the history
 has MIN_HISTORY_MINUTES of figures, nothing is measured. The decision uses the measured window only while it is
 fresh, and only for a fall (`sagemaker_scale_in`): a trim within the band, the noise of a level, waits the
@@ -30,7 +31,8 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from genai_autoscaler.domain.forecast import DAY, smoothed_minutes
+from genai_autoscaler.domain.forecast import DAY
+from genai_autoscaler.domain.policy import SageMakerPolicy
 
 # The history a window is measured on: the last day, so that yesterday's bursts still count and last week's
 # do not.
@@ -43,21 +45,30 @@ WINDOW_STEP_MINUTES = 5
 # what the five-minute means' noise gives a flat load of a few hundred requests a minute, and well under what
 # the lulls of bursty traffic give.
 RISK_SLACK = 0.005
+# The minutes are compared as means of this many, each of the minutes up to it.
+MEAN_MINUTES = 5
 # A measured window is used for this long after it was measured (the forecaster runs hourly; one run may fail).
 FRESH_FOR = timedelta(hours=2, minutes=30)
 
 
 class ReturnWindow(BaseModel):
-    """The scale-in window a target's history asks for, as measured at `measured_at`, and why."""
+    """The scale-in window a target's history asks for, as measured at `measured_at` against the policy's
+    window of then, and why."""
 
     model_config = ConfigDict(frozen=True)
 
     measured_at: AwareDatetime
     seconds: int
+    policy_window_seconds: int
     why: str
 
-    def fresh(self, now: datetime) -> bool:
-        return now - self.measured_at <= FRESH_FOR
+    def applies(self, policy: SageMakerPolicy, now: datetime) -> bool:
+        """Whether it may stand for the policy's window now: measured against that window (not one the policy
+        had before a change), and fresh."""
+        return (
+            self.policy_window_seconds == policy.scale_in.stabilization_seconds
+            and now - self.measured_at <= FRESH_FOR
+        )
 
 
 def caught_short(
@@ -76,6 +87,20 @@ def caught_short(
         judged += 1
         short += coming > sized * band
     return short, judged
+
+
+def trailing_means(values: Sequence[float | None], width: int) -> list[float | None]:
+    """The mean of the known values among the `width` ending at each index (None where none is known): what a
+    minute's demand looked like from then, without the minutes after it."""
+    out: list[float | None] = []
+    total, count = 0.0, 0
+    for i, value in enumerate(values):
+        if value is not None:
+            total, count = total + value, count + 1
+        if i >= width and (gone := values[i - width]) is not None:
+            total, count = total - gone, count - 1
+        out.append(total / count if count else None)
+    return out
 
 
 def _sliding_max(values: Sequence[float | None], width: int) -> list[float | None]:
@@ -106,7 +131,8 @@ def measure_window(
     target_utilization: float,
 ) -> ReturnWindow | None:
     """The scale-in window the per-minute invocations (oldest first, the last one just before `now`) ask for;
-    None with too little history to tell, or when the policy's window is no longer than the cooldown."""
+    None with too little history to tell (fewer than MIN_HISTORY_MINUTES with figures, or half of them that can
+    be judged), or no room for a shorter window (the policy's no longer than the cooldown, or five minutes)."""
     recent = list(per_minute[-RETURN_HISTORY_MINUTES:])
     if sum(v is not None for v in recent) < MIN_HISTORY_MINUTES:
         return None
@@ -114,7 +140,7 @@ def measure_window(
     shortest = max(WINDOW_STEP_MINUTES, math.ceil(cooldown_seconds / 60))
     if longest <= shortest:
         return None
-    means = smoothed_minutes(recent)
+    means = trailing_means(recent, MEAN_MINUTES)
     horizon = max(1, math.ceil(cold_start_seconds / 60))
     band = 1 / target_utilization
     base_short, base_judged = caught_short(means, longest, horizon, band)
@@ -127,6 +153,7 @@ def measure_window(
             return ReturnWindow(
                 measured_at=now,
                 seconds=window * 60,
+                policy_window_seconds=policy_window_seconds,
                 why=(
                     f"over its last {len(recent) // 60} h, a {window}-minute window would have been caught short "
                     f"by returning demand {short / judged:.1%} of the time, its policy's {longest} minutes "
@@ -135,6 +162,7 @@ def measure_window(
             )
     return ReturnWindow(
         measured_at=now,
-        seconds=longest * 60,
+        seconds=policy_window_seconds,
+        policy_window_seconds=policy_window_seconds,
         why=f"its demand comes back within the policy's {longest} minutes",
     )

@@ -339,6 +339,9 @@ class _Capacity:
             and policy.scale_in.cooldown_seconds < window.total_seconds()
             else ""
         )
+        whole = stabilization(policy, decision.state, decision.now, decision.demand, lulls=False)
+        if whole > window:  # the window the target's lulls ask for: a fall's
+            sooner += f" for a fall, {whole.total_seconds():.0f} s for a trim"
         return decision.ignore(
             f"{reading.describe()} is OK; scale-in is considered once every signal has stayed OK for "
             f"{window.total_seconds():.0f} s{sooner}."

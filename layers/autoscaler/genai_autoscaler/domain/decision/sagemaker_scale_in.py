@@ -71,11 +71,11 @@ def stabilization(
       stands aside otherwise: history too short, error too large, random bursts) holds scale-in above what it
       expects over that time, and does the insuring instead."""
     window = timedelta(seconds=policy.scale_in.stabilization_seconds)
-    measured = state.scale_in_window
-    if lulls and policy.forecast.mode == "act" and measured is not None and measured.fresh(now):
-        window = min(window, timedelta(seconds=measured.seconds))
     if just_scaled_out(state, window, now) and demand is not None and demand.held and not demand.rising:
         window = min(window, timedelta(seconds=policy.scale_in.cooldown_seconds))
+    measured = state.scale_in_window
+    if lulls and policy.forecast.mode == "act" and measured is not None and measured.applies(policy, now):
+        window = min(window, timedelta(seconds=measured.seconds))
     expected = state.forecast
     if policy.forecast.mode != "act" or expected is None or expected.inflight_per_invocation is None:
         return window
@@ -152,16 +152,10 @@ def scale_in(
         return decision.ignore(
             f"All signals OK, but {policy.name} keeps {capacity_units(policy.kind, current)}: {why}."
         )
-    if desired > math.floor(current * policy.scale_in.target_utilization + 1e-9):
-        # Not a fall, the noise of a level: the window the target's lulls ask for is not for that.
-        whole = stabilization(policy, state, now, decision.demand, lulls=False)
-        left = time_left(ok_since, int(whole.total_seconds()), now)
-        if left is not None:
-            return decision.ignore(
-                f"All signals OK; a trim of {policy.name} from {capacity_units(policy.kind, current)} to "
-                f"{capacity_units(policy.kind, desired)} is no fall: it waits the stabilization window, "
-                f"{in_seconds(left)} left."
-            )
+    if (
+        trim := _trim_waits(decision, policy, current, needed, capacity_units(policy.kind, current))
+    ) is not None:
+        return trim
     return decision.plan(
         Action.SCALE_IN,
         f"All signals OK for {in_seconds(now - ok_since)}: scale {policy.name} in from "
@@ -184,6 +178,8 @@ def _restore_floor(decision: Decision, policy: SageMakerPolicy, needed: int, nee
     floor = max(original, policy.capacity.min, _least_after_step(policy, raised), min(needed, raised))
     if floor >= raised:
         return decision.ignore(f"All signals OK, but the raised MinCapacity {raised} stays: {needed_why}.")
+    if (trim := _trim_waits(decision, policy, raised, needed, f"its MinCapacity {raised}")) is not None:
+        return trim
     return decision.plan(
         Action.SCALE_IN,
         f"All signals OK: lower {policy.name}'s Application Auto Scaling MinCapacity from {raised} to "
@@ -191,6 +187,26 @@ def _restore_floor(decision: Decision, policy: SageMakerPolicy, needed: int, nee
         current_capacity=raised,
         desired_capacity=floor,
         actuation=Actuation.RESTORE_FLOOR,
+    )
+
+
+def _trim_waits(
+    decision: Decision, policy: SageMakerPolicy, current: int, needed: int, what: str
+) -> Plan | None:
+    """IGNORE, saying why, when what the demand needs is a trim of `current`, not a fall (more than
+    `target_utilization` of it: the noise of a level, within the band below the alarm), and every signal has not
+    yet been OK for the window without the one the target's lulls ask for, which is for a fall; None otherwise."""
+    if needed <= math.floor(current * policy.scale_in.target_utilization + 1e-9):
+        return None
+    whole = stabilization(policy, decision.state, decision.now, decision.demand, lulls=False)
+    left = time_left(
+        stable_since(decision.readings, decision.state), int(whole.total_seconds()), decision.now
+    )
+    if left is None:
+        return None
+    return decision.ignore(
+        f"All signals OK, but {policy.name} needs {capacity_units(policy.kind, needed)} of {what}: a trim, "
+        f"no fall, waits the stabilization window, {in_seconds(left)} left."
     )
 
 
