@@ -25,11 +25,14 @@ def test_a_steady_ramp_is_projected_one_cold_start_ahead() -> None:
     "per_minute",
     [
         (100.0,) * 7 + (500.0,) * 3,  # a 5x step three minutes ago: the concurrency already sized it
+        (0.0,) * 4 + (500.0,) * 6,  # a burst's onset six minutes ago: a level reached, no ramp
+        # a ramp that has levelled off
+        tuple(float(v) for v in (100, 200, 300, 400, 500, 500, 500, 500, 500, 500)),
         (100.0,) * 9 + (900.0,),  # one busy minute
         tuple(float(v) for v in (300, 280, 260, 240, 220, 200, 180, 160, 140, 120)),  # falling
         (0.0,) * 10,  # idle
     ],
-    ids=["step", "blip", "falling", "idle"],
+    ids=["step", "burst onset", "levelled", "blip", "falling", "idle"],
 )
 def test_what_is_not_a_ramp_is_not_grown_for(per_minute: tuple[float, ...]) -> None:
     assert DemandTrend(per_minute).growth(600) == 1.0

@@ -6,7 +6,9 @@ target gets until the new instances serve. So the first scale-out is sized for t
 ahead, from the trend of the per-minute `Invocations` (which, unlike concurrency, does not swell with the queue
 of a fleet that is short). The trend is the Theil-Sen slope (the median of the pairwise slopes) of the last
 minutes: a ramp shows in it, a step that has just happened does not (most pairs lie on either side of it, and
-the concurrency it raised already says how far off the fleet is).
+the concurrency it raised already says how far off the fleet is). Nor is a level reached within the minutes (a
+step or a burst's onset some minutes back, a ramp that has levelled off) projected: the later half of the
+minutes must still rise at half the whole's slope.
 
 A calm target is also scaled out ahead of a ramp its alarms have not yet caught, but only on a rise that the
 minutes show beyond their noise: the Mann-Kendall test (the pairs of minutes that rise against those that fall,
@@ -124,6 +126,8 @@ class DemandTrend:
         if slope is None or slope <= 0:
             return 1.0
         points = self._points()
+        if _slope(points[len(points) // 2 :]) < RISE_SHARE * slope:
+            return 1.0  # the later minutes no longer rise: a level reached (a step, a burst's onset), no ramp
         # The level the trend stands at on the last minute: the median of the points moved along the slope.
         last = len(self.per_minute[-TREND_MINUTES:]) - 1
         level = statistics.median(value + slope * (last - i) for i, value in points)
