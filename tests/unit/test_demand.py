@@ -38,6 +38,13 @@ def test_what_is_not_a_ramp_is_not_grown_for(per_minute: tuple[float, ...]) -> N
     assert DemandTrend(per_minute).growth(600) == 1.0
 
 
+def test_a_level_is_judged_only_on_three_later_minutes_or_more() -> None:
+    # Four minutes known: their later half (two) is one difference, as noisy as a minute; the slope stands
+    assert DemandTrend((None,) * 6 + (100.0, 150.0, 160.0, 160.0)).growth(360) > 1.0
+    # Ten: a later half that no longer rises is a level reached
+    assert DemandTrend((100.0,) * 4 + (150.0, 160.0) + (160.0,) * 4).growth(360) == 1.0
+
+
 def test_too_few_minutes_say_nothing() -> None:
     assert DemandTrend((10.0, 20.0, 30.0)).slope is None
     assert DemandTrend((10.0, 20.0, 30.0)).growth(600) == 1.0
