@@ -76,7 +76,7 @@ def test_status_shows_each_target_with_capacity_alarms_mode_and_last_action(laun
     assert row["forecast"]["floor"] is None
     assert "no forecast yet" in row["forecast"]["why"]
     # The scale-in window of now: the policy's, until the forecaster has measured the target's returning demand
-    assert row["scale_in_window"] == {"seconds": 900, "fall_seconds": 900, "measured": None}
+    assert row["scale_in_window"] == {"trim_seconds": 900, "fall_seconds": 900, "measured": None}
 
     table = cli(scenario, "status")
     assert table.code == 0

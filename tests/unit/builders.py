@@ -11,6 +11,7 @@ from genai_autoscaler.domain.policy import (
     SageMakerVariantPolicy,
     parse_policy_document,
 )
+from genai_autoscaler.domain.returns import ReturnWindow
 from genai_autoscaler.domain.signals import Signal
 from genai_autoscaler.domain.state import ObservedCapacity, ScalableTargetFloor
 
@@ -73,3 +74,22 @@ def observed(count: int, status: str = "InService", floor: tuple[int, int] | Non
 
 def ago(seconds: float) -> datetime:
     return NOW - timedelta(seconds=seconds)
+
+
+def measured_window(
+    seconds: int,
+    policy_window_seconds: int,
+    measured_ago: float = 60.0,
+    target_utilization: float = 0.7,
+    cooldown_seconds: int = 600,
+) -> ReturnWindow:
+    """The forecaster's measure of the scale-in window a target's lulls ask for, against the scale-in settings
+    given (those of `variant()`'s policies by default, but the window)."""
+    return ReturnWindow(
+        measured_at=ago(measured_ago),
+        seconds=seconds,
+        policy_window_seconds=policy_window_seconds,
+        cooldown_seconds=cooldown_seconds,
+        target_utilization=target_utilization,
+        why="measured",
+    )

@@ -19,7 +19,6 @@ from genai_autoscaler.domain.demand import DemandTrend
 from genai_autoscaler.domain.forecast import DemandForecast
 from genai_autoscaler.domain.plan import Action, Actuation
 from genai_autoscaler.domain.policy import TargetPolicy, parse_policy_document
-from genai_autoscaler.domain.returns import ReturnWindow
 from genai_autoscaler.domain.signals import Signal
 from genai_autoscaler.domain.state import (
     EventFloor,
@@ -30,7 +29,7 @@ from genai_autoscaler.domain.state import (
     TargetState,
 )
 
-from tests.unit.builders import NOW, ago, component, concurrency, latency, observed, variant
+from tests.unit.builders import NOW, ago, component, concurrency, latency, measured_window, observed, variant
 
 ALARM, OK, NO_DATA = AlarmState.ALARM, AlarmState.OK, AlarmState.INSUFFICIENT_DATA
 
@@ -685,30 +684,36 @@ def test_a_trusted_forecast_shortens_the_stabilization_window_to_the_time_to_add
 def test_the_window_its_returning_demand_asks_for_shortens_the_policys_while_fresh_and_acting() -> None:
     # Given 8 instances whose load needs 2, every signal OK for 700 s of the policy's 900, and the forecaster's
     # measure an hour ago that this target's demand, once fallen, does not come back within 600 s
-    measure = ReturnWindow(
-        measured_at=ago(3600), seconds=600, policy_window_seconds=900, why="its demand stays down"
-    )
+    measure = measured_window(600, 900, measured_ago=3600)
     calm = evaluation(latency(OK, 900, since=ago(700)), concurrency(OK, 1, since=ago(700)))
     measured = state(scale_in_window=measure)
     plan = decide(calm, variant(**UNLIMITED), observed(8), measured, NOW)
     assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 2)
-    assert stabilization(variant(**UNLIMITED), measured, NOW) == timedelta(seconds=600)
+    assert stabilization(variant(**UNLIMITED), measured, NOW, fall=True) == timedelta(seconds=600)
     # Not once the measure is stale (the forecaster has not run for hours), nor in advisory mode or off
     stale = state(scale_in_window=measure.model_copy(update={"measured_at": ago(3 * 3600)}))
     assert "window has 200 s left" in decide(calm, variant(**UNLIMITED), observed(8), stale, NOW).reason
     for mode in ("advisory", "off"):
         policy = variant(**UNLIMITED, forecast={"mode": mode})
         assert decide(calm, policy, observed(8), measured, NOW).action is not Action.SCALE_IN
-    # Nor once the policy's window has changed since it was measured
+    # Nor once the policy's scale-in settings have changed since it was measured
     changed = variant(**{**UNLIMITED, "scale_in": {**UNLIMITED["scale_in"], "stabilization_seconds": 1200}})
-    assert stabilization(changed, measured, NOW) == timedelta(seconds=1200)
+    assert stabilization(changed, measured, NOW, fall=True) == timedelta(seconds=1200)
+    for setting, value in (("cooldown_seconds", 300), ("target_utilization", 0.8)):
+        other = variant(**{**UNLIMITED, "scale_in": {**UNLIMITED["scale_in"], setting: value}})
+        assert stabilization(other, measured, NOW, fall=True) == timedelta(seconds=900)
+    # Nor for a target that watches no concurrency: nothing tells its falls from its trims
+    blind = variant(**UNLIMITED, signals={"latency_p95_ms": 900, "concurrency_per_unit": None})
+    assert stabilization(blind, measured, NOW, fall=True) == timedelta(seconds=900)
+    latency_only = evaluation(latency(OK, 900, since=ago(700)))
+    assert "window has 200 s left" in decide(latency_only, blind, observed(8), measured, NOW).reason
     # Fresh for two and a half hours
     for age, seconds in ((9000, 600), (9001, 900)):
         aged = state(scale_in_window=measure.model_copy(update={"measured_at": ago(age)}))
-        assert stabilization(variant(**UNLIMITED), aged, NOW) == timedelta(seconds=seconds)
+        assert stabilization(variant(**UNLIMITED), aged, NOW, fall=True) == timedelta(seconds=seconds)
     # And it never lengthens the policy's window
     longer = state(scale_in_window=measure.model_copy(update={"seconds": 3600}))
-    assert stabilization(variant(**UNLIMITED), longer, NOW) == timedelta(seconds=900)
+    assert stabilization(variant(**UNLIMITED), longer, NOW, fall=True) == timedelta(seconds=900)
 
 
 def test_the_lulls_window_never_lengthens_what_a_held_demand_shortens() -> None:
@@ -720,15 +725,15 @@ def test_the_lulls_window_never_lengthens_what_a_held_demand_shortens() -> None:
     scaled = state(
         last_scale_out_at=ago(1000),
         alarm_scale_out_decided_at=ago(1400),
-        scale_in_window=ReturnWindow(measured_at=ago(60), seconds=900, policy_window_seconds=1800, why="-"),
+        scale_in_window=measured_window(900, 1800, measured_ago=60),
     )
     # Then the window is the cooldown's, with the measure or without it
-    assert stabilization(policy, scaled, NOW, held) == timedelta(seconds=600)
-    assert stabilization(policy, scaled, NOW, held, lulls=False) == timedelta(seconds=600)
+    assert stabilization(policy, scaled, NOW, held, fall=True) == timedelta(seconds=600)
+    assert stabilization(policy, scaled, NOW, held, fall=False) == timedelta(seconds=600)
 
 
 def test_a_fall_goes_within_the_policys_step_and_an_aas_floor_trim_waits_too() -> None:
-    measure = ReturnWindow(measured_at=ago(60), seconds=600, policy_window_seconds=900, why="it stays down")
+    measure = measured_window(600, 900, measured_ago=60)
     calm = evaluation(latency(OK, 900, since=ago(700)), concurrency(OK, 1, since=ago(700)))
     # A fall from 10 to what 2 need, with a step of 1: one step down now, not a trim to wait for
     stepped = variant(**{**UNLIMITED, "scale_in": {**UNLIMITED["scale_in"], "max_step": 1}})
@@ -753,11 +758,7 @@ def test_a_fall_goes_within_the_policys_step_and_an_aas_floor_trim_waits_too() -
 
 def test_the_window_of_the_lulls_is_for_a_fall_and_a_trim_waits_the_whole_window() -> None:
     # Given 10 instances, every signal OK for 700 s, and a measured window of 600 s (the policy's is 900 s)
-    measured = state(
-        scale_in_window=ReturnWindow(
-            measured_at=ago(60), seconds=600, policy_window_seconds=900, why="it stays down"
-        )
-    )
+    measured = state(scale_in_window=measured_window(600, 900, measured_ago=60))
     policy = variant(**UNLIMITED)
     readings = evaluation(latency(OK, 900, since=ago(700)), concurrency(OK, 1, since=ago(700))).readings
     # The peak is read over the 600 s
@@ -785,7 +786,7 @@ def test_the_window_of_the_lulls_is_for_a_fall_and_a_trim_waits_the_whole_window
 def test_a_shortened_window_is_whole_seconds_for_the_dispatch_and_the_decision_alike() -> None:
     # Given a cold start timed at 300.4 s: the window is 300.4 + 300 s, rounded up to 601 s
     remembered = _expecting(20, 20).model_copy(update={"cold_start_seconds": 300.4})
-    assert stabilization(variant(**FORECASTING), remembered, NOW) == timedelta(seconds=601)
+    assert stabilization(variant(**FORECASTING), remembered, NOW, fall=True) == timedelta(seconds=601)
     # The dispatch reads the window's peak exactly when the decision may scale in by it: at 601 s, not before
     for ok_for, scales_in in ((600.6, False), (601.0, True)):
         calm = evaluation(latency(OK, 900, since=ago(ok_for)), concurrency(OK, 1, since=ago(ok_for)))
@@ -854,7 +855,7 @@ def test_after_a_scale_out_the_demand_never_used_is_given_back_after_the_cooldow
     plan = decide(calm, variant(**UNLIMITED), observed(8), scaled_out, NOW, flat)
     # Then it scales in now: nothing fell that could come back
     assert (plan.action, plan.desired_capacity) == (Action.SCALE_IN, 2)
-    assert stabilization(variant(**UNLIMITED), scaled_out, NOW, flat) == timedelta(seconds=600)
+    assert stabilization(variant(**UNLIMITED), scaled_out, NOW, flat, fall=True) == timedelta(seconds=600)
     # Not when the invocations fell from their busiest (beyond 4 Poisson deviations: 410 - 81), nor while they
     # rise (the ramp watch's), nor after a scale-in, nor a window after the scale-out, nor without the minutes,
     # nor after a scale-out no alarm sized: the policy's window
@@ -874,7 +875,9 @@ def test_after_a_scale_out_the_demand_never_used_is_given_back_after_the_cooldow
         (long_ago, flat),
         (planned, flat),
     ):
-        assert stabilization(variant(**UNLIMITED), remembered, NOW, trend) == timedelta(seconds=900)
+        assert stabilization(variant(**UNLIMITED), remembered, NOW, trend, fall=True) == timedelta(
+            seconds=900
+        )
         assert (
             "stabilization window has 300 s left"
             in decide(calm, variant(**UNLIMITED), observed(8), remembered, NOW, trend).reason

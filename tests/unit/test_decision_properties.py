@@ -108,6 +108,8 @@ def situations(draw: st.DrawFn) -> Situation:
                 measured_at=seconds_ago,
                 seconds=st.integers(0, 3600),
                 policy_window_seconds=st.sampled_from([policy.scale_in.stabilization_seconds, 60]),
+                cooldown_seconds=st.just(policy.scale_in.cooldown_seconds),
+                target_utilization=st.just(policy.scale_in.target_utilization),
                 why=st.just("measured"),
             )
         ),
@@ -200,7 +202,12 @@ def _least_window(s: Situation) -> timedelta:
     it stands (the cases drawn here have no forecast and no invocations)."""
     window = timedelta(seconds=s.policy.scale_in.stabilization_seconds)
     measured = s.state.scale_in_window
-    if s.policy.forecast.mode == "act" and measured is not None and measured.applies(s.policy, NOW):
+    if (
+        s.policy.forecast.mode == "act"
+        and s.policy.signals.concurrency_per_unit is not None
+        and measured is not None
+        and measured.applies(s.policy, NOW)
+    ):
         return min(window, timedelta(seconds=measured.seconds))
     return window
 

@@ -15,7 +15,6 @@ from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, AlarmStateChangeEvent
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
 from genai_autoscaler.domain.plan import Action, Workflow
-from genai_autoscaler.domain.returns import ReturnWindow
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
 from genai_autoscaler.errors import TransientAwsError
@@ -27,7 +26,7 @@ from genai_autoscaler_tools.memory import (
     memory_controller,
 )
 
-from tests.unit.builders import NOW, ago, observed
+from tests.unit.builders import NOW, ago, measured_window, observed
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE: dict[str, Any] = yaml.safe_load((ROOT / "config" / "policies.example.yaml").read_text())
@@ -222,7 +221,7 @@ def test_a_fall_is_sized_over_the_window_the_targets_lulls_ask_for() -> None:
         {"latency_p95": (AlarmState.OK, 1e6), "concurrency": (AlarmState.OK, 7.9)},
         since_seconds=700,
     )
-    measure = ReturnWindow(measured_at=ago(60), seconds=600, policy_window_seconds=1800, why="it stays down")
+    measure = measured_window(600, 1800, measured_ago=60, target_utilization=0.9)
     ctl.state.update(LLM, lambda state: state.model_copy(update={"scale_in_window": measure}))
     ctl.metrics.peaks[(LLM, "concurrency")] = 1.0
     (llm,) = [o for o in evaluate_targets(ctl, NOW) if o.plan and o.plan.target == "llm-prod/AllTraffic"]

@@ -61,8 +61,19 @@ def test_too_little_history_or_no_room_below_the_window_measures_nothing() -> No
     flat = poisson([240.0] * 1440)
     assert measure_window(flat, NOW, 600, 600, COLD_START, UTILIZATION) is None
     assert measure_window(flat, NOW, 300, 0, COLD_START, UTILIZATION) is None
-    # Gaps are not figures: a day with one minute in two missing still has enough
+    # A minute without a datapoint had no invocations: a flat day with one minute in two missing is a load that
+    # comes back every other minute, well within any window
     assert measured([v if i % 2 else None for i, v in enumerate(flat)]) == COOLDOWN
+
+
+def test_idle_minutes_without_datapoints_are_lulls_all_the_same() -> None:
+    # Twelve flat hours, then twelve of 10-minute bursts between 20 idle minutes that publish no datapoint
+    day = poisson([240.0] * 720 + [1000.0 if m % 30 < 10 else 0.0 for m in range(720)])
+    gappy = [v if i < 720 or v else None for i, v in enumerate(day)]
+    window = measured(gappy)
+    assert window == measured(day)
+    assert window is not None
+    assert window >= 20 * 60
 
 
 def test_demand_that_comes_back_within_the_window_keeps_it_exactly() -> None:

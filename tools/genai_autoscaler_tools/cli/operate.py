@@ -156,12 +156,12 @@ def target_status(
             if floor is not None
             else {"floor": None, "why": _no_forecast(policy, state)}
         )
-        # How long every signal must stay OK before a scale-in now (a fall's may be shorter: the window the
-        # target's lulls ask for), and what its history measured.
+        # How long every signal must stay OK before a scale-in now: a trim's, and a fall's (which may be shorter:
+        # the window the target's lulls ask for), and what its history measured.
         measured = state.scale_in_window
         status["scale_in_window"] = {
-            "seconds": math.ceil(stabilization(policy, state, now, lulls=False).total_seconds()),
-            "fall_seconds": math.ceil(stabilization(policy, state, now).total_seconds()),
+            "trim_seconds": math.ceil(stabilization(policy, state, now, fall=False).total_seconds()),
+            "fall_seconds": math.ceil(stabilization(policy, state, now, fall=True).total_seconds()),
             "measured": None if measured is None else measured.model_dump(mode="json"),
         }
     elif isinstance(policy, BedrockModelPolicy):

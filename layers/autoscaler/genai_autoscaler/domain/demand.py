@@ -5,13 +5,14 @@ While an endpoint is Updating, SageMaker refuses another change: the capacity a 
 target gets until the new instances serve. So the first scale-out is sized for the demand one cold start
 ahead, from the trend of the per-minute `Invocations` (which, unlike concurrency, does not swell with the queue
 of a fleet that is short). The trend is the Theil-Sen slope (the median of the pairwise slopes) of the last
-minutes: a ramp shows in it, a step that has just happened does not (most pairs lie on either side of it, and
-the concurrency it raised already says how far off the fleet is). Nor is a level reached within the minutes (a
-step or a burst's onset some minutes back, a ramp that has levelled off) projected: the later half of the
-minutes (three at least) must still rise at half the whole's slope. The price, on Poisson-noisy minutes (seeded
-draws): a ramp from 300 to 600 a minute over the ten is refused 1.3% of the time, a shallow one (300 to 360, a
-growth of about 1.1x) 28%; a refused ramp is sized for today's demand, and its alarm asks again one cold start
-later.
+minutes: a ramp shows in it, a step that has just happened only partly (most pairs lie on either side of it,
+and the concurrency it raised already says how far off the fleet is; on Poisson-noisy minutes a 5x step three
+minutes old is still grown 1.74x on average, an over-size the next scale-in gives back). Nor is a level reached
+within the minutes (a step or a burst's onset some minutes back, a ramp that has levelled off) projected: the
+later half of the minutes (three at least) must still rise at half the whole's slope. The price, on
+Poisson-noisy minutes (seeded draws): a ramp from 300 to 600 a minute over the ten is refused 1.3% of the time,
+a shallow one (300 to 360, a growth of about 1.1x) 28%; a refused ramp is sized for today's demand, and its
+alarm asks again one cold start later.
 
 A calm target is also scaled out ahead of a ramp its alarms have not yet caught, but only on a rise that the
 minutes show beyond their noise: the Mann-Kendall test (the pairs of minutes that rise against those that fall,

@@ -59,16 +59,21 @@ class ReturnWindow(BaseModel):
 
     measured_at: AwareDatetime
     seconds: int
+    # The policy's scale-in settings it was measured against: a change to any of them makes it another question.
     policy_window_seconds: int
+    cooldown_seconds: int
+    target_utilization: float
     why: str
 
     def applies(self, policy: SageMakerPolicy, now: datetime) -> bool:
-        """Whether it may stand for the policy's window now: measured against that window (not one the policy
-        had before a change), and fresh."""
-        return (
-            self.policy_window_seconds == policy.scale_in.stabilization_seconds
-            and now - self.measured_at <= FRESH_FOR
-        )
+        """Whether it may stand for the policy's window now: measured against its scale-in settings of now (not
+        those it had before a change), and fresh."""
+        rule = policy.scale_in
+        return (self.policy_window_seconds, self.cooldown_seconds, self.target_utilization) == (
+            rule.stabilization_seconds,
+            rule.cooldown_seconds,
+            rule.target_utilization,
+        ) and now - self.measured_at <= FRESH_FOR
 
 
 def caught_short(
@@ -136,6 +141,10 @@ def measure_window(
     recent = list(per_minute[-RETURN_HISTORY_MINUTES:])
     if sum(v is not None for v in recent) < MIN_HISTORY_MINUTES:
         return None
+    # A minute without a datapoint, once the target has published one, had no invocations: CloudWatch has no
+    # datapoint for a period without any. Counted as nothing, a lull in it can still be followed by a return.
+    first = next(i for i, v in enumerate(recent) if v is not None)
+    recent = [0.0 if v is None else v for v in recent[first:]]
     longest = policy_window_seconds // 60
     shortest = max(WINDOW_STEP_MINUTES, math.ceil(cooldown_seconds / 60))
     if longest <= shortest:
@@ -154,6 +163,8 @@ def measure_window(
                 measured_at=now,
                 seconds=window * 60,
                 policy_window_seconds=policy_window_seconds,
+                cooldown_seconds=cooldown_seconds,
+                target_utilization=target_utilization,
                 why=(
                     f"over its last {len(recent) // 60} h, a {window}-minute window would have been caught short "
                     f"by returning demand {short / judged:.1%} of the time, its policy's {longest} minutes "
@@ -164,5 +175,7 @@ def measure_window(
         measured_at=now,
         seconds=policy_window_seconds,
         policy_window_seconds=policy_window_seconds,
+        cooldown_seconds=cooldown_seconds,
+        target_utilization=target_utilization,
         why=f"its demand comes back within the policy's {longest} minutes",
     )

@@ -74,8 +74,9 @@ def utilization_window(
 ) -> timedelta | None:
     """The window over which an evaluation should read the target's peak concurrency, because it may scale
     in by it: a SageMaker target watching concurrency, every signal OK for its stabilization window (which
-    `demand`, its invocations of the last minutes, may shorten). None when it may not (a Bedrock model has no
-    capacity to size). An alarm's own figures date from its last transition.
+    `demand`, its invocations of the last minutes, may shorten), or for the shorter one its lulls ask for, which
+    only a fall may use. None when it may not (a Bedrock model has no capacity to size). An alarm's own figures
+    date from its last transition.
     """
     return by_family(
         policy,

@@ -328,7 +328,8 @@ class _Capacity:
                 f"if it lasts {policy.signals.insufficient_data_notify_after_seconds} s."
             )
         decision = self.decision
-        window = stabilization(policy, decision.state, decision.now, decision.demand)
+        fall = stabilization(policy, decision.state, decision.now, decision.demand, fall=True)
+        trim = stabilization(policy, decision.state, decision.now, decision.demand, fall=False)
         full = timedelta(seconds=policy.scale_in.stabilization_seconds)
         # A transition is decided without the invocations: after a scale-out an alarm sized, the minute's
         # evaluation may find the demand held, and the cooldown then stands for the window.
@@ -336,15 +337,15 @@ class _Capacity:
             f" ({policy.scale_in.cooldown_seconds} s if the invocations hold where they were since the scale-out)"
             if decision.demand is None
             and just_scaled_out(decision.state, full, decision.now)
-            and policy.scale_in.cooldown_seconds < window.total_seconds()
+            and policy.scale_in.cooldown_seconds < fall.total_seconds()
             else ""
         )
-        whole = stabilization(policy, decision.state, decision.now, decision.demand, lulls=False)
-        if whole > window:  # the window the target's lulls ask for: a fall's
-            sooner += f" for a fall, {whole.total_seconds():.0f} s for a trim"
+        window = f"{fall.total_seconds():.0f} s"
+        if trim > fall:  # the window the target's lulls ask for: a fall's
+            window += f" for a fall, {trim.total_seconds():.0f} s for a trim"
         return decision.ignore(
             f"{reading.describe()} is OK; scale-in is considered once every signal has stayed OK for "
-            f"{window.total_seconds():.0f} s{sooner}."
+            f"{window}{sooner}."
         )
 
     def missing(self, missing: list[SignalReading]) -> Plan:

@@ -51,7 +51,8 @@ def stabilization(
     state: TargetState,
     now: datetime,
     demand: DemandTrend | None = None,
-    lulls: bool = True,
+    *,
+    fall: bool,
 ) -> timedelta:
     """How long every signal must stay OK before a scale-in: the policy's window, or shorter where nothing is
     left for it to insure. The long window insures against demand that returns, once it has fallen.
@@ -61,11 +62,11 @@ def stabilization(
       nothing can return) and do not rise (a ramp is the ramp watch's, and wants the window), no longer than the
       scale-in cooldown: capacity the demand never came to use (a scale-out sized from a queue that swelled the
       concurrency, a surge's) is given back once measured, not insured for the whole window.
-    - While the forecast acts (and `lulls`), no longer than the target's own history says its demand takes to
-      come back once it has fallen (`domain.returns`, measured hourly by the forecaster): traffic that falls and
-      stays down is followed down sooner; bursty traffic keeps the window its lulls need. That window is for a
-      fall: `scale_in` lets a trim within the band below the alarm (to more than `target_utilization` of the
-      capacity) wait for the rest.
+    - For a `fall` (a scale-in to at most `target_utilization` of the capacity; a trim within the band below
+      the alarm, the noise of a level, waits the rest), while the forecast acts and the target watches
+      concurrency (what tells a fall from a trim), no longer than the target's own history says its demand takes
+      to come back once it has fallen (`domain.returns`, measured hourly by the forecaster): traffic that falls
+      and stays down is followed down sooner; bursty traffic keeps the window its lulls need.
     - While the target's own forecast is trusted and acts, no longer than it takes to add capacity back (the
       last cold start, and the forecast's margin): a forecast that has shown it foresees this traffic (it
       stands aside otherwise: history too short, error too large, random bursts) holds scale-in above what it
@@ -74,7 +75,13 @@ def stabilization(
     if just_scaled_out(state, window, now) and demand is not None and demand.held and not demand.rising:
         window = min(window, timedelta(seconds=policy.scale_in.cooldown_seconds))
     measured = state.scale_in_window
-    if lulls and policy.forecast.mode == "act" and measured is not None and measured.applies(policy, now):
+    if (
+        fall
+        and policy.forecast.mode == "act"
+        and policy.signals.concurrency_per_unit is not None
+        and measured is not None
+        and measured.applies(policy, now)
+    ):
         window = min(window, timedelta(seconds=measured.seconds))
     expected = state.forecast
     if policy.forecast.mode != "act" or expected is None or expected.inflight_per_invocation is None:
@@ -101,10 +108,10 @@ def utilization_window(
     if not every_signal_ok(readings):
         return None
     calm_for = now - stable_since(readings, state)
-    whole = stabilization(policy, state, now, demand, lulls=False)
+    whole = stabilization(policy, state, now, demand, fall=False)
     if calm_for >= whole:
         return whole
-    window = stabilization(policy, state, now, demand)
+    window = stabilization(policy, state, now, demand, fall=True)
     return window if calm_for >= window else None
 
 
@@ -118,7 +125,7 @@ def scale_in(
     capacity the forecast expects to need soon, and why); IGNORE saying why when none."""
     now, state = decision.now, decision.state
     ok_since = stable_since(decision.readings, state)
-    window = stabilization(policy, state, now, decision.demand)
+    window = stabilization(policy, state, now, decision.demand, fall=True)
     left = time_left(ok_since, int(window.total_seconds()), now)
     if left is not None:
         return decision.ignore(f"All signals OK; stabilization window has {in_seconds(left)} left.")
@@ -198,7 +205,7 @@ def _trim_waits(
     yet been OK for the window without the one the target's lulls ask for, which is for a fall; None otherwise."""
     if needed <= math.floor(current * policy.scale_in.target_utilization + 1e-9):
         return None
-    whole = stabilization(policy, decision.state, decision.now, decision.demand, lulls=False)
+    whole = stabilization(policy, decision.state, decision.now, decision.demand, fall=False)
     left = time_left(
         stable_since(decision.readings, decision.state), int(whole.total_seconds()), decision.now
     )
