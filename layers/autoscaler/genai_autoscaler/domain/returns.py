@@ -156,26 +156,24 @@ def measure_window(
     if base_judged < MIN_HISTORY_MINUTES // 2:
         return None
     allowed = base_short / base_judged + RISK_SLACK
+
+    def measured(seconds: int, why: str) -> ReturnWindow:
+        return ReturnWindow(
+            measured_at=now,
+            seconds=seconds,
+            policy_window_seconds=policy_window_seconds,
+            cooldown_seconds=cooldown_seconds,
+            target_utilization=target_utilization,
+            why=why,
+        )
+
     for window in range(shortest, longest, WINDOW_STEP_MINUTES):
         short, judged = caught_short(means, window, horizon, band)
         if judged and short / judged <= allowed:
-            return ReturnWindow(
-                measured_at=now,
-                seconds=window * 60,
-                policy_window_seconds=policy_window_seconds,
-                cooldown_seconds=cooldown_seconds,
-                target_utilization=target_utilization,
-                why=(
-                    f"over its last {len(recent) // 60} h, a {window}-minute window would have been caught short "
-                    f"by returning demand {short / judged:.1%} of the time, its policy's {longest} minutes "
-                    f"{base_short / base_judged:.1%}"
-                ),
+            return measured(
+                window * 60,
+                f"over its last {len(recent) // 60} h, a {window}-minute window would have been caught short "
+                f"by returning demand {short / judged:.1%} of the time, its policy's {longest} minutes "
+                f"{base_short / base_judged:.1%}",
             )
-    return ReturnWindow(
-        measured_at=now,
-        seconds=policy_window_seconds,
-        policy_window_seconds=policy_window_seconds,
-        cooldown_seconds=cooldown_seconds,
-        target_utilization=target_utilization,
-        why=f"its demand comes back within the policy's {longest} minutes",
-    )
+    return measured(policy_window_seconds, f"its demand comes back within the policy's {longest} minutes")
