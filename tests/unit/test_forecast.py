@@ -8,7 +8,14 @@ import random
 from datetime import timedelta
 
 import pytest
-from genai_autoscaler.domain.forecast import DAY, FORECAST_MINUTES, DemandForecast, forecast, inflight_ratio
+from genai_autoscaler.domain.forecast import (
+    DAY,
+    FORECAST_MINUTES,
+    LEVEL_REACH,
+    DemandForecast,
+    forecast,
+    inflight_ratio,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -85,6 +92,48 @@ def test_traffic_with_no_daily_shape_is_recognised_and_left_alone() -> None:
     assert "error over the last day" in made.stands_aside
     assert made.error is not None
     assert made.error > 0.25
+
+
+def busier_today(gap_minutes: int = 0, today: float = 1.5) -> tuple[list[float | None], object]:
+    """Three days of a flat 400 a minute, the last 12 hours `today` times busier, and the last `gap_minutes`
+    minutes an outage: nothing, then a trickle of 2 a minute over its last ten."""
+    values, start = history(3, lambda minute: 400.0)
+    for i in range(len(values) - 12 * 60, len(values)):
+        values[i] = (values[i] or 0.0) * today
+    for i in range(len(values) - gap_minutes, len(values)):
+        values[i] = 2.0 if i >= len(values) - 10 else 0.0
+    return values, start
+
+
+def test_an_outage_is_no_level_the_demand_is_expected_back_as_it_was() -> None:
+    # Given a day busier than the days before (600 a minute against 400), then 50 minutes of outage
+    values, start = busier_today(gap_minutes=50)
+    made = forecast(values, start, NOW, 0.2, 0.25)
+    # Then the forecast expects the demand back at the level it had before the outage, not at the outage's
+    # (a level is believed down to half: 200 a minute)
+    assert made.stands_aside is None
+    assert made.peak(NOW, NOW) == pytest.approx(600, rel=0.1)
+    # And its error is the traffic's, not the outage's: the same as without it
+    assert made.error == pytest.approx(forecast(*busier_today(), NOW, 0.2, 0.25).error, abs=0.01)
+
+
+def test_a_lower_level_is_followed_down() -> None:
+    # Given a day at 60% of the days before (no gap: a quieter day)
+    values, start = busier_today(today=0.6)
+    made = forecast(values, start, NOW, 0.2, 0.25)
+    # Then the forecast follows it down
+    assert made.stands_aside is None
+    assert made.peak(NOW, NOW) == pytest.approx(240, rel=0.1)
+
+
+def test_a_gap_longer_than_the_level_reaches_stands_aside() -> None:
+    # Given an outage longer than the forecast's level reaches back: no end of it the history can see
+    values, start = busier_today(gap_minutes=LEVEL_REACH + 30)
+    made = forecast(values, start, NOW, 0.2, 0.25)
+    # Then the forecast stands aside, saying why, and holds no capacity for traffic that may have gone
+    assert made.stands_aside is not None
+    assert "a gap in the traffic" in made.stands_aside
+    assert made.peak(NOW, NOW + timedelta(minutes=10)) is None
 
 
 def test_without_busy_minutes_it_cannot_size_capacity() -> None:

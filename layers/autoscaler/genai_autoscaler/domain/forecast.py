@@ -7,7 +7,10 @@ next minutes by seasonal naive methods, each scaled to the level of the last hou
 - `daily`: the same minutes on the last three days (their mean; fewer when the history is shorter);
 - `weekly`: the same minutes a week before (two weeks: their mean), for traffic whose weekend differs.
 
-Every value is the mean of five minutes around it, so that one noisy minute does not make a peak. Each method is
+Every value is the mean of five minutes around it, so that one noisy minute does not make a peak. A gap in the
+traffic (an outage: minutes below a quarter of what the method expects) is neither the level nor the method's
+error: the demand is expected back as it was before it, until the gap has lasted longer than the history can see
+the end of (`GAP_SHARE`, `LEVEL_REACH`). Each method is
 judged by its error (WAPE: the sum of absolute errors over the sum of the demand, each minute forecast from
 what was known a horizon before) over up to a week, the better one kept; the forecast stands aside when the
 history is too short or the kept method's error over the last day (over the hours after the first day, while
@@ -22,6 +25,7 @@ that sizes a scale-in, per invocation per minute).
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Sequence
@@ -39,6 +43,14 @@ FORECAST_MINUTES = 180
 SMOOTHING = 2  # minutes either side of a value in its mean
 LEVEL_MINUTES = 60  # the recent window a method's level is scaled to
 LEVEL_BOUNDS = (0.5, 2.0)
+# A minute whose demand is below this share of what the method expects is a gap in the traffic (an outage, the
+# callers cut off), not its level (the bounds already refuse to believe a level below half), nor the method's
+# error. Gap minutes count in neither, and the level's hour reaches back past them, so that the demand is
+# expected back as it was before the gap: traffic that returns at once from an outage would otherwise find the
+# capacity given back to half of it. A gap longer than LEVEL_REACH is no outage the history can see the end of:
+# the forecast stands aside, and does not hold capacity for traffic that may have gone for good.
+GAP_SHARE = 0.25
+LEVEL_REACH = 360
 # The methods are compared on up to a week (so that a weekend is in it); the one kept is trusted by its error
 # over the last day. Each as much as the history allows after the method's first lag: with less than two days of
 # history, the hours after the first day.
@@ -116,8 +128,9 @@ class _Seasonal:
     ):
         self.name, self.smoothed, self.lags, self.first = name, smoothed, lags, first
         self.values: list[float | None] = []
-        self._actual = [0.0]  # running sums from `first`, over the minutes where both are known
+        self._actual = [0.0]  # running sums from `first`, over the minutes the level counts
         self._predicted = [0.0]
+        self._counted = [0]  # how many minutes those are
         known = len(smoothed)
         for minute in range(first, until):
             past = [
@@ -128,18 +141,29 @@ class _Seasonal:
             raw = sum(past) / len(past) if past else None
             self.values.append(raw)
             actual = smoothed[minute] if minute < known else None
-            counted = (actual, raw) if actual is not None and raw is not None else (0.0, 0.0)
-            self._actual.append(self._actual[-1] + counted[0])
-            self._predicted.append(self._predicted[-1] + counted[1])
+            counted = (
+                (actual, raw)
+                if actual is not None and raw is not None and actual >= GAP_SHARE * raw
+                else None
+            )
+            self._actual.append(self._actual[-1] + (counted[0] if counted else 0.0))
+            self._predicted.append(self._predicted[-1] + (counted[1] if counted else 0.0))
+            self._counted.append(self._counted[-1] + (counted is not None))
 
     def value(self, minute: int) -> float | None:
         """The method's value for minute index `minute` (from `first`; it may lie past the history)."""
         return self.values[minute - self.first]
 
-    def level(self, made: int) -> float:
-        """The ratio of the demand to the method over the LEVEL_MINUTES before minute index `made`, bounded."""
-        begin = max(self.first, made - LEVEL_MINUTES) - self.first
+    def level(self, made: int) -> float | None:
+        """The ratio of the demand to the method over the last LEVEL_MINUTES it counts before minute index
+        `made` (a gap in the traffic does not count: `GAP_SHARE`) within LEVEL_REACH of it, bounded; None when
+        it counts none there."""
         end = max(self.first, made) - self.first
+        reach = max(0, end - LEVEL_REACH)
+        if self._counted[end] == self._counted[reach]:
+            return None
+        begin = bisect.bisect_right(self._counted, self._counted[end] - LEVEL_MINUTES, reach, end + 1) - 1
+        begin = max(reach, begin)
         actual = self._actual[end] - self._actual[begin]
         predicted = self._predicted[end] - self._predicted[begin]
         if predicted <= 1e-9:
@@ -156,9 +180,12 @@ class _Seasonal:
             max(self.first + BACKTEST_HORIZON + LEVEL_MINUTES, now - window, self.lags[0]), now
         ):
             actual, raw = self.smoothed[minute], self.value(minute)
-            if actual is None or raw is None:
+            if actual is None or raw is None or actual < GAP_SHARE * raw:
                 continue
-            errors += abs(self.level(max(0, minute - BACKTEST_HORIZON)) * raw - actual)
+            level = self.level(max(0, minute - BACKTEST_HORIZON))
+            if level is None:
+                continue
+            errors += abs(level * raw - actual)
             total += actual
             counted += 1
         if counted < MIN_BACKTEST_MINUTES or total <= 0:
@@ -212,6 +239,13 @@ def forecast(
     if inflight_per_invocation is None:
         return aside.model_copy(update={"stands_aside": "too few busy minutes to size capacity by"})
     level = best.level(made)
+    if level is None:
+        return aside.model_copy(
+            update={
+                "stands_aside": f"a gap in the traffic: no minute of the last {LEVEL_REACH // 60} hours near what "
+                f"its history brings ({GAP_SHARE:.0%} of it or more)"
+            }
+        )
     per_minute = [level * (best.value(made + k) or 0.0) for k in range(FORECAST_MINUTES)]
     return aside.model_copy(update={"per_minute": [round(v, 3) for v in per_minute]})
 
