@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from genai_autoscaler.domain.state import Lock, ObservedCapacity, ScalableTarget
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.builders import NOW
+from tests.unit.builders import NOW, concurrency, latency, measured_window, observed, variant
 
 SIGNALS = [Signal.LATENCY_P95, Signal.CONCURRENCY, Signal.NO_CAPACITY]
 
@@ -195,6 +196,61 @@ def test_never_scales_in_on_missing_data_or_a_single_alarm(s: Situation) -> None
         assert all(r.state is AlarmState.OK for r in s.trigger.readings)
         stable_since = max(r.since for r in s.trigger.readings)
         assert NOW - stable_since >= _least_window(s)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    current=st.integers(2, 40),
+    utilization=st.floats(0.3, 1.0),
+    per_unit=st.floats(1, 16),
+    load=st.floats(0, 1),
+    window=st.integers(60, 3600),
+    measured_share=st.floats(0, 1),
+    calm_share=st.floats(0, 1.2),
+    step=st.none() | st.integers(1, 20),
+)
+def test_the_lulls_window_is_for_a_fall_only(
+    current: int,
+    utilization: float,
+    per_unit: float,
+    load: float,
+    window: int,
+    measured_share: float,
+    calm_share: float,
+    step: int | None,
+) -> None:
+    """Where the target's lulls ask for a window shorter than the policy's, a scale-in that has not waited the
+    policy's whole window leaves at most `target_utilization` of the capacity (a fall); a fall that has waited
+    the lulls' window does scale in."""
+    scale_in: dict[str, object] = {
+        "cooldown_seconds": 0,
+        "stabilization_seconds": window,
+        "target_utilization": utilization,
+    }
+    if step is not None:
+        scale_in["max_step"] = step
+    policy = variant(
+        capacity={"min": 1, "max": 64},
+        scale_in=scale_in,
+        signals={"latency_p95_ms": 4000, "concurrency_per_unit": per_unit},
+    )
+    lulls = measured_window(
+        round(window * measured_share), window, target_utilization=utilization, cooldown_seconds=0
+    )
+    calm = timedelta(seconds=round(window * calm_share))
+    value = load * per_unit
+    readings = (
+        latency(AlarmState.OK, 100, since=NOW - calm),
+        concurrency(AlarmState.OK, value, since=NOW - calm, threshold=per_unit),
+    )
+    state = TargetState(target_id=policy.target_id, scale_in_window=lulls)
+    plan = decide(Evaluation(readings), policy, observed(current), state, NOW)
+    needed = math.ceil(value * current / (per_unit * utilization) - 1e-9)
+    fall = needed <= math.floor(current * utilization + 1e-9)
+    if plan.action is Action.SCALE_IN and calm < timedelta(seconds=window):
+        assert fall, plan.reason
+    if fall and needed < current and calm >= timedelta(seconds=lulls.seconds):
+        assert plan.action is Action.SCALE_IN, plan.reason
 
 
 def _least_window(s: Situation) -> timedelta:
