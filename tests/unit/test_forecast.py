@@ -36,7 +36,10 @@ def history(
     minutes = round(days * DAY)
     start = NOW - timedelta(minutes=minutes)
     offset = 7 * 60 - minutes  # minute 0 of the history, as a minute of the day of NOW at 07:00
-    values: list[float | None] = [shape(offset + i) * rng.lognormvariate(0, noise) for i in range(minutes)]
+    values: list[float | None] = []
+    for i in range(minutes):
+        value = shape(offset + i)
+        values.append(None if value is None else value * rng.lognormvariate(0, noise))
     return values, start
 
 
@@ -129,11 +132,58 @@ def test_a_lower_level_is_followed_down() -> None:
 def test_a_gap_longer_than_the_level_reaches_stands_aside() -> None:
     # Given an outage longer than the forecast's level reaches back: no end of it the history can see
     values, start = busier_today(gap_minutes=LEVEL_REACH + 30)
+    # Then the forecast stands aside, and holds no capacity for traffic that may have gone: its error counts the
+    # gap (a quarter of the day is no rare outage), and, whatever error it is allowed, the gap itself says so
     made = forecast(values, start, NOW, 0.2, 0.25)
-    # Then the forecast stands aside, saying why, and holds no capacity for traffic that may have gone
     assert made.stands_aside is not None
-    assert "a gap in the traffic" in made.stands_aside
     assert made.peak(NOW, NOW + timedelta(minutes=10)) is None
+    anyway = forecast(values, start, NOW, 0.2, math.inf)
+    assert anyway.stands_aside is not None
+    assert "a gap in the traffic" in anyway.stands_aside
+
+
+@pytest.mark.parametrize("idle", [None, 0.0])
+def test_an_idle_night_longer_than_the_level_reaches_is_no_gap(idle: float | None) -> None:
+    # Given a week of nights idle from midnight to 07:30 (no datapoint, or none invoked) before a steep morning
+    # ramp: the history brings nothing either, so the night is no outage
+    values, start = history(7, lambda minute: idle if (minute % DAY) / 60 < 7.5 else daily(minute))
+    made = forecast(values, start, NOW, 0.2, 0.25)
+    # Then the ramp is foreseen as on any day
+    assert made.stands_aside is None
+    assert made.peak(NOW + timedelta(minutes=61), NOW + timedelta(minutes=80)) == pytest.approx(800, rel=0.1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_on_off_traffic_is_no_run_of_outages(seed: int) -> None:
+    # Given traffic on at 600 a minute or off at 30, in hour-long blocks (on four in five), with no daily shape
+    def on_off(minute: int) -> float:
+        return 600.0 if random.Random(minute // 60 * 7 + seed).random() < 0.8 else 30.0
+
+    values, start = history(14, on_off)
+    made = forecast(values, start, NOW, 0.2, 0.25)
+    # Then its off blocks are how it behaves, counted in the error (more than a tenth of the minutes): it stands
+    # aside
+    assert made.stands_aside is not None
+    assert "error over the last day" in made.stands_aside
+
+
+def test_a_lasting_drop_is_followed_once_the_days_before_show_it() -> None:
+    # Given two weeks at 400 a minute that dropped to a fifth three and a half days ago, and stayed there
+    values, start = history(14, lambda minute: 400.0)
+    for i in range(len(values) - 7 * DAY // 2, len(values)):
+        values[i] = (values[i] or 0.0) / 5
+    made = forecast(values, start, NOW, 0.2, 0.25)
+    # Then the daily method, whose last three days are the new level, is trusted, not the weekly one that has no
+    # minute of the last day it would forecast
+    assert made.stands_aside is None
+    assert made.method == "daily"
+    assert made.peak(NOW, NOW) == pytest.approx(80, rel=0.15)
+
+
+def test_the_least_history_is_a_day_and_six_hours() -> None:
+    values, start = history(1.26, lambda minute: 400.0)
+    made = forecast(values, start, NOW, 0.2, 0.25)
+    assert made.stands_aside is None
 
 
 def test_without_busy_minutes_it_cannot_size_capacity() -> None:

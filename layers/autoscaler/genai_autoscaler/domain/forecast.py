@@ -8,14 +8,14 @@ next minutes by seasonal naive methods, each scaled to the level of the last hou
 - `weekly`: the same minutes a week before (two weeks: their mean), for traffic whose weekend differs.
 
 Every value is the mean of five minutes around it, so that one noisy minute does not make a peak. A gap in the
-traffic (an outage: minutes below a quarter of what the method expects) is neither the level nor the method's
-error: the demand is expected back as it was before it, until the gap has lasted longer than the history can see
-the end of (`GAP_SHARE`, `LEVEL_REACH`). Each method is
-judged by its error (WAPE: the sum of absolute errors over the sum of the demand, each minute forecast from
-what was known a horizon before) over up to a week, the better one kept; the forecast stands aside when the
-history is too short or the kept method's error over the last day (over the hours after the first day, while
-there are fewer than two) is above the policy's `max_error`: measured, not assumed. Traffic with no daily shape
-(random bursts) is recognised that way and left to the reactive part. Capacity is added ahead only of a rise
+traffic (an outage: minutes below a quarter of what the method expects) is not the level: the demand is expected
+back as it was before it, until the gap has lasted longer than the history can see the end of; and rare gaps are
+not the method's error, while gaps as common as on/off traffic's are (`GAP_SHARE`, `LEVEL_REACH`, `OUTAGE_SHARE`).
+Each method is judged by its error (WAPE: the sum of absolute errors over the sum of the demand, each minute
+forecast from what was known a horizon before) over up to a week, the better one kept; the forecast stands aside
+when the history is too short or the kept method's error over the last day (over the hours after the first day,
+while there are fewer than two) is above the policy's `max_error`: measured, not assumed. Traffic with no daily
+shape (random bursts) is recognised that way and left to the reactive part. Capacity is added ahead only of a rise
 larger than twice that error (a level the reactive part keeps; noise is no ramp).
 
 Demand becomes capacity through the target's own ratio of in-flight requests to invocations, learned from the
@@ -43,14 +43,18 @@ FORECAST_MINUTES = 180
 SMOOTHING = 2  # minutes either side of a value in its mean
 LEVEL_MINUTES = 60  # the recent window a method's level is scaled to
 LEVEL_BOUNDS = (0.5, 2.0)
-# A minute whose demand is below this share of what the method expects is a gap in the traffic (an outage, the
-# callers cut off), not its level (the bounds already refuse to believe a level below half), nor the method's
-# error. Gap minutes count in neither, and the level's hour reaches back past them, so that the demand is
-# expected back as it was before the gap: traffic that returns at once from an outage would otherwise find the
-# capacity given back to half of it. A gap longer than LEVEL_REACH is no outage the history can see the end of:
-# the forecast stands aside, and does not hold capacity for traffic that may have gone for good.
+# A gap in the traffic (an outage upstream, the callers cut off): a minute whose demand is below GAP_SHARE of what
+# the method expects, where it expects GAP_FLOOR invocations a minute or more (an idle minute the history also
+# had idle is no gap). A gap is not the traffic's level (the bounds already refuse to believe a level below half):
+# the level's hour reaches back past it, so that the demand is expected back as it was before the gap, not at
+# half of it, and the capacity that serves it is not given back just as it returns. With no minute to reach within
+# LEVEL_REACH, a gap is no outage the history can see the end of, and the forecast stands aside. Gaps are excused
+# from the error the forecast is trusted by only while they are at most OUTAGE_SHARE of the minutes judged: rare,
+# they are outages; more, they are how the traffic behaves (on/off bursts), and count as any miss.
 GAP_SHARE = 0.25
+GAP_FLOOR = 1.0
 LEVEL_REACH = 360
+OUTAGE_SHARE = 0.1
 # The methods are compared on up to a week (so that a weekend is in it); the one kept is trusted by its error
 # over the last day. Each as much as the history allows after the method's first lag: with less than two days of
 # history, the hours after the first day.
@@ -119,8 +123,8 @@ class _Seasonal:
     """A seasonal naive method on a smoothed history: the mean of the same minute `lags` minutes before.
 
     Its value for every minute from `first` to `until` (past the history's end) is computed once, with running
-    sums of the minutes where both it and the demand are known, so that its level at any minute is two
-    subtractions.
+    sums of the minutes where both it and the demand are known and the demand is no gap (and a running count of
+    the gaps), so that its level at any minute is a few subtractions and a bisection.
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class _Seasonal:
         self._actual = [0.0]  # running sums from `first`, over the minutes the level counts
         self._predicted = [0.0]
         self._counted = [0]  # how many minutes those are
+        self._gaps = [0]  # and how many gaps
         known = len(smoothed)
         for minute in range(first, until):
             past = [
@@ -141,14 +146,14 @@ class _Seasonal:
             raw = sum(past) / len(past) if past else None
             self.values.append(raw)
             actual = smoothed[minute] if minute < known else None
-            counted = (
-                (actual, raw)
-                if actual is not None and raw is not None and actual >= GAP_SHARE * raw
-                else None
-            )
-            self._actual.append(self._actual[-1] + (counted[0] if counted else 0.0))
-            self._predicted.append(self._predicted[-1] + (counted[1] if counted else 0.0))
-            self._counted.append(self._counted[-1] + (counted is not None))
+            gap = counts = False
+            if actual is not None and raw is not None:
+                gap = _is_gap(actual, raw)
+                counts = not gap
+            self._actual.append(self._actual[-1] + (actual if counts and actual is not None else 0.0))
+            self._predicted.append(self._predicted[-1] + (raw if counts and raw is not None else 0.0))
+            self._counted.append(self._counted[-1] + counts)
+            self._gaps.append(self._gaps[-1] + gap)
 
     def value(self, minute: int) -> float | None:
         """The method's value for minute index `minute` (from `first`; it may lie past the history)."""
@@ -156,12 +161,12 @@ class _Seasonal:
 
     def level(self, made: int) -> float | None:
         """The ratio of the demand to the method over the last LEVEL_MINUTES it counts before minute index
-        `made` (a gap in the traffic does not count: `GAP_SHARE`) within LEVEL_REACH of it, bounded; None when
-        it counts none there."""
+        `made` within LEVEL_REACH of it (a gap does not count), bounded; 1 with nothing to tell it by; None when
+        a gap fills the whole reach."""
         end = max(self.first, made) - self.first
         reach = max(0, end - LEVEL_REACH)
         if self._counted[end] == self._counted[reach]:
-            return None
+            return None if self._gaps[end] > self._gaps[reach] else 1.0
         begin = bisect.bisect_right(self._counted, self._counted[end] - LEVEL_MINUTES, reach, end + 1) - 1
         begin = max(reach, begin)
         actual = self._actual[end] - self._actual[begin]
@@ -170,27 +175,42 @@ class _Seasonal:
             return 1.0
         return min(LEVEL_BOUNDS[1], max(LEVEL_BOUNDS[0], actual / predicted))
 
-    def error(self, now: int, window: int) -> float | None:
+    def error(self, now: int, window: int, *, excuse_outages: bool = False) -> float | None:
         """WAPE over the last `window` minutes (as many as the history allows after the method's first lag),
         each minute forecast BACKTEST_HORIZON minutes ahead with its level then; None when the method cannot
-        forecast enough of them."""
-        errors = total = 0.0
-        counted = 0
+        forecast enough of them. With `excuse_outages`, the gaps are left out while they are rare enough to be
+        outages (`OUTAGE_SHARE`); a minute deep in a gap, which the method would not forecast, never counts."""
+        errors = total = gap_errors = gap_total = 0.0
+        counted = gaps = 0
         for minute in range(
             max(self.first + BACKTEST_HORIZON + LEVEL_MINUTES, now - window, self.lags[0]), now
         ):
             actual, raw = self.smoothed[minute], self.value(minute)
-            if actual is None or raw is None or actual < GAP_SHARE * raw:
+            if actual is None or raw is None:
                 continue
             level = self.level(max(0, minute - BACKTEST_HORIZON))
             if level is None:
                 continue
+            counted += 1
+            if _is_gap(actual, raw):
+                gaps += 1
+                gap_errors += abs(level * raw - actual)
+                gap_total += actual
+                continue
             errors += abs(level * raw - actual)
             total += actual
-            counted += 1
-        if counted < MIN_BACKTEST_MINUTES or total <= 0:
+        if counted < MIN_BACKTEST_MINUTES:
+            return None
+        if not (excuse_outages and gaps <= OUTAGE_SHARE * counted):
+            errors, total = errors + gap_errors, total + gap_total
+        if total <= 0:
             return None
         return errors / total
+
+
+def _is_gap(actual: float, expected: float) -> bool:
+    """Whether a minute's demand is a gap in the traffic against what a method expected of it."""
+    return expected >= GAP_FLOOR and actual < GAP_SHARE * expected
 
 
 def forecast(
@@ -219,18 +239,23 @@ def forecast(
             }
         )
     # Each method's values from where the oldest backtest's level begins to the end of the forecast.
-    first = max(0, made - COMPARE_MINUTES - BACKTEST_HORIZON - LEVEL_MINUTES)
+    first = max(0, made - COMPARE_MINUTES - BACKTEST_HORIZON - LEVEL_REACH)
     until = made + FORECAST_MINUTES
     methods = [_Seasonal("daily", smoothed, (DAY, 2 * DAY, 3 * DAY), first, until)]
     if known_days >= 8:
         methods.append(_Seasonal("weekly", smoothed, (WEEK, 2 * WEEK), first, until))
-    # Compared on the same minutes: those every method can forecast, up to a week.
+    # Compared over the same stretch, up to a week, where every method can forecast (a minute deep in a gap is
+    # none's); the better one with enough minutes of the last day to be trusted by is kept.
     window = min(COMPARE_MINUTES, made - max(method.lags[0] for method in methods))
-    judged = [(error, method) for method in methods if (error := method.error(made, window)) is not None]
-    best = min(judged, key=lambda pair: pair[0])[1] if judged else None
-    error = best.error(made, RECENT_MINUTES) if best is not None else None
-    if best is None or error is None:
+    judged = [
+        (error, recent, method)
+        for method in methods
+        if (error := method.error(made, window)) is not None
+        and (recent := method.error(made, RECENT_MINUTES, excuse_outages=True)) is not None
+    ]
+    if not judged:
         return aside.model_copy(update={"stands_aside": "too few minutes of the last day to judge it by"})
+    _, error, best = min(judged, key=lambda judgement: judgement[0])
     aside = aside.model_copy(update={"method": best.name, "error": error})
     if error > max_error:
         return aside.model_copy(
@@ -242,8 +267,8 @@ def forecast(
     if level is None:
         return aside.model_copy(
             update={
-                "stands_aside": f"a gap in the traffic: no minute of the last {LEVEL_REACH // 60} hours near what "
-                f"its history brings ({GAP_SHARE:.0%} of it or more)"
+                "stands_aside": f"a gap in the traffic: {LEVEL_REACH // 60} hours and more below "
+                f"{GAP_SHARE:.0%} of what its history brings"
             }
         )
     per_minute = [level * (best.value(made + k) or 0.0) for k in range(FORECAST_MINUTES)]
