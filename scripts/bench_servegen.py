@@ -1,0 +1,88 @@
+"""Every model of the shipped ServeGen trace replayed against every policy: real traffic beyond `make bench`'s.
+
+`make bench` replays one ServeGen model (`m-large`) at one scale. The trace holds five: three of 14 days
+(`m-large`, `m-mid`, `m-small`, the last two with gaps where the traffic stops for 10 minutes to 4 hours and comes
+back at full at once) and two of one day (`deepseek-r1`, `mm-image`). Each is scaled as the synthetic shapes are,
+so that its busiest 10 minutes ask for SHAPE_PEAK_INSTANCES times one instance's load-tested rate, and replayed
+with the example target (its max raised to 64, so that max never decides, and the SLO its team would state for
+the traffic), with issue 10's goals for the controller, pass or MISS. About six minutes here.
+
+    python scripts/bench_servegen.py [--only MODEL ...] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import yaml
+from bench_policies import (
+    POLICY_FILE,
+    SEED,
+    SHAPE_MAX,
+    SHAPE_PEAK_INSTANCES,
+    TRACES,
+    _shape_goals,
+    _stating_slo,
+    _table,
+)
+from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
+from genai_autoscaler_tools.sim.compare import POLICIES, compare
+from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
+from genai_autoscaler_tools.sim.replay import ReplayConfig, Sizing, request_profile
+from genai_autoscaler_tools.sim.traces import RateSeries, rate_scale, read_trace
+
+TRACE = TRACES / "servegen_aggregate_rate_10min.csv"
+MODELS = ("m-large", "m-mid", "m-small", "deepseek-r1", "mm-image")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="+", choices=MODELS, help="the models to replay (default: all)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    args = parser.parse_args()
+
+    document = parse_policy_document(yaml.safe_load(POLICY_FILE.read_text()))
+    target = next(t for t in document.targets if isinstance(t, SageMakerVariantPolicy))
+    wide = target.model_copy(update={"capacity": target.capacity.model_copy(update={"max": SHAPE_MAX})})
+    endpoint = EndpointModel()
+    checks: list[tuple[str, bool, str]] = []
+    for model in args.only or MODELS:
+        raw = read_trace(TRACE, model=model)
+        assert isinstance(raw, RateSeries)
+        profile = request_profile(raw, RequestProfile.default())
+        per_instance = Sizing(endpoint, profile, ReplayConfig(seed=SEED)).max_rps_per_instance()
+        peak = float(np.nanmax(raw.rates))
+        scale = SHAPE_PEAK_INSTANCES * per_instance / peak
+        trace = rate_scale(raw, scale, SEED)
+        began = time.perf_counter()
+        results = compare(
+            trace,
+            _stating_slo(wide, trace, endpoint),
+            endpoint,
+            POLICIES,
+            ReplayConfig(seed=SEED),
+            RequestProfile.default(),
+        )
+        _table(
+            f"ServeGen {model} x{scale:.4g} ({trace.duration / 86400:.0f} days; peak {peak * scale:.1f} requests/s = "
+            f"{SHAPE_PEAK_INSTANCES}x one instance's load-tested rate; max {SHAPE_MAX}; replayed in "
+            f"{time.perf_counter() - began:.0f} s)",
+            results,
+        )
+        goals = _shape_goals(f"ServeGen {model}", results)
+        for what, passed, figure in goals:
+            print(f"  goal  {'pass' if passed else 'MISS'}  {what.split(': ', 1)[1]}: {figure}")
+        checks += goals
+    print("Goals")
+    for what, passed, figure in checks:
+        print(f"  {'pass' if passed else 'MISS'}  {what}: {figure}")
+    return 1 if args.check and not all(passed for _, passed, _ in checks) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
