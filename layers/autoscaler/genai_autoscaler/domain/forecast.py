@@ -7,16 +7,15 @@ next minutes by seasonal naive methods, each scaled to the level of the last hou
 - `daily`: the same minutes on the last three days (their mean; fewer when the history is shorter);
 - `weekly`: the same minutes a week before (two weeks: their mean), for traffic whose weekend differs.
 
-Every value is the mean of five minutes around it, so that one noisy minute does not make a peak. A gap in the
-traffic (an outage: minutes below a quarter of what the method expects) is not the level: the demand is expected
-back as it was before it, until the gap has lasted longer than the history can see the end of; and rare gaps are
-not the method's error, while gaps as common as on/off traffic's are (`GAP_SHARE`, `LEVEL_REACH`, `OUTAGE_SHARE`).
-Each method is judged by its error (WAPE: the sum of absolute errors over the sum of the demand, each minute
-forecast from what was known a horizon before) over up to a week, the better one kept; the forecast stands aside
-when the history is too short or the kept method's error over the last day (over the hours after the first day,
-while there are fewer than two) is above the policy's `max_error`: measured, not assumed. Traffic with no daily
-shape (random bursts) is recognised that way and left to the reactive part. Capacity is added ahead only of a rise
-larger than twice that error (a level the reactive part keeps; noise is no ramp).
+Every value is the mean of five minutes around it, so that one noisy minute does not make a peak. An outage is no
+level: after a gap in the traffic, the forecast is issued at the level of the traffic before it (`GAP_SHARE`,
+`LEVEL_REACH`); the method is judged as it always forecast. Each method is judged by its error (WAPE: the sum of
+absolute errors over the sum of the demand, each minute forecast from what was known a horizon before) over up to
+a week, the better one kept; the forecast stands aside when the history is too short or the kept method's error
+over the last day (over the hours after the first day, while there are fewer than two) is above the policy's
+`max_error`: measured, not assumed. Traffic with no daily shape (random bursts) is recognised that way and left to
+the reactive part. Capacity is added ahead only of a rise larger than twice that error (a level the reactive part
+keeps; noise is no ramp).
 
 Demand becomes capacity through the target's own ratio of in-flight requests to invocations, learned from the
 busy minutes of its last day (ConcurrentRequestsPerModel's Maximum over InvocationsPerInstance: the same figure
@@ -44,17 +43,16 @@ SMOOTHING = 2  # minutes either side of a value in its mean
 LEVEL_MINUTES = 60  # the recent window a method's level is scaled to
 LEVEL_BOUNDS = (0.5, 2.0)
 # A gap in the traffic (an outage upstream, the callers cut off): a minute whose demand is below GAP_SHARE of what
-# the method expects, where it expects GAP_FLOOR invocations a minute or more (an idle minute the history also
-# had idle is no gap). A gap is not the traffic's level (the bounds already refuse to believe a level below half):
-# the level's hour reaches back past it, so that the demand is expected back as it was before the gap, not at
-# half of it, and the capacity that serves it is not given back just as it returns. With no minute to reach within
-# LEVEL_REACH, a gap is no outage the history can see the end of, and the forecast stands aside. Gaps are excused
-# from the error the forecast is trusted by only while they are at most OUTAGE_SHARE of the minutes judged: rare,
-# they are outages; more, they are how the traffic behaves (on/off bursts), and count as any miss.
+# the method expects, where it expects GAP_FLOOR invocations a minute or more (an idle night the history also had
+# idle is no gap, nor a sparse night's noise: a five-minute mean of Poisson arrivals at 5 a minute falls below a
+# quarter of it about once in 160,000 minutes). The level a forecast is issued at reaches back past such minutes,
+# up to LEVEL_REACH, to the last LEVEL_MINUTES of traffic: the demand is expected back as it was before the gap,
+# and the capacity that serves it is not given back to half of it just as it returns. A gap that fills the whole
+# reach is taken for the level (bounded), as any hour is. The method is still judged as it always forecast
+# (`_Seasonal.error`): a gap changes what is expected after it, never how far the forecast is trusted.
 GAP_SHARE = 0.25
-GAP_FLOOR = 1.0
+GAP_FLOOR = 5.0
 LEVEL_REACH = 360
-OUTAGE_SHARE = 0.1
 # The methods are compared on up to a week (so that a weekend is in it); the one kept is trusted by its error
 # over the last day. Each as much as the history allows after the method's first lag: with less than two days of
 # history, the hours after the first day.
@@ -123,8 +121,8 @@ class _Seasonal:
     """A seasonal naive method on a smoothed history: the mean of the same minute `lags` minutes before.
 
     Its value for every minute from `first` to `until` (past the history's end) is computed once, with running
-    sums of the minutes where both it and the demand are known and the demand is no gap (and a running count of
-    the gaps), so that its level at any minute is a few subtractions and a bisection.
+    sums of the minutes where both it and the demand are known, so that its level at any minute is two
+    subtractions.
     """
 
     def __init__(
@@ -132,10 +130,14 @@ class _Seasonal:
     ):
         self.name, self.smoothed, self.lags, self.first = name, smoothed, lags, first
         self.values: list[float | None] = []
-        self._actual = [0.0]  # running sums from `first`, over the minutes the level counts
+        self._actual = [0.0]  # running sums from `first`, over the minutes where both are known
         self._predicted = [0.0]
-        self._counted = [0]  # how many minutes those are
-        self._gaps = [0]  # and how many gaps
+        # and over those of them that are traffic (no gap, and a method's value of GAP_FLOOR or more), with their
+        # running count: what a forecast is issued at after a gap
+        self._traffic = [0]
+        self._traffic_actual = [0.0]
+        self._traffic_predicted = [0.0]
+        self._gaps = [0]  # the running count of the gaps
         known = len(smoothed)
         for minute in range(first, until):
             past = [
@@ -146,71 +148,70 @@ class _Seasonal:
             raw = sum(past) / len(past) if past else None
             self.values.append(raw)
             actual = smoothed[minute] if minute < known else None
-            gap = counts = False
-            if actual is not None and raw is not None:
-                gap = _is_gap(actual, raw)
-                counts = not gap
-            self._actual.append(self._actual[-1] + (actual if counts and actual is not None else 0.0))
-            self._predicted.append(self._predicted[-1] + (raw if counts and raw is not None else 0.0))
-            self._counted.append(self._counted[-1] + counts)
+            counted = (actual, raw) if actual is not None and raw is not None else (0.0, 0.0)
+            self._actual.append(self._actual[-1] + counted[0])
+            self._predicted.append(self._predicted[-1] + counted[1])
+            expected = actual is not None and raw is not None and raw >= GAP_FLOOR
+            gap = expected and actual is not None and raw is not None and actual < GAP_SHARE * raw
+            traffic = expected and not gap
             self._gaps.append(self._gaps[-1] + gap)
+            self._traffic.append(self._traffic[-1] + traffic)
+            self._traffic_actual.append(self._traffic_actual[-1] + (counted[0] if traffic else 0.0))
+            self._traffic_predicted.append(self._traffic_predicted[-1] + (counted[1] if traffic else 0.0))
 
     def value(self, minute: int) -> float | None:
         """The method's value for minute index `minute` (from `first`; it may lie past the history)."""
         return self.values[minute - self.first]
 
-    def level(self, made: int) -> float | None:
-        """The ratio of the demand to the method over the last LEVEL_MINUTES it counts before minute index
-        `made` within LEVEL_REACH of it (a gap does not count), bounded; 1 with nothing to tell it by; None when
-        a gap fills the whole reach."""
+    def level(self, made: int) -> float:
+        """The ratio of the demand to the method over the LEVEL_MINUTES before minute index `made`, bounded."""
+        begin = max(self.first, made - LEVEL_MINUTES) - self.first
+        end = max(self.first, made) - self.first
+        return self._ratio(begin, end)
+
+    def level_past_gaps(self, made: int) -> float:
+        """The level a forecast made at minute index `made` is issued at: over the last LEVEL_MINUTES of traffic
+        within LEVEL_REACH before it, past any gap; the plain `level` where the last hour holds no gap, or the
+        reach no traffic (a gap that long is taken for the level)."""
         end = max(self.first, made) - self.first
         reach = max(0, end - LEVEL_REACH)
-        if self._counted[end] == self._counted[reach]:
-            return None if self._gaps[end] > self._gaps[reach] else 1.0
-        begin = bisect.bisect_right(self._counted, self._counted[end] - LEVEL_MINUTES, reach, end + 1) - 1
+        hour = max(0, end - LEVEL_MINUTES)
+        if self._gaps[end] == self._gaps[hour] or self._traffic[end] == self._traffic[reach]:
+            return self.level(made)
+        begin = bisect.bisect_right(self._traffic, self._traffic[end] - LEVEL_MINUTES, reach, end + 1) - 1
         begin = max(reach, begin)
+        actual = self._traffic_actual[end] - self._traffic_actual[begin]
+        predicted = self._traffic_predicted[end] - self._traffic_predicted[begin]
+        if predicted <= 1e-9:
+            return 1.0
+        return min(LEVEL_BOUNDS[1], max(LEVEL_BOUNDS[0], actual / predicted))
+
+    def _ratio(self, begin: int, end: int) -> float:
+        """Demand over the method's values on the minutes [begin, end) from `first`, bounded; 1 with none."""
         actual = self._actual[end] - self._actual[begin]
         predicted = self._predicted[end] - self._predicted[begin]
         if predicted <= 1e-9:
             return 1.0
         return min(LEVEL_BOUNDS[1], max(LEVEL_BOUNDS[0], actual / predicted))
 
-    def error(self, now: int, window: int, *, excuse_outages: bool = False) -> float | None:
+    def error(self, now: int, window: int) -> float | None:
         """WAPE over the last `window` minutes (as many as the history allows after the method's first lag),
         each minute forecast BACKTEST_HORIZON minutes ahead with its level then; None when the method cannot
-        forecast enough of them. With `excuse_outages`, the gaps are left out while they are rare enough to be
-        outages (`OUTAGE_SHARE`); a minute deep in a gap, which the method would not forecast, never counts."""
-        errors = total = gap_errors = gap_total = 0.0
-        counted = gaps = 0
+        forecast enough of them."""
+        errors = total = 0.0
+        counted = 0
         for minute in range(
             max(self.first + BACKTEST_HORIZON + LEVEL_MINUTES, now - window, self.lags[0]), now
         ):
             actual, raw = self.smoothed[minute], self.value(minute)
             if actual is None or raw is None:
                 continue
-            level = self.level(max(0, minute - BACKTEST_HORIZON))
-            if level is None:
-                continue
-            counted += 1
-            if _is_gap(actual, raw):
-                gaps += 1
-                gap_errors += abs(level * raw - actual)
-                gap_total += actual
-                continue
-            errors += abs(level * raw - actual)
+            errors += abs(self.level(max(0, minute - BACKTEST_HORIZON)) * raw - actual)
             total += actual
-        if counted < MIN_BACKTEST_MINUTES:
-            return None
-        if not (excuse_outages and gaps <= OUTAGE_SHARE * counted):
-            errors, total = errors + gap_errors, total + gap_total
-        if total <= 0:
+            counted += 1
+        if counted < MIN_BACKTEST_MINUTES or total <= 0:
             return None
         return errors / total
-
-
-def _is_gap(actual: float, expected: float) -> bool:
-    """Whether a minute's demand is a gap in the traffic against what a method expected of it."""
-    return expected >= GAP_FLOOR and actual < GAP_SHARE * expected
 
 
 def forecast(
@@ -239,23 +240,18 @@ def forecast(
             }
         )
     # Each method's values from where the oldest backtest's level begins to the end of the forecast.
-    first = max(0, made - COMPARE_MINUTES - BACKTEST_HORIZON - LEVEL_REACH)
+    first = max(0, made - COMPARE_MINUTES - BACKTEST_HORIZON - max(LEVEL_MINUTES, LEVEL_REACH))
     until = made + FORECAST_MINUTES
     methods = [_Seasonal("daily", smoothed, (DAY, 2 * DAY, 3 * DAY), first, until)]
     if known_days >= 8:
         methods.append(_Seasonal("weekly", smoothed, (WEEK, 2 * WEEK), first, until))
-    # Compared over the same stretch, up to a week, where every method can forecast (a minute deep in a gap is
-    # none's); the better one with enough minutes of the last day to be trusted by is kept.
+    # Compared on the same minutes: those every method can forecast, up to a week.
     window = min(COMPARE_MINUTES, made - max(method.lags[0] for method in methods))
-    judged = [
-        (error, recent, method)
-        for method in methods
-        if (error := method.error(made, window)) is not None
-        and (recent := method.error(made, RECENT_MINUTES, excuse_outages=True)) is not None
-    ]
-    if not judged:
+    judged = [(error, method) for method in methods if (error := method.error(made, window)) is not None]
+    best = min(judged, key=lambda pair: pair[0])[1] if judged else None
+    error = best.error(made, RECENT_MINUTES) if best is not None else None
+    if best is None or error is None:
         return aside.model_copy(update={"stands_aside": "too few minutes of the last day to judge it by"})
-    _, error, best = min(judged, key=lambda judgement: judgement[0])
     aside = aside.model_copy(update={"method": best.name, "error": error})
     if error > max_error:
         return aside.model_copy(
@@ -263,14 +259,7 @@ def forecast(
         )
     if inflight_per_invocation is None:
         return aside.model_copy(update={"stands_aside": "too few busy minutes to size capacity by"})
-    level = best.level(made)
-    if level is None:
-        return aside.model_copy(
-            update={
-                "stands_aside": f"a gap in the traffic: {LEVEL_REACH // 60} hours and more below "
-                f"{GAP_SHARE:.0%} of what its history brings"
-            }
-        )
+    level = best.level_past_gaps(made)
     per_minute = [level * (best.value(made + k) or 0.0) for k in range(FORECAST_MINUTES)]
     return aside.model_copy(update={"per_minute": [round(v, 3) for v in per_minute]})
 
