@@ -99,9 +99,9 @@ def test_traffic_with_no_daily_shape_is_recognised_and_left_alone() -> None:
 
 
 def busier_today(gap_minutes: int = 0, today: float = 1.5) -> tuple[list[float | None], object]:
-    """Three days of a flat 400 a minute, the last 12 hours `today` times busier, and the last `gap_minutes`
+    """Four days of a flat 400 a minute, the last 12 hours `today` times busier, and the last `gap_minutes`
     minutes an outage: nothing, then a trickle of 2 a minute over its last ten."""
-    values, start = history(3, lambda minute: 400.0)
+    values, start = history(4, lambda minute: 400.0)
     for i in range(len(values) - 12 * 60, len(values)):
         values[i] = (values[i] or 0.0) * today
     for i in range(len(values) - gap_minutes, len(values)):
@@ -121,6 +121,32 @@ def test_an_outage_is_no_level_the_demand_is_expected_back_as_it_was() -> None:
     # not how far the forecast is trusted
     assert made.error is not None
     assert made.error > forecast(*busier_today(), NOW, 0.2, 0.25).error  # type: ignore[operator]
+
+
+def test_an_outage_without_datapoints_is_a_gap_too() -> None:
+    # Given the same outage as CloudWatch shows it: no datapoint for a minute without an invocation
+    values, start = busier_today(gap_minutes=90)
+    values[-90:] = [None] * 90
+    made = forecast(values, start, NOW, 0.2, math.inf)
+    # Then the demand is expected back at the level before it, too (not at the days before's 400, as an hour
+    # without a figure would have it)
+    assert made.peak(NOW, NOW) == pytest.approx(600, rel=0.1)
+
+
+def test_a_day_that_ends_at_another_hour_is_no_outage() -> None:
+    # Given night work (400 a minute from midnight) that ended at 06:00, 07:30 and 08:00 on the days before and at
+    # 06:10 today (the forecast is made at 07:00): idle minutes, but one of the days before was idle at them too
+    ends = {0: 370, -1: 360, -2: 450, -3: 480, -4: 450}
+
+    def night_work(minute: int) -> float:
+        day, of_day = divmod(minute, DAY)
+        return 400.0 if of_day < ends[day] else 0.0
+
+    values, start = history(4, night_work)
+    made = forecast(values, start, NOW, 0.2, math.inf)
+    # Then no minute is a gap: the forecast keeps the level the last hour shows (half, the least it believes) of
+    # what the days before bring at 07:00 (two in three busy: 267 a minute), as it did before the gap rule
+    assert made.peak(NOW, NOW) == pytest.approx(133, rel=0.1)
 
 
 def test_a_lower_level_is_followed_down() -> None:

@@ -42,14 +42,18 @@ FORECAST_MINUTES = 180
 SMOOTHING = 2  # minutes either side of a value in its mean
 LEVEL_MINUTES = 60  # the recent window a method's level is scaled to
 LEVEL_BOUNDS = (0.5, 2.0)
-# A gap in the traffic (an outage upstream, the callers cut off): a minute whose demand is below GAP_SHARE of what
-# the method expects, where it expects GAP_FLOOR invocations a minute or more (an idle night the history also had
-# idle is no gap, nor a sparse night's noise: a five-minute mean of Poisson arrivals at 5 a minute falls below a
-# quarter of it about once in 160,000 minutes). The level a forecast is issued at reaches back past such minutes,
-# up to LEVEL_REACH, to the last LEVEL_MINUTES of traffic: the demand is expected back as it was before the gap,
-# and the capacity that serves it is not given back to half of it just as it returns. A gap that fills the whole
-# reach is taken for the level (bounded), as any hour is. The method is still judged as it always forecast
-# (`_Seasonal.error`): a gap changes what is expected after it, never how far the forecast is trusted.
+# A gap in the traffic (an outage upstream, the callers cut off): a minute of the history below GAP_SHARE of what
+# every one of the method's lagged minutes brought (or without a datapoint: CloudWatch publishes none for a
+# minute without an invocation), where each brought GAP_FLOOR invocations a minute or more. An idle or sparse
+# night is no gap (a five-minute mean of Poisson arrivals at 5 a minute falls below a quarter of it about once in
+# 160,000 minutes), nor a day ending at another hour than one of the days before. The level a forecast is issued
+# at, when the last hour holds a gap, is that of the last LEVEL_MINUTES of traffic within LEVEL_REACH before it:
+# the demand is expected back as it was before the gap, and the capacity that serves it is not given back to
+# half of it just as it returns. A gap that fills the reach is taken for the level (bounded), as any hour is. A
+# day far quieter than every one of the days before (a holiday, a weekend the daily method does not know) is
+# taken for an outage for up to six hours: capacity held, no request lost. The method is still judged, chosen
+# and trusted as it always forecast (`_Seasonal.level`): a gap changes what is expected after it, never how far
+# the forecast is trusted.
 GAP_SHARE = 0.25
 GAP_FLOOR = 5.0
 LEVEL_REACH = 360
@@ -151,9 +155,16 @@ class _Seasonal:
             counted = (actual, raw) if actual is not None and raw is not None else (0.0, 0.0)
             self._actual.append(self._actual[-1] + counted[0])
             self._predicted.append(self._predicted[-1] + counted[1])
-            expected = actual is not None and raw is not None and raw >= GAP_FLOOR
-            gap = expected and actual is not None and raw is not None and actual < GAP_SHARE * raw
-            traffic = expected and not gap
+            # A gap: far below what every one of the lagged minutes brought (a minute without a datapoint once
+            # they brought traffic: CloudWatch publishes none for a minute without an invocation).
+            lowest = min(past) if len(past) == len(lags) else None
+            gap = (
+                minute < known
+                and lowest is not None
+                and lowest >= GAP_FLOOR
+                and (actual is None or actual < GAP_SHARE * lowest)
+            )
+            traffic = actual is not None and raw is not None and raw >= GAP_FLOOR and not gap
             self._gaps.append(self._gaps[-1] + gap)
             self._traffic.append(self._traffic[-1] + traffic)
             self._traffic_actual.append(self._traffic_actual[-1] + (counted[0] if traffic else 0.0))
@@ -240,7 +251,7 @@ def forecast(
             }
         )
     # Each method's values from where the oldest backtest's level begins to the end of the forecast.
-    first = max(0, made - COMPARE_MINUTES - BACKTEST_HORIZON - max(LEVEL_MINUTES, LEVEL_REACH))
+    first = max(0, made - COMPARE_MINUTES - BACKTEST_HORIZON - LEVEL_MINUTES)
     until = made + FORECAST_MINUTES
     methods = [_Seasonal("daily", smoothed, (DAY, 2 * DAY, 3 * DAY), first, until)]
     if known_days >= 8:
