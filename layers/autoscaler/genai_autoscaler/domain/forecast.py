@@ -24,7 +24,6 @@ that sizes a scale-in, per invocation per minute).
 
 from __future__ import annotations
 
-import bisect
 import math
 import statistics
 from collections.abc import Sequence
@@ -136,39 +135,24 @@ class _Seasonal:
         self.values: list[float | None] = []
         self._actual = [0.0]  # running sums from `first`, over the minutes where both are known
         self._predicted = [0.0]
-        # and over those of them that are traffic (no gap, and a method's value of GAP_FLOOR or more), with their
-        # running count: what a forecast is issued at after a gap
-        self._traffic = [0]
-        self._traffic_actual = [0.0]
-        self._traffic_predicted = [0.0]
-        self._gaps = [0]  # the running count of the gaps
         known = len(smoothed)
         for minute in range(first, until):
-            past = [
-                value
-                for lag in lags
-                if 0 <= minute - lag < known and (value := smoothed[minute - lag]) is not None
-            ]
+            past = self._lagged(minute)
             raw = sum(past) / len(past) if past else None
             self.values.append(raw)
             actual = smoothed[minute] if minute < known else None
             counted = (actual, raw) if actual is not None and raw is not None else (0.0, 0.0)
             self._actual.append(self._actual[-1] + counted[0])
             self._predicted.append(self._predicted[-1] + counted[1])
-            # A gap: far below what every one of the lagged minutes brought (a minute without a datapoint once
-            # they brought traffic: CloudWatch publishes none for a minute without an invocation).
-            lowest = min(past) if len(past) == len(lags) else None
-            gap = (
-                minute < known
-                and lowest is not None
-                and lowest >= GAP_FLOOR
-                and (actual is None or actual < GAP_SHARE * lowest)
-            )
-            traffic = actual is not None and raw is not None and raw >= GAP_FLOOR and not gap
-            self._gaps.append(self._gaps[-1] + gap)
-            self._traffic.append(self._traffic[-1] + traffic)
-            self._traffic_actual.append(self._traffic_actual[-1] + (counted[0] if traffic else 0.0))
-            self._traffic_predicted.append(self._traffic_predicted[-1] + (counted[1] if traffic else 0.0))
+
+    def _lagged(self, minute: int) -> list[float]:
+        """The known values of the history `lags` minutes before minute index `minute`."""
+        known = len(self.smoothed)
+        return [
+            value
+            for lag in self.lags
+            if 0 <= minute - lag < known and (value := self.smoothed[minute - lag]) is not None
+        ]
 
     def value(self, minute: int) -> float | None:
         """The method's value for minute index `minute` (from `first`; it may lie past the history)."""
@@ -178,32 +162,39 @@ class _Seasonal:
         """The ratio of the demand to the method over the LEVEL_MINUTES before minute index `made`, bounded."""
         begin = max(self.first, made - LEVEL_MINUTES) - self.first
         end = max(self.first, made) - self.first
-        return self._ratio(begin, end)
+        return _bounded_level(
+            self._actual[end] - self._actual[begin], self._predicted[end] - self._predicted[begin]
+        )
 
     def level_past_gaps(self, made: int) -> float:
         """The level a forecast made at minute index `made` is issued at: over the last LEVEL_MINUTES of traffic
         within LEVEL_REACH before it, past any gap; the plain `level` where the last hour holds no gap, or the
         reach no traffic (a gap that long is taken for the level)."""
-        end = max(self.first, made) - self.first
-        reach = max(0, end - LEVEL_REACH)
-        hour = max(0, end - LEVEL_MINUTES)
-        if self._gaps[end] == self._gaps[hour] or self._traffic[end] == self._traffic[reach]:
+        end = max(self.first, made)
+        if not any(self._gap(minute) for minute in range(max(self.first, end - LEVEL_MINUTES), end)):
             return self.level(made)
-        begin = bisect.bisect_right(self._traffic, self._traffic[end] - LEVEL_MINUTES, reach, end + 1) - 1
-        begin = max(reach, begin)
-        actual = self._traffic_actual[end] - self._traffic_actual[begin]
-        predicted = self._traffic_predicted[end] - self._traffic_predicted[begin]
-        if predicted <= 1e-9:
-            return 1.0
-        return min(LEVEL_BOUNDS[1], max(LEVEL_BOUNDS[0], actual / predicted))
+        actual = predicted = 0.0
+        counted = 0
+        for minute in range(end - 1, max(self.first, end - LEVEL_REACH) - 1, -1):  # the newest first
+            demand, raw = self.smoothed[minute], self.value(minute)
+            if demand is None or raw is None or raw < GAP_FLOOR or self._gap(minute):
+                continue  # no traffic: a gap, or a minute the method expects next to nothing of
+            actual, predicted, counted = actual + demand, predicted + raw, counted + 1
+            if counted == LEVEL_MINUTES:
+                break
+        return _bounded_level(actual, predicted) if counted else self.level(made)
 
-    def _ratio(self, begin: int, end: int) -> float:
-        """Demand over the method's values on the minutes [begin, end) from `first`, bounded; 1 with none."""
-        actual = self._actual[end] - self._actual[begin]
-        predicted = self._predicted[end] - self._predicted[begin]
-        if predicted <= 1e-9:
-            return 1.0
-        return min(LEVEL_BOUNDS[1], max(LEVEL_BOUNDS[0], actual / predicted))
+    def _gap(self, minute: int) -> bool:
+        """Whether minute index `minute` of the history is a gap in the traffic: far below what every one of the
+        lagged minutes brought, or without a datapoint once they brought traffic (CloudWatch publishes none for
+        a minute without an invocation)."""
+        if minute >= len(self.smoothed):
+            return False
+        past = self._lagged(minute)
+        if len(past) < len(self.lags) or min(past) < GAP_FLOOR:
+            return False
+        actual = self.smoothed[minute]
+        return actual is None or actual < GAP_SHARE * min(past)
 
     def error(self, now: int, window: int) -> float | None:
         """WAPE over the last `window` minutes (as many as the history allows after the method's first lag),
@@ -223,6 +214,13 @@ class _Seasonal:
         if counted < MIN_BACKTEST_MINUTES or total <= 0:
             return None
         return errors / total
+
+
+def _bounded_level(actual: float, predicted: float) -> float:
+    """The demand over what a method predicted of it, within LEVEL_BOUNDS; 1 with nothing predicted."""
+    if predicted <= 1e-9:
+        return 1.0
+    return min(LEVEL_BOUNDS[1], max(LEVEL_BOUNDS[0], actual / predicted))
 
 
 def forecast(
