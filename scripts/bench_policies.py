@@ -237,38 +237,65 @@ def _stating_slo(
     return SageMakerVariantPolicy.model_validate(raw)
 
 
+def example_target() -> SageMakerVariantPolicy:
+    """The first SageMaker target of the example policies: the one every benchmark replays."""
+    document = parse_policy_document(yaml.safe_load(POLICY_FILE.read_text()))
+    return next(t for t in document.targets if isinstance(t, SageMakerVariantPolicy))
+
+
+def widened(target: SageMakerVariantPolicy) -> SageMakerVariantPolicy:
+    """The target with its max raised to SHAPE_MAX, so that max never decides."""
+    return target.model_copy(update={"capacity": target.capacity.model_copy(update={"max": SHAPE_MAX})})
+
+
+def peak_rate(trace: Trace, endpoint: EndpointModel) -> float:
+    """The busiest rate a replay is scaled to: SHAPE_PEAK_INSTANCES times one instance's load-tested rate for
+    the trace's request sizes."""
+    profile = request_profile(trace, RequestProfile.default())
+    return SHAPE_PEAK_INSTANCES * Sizing(endpoint, profile, ReplayConfig(seed=SEED)).max_rps_per_instance()
+
+
+def judged(
+    title: str, name: str, trace: Trace, endpoint: EndpointModel, target: SageMakerVariantPolicy
+) -> list[tuple[str, bool, str]]:
+    """`trace` replayed against every policy, with the SLO the target's team would state for it: its table,
+    and the controller's goals under it (`name` heads them in the summary)."""
+    results = compare(
+        trace,
+        _stating_slo(target, trace, endpoint),
+        endpoint,
+        POLICIES,
+        ReplayConfig(seed=SEED),
+        RequestProfile.default(),
+    )
+    _table(title, results)
+    goals = _shape_goals(name, results)
+    for what, passed, figure in goals:
+        print(f"  goal  {'pass' if passed else 'MISS'}  {what.split(': ', 1)[1]}: {figure}")
+    return goals
+
+
 def _shapes(target: SageMakerVariantPolicy) -> list[tuple[str, bool, str]]:
     """Each synthetic shape replayed against every policy: its table, and the controller's goals under it."""
-    wide = target.model_copy(update={"capacity": target.capacity.model_copy(update={"max": SHAPE_MAX})})
+    wide = widened(target)
     checks: list[tuple[str, bool, str]] = []
     for name in SHAPES:
         unit = shape(name, 1.0, SEED)  # its request sizes and endpoint, to size its peak
-        profile = request_profile(unit.trace, RequestProfile.default())
-        per_instance = Sizing(unit.endpoint, profile, ReplayConfig(seed=SEED)).max_rps_per_instance()
-        generated = shape(name, SHAPE_PEAK_INSTANCES * per_instance, SEED)
-        results = compare(
-            generated.trace,
-            _stating_slo(wide, generated.trace, generated.endpoint),
-            generated.endpoint,
-            POLICIES,
-            ReplayConfig(seed=SEED),
-            RequestProfile.default(),
-        )
+        peak = peak_rate(unit.trace, unit.endpoint)
+        generated = shape(name, peak, SEED)
         hours = generated.trace.duration / 3600
         needed = demand(
             generated.trace, generated.endpoint, ReplayConfig(seed=SEED), RequestProfile.default()
-        )
-        needed = needed.peak_instances
-        _table(
-            f"Shape {name} (seed {SEED}, {hours:.0f} h, peak {SHAPE_PEAK_INSTANCES * per_instance:.1f} requests/s = "
+        ).peak_instances
+        checks += judged(
+            f"Shape {name} (seed {SEED}, {hours:.0f} h, peak {peak:.1f} requests/s = "
             f"{SHAPE_PEAK_INSTANCES}x one instance's load-tested rate, which {needed} pooled instances serve; "
             f"max {SHAPE_MAX})",
-            results,
+            f"shape {name}",
+            generated.trace,
+            generated.endpoint,
+            wide,
         )
-        goals = _shape_goals(f"shape {name}", results)
-        for what, passed, figure in goals:
-            print(f"  goal  {'pass' if passed else 'MISS'}  {what.split(': ', 1)[1]}: {figure}")
-        checks += goals
     return checks
 
 
@@ -292,8 +319,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args()
 
-    document = parse_policy_document(yaml.safe_load(POLICY_FILE.read_text()))
-    target = next(t for t in document.targets if isinstance(t, SageMakerVariantPolicy))
+    target = example_target()
     print(f"target: {target.name} from {POLICY_FILE.relative_to(ROOT)}; endpoint model: {EndpointModel()!r}")
 
     azure = rate_scale(read_trace(TRACES / "azure_llm_2023_conv.csv"), AZURE_SCALE, SEED)

@@ -17,21 +17,17 @@ import sys
 import time
 
 import numpy as np
-import yaml
 from bench_policies import (
-    POLICY_FILE,
     SEED,
     SHAPE_MAX,
     SHAPE_PEAK_INSTANCES,
     TRACES,
-    _shape_goals,
-    _stating_slo,
-    _table,
+    example_target,
+    judged,
+    peak_rate,
+    widened,
 )
-from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
-from genai_autoscaler_tools.sim.compare import POLICIES, compare
-from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
-from genai_autoscaler_tools.sim.replay import ReplayConfig, Sizing, request_profile
+from genai_autoscaler_tools.sim.endpoint import EndpointModel
 from genai_autoscaler_tools.sim.traces import RateSeries, rate_scale, read_trace
 
 TRACE = TRACES / "servegen_aggregate_rate_10min.csv"
@@ -46,38 +42,25 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args()
 
-    document = parse_policy_document(yaml.safe_load(POLICY_FILE.read_text()))
-    target = next(t for t in document.targets if isinstance(t, SageMakerVariantPolicy))
-    wide = target.model_copy(update={"capacity": target.capacity.model_copy(update={"max": SHAPE_MAX})})
+    wide = widened(example_target())
     endpoint = EndpointModel()
     checks: list[tuple[str, bool, str]] = []
     for model in args.only or MODELS:
         raw = read_trace(TRACE, model=model)
         assert isinstance(raw, RateSeries)
-        profile = request_profile(raw, RequestProfile.default())
-        per_instance = Sizing(endpoint, profile, ReplayConfig(seed=SEED)).max_rps_per_instance()
-        peak = float(np.nanmax(raw.rates))
-        scale = SHAPE_PEAK_INSTANCES * per_instance / peak
+        busiest = float(np.nanmax(raw.rates))
+        scale = peak_rate(raw, endpoint) / busiest
         trace = rate_scale(raw, scale, SEED)
         began = time.perf_counter()
-        results = compare(
+        checks += judged(
+            f"ServeGen {model} x{scale:.4g} ({trace.duration / 86400:.0f} days; peak {busiest * scale:.1f} "
+            f"requests/s = {SHAPE_PEAK_INSTANCES}x one instance's load-tested rate; max {SHAPE_MAX})",
+            f"ServeGen {model}",
             trace,
-            _stating_slo(wide, trace, endpoint),
             endpoint,
-            POLICIES,
-            ReplayConfig(seed=SEED),
-            RequestProfile.default(),
+            wide,
         )
-        _table(
-            f"ServeGen {model} x{scale:.4g} ({trace.duration / 86400:.0f} days; peak {peak * scale:.1f} requests/s = "
-            f"{SHAPE_PEAK_INSTANCES}x one instance's load-tested rate; max {SHAPE_MAX}; replayed in "
-            f"{time.perf_counter() - began:.0f} s)",
-            results,
-        )
-        goals = _shape_goals(f"ServeGen {model}", results)
-        for what, passed, figure in goals:
-            print(f"  goal  {'pass' if passed else 'MISS'}  {what.split(': ', 1)[1]}: {figure}")
-        checks += goals
+        print(f"  replayed in {time.perf_counter() - began:.0f} s")
     print("Goals")
     for what, passed, figure in checks:
         print(f"  {'pass' if passed else 'MISS'}  {what}: {figure}")
