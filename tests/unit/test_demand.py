@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from genai_autoscaler.domain.demand import MAX_GROWTH, DemandTrend
+from genai_autoscaler.domain.demand import MAX_GROWTH, PUBLISH_DELAY_MINUTES, DemandTrend, requests_per_minute
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,6 +73,33 @@ def test_a_minute_without_a_datapoint_is_a_gap_not_a_neighbour() -> None:
     trend = DemandTrend(tuple(ramp), age_seconds=30)
     # Then the slope is still the ramp's (closing the gaps would make it 10 x 9 / 7)
     assert trend.slope == pytest.approx(10.0)
+
+
+def test_a_minute_without_invocations_after_the_first_datapoint_had_no_requests() -> None:
+    # Given per-minute Invocations: nothing before the target's first datapoint, a lull, and no figure yet for
+    # the last two minutes
+    read = [None, None, 40.0, None, None, 35.0, None, None, None]
+    # Then the lull and the minutes after the last datapoint had no requests; the minutes before the first, and
+    # those CloudWatch may not have published yet, stay unknown
+    assert PUBLISH_DELAY_MINUTES == 2
+    assert requests_per_minute(read) == [None, None, 40.0, 0.0, 0.0, 35.0, 0.0, None, None]
+    # And a read without any datapoint says nothing
+    assert requests_per_minute([None] * 5) == [None] * 5
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(0, 1e6)), max_size=40))
+def test_requests_per_minute_only_fills_what_the_metric_leaves_out(read: list[float | None]) -> None:
+    filled = requests_per_minute(read)
+    assert len(filled) == len(read)
+    first = next((i for i, v in enumerate(read) if v is not None), len(read))
+    for i, (was, now) in enumerate(zip(read, filled, strict=True)):
+        if was is not None:
+            assert now == was  # a datapoint is never changed
+        elif first < i < len(read) - PUBLISH_DELAY_MINUTES:
+            assert now == 0.0
+        else:
+            assert now is None
+    assert requests_per_minute(filled) == filled  # once is enough
 
 
 def test_a_ramp_rises_beyond_its_noise_and_noise_does_not() -> None:

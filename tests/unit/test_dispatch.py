@@ -14,6 +14,7 @@ from genai_autoscaler.app.dispatch import Dispatch, ScaleRequest, dispatch_alarm
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, AlarmStateChangeEvent
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
+from genai_autoscaler.domain.demand import IDLE_LOOKBACK
 from genai_autoscaler.domain.plan import Action, Workflow
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
@@ -305,6 +306,26 @@ def test_a_bedrock_throttle_alarm_sizes_provisioned_throughput_from_cloudwatch()
     assert ScaleRequest.model_validate(request).plan == outcome.plan
 
 
+def test_a_burst_after_a_lull_without_datapoints_is_a_step_from_nothing_not_a_ramp() -> None:
+    # Given llm-prod that served 300 requests a minute until 40 minutes ago, then none (SageMaker publishes
+    # Invocations with each request: CloudWatch has no datapoint for those minutes), and a burst of about 1,200 a
+    # minute in the last five whole minutes, noisy as real minutes are
+    ctl = controller()
+    minute = NOW.replace(second=0, microsecond=0)
+    before = [(minute - timedelta(minutes=60 - i), 300.0) for i in range(20)]
+    burst = [1173.0, 1042.0, 1119.0, 1295.0, 1180.0]
+    ctl.metrics.points[(LLM, "Invocations")] = before + [
+        (minute - timedelta(minutes=5 - i), value) for i, value in enumerate(burst)
+    ]
+    # When the concurrency alarm fires
+    outcome = dispatch_alarm(event("alarm_concurrency_alarm"), ctl, NOW)
+    # Then the minutes without a datapoint read as none: the burst is a step from nothing, which the concurrency
+    # it raised already measures, and the scale-out is not grown for a trend (read from the burst's own minutes
+    # alone, their noise would pass for a ramp)
+    assert outcome.plan is not None
+    assert "today's demand in" not in outcome.plan.reason
+
+
 def test_a_firing_alarm_sizes_the_scale_out_for_the_invocations_trend() -> None:
     # Given llm-prod's invocations rising 40 a minute over the last ten whole minutes (and a minute under way)
     ctl = controller()
@@ -314,10 +335,11 @@ def test_a_firing_alarm_sizes_the_scale_out_for_the_invocations_trend() -> None:
     ]
     # When the concurrency alarm fires (19 in flight per instance against 8)
     outcome = dispatch_alarm(event("alarm_concurrency_alarm"), ctl, NOW)
-    # Then the Invocations of the whole minutes before now were read, and the scale-out grown for their trend
+    # Then the Invocations of the whole minutes before now were read (and an hour before them, in the same read,
+    # for whether a minute without a datapoint is idle), and the scale-out grown for their trend
     (_metric, start, end) = next(q for q in ctl.metrics.queries if q[0] == "Invocations")
     assert end == minute
-    assert end - start == timedelta(minutes=12)
+    assert end - start == timedelta(minutes=12) + IDLE_LOOKBACK
     assert outcome.plan is not None
     assert "today's demand in 600 s" in outcome.plan.reason
     assert outcome.plan.desired_capacity is not None
@@ -496,10 +518,10 @@ def test_capacity_a_scale_out_added_that_the_demand_never_used_is_given_back_aft
     # could return)
     ctl = _scaled_out_by_an_alarm([400.0] * 17)
     (llm,) = evaluate_targets(ctl, NOW)
-    # Then it read them back to the decision, read the concurrency over the ten minutes the new capacity served,
-    # and scaled in to what they need: 8 x 2 / (9 x 0.9) -> 2
+    # Then it read them back to the decision (and an hour before it), read the concurrency over the ten minutes
+    # the new capacity served, and scaled in to what they need: 8 x 2 / (9 x 0.9) -> 2
     (_, start, _end) = next(q for q in ctl.metrics.queries if q[0] == "Invocations")
-    assert start == ago(960).replace(second=0)
+    assert start == ago(960).replace(second=0) - IDLE_LOOKBACK
     assert llm.plan is not None
     assert (llm.plan.action, llm.plan.desired_capacity) == (Action.SCALE_IN, 2)
 

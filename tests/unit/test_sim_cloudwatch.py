@@ -12,6 +12,7 @@ from genai_autoscaler.domain.alarm_event import AlarmState
 from genai_autoscaler_tools.sim.alarms import TreatMissingData
 from genai_autoscaler_tools.sim.cloudwatch import (
     CONCURRENCY,
+    INVOCATIONS,
     INVOCATIONS_PER_INSTANCE,
     SimAlarm,
     SimCloudWatch,
@@ -189,6 +190,19 @@ def test_missing_data_is_treated_as_the_alarm_says(
     # ignore: ALARM, kept without data; breaching: ALARM at once; notBreaching: OK until three are seen,
     # OK again once one of the last three is missing
     assert transitions == expected
+
+
+def test_a_minute_without_requests_has_no_invocations_datapoint() -> None:
+    # Given an instance serving 12 requests in the first minute and none in the second (SageMaker sends
+    # Invocations with each request: CloudWatch has no datapoint for a minute without one)
+    cloudwatch = SimCloudWatch(10.0, visibility_delay_s=0.0)
+    for k in range(12):
+        record_step(cloudwatch, 10.0 * k, 2.0 if k < 6 else 0.0, 1)
+    # Then Invocations and InvocationsPerInstance have the first minute's datapoint only, and the concurrency its
+    # every 10-second period (the endpoint publishes it while an instance serves)
+    for metric in (f"{INVOCATIONS}/Sum", f"{INVOCATIONS_PER_INSTANCE}/Sum"):
+        assert cloudwatch.datapoints(metric, 60, 0.0, 120.0, 200.0) == [(0.0, 12.0)]
+    assert len(cloudwatch.datapoints(f"{CONCURRENCY}/Maximum", 10, 0.0, 120.0, 200.0)) == 12
 
 
 def test_the_listener_hears_each_change_once_with_the_state_before_it() -> None:

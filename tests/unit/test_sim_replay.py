@@ -94,6 +94,19 @@ def test_the_burst_overloads_a_policy_that_reacts_late(burst: dict[str, PolicyRe
     assert max(result.failed for result in burst.values()) > 10
 
 
+def test_target_tracking_on_invocations_keeps_its_fleet_through_an_idle_hour() -> None:
+    # Given 20 minutes at 6 requests/s, then an hour without a request: SageMaker publishes no
+    # InvocationsPerInstance datapoint for a minute without one
+    idle = per_minute([6.0] * 20 + [0.0] * 60, "a burst, then an idle hour")
+    result = compare(idle, variant(6), MODEL, ["target-tracking"], CONFIG, tokens=PROFILE)["target-tracking"]
+    busiest = int(result.serving.max())
+    # Then its scale-in alarm has no data, not low data, and Application Auto Scaling does not scale in on
+    # insufficient data: the fleet the burst grew serves to the end
+    assert busiest > 1
+    assert int(result.serving[-1]) == busiest
+    assert not [a for a in result.actions if a.to_capacity < a.from_capacity]
+
+
 # ------------------------------------------------------------------------------------------ repeatability
 
 

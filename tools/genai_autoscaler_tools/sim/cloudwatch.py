@@ -7,7 +7,10 @@ What the endpoint publishes (AWS/SageMaker, per variant):
   plus 1.645 standard deviations of a Poisson count (its 95th percentile), as a request count is.
 - `ModelLatency` per minute, in microseconds, with percentiles: from the latency distributions of the
   minute's requests.
-- `Invocations` and `InvocationsPerInstance` (Sum per minute), `NoCapacityInvocationFailures`.
+- `Invocations` and `InvocationsPerInstance` (Sum per minute), `NoCapacityInvocationFailures`. SageMaker sends
+  the invocation metrics with each request (the API reference's ScalingPolicyMetric), so a minute without a
+  request has no datapoint: an alarm on them then has missing data, and target tracking, which does not scale
+  in on insufficient data, keeps its fleet through an idle stretch.
 
 A period's datapoint becomes visible `visibility_delay_s` after the period ends. Alarms are evaluated by
 `genai_autoscaler_tools.sim.alarms.evaluate_alarm` every minute (every 10 s for periods under a minute), over an
@@ -158,7 +161,7 @@ class SimCloudWatch:
         minute, self._minute = self._minute, _Minute()
         instances = minute.instance_steps / minute.steps
         self._put(f"{NO_CAPACITY}/Sum", start, minute.no_capacity)
-        if instances > 0:
+        if instances > 0 and minute.invocations > 0:
             self._put(f"{INVOCATIONS}/Sum", start, minute.invocations)
             self._put(f"{INVOCATIONS_PER_INSTANCE}/Sum", start, minute.invocations / instances)
         if minute.served > 0:

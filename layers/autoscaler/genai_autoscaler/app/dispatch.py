@@ -49,7 +49,7 @@ from genai_autoscaler.domain.decision import (
     just_scaled_out,
     utilization_window,
 )
-from genai_autoscaler.domain.demand import DemandTrend, trend_window
+from genai_autoscaler.domain.demand import IDLE_LOOKBACK, DemandTrend, requests_per_minute, trend_window
 from genai_autoscaler.domain.families import by_family
 from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import (
@@ -513,14 +513,17 @@ def _demand_trend(
 def _invocations(
     ctl: DispatchPorts, target: SageMakerPolicy, now: datetime, since: datetime | None = None
 ) -> DemandTrend | None:
-    """The target's invocations per minute over the trend's minutes, from the minute of `since` when earlier."""
+    """The target's requests per minute over the trend's minutes, from the minute of `since` when earlier. Read
+    from IDLE_LOOKBACK before them, so that a minute without invocations after the target's last ones reads as
+    none (`requests_per_minute`), not as unknown; in the same one read."""
     start, end = trend_window(now)
     if since is not None:
         start = min(start, since.replace(second=0, microsecond=0))
     try:
-        minutes = ctl.metrics.per_period(invocations_query(target), start, end)
+        read = ctl.metrics.per_period(invocations_query(target), start - IDLE_LOOKBACK, end)
     except AutoscalerError:
         return None  # the trend only grows a scale-out: without it, the alarm is still answered
+    minutes = requests_per_minute(read)[int(IDLE_LOOKBACK.total_seconds() // 60) :]
     known = [i for i, value in enumerate(minutes) if value is not None]
     if not known:
         return None

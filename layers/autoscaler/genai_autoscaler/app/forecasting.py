@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from genai_autoscaler.app.ports import MetricReader, PolicySource, StateStore
 from genai_autoscaler.app.settings import ControllerSettings
-from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS
+from genai_autoscaler.domain.demand import DEFAULT_COLD_START_SECONDS, requests_per_minute
 from genai_autoscaler.domain.forecast import DAY, DemandForecast, forecast, history_window, inflight_ratio
 from genai_autoscaler.domain.policy import SageMakerPolicy
 from genai_autoscaler.domain.returns import measure_window
@@ -112,7 +112,7 @@ def target_forecast(
 ) -> tuple[list[float | None], DemandForecast]:
     """The target's per-minute invocations over the history, and the forecast made at `now` from them."""
     start, end = history_window(now)
-    invocations = metrics.per_period(invocations_query(policy), start, end)
+    invocations = requests_per_minute(metrics.per_period(invocations_query(policy), start, end))
     ratio = None
     concurrency = next((s for s in alarm_specs(policy) if s.signal is Signal.CONCURRENCY), None)
     if concurrency is not None and policy.signals.concurrency_per_unit is not None:

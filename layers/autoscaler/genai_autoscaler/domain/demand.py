@@ -29,12 +29,19 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations, pairwise
 
 # The minutes of Invocations the trend is read from: long enough that a one-off jump does not pass for a ramp.
 TREND_MINUTES = 10
+# The last minutes read that CloudWatch may not have published yet (a minute's figure comes a minute or so after
+# it ends): without a datapoint, they are unknown, not idle.
+PUBLISH_DELAY_MINUTES = 2
+# How far before its minutes a trend reads: an endpoint idle since its last request within it has a trend of
+# nothing; idle for longer, of nothing known (a lull that long has let every scale-in window pass anyway).
+IDLE_LOOKBACK = timedelta(hours=1)
 # The least minutes with datapoints for a trend: fewer say nothing about one.
 MIN_TREND_POINTS = 4
 # The least minutes with datapoints for a calm target's rise: a scale-out before any alarm wants most of the
@@ -67,11 +74,26 @@ _MEDIAN_ABS_CHANGE = 0.954
 DEFAULT_COLD_START_SECONDS = 600.0
 
 
+def requests_per_minute(per_minute: Sequence[float | None]) -> list[float | None]:
+    """A SageMaker target's per-minute `Invocations` (oldest first, the last one the minute just ended) as its
+    requests per minute. SageMaker sends the metric with each request (the API reference's ScalingPolicyMetric),
+    so CloudWatch holds no datapoint for a minute without one: once the target has published a datapoint, a
+    later minute without one had no requests (0). Unknown (None) stay the minutes before its first datapoint (a
+    target not yet created, or idle since before them) and the last PUBLISH_DELAY_MINUTES (CloudWatch may not
+    have published them yet)."""
+    first = next((i for i, value in enumerate(per_minute) if value is not None), None)
+    settled = len(per_minute) - PUBLISH_DELAY_MINUTES
+    return [
+        0.0 if value is None and first is not None and first < i < settled else value
+        for i, value in enumerate(per_minute)
+    ]
+
+
 def trend_window(now: datetime) -> tuple[datetime, datetime]:
     """The whole minutes a trend at `now` is read from (the minute under way is partial), with two to spare
     for CloudWatch's delay in publishing the last ones."""
     end = now.replace(second=0, microsecond=0)
-    return end - timedelta(minutes=TREND_MINUTES + 2), end
+    return end - timedelta(minutes=TREND_MINUTES + PUBLISH_DELAY_MINUTES), end
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from genai_autoscaler.domain.demand import requests_per_minute
 from genai_autoscaler.domain.forecast import DAY
 from genai_autoscaler.domain.policy import SageMakerPolicy
 
@@ -141,10 +142,9 @@ def measure_window(
     recent = list(per_minute[-RETURN_HISTORY_MINUTES:])
     if sum(v is not None for v in recent) < MIN_HISTORY_MINUTES:
         return None
-    # A minute without a datapoint, once the target has published one, had no invocations: CloudWatch has no
-    # datapoint for a period without any. Counted as nothing, a lull in it can still be followed by a return.
+    # A lull without datapoints had no requests: counted as nothing, it can still be followed by a return.
     first = next(i for i, v in enumerate(recent) if v is not None)
-    recent = [0.0 if v is None else v for v in recent[first:]]
+    recent = requests_per_minute(recent)[first:]
     longest = policy_window_seconds // 60
     shortest = max(WINDOW_STEP_MINUTES, math.ceil(cooldown_seconds / 60))
     if longest <= shortest:
