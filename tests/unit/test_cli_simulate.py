@@ -482,7 +482,7 @@ SERVEGEN = "model,timestamp,total_rate_rps,active_clients\nm-small,0,2.5,3\nm-sm
             ["--sweep", "signals.concurency_per_unit=4"],
             "signals: unknown field 'concurency_per_unit'; did you mean 'concurrency_per_unit'?",
         ),
-        (["--model", "m-small"], "--model m-small: only a ServeGen trace"),
+        (["--model", "m-small"], "--model m-small: only a ServeGen ("),
         (
             ["--trace", "{extra_column}"],
             "the header has columns its format (timestamp,rate_rps) does not define: peak",
@@ -588,6 +588,39 @@ def test_a_log_of_arrival_times_replays_with_the_default_request_sizes(
     assert result.code == 0, result.err
     assert "arrivals.csv, a request log: 10 min, 300 requests" in result.out
     assert "none in the trace, so RequestProfile.default()" in result.out
+
+
+@pytest.mark.parametrize("public", ["burstgpt", "mooncake"])
+def test_a_public_trace_replays_in_its_own_format(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path, public: str
+) -> None:
+    # Given ten minutes of requests, a request every 2 s, in BurstGPT's columns (two models) or Mooncake's JSON
+    # lines (milliseconds)
+    if public == "burstgpt":
+        trace = tmp_path / "BurstGPT_1.csv"
+        trace.write_text(
+            "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+            + "".join(
+                f"{2 * n},ChatGPT,600,120,720,Conversation log\n{2 * n + 1},GPT-4,1,1,2,API log\n"
+                for n in range(300)
+            )
+        )
+        chosen = ["--model", "ChatGPT"]
+    else:
+        trace = tmp_path / "conversation_trace.jsonl"
+        trace.write_text(
+            "".join(
+                f'{{"timestamp": {2000 * n}, "input_length": 600, "output_length": 120, "hash_ids": [{n}]}}\n'
+                for n in range(300)
+            )
+        )
+        chosen = []
+    # When it is simulated
+    result = simulate(capsys, "--trace", trace, *chosen, "--policies", policies, "--policy", "controller")
+    # Then it is replayed as a request log with its own request sizes (one model's, for BurstGPT)
+    assert result.code == 0, result.err
+    assert "a request log: 10 min, 300 requests" in result.out
+    assert "none in the trace" not in result.out
 
 
 def test_every_report_says_what_the_fleet_started_with_and_what_the_trace_asks(

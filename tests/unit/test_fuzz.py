@@ -472,7 +472,10 @@ HEADERS = [
     "timestamp",
     "timestamp,rate_rps",
     "TIMESTAMP,ContextTokens,GeneratedTokens",
+    "TIMESTAMP,NumImages,ContextTokens,GeneratedTokens",
     "model,timestamp,total_rate_rps,active_clients",
+    "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type",
+    "Timestamp,Session ID,Elapsed time,Model,Request tokens,Response tokens,Total tokens,Log Type",
 ]
 CELLS = st.one_of(
     st.text(alphabet=st.characters(blacklist_characters=',"\r\n'), max_size=12),
@@ -508,6 +511,55 @@ def test_a_trace_reader_answers_any_file_with_a_trace_or_a_named_error(
     with tallied("trace readers", lambda: outcome):
         try:
             read_trace(path, model=rows[0][0] if rows and rows[0] else None)
+            outcome = "read"
+        except TraceFormatError:
+            outcome = "refused"
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(10**30), 10**30),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=8),
+    ),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+MOONCAKE_KEYS = st.sampled_from(["timestamp", "input_length", "output_length", "hash_ids", "user"])
+JSON_NUMBERS = st.one_of(
+    st.integers(-(10**12), 10**12), st.floats(allow_nan=True, allow_infinity=True), st.booleans()
+)
+MOONCAKE_RECORDS = st.fixed_dictionaries(
+    {"timestamp": JSON_NUMBERS, "input_length": JSON_NUMBERS, "output_length": JSON_NUMBERS},
+    optional={"hash_ids": st.lists(st.integers(0, 10**6), max_size=4)},
+)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.one_of(
+            MOONCAKE_RECORDS.map(json.dumps),
+            MOONCAKE_RECORDS.map(json.dumps),
+            st.dictionaries(MOONCAKE_KEYS, JSON_VALUES, max_size=5).map(json.dumps),
+            st.text(max_size=20).map(lambda text: "{" + text),
+        ),
+        max_size=6,
+    )
+)
+def test_a_json_lines_trace_is_read_or_refused_by_name(tmp_path: Path, lines: list[str]) -> None:
+    path = tmp_path / "trace.jsonl"
+    path.write_bytes(
+        ("{}\n" if not lines else "").encode() + "\n".join(lines).encode("utf-8", "surrogatepass")
+    )
+    outcome = "crash"
+    with tallied("trace readers (JSON lines)", lambda: outcome):
+        try:
+            read_trace(path)
             outcome = "read"
         except TraceFormatError:
             outcome = "refused"

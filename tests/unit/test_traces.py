@@ -3,6 +3,7 @@ load shaped without losing requests or their token counts."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,143 @@ def test_canonical_request_logs_take_seconds_or_iso_and_any_order(tmp_path: Path
     assert iso.arrivals.tolist() == [0.0, 2.5]
 
 
+BURSTGPT = (
+    "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+    "5,ChatGPT,472,18,490,Conversation log\n"
+    "45,ChatGPT,1087,230,1317,Conversation log\n"
+    "118,GPT-4,417,276,693,Conversation log\n"
+    "120,GPT-4,300,0,300,API log\n"
+    "47.5,ChatGPT,90,0,90,API log\n"
+)
+
+
+def test_a_burstgpt_trace_is_read_one_model_at_a_time(tmp_path: Path) -> None:
+    # Given BurstGPT's columns (seconds from the trace's start; a failed request has no response tokens)
+    path = write(tmp_path, BURSTGPT)
+    # Then a file of two models needs --model, and names them
+    with pytest.raises(TraceFormatError, match="a BurstGPT trace needs --model; it has ChatGPT, GPT-4"):
+        read_trace(path)
+    with pytest.raises(TraceFormatError, match="has no model 'gpt-4'"):
+        read_trace(path, model="gpt-4")
+    # And one model's requests are a request log in arrival order, a failed one kept with no output (its caller
+    # still sent it)
+    chat = read_trace(path, model="ChatGPT")
+    assert isinstance(chat, RequestLog)
+    assert chat.arrivals.tolist() == [0.0, 40.0, 42.5]
+    assert chat.input_tokens is not None
+    assert chat.output_tokens is not None
+    assert chat.input_tokens.tolist() == [472, 1087, 90]
+    assert chat.output_tokens.tolist() == [18, 230, 0]
+    assert chat.source == "trace.csv (ChatGPT)"
+
+
+def test_a_burstgpt_trace_with_sessions_and_one_model_needs_no_model(tmp_path: Path) -> None:
+    # Given the later release's columns (a session and its elapsed time after the timestamp), one model only
+    path = write(
+        tmp_path,
+        "Timestamp,Session ID,Elapsed time,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+        "10,3f2a,0,GPT-4,100,20,120,Conversation log\n"
+        "12.25,3f2a,2.25,GPT-4,200,40,240,Conversation log\n",
+    )
+    trace = read_trace(path)
+    # Then it is read whole, the tokens from their own columns
+    assert isinstance(trace, RequestLog)
+    assert trace.arrivals.tolist() == [0.0, 2.25]
+    assert trace.input_tokens is not None
+    assert trace.input_tokens.tolist() == [100, 200]
+    # And a bad cell is named with its line and column
+    broken = write(tmp_path, BURSTGPT.replace("1087,230", "1087,lots"))
+    with pytest.raises(TraceFormatError, match=r"trace.csv:3: Response tokens 'lots' is not a number"):
+        read_trace(broken, model="ChatGPT")
+
+
+def test_azures_multimodal_trace_is_read_compressed_as_published(tmp_path: Path) -> None:
+    # Given Azure's 2025 multimodal trace as it is published: gzip-compressed, images counted per request
+    path = tmp_path / "AzureLMMInferenceTrace_multimodal.csv.gz"
+    path.write_bytes(
+        gzip.compress(
+            b"TIMESTAMP,NumImages,ContextTokens,GeneratedTokens\n"
+            b"2024-10-15 00:00:01.5000000,2,1500,40\n2024-10-15 00:00:00.2500000,0,300,12\n"
+        )
+    )
+    trace = read_trace(path)
+    # Then it is a request log of its tokens (the images are not modelled)
+    assert isinstance(trace, RequestLog)
+    assert trace.arrivals.tolist() == [0.0, 1.25]
+    assert trace.input_tokens is not None
+    assert trace.input_tokens.tolist() == [300, 1500]
+    # And a compressed file that is broken is named
+    path.write_bytes(gzip.compress(b"TIMESTAMP,ContextTokens,GeneratedTokens\n")[:12])
+    with pytest.raises(TraceFormatError, match="a broken gzip file"):
+        read_trace(path)
+
+
+def jsonl(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "trace.jsonl"
+    path.write_text(text)
+    return path
+
+
+def test_a_mooncake_trace_is_read_from_its_json_lines(tmp_path: Path) -> None:
+    # Given Mooncake's JSON lines (timestamps in milliseconds; the cache blocks' hashes not needed)
+    path = jsonl(
+        tmp_path,
+        '{"timestamp": 3000, "input_length": 13544, "output_length": 71, "hash_ids": [0, 219]}\n'
+        '{"timestamp": 0, "input_length": 6758, "output_length": 500, "hash_ids": [0, 1, 2]}\n'
+        "\n"
+        '{"timestamp": 5999.5, "input_length": 1053, "output_length": 26}\n',
+    )
+    trace = read_trace(path)
+    # Then they are a request log in seconds, in arrival order
+    assert isinstance(trace, RequestLog)
+    assert trace.arrivals.tolist() == [0.0, 3.0, 5.9995]
+    assert trace.input_tokens is not None
+    assert trace.output_tokens is not None
+    assert trace.input_tokens.tolist() == [6758, 13544, 1053]
+    assert trace.output_tokens.tolist() == [500, 71, 26]
+    with pytest.raises(TraceFormatError, match="a Mooncake trace \\(JSON lines\\) has no models"):
+        read_trace(path, model="m")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"timestamp": 0, "input_length": 1, "output_length": 2}\n{"timestamp": 1', ":2: not a JSON object"),
+        ('{"timestamp": 0, "input_length": 1}\n', ":1: a Mooncake line has .*; missing output_length"),
+        (
+            '{"timestamp": 0, "input_length": 1, "output_length": 2, "user": "x"}\n',
+            ":1: a Mooncake line has .*; unknown user",
+        ),
+        (
+            '{"timestamp": true, "input_length": 1, "output_length": 2}\n',
+            ":1: timestamp true is not a number",
+        ),
+        ('{"timestamp": "0", "input_length": 1, "output_length": 2}\n', ':1: timestamp "0" is not a number'),
+        ('{"timestamp": 0, "input_length": -4, "output_length": 2}\n', ":1: input_length .* must be .* >= 0"),
+        (
+            '{"timestamp": 1e400, "input_length": 1, "output_length": 2}\n',
+            ":1: timestamp .* must be a finite",
+        ),
+        ("{}\n[1, 2]\n", ":1: a Mooncake line has"),
+        ('{"timestamp": 0, "input_length": 1, "output_length": 2}\n[1, 2]\n', ":2: not a JSON object"),
+    ],
+    ids=[
+        "broken JSON",
+        "missing key",
+        "unknown key",
+        "boolean",
+        "string",
+        "negative",
+        "huge",
+        "empty",
+        "a list",
+    ],
+)
+def test_a_broken_mooncake_line_is_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(TraceFormatError, match=message):
+        read_trace(jsonl(tmp_path, text))
+
+
 def test_canonical_rate_series(tmp_path: Path) -> None:
     series = read_trace(write(tmp_path, "timestamp,rate_rps\n0,2\n60,4\n120,0\n"))
     assert isinstance(series, RateSeries)
@@ -155,7 +293,9 @@ def test_a_rate_series_with_token_columns_reads_as_trace_export_writes_it(tmp_pa
     ids=["request log", "rate series", "arrival times"],
 )
 def test_a_model_is_refused_for_a_trace_without_models(tmp_path: Path, text: str) -> None:
-    with pytest.raises(TraceFormatError, match=r"--model m-small: only a ServeGen trace .* has models"):
+    with pytest.raises(
+        TraceFormatError, match=r"--model m-small: only a ServeGen \(.*\) or BurstGPT trace has models"
+    ):
         read_trace(write(tmp_path, text), model="m-small")
 
 

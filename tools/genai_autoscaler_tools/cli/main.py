@@ -189,8 +189,12 @@ traces (told apart by their header; every one is moved to start at 0):
   timestamp                                     a request log of arrival times only
   timestamp,rate_rps                            a rate series (what `trace export` writes; for a Bedrock
                                                 model it adds input_tokens,output_tokens, not read)
-  TIMESTAMP,ContextTokens,GeneratedTokens       the Azure LLM inference trace
+  TIMESTAMP,ContextTokens,GeneratedTokens       the Azure LLM inference traces (2023, 2024; 2025's
+                                                multimodal one with NumImages, images not modelled)
   model,timestamp,total_rate_rps,active_clients ServeGen's aggregate rates (with --model)
+  Timestamp,Model,Request tokens,...,Log Type   BurstGPT's request logs, with or without Session ID and
+                                                Elapsed time (with --model where it has several)
+  {"timestamp": ms, "input_length": n, ...}     Mooncake's JSON lines
   Timestamps are seconds or ISO 8601. A rate series is drawn as Poisson arrivals from --seed, and, like
   any trace without token counts, gets the request sizes of RequestProfile.default().
 
@@ -217,7 +221,7 @@ POLICIES_HELP = "policy document (default: the repository's config/policies.exam
 def _replay_arguments(sim: argparse.ArgumentParser) -> None:
     """What simulate and tune both take: the trace, the target, how the trace is shaped, the endpoint."""
     sim.add_argument("--trace", type=Path, required=True, metavar="FILE", help="the trace to replay (below)")
-    sim.add_argument("--model", metavar="NAME", help="the model to replay from a ServeGen trace")
+    sim.add_argument("--model", metavar="NAME", help="the model to replay from a ServeGen or BurstGPT trace")
     sim.add_argument(
         "--target",
         metavar="NAME",

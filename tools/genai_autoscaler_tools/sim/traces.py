@@ -2,8 +2,12 @@
 
 Two kinds of trace:
 
-- a request log, one request per row (`timestamp,input_tokens,output_tokens`, or the Azure LLM trace's
-  `TIMESTAMP,ContextTokens,GeneratedTokens`);
+- a request log, one request per row (`timestamp,input_tokens,output_tokens`, or a public trace's own columns:
+  the Azure LLM traces' `TIMESTAMP,ContextTokens,GeneratedTokens` (and its multimodal trace's, with `NumImages`
+  after the timestamp: the images are not modelled), BurstGPT's
+  `Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type`, with or without its `Session ID` and
+  `Elapsed time` after the timestamp, one model at a time; or Mooncake's JSON lines,
+  `{"timestamp": ms, "input_length": n, "output_length": n, "hash_ids": [...]}`);
 - a rate series, requests per second per window (`timestamp,rate_rps`, with the mean tokens per request that
   `trace export` adds for a Bedrock model, `input_tokens,output_tokens`, not read; or the ServeGen aggregate
   file's `model,timestamp,total_rate_rps,active_clients`, one model at a time).
@@ -18,7 +22,11 @@ inside a rate window are drawn as a Poisson process from a seed, so the same see
 from __future__ import annotations
 
 import csv
+import gzip
+import io
+import json
 import math
+import zlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +88,27 @@ _RATE_SERIES = ("timestamp", "rate_rps")
 # What `trace export` writes for a Bedrock model: the mean tokens per request too (not read).
 _RATE_SERIES_WITH_TOKENS = (*_RATE_SERIES, "input_tokens", "output_tokens")
 _AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+# Azure's multimodal trace of 2025 (AzureLMMInferenceDataset2025): the images of a request are not modelled (the
+# simulated endpoint is a text model), only its tokens.
+_AZURE_MULTIMODAL = ("TIMESTAMP", "NumImages", "ContextTokens", "GeneratedTokens")
 _SERVEGEN = ("model", "timestamp", "total_rate_rps", "active_clients")
+# BurstGPT (github.com/HPMLL/BurstGPT): Azure OpenAI requests of ChatGPT and GPT-4, timestamps in seconds from the
+# trace's start; a failed request has no response tokens. Its later release adds a session's columns.
+_BURSTGPT = ("Timestamp", "Model", "Request tokens", "Response tokens", "Total tokens", "Log Type")
+_BURSTGPT_SESSIONS = (
+    "Timestamp",
+    "Session ID",
+    "Elapsed time",
+    "Model",
+    "Request tokens",
+    "Response tokens",
+    "Total tokens",
+    "Log Type",
+)
+# Mooncake (github.com/kvcache-ai/Mooncake, FAST25-release/traces): one JSON object a line, the timestamp in
+# milliseconds; `hash_ids` (the prompt's cache blocks) is not read.
+_MOONCAKE = ("timestamp", "input_length", "output_length")
+_MOONCAKE_OPTIONAL = ("hash_ids",)
 
 
 # More tokens than any model takes or writes in one request: a count above it is a broken row, and would not fit
@@ -146,18 +174,25 @@ def _columns(rows: list[tuple[int, list[str]]], path: Path, names: tuple[str, ..
             )
 
 
-def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _text(path: Path) -> str:
+    """The file's text: UTF-8, gzip-compressed or not (Azure publishes its 2025 trace as .csv.gz)."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            header = [h.strip() for h in next(reader, [])]
-            rows = [
-                (n, row) for n, row in enumerate(reader, start=2) if row and any(cell.strip() for cell in row)
-            ]
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        return data.decode("utf-8")
     except OSError as exc:
-        raise TraceFormatError(f"{path}: cannot read the file: {exc.strerror}") from None
+        raise TraceFormatError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    except (EOFError, zlib.error):
+        raise TraceFormatError(f"{path}: a broken gzip file") from None
     except UnicodeDecodeError:
-        raise TraceFormatError(f"{path}: not a UTF-8 CSV file") from None
+        raise TraceFormatError(f"{path}: not a UTF-8 text file") from None
+
+
+def _rows(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    rows = [(n, row) for n, row in enumerate(reader, start=2) if row and any(cell.strip() for cell in row)]
     return header, rows
 
 
@@ -168,11 +203,23 @@ def _format(path: Path, header: list[str]) -> tuple[str, ...]:
     if columns == _TIMESTAMPS:
         return columns
     # The longer of two formats that begin alike first.
-    formats = (_REQUEST_LOG, _AZURE, _RATE_SERIES_WITH_TOKENS, _RATE_SERIES, _SERVEGEN)
+    formats = (
+        _REQUEST_LOG,
+        _AZURE,
+        _AZURE_MULTIMODAL,
+        _BURSTGPT_SESSIONS,
+        _BURSTGPT,
+        _RATE_SERIES_WITH_TOKENS,
+        _RATE_SERIES,
+        _SERVEGEN,
+    )
     begun = next((names for names in formats if columns[: len(names)] == names), None)
     if begun is None:
         known = " | ".join(",".join(names) for names in (_TIMESTAMPS, *formats))
-        raise TraceFormatError(f"{path}: unknown header {','.join(header)!r}; expected one of: {known}")
+        raise TraceFormatError(
+            f"{path}: unknown header {','.join(header)!r}; expected one of: {known}; or JSON lines with "
+            f"{', '.join(_MOONCAKE)}"
+        )
     if len(columns) > len(begun):
         raise TraceFormatError(
             f"{path}: the header has columns its format ({','.join(begun)}) does not define: "
@@ -182,62 +229,159 @@ def _format(path: Path, header: list[str]) -> tuple[str, ...]:
 
 
 def read_trace(path: Path, model: str | None = None) -> Trace:
-    """Read a trace in any of its formats, told apart by their header.
+    """Read a trace in any of its formats, told apart by their header (JSON lines by their first character).
 
-    `model` picks one model of the ServeGen file (required there, and refused for any other trace). Raises
-    TraceFormatError naming the file, line and column of the first problem.
+    `model` picks one model of a ServeGen or BurstGPT file (required where the file has several, and refused for
+    any other trace). Raises TraceFormatError naming the file, line and column of the first problem.
     """
-    header, rows = _rows(path)
+    text = _text(path)
+    if text.lstrip()[:1] == "{":
+        if model is not None:
+            raise TraceFormatError(f"{path}: --model {model}: a Mooncake trace (JSON lines) has no models")
+        return _json_lines(path, text)
+    try:
+        header, rows = _rows(text)
+    except csv.Error as exc:
+        raise TraceFormatError(f"{path}: not a CSV file: {exc}") from None
     if not rows:
         raise TraceFormatError(f"{path}: no rows after the header")
     columns = _format(path, header)
-    if model is not None and columns != _SERVEGEN:
+    if model is not None and columns not in (_SERVEGEN, _BURSTGPT, _BURSTGPT_SESSIONS):
         raise TraceFormatError(
-            f"{path}: --model {model}: only a ServeGen trace ({','.join(_SERVEGEN)}) has models, and this one's "
-            f"header is {','.join(header)}"
+            f"{path}: --model {model}: only a ServeGen ({','.join(_SERVEGEN)}) or BurstGPT trace has models, and "
+            f"this one's header is {','.join(header)}"
         )
     _columns(rows, path, columns)
     if columns in (_REQUEST_LOG, _AZURE):
-        return _request_log(path, rows, azure=columns == _AZURE)
+        return _request_log(path, rows, columns, (0, 1, 2))
+    if columns == _AZURE_MULTIMODAL:
+        return _request_log(path, rows, columns, (0, 2, 3))
+    if columns in (_BURSTGPT, _BURSTGPT_SESSIONS):
+        at = columns.index("Model")
+        picked = _one_model(path, rows, at, model, "BurstGPT", required=False)
+        return _request_log(
+            path, picked, columns, (0, at + 1, at + 2), name=f"{path.name} ({picked[0][1][at]})"
+        )
     if columns == _TIMESTAMPS:
         return _arrival_times(path, rows)
     if columns[:2] == _RATE_SERIES:
         return _rate_series(path, [(n, row[0], row[1]) for n, row in rows], gap_when_idle=False)
     if columns == _SERVEGEN:
-        models = sorted({row[0] for _, row in rows})
-        if model is None or model not in models:
-            what = "needs --model" if model is None else f"has no model {model!r}"
-            raise TraceFormatError(f"{path}: a ServeGen trace {what}; it has {', '.join(models)}")
-        chosen = [
+        windows = [
             (n, row[1], row[2])
             if _number(row[3] or "0", f"{path}:{n}", "active_clients") > 0
             else (n, row[1], "nan")
-            for n, row in rows
-            if row[0] == model
+            for n, row in _one_model(path, rows, 0, model, "ServeGen", required=True)
         ]
         # A window without a client and without a request is a gap in the data, not an idle service.
-        return _rate_series(path, chosen, gap_when_idle=True, name=f"{path.name} ({model})")
+        return _rate_series(path, windows, gap_when_idle=True, name=f"{path.name} ({model})")
     raise AssertionError(f"unhandled trace format {columns}")
 
 
-def _request_log(path: Path, rows: list[tuple[int, list[str]]], azure: bool) -> RequestLog:
-    names = _AZURE if azure else _REQUEST_LOG
-    times, inputs, outputs = [], [], []
-    for line, row in rows:
-        where = f"{path}:{line}"
-        times.append(_seconds(row[0], where))
-        inputs.append(_tokens(row[1], where, names[1]))
-        outputs.append(_tokens(row[2], where, names[2]))
-    order = np.argsort(np.asarray(times), kind="stable")
-    arrivals = np.asarray(times, dtype=np.float64)[order]
-    arrivals -= arrivals[0]
+def _one_model(
+    path: Path,
+    rows: list[tuple[int, list[str]]],
+    at: int,
+    model: str | None,
+    kind: str,
+    required: bool,
+) -> list[tuple[int, list[str]]]:
+    """The rows of `model` (column `at`): one endpoint serves one model. Without `model`, a file of one model is
+    read whole, unless `required`; TraceFormatError naming the file's models otherwise."""
+    models = sorted({row[at] for _, row in rows})
+    if model is None and not required and len(models) == 1:
+        return rows
+    if model is None or model not in models:
+        what = "needs --model" if model is None else f"has no model {model!r}"
+        raise TraceFormatError(f"{path}: a {kind} trace {what}; it has {', '.join(models)}")
+    return [(n, row) for n, row in rows if row[at] == model]
+
+
+def _request_log(
+    path: Path,
+    rows: list[tuple[int, list[str]]],
+    names: tuple[str, ...],
+    cells: tuple[int, int, int],
+    name: str | None = None,
+) -> RequestLog:
+    """The requests of `rows`, whose `cells` hold the arrival time, the input and the output tokens."""
+    when, given, written = cells
+    return _requests(
+        path,
+        [
+            (
+                _seconds(row[when], f"{path}:{line}"),
+                _tokens(row[given], f"{path}:{line}", names[given]),
+                _tokens(row[written], f"{path}:{line}", names[written]),
+            )
+            for line, row in rows
+        ],
+        name,
+    )
+
+
+def _requests(path: Path, requests: list[tuple[float, int, int]], name: str | None = None) -> RequestLog:
+    """(arrival time, input tokens, output tokens) as a request log, in arrival order, from time 0."""
+    times = np.asarray([at for at, _, _ in requests], dtype=np.float64)
+    order = np.argsort(times, kind="stable")
+    arrivals = times[order] - times[order][0]
     return RequestLog(
         arrivals=arrivals,
-        input_tokens=np.asarray(inputs, dtype=np.int64)[order],
-        output_tokens=np.asarray(outputs, dtype=np.int64)[order],
+        input_tokens=np.asarray([n for _, n, _ in requests], dtype=np.int64)[order],
+        output_tokens=np.asarray([n for _, _, n in requests], dtype=np.int64)[order],
         duration=float(arrivals[-1]) if arrivals.size else 0.0,
-        source=path.name,
+        source=name or path.name,
     )
+
+
+def _json_lines(path: Path, text: str) -> RequestLog:
+    """A Mooncake trace: one JSON object a line, its keys those of _MOONCAKE (and _MOONCAKE_OPTIONAL)."""
+    requests = []
+    for line, record_text in enumerate(text.splitlines(), start=1):
+        if not record_text.strip():
+            continue
+        where = f"{path}:{line}"
+        try:
+            record = json.loads(record_text)
+        except (ValueError, RecursionError):
+            raise TraceFormatError(f"{where}: not a JSON object") from None
+        if not isinstance(record, dict):
+            raise TraceFormatError(f"{where}: not a JSON object")
+        missing = [key for key in _MOONCAKE if key not in record]
+        unknown = sorted(key for key in record if key not in (*_MOONCAKE, *_MOONCAKE_OPTIONAL))
+        if missing or unknown:
+            raise TraceFormatError(
+                f"{where}: a Mooncake line has {', '.join(_MOONCAKE)} (and {', '.join(_MOONCAKE_OPTIONAL)}); "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"missing {', '.join(missing)}" if missing else "",
+                        f"unknown {', '.join(unknown)}" if unknown else "",
+                    )
+                    if part
+                )
+            )
+        cells = [_json_number(record[key], where, key) for key in _MOONCAKE]
+        requests.append(
+            (
+                _seconds(repr(cells[0] / 1000.0), where),
+                _tokens(repr(cells[1]), where, _MOONCAKE[1]),
+                _tokens(repr(cells[2]), where, _MOONCAKE[2]),
+            )
+        )
+    if not requests:
+        raise TraceFormatError(f"{path}: no requests")
+    return _requests(path, requests)
+
+
+def _json_number(value: object, where: str, key: str) -> float:
+    """A JSON number (not a boolean, not a string) as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TraceFormatError(f"{where}: {key} {json.dumps(value)[:40]} is not a number")
+    try:
+        return float(value)
+    except OverflowError:
+        raise TraceFormatError(f"{where}: {key} is too large") from None
 
 
 def _arrival_times(path: Path, rows: list[tuple[int, list[str]]]) -> RequestLog:
