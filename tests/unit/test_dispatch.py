@@ -10,12 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from genai_autoscaler.app.dispatch import Dispatch, ScaleRequest, dispatch_alarm, evaluate_targets
+from genai_autoscaler.app.dispatch import (
+    Dispatch,
+    ScaleRequest,
+    _invocations,
+    dispatch_alarm,
+    evaluate_targets,
+)
 from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmState, AlarmStateChangeEvent
 from genai_autoscaler.domain.bedrock import BedrockRoute, RouteKind
 from genai_autoscaler.domain.demand import IDLE_LOOKBACK
 from genai_autoscaler.domain.plan import Action, Workflow
+from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity, TargetState
 from genai_autoscaler.errors import TransientAwsError
@@ -324,6 +331,13 @@ def test_a_burst_after_a_lull_without_datapoints_is_a_step_from_nothing_not_a_ra
     # alone, their noise would pass for a ramp)
     assert outcome.plan is not None
     assert "today's demand in" not in outcome.plan.reason
+    (target,) = [t for t in parse_policy_document(EXAMPLE).targets if t.target_id == LLM]
+    assert isinstance(target, SageMakerVariantPolicy)
+    trend = _invocations(ctl, target, NOW)
+    assert trend is not None
+    assert trend.per_minute[:7] == (0.0,) * 7
+    assert trend.per_minute[7:] == tuple(burst)
+    assert trend.growth(600) == 1.0
 
 
 def test_a_firing_alarm_sizes_the_scale_out_for_the_invocations_trend() -> None:

@@ -127,3 +127,38 @@ def test_too_short_a_history_measures_no_scale_in_window() -> None:
     (report,) = refresh_forecasts(ctl, NOW)
     assert report.scale_in_window_seconds is None
     assert ctl.state.load(LLM).scale_in_window is None
+
+
+def test_a_lull_without_datapoints_is_forecast_from_as_a_lull_of_none() -> None:
+    # Given three days of history with three hours of the second afternoon idle: once as datapoints of 0, once
+    # as no datapoints at all (SageMaker publishes Invocations with each request, so CloudWatch has none then)
+    made = []
+    for idle_as in ("zeros", "no datapoints"):
+        ctl = memory_controller(document())
+        with_history(ctl.metrics, 3)  # type: ignore[arg-type]
+        points = ctl.metrics.points[(LLM, "Invocations")]  # type: ignore[attr-defined]
+        idle = range(1440 + 13 * 60, 1440 + 16 * 60)
+        if idle_as == "zeros":
+            points[:] = [(at, 0.0 if i in idle else value) for i, (at, value) in enumerate(points)]
+        else:
+            points[:] = [point for i, point in enumerate(points) if i not in idle]
+        refresh_forecasts(ctl, NOW)
+        made.append(ctl.state.load(LLM).forecast)
+    # Then the forecast is the same: a minute without a datapoint, between two that have one, had no request
+    assert made[0] is not None
+    assert made[0] == made[1]
+
+
+def test_the_return_window_wants_two_hours_of_datapoints_not_of_minutes_read_as_idle() -> None:
+    # Given a day with three bursts of 30 minutes at 300 a minute and nothing in between: 90 datapoints
+    ctl = memory_controller(document())
+    end = NOW.replace(second=0, microsecond=0)
+    ctl.metrics.points[(LLM, "Invocations")] = [  # type: ignore[attr-defined]
+        (end - timedelta(minutes=m), 300.0)
+        for burst in (1200, 700, 200)
+        for m in range(burst, burst - 30, -1)
+    ]
+    (report,) = refresh_forecasts(ctl, NOW)
+    # Then no window is measured: the idle minutes between the bursts are read as none, but they are not figures
+    assert report.scale_in_window_seconds is None
+    assert ctl.state.load(LLM).scale_in_window is None

@@ -110,9 +110,10 @@ def _with_forecast(
 def target_forecast(
     metrics: MetricReader, policy: SageMakerPolicy, now: datetime
 ) -> tuple[list[float | None], DemandForecast]:
-    """The target's per-minute invocations over the history, and the forecast made at `now` from them."""
+    """The target's per-minute invocations over the history as CloudWatch has them (None: no datapoint), and
+    the forecast made at `now` from them, a minute without a datapoint read as `requests_per_minute` says."""
     start, end = history_window(now)
-    invocations = requests_per_minute(metrics.per_period(invocations_query(policy), start, end))
+    invocations = metrics.per_period(invocations_query(policy), start, end)
     ratio = None
     concurrency = next((s for s in alarm_specs(policy) if s.signal is Signal.CONCURRENCY), None)
     if concurrency is not None and policy.signals.concurrency_per_unit is not None:
@@ -124,4 +125,5 @@ def target_forecast(
             metrics.per_period(invocations_query(policy, per_unit=True), day_start, end),
             policy.signals.concurrency_per_unit,
         )
-    return invocations, forecast(invocations, start, now, ratio, policy.forecast.max_error)
+    made = forecast(requests_per_minute(invocations), start, now, ratio, policy.forecast.max_error)
+    return invocations, made

@@ -39,8 +39,10 @@ TREND_MINUTES = 10
 # The last minutes read that CloudWatch may not have published yet (a minute's figure comes a minute or so after
 # it ends): without a datapoint, they are unknown, not idle.
 PUBLISH_DELAY_MINUTES = 2
-# How far before its minutes a trend reads: an endpoint idle since its last request within it has a trend of
-# nothing; idle for longer, of nothing known (a lull that long has let every scale-in window pass anyway).
+# How far before its minutes a trend reads, so that the minutes of a lull after the target's last request within
+# it read as none, not as unknown. After a longer lull they are unknown, and a burst's first minutes are read
+# alone: their noise can then pass for a ramp and grow a scale-out (at most MAX_GROWTH: capacity, not requests).
+# Each minute's read reaches back this far, in the simulator too: an hour covers the lulls of bursty traffic.
 IDLE_LOOKBACK = timedelta(hours=1)
 # The least minutes with datapoints for a trend: fewer say nothing about one.
 MIN_TREND_POINTS = 4
@@ -78,9 +80,10 @@ def requests_per_minute(per_minute: Sequence[float | None]) -> list[float | None
     """A SageMaker target's per-minute `Invocations` (oldest first, the last one the minute just ended) as its
     requests per minute. SageMaker sends the metric with each request (the API reference's ScalingPolicyMetric),
     so CloudWatch holds no datapoint for a minute without one: once the target has published a datapoint, a
-    later minute without one had no requests (0). Unknown (None) stay the minutes before its first datapoint (a
-    target not yet created, or idle since before them) and the last PUBLISH_DELAY_MINUTES (CloudWatch may not
-    have published them yet)."""
+    later minute without one had no invocations (0). Unknown (None) stay the minutes before its first datapoint
+    (a target not yet created, or idle since before them) and the last PUBLISH_DELAY_MINUTES (CloudWatch may not
+    have published them yet). An inference component at zero copies turns requests away as
+    NoCapacityInvocationFailures, which Invocations does not count: those minutes read as none too."""
     first = next((i for i, value in enumerate(per_minute) if value is not None), None)
     settled = len(per_minute) - PUBLISH_DELAY_MINUTES
     return [
