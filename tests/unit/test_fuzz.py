@@ -516,6 +516,36 @@ def test_a_trace_reader_answers_any_file_with_a_trace_or_a_named_error(
             outcome = "refused"
 
 
+BURSTGPT_HEADERS = {
+    6: "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type",
+    8: "Timestamp,Session ID,Elapsed time,Model,Request tokens,Response tokens,Total tokens,Log Type",
+}
+
+
+@FUZZ
+@given(st.sampled_from(sorted(BURSTGPT_HEADERS)), st.data())
+def test_a_burstgpt_trace_is_read_or_refused_by_name(
+    tmp_path: Path, columns: int, data: st.DataObject
+) -> None:
+    # Rows of the header's width, so that they reach the cells' parsing; models from a few (one may be empty)
+    model = st.sampled_from(["ChatGPT", "GPT-4", " ChatGPT", ""])
+    row = st.lists(CELLS, min_size=columns, max_size=columns).flatmap(
+        lambda cells: model.map(lambda m: [*cells[: columns - 5], m, *cells[columns - 4 :]])
+    )
+    rows = data.draw(st.lists(row, max_size=6))
+    chosen = data.draw(st.sampled_from([None, "ChatGPT", "GPT-4"]))
+    path = tmp_path / "BurstGPT.csv"
+    text = "\n".join([BURSTGPT_HEADERS[columns], *(",".join(r) for r in rows)]) + "\n"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    outcome = "crash"
+    with tallied("trace readers (BurstGPT)", lambda: outcome):
+        try:
+            read_trace(path, model=chosen)
+            outcome = "read"
+        except TraceFormatError:
+            outcome = "refused"
+
+
 JSON_VALUES = st.recursive(
     st.one_of(
         st.none(),

@@ -4,6 +4,8 @@ load shaped without losing requests or their token counts."""
 from __future__ import annotations
 
 import gzip
+import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,8 @@ from genai_autoscaler_tools.sim.traces import (
     read_trace,
     time_scale,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 TRACES = Path(__file__).resolve().parents[2] / "data" / "traces"
 AZURE = TRACES / "azure_llm_2023_conv.csv"
@@ -153,6 +157,77 @@ def test_azures_multimodal_trace_is_read_compressed_as_published(tmp_path: Path)
     # And a compressed file that is broken is named
     path.write_bytes(gzip.compress(b"TIMESTAMP,ContextTokens,GeneratedTokens\n")[:12])
     with pytest.raises(TraceFormatError, match="a broken gzip file"):
+        read_trace(path)
+
+
+def test_a_burstgpt_model_is_read_without_its_spaces_and_an_empty_one_is_named(tmp_path: Path) -> None:
+    # Given a BurstGPT file saved with a byte-order mark, and a model cell with a trailing space
+    path = tmp_path / "trace.csv"
+    path.write_bytes("\ufeff".encode() + BURSTGPT.replace("45,ChatGPT,", "45,ChatGPT ,").encode())
+    chat = read_trace(path, model="ChatGPT")
+    # Then the mark is skipped and the model is the same one
+    assert isinstance(chat, RequestLog)
+    assert len(chat) == 3
+    # And a row without a model is named
+    with pytest.raises(TraceFormatError, match=r"trace.csv:3: the model is empty"):
+        read_trace(write(tmp_path, BURSTGPT.replace("45,ChatGPT,", "45,,")), model="ChatGPT")
+
+
+ROW = st.tuples(
+    st.floats(0, 1e7, allow_nan=False),
+    st.integers(0, 10**6),
+    st.integers(0, 10**5),
+    st.sampled_from(["A", "B"]),
+)
+
+
+@given(st.lists(ROW, min_size=1, max_size=30))
+def test_burstgpt_rows_read_back_as_the_requests_they_are(rows: list[tuple[float, int, int, str]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "BurstGPT.csv"
+        path.write_text(
+            "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+            + "".join(f"{t!r},{m},{i},{o},{i + o},Conversation log\n" for t, i, o, m in rows)
+        )
+        model = rows[0][3]
+        trace = read_trace(path, model=model)
+    mine = sorted(((t, i, o) for t, i, o, m in rows if m == model), key=lambda r: r[0])
+    assert isinstance(trace, RequestLog)
+    assert trace.arrivals.tolist() == pytest.approx([t - mine[0][0] for t, _, _ in mine], abs=1e-6)
+    assert sorted(zip(trace.input_tokens.tolist(), trace.output_tokens.tolist(), strict=True)) == sorted(  # type: ignore[union-attr]
+        (i, o) for _, i, o in mine
+    )
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 10**6), st.integers(0, 10**5)), min_size=1))
+def test_mooncake_lines_read_back_as_the_requests_they_are(records: list[tuple[int, int, int]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "trace.jsonl"
+        path.write_text(
+            "\r\n".join(
+                json.dumps({"timestamp": t, "input_length": i, "output_length": o, "hash_ids": [1]})
+                for t, i, o in records
+            )
+        )
+        trace = read_trace(path)
+    first = min(t for t, _, _ in records)
+    assert isinstance(trace, RequestLog)
+    assert trace.arrivals.tolist() == pytest.approx(sorted((t - first) / 1000 for t, _, _ in records))
+    assert sorted(zip(trace.input_tokens.tolist(), trace.output_tokens.tolist(), strict=True)) == sorted(  # type: ignore[union-attr]
+        (i, o) for _, i, o in records
+    )
+
+
+def test_a_json_line_ends_only_at_a_line_break(tmp_path: Path) -> None:
+    # Given two records joined by a form feed on the first line (str.splitlines would split them), and a broken
+    # third line
+    record = '{"timestamp": 0, "input_length": 1, "output_length": 2}'
+    path = jsonl(tmp_path, f"{record}\x0c{record}\n{record}\n{{broken\n")
+    # Then the first line is one line, not two requests, and the broken one is named as the third
+    with pytest.raises(TraceFormatError, match=r"trace.jsonl:1: not a JSON object"):
+        read_trace(path)
+    path.write_text(f"{record}\n{record}\n{{broken\n")
+    with pytest.raises(TraceFormatError, match=r"trace.jsonl:3: not a JSON object"):
         read_trace(path)
 
 

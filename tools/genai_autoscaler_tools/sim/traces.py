@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import math
 import zlib
+from array import array
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -174,26 +178,29 @@ def _columns(rows: list[tuple[int, list[str]]], path: Path, names: tuple[str, ..
             )
 
 
-def _text(path: Path) -> str:
-    """The file's text: UTF-8, gzip-compressed or not (Azure publishes its 2025 trace as .csv.gz)."""
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """What goes wrong reading the file's text, as a TraceFormatError naming it."""
     try:
-        data = path.read_bytes()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-        return data.decode("utf-8")
+        yield
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        raise TraceFormatError(f"{path}: a broken gzip file") from None
     except OSError as exc:
         raise TraceFormatError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    except (EOFError, zlib.error):
-        raise TraceFormatError(f"{path}: a broken gzip file") from None
     except UnicodeDecodeError:
         raise TraceFormatError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as exc:
+        raise TraceFormatError(f"{path}: not a CSV file: {exc}") from None
 
 
-def _rows(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader, [])]
-    rows = [(n, row) for n, row in enumerate(reader, start=2) if row and any(cell.strip() for cell in row)]
-    return header, rows
+def _open(path: Path) -> TextIO:
+    """The file as text, read as it goes: UTF-8 (a byte-order mark skipped), gzip-compressed or not (Azure
+    publishes its 2025 trace as .csv.gz). Lines end at a line feed, a carriage return or both, only."""
+    with path.open("rb") as handle:
+        compressed = handle.read(2) == b"\x1f\x8b"
+    if compressed:
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
 
 
 def _format(path: Path, header: list[str]) -> tuple[str, ...]:
@@ -232,112 +239,127 @@ def read_trace(path: Path, model: str | None = None) -> Trace:
     """Read a trace in any of its formats, told apart by their header (JSON lines by their first character).
 
     `model` picks one model of a ServeGen or BurstGPT file (required where the file has several, and refused for
-    any other trace). Raises TraceFormatError naming the file, line and column of the first problem.
+    any other trace). Request logs are read as they stream, a row at a time (BurstGPT's run to millions). Raises
+    TraceFormatError naming the file, line and column of the first problem.
     """
-    text = _text(path)
-    if text.lstrip()[:1] == "{":
+    with _reading(path), _open(path) as handle:
+        json_lines = handle.read(4096).lstrip()[:1] == "{"
+    if json_lines:
         if model is not None:
             raise TraceFormatError(f"{path}: --model {model}: a Mooncake trace (JSON lines) has no models")
-        return _json_lines(path, text)
-    try:
-        header, rows = _rows(text)
-    except csv.Error as exc:
-        raise TraceFormatError(f"{path}: not a CSV file: {exc}") from None
-    if not rows:
-        raise TraceFormatError(f"{path}: no rows after the header")
-    columns = _format(path, header)
-    if model is not None and columns not in (_SERVEGEN, _BURSTGPT, _BURSTGPT_SESSIONS):
-        raise TraceFormatError(
-            f"{path}: --model {model}: only a ServeGen ({','.join(_SERVEGEN)}) or BurstGPT trace has models, and "
-            f"this one's header is {','.join(header)}"
+        with _reading(path), _open(path) as handle:
+            return _json_lines(path, handle)
+    with _reading(path), _open(path) as handle:
+        reader = csv.reader(handle)
+        header = [h.strip() for h in next(reader, [])]
+        rows = (
+            (n, row) for n, row in enumerate(reader, start=2) if row and any(cell.strip() for cell in row)
         )
-    _columns(rows, path, columns)
-    if columns in (_REQUEST_LOG, _AZURE):
-        return _request_log(path, rows, columns, (0, 1, 2))
-    if columns == _AZURE_MULTIMODAL:
-        return _request_log(path, rows, columns, (0, 2, 3))
-    if columns in (_BURSTGPT, _BURSTGPT_SESSIONS):
-        at = columns.index("Model")
-        picked = _one_model(path, rows, at, model, "BurstGPT", required=False)
-        return _request_log(
-            path, picked, columns, (0, at + 1, at + 2), name=f"{path.name} ({picked[0][1][at]})"
-        )
-    if columns == _TIMESTAMPS:
-        return _arrival_times(path, rows)
+        first = next(rows, None)
+        if first is None:
+            raise TraceFormatError(f"{path}: no rows after the header")
+        columns = _format(path, header)
+        if model is not None and columns not in (_SERVEGEN, _BURSTGPT, _BURSTGPT_SESSIONS):
+            raise TraceFormatError(
+                f"{path}: --model {model}: only a ServeGen ({','.join(_SERVEGEN)}) or BurstGPT trace has models, "
+                f"and this one's header is {','.join(header)}"
+            )
+        if columns in _REQUEST_CELLS:
+            return _request_log(path, chain([first], rows), columns, model)
+        if columns == _TIMESTAMPS:
+            return _arrival_times(path, chain([first], rows))
+        windows = [first, *rows]
+    _columns(windows, path, columns)
     if columns[:2] == _RATE_SERIES:
-        return _rate_series(path, [(n, row[0], row[1]) for n, row in rows], gap_when_idle=False)
+        return _rate_series(path, [(n, row[0], row[1]) for n, row in windows], gap_when_idle=False)
     if columns == _SERVEGEN:
-        windows = [
+        chosen = _one_model(path, windows, model)
+        picked = [
             (n, row[1], row[2])
             if _number(row[3] or "0", f"{path}:{n}", "active_clients") > 0
             else (n, row[1], "nan")
-            for n, row in _one_model(path, rows, 0, model, "ServeGen", required=True)
+            for n, row in windows
+            if row[0].strip() == chosen
         ]
         # A window without a client and without a request is a gap in the data, not an idle service.
-        return _rate_series(path, windows, gap_when_idle=True, name=f"{path.name} ({model})")
+        return _rate_series(path, picked, gap_when_idle=True, name=f"{path.name} ({chosen})")
     raise AssertionError(f"unhandled trace format {columns}")
 
 
-def _one_model(
-    path: Path,
-    rows: list[tuple[int, list[str]]],
-    at: int,
-    model: str | None,
-    kind: str,
-    required: bool,
-) -> list[tuple[int, list[str]]]:
-    """The rows of `model` (column `at`): one endpoint serves one model. Without `model`, a file of one model is
-    read whole, unless `required`; TraceFormatError naming the file's models otherwise."""
-    models = sorted({row[at] for _, row in rows})
+# The cells of each request log's format that hold the arrival time, the input and the output tokens.
+_REQUEST_CELLS = {
+    _REQUEST_LOG: (0, 1, 2),
+    _AZURE: (0, 1, 2),
+    _AZURE_MULTIMODAL: (0, 2, 3),
+    _BURSTGPT: (0, 2, 3),
+    _BURSTGPT_SESSIONS: (0, 4, 5),
+}
+
+
+def _chosen(path: Path, models: list[str], model: str | None, kind: str, required: bool) -> str:
+    """The model to read of a file's `models`: one endpoint serves one model. Without `model`, a file of one
+    model is read whole, unless `required`; TraceFormatError naming the file's models otherwise."""
     if model is None and not required and len(models) == 1:
-        return rows
+        return models[0]
     if model is None or model not in models:
         what = "needs --model" if model is None else f"has no model {model!r}"
         raise TraceFormatError(f"{path}: a {kind} trace {what}; it has {', '.join(models)}")
-    return [(n, row) for n, row in rows if row[at] == model]
+    return model
+
+
+def _one_model(path: Path, rows: list[tuple[int, list[str]]], model: str | None) -> str:
+    """The ServeGen model to read (its first column), which --model must name."""
+    for line, row in rows:
+        if not row[0].strip():
+            raise TraceFormatError(f"{path}:{line}: the model is empty")
+    return _chosen(path, sorted({row[0].strip() for _, row in rows}), model, "ServeGen", required=True)
 
 
 def _request_log(
-    path: Path,
-    rows: list[tuple[int, list[str]]],
-    names: tuple[str, ...],
-    cells: tuple[int, int, int],
-    name: str | None = None,
+    path: Path, rows: Iterable[tuple[int, list[str]]], names: tuple[str, ...], model: str | None
 ) -> RequestLog:
-    """The requests of `rows`, whose `cells` hold the arrival time, the input and the output tokens."""
-    when, given, written = cells
-    return _requests(
-        path,
-        [
-            (
-                _seconds(row[when], f"{path}:{line}"),
-                _tokens(row[given], f"{path}:{line}", names[given]),
-                _tokens(row[written], f"{path}:{line}", names[written]),
-            )
-            for line, row in rows
-        ],
-        name,
-    )
+    """The requests of `rows` (of one model, where the format has a Model column), a row at a time."""
+    when, given, written = _REQUEST_CELLS[names]
+    at = names.index("Model") if "Model" in names else None
+    by_model: dict[str, tuple[array[float], array[int], array[int]]] = {}
+    for line, row in rows:
+        where = f"{path}:{line}"
+        _columns([(line, row)], path, names)
+        key = "" if at is None else row[at].strip()
+        if at is not None and not key:
+            raise TraceFormatError(f"{where}: the model is empty")
+        times, inputs, outputs = by_model.setdefault(key, (array("d"), array("q"), array("q")))
+        times.append(_seconds(row[when], where))
+        inputs.append(_tokens(row[given], where, names[given]))
+        outputs.append(_tokens(row[written], where, names[written]))
+    if at is None:
+        return _requests(path, *by_model[""])
+    chosen = _chosen(path, sorted(by_model), model, "BurstGPT", required=False)
+    return _requests(path, *by_model[chosen], name=f"{path.name} ({chosen})")
 
 
-def _requests(path: Path, requests: list[tuple[float, int, int]], name: str | None = None) -> RequestLog:
-    """(arrival time, input tokens, output tokens) as a request log, in arrival order, from time 0."""
-    times = np.asarray([at for at, _, _ in requests], dtype=np.float64)
-    order = np.argsort(times, kind="stable")
-    arrivals = times[order] - times[order][0]
+def _requests(
+    path: Path, times: array[float], inputs: array[int], outputs: array[int], name: str | None = None
+) -> RequestLog:
+    """Requests (arrival times, input and output tokens) as a request log, in arrival order, from time 0."""
+    at = np.asarray(times, dtype=np.float64)
+    order = np.argsort(at, kind="stable")
+    arrivals = at[order] - at[order][0]
     return RequestLog(
         arrivals=arrivals,
-        input_tokens=np.asarray([n for _, n, _ in requests], dtype=np.int64)[order],
-        output_tokens=np.asarray([n for _, _, n in requests], dtype=np.int64)[order],
+        input_tokens=np.asarray(inputs, dtype=np.int64)[order],
+        output_tokens=np.asarray(outputs, dtype=np.int64)[order],
         duration=float(arrivals[-1]) if arrivals.size else 0.0,
         source=name or path.name,
     )
 
 
-def _json_lines(path: Path, text: str) -> RequestLog:
+def _json_lines(path: Path, handle: TextIO) -> RequestLog:
     """A Mooncake trace: one JSON object a line, its keys those of _MOONCAKE (and _MOONCAKE_OPTIONAL)."""
-    requests = []
-    for line, record_text in enumerate(text.splitlines(), start=1):
+    times: array[float] = array("d")
+    inputs: array[int] = array("q")
+    outputs: array[int] = array("q")
+    for line, record_text in enumerate(handle, start=1):
         if not record_text.strip():
             continue
         where = f"{path}:{line}"
@@ -362,16 +384,12 @@ def _json_lines(path: Path, text: str) -> RequestLog:
                 )
             )
         cells = [_json_number(record[key], where, key) for key in _MOONCAKE]
-        requests.append(
-            (
-                _seconds(repr(cells[0] / 1000.0), where),
-                _tokens(repr(cells[1]), where, _MOONCAKE[1]),
-                _tokens(repr(cells[2]), where, _MOONCAKE[2]),
-            )
-        )
-    if not requests:
+        times.append(_seconds(repr(cells[0] / 1000.0), where))
+        inputs.append(_tokens(repr(cells[1]), where, _MOONCAKE[1]))
+        outputs.append(_tokens(repr(cells[2]), where, _MOONCAKE[2]))
+    if not times:
         raise TraceFormatError(f"{path}: no requests")
-    return _requests(path, requests)
+    return _requests(path, times, inputs, outputs)
 
 
 def _json_number(value: object, where: str, key: str) -> float:
@@ -384,11 +402,19 @@ def _json_number(value: object, where: str, key: str) -> float:
         raise TraceFormatError(f"{where}: {key} is too large") from None
 
 
-def _arrival_times(path: Path, rows: list[tuple[int, list[str]]]) -> RequestLog:
-    times = np.sort(np.asarray([_seconds(row[0], f"{path}:{line}") for line, row in rows], dtype=np.float64))
-    times -= times[0]
+def _arrival_times(path: Path, rows: Iterable[tuple[int, list[str]]]) -> RequestLog:
+    times: array[float] = array("d")
+    for line, row in rows:
+        _columns([(line, row)], path, _TIMESTAMPS)
+        times.append(_seconds(row[0], f"{path}:{line}"))
+    arrivals = np.sort(np.asarray(times, dtype=np.float64))
+    arrivals -= arrivals[0]
     return RequestLog(
-        arrivals=times, input_tokens=None, output_tokens=None, duration=float(times[-1]), source=path.name
+        arrivals=arrivals,
+        input_tokens=None,
+        output_tokens=None,
+        duration=float(arrivals[-1]),
+        source=path.name,
     )
 
 
