@@ -4,16 +4,18 @@ scaling the simulated endpoint."""
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 
 import numpy as np
 import pytest
+from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
 from genai_autoscaler_tools.memory import MemoryState
 from genai_autoscaler_tools.sim.compare import POLICIES, compare
 from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile, serve_step
 from genai_autoscaler_tools.sim.events import EPOCH
-from genai_autoscaler_tools.sim.policies import ControllerPolicy, bridge_gaps
+from genai_autoscaler_tools.sim.policies import ControllerPolicy, _ReplaySettings, bridge_gaps
 from genai_autoscaler_tools.sim.replay import (
     PolicyResult,
     ReplayConfig,
@@ -323,3 +325,17 @@ def test_capacity_is_sized_to_come_near_what_an_idle_fleet_reaches(tpot_slo: flo
     needed = sizing.needed(5.0)
     assert sizing.attainment(5.0, needed) >= ceiling - (1 - CONFIG.meets_slo)
     assert sizing.attainment(5.0, needed - 1) < ceiling - (1 - CONFIG.meets_slo)
+
+
+def test_a_replay_parses_each_policy_document_once_and_a_changed_one_again() -> None:
+    # Given the replay's settings and the document of one target
+    settings = _ReplaySettings(stack_name="sim")
+    document = {"version": 1, "targets": [variant(6).model_dump(mode="json")]}
+    first = settings.effective_policies(document)
+    # Then the same document is the same parse (a replay evaluates every minute), and a changed one is parsed anew
+    assert settings.effective_policies(copy.deepcopy(document)) is first
+    document["targets"][0]["capacity"]["max"] = 7
+    changed = settings.effective_policies(document)
+    assert changed is not first
+    assert changed.targets[0].capacity.max == 7
+    assert changed == ControllerSettings(stack_name="sim").effective_policies(document)

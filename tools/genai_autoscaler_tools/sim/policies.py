@@ -13,8 +13,9 @@ one count; `OraclePolicy` knows the future.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -31,10 +32,11 @@ from genai_autoscaler.domain.alarm_event import (
     AlarmState,
 )
 from genai_autoscaler.domain.plan import Workflow
-from genai_autoscaler.domain.policy import SageMakerPolicy, SageMakerVariantPolicy
+from genai_autoscaler.domain.policy import PolicyDocument, SageMakerPolicy, SageMakerVariantPolicy
 from genai_autoscaler.domain.signals import MetricQuery, alarm_specs
 from genai_autoscaler.domain.state import ObservedCapacity
 from genai_autoscaler.errors import ActuationRejected, AutoscalerError
+from pydantic import PrivateAttr
 
 from genai_autoscaler_tools.asl import ExecutionResult, StateMachine
 from genai_autoscaler_tools.memory import (
@@ -79,6 +81,21 @@ class _SimCapacity(CapacityActuator):
 
     def set_floor(self, target: SageMakerPolicy, min_capacity: int) -> None:
         raise ActuationRejected("the simulated endpoint is not registered with Application Auto Scaling")
+
+
+class _ReplaySettings(ControllerSettings):
+    """The stack's settings, with each policy document parsed once: it does not change during a replay, which
+    evaluates every minute for days (a Lambda parses it once an invocation). The parse is the controller's own."""
+
+    _parsed: dict[str, PolicyDocument] = PrivateAttr(default_factory=dict)
+
+    def effective_policies(
+        self, document: Mapping[str, Any], tagged: list[tuple[str, str]] | None = None
+    ) -> PolicyDocument:
+        key = json.dumps([document, tagged], sort_keys=True, default=str)
+        if key not in self._parsed:
+            self._parsed[key] = super().effective_policies(document, tagged)
+        return self._parsed[key]
 
 
 @dataclass
@@ -138,7 +155,7 @@ class ControllerPolicy(ScalingPolicy):
 
     def attach(self, replay: Replay) -> None:
         self.replay = replay
-        settings = ControllerSettings(stack_name=STACK)
+        settings = _ReplaySettings(stack_name=STACK)
         self.alarm_directory = MemoryAlarms(prefix=settings.alarm_prefix)
         self.ctl = StaticController(
             settings=settings,
