@@ -388,10 +388,16 @@ def main() -> int:
         ),
     ]
     checks += shape_checks
-    print("\nGoals")
+    print()
+    return reported(checks, args.check)
+
+
+def reported(checks: list[tuple[str, bool, str]], check: bool) -> int:
+    """Print the goals, pass or MISS each; the exit status: 1 when one is missed and `check` asks for it."""
+    print("Goals")
     for what, passed, figure in checks:
         print(f"  {'pass' if passed else 'MISS'}  {what}: {figure}")
-    return 1 if args.check and not all(passed for _, passed, _ in checks) else 0
+    return 1 if check and not all(passed for _, passed, _ in checks) else 0
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from bench_policies import (
     example_target,
     judged,
     peak_rate,
+    reported,
     widened,
 )
 from genai_autoscaler_tools.sim.endpoint import EndpointModel
@@ -61,10 +62,7 @@ def main() -> int:
             wide,
         )
         print(f"  replayed in {time.perf_counter() - began:.0f} s")
-    print("Goals")
-    for what, passed, figure in checks:
-        print(f"  {'pass' if passed else 'MISS'}  {what}: {figure}")
-    return 1 if args.check and not all(passed for _, passed, _ in checks) else 0
+    return reported(checks, args.check)
 
 
 if __name__ == "__main__":

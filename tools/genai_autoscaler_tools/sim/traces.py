@@ -172,10 +172,23 @@ def _tokens(text: str, where: str, column: str) -> int:
 def _columns(rows: list[tuple[int, list[str]]], path: Path, names: tuple[str, ...]) -> None:
     """Raises TraceFormatError at the first row whose cells are not one per column of `names`."""
     for line, row in rows:
-        if len(row) != len(names):
-            raise TraceFormatError(
-                f"{path}:{line}: expected {len(names)} columns ({','.join(names)}), found {len(row)}"
-            )
+        _width(row, f"{path}:{line}", names)
+
+
+def _width(row: list[str], where: str, names: tuple[str, ...]) -> None:
+    """Raises TraceFormatError unless the row's cells are one per column of `names`."""
+    if len(row) != len(names):
+        raise TraceFormatError(
+            f"{where}: expected {len(names)} columns ({','.join(names)}), found {len(row)}"
+        )
+
+
+def _model(row: list[str], at: int, where: str) -> str:
+    """The model a row's cell `at` names, without its spaces; TraceFormatError if it names none."""
+    model = row[at].strip()
+    if not model:
+        raise TraceFormatError(f"{where}: the model is empty")
+    return model
 
 
 @contextmanager
@@ -244,12 +257,13 @@ def read_trace(path: Path, model: str | None = None) -> Trace:
     """
     with _reading(path), _open(path) as handle:
         json_lines = handle.read(4096).lstrip()[:1] == "{"
-    if json_lines:
-        if model is not None:
-            raise TraceFormatError(f"{path}: --model {model}: a Mooncake trace (JSON lines) has no models")
-        with _reading(path), _open(path) as handle:
+        handle.seek(0)
+        if json_lines:
+            if model is not None:
+                raise TraceFormatError(
+                    f"{path}: --model {model}: a Mooncake trace (JSON lines) has no models"
+                )
             return _json_lines(path, handle)
-    with _reading(path), _open(path) as handle:
         reader = csv.reader(handle)
         header = [h.strip() for h in next(reader, [])]
         rows = (
@@ -309,10 +323,8 @@ def _chosen(path: Path, models: list[str], model: str | None, kind: str, require
 
 def _one_model(path: Path, rows: list[tuple[int, list[str]]], model: str | None) -> str:
     """The ServeGen model to read (its first column), which --model must name."""
-    for line, row in rows:
-        if not row[0].strip():
-            raise TraceFormatError(f"{path}:{line}: the model is empty")
-    return _chosen(path, sorted({row[0].strip() for _, row in rows}), model, "ServeGen", required=True)
+    models = sorted({_model(row, 0, f"{path}:{line}") for line, row in rows})
+    return _chosen(path, models, model, "ServeGen", required=True)
 
 
 def _request_log(
@@ -324,10 +336,8 @@ def _request_log(
     by_model: dict[str, tuple[array[float], array[int], array[int]]] = {}
     for line, row in rows:
         where = f"{path}:{line}"
-        _columns([(line, row)], path, names)
-        key = "" if at is None else row[at].strip()
-        if at is not None and not key:
-            raise TraceFormatError(f"{where}: the model is empty")
+        _width(row, where, names)
+        key = "" if at is None else _model(row, at, where)
         times, inputs, outputs = by_model.setdefault(key, (array("d"), array("q"), array("q")))
         times.append(_seconds(row[when], where))
         inputs.append(_tokens(row[given], where, names[given]))
@@ -371,17 +381,13 @@ def _json_lines(path: Path, handle: TextIO) -> RequestLog:
             raise TraceFormatError(f"{where}: not a JSON object")
         missing = [key for key in _MOONCAKE if key not in record]
         unknown = sorted(key for key in record if key not in (*_MOONCAKE, *_MOONCAKE_OPTIONAL))
-        if missing or unknown:
+        problems = [
+            f"{what} {', '.join(keys)}" for what, keys in (("missing", missing), ("unknown", unknown)) if keys
+        ]
+        if problems:
             raise TraceFormatError(
                 f"{where}: a Mooncake line has {', '.join(_MOONCAKE)} (and {', '.join(_MOONCAKE_OPTIONAL)}); "
-                + "; ".join(
-                    part
-                    for part in (
-                        f"missing {', '.join(missing)}" if missing else "",
-                        f"unknown {', '.join(unknown)}" if unknown else "",
-                    )
-                    if part
-                )
+                + "; ".join(problems)
             )
         cells = [_json_number(record[key], where, key) for key in _MOONCAKE]
         times.append(_seconds(repr(cells[0] / 1000.0), where))
@@ -405,7 +411,7 @@ def _json_number(value: object, where: str, key: str) -> float:
 def _arrival_times(path: Path, rows: Iterable[tuple[int, list[str]]]) -> RequestLog:
     times: array[float] = array("d")
     for line, row in rows:
-        _columns([(line, row)], path, _TIMESTAMPS)
+        _width(row, f"{path}:{line}", _TIMESTAMPS)
         times.append(_seconds(row[0], f"{path}:{line}"))
     arrivals = np.sort(np.asarray(times, dtype=np.float64))
     arrivals -= arrivals[0]
