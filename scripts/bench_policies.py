@@ -11,6 +11,10 @@ safety factor of 0.5). Every goal compares SLO attainment as the tables print it
 ratios and hours at the precision its figure shows. With `--check` (as `make bench` runs it) it exits 1 when a goal
 is missed.
 
+The timed replays of the two traces run first, alone; the shapes and the comparisons at equal footing, which time
+nothing, then run on a pool of worker processes (one per CPU, at most PARALLEL), each printed whole in a fixed
+order.
+
     python scripts/bench_policies.py [--quick] [--check]
 
 `--quick` replays two days of ServeGen instead of fourteen (for a fast look; the goals are judged on all 14).
@@ -19,9 +23,14 @@ is missed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import resource
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -56,6 +65,9 @@ SHAPE_SLO_SLACK = (
 )
 SPEED_GOALS = {"servegen_14_days_s": 60.0, "request_log_1_hour_s": 10.0, "peak_memory_mb": 1024.0}
 SHOWN_DIGITS = 4  # SLO attainment as the tables print it, in percent: 100.0000%
+PARALLEL = 4  # worker processes for the untimed replays, at most (one per CPU the process may use)
+
+Checks = list[tuple[str, bool, str]]
 
 
 def _percent(share: float) -> float:
@@ -138,22 +150,22 @@ def _goals(title: str, results: dict[str, PolicyResult]) -> list[tuple[str, bool
     return checks
 
 
-def _matched(
-    title: str, trace: Trace, target: SageMakerVariantPolicy, ctl: PolicyResult
-) -> list[tuple[str, bool, str]]:
-    """The comparisons at equal footing: the oracle held to the controller's SLO attainment (not its own
-    stricter one), and target tracking with its target tuned to cost what the controller costs."""
+def _one(trace: Trace, target: SageMakerVariantPolicy, name: str, config: ReplayConfig) -> PolicyResult:
+    return compare(trace, target, EndpointModel(), [name], config, RequestProfile.default())[name]
+
+
+def _matched_oracle(
+    title: str, trace: Trace, target: SageMakerVariantPolicy, results: dict[str, PolicyResult]
+) -> Checks:
+    """The first comparison at equal footing: the least-cost oracle whose attainment is still at least the
+    controller's (not its own stricter one), by bisection from the replays with the defaults (`results`)."""
+    ctl = results["controller"]
     print(f"\n{title}: matched comparisons (bisection; each line one replay)")
-
-    def one(name: str, config: ReplayConfig) -> PolicyResult:
-        return compare(trace, target, EndpointModel(), [name], config, RequestProfile.default())[name]
-
-    # The least-cost oracle whose attainment is still at least the controller's.
     low, high = 0.9, ReplayConfig().meets_slo
-    oracle = one("oracle", ReplayConfig(seed=SEED, meets_slo=high))
+    oracle = results["oracle"]
     for _ in range(6):
         middle = (low + high) / 2
-        candidate = one("oracle", ReplayConfig(seed=SEED, meets_slo=middle))
+        candidate = _one(trace, target, "oracle", ReplayConfig(seed=SEED, meets_slo=middle))
         print(
             f"  oracle meeting {100 * middle:.3f}% per step: {_shown(candidate.slo_attainment)}, "
             f"{candidate.capacity_hours:.1f} capacity-hours"
@@ -162,12 +174,29 @@ def _matched(
             oracle, high = candidate, middle
         else:
             low = middle
-    # Target tracking's safety factor raised (cheaper) until it costs no more than the controller.
+    return [
+        (
+            f"{title}: controller capacity-hours <= {ORACLE_RATIO_GOAL}x an oracle held to the controller's SLO",
+            round(ctl.capacity_hours / oracle.capacity_hours, 3) <= ORACLE_RATIO_GOAL,
+            f"{ctl.capacity_hours / oracle.capacity_hours:.3f}x (oracle {oracle.capacity_hours:.1f} h at "
+            f"{_shown(oracle.slo_attainment)})",
+        )
+    ]
+
+
+def _matched_tracking(
+    title: str, trace: Trace, target: SageMakerVariantPolicy, results: dict[str, PolicyResult]
+) -> Checks:
+    """The second: target tracking's safety factor raised (cheaper) until it costs no more than the controller,
+    by bisection from the replays with the defaults (`results`); the controller must beat it on SLO."""
+    ctl = results["controller"]
     low, high = ReplayConfig().target_tracking_safety_factor, 2.0
-    tracking = one("target-tracking", ReplayConfig(seed=SEED))
+    tracking = results["target-tracking"]
     for _ in range(7):
         middle = (low + high) / 2
-        candidate = one("target-tracking", ReplayConfig(seed=SEED, target_tracking_safety_factor=middle))
+        candidate = _one(
+            trace, target, "target-tracking", ReplayConfig(seed=SEED, target_tracking_safety_factor=middle)
+        )
         print(
             f"  target tracking at safety factor {middle:.3f}: {_shown(candidate.slo_attainment)}, "
             f"{candidate.capacity_hours:.1f} capacity-hours"
@@ -178,18 +207,12 @@ def _matched(
             low = middle
     return [
         (
-            f"{title}: controller capacity-hours <= {ORACLE_RATIO_GOAL}x an oracle held to the controller's SLO",
-            round(ctl.capacity_hours / oracle.capacity_hours, 3) <= ORACLE_RATIO_GOAL,
-            f"{ctl.capacity_hours / oracle.capacity_hours:.3f}x (oracle {oracle.capacity_hours:.1f} h at "
-            f"{_shown(oracle.slo_attainment)})",
-        ),
-        (
             f"{title}: controller beats target tracking tuned to its cost, on SLO attainment",
             round(tracking.capacity_hours, 1) <= round(ctl.capacity_hours, 1)
             and _percent(ctl.slo_attainment) > _percent(tracking.slo_attainment),
             f"{_shown(ctl.slo_attainment)} vs {_shown(tracking.slo_attainment)} "
             f"({tracking.capacity_hours:.1f} h vs the controller's {ctl.capacity_hours:.1f} h)",
-        ),
+        )
     ]
 
 
@@ -275,28 +298,46 @@ def judged(
     return goals
 
 
-def _shapes(target: SageMakerVariantPolicy) -> list[tuple[str, bool, str]]:
-    """Each synthetic shape replayed against every policy: its table, and the controller's goals under it."""
-    wide = widened(target)
-    checks: list[tuple[str, bool, str]] = []
-    for name in SHAPES:
-        unit = shape(name, 1.0, SEED)  # its request sizes and endpoint, to size its peak
-        peak = peak_rate(unit.trace, unit.endpoint)
-        generated = shape(name, peak, SEED)
-        hours = generated.trace.duration / 3600
-        needed = demand(
-            generated.trace, generated.endpoint, ReplayConfig(seed=SEED), RequestProfile.default()
-        ).peak_instances
-        checks += judged(
-            f"Shape {name} (seed {SEED}, {hours:.0f} h, peak {peak:.1f} requests/s = "
-            f"{SHAPE_PEAK_INSTANCES}x one instance's load-tested rate, which {needed} pooled instances serve; "
-            f"max {SHAPE_MAX})",
-            f"shape {name}",
-            generated.trace,
-            generated.endpoint,
-            wide,
-        )
-    return checks
+def _shape(name: str, target: SageMakerVariantPolicy) -> Checks:
+    """One synthetic shape replayed against every policy: its table, and the controller's goals under it."""
+    unit = shape(name, 1.0, SEED)  # its request sizes and endpoint, to size its peak
+    peak = peak_rate(unit.trace, unit.endpoint)
+    generated = shape(name, peak, SEED)
+    hours = generated.trace.duration / 3600
+    needed = demand(
+        generated.trace, generated.endpoint, ReplayConfig(seed=SEED), RequestProfile.default()
+    ).peak_instances
+    return judged(
+        f"Shape {name} (seed {SEED}, {hours:.0f} h, peak {peak:.1f} requests/s = "
+        f"{SHAPE_PEAK_INSTANCES}x one instance's load-tested rate, which {needed} pooled instances serve; "
+        f"max {SHAPE_MAX})",
+        f"shape {name}",
+        generated.trace,
+        generated.endpoint,
+        widened(target),
+    )
+
+
+def _printed(work: Callable[..., Checks], *args: object) -> tuple[str, Checks]:
+    """What `work(*args)` prints, and its checks (in a worker process)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        checks = work(*args)
+    return out.getvalue(), checks
+
+
+def in_parallel(tasks: list[tuple[Callable[..., Checks], tuple[object, ...]]]) -> list[Checks]:
+    """Each task, `(work, args)`, run on a pool of worker processes (taken in the order listed), its output
+    printed whole in that order; each task's checks."""
+    workers = max(1, min(PARALLEL, len(os.sched_getaffinity(0)), len(tasks)))
+    with ProcessPoolExecutor(workers) as pool:
+        futures = [pool.submit(_printed, work, *args) for work, args in tasks]
+        done: list[Checks] = []
+        for future in futures:
+            text, checks = future.result()
+            print(text, end="", flush=True)
+            done.append(checks)
+    return done
 
 
 def _replay(trace: Trace, target: SageMakerVariantPolicy) -> tuple[dict[str, PolicyResult], dict[str, float]]:
@@ -347,11 +388,25 @@ def main() -> int:
     )
 
     checks = _goals("Azure", azure_results) + _goals("ServeGen", servegen_results)
-    shape_checks = _shapes(target)
+    untimed: list[tuple[Callable[..., Checks], tuple[object, ...]]] = [
+        (_shape, (name, target)) for name in SHAPES
+    ]
     if not args.quick:
-        checks += _matched("Azure", azure, azure_target, azure_results["controller"])
-        checks += _matched("ServeGen", servegen, servegen_target, servegen_results["controller"])
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        untimed += [
+            (matched, (title, trace, stated, results))
+            for title, trace, stated, results in (
+                ("Azure", azure, azure_target, azure_results),
+                ("ServeGen", servegen, servegen_target, servegen_results),
+            )
+            for matched in (_matched_oracle, _matched_tracking)
+        ]
+    done = in_parallel(untimed)
+    shape_checks = [check for checks in done[: len(SHAPES)] for check in checks]
+    checks += [check for checks in done[len(SHAPES) :] for check in checks]
+    # The timed replays ran here, the others in the workers: the peak is the larger of the two.
+    own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak_mb = max(own_mb, worker_mb)
     speed = {
         "servegen_14_days_s": max(servegen_times.values()),
         "request_log_1_hour_s": max(azure_times.values()),
@@ -366,7 +421,10 @@ def main() -> int:
         "  Azure 1-hour request log, per policy: "
         + ", ".join(f"{k} {v:.2f} s" for k, v in azure_times.items())
     )
-    print(f"  peak memory (max RSS of this process): {peak_mb:.0f} MB")
+    print(
+        f"  peak memory (max RSS): {own_mb:.0f} MB in this process (the timed replays), {worker_mb:.0f} MB in "
+        "the largest worker"
+    )
     if not args.quick:
         checks += [
             (
