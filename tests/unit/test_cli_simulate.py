@@ -251,6 +251,30 @@ def test_endpoint_params_change_the_model(
         assert expected_label in table.out
 
 
+def test_routing_at_random_takes_more_instances_for_the_same_slo(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, policies: Path
+) -> None:
+    # Given a request log
+    trace, _ = request_log(tmp_path)
+    argv: list[str | Path] = ["--trace", trace, "--policies", policies, "--policy", "static"]
+
+    # When the endpoint routes as AWS advises for generative AI (the default), then at random (SageMaker's own
+    # default without a RoutingConfig)
+    pooled = simulate(capsys, *argv)
+    apart = simulate(capsys, *argv, "--endpoint-param", "routing=random")
+
+    # Then its instances, queueing apart, need more of them to serve the peak within the SLO, and the header
+    # says how the endpoint routes
+    def needed(run: Run) -> int:
+        found = re.search(r"(\d+) instances serve it within the SLO", " ".join(run.row("demand")))
+        assert found is not None, run.out
+        return int(found.group(1))
+
+    assert needed(apart) > needed(pooled)
+    assert "set: routing=random" in apart.out
+    assert "routing=" not in pooled.out
+
+
 # ------------------------------------------------------------------------------------------------ --plot
 
 
@@ -479,6 +503,10 @@ SERVEGEN = "model,timestamp,total_rate_rps,active_clients\nm-small,0,2.5,3\nm-sm
         (["--endpoint-param", "concurrency_per_instance=many"], "concurrency_per_instance: Input should be"),
         (["--endpoint-param", "ttft_s"], "argument --endpoint-param: expected KEY=VALUE"),
         (
+            ["--endpoint-param", "routing=round_robin"],
+            "--endpoint-param routing: Input should be 'least_outstanding_requests' or 'random'",
+        ),
+        (
             ["--sweep", "signals.concurency_per_unit=4"],
             "signals: unknown field 'concurency_per_unit'; did you mean 'concurrency_per_unit'?",
         ),
@@ -513,6 +541,7 @@ SERVEGEN = "model,timestamp,total_rate_rps,active_clients\nm-small,0,2.5,3\nm-sm
         "bad-endpoint-value",
         "endpoint-value-not-a-number",
         "endpoint-param-without-value",
+        "unknown-routing",
         "sweep-unknown-field",
         "model-of-a-trace-without-models",
         "extra-column",

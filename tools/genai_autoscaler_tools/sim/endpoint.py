@@ -16,6 +16,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -117,6 +118,13 @@ class EndpointModel(BaseModel):
         8,
         ge=1,
         description="Requests one instance runs at once (the server's batch); more wait in its queue.",
+    )
+    routing: Literal["least_outstanding_requests", "random"] = Field(
+        "least_outstanding_requests",
+        description="The variant's RoutingConfig.RoutingStrategy. least_outstanding_requests (what AWS advises for "
+        "generative AI): the fleet works as one queue, each request going where the fewest are outstanding. "
+        "random (SageMaker's default when no RoutingConfig is set): each instance is a queue of its own, "
+        "sent its share of the requests at random.",
     )
     queue_limit_per_instance: int = Field(
         128,
@@ -301,10 +309,29 @@ def serve_step(
     the arrivals over that time (a random walk, about sqrt(rate x age) requests deep). Without it the queue
     is the stationary one (Erlang C), which is what a load that lasts reaches.
 
+    With `model.routing` random, each instance is a queue of its own: one instance's step, at its share of the
+    arrivals, the rate and the backlog (a random share of a Poisson stream is a Poisson stream), counted once
+    per instance. A backlog is shared evenly by the instances serving, so an instance that has just begun to
+    serve takes its share at once where, routed at random, it would take only new requests: an overload ends a
+    little sooner than it would.
+
     Raises ValueError for a negative count.
     """
     if arrivals < 0 or backlog < 0 or serving_instances < 0:
         raise ValueError("arrivals, backlog and instances must not be negative")
+    if model.routing == "random" and serving_instances > 1:
+        share = 1 / serving_instances
+        one = serve_step(
+            model,
+            profile,
+            arrivals * share,
+            1,
+            backlog * share,
+            step_seconds,
+            rate=None if rate is None else rate * share,
+            load_age_s=load_age_s,
+        )
+        return _times(one, serving_instances)
     slots = serving_instances * model.concurrency_per_instance
     if slots == 0:
         # Nowhere to send them: SageMaker refuses the invocation (NoCapacityInvocationFailures).
@@ -383,6 +410,18 @@ def serve_step(
         utilization=rate / throughput,
     )
     return _settle(step, arrivals, deadlines, model.invocation_timeout_s)
+
+
+def _times(step: StepOutcome, instances: int) -> StepOutcome:
+    """One instance's step, as `instances` alike instances make it: its counts times as many."""
+    return replace(
+        step,
+        served=step.served * instances,
+        within_slo=step.within_slo * instances,
+        throttled=step.throttled * instances,
+        failed=step.failed * instances,
+        backlog=step.backlog * instances,
+    )
 
 
 def _settle(step: StepOutcome, admitted: float, deadlines: Floats, timeout: float) -> StepOutcome:
