@@ -271,8 +271,8 @@ def test_routing_at_random_takes_more_instances_for_the_same_slo(
         return int(found.group(1))
 
     assert needed(apart) > needed(pooled)
-    assert "set: routing=random" in apart.out
-    assert "routing=" not in pooled.out
+    assert "per instance, routing random" in apart.out
+    assert "per instance, routing least_outstanding_requests" in pooled.out
 
 
 # ------------------------------------------------------------------------------------------------ --plot

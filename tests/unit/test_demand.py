@@ -118,6 +118,15 @@ def test_a_ramp_rises_beyond_its_noise_and_noise_does_not() -> None:
     assert not DemandTrend(tuple(100.0 + 10 * i for i in range(7))).rising  # a ramp, but 7 minutes of it
 
 
+def test_tied_minutes_are_weighed_as_mann_kendall_weighs_ties() -> None:
+    # Given ten minutes of a few requests each, rising slowly, many of them equal: 1 once, 2 five times, 3 four
+    minutes = (1.0, 2.0, 3.0, 2.0, 2.0, 2.0, 3.0, 2.0, 3.0, 3.0)
+    # Then 19 more pairs rise than fall; untied, the variance would be 10 x 9 x 25 / 18 = 125 (z = 18 / 11.18 =
+    # 1.61, no rise at 95%); its ties take 5 x 4 x 15 + 4 x 3 x 13 = 456 off before the division: 99.67, z = 1.80,
+    # a rise (and each half of the minutes rises at half the whole's slope)
+    assert DemandTrend(minutes).rising
+
+
 @given(st.lists(st.floats(0, 1e6), min_size=0, max_size=14))
 def test_minutes_that_never_rise_never_pass_for_a_ramp(values: list[float]) -> None:
     falling = tuple(sorted(values, reverse=True))

@@ -287,9 +287,9 @@ def simulation_header(
     endpoint = (
         f"{model.instance_type} at ${model.hourly_price_usd:g}/h, cold start {model.cold_start_s:g} s "
         f"(provisioning {model.provisioning_s:g} s + model load {model.model_load_s:g} s), "
-        f"{model.concurrency_per_instance} requests at once per instance"
+        f"{model.concurrency_per_instance} requests at once per instance, routing {model.routing}"
     )
-    if changed := sorted(model.model_fields_set - set(SLO_FIELDS)):
+    if changed := sorted(model.model_fields_set - {*SLO_FIELDS, "routing"}):
         endpoint += "; set: " + ", ".join(f"{k}={getattr(model, k)}" for k in changed)
     slo = f"whole response within {_deadline(model)}"
     if target.slo is not None and (model.slo_ttft_s, model.slo_tpot_s) == target.slo.deadline_s:

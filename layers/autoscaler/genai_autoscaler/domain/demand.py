@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -122,16 +123,18 @@ class DemandTrend:
 
     @property
     def rising(self) -> bool:
-        """Whether the minutes rise beyond their noise (Mann-Kendall at 95%, one-sided; ties count as neither),
-        and in both halves of them, each at half the whole's slope or more: a step or a burst between two
-        levels is no ramp to project."""
+        """Whether the minutes rise beyond their noise (Mann-Kendall at 95%, one-sided; a tied pair counts as
+        neither, and its variance is corrected for the ties: equal minutes, idle ones above all, leave fewer
+        pairs to order), and in both halves of them, each at half the whole's slope or more: a step or a burst
+        between two levels is no ramp to project."""
         points = self._points()
         n = len(points)
         if n < MIN_RISE_POINTS:
             return False
         score = sum((b > a) - (b < a) for (_, a), (_, b) in combinations(points, 2))
-        variance = n * (n - 1) * (2 * n + 5) / 18
-        if (score - 1) / math.sqrt(variance) <= RISE_Z:
+        ties = Counter(value for _, value in points).values()
+        variance = (n * (n - 1) * (2 * n + 5) - sum(t * (t - 1) * (2 * t + 5) for t in ties)) / 18
+        if variance <= 0 or (score - 1) / math.sqrt(variance) <= RISE_Z:
             return False
         whole, half = _slope(points), n // 2
         return all(_slope(part) >= RISE_SHARE * whole > 0 for part in (points[:half], points[half:]))
