@@ -221,8 +221,15 @@ class LocalAws:
 
     # ------------------------------------------------------------------ the world
     def create_endpoint(
-        self, name: str, instances: int = 1, tags: dict[str, str] | None = None, variant: str = "AllTraffic"
+        self,
+        name: str,
+        instances: int = 1,
+        tags: dict[str, str] | None = None,
+        variant: str = "AllTraffic",
+        routing: str | None = None,
     ) -> None:
+        """An InService endpoint of one variant; `routing`: its RoutingStrategy (none set: SageMaker routes at
+        random)."""
         self.sagemaker.create_model(
             ModelName=f"{name}-model",
             ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
@@ -237,6 +244,7 @@ class LocalAws:
                     "InitialInstanceCount": instances,
                     "InstanceType": "ml.g4dn.xlarge",
                     "InitialVariantWeight": 1.0,
+                    **({"RoutingConfig": {"RoutingStrategy": routing}} if routing else {}),
                 }
             ],
         )

@@ -78,10 +78,32 @@ def test_status_shows_each_target_with_capacity_alarms_mode_and_last_action(laun
     # The scale-in window of now: the policy's, until the forecaster has measured the target's returning demand
     assert row["scale_in_window"] == {"trim_seconds": 900, "fall_seconds": 900, "measured": None}
 
+    # An endpoint config without a RoutingConfig: SageMaker routes at random, and status says what that costs
+    assert row["routing"]["strategy"] == "RANDOM"
+    assert "LEAST_OUTSTANDING_REQUESTS" in row["routing"]["advice"]
+
     table = cli(scenario, "status")
     assert table.code == 0
     assert LLM in table.out
     assert "1 desired, 1 serving (InService) [1, 4]" in table.out
+    assert "routing RANDOM" in table.out
+    assert f"{LLM} routes requests at random" in " ".join(table.out.split())
+
+
+def test_status_gives_no_routing_advice_to_an_endpoint_that_routes_to_the_least_busy_instance(
+    launch: Launch,
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    # Given llm-prod created with the routing AWS advises for generative AI
+    scenario = launch(document(llm_policy()))
+    scenario.aws.create_endpoint("llm-prod", instances=2, routing="LEAST_OUTSTANDING_REQUESTS")
+
+    # Then status reads it from the endpoint config, and advises nothing
+    (row,) = cli(scenario, "status", "--json").json()["targets"]
+    assert row["routing"] == {"strategy": "LEAST_OUTSTANDING_REQUESTS", "advice": None}
+    table = cli(scenario, "status")
+    assert "routing LEAST_OUTSTANDING_REQUESTS" in table.out
+    assert "routes requests at random" not in " ".join(table.out.split())
 
 
 def test_a_paused_target_is_left_alone_until_resumed_and_both_are_recorded_with_who(

@@ -26,10 +26,17 @@ from genai_autoscaler.app.settings import ControllerSettings
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot
 from genai_autoscaler.domain.decision.sagemaker_capacity import forecast_floor
 from genai_autoscaler.domain.decision.sagemaker_scale_in import stabilization
+from genai_autoscaler.domain.endpoint_routing import routing_advice
 from genai_autoscaler.domain.guardrails import MAX_HOLD
 from genai_autoscaler.domain.notifications import APPROVAL_TOKEN_LEAD
 from genai_autoscaler.domain.plan import Action
-from genai_autoscaler.domain.policy import BedrockModelPolicy, PolicyError, SageMakerPolicy, TargetPolicy
+from genai_autoscaler.domain.policy import (
+    BedrockModelPolicy,
+    PolicyError,
+    SageMakerPolicy,
+    SageMakerVariantPolicy,
+    TargetPolicy,
+)
 from genai_autoscaler.domain.signals import alarm_specs
 from genai_autoscaler.domain.state import ActionRecord, ObservedCapacity, TargetState
 from genai_autoscaler.errors import AutoscalerError, InvalidEvent
@@ -147,6 +154,14 @@ def target_status(
     if isinstance(policy, SageMakerPolicy):
         observed = ctl.capacity.observe(policy)
         status["capacity"] = _capacity(policy, observed)
+        strategy = (
+            ctl.capacity.routing(policy)
+            if isinstance(policy, SageMakerVariantPolicy) and observed is not None
+            else None
+        )
+        status["routing"] = (
+            None if strategy is None else {"strategy": strategy, "advice": routing_advice(strategy)}
+        )
         status["cooldowns"] = _cooldowns(policy, state, now)
         status["hold"] = _hold(state, now)
         status["events"] = [event.model_dump(mode="json") for event in policy.events]

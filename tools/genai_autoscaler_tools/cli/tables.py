@@ -38,8 +38,11 @@ def _capacity(row: dict[str, Any]) -> str:
     if not capacity["found"]:
         return escape(f"not found in SageMaker {bounds}")
     floor = f", AAS floor {capacity['aas_floor']}" if capacity["aas_floor"] is not None else ""
+    routing = row.get("routing")
+    routed = f"\nrouting {routing['strategy']}" if routing else ""
     return escape(
         f"{capacity['desired']} desired, {capacity['serving']} serving ({capacity['status']}) {bounds}{floor}"
+        + routed
     )
 
 
@@ -107,6 +110,10 @@ def status_table(stack: str, now: datetime, rows: list[dict[str, Any]], dashboar
         )
     console = _console()
     console.print(table)
+    for row in rows:
+        routing = row.get("routing")
+        if routing and routing["advice"]:
+            console.print(escape(f"{row['target']} {routing['advice']}"), soft_wrap=True)
     if dashboard:
         console.print(f"dashboard: {dashboard}", soft_wrap=True)
 

@@ -11,7 +11,7 @@ from typing import Any
 from genai_autoscaler.domain.alarm_event import AlarmSnapshot, AlarmStanding
 from genai_autoscaler.domain.notifications import Notification
 from genai_autoscaler.domain.plan import Workflow
-from genai_autoscaler.domain.policy import SageMakerPolicy
+from genai_autoscaler.domain.policy import SageMakerPolicy, SageMakerVariantPolicy
 from genai_autoscaler.domain.provisioned import ProvisionedModel
 from genai_autoscaler.domain.quotas import ServiceQuota
 from genai_autoscaler.domain.routes import PublishedRoute
@@ -33,6 +33,11 @@ class CapacityActuator(ABC):
     @abstractmethod
     def set_floor(self, target: SageMakerPolicy, min_capacity: int) -> None:
         """Set the MinCapacity of the target's Application Auto Scaling scalable target."""
+
+    def routing(self, target: SageMakerVariantPolicy) -> str | None:
+        """How the variant routes requests to its instances: its endpoint config's RoutingStrategy
+        (`domain.endpoint_routing`); None where this reader cannot tell, or the variant does not exist."""
+        return None
 
 
 class StateStore(ABC):

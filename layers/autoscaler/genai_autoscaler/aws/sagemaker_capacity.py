@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from genai_autoscaler.app.ports import CapacityActuator
 from genai_autoscaler.aws.errors import error_code, translate
+from genai_autoscaler.domain.endpoint_routing import DEFAULT_ROUTING
 from genai_autoscaler.domain.policy import SageMakerPolicy, SageMakerVariantPolicy
 from genai_autoscaler.domain.state import ObservedCapacity, ScalableTargetFloor
 from genai_autoscaler.domain.targets import SCALABLE_DIMENSION, aas_resource_id
@@ -43,6 +44,21 @@ class SageMakerCapacity(CapacityActuator):
         if capacity is None:
             return None
         return capacity.model_copy(update={"scalable_target": self._scalable_target(target)})
+
+    def routing(self, target: SageMakerVariantPolicy) -> str | None:
+        try:
+            endpoint = self._sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
+            config = self._sagemaker.describe_endpoint_config(
+                EndpointConfigName=endpoint["EndpointConfigName"]
+            )
+        except ClientError as exc:
+            if _not_found(exc):
+                return None
+            raise translate(exc, f"describing the endpoint config of {target.name}") from exc
+        for variant in config.get("ProductionVariants", []):
+            if variant["VariantName"] == target.variant_name:
+                return str(variant.get("RoutingConfig", {}).get("RoutingStrategy", DEFAULT_ROUTING))
+        return None
 
     def _variant(self, target: SageMakerVariantPolicy) -> ObservedCapacity | None:
         endpoint = self._sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
