@@ -329,7 +329,8 @@ def _printed(work: Callable[..., Checks], *args: object) -> tuple[str, Checks]:
 def in_parallel(tasks: list[tuple[Callable[..., Checks], tuple[object, ...]]]) -> list[Checks]:
     """Each task, `(work, args)`, run on a pool of worker processes (taken in the order listed), its output
     printed whole in that order; each task's checks."""
-    workers = max(1, min(PARALLEL, len(os.sched_getaffinity(0)), len(tasks)))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = max(1, min(PARALLEL, cpus, len(tasks)))
     with ProcessPoolExecutor(workers) as pool:
         futures = [pool.submit(_printed, work, *args) for work, args in tasks]
         done: list[Checks] = []
@@ -423,7 +424,7 @@ def main() -> int:
     )
     print(
         f"  peak memory (max RSS): {own_mb:.0f} MB in this process (the timed replays), {worker_mb:.0f} MB in "
-        "the largest worker"
+        "the largest worker (forked: with what it shares of this process)"
     )
     if not args.quick:
         checks += [

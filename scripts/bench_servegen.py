@@ -6,7 +6,7 @@ back at full at once) and two of one day (`deepseek-r1`, `mm-image`). Each is sc
 so that its busiest 10 minutes ask for SHAPE_PEAK_INSTANCES times one instance's load-tested rate, and replayed
 with the example target (its max raised to 64, so that max never decides, and the SLO its team would state for
 the traffic), with issue 10's goals for the controller, pass or MISS. The models replay on a pool of worker
-processes (`bench_policies.in_parallel`), each printed whole in this order: about four minutes here.
+processes (`bench_policies.in_parallel`), each printed whole in this order: about three minutes here.
 
     python scripts/bench_servegen.py [--only MODEL ...] [--check]
 """

@@ -262,6 +262,7 @@ def test_routing_at_random_takes_more_instances_for_the_same_slo(
     # default without a RoutingConfig)
     pooled = simulate(capsys, *argv)
     apart = simulate(capsys, *argv, "--endpoint-param", "routing=random")
+    as_status_says = simulate(capsys, *argv, "--endpoint-param", "routing=RANDOM")
 
     # Then its instances, queueing apart, need more of them to serve the peak within the SLO, and the header
     # says how the endpoint routes
@@ -271,6 +272,7 @@ def test_routing_at_random_takes_more_instances_for_the_same_slo(
         return int(found.group(1))
 
     assert needed(apart) > needed(pooled)
+    assert needed(as_status_says) == needed(apart)  # the strategy as the API (and `status`) names it
     assert "per instance, routing random" in apart.out
     assert "per instance, routing least_outstanding_requests" in pooled.out
 

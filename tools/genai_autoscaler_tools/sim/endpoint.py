@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genai_autoscaler_tools.sim.queueing import erlang_c
 
@@ -172,6 +172,12 @@ class EndpointModel(BaseModel):
     slo_tpot_s: float = Field(
         0.04, ge=0, description="SLO: allowed time per output token (0: one deadline for every response)."
     )
+
+    @field_validator("routing", mode="before")
+    @classmethod
+    def _routing_as_aws_names_it(cls, value: object) -> object:
+        """The strategy as the API names it (`status` shows RANDOM) or as here (random)."""
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def cold_start_s(self) -> float:

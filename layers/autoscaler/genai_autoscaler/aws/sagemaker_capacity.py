@@ -26,6 +26,15 @@ def _not_found(error: ClientError) -> bool:
     return error_code(error) in ("ValidationException", "ResourceNotFound") and "ould not find" in message
 
 
+def _named(variants: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((variant for variant in variants if variant.get("VariantName") == name), None)
+
+
+def _strategy(variant: dict[str, Any]) -> str:
+    """A variant's RoutingStrategy; SageMaker's default where it sets no RoutingConfig."""
+    return str(variant.get("RoutingConfig", {}).get("RoutingStrategy", DEFAULT_ROUTING))
+
+
 class SageMakerCapacity(CapacityActuator):
     def __init__(self, sagemaker: Any, autoscaling: Any):
         self._sagemaker = sagemaker
@@ -46,19 +55,22 @@ class SageMakerCapacity(CapacityActuator):
         return capacity.model_copy(update={"scalable_target": self._scalable_target(target)})
 
     def routing(self, target: SageMakerVariantPolicy) -> str | None:
+        """From the variant's summary in DescribeEndpoint when it carries a RoutingConfig, else from its endpoint
+        config. None where it cannot be read: the endpoint, its config or the variant gone, or the caller not
+        allowed (the routing is advice, never worth failing a status over)."""
         try:
             endpoint = self._sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
-            config = self._sagemaker.describe_endpoint_config(
-                EndpointConfigName=endpoint["EndpointConfigName"]
-            )
-        except ClientError as exc:
-            if _not_found(exc):
+            summary = _named(endpoint.get("ProductionVariants", []), target.variant_name)
+            if summary is not None and "RoutingConfig" in summary:
+                return _strategy(summary)
+            config_name = endpoint.get("EndpointConfigName")
+            if config_name is None:
                 return None
-            raise translate(exc, f"describing the endpoint config of {target.name}") from exc
-        for variant in config.get("ProductionVariants", []):
-            if variant["VariantName"] == target.variant_name:
-                return str(variant.get("RoutingConfig", {}).get("RoutingStrategy", DEFAULT_ROUTING))
-        return None
+            config = self._sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+        except ClientError:
+            return None
+        variant = _named(config.get("ProductionVariants", []), target.variant_name)
+        return None if variant is None else _strategy(variant)
 
     def _variant(self, target: SageMakerVariantPolicy) -> ObservedCapacity | None:
         endpoint = self._sagemaker.describe_endpoint(EndpointName=target.endpoint_name)

@@ -7,8 +7,8 @@ fewest outstanding, and the fleet queues almost as one: the larger it is, the bu
 the same SLO. With `RANDOM`, SageMaker's default when the endpoint config sets no `RoutingConfig` (AWS ML blog,
 "Minimize real-time inference latency by using Amazon SageMaker routing strategies"), each instance queues on its
 own, and the same SLO takes more instances: the simulator's Azure hour needs 22 at its peak where one queue needs 9
-(`genai-autoscaler simulate --endpoint-param routing=random`). The controller scales either; it tells the team
-which it is on.
+(`genai-autoscaler simulate --endpoint-param routing=random`). The controller scales either; `genai-autoscaler
+status` tells the team which one it is on.
 """
 
 from __future__ import annotations
@@ -25,6 +25,6 @@ def routing_advice(strategy: str) -> str | None:
     return (
         "routes requests at random (SageMaker's default without a RoutingConfig): each instance queues on its own, "
         f"so its latency SLO takes more instances than with {LEAST_OUTSTANDING_REQUESTS}, which AWS advises for "
-        "generative AI (set in a new endpoint config). `genai-autoscaler simulate --endpoint-param routing=random` "
-        "replays a trace of its traffic routed each way."
+        "generative AI (set in a new endpoint config). `genai-autoscaler simulate` replays a trace of its traffic "
+        "one way, and with `--endpoint-param routing=random` the other."
     )
