@@ -73,6 +73,48 @@ def test_a_sagemaker_endpoints_invocations_become_a_rate_series(cloudwatch: Any,
     assert trace.expected_requests() == 420
 
 
+@pytest.mark.parametrize(
+    ("routing", "said"),
+    [
+        (None, "llm-prod/AllTraffic routes RANDOM: replay it with --endpoint-param routing=random"),
+        (
+            "LEAST_OUTSTANDING_REQUESTS",
+            "llm-prod/AllTraffic routes LEAST_OUTSTANDING_REQUESTS, as simulate assumes",
+        ),
+        ("PREFIX_AWARE", "routes PREFIX_AWARE, which the simulator does not model"),
+    ],
+    ids=["no-routing-config", "least-outstanding", "prefix-aware"],
+)
+def test_the_export_says_how_the_endpoint_routes_and_how_to_replay_it_so(
+    cloudwatch: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], routing: str | None, said: str
+) -> None:
+    # Given llm-prod, its endpoint config with or without a RoutingConfig, and a minute of its traffic
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    sagemaker.create_model(
+        ModelName="llm",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+        PrimaryContainer={"Image": "i"},
+    )
+    variant: dict[str, Any] = {
+        "VariantName": "AllTraffic",
+        "ModelName": "llm",
+        "InitialInstanceCount": 2,
+        "InstanceType": "ml.g4dn.xlarge",
+    }
+    if routing is not None:
+        variant["RoutingConfig"] = {"RoutingStrategy": routing}
+    sagemaker.create_endpoint_config(EndpointConfigName="llm-prod-config", ProductionVariants=[variant])
+    sagemaker.create_endpoint(EndpointName="llm-prod", EndpointConfigName="llm-prod-config")
+    dimensions = {"EndpointName": "llm-prod", "VariantName": "AllTraffic"}
+    put(cloudwatch, "AWS/SageMaker", dimensions, "Invocations", {0: 120})
+    # When it is exported
+    argv = ["trace", "export", "--target", "llm-prod/AllTraffic", "--start", START.isoformat()]
+    argv += ["--end", (START + timedelta(minutes=1)).isoformat(), "--output", str(tmp_path / "t.csv")]
+    assert cli.main(argv) == 0
+    # Then it says how the endpoint routes, and how to replay its traffic so
+    assert said in capsys.readouterr().out
+
+
 def test_a_bedrock_models_tokens_are_exported_per_request(cloudwatch: Any, tmp_path: Path) -> None:
     model = {"ModelId": "anthropic.claude-3-5-sonnet-20240620-v1:0"}
     put(cloudwatch, "AWS/Bedrock", model, "Invocations", {0: 60})

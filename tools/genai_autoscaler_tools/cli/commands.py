@@ -14,6 +14,7 @@ from genai_autoscaler.domain.plan import Action, Plan
 from genai_autoscaler.domain.policy import (
     PolicyDocument,
     PolicyError,
+    SageMakerVariantPolicy,
 )
 from genai_autoscaler.domain.signals import alarm_specs
 
@@ -238,4 +239,32 @@ def trace_export(
     except OSError as exc:
         raise CommandFailed(EXIT_BAD_INPUT, [f"{output}: cannot write the trace: {exc.strerror}"]) from None
     print(f"wrote {rows} minutes of {target.name} to {output}")
+    if isinstance(target, SageMakerVariantPolicy) and (said := _routing_said(target, region)) is not None:
+        print(said)
     return EXIT_OK
+
+
+def _routing_said(target: SageMakerVariantPolicy, region: str | None) -> str | None:
+    """How the exported variant routes requests, and how `simulate` replays it so; None when it cannot be read
+    (the trace is written all the same)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError
+    from genai_autoscaler.aws.sagemaker_capacity import SageMakerCapacity
+
+    from genai_autoscaler_tools.sim.endpoint import EndpointModel
+
+    try:
+        strategy = SageMakerCapacity(boto3.client("sagemaker", region_name=region), None).routing(target)
+    except BotoCoreError:
+        return None
+    if strategy is None:
+        return None
+    modelled = strategy.lower()
+    if modelled not in ("least_outstanding_requests", "random"):
+        return (
+            f"{target.name} routes {strategy}, which the simulator does not model: it replays "
+            "least_outstanding_requests or random"
+        )
+    if modelled == EndpointModel().routing:
+        return f"{target.name} routes {strategy}, as simulate assumes"
+    return f"{target.name} routes {strategy}: replay it with --endpoint-param routing={modelled}"
