@@ -251,7 +251,7 @@ def _routing_said(target: SageMakerVariantPolicy, region: str | None) -> str | N
     from botocore.exceptions import BotoCoreError
     from genai_autoscaler.aws.sagemaker_capacity import SageMakerCapacity
 
-    from genai_autoscaler_tools.sim.endpoint import EndpointModel
+    from genai_autoscaler_tools.sim.endpoint import ROUTINGS, EndpointModel
 
     try:
         strategy = SageMakerCapacity(boto3.client("sagemaker", region_name=region), None).routing(target)
@@ -260,10 +260,10 @@ def _routing_said(target: SageMakerVariantPolicy, region: str | None) -> str | N
     if strategy is None:
         return None
     modelled = strategy.lower()
-    if modelled not in ("least_outstanding_requests", "random"):
+    if modelled not in ROUTINGS:
         return (
             f"{target.name} routes {strategy}, which the simulator does not model: it replays "
-            "least_outstanding_requests or random"
+            f"{' or '.join(ROUTINGS)}"
         )
     if modelled == EndpointModel().routing:
         return f"{target.name} routes {strategy}, as simulate assumes"

@@ -16,7 +16,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,9 @@ Floats = npt.NDArray[np.float64]
 # Latencies the distributions are kept on: 10 ms to 10 min, 4.5% apart (quantiles are interpolated).
 LATENCY_GRID: Floats = np.geomspace(0.01, 600.0, 250)
 NEGLIGIBLE = 1e-6  # a probability of waiting below this is taken as none
+# How a variant may route requests to its instances, as the simulator models it (EndpointModel.routing).
+Routing = Literal["least_outstanding_requests", "random"]
+ROUTINGS: tuple[str, ...] = get_args(Routing)
 
 # Request size used when a trace has no token counts: the Azure LLM conversation trace shipped in
 # data/traces (mean 1,155 input and 211 output tokens). Its joint distribution is sampled, below.
@@ -119,7 +122,7 @@ class EndpointModel(BaseModel):
         ge=1,
         description="Requests one instance runs at once (the server's batch); more wait in its queue.",
     )
-    routing: Literal["least_outstanding_requests", "random"] = Field(
+    routing: Routing = Field(
         "least_outstanding_requests",
         description="The variant's RoutingConfig.RoutingStrategy. least_outstanding_requests (what AWS advises for "
         "generative AI): the fleet works as one queue, each request going where the fewest are outstanding. "

@@ -27,6 +27,7 @@ def _not_found(error: ClientError) -> bool:
 
 
 def _named(variants: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The variant called `name` of a ProductionVariants list (DescribeEndpoint's or DescribeEndpointConfig's)."""
     return next((variant for variant in variants if variant.get("VariantName") == name), None)
 
 
@@ -74,15 +75,15 @@ class SageMakerCapacity(CapacityActuator):
 
     def _variant(self, target: SageMakerVariantPolicy) -> ObservedCapacity | None:
         endpoint = self._sagemaker.describe_endpoint(EndpointName=target.endpoint_name)
-        for variant in endpoint.get("ProductionVariants", []):
-            if variant["VariantName"] == target.variant_name:
-                current = int(variant.get("CurrentInstanceCount", 0))
-                return ObservedCapacity(
-                    desired=int(variant.get("DesiredInstanceCount", current)),
-                    current=current,
-                    status=endpoint["EndpointStatus"],
-                )
-        return None
+        variant = _named(endpoint.get("ProductionVariants", []), target.variant_name)
+        if variant is None:
+            return None
+        current = int(variant.get("CurrentInstanceCount", 0))
+        return ObservedCapacity(
+            desired=int(variant.get("DesiredInstanceCount", current)),
+            current=current,
+            status=endpoint["EndpointStatus"],
+        )
 
     def _inference_component(self, target: SageMakerPolicy) -> ObservedCapacity:
         component = self._sagemaker.describe_inference_component(
