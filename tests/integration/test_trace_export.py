@@ -4,13 +4,18 @@ simulator reads back."""
 from __future__ import annotations
 
 import csv
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from genai_autoscaler_tools.cli import main as cli
+from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
+from genai_autoscaler_tools.sim.policies import StaticPolicy
+from genai_autoscaler_tools.sim.replay import Replay, ReplayConfig, replay
 from genai_autoscaler_tools.sim.traces import RateSeries, read_trace
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -162,3 +167,84 @@ def test_bad_exports_are_refused_by_name(
     argv = ["trace", "export"] + [item for key, value in {**base, **given}.items() for item in (key, value)]
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+class _Watched(StaticPolicy):
+    """A fixed fleet whose simulated world is kept, to read what its CloudWatch published."""
+
+    def attach(self, replay: Replay) -> None:
+        self.world = replay
+        super().attach(replay)
+
+
+def _published(sigmas: float, minutes: int) -> dict[str, dict[float, float]]:
+    """What the simulator's CloudWatch publishes for 4 instances serving 2 requests/s for `minutes`, read with
+    `sigmas`."""
+    steps = minutes * 6
+    rates = np.full(steps, 2.0)
+    counts = np.random.default_rng(0).poisson(rates * 10.0)
+    fleet = _Watched(4)
+    model = EndpointModel(concurrency_peak_sigmas=sigmas)
+    replay(counts, rates, model, RequestProfile.default(), fleet, ReplayConfig(seed=0), 4)
+    return fleet.world.cloudwatch.series
+
+
+@pytest.mark.parametrize("sigmas", [1.645, 0.5])
+def test_the_export_measures_how_the_concurrency_maximum_reads_as_the_simulator_means_it(
+    cloudwatch: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], sigmas: float
+) -> None:
+    # Given what the simulator publishes for a variant whose concurrency Maximum reads `sigmas` above its mean,
+    # in CloudWatch as SageMaker sends it (the concurrency every 10 s, high resolution), ending now
+    series = _published(sigmas, 40)
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = end - timedelta(minutes=40)
+    metrics = {"Invocations/Sum": 60, "InvocationsPerInstance/Sum": 60, "ModelLatency/Average": 60}
+    metrics["ConcurrentRequestsPerModel/Maximum"] = 10
+    for key, period in metrics.items():
+        name = key.split("/")[0]
+        data = [
+            {
+                "MetricName": name,
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": "llm-prod"},
+                    {"Name": "VariantName", "Value": "AllTraffic"},
+                ],
+                "Timestamp": start + timedelta(seconds=at),
+                "Value": value,
+                "StorageResolution": 1 if period == 10 else 60,
+            }
+            for at, value in sorted(series[key].items())
+        ]
+        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
+    # When its traffic is exported
+    argv = ["trace", "export", "--target", "llm-prod/AllTraffic", "--start", start.isoformat()]
+    argv += ["--end", end.isoformat(), "--output", str(tmp_path / "t.csv")]
+    assert cli.main(argv) == 0
+    # Then the export measures the figure the simulator read it with (Little's law over the per-minute figures),
+    # and says how to replay with it
+    out = capsys.readouterr().out
+    measured = re.search(r"--endpoint-param concurrency_peak_sigmas=([0-9.]+)", out)
+    assert measured is not None, out
+    assert float(measured.group(1)) == pytest.approx(sigmas, abs=0.15)
+    assert "4 instances" in out
+
+
+def test_an_export_without_busy_concurrency_figures_says_why_it_measured_nothing(
+    cloudwatch: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a variant with invocations but no concurrency datapoints in the window
+    put(
+        cloudwatch,
+        "AWS/SageMaker",
+        {"EndpointName": "llm-prod", "VariantName": "AllTraffic"},
+        "Invocations",
+        {0: 120},
+    )
+    # When it is exported
+    argv = ["trace", "export", "--target", "llm-prod/AllTraffic", "--start", START.isoformat()]
+    argv += ["--end", (START + timedelta(minutes=1)).isoformat(), "--output", str(tmp_path / "t.csv")]
+    assert cli.main(argv) == 0
+    # Then the trace is written, and it says what the measurement takes
+    out = capsys.readouterr().out
+    assert "wrote 1 minutes" in out
+    assert "was not measured: it takes 20 minutes with 1 or more requests in flight per instance" in out

@@ -14,6 +14,7 @@ from genai_autoscaler_tools.sim.cloudwatch import (
     CONCURRENCY,
     INVOCATIONS,
     INVOCATIONS_PER_INSTANCE,
+    MODEL_LATENCY,
     SimAlarm,
     SimCloudWatch,
 )
@@ -275,3 +276,32 @@ def test_every_10_second_period_has_its_busiest_moment(
     # Then each 10 s period reads the busiest step that overlaps it
     read = [cloudwatch.visible(key, 10, 10.0 * k, 600.0) for k in range(len(expected))]
     assert read == [pytest.approx(value[load]) for load in expected]
+
+
+def test_model_latency_average_is_the_mean_latency_of_the_minutes_requests() -> None:
+    # Given an idle instance serving the default profile's requests for a minute (no wait: each request's
+    # latency is its service time)
+    cloudwatch = SimCloudWatch(10.0, visibility_delay_s=0.0)
+    for k in range(6):
+        record_step(cloudwatch, 10.0 * k, 0.05, 1)
+    # Then the minute's Average is the mean service time, in microseconds as SageMaker sends ModelLatency,
+    # within the latency grid's resolution (4.5% between points), and below its p95
+    alone = float(PROFILE.service_times(MODEL, 1.0).mean())
+    [(_, average)] = cloudwatch.datapoints(f"{MODEL_LATENCY}/Average", 60, 0.0, 60.0, 200.0)
+    [(_, p95)] = cloudwatch.datapoints(f"{MODEL_LATENCY}/p95", 60, 0.0, 60.0, 200.0)
+    assert average == pytest.approx(alone * 1e6, rel=0.03)
+    assert average < p95
+
+
+@pytest.mark.parametrize("sigmas", [0.0, 0.5, 1.645, 3.0])
+def test_the_concurrency_maximum_reads_the_mean_plus_the_models_sigmas(sigmas: float) -> None:
+    # Given a step of an instance at half its throughput, recorded by CloudWatches that read the Maximum with
+    # `sigmas`
+    step = serve_step(MODEL, PROFILE, 2.0, 1, 0.0, 10.0)
+    cloudwatch = SimCloudWatch(10.0, high_resolution_delay_s=0.0, peak_sigmas=sigmas)
+    cloudwatch.record(0.0, step, 2.0, 1)
+    # Then its 10 s Maximum is the mean in flight plus that many standard deviations of a Poisson count
+    mean = step.concurrency_per_instance
+    assert cloudwatch.visible(f"{CONCURRENCY}/Maximum", 10, 0.0, 60.0) == pytest.approx(
+        mean + sigmas * mean**0.5
+    )

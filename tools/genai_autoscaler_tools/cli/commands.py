@@ -229,7 +229,8 @@ def trace_export(
     from genai_autoscaler_tools.sim.export import export_trace
 
     try:
-        rows = export_trace(boto3.client("cloudwatch", region_name=region), target, start, end, output)
+        cloudwatch = boto3.client("cloudwatch", region_name=region)
+        rows = export_trace(cloudwatch, target, start, end, output)
     except NoRegionError:
         raise CommandFailed(
             EXIT_AWS, ["reading CloudWatch: no AWS region: pass --region or set AWS_REGION"]
@@ -239,9 +240,37 @@ def trace_export(
     except OSError as exc:
         raise CommandFailed(EXIT_BAD_INPUT, [f"{output}: cannot write the trace: {exc.strerror}"]) from None
     print(f"wrote {rows} minutes of {target.name} to {output}")
-    if isinstance(target, SageMakerVariantPolicy) and (said := _routing_said(target, region)) is not None:
-        print(said)
+    if isinstance(target, SageMakerVariantPolicy):
+        if (said := _routing_said(target, region)) is not None:
+            print(said)
+        print(_peak_said(cloudwatch, target, start, end))
     return EXIT_OK
+
+
+def _peak_said(cloudwatch: Any, target: SageMakerVariantPolicy, start: datetime, end: datetime) -> str:
+    """How the variant's concurrency Maximum reads against its load, and how `simulate` replays it so; or why it
+    could not be measured (the trace is written all the same)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from genai_autoscaler_tools.sim.export import (
+        HIGH_RESOLUTION_RETENTION,
+        MIN_MEAN_IN_FLIGHT,
+        MIN_PEAK_MINUTES,
+        measure_concurrency_peak,
+    )
+
+    try:
+        peak = measure_concurrency_peak(cloudwatch, target, start, end)
+    except (ClientError, BotoCoreError) as exc:
+        return f"how {target.name}'s ConcurrentRequestsPerModel reads could not be measured: {exc}"
+    if peak is not None:
+        return peak.describe(target.name)
+    return (
+        f"how {target.name}'s ConcurrentRequestsPerModel reads was not measured: it takes {MIN_PEAK_MINUTES} "
+        f"minutes with {MIN_MEAN_IN_FLIGHT:g} or more requests in flight per instance within the window's last "
+        f"{HIGH_RESOLUTION_RETENTION.total_seconds() / 3600:.0f} hours (CloudWatch keeps 10 s datapoints that "
+        "long): export a window that ends after a busy stretch"
+    )
 
 
 def _routing_said(target: SageMakerVariantPolicy, region: str | None) -> str | None:

@@ -5,8 +5,8 @@ What the endpoint publishes (AWS/SageMaker, per variant):
 - `ConcurrentRequestsPerModel`, high resolution (10 s), statistic Maximum: the busiest moment of the period.
   The model knows the mean number of requests in an instance; the Maximum over a period is taken as that mean
   plus 1.645 standard deviations of a Poisson count (its 95th percentile), as a request count is.
-- `ModelLatency` per minute, in microseconds, with percentiles: from the latency distributions of the
-  minute's requests.
+- `ModelLatency` per minute, in microseconds, with percentiles and its Average: from the latency distributions
+  of the minute's requests.
 - `Invocations` and `InvocationsPerInstance` (Sum per minute), `NoCapacityInvocationFailures`. SageMaker sends
   the invocation metrics with each request (the API reference's ScalingPolicyMetric), so a minute without a
   request has no datapoint: an alarm on them then has missing data, and target tracking, which does not scale
@@ -39,6 +39,7 @@ MODEL_LATENCY = "ModelLatency"
 INVOCATIONS = "Invocations"
 INVOCATIONS_PER_INSTANCE = "InvocationsPerInstance"
 NO_CAPACITY = "NoCapacityInvocationFailures"
+PEAK_SIGMAS = 1.645  # EndpointModel.concurrency_peak_sigmas's default
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanThreshold": lambda value, threshold: value > threshold,
@@ -53,14 +54,22 @@ def _native_period(key: str) -> int:
     return 10 if key.startswith(CONCURRENCY) else 60
 
 
-def busiest_moment(mean_in_flight: float) -> float:
-    """The Maximum of a period's concurrency, from its mean: a Poisson count's 95th percentile."""
-    return mean_in_flight + 1.645 * math.sqrt(mean_in_flight)
+def busiest_moment(mean_in_flight: float, sigmas: float = PEAK_SIGMAS) -> float:
+    """The Maximum of a period's concurrency, from its mean: `sigmas` standard deviations of a Poisson count above
+    it (by default its 95th percentile)."""
+    return mean_in_flight + sigmas * math.sqrt(mean_in_flight)
 
 
 def quantile_from_cdf(cdf: Floats, q: float) -> float:
     """The q-quantile of a distribution given by its CDF on LATENCY_GRID."""
     return float(np.interp(q, cdf, LATENCY_GRID))
+
+
+def mean_from_cdf(cdf: Floats) -> float:
+    """The mean of a distribution given by its CDF on LATENCY_GRID: the integral of P(latency > t), the grid's
+    first point counted whole (below 10 ms every request is still in flight)."""
+    beyond = 1.0 - cdf
+    return float(LATENCY_GRID[0] + np.sum((beyond[1:] + beyond[:-1]) / 2 * np.diff(LATENCY_GRID)))
 
 
 @dataclass
@@ -111,11 +120,16 @@ class SimCloudWatch:
     """Per-period datapoints of one variant's metrics, and the alarms that watch them."""
 
     def __init__(
-        self, step_seconds: float, visibility_delay_s: float = 60.0, high_resolution_delay_s: float = 10.0
+        self,
+        step_seconds: float,
+        visibility_delay_s: float = 60.0,
+        high_resolution_delay_s: float = 10.0,
+        peak_sigmas: float = PEAK_SIGMAS,
     ):
         if 60 % step_seconds:
             raise ValueError(f"the step ({step_seconds} s) must divide a minute")
         self.step_seconds = step_seconds
+        self.peak_sigmas = peak_sigmas
         self.delays = {60: visibility_delay_s, 10: high_resolution_delay_s}
         # metric/stat -> period start -> value
         self.series: dict[str, dict[float, float]] = {}
@@ -138,7 +152,7 @@ class SimCloudWatch:
         """The metrics of the step that starts at `now`."""
         if serving > 0:
             mean = step.concurrency_per_instance
-            busiest = busiest_moment(mean)
+            busiest = busiest_moment(mean, self.peak_sigmas)
             points = self.series.setdefault(f"{CONCURRENCY}/Maximum", {})
             # Each 10 s period the step overlaps gets the Maximum of the steps within it.
             start = math.floor(now / 10) * 10.0
@@ -167,6 +181,7 @@ class SimCloudWatch:
         if minute.served > 0:
             cdf = latency_cdf([step for _, step in minute.latency], [w for w, _ in minute.latency])
             self._put(f"{MODEL_LATENCY}/p95", start, quantile_from_cdf(cdf, 0.95) * 1e6)  # microseconds
+            self._put(f"{MODEL_LATENCY}/Average", start, mean_from_cdf(cdf) * 1e6)
             self.minute_latency_cdfs.append((start, minute.served, cdf))
 
     def _readable_until(self, key: str, period: int, now: float) -> float:

@@ -64,7 +64,9 @@ def build_policy(
         # of the load.
         rate = sizing.max_rps_per_instance()
         in_flight = rate * float(sizing.profile.service_times(model, model.concurrency_per_instance).mean())
-        target_value = busiest_moment(in_flight * config.target_tracking_safety_factor)
+        target_value = busiest_moment(
+            in_flight * config.target_tracking_safety_factor, model.concurrency_peak_sigmas
+        )
         return TargetTrackingPolicy(name, CONCURRENCY, target_value, limits.min, limits.max)
     if name == "static":
         peak = sizing.needed(float(rates.max())) if rates.size else 1

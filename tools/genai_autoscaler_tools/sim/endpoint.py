@@ -129,6 +129,13 @@ class EndpointModel(BaseModel):
         "random (SageMaker's default when no RoutingConfig is set): each instance is a queue of its own, "
         "sent its share of the requests at random.",
     )
+    concurrency_peak_sigmas: float = Field(
+        1.645,
+        ge=0,
+        description="How ConcurrentRequestsPerModel's Maximum over 10 s reads: the mean in flight per instance "
+        "plus this many standard deviations of a Poisson count (1.645, its 95th percentile, as for one instance "
+        "queueing on its own). `trace export` measures it on a deployed variant.",
+    )
     queue_limit_per_instance: int = Field(
         128,
         ge=0,

@@ -147,7 +147,10 @@ class Replay(Scheduler):
         super().__init__()
         self.fleet = Fleet(model, initial_capacity)
         self.cloudwatch = SimCloudWatch(
-            config.step_seconds, config.visibility_delay_s, config.high_resolution_delay_s
+            config.step_seconds,
+            config.visibility_delay_s,
+            config.high_resolution_delay_s,
+            model.concurrency_peak_sigmas,
         )
         self.actions: list[ScaleAction] = []
 
