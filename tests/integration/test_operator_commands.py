@@ -19,6 +19,7 @@ from genai_autoscaler_tools.cli.main import main
 
 from tests.integration.conftest import LLM, LLM_ID, Launch, Scenario, document, llm_policy
 from tests.integration.test_routing_workflow import CLAUDE_ID, committed, provisioned, routing_run, throttling
+from tests.integration.test_trace_export import published, put_published
 
 OPERATOR = "arn:aws:iam::123456789012:user/local-operator"  # the harness's caller (iam_enforcement)
 
@@ -78,6 +79,9 @@ def test_status_shows_each_target_with_capacity_alarms_mode_and_last_action(laun
     # The scale-in window of now: the policy's, until the forecaster has measured the target's returning demand
     assert row["scale_in_window"] == {"trim_seconds": 900, "fall_seconds": 900, "measured": None}
 
+    # No busy minutes in CloudWatch: how the concurrency metric reads is not measured, nor said
+    assert row["concurrency_reading"] is None
+
     # An endpoint config without a RoutingConfig: SageMaker routes at random, and status says what that costs
     assert row["routing"]["strategy"] == "RANDOM"
     assert "LEAST_OUTSTANDING_REQUESTS" in row["routing"]["advice"]
@@ -88,6 +92,29 @@ def test_status_shows_each_target_with_capacity_alarms_mode_and_last_action(laun
     assert "1 desired, 1 serving (InService) [1, 4]" in table.out
     assert "routing RANDOM" in table.out
     assert f"{LLM} routes requests at random" in " ".join(table.out.split())
+
+
+def test_status_says_how_the_concurrency_maximum_reads_where_it_differs_from_what_replays_assume(
+    launch: Launch,
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    # Given llm-prod's last 40 minutes in CloudWatch, its concurrency Maximum reading 0.5 standard deviations
+    # above the mean its instances hold (as a fleet whose busiest instance reads near the mean would)
+    scenario = launch(document(llm_policy()), endpoints={"llm-prod": 4})
+    now = scenario.aws.clock.now()
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    put_published(cloudwatch, published(0.5, 40), now - timedelta(minutes=41))
+
+    # Then status measures it as trace export does, and says what it means for the threshold
+    (row,) = cli(scenario, "status", "--json").json()["targets"]
+    reading = row["concurrency_reading"]
+    assert reading["peak_sigmas"] == pytest.approx(0.5, abs=0.15)
+    assert reading["instances"] == [pytest.approx(4), pytest.approx(4)]
+    assert "concurrency_peak_sigmas=0.4" in reading["advice"]
+    assert "reached at a higher load" in reading["advice"]
+    table = cli(scenario, "status")
+    assert "concurrency Maximum reads mean + 0.4" in table.out
+    assert f"{LLM} reads its concurrency Maximum nearer the mean" in " ".join(table.out.split())
 
 
 def test_status_gives_no_routing_advice_to_an_endpoint_that_routes_to_the_least_busy_instance(

@@ -177,7 +177,7 @@ class _Watched(StaticPolicy):
         super().attach(replay)
 
 
-def _published(sigmas: float, minutes: int) -> dict[str, dict[float, float]]:
+def published(sigmas: float, minutes: int) -> dict[str, dict[float, float]]:
     """What the simulator's CloudWatch publishes for 4 instances serving 2 requests/s for `minutes`, read with
     `sigmas`."""
     steps = minutes * 6
@@ -189,22 +189,15 @@ def _published(sigmas: float, minutes: int) -> dict[str, dict[float, float]]:
     return fleet.world.cloudwatch.series
 
 
-@pytest.mark.parametrize("sigmas", [1.645, 0.5])
-def test_the_export_measures_how_the_concurrency_maximum_reads_as_the_simulator_means_it(
-    cloudwatch: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], sigmas: float
-) -> None:
-    # Given what the simulator publishes for a variant whose concurrency Maximum reads `sigmas` above its mean,
-    # in CloudWatch as SageMaker sends it (the concurrency every 10 s, high resolution), ending now
-    series = _published(sigmas, 40)
-    end = datetime.now(UTC).replace(second=0, microsecond=0)
-    start = end - timedelta(minutes=40)
-    metrics = {"Invocations/Sum": 60, "InvocationsPerInstance/Sum": 60, "ModelLatency/Average": 60}
-    metrics["ConcurrentRequestsPerModel/Maximum"] = 10
-    for key, period in metrics.items():
-        name = key.split("/")[0]
+def put_published(cloudwatch: Any, series: dict[str, dict[float, float]], start: datetime) -> None:
+    """What the simulator published (`published`), from `start`, in CloudWatch as SageMaker sends it for
+    llm-prod/AllTraffic: the concurrency every 10 s (high resolution), the rest per minute."""
+    periods = {"Invocations/Sum": 60, "InvocationsPerInstance/Sum": 60, "ModelLatency/Average": 60}
+    periods["ConcurrentRequestsPerModel/Maximum"] = 10
+    for key, period in periods.items():
         data = [
             {
-                "MetricName": name,
+                "MetricName": key.split("/")[0],
                 "Dimensions": [
                     {"Name": "EndpointName", "Value": "llm-prod"},
                     {"Name": "VariantName", "Value": "AllTraffic"},
@@ -216,6 +209,17 @@ def test_the_export_measures_how_the_concurrency_maximum_reads_as_the_simulator_
             for at, value in sorted(series[key].items())
         ]
         cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
+
+
+@pytest.mark.parametrize("sigmas", [1.645, 0.5])
+def test_the_export_measures_how_the_concurrency_maximum_reads_as_the_simulator_means_it(
+    cloudwatch: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], sigmas: float
+) -> None:
+    # Given what the simulator publishes for a variant whose concurrency Maximum reads `sigmas` above its mean,
+    # in CloudWatch as SageMaker sends it (the concurrency every 10 s, high resolution), ending now
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = end - timedelta(minutes=40)
+    put_published(cloudwatch, published(sigmas, 40), start)
     # When its traffic is exported
     argv = ["trace", "export", "--target", "llm-prod/AllTraffic", "--start", start.isoformat()]
     argv += ["--end", end.isoformat(), "--output", str(tmp_path / "t.csv")]

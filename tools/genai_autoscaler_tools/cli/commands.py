@@ -252,19 +252,20 @@ def _peak_said(cloudwatch: Any, target: SageMakerVariantPolicy, start: datetime,
     could not be measured (the trace is written all the same)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from genai_autoscaler_tools.sim.export import (
+    from genai_autoscaler_tools.metric_reads import (
         HIGH_RESOLUTION_RETENTION,
         MIN_MEAN_IN_FLIGHT,
         MIN_PEAK_MINUTES,
         measure_concurrency_peak,
     )
+    from genai_autoscaler_tools.sim.endpoint import EndpointModel
 
     try:
         peak = measure_concurrency_peak(cloudwatch, target, start, end)
     except (ClientError, BotoCoreError) as exc:
         return f"how {target.name}'s ConcurrentRequestsPerModel reads could not be measured: {exc}"
     if peak is not None:
-        return peak.describe(target.name)
+        return peak.describe(target.name, EndpointModel().concurrency_peak_sigmas)
     return (
         f"how {target.name}'s ConcurrentRequestsPerModel reads was not measured: it takes {MIN_PEAK_MINUTES} "
         f"minutes with {MIN_MEAN_IN_FLIGHT:g} or more requests in flight per instance within the window's last "

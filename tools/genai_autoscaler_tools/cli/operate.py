@@ -162,6 +162,13 @@ def target_status(
         status["routing"] = (
             None if strategy is None else {"strategy": strategy, "advice": routing_advice(strategy)}
         )
+        status["concurrency_reading"] = (
+            _concurrency_reading(deployed, policy, now)
+            if isinstance(policy, SageMakerVariantPolicy)
+            and observed is not None
+            and policy.signals.concurrency_per_unit is not None
+            else None
+        )
         status["cooldowns"] = _cooldowns(policy, state, now)
         status["hold"] = _hold(state, now)
         status["events"] = [event.model_dump(mode="json") for event in policy.events]
@@ -200,6 +207,48 @@ def target_status(
             }
         )
     return status
+
+
+# A measured reading this far from the simulator's (in standard deviations of a Poisson count) is worth a word: at
+# 1.0 instead of 1.645 the example threshold keeps 97.97% of the SLO on the README's DeepSeek-R1 day, not 99.96%.
+READING_DIFFERS_BY = 0.3
+
+
+def _concurrency_reading(
+    deployed: DeployedStack, policy: SageMakerVariantPolicy, now: datetime
+) -> dict[str, Any] | None:
+    """How the variant's concurrency Maximum read against its load over CloudWatch's last three hours of 10 s
+    datapoints (`metric_reads.measure_concurrency_peak`), and what that means for its threshold; None when it
+    could not be measured (too little traffic, or the read refused: status goes on without it)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from genai_autoscaler_tools.metric_reads import HIGH_RESOLUTION_RETENTION, measure_concurrency_peak
+    from genai_autoscaler_tools.sim.endpoint import EndpointModel
+
+    try:
+        peak = measure_concurrency_peak(
+            deployed.client("cloudwatch"), policy, now - HIGH_RESOLUTION_RETENTION, now
+        )
+    except (ClientError, BotoCoreError):
+        return None
+    if peak is None:
+        return None
+    assumed = EndpointModel().concurrency_peak_sigmas
+    advice = None
+    if abs(peak.sigmas - assumed) >= READING_DIFFERS_BY:
+        where, load = ("nearer the", "higher") if peak.sigmas < assumed else ("further above its", "lower")
+        advice = (
+            f"reads its concurrency Maximum {where} mean than replays assume ({peak.sigmas:.2f} standard "
+            f"deviations against {assumed:g}): its threshold of {policy.signals.concurrency_per_unit:g} is "
+            f"reached at a {load} load than `simulate` and `tune` show. Replay and tune its traffic with "
+            f"--endpoint-param concurrency_peak_sigmas={peak.sigmas:.2f}"
+        )
+    return {
+        "peak_sigmas": round(peak.sigmas, 3),
+        "minutes": peak.minutes,
+        "instances": list(peak.instances),
+        "advice": advice,
+    }
 
 
 def _mode(policy: TargetPolicy, state: TargetState) -> dict[str, Any]:

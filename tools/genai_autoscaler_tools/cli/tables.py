@@ -40,9 +40,12 @@ def _capacity(row: dict[str, Any]) -> str:
     floor = f", AAS floor {capacity['aas_floor']}" if capacity["aas_floor"] is not None else ""
     routing = row.get("routing")
     routed = f"\nrouting {routing['strategy']}" if routing else ""
+    reading = row.get("concurrency_reading")
+    read = f"\nconcurrency Maximum reads mean + {reading['peak_sigmas']:.2f} sd" if reading else ""
     return escape(
         f"{capacity['desired']} desired, {capacity['serving']} serving ({capacity['status']}) {bounds}{floor}"
         + routed
+        + read
     )
 
 
@@ -111,9 +114,9 @@ def status_table(stack: str, now: datetime, rows: list[dict[str, Any]], dashboar
     console = _console()
     console.print(table)
     for row in rows:
-        routing = row.get("routing")
-        if routing and routing["advice"]:
-            console.print(escape(f"{row['target']} {routing['advice']}"), soft_wrap=True)
+        for said in (row.get("routing"), row.get("concurrency_reading")):
+            if said and said["advice"]:
+                console.print(escape(f"{row['target']} {said['advice']}"), soft_wrap=True)
     if dashboard:
         console.print(f"dashboard: {dashboard}", soft_wrap=True)
 

@@ -1,40 +1,22 @@
 """Your own traffic as a trace: a deployed target's per-minute invocations (and, for Bedrock, tokens) read
 from CloudWatch into the canonical rate series `timestamp,rate_rps[,input_tokens,output_tokens]`, where the
-token columns are the mean per request of that minute.
-
-And, for a SageMaker variant, how its `ConcurrentRequestsPerModel` Maximum reads against the requests its
-instances hold on average (`measure_concurrency_peak`): the simulator's `concurrency_peak_sigmas`, which decides
-when a concurrency threshold is reached, measured on the team's own endpoint rather than assumed.
-"""
+token columns are the mean per request of that minute."""
 
 from __future__ import annotations
 
 import csv
-import math
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from genai_autoscaler.aws.cloudwatch_metrics import metric_data_query
-from genai_autoscaler.domain.policy import BedrockModelPolicy, SageMakerVariantPolicy, TargetPolicy
-from genai_autoscaler.domain.signals import (
-    CONCURRENCY_PER_MODEL,
-    MODEL_LATENCY,
-    MetricQuery,
-    bedrock_demand_queries,
-    invocations_query,
-)
+from genai_autoscaler.domain.policy import BedrockModelPolicy, TargetPolicy
+from genai_autoscaler.domain.signals import MetricQuery, bedrock_demand_queries, invocations_query
+
+from genai_autoscaler_tools.metric_reads import read_metrics
 
 MINUTE = 60
-# CloudWatch keeps the datapoints of periods under a minute for three hours: the 10 s Maximum is read there.
-HIGH_RESOLUTION_RETENTION = timedelta(hours=3)
-# A 10 s Maximum says how the metric reads only where the instances hold enough to read: at least this many
-# requests each on average, and MIN_PEAK_MINUTES such minutes in all.
-MIN_MEAN_IN_FLIGHT = 1.0
-MIN_PEAK_MINUTES = 20
 
 
 @dataclass(frozen=True)
@@ -62,21 +44,6 @@ def _queries(target: TargetPolicy) -> dict[str, MetricQuery]:
     return {"requests": invocations_query(target)}
 
 
-def _read(
-    cloudwatch: Any, by_id: dict[str, MetricQuery], start: datetime, end: datetime
-) -> dict[str, dict[datetime, float]]:
-    """Query id -> (period start -> value) of each query over [start, end): GetMetricData, every page."""
-    queries = [metric_data_query(query, query_id) for query_id, query in by_id.items()]
-    read: dict[str, dict[datetime, float]] = {query_id: {} for query_id in by_id}
-    for page in cloudwatch.get_paginator("get_metric_data").paginate(
-        MetricDataQueries=queries, StartTime=start, EndTime=end
-    ):
-        for result in page.get("MetricDataResults", []):
-            for moment, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
-                read[result["Id"]][moment.replace(microsecond=0)] = float(value)
-    return read
-
-
 def read_traffic(
     cloudwatch: Any, target: TargetPolicy, start: datetime, end: datetime
 ) -> list[MinuteTraffic]:
@@ -86,7 +53,7 @@ def read_traffic(
         raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
     sums = {
         query_id: {moment.replace(second=0): value for moment, value in values.items()}
-        for query_id, values in _read(cloudwatch, _queries(target), start, end).items()
+        for query_id, values in read_metrics(cloudwatch, _queries(target), start, end).items()
     }
     minutes = []
     moment = start.replace(second=0, microsecond=0)
@@ -124,107 +91,3 @@ def export_trace(cloudwatch: Any, target: TargetPolicy, start: datetime, end: da
     minutes = read_traffic(cloudwatch, target, start, end)
     with output.open("w", encoding="utf-8") as out:
         return write_rate_series(minutes, out, with_tokens=isinstance(target, BedrockModelPolicy))
-
-
-@dataclass(frozen=True)
-class ConcurrencyPeak:
-    """How a variant's ConcurrentRequestsPerModel Maximum read over its busy 10 s periods: the mean in flight per
-    instance (Little's law: invocations a second times the mean ModelLatency, over the instances serving) plus
-    `sigmas` standard deviations of a Poisson count (the median over the periods)."""
-
-    sigmas: float
-    periods: int
-    minutes: int
-    instances: tuple[float, float]  # the fewest and most serving, over the minutes read
-    mean_in_flight: tuple[float, float]  # per instance: the least and the most, over the minutes read
-
-    def describe(self, name: str) -> str:
-        fewest, most = self.instances
-        fleet = f"{fewest:.0f}" if round(fewest) == round(most) else f"{fewest:.0f} to {most:.0f}"
-        low, high = self.mean_in_flight
-        return (
-            f"{name}'s ConcurrentRequestsPerModel Maximum read the mean in flight per instance + "
-            f"{self.sigmas:.2f} sqrt(mean) over {self.periods} busy 10 s periods ({self.minutes} minutes, "
-            f"{fleet} instances, {low:.1f} to {high:.1f} requests each): replay it with "
-            f"--endpoint-param concurrency_peak_sigmas={self.sigmas:.2f} (simulate assumes "
-            f"{_default_sigmas():g}, instances queueing apart)"
-        )
-
-
-def _default_sigmas() -> float:
-    from genai_autoscaler_tools.sim.endpoint import EndpointModel
-
-    return EndpointModel().concurrency_peak_sigmas
-
-
-def measure_concurrency_peak(
-    cloudwatch: Any, target: SageMakerVariantPolicy, start: datetime, end: datetime
-) -> ConcurrencyPeak | None:
-    """How `target`'s concurrency Maximum reads against its load, over the part of [start, end) within
-    CloudWatch's three hours of 10 s datapoints; None with fewer than MIN_PEAK_MINUTES busy minutes there.
-
-    The load of a minute is Little's law over its per-minute figures: Invocations / 60 x the mean ModelLatency
-    (which includes the wait in the container's queue) is the mean in flight across the variant, and Invocations
-    / InvocationsPerInstance the instances serving (SageMaker adds 1/instances per request). Each 10 s Maximum
-    of the minute is then read as mean + sigmas x sqrt(mean), per instance."""
-    since = max(start, end - HIGH_RESOLUTION_RETENTION)
-    if since >= end:
-        return None
-    requests = invocations_query(target)
-    dimensions = requests.dimensions
-    read = _read(
-        cloudwatch,
-        {
-            "requests": requests,
-            "per_instance": invocations_query(target, per_unit=True),
-            "latency": MetricQuery(
-                target.target_id,
-                "latency",
-                MODEL_LATENCY.namespace,
-                MODEL_LATENCY.name,
-                dimensions,
-                60,
-                "Average",
-            ),
-            "peak": MetricQuery(
-                target.target_id,
-                "peak",
-                CONCURRENCY_PER_MODEL.namespace,
-                CONCURRENCY_PER_MODEL.name,
-                dimensions,
-                10,
-                "Maximum",
-            ),
-        },
-        since,
-        end,
-    )
-    sigmas: list[float] = []
-    minutes: set[datetime] = set()
-    fleets: list[float] = []
-    means: list[float] = []
-    for moment, peak in sorted(read["peak"].items()):
-        minute = moment.replace(second=0)
-        invocations = read["requests"].get(minute)
-        per_instance = read["per_instance"].get(minute)
-        latency_us = read["latency"].get(minute)
-        if not invocations or not per_instance or latency_us is None:
-            continue
-        instances = invocations / per_instance
-        mean = invocations / MINUTE * latency_us / 1e6 / instances
-        if mean < MIN_MEAN_IN_FLIGHT:
-            continue
-        sigmas.append((peak - mean) / math.sqrt(mean))
-        if minute not in minutes:
-            minutes.add(minute)
-            fleets.append(instances)
-            means.append(mean)
-    if len(minutes) < MIN_PEAK_MINUTES:
-        return None
-    return ConcurrencyPeak(
-        sigmas=max(0.0, statistics.median(sigmas)),
-        periods=len(sigmas),
-        minutes=len(minutes),
-        instances=(min(fleets), max(fleets)),
-        mean_in_flight=(min(means), max(means)),
-    )
