@@ -12,15 +12,20 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from genai_autoscaler.domain.policy import deep_merge
 from genai_autoscaler.domain.state import ActionRecord, TargetState
 from genai_autoscaler_local.harness import REGION, LocalAws, WorkflowRun
 from genai_autoscaler_local.lambda_runtime import Invocation
+from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
+from genai_autoscaler_tools.sim.policies import StaticPolicy
+from genai_autoscaler_tools.sim.replay import Replay, ReplayConfig, replay
 
 from tests.integration.iam import FUNCTIONS, iam_actions, not_allowed
 
@@ -225,3 +230,48 @@ def launch() -> Iterator[Launch]:
 def _let_workflows_finish(aws: LocalAws) -> None:
     with suppress(TimeoutError):
         aws.wait_for_workflows(timeout=30)
+
+
+# ------------------------------------------------------------------ what the simulator publishes, in CloudWatch
+
+
+class _Watched(StaticPolicy):
+    """A fixed fleet whose simulated world is kept, to read what its CloudWatch published."""
+
+    def attach(self, replay: Replay) -> None:
+        self.world = replay
+        super().attach(replay)
+
+
+def published(sigmas: float, minutes: int) -> dict[str, dict[float, float]]:
+    """What the simulator's CloudWatch publishes for 4 instances serving 1.5 and 2.5 requests/s in turn, a
+    minute each, for `minutes`, read with `sigmas` (a load that changes by the minute: a 10 s Maximum read
+    against another minute's figures would not measure `sigmas` back)."""
+    rates = np.repeat(np.resize([1.5, 2.5], minutes), 6)
+    counts = np.random.default_rng(0).poisson(rates * 10.0)
+    fleet = _Watched(4)
+    model = EndpointModel(concurrency_peak_sigmas=sigmas)
+    replay(counts, rates, model, RequestProfile.default(), fleet, ReplayConfig(seed=0), 4)
+    return fleet.world.cloudwatch.series
+
+
+def put_published(cloudwatch: Any, series: dict[str, dict[float, float]], start: datetime) -> None:
+    """What the simulator published (`published`), from `start`, in CloudWatch as SageMaker sends it for
+    llm-prod/AllTraffic: the concurrency every 10 s (high resolution), the rest per minute."""
+    periods = {"Invocations/Sum": 60, "InvocationsPerInstance/Sum": 60, "ModelLatency/Average": 60}
+    periods["ConcurrentRequestsPerModel/Maximum"] = 10
+    for key, period in periods.items():
+        data = [
+            {
+                "MetricName": key.split("/")[0],
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": "llm-prod"},
+                    {"Name": "VariantName", "Value": "AllTraffic"},
+                ],
+                "Timestamp": start + timedelta(seconds=at),
+                "Value": value,
+                "StorageResolution": 1 if period == 10 else 60,
+            }
+            for at, value in sorted(series[key].items())
+        ]
+        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)

@@ -17,9 +17,17 @@ from genai_autoscaler_local.harness import REGION
 from genai_autoscaler_tools.cli import operate
 from genai_autoscaler_tools.cli.main import main
 
-from tests.integration.conftest import LLM, LLM_ID, Launch, Scenario, document, llm_policy
+from tests.integration.conftest import (
+    LLM,
+    LLM_ID,
+    Launch,
+    Scenario,
+    document,
+    llm_policy,
+    published,
+    put_published,
+)
 from tests.integration.test_routing_workflow import CLAUDE_ID, committed, provisioned, routing_run, throttling
-from tests.integration.test_trace_export import published, put_published
 
 OPERATOR = "arn:aws:iam::123456789012:user/local-operator"  # the harness's caller (iam_enforcement)
 
@@ -110,10 +118,11 @@ def test_status_says_how_the_concurrency_maximum_reads_where_it_differs_from_wha
     reading = row["concurrency_reading"]
     assert reading["peak_sigmas"] == pytest.approx(0.5, abs=0.15)
     assert reading["instances"] == [pytest.approx(4), pytest.approx(4)]
-    assert "concurrency_peak_sigmas=0.4" in reading["advice"]
+    shown = f"{reading['peak_sigmas']:.2f}"
+    assert f"concurrency_peak_sigmas={shown}" in reading["advice"]
     assert "reached at a higher load" in reading["advice"]
     table = cli(scenario, "status")
-    assert "concurrency Maximum reads mean + 0.4" in table.out
+    assert f"concurrency Maximum reads mean + {shown}" in table.out
     assert f"{LLM} reads its concurrency Maximum nearer the mean" in " ".join(table.out.split())
 
 

@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import numpy as np
 import pytest
 from genai_autoscaler_tools.cli import main as cli
-from genai_autoscaler_tools.sim.endpoint import EndpointModel, RequestProfile
-from genai_autoscaler_tools.sim.policies import StaticPolicy
-from genai_autoscaler_tools.sim.replay import Replay, ReplayConfig, replay
 from genai_autoscaler_tools.sim.traces import RateSeries, read_trace
+
+from tests.integration.conftest import published, put_published
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -167,48 +165,6 @@ def test_bad_exports_are_refused_by_name(
     argv = ["trace", "export"] + [item for key, value in {**base, **given}.items() for item in (key, value)]
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
-
-
-class _Watched(StaticPolicy):
-    """A fixed fleet whose simulated world is kept, to read what its CloudWatch published."""
-
-    def attach(self, replay: Replay) -> None:
-        self.world = replay
-        super().attach(replay)
-
-
-def published(sigmas: float, minutes: int) -> dict[str, dict[float, float]]:
-    """What the simulator's CloudWatch publishes for 4 instances serving 2 requests/s for `minutes`, read with
-    `sigmas`."""
-    steps = minutes * 6
-    rates = np.full(steps, 2.0)
-    counts = np.random.default_rng(0).poisson(rates * 10.0)
-    fleet = _Watched(4)
-    model = EndpointModel(concurrency_peak_sigmas=sigmas)
-    replay(counts, rates, model, RequestProfile.default(), fleet, ReplayConfig(seed=0), 4)
-    return fleet.world.cloudwatch.series
-
-
-def put_published(cloudwatch: Any, series: dict[str, dict[float, float]], start: datetime) -> None:
-    """What the simulator published (`published`), from `start`, in CloudWatch as SageMaker sends it for
-    llm-prod/AllTraffic: the concurrency every 10 s (high resolution), the rest per minute."""
-    periods = {"Invocations/Sum": 60, "InvocationsPerInstance/Sum": 60, "ModelLatency/Average": 60}
-    periods["ConcurrentRequestsPerModel/Maximum"] = 10
-    for key, period in periods.items():
-        data = [
-            {
-                "MetricName": key.split("/")[0],
-                "Dimensions": [
-                    {"Name": "EndpointName", "Value": "llm-prod"},
-                    {"Name": "VariantName", "Value": "AllTraffic"},
-                ],
-                "Timestamp": start + timedelta(seconds=at),
-                "Value": value,
-                "StorageResolution": 1 if period == 10 else 60,
-            }
-            for at, value in sorted(series[key].items())
-        ]
-        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
 
 
 @pytest.mark.parametrize("sigmas", [1.645, 0.5])

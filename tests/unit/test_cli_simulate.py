@@ -297,7 +297,7 @@ def test_a_concurrency_maximum_read_nearer_the_mean_reaches_the_threshold_at_a_h
 
     # Then the same threshold lets each instance run busier before it alarms, and the hour's ramp costs requests
     # (the figures the README gives for DeepSeek-R1's day show the same)
-    assert assumed["slo_attainment"] == pytest.approx(0.99996, abs=1e-5)
+    assert assumed["slo_attainment"] >= 0.9995
     assert nearer["slo_attainment"] < assumed["slo_attainment"] - 0.005
 
 

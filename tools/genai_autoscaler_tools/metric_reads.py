@@ -14,37 +14,42 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from genai_autoscaler.aws.cloudwatch_metrics import metric_data_query
+from genai_autoscaler.aws.cloudwatch_metrics import CloudWatchMetrics
+from genai_autoscaler.domain.demand import PUBLISH_DELAY_MINUTES
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy
 from genai_autoscaler.domain.signals import (
-    CONCURRENCY_PER_MODEL,
-    MODEL_LATENCY,
     MetricQuery,
+    concurrency_query,
     invocations_query,
+    model_latency_query,
 )
 
 MINUTE = 60
-# CloudWatch keeps the datapoints of periods under a minute for three hours: the 10 s Maximum is read there.
+# CloudWatch keeps the datapoints of periods under a minute for three hours: GetMetricData returns none at 10 s
+# for a StartTime further back than that (botocore's MetricStat.Period). The read starts a little after, so that
+# the request is still within them when it arrives.
 HIGH_RESOLUTION_RETENTION = timedelta(hours=3)
+_RETENTION_MARGIN = timedelta(minutes=5)
 # A 10 s Maximum says how the metric reads only where the instances hold enough to read: at least this many
 # requests each on average, and MIN_PEAK_MINUTES such minutes in all.
 MIN_MEAN_IN_FLIGHT = 1.0
 MIN_PEAK_MINUTES = 20
 
 
-def read_metrics(
-    cloudwatch: Any, by_id: dict[str, MetricQuery], start: datetime, end: datetime
-) -> dict[str, dict[datetime, float]]:
-    """Query id -> (period start -> value) of each query over [start, end): GetMetricData, every page."""
-    queries = [metric_data_query(query, query_id) for query_id, query in by_id.items()]
-    read: dict[str, dict[datetime, float]] = {query_id: {} for query_id in by_id}
-    for page in cloudwatch.get_paginator("get_metric_data").paginate(
-        MetricDataQueries=queries, StartTime=start, EndTime=end
-    ):
-        for result in page.get("MetricDataResults", []):
-            for moment, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
-                read[result["Id"]][moment.replace(microsecond=0)] = float(value)
-    return read
+def high_resolution_window(start: datetime, end: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """The whole minutes of [start, end) whose 10 s datapoints CloudWatch still holds at `now`, without the last
+    minutes it may not have taken in whole yet (their Invocations would be partial against whole Maxima)."""
+    since = max(start, now - HIGH_RESOLUTION_RETENTION + _RETENTION_MARGIN)
+    whole = since.replace(second=0, microsecond=0)
+    since = whole if whole == since else whole + timedelta(minutes=1)
+    settled = now.replace(second=0, microsecond=0) - timedelta(minutes=PUBLISH_DELAY_MINUTES)
+    return since, min(end, settled)
+
+
+def _by_time(
+    reader: CloudWatchMetrics, query: MetricQuery, start: datetime, end: datetime
+) -> dict[datetime, float]:
+    return {at.replace(microsecond=0): value for at, value in reader.series(query, start, end)}
 
 
 @dataclass(frozen=True)
@@ -59,76 +64,70 @@ class ConcurrencyPeak:
     instances: tuple[float, float]  # the fewest and most serving, over the minutes read
     mean_in_flight: tuple[float, float]  # per instance: the least and the most, over the minutes read
 
+    @property
+    def usable(self) -> bool:
+        """A Maximum below the mean Little's law gives is no reading to replay with: ModelLatency then spans more
+        than the requests' time in the container, or Invocations counts requests that never ran."""
+        return self.sigmas >= 0
+
+    def below_the_mean(self) -> str:
+        """Why a reading that is not `usable` is none to replay with."""
+        return (
+            "read its ConcurrentRequestsPerModel Maximum below the mean in flight that Invocations and ModelLatency "
+            f"give ({self.sigmas:.2f} sqrt(mean)): ModelLatency spans more than the time in the container, or "
+            "failed requests count as invocations, so there is no figure to replay with"
+        )
+
     def describe(self, name: str, assumed: float) -> str:
         """What was measured, and how to replay with it (`assumed`: what the simulator takes by default)."""
         fewest, most = self.instances
         fleet = f"{fewest:.0f}" if round(fewest) == round(most) else f"{fewest:.0f} to {most:.0f}"
         low, high = self.mean_in_flight
+        over = (
+            f"over {self.periods} busy 10 s periods ({self.minutes} minutes, {fleet} instances, {low:.1f} to "
+            f"{high:.1f} requests each)"
+        )
+        if not self.usable:
+            return f"{name} {self.below_the_mean()} {over}"
         return (
             f"{name}'s ConcurrentRequestsPerModel Maximum read the mean in flight per instance + "
-            f"{self.sigmas:.2f} sqrt(mean) over {self.periods} busy 10 s periods ({self.minutes} minutes, "
-            f"{fleet} instances, {low:.1f} to {high:.1f} requests each): replay it with "
-            f"--endpoint-param concurrency_peak_sigmas={self.sigmas:.2f} (simulate assumes {assumed:g}, "
-            "instances queueing apart)"
+            f"{self.sigmas:.2f} sqrt(mean) {over}: replay it with --endpoint-param "
+            f"concurrency_peak_sigmas={self.sigmas:.2f} (simulate assumes {assumed:g}, instances queueing apart)"
         )
 
 
 def measure_concurrency_peak(
-    cloudwatch: Any, target: SageMakerVariantPolicy, start: datetime, end: datetime
+    cloudwatch: Any, target: SageMakerVariantPolicy, start: datetime, end: datetime, now: datetime
 ) -> ConcurrencyPeak | None:
-    """How `target`'s concurrency Maximum reads against its load, over the part of [start, end) within
-    CloudWatch's three hours of 10 s datapoints; None with fewer than MIN_PEAK_MINUTES busy minutes there.
+    """How `target`'s concurrency Maximum reads against its load, over the whole minutes of [start, end) whose
+    10 s datapoints CloudWatch still holds at `now` (`high_resolution_window`); None with fewer than
+    MIN_PEAK_MINUTES busy minutes there. CloudWatch's refusals come as AutoscalerError.
 
     The load of a minute is Little's law over its per-minute figures: Invocations / 60 x the mean ModelLatency
     (which includes the wait in the container's queue) is the mean in flight across the variant, and Invocations
     / InvocationsPerInstance the instances serving (SageMaker adds 1/instances per request). Each 10 s Maximum
-    of the minute is then read as mean + sigmas x sqrt(mean), per instance."""
-    # Whole minutes, so that each 10 s datapoint finds its minute's (GetMetricData's periods start at StartTime).
-    since = max(start, end - HIGH_RESOLUTION_RETENTION)
-    since = since.replace(second=0, microsecond=0) + (timedelta(minutes=1) if since.second else timedelta(0))
-    if since >= end:
+    of the minute is then read as mean + sigmas x sqrt(mean), per instance: the median over the periods. The
+    Maximum is the busiest instance's, so on a larger fleet it reads further above the mean: the figure holds for
+    the fleet sizes it was measured at."""
+    since, until = high_resolution_window(start, end, now)
+    if since >= until:
         return None
-    requests = invocations_query(target)
-    dimensions = requests.dimensions
-    read = read_metrics(
-        cloudwatch,
-        {
-            "requests": requests,
-            "per_instance": invocations_query(target, per_unit=True),
-            "latency": MetricQuery(
-                target.target_id,
-                "latency",
-                MODEL_LATENCY.namespace,
-                MODEL_LATENCY.name,
-                dimensions,
-                60,
-                "Average",
-            ),
-            "peak": MetricQuery(
-                target.target_id,
-                "peak",
-                CONCURRENCY_PER_MODEL.namespace,
-                CONCURRENCY_PER_MODEL.name,
-                dimensions,
-                10,
-                "Maximum",
-            ),
-        },
-        since,
-        end,
-    )
+    reader = CloudWatchMetrics(cloudwatch)
+    requests = _by_time(reader, invocations_query(target), since, until)
+    per_instance = _by_time(reader, invocations_query(target, per_unit=True), since, until)
+    latency = _by_time(reader, model_latency_query(target), since, until)
+    peaks = _by_time(reader, concurrency_query(target), since, until)
     sigmas: list[float] = []
     minutes: set[datetime] = set()
     fleets: list[float] = []
     means: list[float] = []
-    for moment, peak in sorted(read["peak"].items()):
+    for moment, peak in sorted(peaks.items()):
         minute = moment.replace(second=0)
-        invocations = read["requests"].get(minute)
-        per_instance = read["per_instance"].get(minute)
-        latency_us = read["latency"].get(minute)
-        if not invocations or not per_instance or latency_us is None:
+        invocations, shares = requests.get(minute), per_instance.get(minute)
+        latency_us = latency.get(minute)
+        if not invocations or not shares or latency_us is None:
             continue
-        instances = invocations / per_instance
+        instances = invocations / shares
         mean = invocations / MINUTE * latency_us / 1e6 / instances
         if mean < MIN_MEAN_IN_FLIGHT:
             continue
@@ -140,7 +139,7 @@ def measure_concurrency_peak(
     if len(minutes) < MIN_PEAK_MINUTES:
         return None
     return ConcurrencyPeak(
-        sigmas=max(0.0, statistics.median(sigmas)),
+        sigmas=statistics.median(sigmas),
         periods=len(sigmas),
         minutes=len(minutes),
         instances=(min(fleets), max(fleets)),

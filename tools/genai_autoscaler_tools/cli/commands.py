@@ -17,6 +17,7 @@ from genai_autoscaler.domain.policy import (
     SageMakerVariantPolicy,
 )
 from genai_autoscaler.domain.signals import alarm_specs
+from genai_autoscaler.errors import AutoscalerError
 
 from genai_autoscaler_tools.cli.inputs import (
     EXIT_AWS,
@@ -191,7 +192,6 @@ def publish_config(path: Path, stack: str, region: str | None) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, NoRegionError
     from genai_autoscaler.aws.ssm_policies import SsmPolicySource
-    from genai_autoscaler.errors import AutoscalerError
 
     name = policy_parameter_name(stack)
     try:
@@ -235,7 +235,7 @@ def trace_export(
         raise CommandFailed(
             EXIT_AWS, ["reading CloudWatch: no AWS region: pass --region or set AWS_REGION"]
         ) from None
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, AutoscalerError) as exc:
         raise CommandFailed(EXIT_AWS, [f"reading CloudWatch for {target.name}: {exc}"]) from None
     except OSError as exc:
         raise CommandFailed(EXIT_BAD_INPUT, [f"{output}: cannot write the trace: {exc.strerror}"]) from None
@@ -250,27 +250,34 @@ def trace_export(
 def _peak_said(cloudwatch: Any, target: SageMakerVariantPolicy, start: datetime, end: datetime) -> str:
     """How the variant's concurrency Maximum reads against its load, and how `simulate` replays it so; or why it
     could not be measured (the trace is written all the same)."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError
 
     from genai_autoscaler_tools.metric_reads import (
-        HIGH_RESOLUTION_RETENTION,
         MIN_MEAN_IN_FLIGHT,
         MIN_PEAK_MINUTES,
+        high_resolution_window,
         measure_concurrency_peak,
     )
-    from genai_autoscaler_tools.sim.endpoint import EndpointModel
+    from genai_autoscaler_tools.sim.endpoint import PEAK_SIGMAS
 
+    now = datetime.now(UTC)
     try:
-        peak = measure_concurrency_peak(cloudwatch, target, start, end)
-    except (ClientError, BotoCoreError) as exc:
+        peak = measure_concurrency_peak(cloudwatch, target, start, end, now)
+    except (AutoscalerError, BotoCoreError) as exc:
         return f"how {target.name}'s ConcurrentRequestsPerModel reads could not be measured: {exc}"
     if peak is not None:
-        return peak.describe(target.name, EndpointModel().concurrency_peak_sigmas)
+        return peak.describe(target.name, PEAK_SIGMAS)
+    since, until = high_resolution_window(start, end, now)
+    within = (
+        f"between {since:%Y-%m-%d %H:%M} and {until:%H:%M} UTC"
+        if since < until
+        else "and the window holds none of them"
+    )
     return (
         f"how {target.name}'s ConcurrentRequestsPerModel reads was not measured: it takes {MIN_PEAK_MINUTES} "
-        f"minutes with {MIN_MEAN_IN_FLIGHT:g} or more requests in flight per instance within the window's last "
-        f"{HIGH_RESOLUTION_RETENTION.total_seconds() / 3600:.0f} hours (CloudWatch keeps 10 s datapoints that "
-        "long): export a window that ends after a busy stretch"
+        f"minutes with {MIN_MEAN_IN_FLIGHT:g} or more requests in flight per instance, read at 10 s, which "
+        f"CloudWatch keeps three hours ({within}): export a window that takes in a busy stretch of the last "
+        "three hours"
     )
 
 

@@ -218,29 +218,33 @@ def _concurrency_reading(
     deployed: DeployedStack, policy: SageMakerVariantPolicy, now: datetime
 ) -> dict[str, Any] | None:
     """How the variant's concurrency Maximum read against its load over CloudWatch's last three hours of 10 s
-    datapoints (`metric_reads.measure_concurrency_peak`), and what that means for its threshold; None when it
-    could not be measured (too little traffic, or the read refused: status goes on without it)."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    datapoints (`metric_reads.measure_concurrency_peak`), and what that means for its threshold; None when there
+    was too little traffic to tell. A refused read is said, and status goes on."""
+    from botocore.exceptions import BotoCoreError
 
     from genai_autoscaler_tools.metric_reads import HIGH_RESOLUTION_RETENTION, measure_concurrency_peak
-    from genai_autoscaler_tools.sim.endpoint import EndpointModel
+    from genai_autoscaler_tools.sim.endpoint import PEAK_SIGMAS
 
     try:
         peak = measure_concurrency_peak(
-            deployed.client("cloudwatch"), policy, now - HIGH_RESOLUTION_RETENTION, now
+            deployed.client("cloudwatch"), policy, now - HIGH_RESOLUTION_RETENTION, now, now
         )
-    except (ClientError, BotoCoreError):
-        return None
+    except (AutoscalerError, BotoCoreError) as exc:
+        return {"peak_sigmas": None, "advice": f"was not measured for how its concurrency reads: {exc}"}
     if peak is None:
         return None
-    assumed = EndpointModel().concurrency_peak_sigmas
     advice = None
-    if abs(peak.sigmas - assumed) >= READING_DIFFERS_BY:
-        where, load = ("nearer the", "higher") if peak.sigmas < assumed else ("further above its", "lower")
+    if not peak.usable:
+        advice = peak.below_the_mean()
+    elif abs(peak.sigmas - PEAK_SIGMAS) >= READING_DIFFERS_BY:
+        where, load = (
+            ("nearer the", "higher") if peak.sigmas < PEAK_SIGMAS else ("further above its", "lower")
+        )
         advice = (
             f"reads its concurrency Maximum {where} mean than replays assume ({peak.sigmas:.2f} standard "
-            f"deviations against {assumed:g}): its threshold of {policy.signals.concurrency_per_unit:g} is "
-            f"reached at a {load} load than `simulate` and `tune` show. Replay and tune its traffic with "
+            f"deviations against {PEAK_SIGMAS:g}, at {peak.instances[0]:.0f} to {peak.instances[1]:.0f} "
+            f"instances): its threshold of {policy.signals.concurrency_per_unit:g} is reached at a {load} load "
+            "than `simulate` and `tune` show. Replay and tune its traffic with "
             f"--endpoint-param concurrency_peak_sigmas={peak.sigmas:.2f}"
         )
     return {

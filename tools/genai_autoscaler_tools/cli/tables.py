@@ -41,7 +41,11 @@ def _capacity(row: dict[str, Any]) -> str:
     routing = row.get("routing")
     routed = f"\nrouting {routing['strategy']}" if routing else ""
     reading = row.get("concurrency_reading")
-    read = f"\nconcurrency Maximum reads mean + {reading['peak_sigmas']:.2f} sd" if reading else ""
+    read = (
+        f"\nconcurrency Maximum reads mean + {reading['peak_sigmas']:.2f} sd"
+        if reading and reading["peak_sigmas"] is not None
+        else ""
+    )
     return escape(
         f"{capacity['desired']} desired, {capacity['serving']} serving ({capacity['status']}) {bounds}{floor}"
         + routed

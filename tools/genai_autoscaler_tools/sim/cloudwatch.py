@@ -29,7 +29,7 @@ import numpy.typing as npt
 from genai_autoscaler.domain.alarm_event import AlarmState
 
 from genai_autoscaler_tools.sim.alarms import TreatMissingData, evaluate_alarm
-from genai_autoscaler_tools.sim.endpoint import LATENCY_GRID, StepOutcome, latency_cdf
+from genai_autoscaler_tools.sim.endpoint import LATENCY_GRID, PEAK_SIGMAS, StepOutcome, latency_cdf
 
 Floats = npt.NDArray[np.float64]
 
@@ -39,7 +39,6 @@ MODEL_LATENCY = "ModelLatency"
 INVOCATIONS = "Invocations"
 INVOCATIONS_PER_INSTANCE = "InvocationsPerInstance"
 NO_CAPACITY = "NoCapacityInvocationFailures"
-PEAK_SIGMAS = 1.645  # EndpointModel.concurrency_peak_sigmas's default
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanThreshold": lambda value, threshold: value > threshold,
@@ -65,11 +64,16 @@ def quantile_from_cdf(cdf: Floats, q: float) -> float:
     return float(np.interp(q, cdf, LATENCY_GRID))
 
 
+# The trapezoid rule's weight of each point of LATENCY_GRID, for integrals over it.
+_TRAPEZOID: Floats = (
+    np.concatenate(([0.0], np.diff(LATENCY_GRID))) / 2 + np.concatenate((np.diff(LATENCY_GRID), [0.0])) / 2
+)
+
+
 def mean_from_cdf(cdf: Floats) -> float:
-    """The mean of a distribution given by its CDF on LATENCY_GRID: the integral of P(latency > t), the grid's
-    first point counted whole (below 10 ms every request is still in flight)."""
-    beyond = 1.0 - cdf
-    return float(LATENCY_GRID[0] + np.sum((beyond[1:] + beyond[:-1]) / 2 * np.diff(LATENCY_GRID)))
+    """The mean of a distribution given by its CDF on LATENCY_GRID: the integral of P(latency > t) (trapezoids),
+    the grid's first point counted whole (below 10 ms every request is still in flight)."""
+    return float(LATENCY_GRID[0] + _TRAPEZOID @ (1.0 - cdf))
 
 
 @dataclass

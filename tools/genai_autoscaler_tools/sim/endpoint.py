@@ -32,6 +32,9 @@ NEGLIGIBLE = 1e-6  # a probability of waiting below this is taken as none
 # How a variant may route requests to its instances, as the simulator models it (EndpointModel.routing).
 Routing = Literal["least_outstanding_requests", "random"]
 ROUTINGS: tuple[str, ...] = get_args(Routing)
+# How the concurrency Maximum over 10 s reads by default (EndpointModel.concurrency_peak_sigmas): a Poisson count's
+# 95th percentile above its mean, as one instance queueing on its own.
+PEAK_SIGMAS = 1.645
 
 # Request size used when a trace has no token counts: the Azure LLM conversation trace shipped in
 # data/traces (mean 1,155 input and 211 output tokens). Its joint distribution is sampled, below.
@@ -130,11 +133,11 @@ class EndpointModel(BaseModel):
         "sent its share of the requests at random.",
     )
     concurrency_peak_sigmas: float = Field(
-        1.645,
+        PEAK_SIGMAS,
         ge=0,
         description="How ConcurrentRequestsPerModel's Maximum over 10 s reads: the mean in flight per instance "
-        "plus this many standard deviations of a Poisson count (1.645, its 95th percentile, as for one instance "
-        "queueing on its own). `trace export` measures it on a deployed variant.",
+        "plus this many standard deviations of a Poisson count (by default its 95th percentile, as for one "
+        "instance queueing on its own). `trace export` and `status` measure it on a deployed variant.",
     )
     queue_limit_per_instance: int = Field(
         128,

@@ -11,10 +11,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from genai_autoscaler.aws.cloudwatch_metrics import CloudWatchMetrics
 from genai_autoscaler.domain.policy import BedrockModelPolicy, TargetPolicy
 from genai_autoscaler.domain.signals import MetricQuery, bedrock_demand_queries, invocations_query
-
-from genai_autoscaler_tools.metric_reads import read_metrics
 
 MINUTE = 60
 
@@ -48,12 +47,17 @@ def read_traffic(
     cloudwatch: Any, target: TargetPolicy, start: datetime, end: datetime
 ) -> list[MinuteTraffic]:
     """Per-minute traffic of `target` in [start, end). Minutes without a datapoint had no request: CloudWatch
-    publishes SageMaker and Bedrock invocation metrics only for minutes with traffic."""
+    publishes SageMaker and Bedrock invocation metrics only for minutes with traffic. CloudWatch's refusals come
+    as AutoscalerError."""
     if end <= start:
         raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
+    reader = CloudWatchMetrics(cloudwatch)
     sums = {
-        query_id: {moment.replace(second=0): value for moment, value in values.items()}
-        for query_id, values in read_metrics(cloudwatch, _queries(target), start, end).items()
+        query_id: {
+            moment.replace(second=0, microsecond=0): value
+            for moment, value in reader.series(query, start, end)
+        }
+        for query_id, query in _queries(target).items()
     }
     minutes = []
     moment = start.replace(second=0, microsecond=0)

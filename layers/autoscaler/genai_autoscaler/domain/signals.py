@@ -536,6 +536,27 @@ def bedrock_demand_queries(target: BedrockModelPolicy, model_id: str | None = No
     }
 
 
+def model_latency_query(target: SageMakerPolicy, stat: str = "Average") -> MetricQuery:
+    """A SageMaker target's ModelLatency per minute (microseconds), by `stat`."""
+    return MetricQuery(
+        target.target_id,
+        "latency",
+        MODEL_LATENCY.namespace,
+        MODEL_LATENCY.name,
+        _dimensions(target),
+        60,
+        stat,
+    )
+
+
+def concurrency_query(target: SageMakerVariantPolicy, period: int = 10) -> MetricQuery:
+    """A variant's ConcurrentRequestsPerModel Maximum over `period` (10 s: its high resolution)."""
+    metric = CONCURRENCY_PER_MODEL
+    return MetricQuery(
+        target.target_id, "concurrency", metric.namespace, metric.name, _dimensions(target), period, "Maximum"
+    )
+
+
 def invocations_query(target: SageMakerPolicy, per_unit: bool = False) -> MetricQuery:
     """A SageMaker target's requests per minute (Invocations, Sum): its demand, which the queue does not swell;
     `per_unit`: per instance (InvocationsPerInstance) or per copy (InvocationsPerCopy)."""
