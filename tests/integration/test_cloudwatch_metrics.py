@@ -90,3 +90,36 @@ def test_many_peaks_in_one_read_are_each_querys_own(cloudwatch: Any) -> None:
     # When they are read in one request, each is what a request of its own reads
     assert reader.peak_of_each(windows, end) == [reader.peak(q, s, end) for q, s in windows]
     assert reader.peak_of_each(windows, end) == [1014.0, 528.0, 2.0, None]
+
+
+def test_many_series_in_one_read_are_each_querys_own(cloudwatch: Any) -> None:
+    target = parse_policy_document(
+        {"targets": [{"type": "sagemaker_variant", "endpoint_name": "llm-prod"}]}
+    ).targets[0]
+    assert isinstance(target, SageMakerVariantPolicy)
+    # Given two minutes of a variant's invocations and invocations per instance (2 instances)
+    for minute, value in ((0, 120.0), (1, 180.0)):
+        cloudwatch.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": [
+                        {"Name": "EndpointName", "Value": "llm-prod"},
+                        {"Name": "VariantName", "Value": "AllTraffic"},
+                    ],
+                    "Timestamp": START + timedelta(minutes=minute, seconds=20),
+                    "Value": figure,
+                }
+                for name, figure in (("Invocations", value), ("InvocationsPerInstance", value / 2))
+            ],
+        )
+    reader = CloudWatchMetrics(cloudwatch)
+    queries = [invocations_query(target), invocations_query(target, per_unit=True)]
+    end = START + timedelta(minutes=5)
+    # When they are read in one request, each is what a request of its own reads
+    assert reader.series_of_each(queries, START, end) == [reader.series(q, START, end) for q in queries]
+    assert reader.series_of_each(queries, START, end)[1] == [
+        (START, 60.0),
+        (START + timedelta(minutes=1), 90.0),
+    ]

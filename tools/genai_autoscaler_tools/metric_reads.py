@@ -18,7 +18,6 @@ from genai_autoscaler.aws.cloudwatch_metrics import CloudWatchMetrics
 from genai_autoscaler.domain.demand import PUBLISH_DELAY_MINUTES
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy
 from genai_autoscaler.domain.signals import (
-    MetricQuery,
     concurrency_query,
     invocations_query,
     model_latency_query,
@@ -44,12 +43,6 @@ def high_resolution_window(start: datetime, end: datetime, now: datetime) -> tup
     since = whole if whole == since else whole + timedelta(minutes=1)
     settled = now.replace(second=0, microsecond=0) - timedelta(minutes=PUBLISH_DELAY_MINUTES)
     return since, min(end, settled)
-
-
-def _by_time(
-    reader: CloudWatchMetrics, query: MetricQuery, start: datetime, end: datetime
-) -> dict[datetime, float]:
-    return {at.replace(microsecond=0): value for at, value in reader.series(query, start, end)}
 
 
 @dataclass(frozen=True)
@@ -112,11 +105,19 @@ def measure_concurrency_peak(
     since, until = high_resolution_window(start, end, now)
     if since >= until:
         return None
-    reader = CloudWatchMetrics(cloudwatch)
-    requests = _by_time(reader, invocations_query(target), since, until)
-    per_instance = _by_time(reader, invocations_query(target, per_unit=True), since, until)
-    latency = _by_time(reader, model_latency_query(target), since, until)
-    peaks = _by_time(reader, concurrency_query(target), since, until)
+    requests, per_instance, latency, peaks = (
+        {at.replace(microsecond=0): value for at, value in points}
+        for points in CloudWatchMetrics(cloudwatch).series_of_each(
+            [
+                invocations_query(target),
+                invocations_query(target, per_unit=True),
+                model_latency_query(target),
+                concurrency_query(target),
+            ],
+            since,
+            until,
+        )
+    )
     sigmas: list[float] = []
     minutes: set[datetime] = set()
     fleets: list[float] = []

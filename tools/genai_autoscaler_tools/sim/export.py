@@ -51,13 +51,11 @@ def read_traffic(
     as AutoscalerError."""
     if end <= start:
         raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
-    reader = CloudWatchMetrics(cloudwatch)
+    queries = _queries(target)
+    read = CloudWatchMetrics(cloudwatch).series_of_each(list(queries.values()), start, end)
     sums = {
-        query_id: {
-            moment.replace(second=0, microsecond=0): value
-            for moment, value in reader.series(query, start, end)
-        }
-        for query_id, query in _queries(target).items()
+        query_id: {moment.replace(second=0, microsecond=0): value for moment, value in points}
+        for query_id, points in zip(queries, read, strict=True)
     }
     minutes = []
     moment = start.replace(second=0, microsecond=0)

@@ -60,6 +60,18 @@ class CloudWatchMetrics(MetricReader):
             self._fetch([request], start, end, f"{query.metric_name} of {query.target_id}")["signal"]
         )
 
+    def series_of_each(
+        self, queries: Sequence[MetricQuery], start: datetime, end: datetime
+    ) -> list[list[tuple[datetime, float]]]:
+        """`series` of each query over [start, end), in order: one GetMetricData for up to its limit of 500."""
+        found: list[list[tuple[datetime, float]]] = []
+        for first in range(0, len(queries), _QUERIES_PER_REQUEST):
+            batch = queries[first : first + _QUERIES_PER_REQUEST]
+            requests = [metric_data_query(query, f"q{i}") for i, query in enumerate(batch)]
+            points = self._fetch(requests, start, end, f"{len(batch)} metrics")
+            found += [sorted(points[f"q{i}"]) for i in range(len(batch))]
+        return found
+
     def peak_of_each(
         self, windows: Sequence[tuple[MetricQuery, datetime]], end: datetime
     ) -> list[float | None]:
