@@ -767,6 +767,14 @@ def test_tune_prints_the_cheapest_policy_that_keeps_the_goal_as_a_fragment(
     assert body["best"]["changes"] == {"signals": {"concurrency_per_unit": 8}}
     assert "merge into the entry of chat-prod/AllTraffic" in out
     assert ":\n\n  signals:\n    concurrency_per_unit: 8" in out
+    # And, tuned with the simulator's own reading of the concurrency metric, they say so, and where the
+    # endpoint's own is measured
+    assert body["concurrency_peak_sigmas"] == 1.645
+    assert "its Maximum read as the simulator assumes, mean + 1.645 sqrt(mean)" in " ".join(out.split())
+    tuned_with = ["--endpoint-param", "concurrency_peak_sigmas=0.5"]
+    measured = main(["tune", "--trace", str(trace), "--policies", str(policies), *tuned_with])
+    assert measured == 0
+    assert "read as the simulator assumes" not in capsys.readouterr().out
 
 
 def test_tune_says_when_the_max_stands_between_the_trace_and_the_goal(

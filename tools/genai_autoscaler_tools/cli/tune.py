@@ -56,6 +56,22 @@ def _why_not_kept(peak_instances: int | None, target: SageMakerVariantPolicy) ->
     )
 
 
+def _reading_line(target: SageMakerVariantPolicy, sigmas: float) -> list[tuple[str, str]]:
+    """For a target that watches concurrency, tuned with the simulator's own reading of it: where the endpoint's
+    own is measured. A threshold found here holds for an endpoint whose Maximum reads so."""
+    from genai_autoscaler_tools.sim.endpoint import PEAK_SIGMAS
+
+    if target.signals.concurrency_per_unit is None or sigmas != PEAK_SIGMAS:
+        return []
+    return [
+        (
+            "concurrency",
+            f"its Maximum read as the simulator assumes, mean + {PEAK_SIGMAS:g} sqrt(mean); `trace export` and "
+            "`status` measure your endpoint's, to tune with as --endpoint-param concurrency_peak_sigmas=...",
+        )
+    ]
+
+
 def tune_policy(options: SimulateOptions, goal: float) -> int:
     """Search the target's policy on the trace; print the frontier and the best policy as a fragment."""
     from genai_autoscaler_tools.sim.compare import compare
@@ -116,6 +132,7 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
     if options.json_output:
         body: dict[str, Any] = {
             "goal": goal,
+            "concurrency_peak_sigmas": setup.model.concurrency_peak_sigmas,
             "replays": len(replayed),
             "keeps_goal": kept,
             "best": {"changes": change, **vars(best.outcome)},
@@ -141,6 +158,7 @@ def tune_policy(options: SimulateOptions, goal: float) -> int:
     header = setup.header(
         round(requests[0]),
         *measured_line,
+        *_reading_line(target, setup.model.concurrency_peak_sigmas),
         ("tuned", f"{len(replayed)} replays of the controller, SLO goal {goal:.2%}" + lowered),
     )
     rows = [["policy", "SLO attainment", "capacity-hours", "cost (USD)"]]
