@@ -5,6 +5,7 @@ sign as the caller; with a chat topic, the team's channel gets cards."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +17,7 @@ from genai_autoscaler.app.dispatch import Dispatch
 from genai_autoscaler_local.harness import REGION
 from genai_autoscaler_tools.cli import operate
 from genai_autoscaler_tools.cli.main import main
+from genai_autoscaler_tools.metric_reads import equivalent_threshold
 
 from tests.integration.conftest import (
     LLM,
@@ -121,6 +123,13 @@ def test_status_says_how_the_concurrency_maximum_reads_where_it_differs_from_wha
     shown = f"{reading['peak_sigmas']:.2f}"
     assert f"concurrency_peak_sigmas={shown}" in reading["advice"]
     assert "reached at a higher load" in reading["advice"]
+    # and the threshold that holds, on this endpoint, the load its threshold of 4 stands for in replays
+    held = re.search(r"set signals.concurrency_per_unit to ([0-9.]+) to hold it", reading["advice"])
+    assert held is not None, reading["advice"]
+    assert float(held.group(1)) == pytest.approx(
+        equivalent_threshold(4, 1.645, reading["peak_sigmas"]), abs=0.06
+    )
+    assert float(held.group(1)) < 4
     table = cli(scenario, "status")
     assert f"concurrency Maximum reads mean + {shown}" in table.out
     assert f"{LLM} reads its concurrency Maximum nearer the mean" in " ".join(table.out.split())

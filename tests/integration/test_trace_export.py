@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from genai_autoscaler_tools.cli import main as cli
+from genai_autoscaler_tools.metric_reads import equivalent_threshold
 from genai_autoscaler_tools.sim.traces import RateSeries, read_trace
 
 from tests.integration.conftest import published, put_published
@@ -186,6 +187,12 @@ def test_the_export_measures_how_the_concurrency_maximum_reads_as_the_simulator_
     measured = re.search(r"--endpoint-param concurrency_peak_sigmas=([0-9.]+)", out)
     assert measured is not None, out
     assert float(measured.group(1)) == pytest.approx(sigmas, abs=0.15)
+    # and what the example policy's threshold of 9 reads as on this endpoint, for the same load
+    held = re.search(r"signals.concurrency_per_unit: ([0-9.]+) holds it", out)
+    assert held is not None, out
+    assert float(held.group(1)) == pytest.approx(
+        equivalent_threshold(9, 1.645, float(measured.group(1))), abs=0.06
+    )
     assert "4 instances" in out
 
 

@@ -11,6 +11,7 @@ import pytest
 from genai_autoscaler.domain.policy import SageMakerVariantPolicy, parse_policy_document
 from genai_autoscaler_tools.metric_reads import (
     ConcurrencyPeak,
+    equivalent_threshold,
     high_resolution_window,
     measure_concurrency_peak,
 )
@@ -147,3 +148,25 @@ def test_a_maximum_read_as_mean_plus_sigmas_is_measured_back_exactly(
     assert peak.sigmas == pytest.approx(sigmas, abs=1e-6)
     assert peak.minutes == busy
     assert peak.instances == (pytest.approx(instances), pytest.approx(instances))
+
+
+def test_the_equivalent_threshold_holds_the_load_the_threshold_stands_for() -> None:
+    # Read as replays assume, a threshold stands for itself
+    assert equivalent_threshold(9, 1.645, 1.645) == pytest.approx(9)
+    # Read nearer the mean, the same load (5.24 in flight per instance behind the example's 9) reads lower: the
+    # figure a replay under that reading keeps the example's SLO with (Azure's hour 99.9959% at 7.52 read with
+    # 1.0, as at 9 read with 1.645: the closing note of session 26)
+    assert equivalent_threshold(9, 1.645, 1.0) == pytest.approx(7.52, abs=0.01)
+    assert equivalent_threshold(9, 1.645, 0.5) == pytest.approx(6.38, abs=0.01)
+    assert equivalent_threshold(9, 1.645, 0.0) == pytest.approx(5.24, abs=0.01)
+
+
+@given(threshold=st.floats(0.5, 64), low=st.floats(0, 4), high=st.floats(0, 4))
+def test_a_reading_further_above_the_mean_asks_a_higher_threshold_for_the_same_load(
+    threshold: float, low: float, high: float
+) -> None:
+    low, high = min(low, high), max(low, high)
+    assert equivalent_threshold(threshold, 1.645, low) <= equivalent_threshold(threshold, 1.645, high) + 1e-9
+    # and translating there and back is the identity
+    there = equivalent_threshold(threshold, 1.645, low)
+    assert equivalent_threshold(there, low, 1.645) == pytest.approx(threshold, rel=1e-9)

@@ -45,6 +45,15 @@ def high_resolution_window(start: datetime, end: datetime, now: datetime) -> tup
     return since, min(end, settled)
 
 
+def equivalent_threshold(threshold: float, assumed: float, measured: float) -> float:
+    """The concurrency threshold that, on an endpoint whose Maximum reads `measured` standard deviations above the
+    mean, is reached at the load `threshold` is reached at where it reads `assumed`: the same mean in flight per
+    instance (the mean m solves m + assumed sqrt(m) = threshold)."""
+    root = (-assumed + math.sqrt(assumed * assumed + 4 * threshold)) / 2
+    mean = root * root
+    return mean + measured * math.sqrt(mean)
+
+
 @dataclass(frozen=True)
 class ConcurrencyPeak:
     """How a variant's ConcurrentRequestsPerModel Maximum read over its busy 10 s periods: the mean in flight per

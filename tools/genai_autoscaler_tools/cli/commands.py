@@ -255,6 +255,7 @@ def _peak_said(cloudwatch: Any, target: SageMakerVariantPolicy, start: datetime,
     from genai_autoscaler_tools.metric_reads import (
         MIN_MEAN_IN_FLIGHT,
         MIN_PEAK_MINUTES,
+        equivalent_threshold,
         high_resolution_window,
         measure_concurrency_peak,
     )
@@ -266,7 +267,15 @@ def _peak_said(cloudwatch: Any, target: SageMakerVariantPolicy, start: datetime,
     except (AutoscalerError, BotoCoreError) as exc:
         return f"how {target.name}'s ConcurrentRequestsPerModel reads could not be measured: {exc}"
     if peak is not None:
-        return peak.describe(target.name, PEAK_SIGMAS)
+        said = peak.describe(target.name, PEAK_SIGMAS)
+        threshold = target.signals.concurrency_per_unit
+        if peak.usable and threshold is not None:
+            held = equivalent_threshold(threshold, PEAK_SIGMAS, peak.sigmas)
+            said += (
+                f"; the load its threshold of {threshold:g} stands for in replays reads {held:.1f} on this "
+                f"endpoint (signals.concurrency_per_unit: {held:.1f} holds it)"
+            )
+        return said
     since, until = high_resolution_window(start, end, now)
     within = (
         f"between {since:%Y-%m-%d %H:%M} and {until:%H:%M} UTC"

@@ -222,7 +222,11 @@ def _concurrency_reading(
     was too little traffic to tell. A refused read is said, and status goes on."""
     from botocore.exceptions import BotoCoreError
 
-    from genai_autoscaler_tools.metric_reads import HIGH_RESOLUTION_RETENTION, measure_concurrency_peak
+    from genai_autoscaler_tools.metric_reads import (
+        HIGH_RESOLUTION_RETENTION,
+        equivalent_threshold,
+        measure_concurrency_peak,
+    )
     from genai_autoscaler_tools.sim.endpoint import PEAK_SIGMAS
 
     try:
@@ -237,15 +241,18 @@ def _concurrency_reading(
     if not peak.usable:
         advice = peak.below_the_mean()
     elif abs(peak.sigmas - PEAK_SIGMAS) >= READING_DIFFERS_BY:
-        where, load = (
-            ("nearer the", "higher") if peak.sigmas < PEAK_SIGMAS else ("further above its", "lower")
-        )
+        threshold = policy.signals.concurrency_per_unit
+        assert threshold is not None  # only a target that watches concurrency is measured
+        nearer = peak.sigmas < PEAK_SIGMAS
+        where, load = ("nearer the", "higher") if nearer else ("further above its", "lower")
+        held = equivalent_threshold(threshold, PEAK_SIGMAS, peak.sigmas)
         advice = (
             f"reads its concurrency Maximum {where} mean than replays assume ({peak.sigmas:.2f} standard "
             f"deviations against {PEAK_SIGMAS:g}, at {peak.instances[0]:.0f} to {peak.instances[1]:.0f} "
-            f"instances): its threshold of {policy.signals.concurrency_per_unit:g} is reached at a {load} load "
-            "than `simulate` and `tune` show. Replay and tune its traffic with "
-            f"--endpoint-param concurrency_peak_sigmas={peak.sigmas:.2f}"
+            f"instances): its threshold of {threshold:g} is reached at a {load} load than `simulate` and `tune` "
+            f"show. The load it stands for in replays reads {held:.1f} here: set signals.concurrency_per_unit to "
+            f"{held:.1f} to hold it, or replay and tune its traffic with --endpoint-param "
+            f"concurrency_peak_sigmas={peak.sigmas:.2f}"
         )
     return {
         "peak_sigmas": round(peak.sigmas, 3),
