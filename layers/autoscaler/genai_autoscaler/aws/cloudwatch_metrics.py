@@ -81,12 +81,11 @@ class CloudWatchMetrics(MetricReader):
         for first in range(0, len(windows), _QUERIES_PER_REQUEST):
             batch = windows[first : first + _QUERIES_PER_REQUEST]
             start = min(query_start for _, query_start in batch)  # (rounded down by CloudWatch, as each is)
-            requests = [metric_data_query(query, f"q{i}") for i, (query, _) in enumerate(batch)]
-            points = self._fetch(requests, start, end, f"{len(batch)} metrics")
-            for i, (query, query_start) in enumerate(batch):
+            read = self.series_of_each([query for query, _ in batch], start, end)  # one request
+            for (query, query_start), points in zip(batch, read, strict=True):
                 # As a request of its own would: GetMetricData takes a StartTime down to its period's start.
                 since = query_start - timedelta(seconds=query_start.timestamp() % query.period)
-                values = [value for at, value in points[f"q{i}"] if at >= since]
+                values = [value for at, value in points if at >= since]
                 found.append(max(values) if values else None)
         return found
 
